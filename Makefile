@@ -1,0 +1,107 @@
+# Makefile -- semcached. `make run` and `make test` do their own set-up:
+# missing Debian packages are installed (apt-get; sudo when not root), the
+# core library, server, bench tool and tests are built, then run.
+SHARED ?= ../shared
+BUILD ?= build
+CC ?= cc
+CXX ?= g++
+PORT ?= 8080
+HOST ?= 127.0.0.1
+DATA_DIR ?= ./data
+
+BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
+              libopenblas-dev libhnswlib-dev libcurl4-openssl-dev libhttp-parser-dev \
+              libjansson-dev check
+TEST_DEPS := python3 python3-numpy prometheus
+
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes
+OPT ?= -O2 -g
+SAN ?=
+CPPFLAGS += -Iinclude -Iserver -Iindex -Iembed
+CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing $(EXTRA_CFLAGS)
+CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing
+LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lpthread -lm -lstdc++
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
+
+# The core library: everything but the binaries' entry points.
+LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard index/*.c) $(wildcard embed/*.c)
+LIB_CXX := $(wildcard index/*.cc)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
+LIB := $(BUILD)/libsemcached.a
+SERVER := $(BUILD)/semcached
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH := $(if $(BENCH_SRC),$(BUILD)/semcached-bench)
+TEST_UTIL := $(BUILD)/tests/testutil.o
+TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
+TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+
+.PHONY: all deps deps-test run test asan clean help
+all: $(SERVER) $(BENCH) $(TEST_BIN)
+
+help:
+	@echo "make run | test | asan | deps | clean   (SHARED=$(SHARED))"
+
+# ---- dependencies -----------------------------------------------------------
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+define install_missing
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+deps:
+	$(call install_missing,$(BUILD_DEPS))
+deps-test: deps
+	$(call install_missing,$(TEST_DEPS))
+
+# ---- build ------------------------------------------------------------------
+$(BUILD)/%.o: %.c $(wildcard include/*.h server/*.h index/*.h embed/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc $(wildcard include/*.h index/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SERVER): $(BUILD)/server/main.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(TEST_UTIL): tests/testutil.c tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c $< -o $@
+
+# Unit tests #include the .c they test (to reach statics), so they do not
+# link the object of that file from the library; the linker picks the rest.
+$(BUILD)/tests/%: tests/%.c $(TEST_UTIL) $(LIB) $(wildcard include/*.h server/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-field-initializers $< $(TEST_UTIL) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
+
+# ---- run and test -------------------------------------------------------------
+run: deps $(SERVER)
+	$(SERVER) --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(TEST_BIN)
+
+# Sanitizers: a separate build tree so normal objects are not mixed in.
+asan: deps-test
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  SHARED="$(abspath $(SHARED))" BUILD="$(abspath build-asan)" CK_TIMEOUT_MULTIPLIER=4 \
+	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,48 @@
+/* sc_config.h -- the server's configuration: one struct, one options table.
+ * Every option is declared once in config.c with its bounds, default and help;
+ * it can be set as --name value, --name=value, or SEMCACHED_NAME (flags win). */
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { SC_SYNC_FULL = 0, SC_SYNC_PERIODIC = 1, SC_SYNC_NONE = 2 } sc_sync_mode_t;
+typedef enum { SC_EVICT_LRU = 0, SC_EVICT_NONE = 1 } sc_evict_mode_t;
+
+typedef struct sc_config_s {
+    char host[256];              /* listen address; loopback by default */
+    int64_t port;                /* listen port */
+    int64_t threads;             /* event loops; 0 = one per core */
+    char data_dir[1024];         /* LMDB environment directory */
+    int64_t map_size;            /* LMDB map size in bytes (upper bound of the store) */
+    int64_t sync;                /* sc_sync_mode_t: when a store counts as durable */
+    int64_t sync_interval_ms;    /* fsync period for --sync periodic */
+    int64_t evict;               /* sc_evict_mode_t: what a full store does */
+    int64_t default_ttl_s;       /* TTL of entries stored without ttl_s; 0 = never */
+    int64_t max_ttl_s;           /* largest ttl_s a store may ask for */
+    int64_t sweep_interval_ms;   /* how often expired entries are purged */
+    int64_t max_header_bytes;    /* request line + headers */
+    int64_t max_body_bytes;      /* request body after de-chunking */
+    int64_t max_connections;     /* open client connections, all loops together */
+    int64_t idle_timeout_ms;     /* keep-alive connection with no request */
+    int64_t request_timeout_ms;  /* first byte of a request to its last byte */
+    int64_t writer_batch;        /* most writes in one group commit */
+    int64_t writer_queue;        /* most writes waiting; more get 503 */
+    int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
+    int64_t log_level;           /* sc_log_level_t */
+    char log_file[512];          /* "" = stderr */
+} sc_config_t;
+
+/* Fills 'cfg' with every option's default. */
+void sc_config_defaults(sc_config_t *cfg);
+/* Applies SEMCACHED_* environment variables, then argv. On a bad value writes
+ * a message to 'err' and returns SC_EINVAL. Returns 1 if --help or --version
+ * was handled (the caller should exit 0). */
+int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err);
+/* Prints every option, its environment variable, default and help. */
+void sc_config_usage(FILE *out);
+/* Sets one option by name from text; for tests and config presets. */
+int sc_config_set(sc_config_t *cfg, const char *name, const char *value, FILE *err);
+
+#endif

@@ -1,0 +1,135 @@
+/* sc_store.h -- the entry store on LMDB.
+ * One environment. Readers (event-loop threads) use read-only transactions and
+ * never wait for a writer. Every write goes through one writer thread that
+ * group-commits a batch of operations per transaction, so a slow fsync delays
+ * acknowledgements but never a lookup. The writer also sweeps expired entries
+ * along an expiry index and evicts least-recently-hit entries when full. */
+#ifndef SC_STORE_H
+#define SC_STORE_H
+
+#include <stdint.h>
+
+#include "sc_common.h"
+#include "sc_config.h"
+#include "sc_log.h"
+
+#define SC_STORE_KEY_BYTES 16
+
+typedef struct sc_store_s sc_store_t;
+typedef struct sc_store_reader_s sc_store_reader_t;
+
+/* A stored entry. From sc_store_get the slices point into the LMDB map and are
+ * valid until sc_store_read_end on the same reader; do not free them. */
+typedef struct {
+    uint64_t created_ms;
+    uint64_t expires_ms;         /* 0 = never */
+    uint64_t scope;              /* scope fingerprint (semantic isolation) */
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+    sc_slice_t ns, tenant, model;
+    sc_slice_t text;             /* semantic text */
+    sc_slice_t response;         /* compact JSON */
+    const void *vector;          /* 'dim' little-endian float32, maybe unaligned */
+    uint32_t dim;
+} sc_entry_t;
+
+/* Hit statistics, kept apart from the (immutable) entry record so that a hit
+ * rewrites 40 bytes, not the whole response. */
+typedef struct {
+    uint64_t created_ms;
+    uint64_t expires_ms;
+    uint64_t last_hit_ms;
+    uint64_t hits;
+    uint64_t bytes;              /* size of the entry record */
+} sc_entry_meta_t;
+
+typedef struct {
+    uint64_t entries;
+    uint64_t bytes;              /* pages in use by all tables, times page size */
+    uint64_t map_bytes;          /* configured map size */
+    uint64_t expired_total;      /* removed by the sweeper or on read */
+    uint64_t evicted_total;      /* removed to make room */
+    uint64_t commits_total;      /* write transactions committed */
+    uint64_t writes_total;       /* operations applied */
+    uint64_t touches_dropped;    /* hit-count updates lost to a full buffer */
+    uint64_t queue_depth;        /* operations waiting for the writer */
+} sc_store_stats_t;
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+/* Creates a store configured from 'cfg' (map size, sync, evict, sweep, queue
+ * and batch limits). 'log' must outlive the store. */
+int sc_store_create(sc_store_t **out, const sc_config_t *cfg, sc_log_t *log);
+/* Opens (creating if needed) the environment in directory 'dir' and starts
+ * the writer thread. */
+int sc_store_open(sc_store_t *s, const char *dir);
+/* Stops the writer after it has committed everything queued, then closes the
+ * environment. Safe on a store that was never opened. */
+void sc_store_destroy(sc_store_t *s);
+
+/* ---- records ---------------------------------------------------------- */
+
+/* Encodes 'e' as an entry record appended to 'out'. */
+int sc_store_encode(const sc_entry_t *e, sc_buf_t *out);
+/* Decodes a record; slices point into 'rec'. SC_ECORRUPT if malformed. */
+int sc_store_decode(const void *rec, size_t len, sc_entry_t *e);
+
+/* ---- reads (any thread; one reader per thread) -------------------------- */
+
+int sc_store_reader_create(sc_store_t *s, sc_store_reader_t **out);
+void sc_store_reader_destroy(sc_store_reader_t *r);
+/* Starts a read snapshot; cheap (reuses the reader's transaction). */
+int sc_store_read_begin(sc_store_reader_t *r);
+void sc_store_read_end(sc_store_reader_t *r);
+/* Fetches entry 'key' within the current snapshot. 'meta' may be NULL.
+ * SC_ENOTFOUND if absent. Expiry is the caller's decision. */
+int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc_entry_t *e,
+                 sc_entry_meta_t *meta);
+/* Reads namespace settings 'name' (a JSON document) into 'out'. */
+int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out);
+
+/* ---- writes (through the writer thread) --------------------------------- */
+
+typedef enum {
+    SC_OP_PUT = 1,        /* 'key' <- 'record' (an encoded entry) */
+    SC_OP_DELETE,         /* remove 'key'; 'count' = 1 if it existed */
+    SC_OP_INVALIDATE,     /* remove entries matching the filters; 'count' = removed */
+    SC_OP_NS_PUT,         /* namespace 'name' <- 'record' (JSON settings) */
+    SC_OP_SYNC,           /* no change; completes once all before it are durable */
+} sc_op_type_t;
+
+typedef struct sc_write_op_s sc_write_op_t;
+struct sc_write_op_s {
+    sc_op_type_t type;
+    uint8_t key[SC_STORE_KEY_BYTES];
+    sc_buf_t record;             /* owned by the op: PUT / NS_PUT payload */
+    char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
+    int all;                     /* INVALIDATE: remove everything */
+    int result;                  /* out: 0 or SC_E* */
+    uint64_t count;              /* out: entries removed */
+    /* Called on the writer thread once the op's transaction is durable (per
+     * --sync) or failed. It must not block; typically it hands the op back to
+     * an event loop. The store does not touch the op afterwards. */
+    void (*done)(sc_write_op_t *op);
+    void *data;                  /* for the submitter */
+    sc_write_op_t *next;         /* queue link, owned by the store while queued */
+};
+
+/* Queues 'op'. On error (SC_EBUSY: queue full; SC_ECLOSED) 'done' is not
+ * called and the caller keeps the op. */
+int sc_store_submit(sc_store_t *s, sc_write_op_t *op);
+/* Frees an op's owned fields (not the op itself). */
+void sc_write_op_clear(sc_write_op_t *op);
+
+/* Records a hit on 'key' at 'now_ms'. Never blocks: updates are buffered and
+ * applied by the writer; when the buffer is full the update is dropped and
+ * counted. */
+void sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms);
+
+/* Runs one sweep now (tests); returns entries removed or SC_E*. Must not be
+ * called while the writer thread runs. */
+int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms);
+
+int sc_store_stats(sc_store_t *s, sc_store_stats_t *st);
+
+#endif

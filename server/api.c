@@ -1,0 +1,581 @@
+/* api.c -- the v1 JSON API: routing and handlers.
+ * Reads (lookup, entry fetch, stats, metrics) run on the event loop against an
+ * LMDB read snapshot and answer in microseconds. Writes (store, delete,
+ * invalidate) become store ops; the HTTP reply is sent when the writer reports
+ * the op durable. A lookup never fails because of an internal error: it answers
+ * "miss" (fail-open), since the caller can always ask the model instead. */
+#define _GNU_SOURCE
+#include "server_internal.h"
+#include "sc_request.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_CT "application/json"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int path_is(sc_slice_t p, const char *s)
+{
+    size_t n = strlen(s);
+    return p.len == n && memcmp(p.ptr, s, n) == 0;
+}
+
+static int path_has_prefix(sc_slice_t p, const char *s, sc_slice_t *rest)
+{
+    size_t n = strlen(s);
+    if (p.len < n || memcmp(p.ptr, s, n) != 0)
+        return 0;
+    rest->ptr = p.ptr + n;
+    rest->len = p.len - n;
+    return 1;
+}
+
+static void reply_json(sc_conn_t *c, sc_endpoint_t ep, const sc_http_request_t *req, int status,
+                       const sc_buf_t *b)
+{
+    sc_conn_respond(c, ep, req->started_ns, status, JSON_CT, NULL, b->data ? b->data : "", b->len);
+}
+
+static void method_not_allowed(sc_conn_t *c, sc_endpoint_t ep, uint64_t started, const char *allow)
+{
+    char detail[96], hdr[64];
+    snprintf(detail, sizeof(detail), "this resource allows %s", allow);
+    snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+    sc_buf_t b = {0};
+    sc_buf_printf(&b, "{\"type\":\"urn:semcached:problem:method-not-allowed\",\"title\":"
+                      "\"Method Not Allowed\",\"status\":405,\"detail\":\"%s\"}", detail);
+    sc_conn_respond(c, ep, started, 405, "application/problem+json", hdr, b.data, b.len);
+    sc_buf_free(&b);
+}
+
+static int require_json(sc_conn_t *c, sc_endpoint_t ep, const sc_http_request_t *req)
+{
+    if (req->content_type_json)
+        return 1;
+    sc_conn_problem(c, ep, req->started_ns, 415, "unsupported-media-type",
+                    "send the body as application/json (Content-Type: application/json)");
+    return 0;
+}
+
+static void append_key(sc_buf_t *b, const uint8_t key[SC_KEY_BYTES])
+{
+    char hex[SC_KEY_HEX + 1];
+    sc_hex_encode(key, SC_KEY_BYTES, hex);
+    sc_buf_append(b, hex, SC_KEY_HEX);
+}
+
+/* Writes a JSON value compactly, keeping object key order and printing each
+ * number in its shortest round-trip form (jansson's dump would print 0.1 as
+ * 0.10000000000000001). */
+static int dump_compact(const json_t *v, sc_buf_t *out)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *val;
+        int first = 1;
+        sc_buf_append(out, "{", 1);
+        json_object_foreach((json_t *)v, k, val) {
+            if (!first)
+                sc_buf_append(out, ",", 1);
+            first = 0;
+            sc_buf_json_str(out, k, strlen(k));
+            sc_buf_append(out, ":", 1);
+            if (dump_compact(val, out))
+                return SC_ENOMEM;
+        }
+        return sc_buf_append(out, "}", 1);
+    }
+    case JSON_ARRAY:
+        sc_buf_append(out, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i)
+                sc_buf_append(out, ",", 1);
+            if (dump_compact(json_array_get(v, i), out))
+                return SC_ENOMEM;
+        }
+        return sc_buf_append(out, "]", 1);
+    default:
+        return sc_canonical_json(v, out); /* scalars: canonical == compact */
+    }
+}
+
+/* ---- lookup ----------------------------------------------------------- */
+
+static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    sc_worker_t *w = c->w;
+    if (!require_json(c, SC_EP_LOOKUP, hr))
+        return;
+    sc_request_t req;
+    char err[256];
+    if (sc_request_parse(&req, SC_REQ_LOOKUP, hr->body.ptr, hr->body.len, err, sizeof(err))) {
+        sc_conn_problem(c, SC_EP_LOOKUP, hr->started_ns, 400, "invalid-request", err);
+        return;
+    }
+    sc_buf_t b = {0};
+    uint64_t now = sc_now_ms();
+    sc_entry_t e;
+    sc_entry_meta_t meta;
+    int hit = 0;
+    int rc = sc_store_read_begin(w->reader);
+    if (rc == 0) {
+        rc = sc_store_get(w->reader, req.key, &e, &meta);
+        if (rc == 0) {
+            double age_s = now > e.created_ms ? (double)(now - e.created_ms) / 1000.0 : 0.0;
+            int fresh = e.expires_ms == 0 || now < e.expires_ms;
+            int young = !req.has_max_age || age_s <= req.max_age_s;
+            if (fresh && young) {
+                hit = 1;
+                sc_buf_puts(&b, "{\"status\":\"hit\",\"match\":\"exact\",\"key\":\"");
+                append_key(&b, req.key);
+                sc_buf_puts(&b, "\",\"response\":");
+                sc_buf_append(&b, e.response.ptr, e.response.len);
+                sc_buf_printf(&b, ",\"age_s\":%.3f,\"hits\":%llu}", age_s,
+                              (unsigned long long)(meta.hits + 1));
+                sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
+                                        e.prompt_tokens, e.completion_tokens);
+            }
+        } else if (rc != SC_ENOTFOUND) {
+            sc_log(w->srv->log, SC_WARN, "lookup: store read failed (answering miss): %s",
+                   sc_strerror(rc));
+        }
+        sc_store_read_end(w->reader);
+    } else {
+        sc_log(w->srv->log, SC_WARN, "lookup: cannot begin read (answering miss): %s",
+               sc_strerror(rc));
+    }
+    if (hit) {
+        sc_store_touch(w->srv->store, req.key, now);
+    } else {
+        sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
+        append_key(&b, req.key);
+        sc_buf_puts(&b, "\"}");
+    }
+    sc_metrics_lookup(w->metrics, req.ns, req.ns_len, hit ? SC_LR_EXACT_HIT : SC_LR_MISS);
+    reply_json(c, SC_EP_LOOKUP, hr, 200, &b);
+    sc_buf_free(&b);
+    sc_request_free(&req);
+}
+
+/* ---- async writes ----------------------------------------------------- */
+
+static sc_pending_t *pending_new(sc_conn_t *c, sc_endpoint_t ep, const sc_http_request_t *hr,
+                                 void (*complete)(sc_pending_t *), sc_op_type_t type)
+{
+    sc_pending_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->op.type = type;
+    p->op.done = sc_api_op_done;
+    p->conn = c;
+    p->complete = complete;
+    p->endpoint = ep;
+    p->started_ns = hr->started_ns;
+    return p;
+}
+
+static void pending_free(sc_pending_t *p)
+{
+    sc_write_op_clear(&p->op);
+    free(p);
+}
+
+/* Submits 'p'; on failure answers 503 and frees it. */
+static void pending_submit(sc_conn_t *c, sc_pending_t *p)
+{
+    int rc = sc_store_submit(c->w->srv->store, &p->op);
+    if (rc) {
+        sc_endpoint_t ep = p->endpoint;
+        uint64_t started = p->started_ns;
+        pending_free(p);
+        sc_conn_problem(c, ep, started, 503,
+                        rc == SC_EBUSY ? "write-queue-full" : "shutting-down",
+                        rc == SC_EBUSY ? "the write queue is full (--writer-queue); retry shortly"
+                                       : "the server is shutting down");
+        return;
+    }
+    sc_conn_hold(c);
+}
+
+static void write_failed(sc_conn_t *c, sc_pending_t *p)
+{
+    int rc = p->op.result;
+    if (rc == SC_EFULL)
+        sc_conn_problem(c, p->endpoint, p->started_ns, 507, "store-full",
+                        c->w->srv->cfg.evict == SC_EVICT_NONE
+                            ? "the store is full (--map-size) and eviction is off (--evict none)"
+                            : "the store is full (--map-size) and nothing more can be evicted");
+    else if (rc == SC_ETOOBIG)
+        sc_conn_problem(c, p->endpoint, p->started_ns, 413, "entry-too-large",
+                        "the entry is too large for the store");
+    else
+        sc_conn_problem(c, p->endpoint, p->started_ns, 500, "store-error", sc_strerror(rc));
+}
+
+static void store_complete(sc_pending_t *p)
+{
+    sc_conn_t *c = p->conn;
+    if (p->op.result) {
+        write_failed(c, p);
+    } else {
+        sc_buf_t b = {0};
+        sc_buf_puts(&b, "{\"key\":\"");
+        append_key(&b, p->key);
+        sc_buf_puts(&b, "\"}");
+        sc_conn_respond(c, SC_EP_STORE, p->started_ns, 201, JSON_CT, NULL, b.data, b.len);
+        sc_buf_free(&b);
+    }
+    pending_free(p);
+    sc_conn_release(c);
+}
+
+static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    const sc_config_t *cfg = &c->w->srv->cfg;
+    if (!require_json(c, SC_EP_STORE, hr))
+        return;
+    sc_request_t req;
+    char err[256];
+    if (sc_request_parse(&req, SC_REQ_STORE, hr->body.ptr, hr->body.len, err, sizeof(err))) {
+        sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 400, "invalid-request", err);
+        return;
+    }
+    if (req.has_ttl && req.ttl_s > cfg->max_ttl_s) {
+        snprintf(err, sizeof(err), "\"ttl_s\" must be at most %lld (--max-ttl-s)",
+                 (long long)cfg->max_ttl_s);
+        sc_request_free(&req);
+        sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 400, "invalid-request", err);
+        return;
+    }
+    int64_t ttl = req.has_ttl ? req.ttl_s : cfg->default_ttl_s;
+    uint64_t now = sc_now_ms();
+    sc_buf_t resp = {0};
+    sc_pending_t *p = pending_new(c, SC_EP_STORE, hr, store_complete, SC_OP_PUT);
+    if (!p || dump_compact(req.response, &resp)) {
+        free(p);
+        sc_buf_free(&resp);
+        sc_request_free(&req);
+        sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 503, "out-of-memory", "out of memory");
+        return;
+    }
+    sc_entry_t e = {
+        .created_ms = now,
+        .expires_ms = ttl ? now + (uint64_t)ttl * 1000u : 0,
+        .scope = req.scope,
+        .prompt_tokens = req.prompt_tokens,
+        .completion_tokens = req.completion_tokens,
+        .ns = {req.ns, req.ns_len},
+        .tenant = {req.tenant, req.tenant_len},
+        .model = {req.model, req.model_len},
+        .text = {req.text.data ? req.text.data : "", req.text.len},
+        .response = {resp.data, resp.len},
+    };
+    memcpy(p->key, req.key, SC_KEY_BYTES);
+    memcpy(p->op.key, req.key, SC_KEY_BYTES);
+    int rc = sc_store_encode(&e, &p->op.record);
+    sc_buf_free(&resp);
+    sc_request_free(&req);
+    if (rc) {
+        pending_free(p);
+        sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 413, "entry-too-large",
+                        "a field of the entry exceeds the record format's limits");
+        return;
+    }
+    pending_submit(c, p);
+}
+
+/* ---- entries ---------------------------------------------------------- */
+
+static void delete_complete(sc_pending_t *p)
+{
+    sc_conn_t *c = p->conn;
+    if (p->op.result) {
+        write_failed(c, p);
+    } else if (!p->op.count) {
+        sc_conn_problem(c, SC_EP_ENTRIES, p->started_ns, 404, "not-found", "no entry with this key");
+    } else {
+        sc_buf_t b = {0};
+        sc_buf_puts(&b, "{\"deleted\":true,\"key\":\"");
+        append_key(&b, p->key);
+        sc_buf_puts(&b, "\"}");
+        sc_conn_respond(c, SC_EP_ENTRIES, p->started_ns, 200, JSON_CT, NULL, b.data, b.len);
+        sc_buf_free(&b);
+    }
+    pending_free(p);
+    sc_conn_release(c);
+}
+
+static void handle_entry(sc_conn_t *c, const sc_http_request_t *hr, sc_slice_t keyhex)
+{
+    uint8_t key[SC_KEY_BYTES];
+    if (hr->method != HTTP_GET && hr->method != HTTP_DELETE) {
+        method_not_allowed(c, SC_EP_ENTRIES, hr->started_ns, "GET, DELETE");
+        return;
+    }
+    if (sc_hex_decode(keyhex.ptr, keyhex.len, key, SC_KEY_BYTES)) {
+        sc_conn_problem(c, SC_EP_ENTRIES, hr->started_ns, 404, "not-found",
+                        "an entry key is 32 hexadecimal digits");
+        return;
+    }
+    if (hr->method == HTTP_DELETE) {
+        sc_pending_t *p = pending_new(c, SC_EP_ENTRIES, hr, delete_complete, SC_OP_DELETE);
+        if (!p) {
+            sc_conn_problem(c, SC_EP_ENTRIES, hr->started_ns, 503, "out-of-memory", "out of memory");
+            return;
+        }
+        memcpy(p->key, key, SC_KEY_BYTES);
+        memcpy(p->op.key, key, SC_KEY_BYTES);
+        pending_submit(c, p);
+        return;
+    }
+    sc_worker_t *w = c->w;
+    sc_entry_t e;
+    sc_entry_meta_t meta;
+    uint64_t now = sc_now_ms();
+    int rc = sc_store_read_begin(w->reader);
+    if (rc == 0)
+        rc = sc_store_get(w->reader, key, &e, &meta);
+    if (rc == 0 && e.expires_ms && now >= e.expires_ms)
+        rc = SC_EEXPIRED;
+    if (rc) {
+        sc_store_read_end(w->reader);
+        if (rc == SC_ENOTFOUND || rc == SC_EEXPIRED)
+            sc_conn_problem(c, SC_EP_ENTRIES, hr->started_ns, 404, "not-found",
+                            rc == SC_EEXPIRED ? "the entry has expired" : "no entry with this key");
+        else
+            sc_conn_problem(c, SC_EP_ENTRIES, hr->started_ns, 500, "store-error", sc_strerror(rc));
+        return;
+    }
+    sc_buf_t b = {0};
+    sc_buf_puts(&b, "{\"key\":\"");
+    append_key(&b, key);
+    sc_buf_puts(&b, "\",\"namespace\":");
+    sc_buf_json_str(&b, e.ns.ptr, e.ns.len);
+    sc_buf_puts(&b, ",\"tenant\":");
+    sc_buf_json_str(&b, e.tenant.ptr, e.tenant.len);
+    sc_buf_puts(&b, ",\"model\":");
+    sc_buf_json_str(&b, e.model.ptr, e.model.len);
+    sc_buf_puts(&b, ",\"text\":");
+    sc_buf_json_str(&b, e.text.ptr, e.text.len);
+    sc_buf_puts(&b, ",\"response\":");
+    sc_buf_append(&b, e.response.ptr, e.response.len);
+    sc_buf_printf(&b, ",\"created_ms\":%llu,\"expires_ms\":", (unsigned long long)e.created_ms);
+    if (e.expires_ms)
+        sc_buf_printf(&b, "%llu", (unsigned long long)e.expires_ms);
+    else
+        sc_buf_puts(&b, "null");
+    sc_buf_printf(&b, ",\"age_s\":%.3f,\"hits\":%llu,\"last_hit_ms\":%llu,"
+                      "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u}}",
+                  now > e.created_ms ? (double)(now - e.created_ms) / 1000.0 : 0.0,
+                  (unsigned long long)meta.hits, (unsigned long long)meta.last_hit_ms,
+                  e.prompt_tokens, e.completion_tokens);
+    sc_store_read_end(w->reader);
+    reply_json(c, SC_EP_ENTRIES, hr, 200, &b);
+    sc_buf_free(&b);
+}
+
+/* ---- invalidate ------------------------------------------------------- */
+
+static void invalidate_complete(sc_pending_t *p)
+{
+    sc_conn_t *c = p->conn;
+    if (p->op.result) {
+        write_failed(c, p);
+    } else {
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"removed\":%llu}", (unsigned long long)p->op.count);
+        sc_conn_respond(c, SC_EP_INVALIDATE, p->started_ns, 200, JSON_CT, NULL, body, (size_t)n);
+    }
+    pending_free(p);
+    sc_conn_release(c);
+}
+
+static void handle_invalidate(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    if (!require_json(c, SC_EP_INVALIDATE, hr))
+        return;
+    json_error_t jerr;
+    json_t *root = json_loadb(hr->body.ptr, hr->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    char err[256] = "";
+    const char *k;
+    json_t *v;
+    sc_pending_t *p = NULL;
+    if (!root || !json_is_object(root)) {
+        snprintf(err, sizeof(err), "body must be a JSON object like {\"namespace\":\"...\"}%s%s",
+                 root ? "" : ": ", root ? "" : jerr.text);
+        goto bad;
+    }
+    p = pending_new(c, SC_EP_INVALIDATE, hr, invalidate_complete, SC_OP_INVALIDATE);
+    if (!p) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto bad;
+    }
+    json_object_foreach(root, k, v) {
+        char **slot = strcmp(k, "namespace") == 0 ? &p->op.ns
+                      : strcmp(k, "tenant") == 0  ? &p->op.tenant
+                      : strcmp(k, "model") == 0   ? &p->op.model
+                                                  : NULL;
+        if (slot) {
+            if (!json_is_string(v)) {
+                snprintf(err, sizeof(err), "\"%s\" must be a string", k);
+                goto bad;
+            }
+            *slot = strdup(json_string_value(v));
+        } else if (strcmp(k, "all") == 0) {
+            if (!json_is_boolean(v)) {
+                snprintf(err, sizeof(err), "\"all\" must be true or false");
+                goto bad;
+            }
+            p->op.all = json_is_true(v);
+        } else {
+            snprintf(err, sizeof(err), "unknown field '%s' (use namespace, tenant, model or all)", k);
+            goto bad;
+        }
+    }
+    if (!p->op.all && !p->op.ns && !p->op.tenant && !p->op.model) {
+        snprintf(err, sizeof(err), "give at least one of namespace, tenant, model, "
+                                   "or {\"all\": true} to remove every entry");
+        goto bad;
+    }
+    if (p->op.all && (p->op.ns || p->op.tenant || p->op.model)) {
+        snprintf(err, sizeof(err), "\"all\" cannot be combined with filters");
+        goto bad;
+    }
+    json_decref(root);
+    pending_submit(c, p);
+    return;
+bad:
+    if (p)
+        pending_free(p);
+    if (root)
+        json_decref(root);
+    sc_conn_problem(c, SC_EP_INVALIDATE, hr->started_ns, 400, "invalid-request", err);
+}
+
+/* ---- stats, health, metrics ------------------------------------------- */
+
+static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    sc_server_t *srv = c->w->srv;
+    sc_store_stats_t st;
+    sc_metrics_totals_t t;
+    sc_store_stats(srv->store, &st);
+    sc_metrics_totals(srv->metrics, &t);
+    uint64_t lookups = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT] + t.lookups[SC_LR_MISS];
+    uint64_t hits = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT];
+    sc_buf_t b = {0};
+    sc_buf_printf(&b,
+                  "{\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
+                  "\"lookups\":{\"total\":%llu,\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
+                  "\"hit_rate\":%.6f,"
+                  "\"tokens_saved\":{\"prompt\":%llu,\"completion\":%llu},"
+                  "\"expired_total\":%llu,\"evicted_total\":%llu,\"commits_total\":%llu,"
+                  "\"writes_total\":%llu,\"write_queue\":%llu,\"connections\":%lld,"
+                  "\"event_loops\":%d,\"uptime_s\":%llu}",
+                  (unsigned long long)st.entries, (unsigned long long)st.bytes,
+                  (unsigned long long)st.map_bytes, (unsigned long long)lookups,
+                  (unsigned long long)t.lookups[SC_LR_EXACT_HIT],
+                  (unsigned long long)t.lookups[SC_LR_SEMANTIC_HIT],
+                  (unsigned long long)t.lookups[SC_LR_MISS],
+                  lookups ? (double)hits / (double)lookups : 0.0,
+                  (unsigned long long)t.prompt_tokens_saved,
+                  (unsigned long long)t.completion_tokens_saved,
+                  (unsigned long long)st.expired_total, (unsigned long long)st.evicted_total,
+                  (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
+                  (unsigned long long)st.queue_depth, (long long)atomic_load(&srv->n_conns),
+                  srv->n_workers, (unsigned long long)((sc_now_ms() - srv->started_ms) / 1000));
+    reply_json(c, SC_EP_STATS, hr, 200, &b);
+    sc_buf_free(&b);
+}
+
+static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    sc_server_t *srv = c->w->srv;
+    sc_store_stats_t st;
+    sc_buf_t b = {0};
+    sc_metrics_render(srv->metrics, &b);
+    sc_store_stats(srv->store, &st);
+    sc_buf_printf(&b,
+                  "# HELP semcached_entries Entries in the store (expired ones until swept).\n"
+                  "# TYPE semcached_entries gauge\nsemcached_entries %llu\n"
+                  "# HELP semcached_store_bytes Bytes of LMDB pages in use.\n"
+                  "# TYPE semcached_store_bytes gauge\nsemcached_store_bytes %llu\n"
+                  "# HELP semcached_store_map_bytes Configured LMDB map size (--map-size).\n"
+                  "# TYPE semcached_store_map_bytes gauge\nsemcached_store_map_bytes %llu\n"
+                  "# HELP semcached_expired_total Entries removed because their TTL passed.\n"
+                  "# TYPE semcached_expired_total counter\nsemcached_expired_total %llu\n"
+                  "# HELP semcached_evicted_total Entries removed to make room.\n"
+                  "# TYPE semcached_evicted_total counter\nsemcached_evicted_total %llu\n"
+                  "# HELP semcached_store_commits_total Write transactions committed.\n"
+                  "# TYPE semcached_store_commits_total counter\nsemcached_store_commits_total %llu\n"
+                  "# HELP semcached_store_writes_total Write operations applied.\n"
+                  "# TYPE semcached_store_writes_total counter\nsemcached_store_writes_total %llu\n"
+                  "# HELP semcached_write_queue_depth Write operations waiting for the writer.\n"
+                  "# TYPE semcached_write_queue_depth gauge\nsemcached_write_queue_depth %llu\n"
+                  "# HELP semcached_hit_updates_dropped_total Hit-count updates dropped because "
+                  "the buffer was full.\n"
+                  "# TYPE semcached_hit_updates_dropped_total counter\n"
+                  "semcached_hit_updates_dropped_total %llu\n"
+                  "# HELP semcached_connections Open client connections.\n"
+                  "# TYPE semcached_connections gauge\nsemcached_connections %lld\n",
+                  (unsigned long long)st.entries, (unsigned long long)st.bytes,
+                  (unsigned long long)st.map_bytes, (unsigned long long)st.expired_total,
+                  (unsigned long long)st.evicted_total, (unsigned long long)st.commits_total,
+                  (unsigned long long)st.writes_total, (unsigned long long)st.queue_depth,
+                  (unsigned long long)st.touches_dropped, (long long)atomic_load(&srv->n_conns));
+    sc_conn_respond(c, SC_EP_METRICS, hr->started_ns, 200, "text/plain; version=0.0.4; charset=utf-8",
+                    NULL, b.data ? b.data : "", b.len);
+    sc_buf_free(&b);
+}
+
+/* ---- router ----------------------------------------------------------- */
+
+void sc_api_handle(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    sc_slice_t rest;
+    sc_slice_t p = hr->path;
+    int m = hr->method;
+    uint64_t t0 = hr->started_ns;
+    if (path_is(p, "/v1/lookup")) {
+        if (m != HTTP_POST)
+            return method_not_allowed(c, SC_EP_LOOKUP, t0, "POST");
+        return handle_lookup(c, hr);
+    }
+    if (path_is(p, "/v1/store")) {
+        if (m != HTTP_POST)
+            return method_not_allowed(c, SC_EP_STORE, t0, "POST");
+        return handle_store(c, hr);
+    }
+    if (path_has_prefix(p, "/v1/entries/", &rest))
+        return handle_entry(c, hr, rest);
+    if (path_is(p, "/v1/invalidate")) {
+        if (m != HTTP_POST)
+            return method_not_allowed(c, SC_EP_INVALIDATE, t0, "POST");
+        return handle_invalidate(c, hr);
+    }
+    if (path_is(p, "/v1/stats")) {
+        if (m != HTTP_GET)
+            return method_not_allowed(c, SC_EP_STATS, t0, "GET");
+        return handle_stats(c, hr);
+    }
+    if (path_is(p, "/healthz") || path_is(p, "/readyz")) {
+        sc_endpoint_t ep = p.len == 8 ? SC_EP_HEALTHZ : SC_EP_READYZ;
+        if (m != HTTP_GET && m != HTTP_HEAD)
+            return method_not_allowed(c, ep, t0, "GET, HEAD");
+        if (ep == SC_EP_READYZ && !atomic_load(&c->w->srv->ready)) {
+            static const char nr[] = "{\"status\":\"starting\"}";
+            return sc_conn_respond(c, ep, t0, 503, JSON_CT, NULL, nr, sizeof(nr) - 1);
+        }
+        static const char ok[] = "{\"status\":\"ok\"}";
+        return sc_conn_respond(c, ep, t0, 200, JSON_CT, NULL, ok, sizeof(ok) - 1);
+    }
+    if (path_is(p, "/metrics")) {
+        if (m != HTTP_GET)
+            return method_not_allowed(c, SC_EP_METRICS, t0, "GET");
+        return handle_metrics(c, hr);
+    }
+    sc_conn_problem(c, SC_EP_OTHER, t0, 404, "not-found", "no such endpoint; see the README for the API");
+}

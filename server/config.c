@@ -1,0 +1,234 @@
+/* config.c -- the options table. Each row names an option, its type, bounds,
+ * default and the config field it fills; parsing, environment variables and
+ * --help are all driven from this one table so they cannot drift apart. */
+#define _GNU_SOURCE
+#include "sc_config.h"
+#include "sc_common.h"
+#include "sc_log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SC_VERSION
+#define SC_VERSION "0.1.0"
+#endif
+
+typedef enum { OPT_INT, OPT_SIZE, OPT_ENUM, OPT_STR } opt_type_t;
+
+typedef struct {
+    const char *name;
+    opt_type_t type;
+    int64_t min, max;
+    const char *def;      /* default, as text, parsed like user input */
+    size_t off;           /* offsetof field in sc_config_t */
+    size_t str_cap;       /* for OPT_STR: field capacity */
+    const char *const *choices; /* for OPT_ENUM: NULL-terminated */
+    const char *help;
+} opt_t;
+
+static const char *const sync_choices[] = {"full", "periodic", "none", NULL};
+static const char *const evict_choices[] = {"lru", "none", NULL};
+static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+
+#define F(f) offsetof(sc_config_t, f)
+#define INT_OPT(n, lo, hi, d, f, h) {n, OPT_INT, lo, hi, d, F(f), 0, NULL, h}
+#define SIZE_OPT(n, lo, hi, d, f, h) {n, OPT_SIZE, lo, hi, d, F(f), 0, NULL, h}
+#define ENUM_OPT(n, ch, d, f, h) {n, OPT_ENUM, 0, 0, d, F(f), 0, ch, h}
+#define STR_OPT(n, d, f, h) {n, OPT_STR, 0, 0, d, F(f), sizeof(((sc_config_t *)0)->f), NULL, h}
+
+static const opt_t options[] = {
+    STR_OPT("host", "127.0.0.1", host, "address to listen on"),
+    INT_OPT("port", 1, 65535, "8080", port, "TCP port to listen on"),
+    INT_OPT("threads", 0, 256, "0", threads, "event-loop threads sharing the port (SO_REUSEPORT); 0 = one per core"),
+    STR_OPT("data-dir", "./data", data_dir, "directory of the LMDB environment"),
+    SIZE_OPT("map-size", 1 << 20, INT64_MAX / 2, "4G", map_size, "LMDB map size: the most the store may hold on disk (K/M/G suffixes)"),
+    ENUM_OPT("sync", sync_choices, "full", sync, "full: a store is acknowledged after fsync; periodic: after commit, fsync every --sync-interval-ms; none: never fsync (survives process crashes, not OS crashes)"),
+    INT_OPT("sync-interval-ms", 10, 3600000, "1000", sync_interval_ms, "fsync period with --sync periodic"),
+    ENUM_OPT("evict", evict_choices, "lru", evict, "when the store is full: lru evicts the least recently hit entries; none answers 507"),
+    INT_OPT("default-ttl-s", 0, 315360000, "604800", default_ttl_s, "TTL of entries stored without ttl_s (7 days); 0 = never expire"),
+    INT_OPT("max-ttl-s", 1, 3153600000LL, "315360000", max_ttl_s, "largest ttl_s a store may ask for (10 years)"),
+    INT_OPT("sweep-interval-ms", 10, 3600000, "1000", sweep_interval_ms, "how often the sweeper purges expired entries"),
+    SIZE_OPT("max-header-bytes", 1024, 1 << 20, "16K", max_header_bytes, "request line plus headers; larger gets 431"),
+    SIZE_OPT("max-body-bytes", 1024, 1LL << 30, "4M", max_body_bytes, "request body; larger gets 413"),
+    INT_OPT("max-connections", 1, 1000000, "10000", max_connections, "open client connections; more are answered 503 and closed"),
+    INT_OPT("idle-timeout-ms", 100, 86400000, "60000", idle_timeout_ms, "a keep-alive connection with no request in progress is closed after this"),
+    INT_OPT("request-timeout-ms", 100, 3600000, "30000", request_timeout_ms, "a request must arrive completely within this (slow clients get 408)"),
+    INT_OPT("writer-batch", 1, 100000, "1024", writer_batch, "most writes committed in one transaction (group commit)"),
+    INT_OPT("writer-queue", 16, 10000000, "65536", writer_queue, "most writes waiting for the writer; beyond it stores get 503"),
+    INT_OPT("max-label-values", 1, 100000, "200", max_label_values, "distinct namespace (and namespace+model) label values in /metrics; the rest are reported as _other"),
+    ENUM_OPT("log-level", level_choices, "info", log_level, "least severe level that is logged"),
+    STR_OPT("log-file", "", log_file, "log to this file instead of stderr (reopened on SIGHUP)"),
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static int parse_int(const char *s, int64_t *out, int allow_suffix)
+{
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno)
+        return -1;
+    int64_t mult = 1;
+    if (allow_suffix && *end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': mult = 1LL << 10; break;
+        case 'M': mult = 1LL << 20; break;
+        case 'G': mult = 1LL << 30; break;
+        case 'T': mult = 1LL << 40; break;
+        default: return -1;
+        }
+        end++;
+        if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
+            end++;
+    }
+    if (*end)
+        return -1;
+    if (v != 0 && (v > INT64_MAX / mult || v < INT64_MIN / mult))
+        return -1;
+    *out = (int64_t)v * mult;
+    return 0;
+}
+
+static int apply(sc_config_t *cfg, const opt_t *o, const char *value, FILE *err)
+{
+    char *field = (char *)cfg + o->off;
+    int64_t v;
+    switch (o->type) {
+    case OPT_INT:
+    case OPT_SIZE:
+        if (parse_int(value, &v, o->type == OPT_SIZE) || v < o->min || v > o->max) {
+            if (err)
+                fprintf(err, "semcached: --%s: '%s' is not a%s number in [%lld, %lld]\n",
+                        o->name, value, o->type == OPT_SIZE ? " size" : "n integer",
+                        (long long)o->min, (long long)o->max);
+            return SC_EINVAL;
+        }
+        *(int64_t *)field = v;
+        return 0;
+    case OPT_ENUM:
+        for (int i = 0; o->choices[i]; i++)
+            if (strcmp(o->choices[i], value) == 0) {
+                *(int64_t *)field = i;
+                return 0;
+            }
+        if (err)
+            fprintf(err, "semcached: --%s: '%s' is not one of the choices\n", o->name, value);
+        return SC_EINVAL;
+    case OPT_STR:
+        if (strlen(value) >= o->str_cap) {
+            if (err)
+                fprintf(err, "semcached: --%s: value longer than %zu bytes\n", o->name,
+                        o->str_cap - 1);
+            return SC_EINVAL;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    return SC_EINVAL;
+}
+
+static const opt_t *find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+void sc_config_defaults(sc_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (apply(cfg, &options[i], options[i].def, stderr))
+            abort(); /* a bad default is a programming error caught by any test run */
+}
+
+int sc_config_set(sc_config_t *cfg, const char *name, const char *value, FILE *err)
+{
+    const opt_t *o = find(name, strlen(name));
+    if (!o) {
+        if (err)
+            fprintf(err, "semcached: unknown option --%s (see --help)\n", name);
+        return SC_EINVAL;
+    }
+    return apply(cfg, o, value, err);
+}
+
+static void env_name(const char *opt, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "SEMCACHED_");
+    for (; *opt && n + 1 < cap; opt++)
+        out[n++] = *opt == '-' ? '_' : (char)toupper((unsigned char)*opt);
+    out[n] = '\0';
+}
+
+void sc_config_usage(FILE *out)
+{
+    fprintf(out, "usage: semcached [--option value]...\n\n"
+                 "A semantic and exact-match response cache for LLM applications.\n"
+                 "Every option can also be set as an environment variable; flags win.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const opt_t *o = &options[i];
+        char env[96];
+        env_name(o->name, env, sizeof(env));
+        char choices[128] = "";
+        if (o->type == OPT_ENUM) {
+            size_t n = 0;
+            for (int c = 0; o->choices[c]; c++)
+                n += (size_t)snprintf(choices + n, sizeof(choices) - n, "%s%s",
+                                      c ? "|" : "", o->choices[c]);
+        }
+        fprintf(out, "  --%s %s\n      %s\n      default: %s   env: %s\n", o->name,
+                o->type == OPT_ENUM ? choices : o->type == OPT_STR ? "TEXT" : "N",
+                o->help, o->def[0] ? o->def : "\"\"", env);
+    }
+    fprintf(out, "  --help      print this and exit\n  --version   print the version and exit\n");
+}
+
+int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char env[96];
+        env_name(options[i].name, env, sizeof(env));
+        const char *v = getenv(env);
+        if (v && apply(cfg, &options[i], v, err))
+            return SC_EINVAL;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            sc_config_usage(out);
+            return 1;
+        }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "semcached %s\n", SC_VERSION);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(err, "semcached: unexpected argument '%s' (see --help)\n", a);
+            return SC_EINVAL;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        const opt_t *o = find(a, nlen);
+        if (!o) {
+            fprintf(err, "semcached: unknown option --%.*s (see --help)\n", (int)nlen, a);
+            return SC_EINVAL;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(err, "semcached: --%s needs a value\n", o->name);
+                return SC_EINVAL;
+            }
+            val = argv[++i];
+        }
+        if (apply(cfg, o, val, err))
+            return SC_EINVAL;
+    }
+    return 0;
+}

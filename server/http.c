@@ -1,0 +1,505 @@
+/* http.c -- HTTP/1.1 connections on a libuv loop, parsed by http_parser.
+ * The parser is paused at the end of every message, so pipelined requests are
+ * handled strictly one after another and their responses leave in order; an
+ * asynchronous handler (a store waiting for its commit) stops reading until it
+ * answers. Responses produced while one write is in flight are coalesced into
+ * the next write. One timer per connection enforces the idle and request
+ * timeouts, so a slow client cannot hold a worker. */
+#define _GNU_SOURCE
+#include "server_internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define READ_CHUNK 65536
+/* Past this much unsent output, stop reading until the client catches up. */
+#define OUT_HIGH_WATER (8u << 20)
+
+static void conn_process(sc_conn_t *c);
+static void conn_close(sc_conn_t *c);
+static void conn_flush(sc_conn_t *c);
+static void conn_arm_timer(sc_conn_t *c);
+
+const char *sc_http_reason(int status)
+{
+    switch (status) {
+#define XX(num, name, string) case num: return #string;
+        HTTP_STATUS_MAP(XX)
+#undef XX
+    default: return "Unknown";
+    }
+}
+
+/* ---- parser callbacks ------------------------------------------------- */
+
+static int fail_request(sc_conn_t *c, int status, const char *detail)
+{
+    if (!c->err_status) {
+        c->err_status = status;
+        c->err_detail = detail;
+    }
+    return -1; /* makes http_parser stop with a callback error */
+}
+
+static int on_message_begin(http_parser *p)
+{
+    sc_conn_t *c = p->data;
+    sc_buf_reset(&c->url);
+    sc_buf_reset(&c->body);
+    c->hname_len = 0;
+    c->hname_done = 0;
+    c->header_wanted = 0;
+    c->header_bytes = 0;
+    c->content_type_seen = c->content_type_json = c->has_clen = c->expect_continue = 0;
+    c->in_message = 1;
+    return 0;
+}
+
+static int count_header_bytes(sc_conn_t *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > (size_t)c->w->srv->cfg.max_header_bytes)
+        return fail_request(c, 431, "request line and headers exceed --max-header-bytes");
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    sc_conn_t *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    return sc_buf_append(&c->url, at, n) ? fail_request(c, 503, "out of memory") : 0;
+}
+
+static void finish_header(sc_conn_t *c)
+{
+    if (!c->header_wanted)
+        return;
+    const char *v = c->hval.data ? c->hval.data : "";
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (c->header_wanted == 1) {
+        c->content_type_seen = 1;
+        /* application/json, optionally with parameters; also +json types. */
+        size_t n = strcspn(v, ";");
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        c->content_type_json =
+            (n == 16 && strncasecmp(v, "application/json", 16) == 0) ||
+            (n > 5 && strncasecmp(v + n - 5, "+json", 5) == 0 && memchr(v, '/', n));
+    } else if (c->header_wanted == 2) {
+        c->expect_continue = strncasecmp(v, "100-continue", 12) == 0;
+    }
+    c->header_wanted = 0;
+    sc_buf_reset(&c->hval);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    sc_conn_t *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    if (c->hname_done) { /* a new header starts: close the previous one */
+        finish_header(c);
+        c->hname_len = 0;
+        c->hname_done = 0;
+    }
+    for (size_t i = 0; i < n && c->hname_len < sizeof(c->hname) - 1; i++)
+        c->hname[c->hname_len++] = (char)tolower((unsigned char)at[i]);
+    c->hname[c->hname_len] = '\0';
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    sc_conn_t *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    if (!c->hname_done) {
+        c->hname_done = 1;
+        if (strcmp(c->hname, "content-type") == 0)
+            c->header_wanted = 1;
+        else if (strcmp(c->hname, "expect") == 0)
+            c->header_wanted = 2;
+        else if (strcmp(c->hname, "content-length") == 0)
+            c->has_clen = 1;
+    }
+    if (c->header_wanted && sc_buf_append(&c->hval, at, n))
+        return fail_request(c, 503, "out of memory");
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    sc_conn_t *c = p->data;
+    finish_header(c);
+    const sc_config_t *cfg = &c->w->srv->cfg;
+    int chunked = (p->flags & F_CHUNKED) != 0;
+    int has_body = chunked || (c->has_clen && p->content_length > 0);
+    if (c->has_clen && p->content_length > (uint64_t)cfg->max_body_bytes)
+        return fail_request(c, 413, "request body exceeds --max-body-bytes");
+    if ((p->method == HTTP_POST || p->method == HTTP_PUT) && !chunked && !c->has_clen)
+        return fail_request(c, 411, "a request body needs Content-Length or chunked encoding");
+    if (c->expect_continue && has_body) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        sc_buf_append(&c->out, cont, sizeof(cont) - 1);
+        conn_flush(c);
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    sc_conn_t *c = p->data;
+    if (c->body.len + n > (size_t)c->w->srv->cfg.max_body_bytes)
+        return fail_request(c, 413, "request body exceeds --max-body-bytes");
+    return sc_buf_append(&c->body, at, n) ? fail_request(c, 503, "out of memory") : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    sc_conn_t *c = p->data;
+    c->keep_alive = http_should_keep_alive(p);
+    c->request_ready = 1;
+    c->in_message = 0;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- output ----------------------------------------------------------- */
+
+static void on_write(uv_write_t *wr, int status)
+{
+    sc_conn_t *c = wr->data;
+    c->writing = 0;
+    sc_buf_reset(&c->out_inflight);
+    if (status < 0) {
+        conn_close(c);
+        sc_conn_release(c); /* the write's reference */
+        return;
+    }
+    if (c->out.len) {
+        conn_flush(c);
+    } else if (c->close_after_write) {
+        conn_close(c);
+    } else if (!c->reading && !c->busy && !c->closing) {
+        conn_process(c); /* output drained: resume reading */
+    }
+    sc_conn_release(c);
+}
+
+static void conn_flush(sc_conn_t *c)
+{
+    if (c->writing || !c->out.len || c->closing)
+        return;
+    sc_buf_t t = c->out_inflight;
+    c->out_inflight = c->out;
+    c->out = t;
+    sc_buf_reset(&c->out);
+    uv_buf_t b = uv_buf_init(c->out_inflight.data, (unsigned)c->out_inflight.len);
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) == 0) {
+        c->writing = 1;
+        c->refs++;
+    } else {
+        conn_close(c);
+    }
+}
+
+void sc_conn_respond(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int status,
+                     const char *content_type, const char *extra_headers, const char *body,
+                     size_t len)
+{
+    if (!c->keep_alive || c->w->stopping)
+        c->close_after_write = 1;
+    if (!c->closing) {
+        sc_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                      status, sc_http_reason(status), content_type, len,
+                      extra_headers ? extra_headers : "",
+                      c->close_after_write ? "Connection: close\r\n" : "");
+        sc_buf_append(&c->out, body, len);
+    }
+    sc_metrics_request(c->w->metrics, ep, status, sc_mono_ns() - started_ns);
+    if (c->busy) { /* an async handler finished: flush and carry on */
+        c->busy = 0;
+        conn_flush(c);
+        if (!c->close_after_write)
+            conn_process(c);
+    }
+}
+
+void sc_conn_problem(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int status,
+                     const char *slug, const char *detail)
+{
+    sc_buf_t b = {0};
+    sc_buf_printf(&b, "{\"type\":\"urn:semcached:problem:%s\",\"title\":\"%s\",\"status\":%d,\"detail\":",
+                  slug, sc_http_reason(status), status);
+    sc_buf_json_str(&b, detail, strlen(detail));
+    sc_buf_puts(&b, "}");
+    sc_conn_respond(c, ep, started_ns, status, "application/problem+json", NULL,
+                    b.data ? b.data : "", b.len);
+    sc_buf_free(&b);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+void sc_conn_hold(sc_conn_t *c)
+{
+    c->busy = 1;
+    c->refs++;
+    c->w->pending_ops++;
+}
+
+static void conn_free(sc_conn_t *c)
+{
+    sc_worker_t *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    sc_buf_free(&c->in);
+    sc_buf_free(&c->url);
+    sc_buf_free(&c->body);
+    sc_buf_free(&c->hval);
+    sc_buf_free(&c->out);
+    sc_buf_free(&c->out_inflight);
+    atomic_fetch_sub(&w->srv->n_conns, 1);
+    free(c);
+}
+
+void sc_conn_release(sc_conn_t *c)
+{
+    if (--c->refs == 0)
+        conn_free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    sc_conn_release(h->data);
+}
+
+static void conn_close(sc_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    sc_conn_t *c = h->data;
+    (void)suggested;
+    if (sc_buf_reserve(&c->in, READ_CHUNK)) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    buf->base = c->in.data + c->in.len;
+    buf->len = c->in.cap - c->in.len - 1;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    sc_conn_t *c = t->data;
+    if (c->busy || c->closing)
+        return;
+    if (c->in_message || c->in_off < c->in.len) {
+        c->keep_alive = 0;
+        c->close_after_write = 1;
+        sc_conn_problem(c, SC_EP_OTHER, c->request_started_ns, 408, "request-timeout",
+                        "the request did not arrive completely within --request-timeout-ms");
+        conn_flush(c);
+    } else {
+        conn_close(c);
+    }
+}
+
+static void conn_arm_timer(sc_conn_t *c)
+{
+    if (c->closing)
+        return;
+    const sc_config_t *cfg = &c->w->srv->cfg;
+    if (c->busy || c->close_after_write) {
+        uv_timer_stop(&c->timer);
+    } else if (c->in_message || c->in_off < c->in.len) {
+        uint64_t now = sc_mono_ns();
+        uint64_t deadline = c->request_started_ns + (uint64_t)cfg->request_timeout_ms * 1000000u;
+        uv_timer_start(&c->timer, on_timer, deadline > now ? (deadline - now) / 1000000u + 1 : 0, 0);
+    } else {
+        uv_timer_start(&c->timer, on_timer, (uint64_t)cfg->idle_timeout_ms, 0);
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void set_reading(sc_conn_t *c, int on)
+{
+    if (c->closing || c->reading == on)
+        return;
+    if (on)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = on;
+}
+
+static void dispatch(sc_conn_t *c)
+{
+    sc_http_request_t req;
+    struct http_parser_url u;
+    memset(&req, 0, sizeof(req));
+    req.method = c->parser.method;
+    req.started_ns = sc_mono_ns();
+    req.body.ptr = c->body.data ? c->body.data : "";
+    req.body.len = c->body.len;
+    req.content_type_json = !c->content_type_seen || c->content_type_json;
+    http_parser_url_init(&u);
+    if (!c->url.len || http_parser_parse_url(c->url.data, c->url.len, 0, &u) ||
+        !(u.field_set & (1 << UF_PATH))) {
+        c->close_after_write = 1;
+        sc_conn_problem(c, SC_EP_OTHER, req.started_ns, 400, "bad-request", "malformed request target");
+        return;
+    }
+    req.path.ptr = c->url.data + u.field_data[UF_PATH].off;
+    req.path.len = u.field_data[UF_PATH].len;
+    if (u.field_set & (1 << UF_QUERY)) {
+        req.query.ptr = c->url.data + u.field_data[UF_QUERY].off;
+        req.query.len = u.field_data[UF_QUERY].len;
+    }
+    sc_api_handle(c, &req);
+}
+
+/* Parses and handles buffered requests until the buffer is empty, a handler
+ * goes asynchronous, or the connection is to close. */
+static void conn_process(sc_conn_t *c)
+{
+    while (!c->busy && !c->closing && !c->close_after_write && c->in_off < c->in.len) {
+        if (!c->in_message)
+            c->request_started_ns = sc_mono_ns();
+        size_t avail = c->in.len - c->in_off;
+        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + c->in_off, avail);
+        c->in_off += n;
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (c->request_ready) {
+            c->request_ready = 0;
+            if (e == HPE_PAUSED)
+                http_parser_pause(&c->parser, 0);
+            dispatch(c);
+            continue;
+        }
+        if (e != HPE_OK) {
+            int status = c->err_status ? c->err_status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+            const char *detail = c->err_detail ? c->err_detail : http_errno_description(e);
+            c->keep_alive = 0;
+            c->close_after_write = 1;
+            sc_conn_problem(c, SC_EP_OTHER, c->request_started_ns, status,
+                            status == 431 ? "headers-too-large"
+                            : status == 413 ? "body-too-large"
+                            : status == 411 ? "length-required"
+                                            : "bad-request",
+                            detail);
+            break;
+        }
+        if (n < avail) /* cannot happen without an error or pause; be safe */
+            break;
+    }
+    /* Keep only unparsed bytes. */
+    if (c->in_off) {
+        size_t rest = c->in.len - c->in_off;
+        if (rest)
+            memmove(c->in.data, c->in.data + c->in_off, rest);
+        c->in.len = rest;
+        c->in_off = 0;
+    }
+    conn_flush(c);
+    set_reading(c, !c->busy && !c->close_after_write && c->out.len + c->out_inflight.len < OUT_HIGH_WATER);
+    conn_arm_timer(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    sc_conn_t *c = s->data;
+    (void)buf;
+    if (n < 0) {
+        /* EOF or error: answers already queued still go out if we can. */
+        if (c->writing || c->busy)
+            c->close_after_write = 1, set_reading(c, 0);
+        else
+            conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    c->in.len += (size_t)n;
+    c->in.data[c->in.len] = '\0';
+    conn_process(c);
+}
+
+void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener)
+{
+    sc_server_t *srv = w->srv;
+    sc_conn_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->refs = 2; /* tcp + timer handles */
+    atomic_fetch_add(&srv->n_conns, 1);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->keep_alive = 1;
+    if (atomic_load(&srv->n_conns) > srv->cfg.max_connections) {
+        c->keep_alive = 0;
+        sc_conn_problem(c, SC_EP_OTHER, sc_mono_ns(), 503, "too-many-connections",
+                        "the server is at --max-connections; retry later");
+        c->close_after_write = 1;
+        conn_flush(c);
+        return;
+    }
+    set_reading(c, 1);
+    conn_arm_timer(c);
+}
+
+/* Closes idle connections and lets busy ones finish their response first. */
+void sc__conn_shutdown_all(sc_worker_t *w)
+{
+    for (sc_conn_t *c = w->conns; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->busy || c->writing) {
+            c->close_after_write = 1;
+            set_reading(c, 0);
+        } else {
+            conn_close(c);
+        }
+    }
+}

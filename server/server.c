@@ -1,0 +1,296 @@
+/* server.c -- worker threads, listeners and shutdown.
+ * Each worker binds its own socket to the shared port with SO_REUSEPORT, so
+ * the kernel spreads connections across loops with no accept lock. Store
+ * writes complete on the writer thread and come back to the owning loop
+ * through a mutex-guarded list and a uv_async wake-up. The main thread only
+ * waits for signals: SIGTERM/SIGINT drain and exit, SIGHUP reopens the log. */
+#define _GNU_SOURCE
+#include "server_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener);
+void sc__conn_shutdown_all(sc_worker_t *w);
+
+int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
+{
+    sc_server_t *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return SC_ENOMEM;
+    srv->cfg = *cfg;
+    srv->log = log;
+    srv->n_workers = cfg->threads > 0 ? (int)cfg->threads : (int)uv_available_parallelism();
+    if (srv->n_workers < 1)
+        srv->n_workers = 1;
+    int rc = sc_metrics_create(&srv->metrics, srv->n_workers, (int)cfg->max_label_values);
+    if (rc) {
+        free(srv);
+        return rc;
+    }
+    srv->workers = calloc((size_t)srv->n_workers, sizeof(sc_worker_t));
+    if (!srv->workers) {
+        sc_metrics_destroy(srv->metrics);
+        free(srv);
+        return SC_ENOMEM;
+    }
+    *out = srv;
+    return 0;
+}
+
+/* Binds a listening socket with SO_REUSEPORT so every worker can own one. */
+static int bind_socket(const char *host, int port, int *out_fd, int *bound_port)
+{
+    struct addrinfo hints = {0}, *res;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int grc = getaddrinfo(host, portstr, &hints, &res);
+    if (grc)
+        return SC_EINVAL;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return -errno;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+        bind(fd, res->ai_addr, res->ai_addrlen)) {
+        int e = -errno;
+        close(fd);
+        freeaddrinfo(res);
+        return e;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    *out_fd = fd;
+    return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sc_worker_t *w = listener->data;
+    if (status < 0 || w->stopping)
+        return;
+    sc__conn_accept(w, listener);
+}
+
+static void close_wakeup_if_done(sc_worker_t *w)
+{
+    if (w->stopping && w->pending_ops == 0 && !uv_is_closing((uv_handle_t *)&w->wakeup))
+        uv_close((uv_handle_t *)&w->wakeup, NULL);
+}
+
+/* Runs completed store ops on their loop, and notices a stop request. */
+static void on_wakeup(uv_async_t *a)
+{
+    sc_worker_t *w = a->data;
+    pthread_mutex_lock(&w->done_mu);
+    sc_pending_t *list = w->done_head;
+    w->done_head = NULL;
+    pthread_mutex_unlock(&w->done_mu);
+    /* Completed in reverse push order; reverse so replies keep their order. */
+    sc_pending_t *rev = NULL;
+    while (list) {
+        sc_pending_t *next = list->next_done;
+        list->next_done = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        sc_pending_t *next = rev->next_done;
+        w->pending_ops--;
+        rev->complete(rev);
+        rev = next;
+    }
+    if (atomic_load(&w->srv->stopping) && !w->stopping) {
+        w->stopping = 1;
+        if (w->listener_open) {
+            uv_close((uv_handle_t *)&w->listener, NULL);
+            w->listener_open = 0;
+        }
+        sc__conn_shutdown_all(w);
+    }
+    close_wakeup_if_done(w);
+}
+
+void sc_api_op_done(sc_write_op_t *op)
+{
+    sc_pending_t *p = (sc_pending_t *)op;
+    sc_worker_t *w = p->conn->w;
+    pthread_mutex_lock(&w->done_mu);
+    p->next_done = w->done_head;
+    w->done_head = p;
+    pthread_mutex_unlock(&w->done_mu);
+    uv_async_send(&w->wakeup);
+}
+
+static void *worker_main(void *arg)
+{
+    sc_worker_t *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Every handle is closed once uv_run returns; close_cb's have run. */
+    return NULL;
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    sc_server_t *srv = sig->data;
+    if (signum == SIGHUP) {
+        int rc = sc_log_reopen(srv->log);
+        sc_log(srv->log, rc ? SC_ERROR : SC_INFO, "SIGHUP: log reopened%s%s",
+               rc ? ": " : "", rc ? sc_strerror(rc) : "");
+        return;
+    }
+    sc_log(srv->log, SC_INFO, "signal %d: draining and shutting down", signum);
+    sc_server_stop(srv);
+}
+
+static void on_main_wakeup(uv_async_t *a)
+{
+    sc_server_t *srv = a->data;
+    if (!atomic_load(&srv->stopping))
+        return;
+    for (int i = 0; i < srv->n_workers; i++)
+        uv_async_send(&srv->workers[i].wakeup);
+    uv_close((uv_handle_t *)&srv->sig_term, NULL);
+    uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+    uv_close((uv_handle_t *)&srv->main_wakeup, NULL);
+}
+
+void sc_server_stop(sc_server_t *srv)
+{
+    atomic_store(&srv->stopping, 1);
+    uv_async_send(&srv->main_wakeup);
+}
+
+static int worker_init(sc_server_t *srv, sc_worker_t *w, int id)
+{
+    int rc, fd = -1;
+    w->srv = srv;
+    w->id = id;
+    w->metrics = sc_metrics_shard(srv->metrics, id);
+    if ((rc = uv_loop_init(&w->loop)))
+        return rc;
+    pthread_mutex_init(&w->done_mu, NULL);
+    uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    w->wakeup.data = w;
+    if ((rc = sc_store_reader_create(srv->store, &w->reader)))
+        return rc;
+    /* Port 0 means "any free port": the first worker picks it, the rest join. */
+    int port = id == 0 ? (int)srv->cfg.port : srv->bound_port;
+    if ((rc = bind_socket(srv->cfg.host, port, &fd, &srv->bound_port)))
+        return rc;
+    uv_tcp_init(&w->loop, &w->listener);
+    w->listener.data = w;
+    if ((rc = uv_tcp_open(&w->listener, fd)) ||
+        (rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection))) {
+        close(fd);
+        return rc;
+    }
+    w->listener_open = 1;
+    return 0;
+}
+
+int sc_server_run(sc_server_t *srv)
+{
+    int rc;
+    srv->started_ms = sc_now_ms();
+    if ((rc = sc_store_create(&srv->store, &srv->cfg, srv->log)))
+        return rc;
+    if ((rc = sc_store_open(srv->store, srv->cfg.data_dir))) {
+        sc_log(srv->log, SC_ERROR, "cannot open the store in %s: %s", srv->cfg.data_dir,
+               sc_strerror(rc));
+        return rc;
+    }
+    if ((rc = uv_loop_init(&srv->main_loop)))
+        return rc;
+    uv_async_init(&srv->main_loop, &srv->main_wakeup, on_main_wakeup);
+    srv->main_wakeup.data = srv;
+    uv_signal_t *sigs[] = {&srv->sig_term, &srv->sig_int, &srv->sig_hup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&srv->main_loop, sigs[i]);
+        sigs[i]->data = srv;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int started = 0;
+    for (int i = 0; i < srv->n_workers; i++) {
+        if ((rc = worker_init(srv, &srv->workers[i], i))) {
+            sc_log(srv->log, SC_ERROR, "cannot listen on %s:%lld: %s", srv->cfg.host,
+                   (long long)srv->cfg.port, rc > -4096 && rc < 0 ? uv_strerror(rc) : sc_strerror(rc));
+            goto stop;
+        }
+    }
+    for (int i = 0; i < srv->n_workers; i++) {
+        if ((rc = pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]))) {
+            rc = -rc;
+            goto stop;
+        }
+        started++;
+    }
+    atomic_store(&srv->ready, 1);
+    sc_log(srv->log, SC_INFO, "semcached listening on %s:%d with %d event loops, data in %s",
+           srv->cfg.host, srv->bound_port, srv->n_workers, srv->cfg.data_dir);
+    uv_run(&srv->main_loop, UV_RUN_DEFAULT);
+    rc = 0;
+stop:
+    atomic_store(&srv->stopping, 1);
+    for (int i = 0; i < started; i++) {
+        uv_async_send(&srv->workers[i].wakeup);
+        pthread_join(srv->workers[i].thread, NULL);
+    }
+    for (int i = started; i < srv->n_workers; i++) {
+        /* Never ran: close what worker_init opened and spin the loop once. */
+        sc_worker_t *w = &srv->workers[i];
+        if (!w->srv)
+            continue;
+        if (w->listener_open)
+            uv_close((uv_handle_t *)&w->listener, NULL);
+        uv_close((uv_handle_t *)&w->wakeup, NULL);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+    }
+    if (!uv_is_closing((uv_handle_t *)&srv->main_wakeup)) {
+        for (int i = 0; i < 3; i++)
+            uv_close((uv_handle_t *)sigs[i], NULL);
+        uv_close((uv_handle_t *)&srv->main_wakeup, NULL);
+    }
+    uv_run(&srv->main_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&srv->main_loop);
+    sc_log(srv->log, SC_INFO, "semcached stopped");
+    return rc;
+}
+
+void sc_server_destroy(sc_server_t *srv)
+{
+    if (!srv)
+        return;
+    for (int i = 0; i < srv->n_workers; i++) {
+        sc_worker_t *w = &srv->workers[i];
+        if (!w->srv)
+            continue;
+        uv_loop_close(&w->loop);
+        sc_store_reader_destroy(w->reader);
+        pthread_mutex_destroy(&w->done_mu);
+    }
+    /* The writer commits everything still queued before the store closes. */
+    sc_store_destroy(srv->store);
+    sc_metrics_destroy(srv->metrics);
+    free(srv->workers);
+    free(srv);
+}

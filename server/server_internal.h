@@ -1,0 +1,138 @@
+/* server_internal.h -- structures shared by the server's event loops (server.c),
+ * HTTP connections (http.c) and API handlers (api.c). Not a public header: the
+ * public surface is sc_server.h. Each worker owns one libuv loop, its
+ * connections, a store reader and a metrics shard; nothing here is shared
+ * between workers except the server context, which is read-only after start
+ * (counters aside). */
+#ifndef SC_SERVER_INTERNAL_H
+#define SC_SERVER_INTERNAL_H
+
+#include <http_parser.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "sc_common.h"
+#include "sc_config.h"
+#include "sc_log.h"
+#include "sc_metrics.h"
+#include "sc_server.h"
+#include "sc_store.h"
+
+typedef struct sc_worker_s sc_worker_t;
+typedef struct sc_conn_s sc_conn_t;
+
+struct sc_server_s {
+    sc_config_t cfg;
+    sc_log_t *log;
+    sc_store_t *store;
+    sc_metrics_t *metrics;
+    int n_workers;
+    sc_worker_t *workers;
+    _Atomic int64_t n_conns;      /* open client connections, all workers */
+    _Atomic int ready;            /* /readyz: store open and indexes loaded */
+    _Atomic int stopping;
+    uint64_t started_ms;
+    int bound_port;               /* the port actually bound */
+    uv_loop_t main_loop;          /* signals only */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_async_t main_wakeup;       /* sc_server_stop from any thread */
+};
+
+/* A write op plus what the loop needs to finish the HTTP request it serves. */
+typedef struct sc_pending_s {
+    sc_write_op_t op;             /* first member: the store hands back &op */
+    sc_conn_t *conn;              /* holds a reference on the connection */
+    void (*complete)(struct sc_pending_s *p); /* runs on the loop thread */
+    sc_endpoint_t endpoint;
+    uint64_t started_ns;
+    uint8_t key[SC_STORE_KEY_BYTES];
+    struct sc_pending_s *next_done;
+} sc_pending_t;
+
+struct sc_worker_s {
+    sc_server_t *srv;
+    int id;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    int listener_open;
+    uv_async_t wakeup;            /* completed store ops, or stop */
+    pthread_t thread;
+    sc_store_reader_t *reader;
+    sc_metrics_shard_t *metrics;
+    pthread_mutex_t done_mu;
+    sc_pending_t *done_head;      /* completed ops, guarded by done_mu */
+    int pending_ops;              /* submitted, not yet completed (loop thread) */
+    sc_conn_t *conns;             /* open connections (loop thread) */
+    int stopping;
+};
+
+/* The request as the API handler sees it. Slices point into the
+ * connection's buffers and stay valid until the response is sent. */
+typedef struct {
+    int method;                   /* enum http_method */
+    sc_slice_t path;              /* without the query string */
+    sc_slice_t query;
+    sc_slice_t body;
+    int content_type_json;        /* Content-Type absent or application/json */
+    uint64_t started_ns;          /* monotonic time the request was complete */
+} sc_http_request_t;
+
+struct sc_conn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    sc_worker_t *w;
+    sc_conn_t *prev, *next;       /* worker's connection list */
+    int refs;                     /* handles open + pending ops */
+    http_parser parser;
+    sc_buf_t in;                  /* received, not yet parsed bytes from in_off */
+    size_t in_off;
+    /* the request being parsed */
+    sc_buf_t url;
+    sc_buf_t body;
+    char hname[32];               /* current header name (lower case, truncated) */
+    size_t hname_len;
+    int hname_done;
+    sc_buf_t hval;                /* value of a header we care about */
+    int header_wanted;
+    size_t header_bytes;
+    int content_type_seen, content_type_json, has_clen, expect_continue;
+    int in_message;               /* first byte seen, message not complete */
+    int request_ready;            /* message complete, parser paused */
+    int err_status;               /* set by a callback to fail the request */
+    const char *err_detail;
+    int keep_alive;
+    uint64_t request_started_ns;  /* first byte of the current request */
+    /* processing and output */
+    int busy;                     /* an async handler owns the request */
+    int closing;
+    int close_after_write;
+    int reading;
+    sc_buf_t out;                 /* responses not yet handed to libuv */
+    sc_buf_t out_inflight;        /* owned by libuv until write_cb */
+    int writing;
+    uv_write_t wreq;
+};
+
+/* Queues a response on 'c' (in request order) and finishes the request:
+ * records metrics, and resumes parsing pipelined requests if the handler was
+ * asynchronous. 'extra_headers' is NULL or CRLF-terminated header lines. */
+void sc_conn_respond(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int status,
+                     const char *content_type, const char *extra_headers, const char *body,
+                     size_t len);
+/* A problem+json error response. */
+void sc_conn_problem(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int status,
+                     const char *slug, const char *detail);
+/* Marks the connection busy (an async op now owns the request) and takes a
+ * reference that sc_conn_release drops. */
+void sc_conn_hold(sc_conn_t *c);
+void sc_conn_release(sc_conn_t *c);
+
+/* API entry: handles one complete request on the loop thread. */
+void sc_api_handle(sc_conn_t *c, const sc_http_request_t *req);
+/* Store-op completion hook for sc_pending_t (called on the writer thread). */
+void sc_api_op_done(sc_write_op_t *op);
+
+const char *sc_http_reason(int status);
+
+#endif

@@ -1,0 +1,953 @@
+/* store.c -- entries on LMDB, read by any thread, written by one writer thread.
+ * Tables: entries (key -> immutable record), meta (key -> hit stats), lru
+ * (last_hit|key), expiry (expires|key) and ns (name -> settings). The two
+ * index tables are big-endian-time prefixed so the sweeper and the evictor
+ * walk them in order instead of scanning the store. Writes are group-committed:
+ * the writer drains up to --writer-batch queued operations into one
+ * transaction, so one fsync acknowledges many stores. */
+#define _GNU_SOURCE
+#include "sc_store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define RECORD_MAGIC 0x31454353u /* "SCE1" little-endian */
+#define RECORD_HEADER 64
+#define SWEEP_BATCH 10000
+/* Proactive eviction keeps this much of the map free, because LMDB needs
+ * free pages even to delete (copy-on-write), so a 100 % full map could not
+ * be emptied. */
+#define EVICT_HIGH_WATER 0.90
+#define EVICT_LOW_WATER 0.85
+#define TOUCH_FLUSH_MS 100
+
+typedef struct {
+    uint8_t key[SC_STORE_KEY_BYTES];
+    uint64_t ts;
+} touch_t;
+
+struct sc_store_s {
+    sc_config_t cfg;
+    sc_log_t *log;
+    MDB_env *env;
+    MDB_dbi dbi_entries, dbi_meta, dbi_lru, dbi_expiry, dbi_ns, dbi_sys;
+    int opened;
+
+    pthread_t writer;
+    int writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sc_write_op_t *head, *tail; /* queued ops, guarded by mu */
+    size_t queued;
+    int stopping;
+    touch_t *touches;           /* guarded by mu */
+    size_t n_touches;
+    size_t touch_cap;
+
+    _Atomic uint64_t expired_total, evicted_total, commits_total, writes_total;
+    _Atomic uint64_t touches_dropped;
+};
+
+struct sc_store_reader_s {
+    sc_store_t *store;
+    MDB_txn *txn;
+    int active;
+};
+
+static int from_mdb(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return 0;
+    case MDB_NOTFOUND: return SC_ENOTFOUND;
+    case MDB_MAP_FULL: return SC_EFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH: return SC_ECORRUPT;
+    case MDB_BAD_VALSIZE: return SC_ETOOBIG;
+    default: return rc > 0 ? -rc : SC_ESTORE; /* positive rc is an errno */
+    }
+}
+
+/* ---- byte helpers ----------------------------------------------------- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_le32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+/* Layout (little-endian): magic, reserved, created, expires, scope,
+ * prompt_tokens, completion_tokens, ns_len(u16), model_len(u16), tenant_len,
+ * text_len, resp_len, dim, reserved -> 64 bytes; then ns, tenant, model,
+ * text, response, zero padding to 4, dim floats. */
+int sc_store_encode(const sc_entry_t *e, sc_buf_t *out)
+{
+    if (e->ns.len > UINT16_MAX || e->model.len > UINT16_MAX || e->tenant.len > UINT32_MAX ||
+        e->text.len > UINT32_MAX || e->response.len > UINT32_MAX)
+        return SC_ETOOBIG;
+    size_t strs = e->ns.len + e->tenant.len + e->model.len + e->text.len + e->response.len;
+    size_t pad = (4 - (RECORD_HEADER + strs) % 4) % 4;
+    size_t total = RECORD_HEADER + strs + pad + (size_t)e->dim * 4;
+    if (sc_buf_reserve(out, total))
+        return SC_ENOMEM;
+    uint8_t *h = (uint8_t *)out->data + out->len;
+    memset(h, 0, RECORD_HEADER);
+    put_le32(h + 0, RECORD_MAGIC);
+    put_le64(h + 8, e->created_ms);
+    put_le64(h + 16, e->expires_ms);
+    put_le64(h + 24, e->scope);
+    put_le32(h + 32, e->prompt_tokens);
+    put_le32(h + 36, e->completion_tokens);
+    h[40] = (uint8_t)e->ns.len;
+    h[41] = (uint8_t)(e->ns.len >> 8);
+    h[42] = (uint8_t)e->model.len;
+    h[43] = (uint8_t)(e->model.len >> 8);
+    put_le32(h + 44, (uint32_t)e->tenant.len);
+    put_le32(h + 48, (uint32_t)e->text.len);
+    put_le32(h + 52, (uint32_t)e->response.len);
+    put_le32(h + 56, e->dim);
+    uint8_t *p = h + RECORD_HEADER;
+    const sc_slice_t *parts[] = {&e->ns, &e->tenant, &e->model, &e->text, &e->response};
+    for (int i = 0; i < 5; i++) {
+        if (parts[i]->len)
+            memcpy(p, parts[i]->ptr, parts[i]->len);
+        p += parts[i]->len;
+    }
+    memset(p, 0, pad);
+    p += pad;
+    if (e->dim)
+        memcpy(p, e->vector, (size_t)e->dim * 4);
+    out->len += total;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+int sc_store_decode(const void *rec, size_t len, sc_entry_t *e)
+{
+    const uint8_t *h = rec;
+    if (len < RECORD_HEADER || get_le32(h) != RECORD_MAGIC)
+        return SC_ECORRUPT;
+    memset(e, 0, sizeof(*e));
+    e->created_ms = get_le64(h + 8);
+    e->expires_ms = get_le64(h + 16);
+    e->scope = get_le64(h + 24);
+    e->prompt_tokens = get_le32(h + 32);
+    e->completion_tokens = get_le32(h + 36);
+    size_t lens[5] = {(size_t)h[40] | (size_t)h[41] << 8, get_le32(h + 44),
+                      (size_t)h[42] | (size_t)h[43] << 8, get_le32(h + 48), get_le32(h + 52)};
+    e->dim = get_le32(h + 56);
+    uint64_t strs = 0;
+    for (int i = 0; i < 5; i++)
+        strs += lens[i];
+    uint64_t pad = (4 - (RECORD_HEADER + strs) % 4) % 4;
+    if ((uint64_t)RECORD_HEADER + strs + pad + (uint64_t)e->dim * 4 != len)
+        return SC_ECORRUPT;
+    const char *p = (const char *)h + RECORD_HEADER;
+    sc_slice_t *parts[] = {&e->ns, &e->tenant, &e->model, &e->text, &e->response};
+    for (int i = 0; i < 5; i++) {
+        parts[i]->ptr = p;
+        parts[i]->len = lens[i];
+        p += lens[i];
+    }
+    e->vector = e->dim ? p + pad : NULL;
+    return 0;
+}
+
+static void meta_encode(const sc_entry_meta_t *m, uint8_t out[40])
+{
+    put_le64(out, m->created_ms);
+    put_le64(out + 8, m->expires_ms);
+    put_le64(out + 16, m->last_hit_ms);
+    put_le64(out + 24, m->hits);
+    put_le64(out + 32, m->bytes);
+}
+
+static int meta_decode(const MDB_val *v, sc_entry_meta_t *m)
+{
+    if (v->mv_size != 40)
+        return SC_ECORRUPT;
+    const uint8_t *p = v->mv_data;
+    m->created_ms = get_le64(p);
+    m->expires_ms = get_le64(p + 8);
+    m->last_hit_ms = get_le64(p + 16);
+    m->hits = get_le64(p + 24);
+    m->bytes = get_le64(p + 32);
+    return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int sc_store_create(sc_store_t **out, const sc_config_t *cfg, sc_log_t *log)
+{
+    sc_store_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return SC_ENOMEM;
+    s->cfg = *cfg;
+    s->log = log;
+    s->touch_cap = (size_t)cfg->writer_queue;
+    s->touches = malloc(s->touch_cap * sizeof(touch_t));
+    if (!s->touches) {
+        free(s);
+        return SC_ENOMEM;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = s;
+    return 0;
+}
+
+static void *writer_main(void *arg);
+
+int sc_store_open(sc_store_t *s, const char *dir)
+{
+    int rc;
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return -errno;
+    if ((rc = mdb_env_create(&s->env)))
+        return from_mdb(rc);
+    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxreaders(s->env, 512);
+    if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->cfg.map_size)))
+        goto fail_env;
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+    if (s->cfg.sync == SC_SYNC_PERIODIC)
+        flags |= MDB_NOMETASYNC; /* data synced per commit, meta on the timer */
+    else if (s->cfg.sync == SC_SYNC_NONE)
+        flags |= MDB_NOSYNC | MDB_NOMETASYNC;
+    if ((rc = mdb_env_open(s->env, dir, flags, 0644)))
+        goto fail_env;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+        goto fail_env;
+    if ((rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &s->dbi_entries)) ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi_meta)) ||
+        (rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &s->dbi_lru)) ||
+        (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->dbi_expiry)) ||
+        (rc = mdb_dbi_open(txn, "ns", MDB_CREATE, &s->dbi_ns)) ||
+        (rc = mdb_dbi_open(txn, "sys", MDB_CREATE, &s->dbi_sys))) {
+        mdb_txn_abort(txn);
+        goto fail_env;
+    }
+    if ((rc = mdb_txn_commit(txn)))
+        goto fail_env;
+    s->opened = 1;
+    if ((rc = pthread_create(&s->writer, NULL, writer_main, s))) {
+        s->opened = 0;
+        rc = -rc;
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return rc;
+    }
+    s->writer_started = 1;
+    return 0;
+
+fail_env:
+    sc_log(s->log, SC_ERROR, "store: cannot open LMDB at %s: %s", dir, mdb_strerror(rc));
+    mdb_env_close(s->env);
+    s->env = NULL;
+    return from_mdb(rc);
+}
+
+void sc_store_destroy(sc_store_t *s)
+{
+    if (!s)
+        return;
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+    }
+    if (s->env) {
+        mdb_env_sync(s->env, 1);
+        mdb_env_close(s->env);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->touches);
+    free(s);
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+int sc_store_reader_create(sc_store_t *s, sc_store_reader_t **out)
+{
+    sc_store_reader_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return SC_ENOMEM;
+    r->store = s;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc) {
+        free(r);
+        return from_mdb(rc);
+    }
+    mdb_txn_reset(r->txn);
+    *out = r;
+    return 0;
+}
+
+void sc_store_reader_destroy(sc_store_reader_t *r)
+{
+    if (!r)
+        return;
+    mdb_txn_abort(r->txn);
+    free(r);
+}
+
+int sc_store_read_begin(sc_store_reader_t *r)
+{
+    int rc = mdb_txn_renew(r->txn);
+    if (rc)
+        return from_mdb(rc);
+    r->active = 1;
+    return 0;
+}
+
+void sc_store_read_end(sc_store_reader_t *r)
+{
+    if (r->active) {
+        mdb_txn_reset(r->txn);
+        r->active = 0;
+    }
+}
+
+int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc_entry_t *e,
+                 sc_entry_meta_t *meta)
+{
+    MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
+    int rc = mdb_get(r->txn, r->store->dbi_entries, &k, &v);
+    if (rc)
+        return from_mdb(rc);
+    if ((rc = sc_store_decode(v.mv_data, v.mv_size, e)))
+        return rc;
+    if (meta) {
+        MDB_val mv;
+        if (mdb_get(r->txn, r->store->dbi_meta, &k, &mv) || meta_decode(&mv, meta)) {
+            memset(meta, 0, sizeof(*meta));
+            meta->created_ms = e->created_ms;
+            meta->expires_ms = e->expires_ms;
+        }
+    }
+    return 0;
+}
+
+int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(r->txn, r->store->dbi_ns, &k, &v);
+    if (rc)
+        return from_mdb(rc);
+    return sc_buf_append(out, v.mv_data, v.mv_size);
+}
+
+/* ---- write primitives (writer thread, inside a write txn) ---------------- */
+
+static int del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *existed)
+{
+    MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
+    uint8_t ik[8 + SC_STORE_KEY_BYTES];
+    sc_entry_meta_t m;
+    *existed = 0;
+    int rc = mdb_get(txn, s->dbi_meta, &k, &v);
+    if (rc == 0 && meta_decode(&v, &m) == 0) {
+        memcpy(ik + 8, key, SC_STORE_KEY_BYTES);
+        MDB_val iv = {sizeof(ik), ik};
+        put_be64(ik, m.last_hit_ms);
+        rc = mdb_del(txn, s->dbi_lru, &iv, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        if (m.expires_ms) {
+            put_be64(ik, m.expires_ms);
+            rc = mdb_del(txn, s->dbi_expiry, &iv, NULL);
+            if (rc && rc != MDB_NOTFOUND)
+                return rc;
+        }
+        if ((rc = mdb_del(txn, s->dbi_meta, &k, NULL)))
+            return rc;
+    } else if (rc && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    rc = mdb_del(txn, s->dbi_entries, &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0)
+        *existed = 1;
+    return rc;
+}
+
+static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
+{
+    sc_entry_t e;
+    int existed, rc;
+    if (sc_store_decode(op->record.data, op->record.len, &e))
+        return MDB_INVALID; /* never produced by our encoder; refuse loudly */
+    if ((rc = del_entry(s, txn, op->key, &existed)))
+        return rc;
+    MDB_val k = {SC_STORE_KEY_BYTES, op->key}, v = {op->record.len, op->record.data};
+    if ((rc = mdb_put(txn, s->dbi_entries, &k, &v, 0)))
+        return rc;
+    sc_entry_meta_t m = {e.created_ms, e.expires_ms, e.created_ms, 0, op->record.len};
+    uint8_t mb[40];
+    meta_encode(&m, mb);
+    MDB_val mv = {sizeof(mb), mb};
+    if ((rc = mdb_put(txn, s->dbi_meta, &k, &mv, 0)))
+        return rc;
+    uint8_t ik[8 + SC_STORE_KEY_BYTES];
+    memcpy(ik + 8, op->key, SC_STORE_KEY_BYTES);
+    MDB_val iv = {sizeof(ik), ik}, empty = {0, NULL};
+    put_be64(ik, m.last_hit_ms);
+    if ((rc = mdb_put(txn, s->dbi_lru, &iv, &empty, 0)))
+        return rc;
+    if (m.expires_ms) {
+        put_be64(ik, m.expires_ms);
+        if ((rc = mdb_put(txn, s->dbi_expiry, &iv, &empty, 0)))
+            return rc;
+    }
+    return 0;
+}
+
+static int match_filter(const char *want, sc_slice_t have)
+{
+    return !want || (strlen(want) == have.len && memcmp(want, have.ptr, have.len) == 0);
+}
+
+static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_entries, &cur);
+    if (rc)
+        return rc;
+    size_t n = 0, cap = 0;
+    uint8_t *keys = NULL;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        sc_entry_t e;
+        if (k.mv_size != SC_STORE_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e))
+            continue;
+        if (!op->all && !(match_filter(op->ns, e.ns) && match_filter(op->tenant, e.tenant) &&
+                          match_filter(op->model, e.model)))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            uint8_t *nk = realloc(keys, cap * SC_STORE_KEY_BYTES);
+            if (!nk) {
+                mdb_cursor_close(cur);
+                free(keys);
+                return ENOMEM;
+            }
+            keys = nk;
+        }
+        memcpy(keys + n++ * SC_STORE_KEY_BYTES, k.mv_data, SC_STORE_KEY_BYTES);
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        free(keys);
+        return rc;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int existed;
+        rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+        op->count += (uint64_t)existed;
+    }
+    free(keys);
+    return rc;
+}
+
+static int apply_touch(sc_store_t *s, MDB_txn *txn, const touch_t *t)
+{
+    MDB_val k = {SC_STORE_KEY_BYTES, (void *)t->key}, v;
+    sc_entry_meta_t m;
+    int rc = mdb_get(txn, s->dbi_meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0; /* deleted since the hit */
+    if (rc || meta_decode(&v, &m))
+        return rc;
+    uint8_t ik[8 + SC_STORE_KEY_BYTES];
+    memcpy(ik + 8, t->key, SC_STORE_KEY_BYTES);
+    MDB_val iv = {sizeof(ik), ik}, empty = {0, NULL};
+    uint64_t ts = t->ts > m.last_hit_ms ? t->ts : m.last_hit_ms;
+    if (ts != m.last_hit_ms) {
+        put_be64(ik, m.last_hit_ms);
+        rc = mdb_del(txn, s->dbi_lru, &iv, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        put_be64(ik, ts);
+        if ((rc = mdb_put(txn, s->dbi_lru, &iv, &empty, 0)))
+            return rc;
+    }
+    m.last_hit_ms = ts;
+    m.hits++;
+    uint8_t mb[40];
+    meta_encode(&m, mb);
+    MDB_val mv = {sizeof(mb), mb};
+    return mdb_put(txn, s->dbi_meta, &k, &mv, 0);
+}
+
+static uint64_t used_pages(sc_store_t *s, MDB_txn *txn)
+{
+    MDB_dbi dbis[] = {s->dbi_entries, s->dbi_meta, s->dbi_lru, s->dbi_expiry, s->dbi_ns};
+    uint64_t pages = 0;
+    for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
+        MDB_stat st;
+        if (mdb_stat(txn, dbis[i], &st) == 0)
+            pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    return pages;
+}
+
+/* Commits a one-key transaction. LMDB reuses pages freed by transaction T only
+ * from T+2 on, so after a big delete this makes the freed pages available to
+ * the next write instead of failing it with MDB_MAP_FULL. */
+static int bump_generation(sc_store_t *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    uint8_t gen[8] = {0};
+    MDB_val k = {3, "gen"}, v;
+    if (mdb_get(txn, s->dbi_sys, &k, &v) == 0 && v.mv_size == 8)
+        memcpy(gen, v.mv_data, 8);
+    put_le64(gen, get_le64(gen) + 1);
+    v.mv_size = 8;
+    v.mv_data = gen;
+    if ((rc = mdb_put(txn, s->dbi_sys, &k, &v, 0))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* Removes the 'n' least recently hit entries in their own transaction. */
+static int evict_lru(sc_store_t *s, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    uint8_t *keys = malloc(n * SC_STORE_KEY_BYTES);
+    if (!keys) {
+        mdb_txn_abort(txn);
+        return ENOMEM;
+    }
+    MDB_cursor *cur;
+    size_t got = 0;
+    if ((rc = mdb_cursor_open(txn, s->dbi_lru, &cur)) == 0) {
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && got < n;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size == 8 + SC_STORE_KEY_BYTES)
+                memcpy(keys + got++ * SC_STORE_KEY_BYTES, (uint8_t *)k.mv_data + 8,
+                       SC_STORE_KEY_BYTES);
+        }
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND || got == n)
+            rc = 0;
+    }
+    uint64_t removed = 0;
+    for (size_t i = 0; i < got && !rc; i++) {
+        int existed;
+        rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+        removed += (uint64_t)existed;
+    }
+    free(keys);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn))) /* commit frees the txn even on failure */
+        return rc;
+    bump_generation(s);
+    atomic_fetch_add(&s->evicted_total, removed);
+    if (removed)
+        sc_log(s->log, SC_INFO, "store: evicted %llu least recently hit entries",
+               (unsigned long long)removed);
+    return got ? 0 : MDB_MAP_FULL; /* nothing left to evict */
+}
+
+/* Keeps the map below the high-water mark, because LMDB needs free pages
+ * even to delete. With --evict lru it evicts down to the low-water mark and
+ * returns 0; with --evict none it returns 1 when stores must be refused. */
+static int make_room(sc_store_t *s)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &est);
+    uint64_t map_pages = info.me_mapsize / est.ms_psize;
+    uint64_t used = used_pages(s, txn);
+    MDB_stat st;
+    mdb_stat(txn, s->dbi_entries, &st);
+    mdb_txn_abort(txn);
+    if ((double)used < EVICT_HIGH_WATER * (double)map_pages || st.ms_entries == 0)
+        return 0;
+    if (s->cfg.evict != SC_EVICT_LRU)
+        return 1;
+    double excess = ((double)used - EVICT_LOW_WATER * (double)map_pages) / (double)used;
+    size_t n = (size_t)(excess * (double)st.ms_entries) + 16;
+    evict_lru(s, n);
+    return 0;
+}
+
+/* ---- the writer ------------------------------------------------------- */
+
+static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts)
+{
+    int rc = 0, existed;
+    MDB_val k, v;
+    switch (op->type) {
+    case SC_OP_PUT:
+        if (refuse_puts)
+            op->result = SC_EFULL; /* deletes and the rest still go through */
+        else
+            rc = put_entry(s, txn, op);
+        break;
+    case SC_OP_DELETE:
+        rc = del_entry(s, txn, op->key, &existed);
+        op->count = (uint64_t)existed;
+        break;
+    case SC_OP_INVALIDATE:
+        op->count = 0;
+        rc = invalidate(s, txn, op);
+        break;
+    case SC_OP_NS_PUT:
+        k.mv_size = strlen(op->ns);
+        k.mv_data = op->ns;
+        v.mv_size = op->record.len;
+        v.mv_data = op->record.data;
+        rc = mdb_put(txn, s->dbi_ns, &k, &v, 0);
+        break;
+    case SC_OP_SYNC:
+        break;
+    }
+    return rc;
+}
+
+/* Applies 'ops' (and the pending hit 'touches') in one transaction. On
+ * MDB_MAP_FULL it evicts and retries; if the batch still does not fit, each op
+ * is retried alone so one oversized store cannot fail its neighbours. */
+static void apply_batch(sc_store_t *s, sc_write_op_t *ops, touch_t *touches, size_t n_touches,
+                        int split)
+{
+    int rc, attempt = 0, bumped = 0;
+    MDB_txn *txn = NULL;
+retry:;
+    int refuse_puts = make_room(s);
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+        goto fail;
+    for (sc_write_op_t *op = ops; op; op = op->next) {
+        op->result = 0;
+        if ((rc = apply_op(s, txn, op, refuse_puts)))
+            break;
+    }
+    for (size_t i = 0; i < n_touches && !rc; i++)
+        rc = apply_touch(s, txn, &touches[i]);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc == MDB_MAP_FULL && !bumped) {
+        if (txn)
+            mdb_txn_abort(txn);
+        txn = NULL;
+        bumped = 1;
+        if (bump_generation(s) == 0)
+            goto retry;
+    }
+    if (rc == MDB_MAP_FULL && s->cfg.evict == SC_EVICT_LRU && attempt < 3) {
+        if (txn)
+            mdb_txn_abort(txn);
+        txn = NULL;
+        MDB_stat st;
+        mdb_env_stat(s->env, &st);
+        size_t n = (size_t)(st.ms_entries / 20) + 64;
+        attempt++;
+        if (evict_lru(s, n) == 0)
+            goto retry;
+    }
+    if (rc == MDB_MAP_FULL && !split && ops && ops->next) {
+        if (txn)
+            mdb_txn_abort(txn);
+        /* Retry one op per transaction; touches are expendable. */
+        sc_write_op_t *op = ops;
+        while (op) {
+            sc_write_op_t *next = op->next;
+            op->next = NULL;
+            apply_batch(s, op, NULL, 0, 1);
+            op = next;
+        }
+        return;
+    }
+    if (rc)
+        goto fail;
+    atomic_fetch_add(&s->commits_total, 1);
+    for (sc_write_op_t *op = ops, *next; op; op = next) {
+        next = op->next;
+        atomic_fetch_add(&s->writes_total, 1);
+        op->next = NULL;
+        op->done(op);
+    }
+    return;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc != MDB_MAP_FULL)
+        sc_log(s->log, SC_ERROR, "store: write transaction failed: %s", mdb_strerror(rc));
+    for (sc_write_op_t *op = ops, *next; op; op = next) {
+        next = op->next;
+        op->result = from_mdb(rc);
+        op->next = NULL;
+        op->done(op);
+    }
+}
+
+int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms)
+{
+    uint64_t removed_total = 0;
+    for (;;) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc)
+            return from_mdb(rc);
+        MDB_cursor *cur;
+        if ((rc = mdb_cursor_open(txn, s->dbi_expiry, &cur))) {
+            mdb_txn_abort(txn);
+            return from_mdb(rc);
+        }
+        static const size_t cap = SWEEP_BATCH;
+        uint8_t *keys = malloc(cap * SC_STORE_KEY_BYTES);
+        size_t n = 0;
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); keys && rc == 0 && n < cap;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != 8 + SC_STORE_KEY_BYTES || get_be64(k.mv_data) > now_ms)
+                break;
+            memcpy(keys + n++ * SC_STORE_KEY_BYTES, (uint8_t *)k.mv_data + 8, SC_STORE_KEY_BYTES);
+        }
+        mdb_cursor_close(cur);
+        rc = keys ? 0 : ENOMEM;
+        uint64_t removed = 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            int existed;
+            rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+            removed += (uint64_t)existed;
+        }
+        free(keys);
+        if (rc) {
+            mdb_txn_abort(txn);
+            return from_mdb(rc);
+        }
+        if ((rc = mdb_txn_commit(txn)))
+            return from_mdb(rc);
+        atomic_fetch_add(&s->expired_total, removed);
+        removed_total += removed;
+        if (n < cap)
+            break;
+    }
+    return (int)(removed_total > INT32_MAX ? INT32_MAX : removed_total);
+}
+
+static void deadline_after_ms(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    sc_store_t *s = arg;
+    touch_t *touches = malloc(s->touch_cap * sizeof(touch_t));
+    uint64_t next_sweep = sc_mono_ns() / 1000000u + (uint64_t)s->cfg.sweep_interval_ms;
+    uint64_t next_sync = sc_mono_ns() / 1000000u + (uint64_t)s->cfg.sync_interval_ms;
+    uint64_t touches_since_ms = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->stopping) {
+            uint64_t now = sc_mono_ns() / 1000000u;
+            if (s->n_touches && !touches_since_ms)
+                touches_since_ms = now;
+            uint64_t wake = next_sweep;
+            if (s->cfg.sync == SC_SYNC_PERIODIC && next_sync < wake)
+                wake = next_sync;
+            if (s->n_touches && touches_since_ms + TOUCH_FLUSH_MS < wake)
+                wake = touches_since_ms + TOUCH_FLUSH_MS;
+            if (wake <= now)
+                break;
+            struct timespec ts;
+            deadline_after_ms(&ts, wake - now);
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
+        /* Take up to one batch of ops and all pending touches. */
+        sc_write_op_t *batch = s->head, *last = NULL;
+        size_t n = 0;
+        for (sc_write_op_t *op = s->head; op && n < (size_t)s->cfg.writer_batch; op = op->next) {
+            last = op;
+            n++;
+        }
+        if (last) {
+            s->head = last->next;
+            if (!s->head)
+                s->tail = NULL;
+            last->next = NULL;
+            s->queued -= n;
+        } else {
+            batch = NULL;
+        }
+        size_t n_touches = 0;
+        uint64_t now = sc_mono_ns() / 1000000u;
+        if (touches && s->n_touches &&
+            (batch || s->stopping || now >= touches_since_ms + TOUCH_FLUSH_MS)) {
+            n_touches = s->n_touches;
+            memcpy(touches, s->touches, n_touches * sizeof(touch_t));
+            s->n_touches = 0;
+            touches_since_ms = 0;
+        }
+        int stop = s->stopping && !s->head;
+        pthread_mutex_unlock(&s->mu);
+
+        if (batch || n_touches)
+            apply_batch(s, batch, touches, n_touches, 0);
+        now = sc_mono_ns() / 1000000u;
+        if (now >= next_sweep) {
+            int rc = sc_store_sweep_now(s, sc_now_ms());
+            if (rc < 0)
+                sc_log(s->log, SC_ERROR, "store: sweep failed: %s", sc_strerror(rc));
+            next_sweep = now + (uint64_t)s->cfg.sweep_interval_ms;
+        }
+        if (s->cfg.sync == SC_SYNC_PERIODIC && now >= next_sync) {
+            mdb_env_sync(s->env, 1);
+            next_sync = now + (uint64_t)s->cfg.sync_interval_ms;
+        }
+        if (stop)
+            break;
+    }
+    free(touches);
+    return NULL;
+}
+
+int sc_store_submit(sc_store_t *s, sc_write_op_t *op)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping || !s->opened) {
+        pthread_mutex_unlock(&s->mu);
+        return SC_ECLOSED;
+    }
+    if (s->queued >= (size_t)s->cfg.writer_queue) {
+        pthread_mutex_unlock(&s->mu);
+        return SC_EBUSY;
+    }
+    op->next = NULL;
+    if (s->tail)
+        s->tail->next = op;
+    else
+        s->head = op;
+    s->tail = op;
+    s->queued++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void sc_write_op_clear(sc_write_op_t *op)
+{
+    sc_buf_free(&op->record);
+    free(op->ns);
+    free(op->tenant);
+    free(op->model);
+    op->ns = op->tenant = op->model = NULL;
+}
+
+void sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->n_touches < s->touch_cap) {
+        touch_t *t = &s->touches[s->n_touches++];
+        memcpy(t->key, key, SC_STORE_KEY_BYTES);
+        t->ts = now_ms;
+    } else {
+        atomic_fetch_add_explicit(&s->touches_dropped, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int sc_store_stats(sc_store_t *s, sc_store_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->expired_total = atomic_load(&s->expired_total);
+    st->evicted_total = atomic_load(&s->evicted_total);
+    st->commits_total = atomic_load(&s->commits_total);
+    st->writes_total = atomic_load(&s->writes_total);
+    st->touches_dropped = atomic_load(&s->touches_dropped);
+    pthread_mutex_lock(&s->mu);
+    st->queue_depth = s->queued;
+    pthread_mutex_unlock(&s->mu);
+    if (!s->env)
+        return SC_ECLOSED;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return from_mdb(rc);
+    MDB_stat est, dst;
+    mdb_env_stat(s->env, &est);
+    mdb_stat(txn, s->dbi_entries, &dst);
+    st->entries = dst.ms_entries;
+    st->bytes = used_pages(s, txn) * est.ms_psize;
+    mdb_txn_abort(txn);
+    st->map_bytes = (uint64_t)s->cfg.map_size;
+    return 0;
+}

@@ -1,0 +1,341 @@
+/* tests/server/store.c -- the LMDB store (server/store.c): records, reads,
+ * group-committed writes, invalidation, TTL sweeping, LRU eviction. */
+#include "../../server/store.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+typedef struct {
+    sc_write_op_t op;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} sync_op_t;
+
+static void sync_done(sc_write_op_t *op)
+{
+    sync_op_t *s = (sync_op_t *)op;
+    pthread_mutex_lock(&s->mu);
+    s->done = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Submits 'op' and waits for the writer to finish it. Returns op->result. */
+static int run_op(sc_store_t *st, sync_op_t *s)
+{
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->done = 0;
+    s->op.done = sync_done;
+    ck_assert_int_eq(sc_store_submit(st, &s->op), 0);
+    pthread_mutex_lock(&s->mu);
+    while (!s->done)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return s->op.result;
+}
+
+static char dir[256];
+static sc_log_t quiet;
+
+static sc_store_t *open_store(const char *map_size, const char *evict)
+{
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    ck_assert_int_eq(sc_config_set(&cfg, "map-size", map_size, stderr), 0);
+    ck_assert_int_eq(sc_config_set(&cfg, "evict", evict, stderr), 0);
+    ck_assert_int_eq(sc_config_set(&cfg, "sweep-interval-ms", "3600000", stderr), 0);
+    sc_log_init(&quiet, NULL, SC_ERROR);
+    snprintf(dir, sizeof(dir), "/tmp/sc-store-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sc_store_t *s;
+    ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
+    ck_assert_int_eq(sc_store_open(s, dir), 0);
+    return s;
+}
+
+static void close_store(sc_store_t *s)
+{
+    sc_store_destroy(s);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void make_key(uint8_t key[16], unsigned i)
+{
+    memset(key, 0, 16);
+    memcpy(key, &i, sizeof(i));
+    key[15] = 0xab;
+}
+
+static int put(sc_store_t *s, unsigned i, const char *ns, const char *tenant, const char *model,
+               const char *resp, uint64_t created, uint64_t expires)
+{
+    sync_op_t op = {0};
+    op.op.type = SC_OP_PUT;
+    make_key(op.op.key, i);
+    sc_entry_t e = {.created_ms = created, .expires_ms = expires, .scope = 7,
+                    .prompt_tokens = 11, .completion_tokens = 22,
+                    .ns = {ns, strlen(ns)}, .tenant = {tenant, strlen(tenant)},
+                    .model = {model, strlen(model)}, .text = {"text", 4},
+                    .response = {resp, strlen(resp)}};
+    ck_assert_int_eq(sc_store_encode(&e, &op.op.record), 0);
+    int rc = run_op(s, &op);
+    sc_write_op_clear(&op.op);
+    return rc;
+}
+
+/* Returns 1 and the response if 'i' is present. */
+static int get(sc_store_t *s, unsigned i, char *resp, size_t cap, sc_entry_meta_t *meta)
+{
+    sc_store_reader_t *r;
+    ck_assert_int_eq(sc_store_reader_create(s, &r), 0);
+    ck_assert_int_eq(sc_store_read_begin(r), 0);
+    uint8_t key[16];
+    make_key(key, i);
+    sc_entry_t e;
+    int rc = sc_store_get(r, key, &e, meta);
+    if (rc == 0 && resp)
+        snprintf(resp, cap, "%.*s", (int)e.response.len, e.response.ptr);
+    sc_store_read_end(r);
+    sc_store_reader_destroy(r);
+    ck_assert(rc == 0 || rc == SC_ENOTFOUND);
+    return rc == 0;
+}
+
+START_TEST(record_roundtrip_and_corruption)
+{
+    float vec[3] = {0.5f, -1.0f, 2.0f};
+    sc_entry_t e = {.created_ms = 1, .expires_ms = 2, .scope = 3, .prompt_tokens = 4,
+                    .completion_tokens = 5, .ns = {"ns", 2}, .tenant = {"tenant", 6},
+                    .model = {"m", 1}, .text = {"hello", 5}, .response = {"\"r\"", 3},
+                    .vector = vec, .dim = 3};
+    sc_buf_t b = {0};
+    ck_assert_int_eq(sc_store_encode(&e, &b), 0);
+    sc_entry_t d;
+    ck_assert_int_eq(sc_store_decode(b.data, b.len, &d), 0);
+    ck_assert_uint_eq(d.expires_ms, 2);
+    ck_assert_uint_eq(d.completion_tokens, 5);
+    ck_assert_int_eq((int)d.tenant.len, 6);
+    ck_assert(memcmp(d.tenant.ptr, "tenant", 6) == 0);
+    ck_assert(memcmp(d.response.ptr, "\"r\"", 3) == 0);
+    ck_assert_uint_eq(d.dim, 3);
+    float got[3];
+    memcpy(got, d.vector, sizeof(got));
+    ck_assert(got[1] == -1.0f);
+    ck_assert_int_eq(sc_store_decode(b.data, b.len - 1, &d), SC_ECORRUPT);
+    b.data[0] ^= 1;
+    ck_assert_int_eq(sc_store_decode(b.data, b.len, &d), SC_ECORRUPT);
+    sc_buf_free(&b);
+}
+END_TEST
+
+START_TEST(put_get_replace_delete)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    char resp[64];
+    ck_assert_int_eq(get(s, 1, resp, sizeof(resp), NULL), 0);
+    ck_assert_int_eq(put(s, 1, "ns", "t", "m", "\"first\"", 1000, 0), 0);
+    ck_assert_int_eq(get(s, 1, resp, sizeof(resp), NULL), 1);
+    ck_assert_str_eq(resp, "\"first\"");
+    ck_assert_int_eq(put(s, 1, "ns", "t", "m", "\"second\"", 2000, 0), 0);
+    ck_assert_int_eq(get(s, 1, resp, sizeof(resp), NULL), 1);
+    ck_assert_str_eq(resp, "\"second\"");
+    sc_store_stats_t st;
+    ck_assert_int_eq(sc_store_stats(s, &st), 0);
+    ck_assert_uint_eq(st.entries, 1);
+
+    sync_op_t del = {0};
+    del.op.type = SC_OP_DELETE;
+    make_key(del.op.key, 1);
+    ck_assert_int_eq(run_op(s, &del), 0);
+    ck_assert_uint_eq(del.op.count, 1);
+    ck_assert_int_eq(get(s, 1, NULL, 0, NULL), 0);
+    sync_op_t del2 = {0};
+    del2.op.type = SC_OP_DELETE;
+    make_key(del2.op.key, 1);
+    ck_assert_int_eq(run_op(s, &del2), 0);
+    ck_assert_uint_eq(del2.op.count, 0);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(entries_survive_reopen)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    for (unsigned i = 0; i < 100; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "\"v\"", 1000, 0), 0);
+    sc_store_destroy(s);
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    sc_config_set(&cfg, "map-size", "64M", NULL);
+    ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
+    ck_assert_int_eq(sc_store_open(s, dir), 0);
+    for (unsigned i = 0; i < 100; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), 1);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(invalidate_by_filters)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    put(s, 1, "a", "t1", "m1", "1", 1, 0);
+    put(s, 2, "a", "t2", "m1", "1", 1, 0);
+    put(s, 3, "a", "t1", "m2", "1", 1, 0);
+    put(s, 4, "b", "t1", "m1", "1", 1, 0);
+    sync_op_t op = {0};
+    op.op.type = SC_OP_INVALIDATE;
+    op.op.ns = strdup("a");
+    op.op.tenant = strdup("t1");
+    ck_assert_int_eq(run_op(s, &op), 0);
+    ck_assert_uint_eq(op.op.count, 2);
+    sc_write_op_clear(&op.op);
+    ck_assert_int_eq(get(s, 1, NULL, 0, NULL), 0);
+    ck_assert_int_eq(get(s, 2, NULL, 0, NULL), 1);
+    ck_assert_int_eq(get(s, 3, NULL, 0, NULL), 0);
+    ck_assert_int_eq(get(s, 4, NULL, 0, NULL), 1);
+    sync_op_t all = {0};
+    all.op.type = SC_OP_INVALIDATE;
+    all.op.all = 1;
+    ck_assert_int_eq(run_op(s, &all), 0);
+    ck_assert_uint_eq(all.op.count, 2);
+    sc_store_stats_t st;
+    sc_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(sweeper_removes_only_expired_entries)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    /* Stop the writer so the test can drive the sweeper itself. */
+    for (unsigned i = 0; i < 50; i++)
+        put(s, i, "ns", "t", "m", "1", 1000, i < 20 ? 5000 + i : (i < 40 ? 100000 : 0));
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    s->writer_started = 0;
+    ck_assert_int_eq(sc_store_sweep_now(s, 4000), 0);
+    ck_assert_int_eq(sc_store_sweep_now(s, 5009), 10); /* expires 5000..5009 */
+    ck_assert_int_eq(sc_store_sweep_now(s, 6000), 10);
+    ck_assert_int_eq(sc_store_sweep_now(s, 6000), 0);
+    for (unsigned i = 0; i < 50; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), i >= 20);
+    ck_assert_int_eq(sc_store_sweep_now(s, 200000), 20);
+    sc_store_stats_t st;
+    sc_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 10); /* the never-expiring ones */
+    ck_assert_uint_eq(st.expired_total, 40);
+    /* The expiry index is empty again: nothing left to walk. */
+    MDB_txn *txn;
+    MDB_stat ms;
+    mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    mdb_stat(txn, s->dbi_expiry, &ms);
+    mdb_txn_abort(txn);
+    ck_assert_uint_eq(ms.ms_entries, 0);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(touch_counts_hits)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    put(s, 9, "ns", "t", "m", "1", 1000, 0);
+    uint8_t key[16];
+    make_key(key, 9);
+    for (int i = 0; i < 5; i++)
+        sc_store_touch(s, key, 2000 + (uint64_t)i);
+    /* A sync op commits after pending touches are applied in its batch. */
+    sync_op_t op = {0};
+    op.op.type = SC_OP_SYNC;
+    ck_assert_int_eq(run_op(s, &op), 0);
+    sc_entry_meta_t meta;
+    ck_assert_int_eq(get(s, 9, NULL, 0, &meta), 1);
+    ck_assert_uint_eq(meta.hits, 5);
+    ck_assert_uint_eq(meta.last_hit_ms, 2004);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(full_store_evicts_least_recently_hit)
+{
+    sc_store_t *s = open_store("2M", "lru");
+    char big[8192];
+    memset(big, 'x', sizeof(big) - 3);
+    big[0] = '"';
+    big[sizeof(big) - 2] = '"';
+    big[sizeof(big) - 1] = '\0';
+    /* Entry 0 is hit often, so it must survive eviction. */
+    put(s, 0, "ns", "t", "m", big, 1000, 0);
+    uint8_t key0[16];
+    make_key(key0, 0);
+    for (unsigned i = 1; i < 1000; i++) {
+        sc_store_touch(s, key0, 1000 + i);
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", big, 1000 + i, 0), 0);
+    }
+    sc_store_stats_t st;
+    sc_store_stats(s, &st);
+    ck_assert_uint_gt(st.evicted_total, 0);
+    ck_assert_uint_lt(st.entries, 1000);
+    ck_assert_int_eq(get(s, 0, NULL, 0, NULL), 1);
+    ck_assert_int_eq(get(s, 999, NULL, 0, NULL), 1);
+    ck_assert_int_eq(get(s, 1, NULL, 0, NULL), 0);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(full_store_without_eviction_refuses_cleanly)
+{
+    sc_store_t *s = open_store("1M", "none");
+    char big[8192];
+    memset(big, 'x', sizeof(big) - 3);
+    big[0] = '"';
+    big[sizeof(big) - 2] = '"';
+    big[sizeof(big) - 1] = '\0';
+    unsigned stored = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < 1000 && rc == 0; i++) {
+        rc = put(s, i, "ns", "t", "m", big, 1000, 0);
+        if (rc == 0)
+            stored++;
+    }
+    ck_assert_int_eq(rc, SC_EFULL);
+    ck_assert_uint_gt(stored, 10);
+    /* Everything acknowledged is still there and readable. */
+    for (unsigned i = 0; i < stored; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), 1);
+    /* Deleting makes room again. */
+    sync_op_t op = {0};
+    op.op.type = SC_OP_INVALIDATE;
+    op.op.all = 1;
+    ck_assert_int_eq(run_op(s, &op), 0);
+    ck_assert_int_eq(put(s, 5000, "ns", "t", "m", big, 1000, 0), 0);
+    close_store(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, record_roundtrip_and_corruption);
+    tcase_add_test(tc, put_get_replace_delete);
+    tcase_add_test(tc, entries_survive_reopen);
+    tcase_add_test(tc, invalidate_by_filters);
+    tcase_add_test(tc, sweeper_removes_only_expired_entries);
+    tcase_add_test(tc, touch_counts_hits);
+    tcase_add_test(tc, full_store_evicts_least_recently_hit);
+    tcase_add_test(tc, full_store_without_eviction_refuses_cleanly);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

@@ -1,0 +1,62 @@
+/* testutil.h -- helpers for semcached's Check tests: start the real server
+ * binary on a free loopback port, speak HTTP to it over plain sockets, find
+ * ../shared data (skipping, not passing, when it is absent), and print the
+ * per-binary result line that tests/run.sh adds up. */
+#ifndef SC_TESTUTIL_H
+#define SC_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char data_dir[256];
+    char *args[64];       /* extra arguments, owned */
+    int n_args;
+} tu_server_t;
+
+typedef struct {
+    int status;           /* HTTP status, or -1 on transport failure */
+    char *headers;        /* raw header block, owned */
+    char *body;           /* NUL-terminated, owned */
+    size_t body_len;
+} tu_resp_t;
+
+/* Directory of shared test data, or NULL when it is absent. */
+const char *tu_shared(void);
+/* Path of a built binary ("semcached", "semcached-bench"). Static buffer. */
+const char *tu_bin(const char *name);
+
+/* Starts semcached with a fresh data dir and 'extra' arguments (NULL-ended).
+ * Waits until /healthz answers. Aborts the test process on failure. */
+void tu_server_start(tu_server_t *s, const char *const *extra);
+/* Restarts on the same port and data dir. */
+void tu_server_restart(tu_server_t *s);
+/* Sends 'sig' and waits for the exit; returns the exit status word. */
+int tu_server_stop(tu_server_t *s, int sig);
+/* Stops and removes the data dir. */
+void tu_server_destroy(tu_server_t *s);
+
+/* One request on a new connection (Connection: close). 'body' may be NULL. */
+tu_resp_t tu_http(int port, const char *method, const char *path, const char *body);
+/* Same with a Content-Type header of the caller's choice (NULL = none). */
+tu_resp_t tu_http_ct(int port, const char *method, const char *path, const char *body,
+                     const char *content_type);
+void tu_resp_free(tu_resp_t *r);
+
+/* Sends raw bytes (optionally one byte per write), then reads until the peer
+ * closes or 'timeout_ms' passes. Returns the bytes read (owned). */
+char *tu_raw(int port, const char *bytes, size_t len, int byte_at_a_time, int timeout_ms,
+             size_t *out_len);
+/* Counts occurrences of 'needle' in 'hay'. */
+int tu_count(const char *hay, const char *needle);
+
+/* Tests skipped in this binary (because shared data is missing). */
+void tu_skip(const char *why);
+/* Runs the suite, prints "SC-RESULT passed=N failed=N skipped=N", returns
+ * the exit code for main. */
+int tu_run(Suite *s);
+
+#endif
