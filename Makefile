@@ -34,6 +34,8 @@ BENCH := $(if $(BENCH_SRC),$(BUILD)/semcached-bench)
 TEST_UTIL := $(BUILD)/tests/testutil.o
 TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
+TEST_SCRIPTS := $(wildcard tests/*.sh)
+TEST_SCRIPTS := $(filter-out tests/run.sh,$(TEST_SCRIPTS))
 
 .PHONY: all deps deps-test run test asan clean help
 all: $(SERVER) $(BENCH) $(TEST_BIN)
@@ -93,7 +95,7 @@ run: deps $(SERVER)
 
 test: deps-test
 	@$(MAKE) --no-print-directory all
-	@SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(TEST_BIN)
+	@SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 # Sanitizers: a separate build tree so normal objects are not mixed in.
 asan: deps-test
@@ -101,7 +103,7 @@ asan: deps-test
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SHARED="$(abspath $(SHARED))" BUILD="$(abspath build-asan)" CK_TIMEOUT_MULTIPLIER=4 \
-	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
+	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) $(TEST_SCRIPTS)
 
 clean:
 	rm -rf $(BUILD) build-asan
