@@ -102,7 +102,7 @@ asan: deps-test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  SHARED="$(abspath $(SHARED))" BUILD="$(abspath build-asan)" CK_TIMEOUT_MULTIPLIER=4 \
+	  SHARED="$(abspath $(SHARED))" BUILD="$(abspath build-asan)" CK_TIMEOUT_MULTIPLIER=4 SC_TEST_QUICK=1 \
 	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) $(TEST_SCRIPTS)
 
 clean:

@@ -29,6 +29,16 @@ typedef struct sc_config_s {
     int64_t request_timeout_ms;  /* first byte of a request to its last byte */
     int64_t writer_batch;        /* most writes in one group commit */
     int64_t writer_queue;        /* most writes waiting; more get 503 */
+    int64_t semantic;            /* 1: semantic lookup on for namespaces that do not say */
+    double threshold;            /* default cosine threshold of a semantic hit */
+    int64_t allow_lower_threshold; /* may a request lower its namespace's threshold */
+    int64_t max_dimensions;      /* longest embedding accepted */
+    int64_t index_flat_max;      /* a scope is promoted from flat to HNSW past this many vectors */
+    int64_t hnsw_m;              /* HNSW graph degree */
+    int64_t hnsw_ef_construction;/* HNSW build beam */
+    int64_t hnsw_ef_search;      /* HNSW search beam */
+    int64_t semantic_candidates; /* nearest neighbours checked per semantic lookup */
+    double compact_deleted_ratio;/* rebuild a scope when this fraction is deleted */
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */

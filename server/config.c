@@ -16,7 +16,7 @@
 #define SC_VERSION "0.1.0"
 #endif
 
-typedef enum { OPT_INT, OPT_SIZE, OPT_ENUM, OPT_STR } opt_type_t;
+typedef enum { OPT_INT, OPT_SIZE, OPT_ENUM, OPT_STR, OPT_DOUBLE } opt_type_t;
 
 typedef struct {
     const char *name;
@@ -32,11 +32,13 @@ typedef struct {
 static const char *const sync_choices[] = {"full", "periodic", "none", NULL};
 static const char *const evict_choices[] = {"lru", "none", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const onoff_choices[] = {"off", "on", NULL};
 
 #define F(f) offsetof(sc_config_t, f)
 #define INT_OPT(n, lo, hi, d, f, h) {n, OPT_INT, lo, hi, d, F(f), 0, NULL, h}
 #define SIZE_OPT(n, lo, hi, d, f, h) {n, OPT_SIZE, lo, hi, d, F(f), 0, NULL, h}
 #define ENUM_OPT(n, ch, d, f, h) {n, OPT_ENUM, 0, 0, d, F(f), 0, ch, h}
+#define DOUBLE_OPT(n, lo, hi, d, f, h) {n, OPT_DOUBLE, lo, hi, d, F(f), 0, NULL, h}
 #define STR_OPT(n, d, f, h) {n, OPT_STR, 0, 0, d, F(f), sizeof(((sc_config_t *)0)->f), NULL, h}
 
 static const opt_t options[] = {
@@ -58,6 +60,16 @@ static const opt_t options[] = {
     INT_OPT("request-timeout-ms", 100, 3600000, "30000", request_timeout_ms, "a request must arrive completely within this (slow clients get 408)"),
     INT_OPT("writer-batch", 1, 100000, "1024", writer_batch, "most writes committed in one transaction (group commit)"),
     INT_OPT("writer-queue", 16, 10000000, "65536", writer_queue, "most writes waiting for the writer; beyond it stores get 503"),
+    ENUM_OPT("semantic", onoff_choices, "on", semantic, "semantic lookup for namespaces that do not configure it (requests still need an embedding)"),
+    DOUBLE_OPT("threshold", -1, 1, "0.90", threshold, "default cosine similarity a semantic hit needs"),
+    ENUM_OPT("allow-lower-threshold", onoff_choices, "off", allow_lower_threshold, "may a request's \"threshold\" go below its namespace's (namespaces can override)"),
+    INT_OPT("max-dimensions", 1, 65536, "4096", max_dimensions, "longest embedding accepted"),
+    INT_OPT("index-flat-max", 0, 100000000, "2000", index_flat_max, "a scope is searched by exact BLAS scan up to this many vectors, then promoted to HNSW"),
+    INT_OPT("hnsw-m", 4, 128, "16", hnsw_m, "HNSW graph degree"),
+    INT_OPT("hnsw-ef-construction", 8, 4096, "200", hnsw_ef_construction, "HNSW build beam"),
+    INT_OPT("hnsw-ef-search", 1, 16384, "512", hnsw_ef_search, "HNSW search beam (recall@1 >= 0.99 on SIFT-5k needs 512; see BENCHMARKS.md)"),
+    INT_OPT("semantic-candidates", 1, 256, "8", semantic_candidates, "nearest neighbours examined per semantic lookup (expired or deleted ones are skipped)"),
+    DOUBLE_OPT("compact-deleted-ratio", 0.01, 1, "0.25", compact_deleted_ratio, "a scope's index is rebuilt in the background once this fraction of it is deleted"),
     INT_OPT("max-label-values", 1, 100000, "200", max_label_values, "distinct namespace (and namespace+model) label values in /metrics; the rest are reported as _other"),
     ENUM_OPT("log-level", level_choices, "info", log_level, "least severe level that is logged"),
     STR_OPT("log-file", "", log_file, "log to this file instead of stderr (reopened on SIGHUP)"),
@@ -108,6 +120,19 @@ static int apply(sc_config_t *cfg, const opt_t *o, const char *value, FILE *err)
         }
         *(int64_t *)field = v;
         return 0;
+    case OPT_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (end == value || *end || errno || !(d >= (double)o->min && d <= (double)o->max)) {
+            if (err)
+                fprintf(err, "semcached: --%s: '%s' is not a number in [%lld, %lld]\n", o->name,
+                        value, (long long)o->min, (long long)o->max);
+            return SC_EINVAL;
+        }
+        *(double *)field = d;
+        return 0;
+    }
     case OPT_ENUM:
         for (int i = 0; o->choices[i]; i++)
             if (strcmp(o->choices[i], value) == 0) {
@@ -182,7 +207,7 @@ void sc_config_usage(FILE *out)
                                       c ? "|" : "", o->choices[c]);
         }
         fprintf(out, "  --%s %s\n      %s\n      default: %s   env: %s\n", o->name,
-                o->type == OPT_ENUM ? choices : o->type == OPT_STR ? "TEXT" : "N",
+                o->type == OPT_ENUM ? choices : o->type == OPT_STR ? "TEXT" : o->type == OPT_DOUBLE ? "X" : "N",
                 o->help, o->def[0] ? o->def : "\"\"", env);
     }
     fprintf(out, "  --help      print this and exit\n  --version   print the version and exit\n");

@@ -1,0 +1,185 @@
+/* flat.c -- exact nearest neighbours for small scopes: one row-major matrix
+ * scanned with OpenBLAS sgemv (sgemm for a batch of queries), then a partial
+ * top-k selection. Below a few thousand vectors a scan beats a graph: no
+ * approximation, no build cost, and deletes are a swap with the last row. */
+#include "sc_index.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sc_flat_s {
+    uint32_t dim;
+    size_t n, cap;
+    float *rows;       /* n x dim, row-major */
+    uint64_t *labels;  /* n */
+};
+
+int sc_flat_create(sc_flat_t **out, uint32_t dim)
+{
+    if (dim == 0)
+        return SC_EINVAL;
+    sc_flat_t *f = calloc(1, sizeof(*f));
+    if (!f)
+        return SC_ENOMEM;
+    f->dim = dim;
+    *out = f;
+    return 0;
+}
+
+void sc_flat_destroy(sc_flat_t *f)
+{
+    if (!f)
+        return;
+    free(f->rows);
+    free(f->labels);
+    free(f);
+}
+
+static ptrdiff_t find(const sc_flat_t *f, uint64_t label)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->labels[i] == label)
+            return (ptrdiff_t)i;
+    return -1;
+}
+
+int sc_flat_add(sc_flat_t *f, const float *vec, uint64_t label)
+{
+    ptrdiff_t at = find(f, label);
+    if (at < 0) {
+        if (f->n == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 64;
+            float *rows = realloc(f->rows, cap * f->dim * sizeof(float));
+            if (!rows)
+                return SC_ENOMEM;
+            f->rows = rows;
+            uint64_t *labels = realloc(f->labels, cap * sizeof(uint64_t));
+            if (!labels)
+                return SC_ENOMEM;
+            f->labels = labels;
+            f->cap = cap;
+        }
+        at = (ptrdiff_t)f->n++;
+    }
+    memcpy(f->rows + (size_t)at * f->dim, vec, f->dim * sizeof(float));
+    f->labels[at] = label;
+    return 0;
+}
+
+int sc_flat_remove(sc_flat_t *f, uint64_t label)
+{
+    ptrdiff_t at = find(f, label);
+    if (at < 0)
+        return SC_ENOTFOUND;
+    size_t last = f->n - 1;
+    if ((size_t)at != last) {
+        memcpy(f->rows + (size_t)at * f->dim, f->rows + last * f->dim, f->dim * sizeof(float));
+        f->labels[at] = f->labels[last];
+    }
+    f->n--;
+    return 0;
+}
+
+/* Picks the best 'k' of 'scores' into labels/sims, best first. k is small
+ * (a handful of candidates), so insertion into a sorted array wins. */
+static size_t top_k(const sc_flat_t *f, const float *scores, size_t k, uint64_t *labels,
+                    float *sims)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        float s = scores[i];
+        if (m == k && s <= sims[m - 1])
+            continue;
+        size_t j = m < k ? m++ : k - 1;
+        while (j > 0 && sims[j - 1] < s) {
+            sims[j] = sims[j - 1];
+            labels[j] = labels[j - 1];
+            j--;
+        }
+        sims[j] = s;
+        labels[j] = f->labels[i];
+    }
+    return m;
+}
+
+int sc_flat_search(const sc_flat_t *f, const float *query, size_t k, uint64_t *labels,
+                   float *sims, size_t *n)
+{
+    *n = 0;
+    if (!f->n || !k)
+        return 0;
+    float stack[4096];
+    float *scores = f->n <= 4096 ? stack : malloc(f->n * sizeof(float));
+    if (!scores)
+        return SC_ENOMEM;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)f->n, (blasint)f->dim, 1.0f, f->rows,
+                (blasint)f->dim, query, 1, 0.0f, scores, 1);
+    *n = top_k(f, scores, k, labels, sims);
+    if (scores != stack)
+        free(scores);
+    return 0;
+}
+
+int sc_flat_search_batch(const sc_flat_t *f, const float *queries, size_t nq, size_t k,
+                         uint64_t *labels, float *sims, size_t *n)
+{
+    if (!f->n || !k || !nq) {
+        for (size_t q = 0; q < nq; q++)
+            n[q] = 0;
+        return 0;
+    }
+    float *scores = malloc(nq * f->n * sizeof(float));
+    if (!scores)
+        return SC_ENOMEM;
+    /* scores[nq][n] = queries[nq][dim] x rows[n][dim]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nq, (blasint)f->n,
+                (blasint)f->dim, 1.0f, queries, (blasint)f->dim, f->rows, (blasint)f->dim, 0.0f,
+                scores, (blasint)f->n);
+    for (size_t q = 0; q < nq; q++)
+        n[q] = top_k(f, scores + q * f->n, k, labels + q * k, sims + q * k);
+    free(scores);
+    return 0;
+}
+
+size_t sc_flat_count(const sc_flat_t *f)
+{
+    return f->n;
+}
+
+uint32_t sc_flat_dim(const sc_flat_t *f)
+{
+    return f->dim;
+}
+
+uint64_t sc_flat_label(const sc_flat_t *f, size_t i)
+{
+    return f->labels[i];
+}
+
+const float *sc_flat_row(const sc_flat_t *f, size_t i)
+{
+    return f->rows + i * f->dim;
+}
+
+int sc_vec_normalize(float *v, uint32_t dim)
+{
+    double ss = 0;
+    for (uint32_t i = 0; i < dim; i++) {
+        if (!isfinite(v[i]))
+            return SC_EINVAL;
+        ss += (double)v[i] * v[i];
+    }
+    if (!(ss > 0) || !isfinite(ss))
+        return SC_EINVAL;
+    float inv = (float)(1.0 / sqrt(ss));
+    for (uint32_t i = 0; i < dim; i++)
+        v[i] *= inv;
+    return 0;
+}
+
+float sc_vec_dot(const float *a, const float *b, uint32_t dim)
+{
+    return cblas_sdot((blasint)dim, a, 1, b, 1);
+}

@@ -1,0 +1,339 @@
+/* tests/index/hnsw.c -- the HNSW wrapper (index/hnsw.cc) and the BLAS flat
+ * index (index/flat.c): recall of HNSW against the exact flat scan on SIFT
+ * (../shared) and on 50,000 clustered 384-d vectors, deletes, capacity
+ * growth, save/load, and exceptions turned into error codes. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sc_config.h"
+#include "sc_index.h"
+#include "testutil.h"
+
+/* Reads a texmex .fvecs/.ivecs file: per row an int32 dim then dim values. */
+static void *read_vecs(const char *path, uint32_t *dim, size_t *rows)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    int32_t d;
+    ck_assert_int_eq(fread(&d, 4, 1, f), 1);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    size_t n = (size_t)size / (4 + 4 * (size_t)d);
+    char *out = malloc(n * (size_t)d * 4);
+    for (size_t i = 0; i < n; i++) {
+        int32_t dd;
+        ck_assert_int_eq(fread(&dd, 4, 1, f), 1);
+        ck_assert_int_eq(dd, d);
+        ck_assert_int_eq(fread(out + i * (size_t)d * 4, 4, (size_t)d, f), (size_t)d);
+    }
+    fclose(f);
+    *dim = (uint32_t)d;
+    *rows = n;
+    return out;
+}
+
+/* Normal deviate (Box-Muller) from a small deterministic generator. */
+static uint64_t rng_state = 42;
+static double urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+static float nrand(void)
+{
+    return (float)(sqrt(-2 * log(urand())) * cos(2 * M_PI * urand()));
+}
+
+typedef struct {
+    double r1, r10;
+} recall_t;
+
+/* Recall of HNSW against the exact flat index for every query. */
+static recall_t measure_recall(const float *base, size_t n, const float *queries, size_t nq,
+                               uint32_t dim)
+{
+    /* The server's defaults, not numbers tuned for this test. */
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    sc_hnsw_t *h;
+    sc_flat_t *f;
+    ck_assert_int_eq(sc_hnsw_create(&h, dim, 1024, (size_t)cfg.hnsw_m,
+                                    (size_t)cfg.hnsw_ef_construction, 1), 0);
+    sc_hnsw_set_ef(h, (size_t)cfg.hnsw_ef_search);
+    ck_assert_int_eq(sc_flat_create(&f, dim), 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(sc_hnsw_add(h, base + i * dim, i), 0);
+        ck_assert_int_eq(sc_flat_add(f, base + i * dim, i), 0);
+    }
+    ck_assert_uint_eq(sc_hnsw_live(h), n);
+    size_t hits1 = 0, hits10 = 0;
+    for (size_t q = 0; q < nq; q++) {
+        uint64_t hl[10], fl[10];
+        float hs[10], fs[10];
+        size_t hn, fn;
+        ck_assert_int_eq(sc_hnsw_search(h, queries + q * dim, 10, hl, hs, &hn), 0);
+        ck_assert_int_eq(sc_flat_search(f, queries + q * dim, 10, fl, fs, &fn), 0);
+        ck_assert_uint_eq(hn, 10);
+        ck_assert_uint_eq(fn, 10);
+        /* Similarities come back best first and agree with the exact ones. */
+        for (int i = 1; i < 10; i++)
+            ck_assert(hs[i] <= hs[i - 1] + 1e-6f);
+        hits1 += hl[0] == fl[0] || fabsf(hs[0] - fs[0]) < 1e-6f; /* ties count */
+        for (int i = 0; i < 10; i++)
+            for (int j = 0; j < 10; j++)
+                if (hl[i] == fl[j]) {
+                    hits10++;
+                    break;
+                }
+    }
+    sc_hnsw_destroy(h);
+    sc_flat_destroy(f);
+    recall_t r = {(double)hits1 / (double)nq, (double)hits10 / (double)(nq * 10)};
+    return r;
+}
+
+START_TEST(recall_on_sift5k)
+{
+    const char *shared = tu_shared();
+    char path[1024];
+    uint32_t dim, qdim, gdim;
+    size_t n, nq, ng;
+    snprintf(path, sizeof(path), "%s/data/ann/derived_sift5k_base.fvecs", shared);
+    float *base = read_vecs(path, &dim, &n);
+    snprintf(path, sizeof(path), "%s/data/ann/siftsmall_query.fvecs", shared);
+    float *queries = read_vecs(path, &qdim, &nq);
+    snprintf(path, sizeof(path), "%s/data/ann/derived_sift5k_groundtruth_siftsmallq_k100.ivecs", shared);
+    int32_t *gt = read_vecs(path, &gdim, &ng);
+    ck_assert_uint_eq(n, 5000);
+    ck_assert_uint_eq(dim, 128);
+    ck_assert_uint_eq(nq, 100);
+    ck_assert_uint_eq(ng, 100);
+    /* The files are read right: exact L2 on the raw vectors reproduces the
+     * published ground truth's nearest neighbour. */
+    size_t agree = 0;
+    for (size_t q = 0; q < nq; q++) {
+        double best = INFINITY;
+        size_t arg = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = 0;
+            for (uint32_t j = 0; j < dim; j++) {
+                double t = (double)base[i * dim + j] - queries[q * dim + j];
+                d += t * t;
+            }
+            if (d < best)
+                best = d, arg = i;
+        }
+        agree += (int32_t)arg == gt[q * gdim];
+    }
+    ck_assert_uint_ge(agree, 99);
+    /* The server compares L2-normalized vectors by inner product. */
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(sc_vec_normalize(base + i * dim, dim), 0);
+    for (size_t q = 0; q < nq; q++)
+        ck_assert_int_eq(sc_vec_normalize(queries + q * dim, dim), 0);
+    recall_t r = measure_recall(base, n, queries, nq, dim);
+    fprintf(stderr, "sift5k: recall@1 %.3f recall@10 %.3f\n", r.r1, r.r10);
+    ck_assert_msg(r.r1 >= 0.99, "recall@1 %.3f", r.r1);
+    ck_assert_msg(r.r10 >= 0.95, "recall@10 %.3f", r.r10);
+    free(base);
+    free(queries);
+    free(gt);
+}
+END_TEST
+
+START_TEST(recall_on_50k_clustered_384d)
+{
+    const uint32_t dim = 384;
+    const size_t n = 50000, nq = 200, clusters = 2000;
+    float *centers = malloc(clusters * dim * sizeof(float));
+    float *base = malloc(n * dim * sizeof(float));
+    float *queries = malloc(nq * dim * sizeof(float));
+    for (size_t i = 0; i < clusters * dim; i++)
+        centers[i] = nrand();
+    /* 25 points per topic: a centre plus noise larger than the centre, so
+     * topics overlap and neighbours are not trivial. */
+    for (size_t i = 0; i < n; i++) {
+        const float *c = centers + (i % clusters) * dim;
+        for (uint32_t j = 0; j < dim; j++)
+            base[i * dim + j] = c[j] + 1.2f * nrand();
+        sc_vec_normalize(base + i * dim, dim);
+    }
+    for (size_t q = 0; q < nq; q++) {
+        const float *c = centers + ((q * 7) % clusters) * dim;
+        for (uint32_t j = 0; j < dim; j++)
+            queries[q * dim + j] = c[j] + 1.2f * nrand();
+        sc_vec_normalize(queries + q * dim, dim);
+    }
+    recall_t r = measure_recall(base, n, queries, nq, dim);
+    fprintf(stderr, "clustered 50k x 384: recall@1 %.3f recall@10 %.3f\n", r.r1, r.r10);
+    ck_assert_msg(r.r1 >= 0.99, "recall@1 %.3f", r.r1);
+    ck_assert_msg(r.r10 >= 0.95, "recall@10 %.3f", r.r10);
+    free(centers);
+    free(base);
+    free(queries);
+}
+END_TEST
+
+START_TEST(deletes_growth_and_replace)
+{
+    const uint32_t dim = 16;
+    sc_hnsw_t *h;
+    ck_assert_int_eq(sc_hnsw_create(&h, dim, 4, 8, 50, 3), 0); /* grows from 4 */
+    float v[16];
+    for (uint64_t i = 0; i < 300; i++) {
+        for (uint32_t j = 0; j < dim; j++)
+            v[j] = nrand();
+        sc_vec_normalize(v, dim);
+        ck_assert_int_eq(sc_hnsw_add(h, v, 1000 + i), 0);
+    }
+    ck_assert_uint_eq(sc_hnsw_live(h), 300);
+    /* An exact copy of the last vector finds itself with similarity ~1. */
+    uint64_t l[5];
+    float s[5];
+    size_t n;
+    ck_assert_int_eq(sc_hnsw_search(h, v, 5, l, s, &n), 0);
+    ck_assert_uint_eq(l[0], 1299);
+    ck_assert(fabsf(s[0] - 1.0f) < 1e-5f);
+    ck_assert_int_eq(sc_hnsw_mark_deleted(h, 1299), 0);
+    ck_assert_int_eq(sc_hnsw_mark_deleted(h, 1299), SC_ENOTFOUND);
+    ck_assert_int_eq(sc_hnsw_mark_deleted(h, 77), SC_ENOTFOUND);
+    ck_assert_int_eq(sc_hnsw_search(h, v, 5, l, s, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_ne(l[i], 1299);
+    ck_assert_uint_eq(sc_hnsw_live(h), 299);
+    ck_assert_uint_eq(sc_hnsw_deleted(h), 1);
+    /* Adding a deleted label again brings it back. */
+    ck_assert_int_eq(sc_hnsw_add(h, v, 1299), 0);
+    ck_assert_int_eq(sc_hnsw_search(h, v, 1, l, s, &n), 0);
+    ck_assert_uint_eq(l[0], 1299);
+    ck_assert_uint_eq(sc_hnsw_live(h), 300);
+    sc_hnsw_destroy(h);
+}
+END_TEST
+
+static void count_cb(void *ctx, uint64_t label, const float *vec)
+{
+    (void)vec;
+    *(uint64_t *)ctx += label;
+}
+
+START_TEST(save_load_and_bad_files)
+{
+    const uint32_t dim = 8;
+    sc_hnsw_t *h, *g;
+    ck_assert_int_eq(sc_hnsw_create(&h, dim, 16, 8, 50, 3), 0);
+    float v[8];
+    uint64_t sum = 0;
+    for (uint64_t i = 1; i <= 50; i++) {
+        for (uint32_t j = 0; j < dim; j++)
+            v[j] = nrand();
+        sc_vec_normalize(v, dim);
+        sc_hnsw_add(h, v, i);
+        sum += i;
+    }
+    sc_hnsw_mark_deleted(h, 7);
+    char path[] = "/tmp/sc-hnsw-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    ck_assert_int_eq(sc_hnsw_save(h, path), 0);
+    ck_assert_int_eq(sc_hnsw_load(&g, path, dim), 0);
+    ck_assert_uint_eq(sc_hnsw_live(g), 49);
+    uint64_t got = 0;
+    sc_hnsw_foreach(g, count_cb, &got);
+    ck_assert_uint_eq(got, sum - 7);
+    uint64_t l1, l2;
+    float s1, s2;
+    size_t n1, n2;
+    sc_hnsw_search(h, v, 1, &l1, &s1, &n1);
+    sc_hnsw_search(g, v, 1, &l2, &s2, &n2);
+    ck_assert_uint_eq(l1, l2);
+    sc_hnsw_destroy(g);
+    /* Wrong dimension and a missing file are errors, not crashes. */
+    ck_assert_int_eq(sc_hnsw_load(&g, path, dim * 2), SC_ECORRUPT);
+    ck_assert_int_eq(sc_hnsw_load(&g, "/nonexistent/x.hnsw", dim), SC_ECORRUPT);
+    unlink(path);
+    sc_hnsw_destroy(h);
+    ck_assert_int_eq(sc_hnsw_create(&h, 0, 16, 8, 50, 3), SC_EINVAL);
+}
+END_TEST
+
+START_TEST(flat_matches_brute_force_and_batches)
+{
+    const uint32_t dim = 32;
+    sc_flat_t *f;
+    ck_assert_int_eq(sc_flat_create(&f, dim), 0);
+    float *vecs = malloc(500 * dim * sizeof(float));
+    for (size_t i = 0; i < 500; i++) {
+        for (uint32_t j = 0; j < dim; j++)
+            vecs[i * dim + j] = nrand();
+        sc_vec_normalize(vecs + i * dim, dim);
+        ck_assert_int_eq(sc_flat_add(f, vecs + i * dim, 100 + i), 0);
+    }
+    /* Remove every third; the scan must agree with brute force on the rest. */
+    for (size_t i = 0; i < 500; i += 3)
+        ck_assert_int_eq(sc_flat_remove(f, 100 + i), 0);
+    ck_assert_int_eq(sc_flat_remove(f, 100), SC_ENOTFOUND);
+    ck_assert_uint_eq(sc_flat_count(f), 500 - 167);
+    float q[4 * 32];
+    for (size_t i = 0; i < 4 * dim; i++)
+        q[i] = nrand();
+    for (int k = 0; k < 4; k++)
+        sc_vec_normalize(q + k * dim, dim);
+    uint64_t bl[4 * 5];
+    float bs[4 * 5];
+    size_t bn[4];
+    ck_assert_int_eq(sc_flat_search_batch(f, q, 4, 5, bl, bs, bn), 0);
+    for (int k = 0; k < 4; k++) {
+        float best = -2;
+        uint64_t arg = 0;
+        for (size_t i = 0; i < 500; i++) {
+            if (i % 3 == 0)
+                continue;
+            float d = sc_vec_dot(q + k * dim, vecs + i * dim, dim);
+            if (d > best)
+                best = d, arg = 100 + i;
+        }
+        uint64_t l[5];
+        float s[5];
+        size_t n;
+        ck_assert_int_eq(sc_flat_search(f, q + k * dim, 5, l, s, &n), 0);
+        ck_assert_uint_eq(n, 5);
+        ck_assert_uint_eq(l[0], arg);
+        ck_assert(fabsf(s[0] - best) < 1e-5f);
+        for (int i = 1; i < 5; i++)
+            ck_assert(s[i] <= s[i - 1]);
+        ck_assert_uint_eq(bn[k], 5);
+        ck_assert_uint_eq(bl[k * 5], arg);
+    }
+    free(vecs);
+    sc_flat_destroy(f);
+    float z[3] = {0, 0, 0}, bad[3] = {1, NAN, 0};
+    ck_assert_int_eq(sc_vec_normalize(z, 3), SC_EINVAL);
+    ck_assert_int_eq(sc_vec_normalize(bad, 3), SC_EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("index");
+    TCase *tc = tcase_create("index");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, deletes_growth_and_replace);
+    tcase_add_test(tc, save_load_and_bad_files);
+    tcase_add_test(tc, flat_matches_brute_force_and_batches);
+    if (getenv("SC_TEST_QUICK")) /* make asan: too slow under sanitizers */
+        tu_skip("recall_on_50k_clustered_384d: SC_TEST_QUICK is set");
+    else
+        tcase_add_test(tc, recall_on_50k_clustered_384d);
+    if (tu_shared())
+        tcase_add_test(tc, recall_on_sift5k);
+    else
+        tu_skip("recall_on_sift5k: ../shared/data/ann is absent");
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
