@@ -54,6 +54,10 @@ int sc_buf_json_str(sc_buf_t *b, const char *s, size_t n);
 void sc_buf_reset(sc_buf_t *b);
 void sc_buf_free(sc_buf_t *b);
 
+/* Writes 'd' in its shortest round-trip decimal form ("0.9", not
+ * "0.90000000000000002"); integral values within int64 print as integers. */
+int sc_buf_double(sc_buf_t *b, double d);
+
 /* Wall-clock milliseconds since the epoch (entry timestamps survive restarts)
  * and monotonic nanoseconds (for durations). */
 uint64_t sc_now_ms(void);

@@ -36,6 +36,10 @@ void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_l
                              const char *model, size_t model_len, uint64_t prompt_tokens,
                              uint64_t completion_tokens);
 
+/* A semantic search's best similarity: of the hit served, or (near miss) of
+ * the best valid candidate below the threshold. */
+void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
+
 /* Appends the text exposition of every family above to 'out'. */
 int sc_metrics_render(sc_metrics_t *m, sc_buf_t *out);
 

@@ -36,6 +36,11 @@ typedef struct sc_request_s {
     int has_ttl;
     int64_t ttl_s;           /* store: 0 = never expires */
     json_t *response;        /* store: borrowed from 'root' */
+    float *vec;              /* owned: "embedding", L2-normalized; NULL if absent */
+    uint32_t dim;
+    const char *embedder;    /* "embedder" (borrowed from 'root'), or NULL */
+    int has_threshold;
+    double threshold;        /* lookup: requested cosine threshold */
     int has_usage;
     uint32_t prompt_tokens;  /* store: from "usage" */
     uint32_t completion_tokens;
@@ -51,6 +56,11 @@ void sc_request_free(sc_request_t *req);
 /* Writes the canonical encoding of 'v' into 'out' (appending). 'v' may be any
  * JSON value; numbers that are equal encode alike (1, 1.0 and 1e0 all as 1). */
 int sc_canonical_json(const json_t *v, sc_buf_t *out);
+
+/* Decodes an embedding: a JSON array of numbers or a base64 string of
+ * little-endian float32. Checks finiteness and a non-zero norm, then
+ * L2-normalizes. On success '*out' is malloc'd (caller frees). */
+int sc_embedding_decode(const json_t *v, float **out, uint32_t *dim, char *err, size_t err_cap);
 
 /* Request parameters that never change the answer and are left out of the key
  * (NULL-terminated); documented in the README. */

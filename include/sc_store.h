@@ -55,6 +55,18 @@ typedef struct {
     uint64_t queue_depth;        /* operations waiting for the writer */
 } sc_store_stats_t;
 
+/* Receives index changes from the writer thread after each commit: an entry
+ * with a vector was stored, or an entry (with or without one) was removed by
+ * delete, replace, invalidate, TTL expiry or eviction. 'vec' is valid only
+ * during the call. Calls must not block for long: they delay commits. */
+typedef struct {
+    void (*on_put)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+                   const float *vec, uint32_t dim);
+    void (*on_delete)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+                      uint32_t dim);
+    void *ctx;
+} sc_store_listener_t;
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 /* Creates a store configured from 'cfg' (map size, sync, evict, sweep, queue
@@ -63,8 +75,17 @@ int sc_store_create(sc_store_t **out, const sc_config_t *cfg, sc_log_t *log);
 /* Opens (creating if needed) the environment in directory 'dir' and starts
  * the writer thread. */
 int sc_store_open(sc_store_t *s, const char *dir);
-/* Stops the writer after it has committed everything queued, then closes the
- * environment. Safe on a store that was never opened. */
+/* Sets the listener; call before sc_store_open. */
+void sc_store_set_listener(sc_store_t *s, const sc_store_listener_t *l);
+/* The LMDB transaction id when the store was opened (before any write of
+ * this process), and now. Snapshots of derived state are checked with it. */
+uint64_t sc_store_txnid_at_open(sc_store_t *s);
+uint64_t sc_store_txnid(sc_store_t *s);
+/* Commits everything queued and stops the writer; further submits get
+ * SC_ECLOSED. Reads keep working. Idempotent. */
+void sc_store_stop_writer(sc_store_t *s);
+/* Stops the writer (as above), then closes the environment. Safe on a store
+ * that was never opened. */
 void sc_store_destroy(sc_store_t *s);
 
 /* ---- records ---------------------------------------------------------- */
@@ -85,8 +106,23 @@ void sc_store_read_end(sc_store_reader_t *r);
  * SC_ENOTFOUND if absent. Expiry is the caller's decision. */
 int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc_entry_t *e,
                  sc_entry_meta_t *meta);
+/* Finds the entry whose key starts with the 8 bytes of 'label' (the vector
+ * index label). 'key' receives the full key. SC_ENOTFOUND if none. */
+int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_STORE_KEY_BYTES],
+                          sc_entry_t *e, sc_entry_meta_t *meta);
 /* Reads namespace settings 'name' (a JSON document) into 'out'. */
 int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out);
+/* Calls 'fn' for every stored namespace document (own read snapshot). */
+int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, size_t name_len,
+                                                  const char *doc, size_t doc_len), void *ctx);
+/* Calls 'fn' for every unexpired entry that has a vector, in one read
+ * snapshot (rebuilding indexes at start-up); a non-zero return stops. */
+int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
+                          int (*fn)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES],
+                                     uint64_t scope, const float *vec, uint32_t dim),
+                          void *ctx);
+/* The label a key has in the vector indexes: its first 8 bytes. */
+uint64_t sc_store_label(const uint8_t key[SC_STORE_KEY_BYTES]);
 
 /* ---- writes (through the writer thread) --------------------------------- */
 
@@ -94,7 +130,8 @@ typedef enum {
     SC_OP_PUT = 1,        /* 'key' <- 'record' (an encoded entry) */
     SC_OP_DELETE,         /* remove 'key'; 'count' = 1 if it existed */
     SC_OP_INVALIDATE,     /* remove entries matching the filters; 'count' = removed */
-    SC_OP_NS_PUT,         /* namespace 'name' <- 'record' (JSON settings) */
+    SC_OP_NS_PUT,         /* namespace 'ns' <- 'record' (JSON settings) */
+    SC_OP_NS_DELETE,      /* remove namespace 'ns' settings and all its entries */
     SC_OP_SYNC,           /* no change; completes once all before it are durable */
 } sc_op_type_t;
 

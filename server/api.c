@@ -6,6 +6,7 @@
  * "miss" (fail-open), since the caller can always ask the model instead. */
 #define _GNU_SOURCE
 #include "server_internal.h"
+#include "sc_index.h"
 #include "sc_request.h"
 
 #include <math.h>
@@ -104,9 +105,113 @@ static int dump_compact(const json_t *v, sc_buf_t *out)
 
 /* ---- lookup ----------------------------------------------------------- */
 
+/* Checks a request's vector against server and namespace limits. Returns 0,
+ * or answers the error itself and returns -1. */
+static int check_vector(sc_conn_t *c, sc_endpoint_t ep, const sc_http_request_t *hr,
+                        const sc_request_t *req, int record, sc_ns_config_t *ns, int *recorded)
+{
+    sc_server_t *srv = c->w->srv;
+    char err[256];
+    *recorded = 0;
+    if (!req->vec || !req->text.len)
+        return 0;
+    if (req->dim > (uint32_t)srv->cfg.max_dimensions) {
+        snprintf(err, sizeof(err), "\"embedding\" has %u dimensions; --max-dimensions is %lld",
+                 req->dim, (long long)srv->cfg.max_dimensions);
+        sc_conn_problem(c, ep, hr->started_ns, 400, "invalid-request", err);
+        return -1;
+    }
+    int rc = sc_namespaces_check_vector(srv->namespaces, req->ns, req->ns_len, req->dim,
+                                        req->embedder, record, recorded, ns);
+    if (rc == SC_EDIM) {
+        snprintf(err, sizeof(err), "\"embedding\" has %u dimensions but namespace '%.*s' uses %u",
+                 req->dim, (int)req->ns_len, req->ns, ns->dimensions);
+        sc_conn_problem(c, ep, hr->started_ns, 400, "dimension-mismatch", err);
+        return -1;
+    }
+    if (rc == SC_ECONFLICT) {
+        snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from embedder '%s', not '%s'; "
+                 "delete the namespace to change embedders", (int)req->ns_len, req->ns,
+                 ns->embedder, req->embedder);
+        sc_conn_problem(c, ep, hr->started_ns, 409, "embedder-mismatch", err);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    int hit;
+    int searched;            /* a valid candidate was seen */
+    double similarity;       /* of the hit, or the best valid candidate */
+    uint8_t key[SC_KEY_BYTES];
+} semantic_result_t;
+
+/* Searches the request's scope and validates candidates against LMDB, best
+ * first: expired, deleted, too old or foreign entries are skipped. The first
+ * valid candidate decides: a hit if it clears 'threshold'. On a hit the entry
+ * is left in 'e'/'meta' (the caller's read snapshot must still be open). */
+static void semantic_lookup(sc_worker_t *w, const sc_request_t *req, double threshold, uint64_t now,
+                            sc_entry_t *e, sc_entry_meta_t *meta, semantic_result_t *out)
+{
+    sc_server_t *srv = w->srv;
+    memset(out, 0, sizeof(*out));
+    uint64_t labels[256];
+    float sims[256];
+    size_t n = 0, k = (size_t)srv->cfg.semantic_candidates;
+    if (sc_scopes_search(srv->scopes, req->scope, req->vec, req->dim, k, labels, sims, &n))
+        return;
+    float stored[4096], *sv = req->dim <= 4096 ? stored : malloc(req->dim * sizeof(float));
+    if (!sv)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t key[SC_KEY_BYTES];
+        if (sc_store_get_by_label(w->reader, labels[i], key, e, meta))
+            continue;
+        double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
+        /* Scope equality is the isolation rule; namespace, tenant and model
+         * are compared again so a hash collision can never leak an entry. */
+        if (e->scope != req->scope || e->dim != req->dim ||
+            e->ns.len != req->ns_len || memcmp(e->ns.ptr, req->ns, req->ns_len) ||
+            e->tenant.len != req->tenant_len || memcmp(e->tenant.ptr, req->tenant, req->tenant_len) ||
+            e->model.len != req->model_len || memcmp(e->model.ptr, req->model, req->model_len) ||
+            (e->expires_ms && now >= e->expires_ms) || (req->has_max_age && age_s > req->max_age_s))
+            continue;
+        memcpy(sv, e->vector, req->dim * sizeof(float)); /* LMDB data is unaligned */
+        double sim = sc_vec_dot(sv, req->vec, req->dim);
+        out->searched = 1;
+        out->similarity = sim;
+        memcpy(out->key, key, SC_KEY_BYTES);
+        /* 1.0 is literal: only the identical vector, whatever float rounding
+         * does to its dot product with itself. */
+        out->hit = threshold >= 1.0 ? memcmp(sv, req->vec, req->dim * sizeof(float)) == 0
+                                    : sim >= threshold;
+        break;
+    }
+    if (sv != stored)
+        free(sv);
+}
+
+static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_BYTES],
+                       const sc_entry_t *e, const sc_entry_meta_t *meta, uint64_t now,
+                       const semantic_result_t *sem)
+{
+    double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
+    sc_buf_printf(b, "{\"status\":\"hit\",\"match\":\"%s\",\"key\":\"", match);
+    append_key(b, key);
+    sc_buf_puts(b, "\"");
+    if (sem) {
+        sc_buf_printf(b, ",\"similarity\":%.6f,\"matched_prompt\":", sem->similarity);
+        sc_buf_json_str(b, e->text.ptr, e->text.len);
+    }
+    sc_buf_puts(b, ",\"response\":");
+    sc_buf_append(b, e->response.ptr, e->response.len);
+    sc_buf_printf(b, ",\"age_s\":%.3f,\"hits\":%llu}", age_s, (unsigned long long)(meta->hits + 1));
+}
+
 static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
 {
     sc_worker_t *w = c->w;
+    sc_server_t *srv = w->srv;
     if (!require_json(c, SC_EP_LOOKUP, hr))
         return;
     sc_request_t req;
@@ -115,46 +220,72 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
         sc_conn_problem(c, SC_EP_LOOKUP, hr->started_ns, 400, "invalid-request", err);
         return;
     }
+    sc_ns_config_t ns;
+    int recorded;
+    sc_namespaces_get(srv->namespaces, req.ns, req.ns_len, &ns);
+    double threshold = ns.threshold;
+    if (req.has_threshold) {
+        if (req.threshold < ns.threshold && !ns.allow_lower_threshold) {
+            snprintf(err, sizeof(err), "namespace '%.*s' does not allow lowering its threshold "
+                     "(%.4g); set allow_lower_threshold to permit it", (int)req.ns_len, req.ns,
+                     ns.threshold);
+            sc_request_free(&req);
+            sc_conn_problem(c, SC_EP_LOOKUP, hr->started_ns, 403, "threshold-not-allowed", err);
+            return;
+        }
+        threshold = req.threshold;
+    }
+    if (check_vector(c, SC_EP_LOOKUP, hr, &req, 0, &ns, &recorded)) {
+        sc_request_free(&req);
+        return;
+    }
     sc_buf_t b = {0};
     uint64_t now = sc_now_ms();
     sc_entry_t e;
     sc_entry_meta_t meta;
-    int hit = 0;
+    sc_lookup_result_t result = SC_LR_MISS;
+    semantic_result_t sem = {0};
     int rc = sc_store_read_begin(w->reader);
     if (rc == 0) {
         rc = sc_store_get(w->reader, req.key, &e, &meta);
         if (rc == 0) {
             double age_s = now > e.created_ms ? (double)(now - e.created_ms) / 1000.0 : 0.0;
-            int fresh = e.expires_ms == 0 || now < e.expires_ms;
-            int young = !req.has_max_age || age_s <= req.max_age_s;
-            if (fresh && young) {
-                hit = 1;
-                sc_buf_puts(&b, "{\"status\":\"hit\",\"match\":\"exact\",\"key\":\"");
-                append_key(&b, req.key);
-                sc_buf_puts(&b, "\",\"response\":");
-                sc_buf_append(&b, e.response.ptr, e.response.len);
-                sc_buf_printf(&b, ",\"age_s\":%.3f,\"hits\":%llu}", age_s,
-                              (unsigned long long)(meta.hits + 1));
-                sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
-                                        e.prompt_tokens, e.completion_tokens);
+            if ((e.expires_ms == 0 || now < e.expires_ms) &&
+                (!req.has_max_age || age_s <= req.max_age_s)) {
+                result = SC_LR_EXACT_HIT;
+                append_hit(&b, "exact", req.key, &e, &meta, now, NULL);
+                sc_store_touch(srv->store, req.key, now);
             }
         } else if (rc != SC_ENOTFOUND) {
-            sc_log(w->srv->log, SC_WARN, "lookup: store read failed (answering miss): %s",
+            sc_log(srv->log, SC_WARN, "lookup: store read failed (answering miss): %s",
                    sc_strerror(rc));
         }
+        if (result == SC_LR_MISS && ns.semantic && req.vec && req.text.len) {
+            semantic_lookup(w, &req, threshold, now, &e, &meta, &sem);
+            if (sem.searched)
+                sc_metrics_similarity(w->metrics, sem.hit, sem.similarity);
+            if (sem.hit) {
+                result = SC_LR_SEMANTIC_HIT;
+                append_hit(&b, "semantic", sem.key, &e, &meta, now, &sem);
+                sc_store_touch(srv->store, sem.key, now);
+            }
+        }
+        if (result != SC_LR_MISS)
+            sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
+                                    e.prompt_tokens, e.completion_tokens);
         sc_store_read_end(w->reader);
     } else {
-        sc_log(w->srv->log, SC_WARN, "lookup: cannot begin read (answering miss): %s",
-               sc_strerror(rc));
+        sc_log(srv->log, SC_WARN, "lookup: cannot begin read (answering miss): %s", sc_strerror(rc));
     }
-    if (hit) {
-        sc_store_touch(w->srv->store, req.key, now);
-    } else {
+    if (result == SC_LR_MISS) {
         sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
         append_key(&b, req.key);
-        sc_buf_puts(&b, "\"}");
+        sc_buf_puts(&b, "\"");
+        if (sem.searched)
+            sc_buf_printf(&b, ",\"best_similarity\":%.6f", sem.similarity);
+        sc_buf_puts(&b, "}");
     }
-    sc_metrics_lookup(w->metrics, req.ns, req.ns_len, hit ? SC_LR_EXACT_HIT : SC_LR_MISS);
+    sc_metrics_lookup(w->metrics, req.ns, req.ns_len, result);
     reply_json(c, SC_EP_LOOKUP, hr, 200, &b);
     sc_buf_free(&b);
     sc_request_free(&req);
@@ -232,6 +363,32 @@ static void store_complete(sc_pending_t *p)
     sc_conn_release(c);
 }
 
+/* A detached op (persisting namespace settings recorded on the way) has no
+ * HTTP request waiting; it frees itself on the writer thread. */
+static void detached_done(sc_write_op_t *op)
+{
+    sc_write_op_clear(op);
+    free(op);
+}
+
+static int submit_ns_put(sc_server_t *srv, const char *name, size_t len, const sc_ns_config_t *ns)
+{
+    sc_write_op_t *op = calloc(1, sizeof(*op));
+    if (!op)
+        return SC_ENOMEM;
+    op->type = SC_OP_NS_PUT;
+    op->done = detached_done;
+    op->ns = strndup(name, len);
+    int rc = op->ns ? sc_ns_config_to_json(ns, &op->record) : SC_ENOMEM;
+    if (!rc)
+        rc = sc_store_submit(srv->store, op);
+    if (rc) {
+        sc_write_op_clear(op);
+        free(op);
+    }
+    return rc;
+}
+
 static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
 {
     const sc_config_t *cfg = &c->w->srv->cfg;
@@ -250,7 +407,19 @@ static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
         sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 400, "invalid-request", err);
         return;
     }
-    int64_t ttl = req.has_ttl ? req.ttl_s : cfg->default_ttl_s;
+    sc_ns_config_t ns;
+    int recorded;
+    sc_namespaces_get(c->w->srv->namespaces, req.ns, req.ns_len, &ns);
+    if (check_vector(c, SC_EP_STORE, hr, &req, 1, &ns, &recorded)) {
+        sc_request_free(&req);
+        return;
+    }
+    /* The namespace's first vector fixes its dimensions (and embedder):
+     * persist that before the entry, in queue order. */
+    if (recorded && submit_ns_put(c->w->srv, req.ns, req.ns_len, &ns))
+        sc_log(c->w->srv->log, SC_ERROR, "namespace %.*s: could not persist its dimensions",
+               (int)req.ns_len, req.ns);
+    int64_t ttl = req.has_ttl ? req.ttl_s : ns.ttl_s >= 0 ? ns.ttl_s : cfg->default_ttl_s;
     uint64_t now = sc_now_ms();
     sc_buf_t resp = {0};
     sc_pending_t *p = pending_new(c, SC_EP_STORE, hr, store_complete, SC_OP_PUT);
@@ -272,6 +441,9 @@ static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
         .model = {req.model, req.model_len},
         .text = {req.text.data ? req.text.data : "", req.text.len},
         .response = {resp.data, resp.len},
+        /* A vector is kept only with semantic text to match against. */
+        .vector = req.text.len ? req.vec : NULL,
+        .dim = req.text.len && req.vec ? req.dim : 0,
     };
     memcpy(p->key, req.key, SC_KEY_BYTES);
     memcpy(p->op.key, req.key, SC_KEY_BYTES);
@@ -379,7 +551,9 @@ static void handle_entry(sc_conn_t *c, const sc_http_request_t *hr, sc_slice_t k
 
 /* ---- invalidate ------------------------------------------------------- */
 
-static void invalidate_complete(sc_pending_t *p)
+/* Completes ops that answer how many entries they removed (invalidate, and
+ * deleting a namespace). */
+static void removed_complete(sc_pending_t *p)
 {
     sc_conn_t *c = p->conn;
     if (p->op.result) {
@@ -387,7 +561,7 @@ static void invalidate_complete(sc_pending_t *p)
     } else {
         char body[64];
         int n = snprintf(body, sizeof(body), "{\"removed\":%llu}", (unsigned long long)p->op.count);
-        sc_conn_respond(c, SC_EP_INVALIDATE, p->started_ns, 200, JSON_CT, NULL, body, (size_t)n);
+        sc_conn_respond(c, p->endpoint, p->started_ns, 200, JSON_CT, NULL, body, (size_t)n);
     }
     pending_free(p);
     sc_conn_release(c);
@@ -408,7 +582,7 @@ static void handle_invalidate(sc_conn_t *c, const sc_http_request_t *hr)
                  root ? "" : ": ", root ? "" : jerr.text);
         goto bad;
     }
-    p = pending_new(c, SC_EP_INVALIDATE, hr, invalidate_complete, SC_OP_INVALIDATE);
+    p = pending_new(c, SC_EP_INVALIDATE, hr, removed_complete, SC_OP_INVALIDATE);
     if (!p) {
         snprintf(err, sizeof(err), "out of memory");
         goto bad;
@@ -455,6 +629,121 @@ bad:
     sc_conn_problem(c, SC_EP_INVALIDATE, hr->started_ns, 400, "invalid-request", err);
 }
 
+/* ---- namespaces ------------------------------------------------------- */
+
+static int valid_ns_name(sc_slice_t n)
+{
+    if (n.len == 0 || n.len > SC_MAX_NAMESPACE)
+        return 0;
+    for (size_t i = 0; i < n.len; i++) {
+        char ch = n.ptr[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-' || ch == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void reply_namespace(sc_conn_t *c, uint64_t started, int status, sc_slice_t name,
+                            const sc_ns_config_t *ns)
+{
+    sc_buf_t b = {0};
+    sc_buf_puts(&b, "{\"name\":");
+    sc_buf_json_str(&b, name.ptr, name.len);
+    sc_buf_printf(&b, ",\"configured\":%s,\"settings\":", ns->configured ? "true" : "false");
+    sc_ns_config_to_json(ns, &b);
+    sc_buf_puts(&b, "}");
+    sc_conn_respond(c, SC_EP_NAMESPACES, started, status, JSON_CT, NULL, b.data, b.len);
+    sc_buf_free(&b);
+}
+
+static void ns_put_complete(sc_pending_t *p)
+{
+    sc_conn_t *c = p->conn;
+    if (p->op.result) {
+        write_failed(c, p);
+    } else {
+        sc_ns_config_t ns;
+        sc_slice_t name = {p->op.ns, strlen(p->op.ns)};
+        sc_namespaces_get(c->w->srv->namespaces, name.ptr, name.len, &ns);
+        reply_namespace(c, p->started_ns, 200, name, &ns);
+    }
+    pending_free(p);
+    sc_conn_release(c);
+}
+
+static void handle_namespace(sc_conn_t *c, const sc_http_request_t *hr, sc_slice_t name)
+{
+    sc_server_t *srv = c->w->srv;
+    uint64_t t0 = hr->started_ns;
+    if (!valid_ns_name(name)) {
+        sc_conn_problem(c, SC_EP_NAMESPACES, t0, 404, "not-found",
+                        "a namespace name is 1 to 128 characters from [A-Za-z0-9_.-]");
+        return;
+    }
+    sc_ns_config_t ns;
+    sc_namespaces_get(srv->namespaces, name.ptr, name.len, &ns);
+    if (hr->method == HTTP_GET) {
+        reply_namespace(c, t0, 200, name, &ns);
+        return;
+    }
+    if (hr->method == HTTP_DELETE) {
+        sc_pending_t *p = pending_new(c, SC_EP_NAMESPACES, hr, removed_complete, SC_OP_NS_DELETE);
+        if (!p || !(p->op.ns = strndup(name.ptr, name.len))) {
+            free(p);
+            sc_conn_problem(c, SC_EP_NAMESPACES, t0, 503, "out-of-memory", "out of memory");
+            return;
+        }
+        sc_namespaces_remove(srv->namespaces, name.ptr, name.len);
+        pending_submit(c, p);
+        return;
+    }
+    if (hr->method != HTTP_PUT) {
+        method_not_allowed(c, SC_EP_NAMESPACES, t0, "GET, PUT, DELETE");
+        return;
+    }
+    if (!require_json(c, SC_EP_NAMESPACES, hr))
+        return;
+    json_error_t jerr;
+    char err[256];
+    json_t *j = json_loadb(hr->body.ptr, hr->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        snprintf(err, sizeof(err), "body is not valid JSON: %s", jerr.text);
+        sc_conn_problem(c, SC_EP_NAMESPACES, t0, 400, "invalid-request", err);
+        return;
+    }
+    /* PUT replaces the settings a user controls; the recorded embedder and
+     * dimensions stay unless given, and cannot change while entries exist. */
+    sc_ns_config_t next;
+    sc_ns_config_defaults(&srv->cfg, &next);
+    next.dimensions = ns.dimensions;
+    memcpy(next.embedder, ns.embedder, sizeof(next.embedder));
+    int rc = sc_ns_config_apply_json(&next, j, err, sizeof(err));
+    json_decref(j);
+    if (rc) {
+        sc_conn_problem(c, SC_EP_NAMESPACES, t0, 400, "invalid-request", err);
+        return;
+    }
+    if ((ns.dimensions && next.dimensions != ns.dimensions) ||
+        (ns.embedder[0] && strcmp(ns.embedder, next.embedder) != 0)) {
+        snprintf(err, sizeof(err), "namespace '%.*s' already holds vectors of %u dimensions from "
+                 "embedder '%s'; DELETE the namespace to change them", (int)name.len, name.ptr,
+                 ns.dimensions, ns.embedder[0] ? ns.embedder : "(unnamed)");
+        sc_conn_problem(c, SC_EP_NAMESPACES, t0, 409, "embedder-mismatch", err);
+        return;
+    }
+    next.configured = 1;
+    sc_pending_t *p = pending_new(c, SC_EP_NAMESPACES, hr, ns_put_complete, SC_OP_NS_PUT);
+    if (!p || !(p->op.ns = strndup(name.ptr, name.len)) || sc_ns_config_to_json(&next, &p->op.record) ||
+        sc_namespaces_set(srv->namespaces, name.ptr, name.len, &next)) {
+        if (p)
+            pending_free(p);
+        sc_conn_problem(c, SC_EP_NAMESPACES, t0, 503, "out-of-memory", "out of memory");
+        return;
+    }
+    pending_submit(c, p);
+}
+
 /* ---- stats, health, metrics ------------------------------------------- */
 
 static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
@@ -466,15 +755,27 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
     sc_metrics_totals(srv->metrics, &t);
     uint64_t lookups = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT] + t.lookups[SC_LR_MISS];
     uint64_t hits = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT];
+    sc_scopes_stats_t ix;
+    sc_scopes_stats(srv->scopes, &ix);
+    int ready = atomic_load(&srv->ready);
     sc_buf_t b = {0};
     sc_buf_printf(&b,
-                  "{\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
+                  "{\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
+                  "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
+                  "\"deleted\":%llu,\"promotions\":%llu,\"compactions\":%llu},"
+                  "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
                   "\"lookups\":{\"total\":%llu,\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
                   "\"hit_rate\":%.6f,"
                   "\"tokens_saved\":{\"prompt\":%llu,\"completion\":%llu},"
                   "\"expired_total\":%llu,\"evicted_total\":%llu,\"commits_total\":%llu,"
                   "\"writes_total\":%llu,\"write_queue\":%llu,\"connections\":%lld,"
                   "\"event_loops\":%d,\"uptime_s\":%llu}",
+                  ready ? "true" : "false", ready ? srv->index_source : "loading",
+                  ready ? srv->index_load_s : 0.0,
+                  (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw,
+                  (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
+                  (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
+                  (unsigned long long)ix.compactions,
                   (unsigned long long)st.entries, (unsigned long long)st.bytes,
                   (unsigned long long)st.map_bytes, (unsigned long long)lookups,
                   (unsigned long long)t.lookups[SC_LR_EXACT_HIT],
@@ -496,8 +797,10 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
     sc_server_t *srv = c->w->srv;
     sc_store_stats_t st;
     sc_buf_t b = {0};
+    sc_scopes_stats_t ix;
     sc_metrics_render(srv->metrics, &b);
     sc_store_stats(srv->store, &st);
+    sc_scopes_stats(srv->scopes, &ix);
     sc_buf_printf(&b,
                   "# HELP semcached_entries Entries in the store (expired ones until swept).\n"
                   "# TYPE semcached_entries gauge\nsemcached_entries %llu\n"
@@ -519,13 +822,33 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
                   "the buffer was full.\n"
                   "# TYPE semcached_hit_updates_dropped_total counter\n"
                   "semcached_hit_updates_dropped_total %llu\n"
+                  "# HELP semcached_index_vectors Live vectors by index kind.\n"
+                  "# TYPE semcached_index_vectors gauge\n"
+                  "semcached_index_vectors{kind=\"flat\"} %llu\nsemcached_index_vectors{kind=\"hnsw\"} %llu\n"
+                  "# HELP semcached_index_scopes Scopes by index kind.\n"
+                  "# TYPE semcached_index_scopes gauge\n"
+                  "semcached_index_scopes{kind=\"flat\"} %llu\nsemcached_index_scopes{kind=\"hnsw\"} %llu\n"
+                  "# HELP semcached_index_deleted_vectors Vectors marked deleted in HNSW indexes, "
+                  "awaiting compaction.\n"
+                  "# TYPE semcached_index_deleted_vectors gauge\nsemcached_index_deleted_vectors %llu\n"
+                  "# HELP semcached_index_promotions_total Scopes promoted from flat to HNSW.\n"
+                  "# TYPE semcached_index_promotions_total counter\nsemcached_index_promotions_total %llu\n"
+                  "# HELP semcached_index_compactions_total HNSW indexes rebuilt to drop deleted vectors.\n"
+                  "# TYPE semcached_index_compactions_total counter\nsemcached_index_compactions_total %llu\n"
+                  "# HELP semcached_index_ready 1 once the indexes are loaded.\n"
+                  "# TYPE semcached_index_ready gauge\nsemcached_index_ready %d\n"
                   "# HELP semcached_connections Open client connections.\n"
                   "# TYPE semcached_connections gauge\nsemcached_connections %lld\n",
                   (unsigned long long)st.entries, (unsigned long long)st.bytes,
                   (unsigned long long)st.map_bytes, (unsigned long long)st.expired_total,
                   (unsigned long long)st.evicted_total, (unsigned long long)st.commits_total,
                   (unsigned long long)st.writes_total, (unsigned long long)st.queue_depth,
-                  (unsigned long long)st.touches_dropped, (long long)atomic_load(&srv->n_conns));
+                  (unsigned long long)st.touches_dropped,
+                  (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw,
+                  (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
+                  (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
+                  (unsigned long long)ix.compactions, sc_scopes_ready(srv->scopes),
+                  (long long)atomic_load(&srv->n_conns));
     sc_conn_respond(c, SC_EP_METRICS, hr->started_ns, 200, "text/plain; version=0.0.4; charset=utf-8",
                     NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
@@ -551,6 +874,8 @@ void sc_api_handle(sc_conn_t *c, const sc_http_request_t *hr)
     }
     if (path_has_prefix(p, "/v1/entries/", &rest))
         return handle_entry(c, hr, rest);
+    if (path_has_prefix(p, "/v1/namespaces/", &rest))
+        return handle_namespace(c, hr, rest);
     if (path_is(p, "/v1/invalidate")) {
         if (m != HTTP_POST)
             return method_not_allowed(c, SC_EP_INVALIDATE, t0, "POST");

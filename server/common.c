@@ -132,6 +132,21 @@ void sc_buf_free(sc_buf_t *b)
     b->len = b->cap = 0;
 }
 
+int sc_buf_double(sc_buf_t *b, double d)
+{
+    if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308)
+        return sc_buf_puts(b, "null"); /* JSON has no NaN or Infinity */
+    if (d == (double)(long long)d && d > -9.2e18 && d < 9.2e18)
+        return sc_buf_printf(b, "%lld", (long long)d);
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    return sc_buf_puts(b, tmp);
+}
+
 uint64_t sc_now_ms(void)
 {
     struct timespec ts;

@@ -22,6 +22,11 @@ static const double dur_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.0
                                      0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_BUCKETS (sizeof(dur_buckets) / sizeof(dur_buckets[0]))
 
+/* Similarity buckets: fine-grained where thresholds are usually set. */
+static const double sim_buckets[] = {0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9,
+                                     0.925, 0.95, 0.975, 0.99, 1};
+#define N_SIM_BUCKETS (sizeof(sim_buckets) / sizeof(sim_buckets[0]))
+
 static const char *const endpoint_names[SC_EP_COUNT] = {
     "lookup", "store", "entries", "invalidate", "stats", "healthz",
     "readyz", "metrics", "namespaces", "feedback", "other"};
@@ -52,6 +57,9 @@ struct sc_metrics_shard_s {
     counter_t dur_bucket[SC_EP_COUNT][N_BUCKETS];
     counter_t dur_count[SC_EP_COUNT];
     counter_t dur_sum_ns[SC_EP_COUNT];
+    counter_t sim_bucket[2][N_SIM_BUCKETS]; /* [miss, hit] */
+    counter_t sim_count[2];
+    _Atomic double sim_sum[2];
     counter_t *lookups;       /* [(cap+1) * SC_LR_COUNT] by namespace id */
     counter_t *tokens;        /* [(cap+1) * 2] by namespace+model id */
     cache_slot_t ns_cache[CACHE_SLOTS];
@@ -234,6 +242,20 @@ void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_l
     bump(&sh->tokens[(size_t)id * 2 + 1], completion_tokens);
 }
 
+void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity)
+{
+    hit = hit != 0;
+    for (size_t i = 0; i < N_SIM_BUCKETS; i++)
+        if (similarity <= sim_buckets[i]) {
+            bump(&sh->sim_bucket[hit][i], 1);
+            break;
+        }
+    bump(&sh->sim_count[hit], 1);
+    atomic_store_explicit(&sh->sim_sum[hit],
+                          atomic_load_explicit(&sh->sim_sum[hit], memory_order_relaxed) + similarity,
+                          memory_order_relaxed);
+}
+
 /* ---- rendering -------------------------------------------------------- */
 
 static void label_value(sc_buf_t *out, const char *v, size_t len)
@@ -293,6 +315,30 @@ int sc_metrics_render(sc_metrics_t *m, sc_buf_t *out)
                       endpoint_names[ep], (double)sum_ns / 1e9);
         sc_buf_printf(out, "semcached_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
                       endpoint_names[ep], (unsigned long long)count);
+    }
+
+    sc_buf_puts(out, "# HELP semcached_semantic_similarity Best similarity of semantic searches: "
+                     "of served hits, and of near misses (a valid candidate below the threshold).\n"
+                     "# TYPE semcached_semantic_similarity histogram\n");
+    for (int hit = 1; hit >= 0; hit--) {
+        const char *outcome = hit ? "hit" : "near_miss";
+        uint64_t count = 0, cum = 0;
+        double sum = 0;
+        for (int s = 0; s < m->n_shards; s++) {
+            count += rd(&m->shards[s].sim_count[hit]);
+            sum += atomic_load_explicit(&m->shards[s].sim_sum[hit], memory_order_relaxed);
+        }
+        for (size_t b = 0; b < N_SIM_BUCKETS; b++) {
+            for (int s = 0; s < m->n_shards; s++)
+                cum += rd(&m->shards[s].sim_bucket[hit][b]);
+            sc_buf_printf(out, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"%g\"} %llu\n",
+                          outcome, sim_buckets[b], (unsigned long long)cum);
+        }
+        sc_buf_printf(out, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"+Inf\"} %llu\n"
+                           "semcached_semantic_similarity_sum{outcome=\"%s\"} %.6f\n"
+                           "semcached_semantic_similarity_count{outcome=\"%s\"} %llu\n",
+                      outcome, (unsigned long long)count, outcome, sum, outcome,
+                      (unsigned long long)count);
     }
 
     sc_buf_puts(out, "# HELP semcached_lookups_total Lookups by namespace and result.\n"

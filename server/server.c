@@ -8,6 +8,7 @@
 #include "server_internal.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,6 +19,86 @@
 
 void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener);
 void sc__conn_shutdown_all(sc_worker_t *w);
+
+/* ---- the vector indexes ------------------------------------------------ */
+
+static void index_on_put(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+                         const float *vec, uint32_t dim)
+{
+    sc_server_t *srv = ctx;
+    int rc = sc_scopes_add(srv->scopes, scope, sc_store_label(key), vec, dim);
+    if (rc)
+        sc_log(srv->log, SC_ERROR, "index: add failed: %s", sc_strerror(rc));
+}
+
+static void index_on_delete(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+                            uint32_t dim)
+{
+    sc_server_t *srv = ctx;
+    (void)dim;
+    sc_scopes_remove(srv->scopes, scope, sc_store_label(key)); /* absent is fine */
+}
+
+static int rebuild_one(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+                       const float *vec, uint32_t dim)
+{
+    sc_server_t *srv = ctx;
+    sc_scopes_load_add(srv->scopes, scope, sc_store_label(key), vec, dim);
+    return atomic_load(&srv->stopping); /* stop scanning on shutdown */
+}
+
+/* Loads the index snapshot if it matches LMDB, else rebuilds from LMDB. Runs
+ * beside the event loops: exact lookups are served meanwhile, /readyz says
+ * 503, and changes committed meanwhile are replayed at the end. */
+static void *loader_main(void *arg)
+{
+    sc_server_t *srv = arg;
+    uint64_t t0 = sc_mono_ns();
+    uint64_t txnid = sc_store_txnid_at_open(srv->store);
+    int rc = sc_scopes_load_snapshot(srv->scopes, srv->index_dir, txnid);
+    const char *how = "loaded from snapshot";
+    if (rc) {
+        how = rc == SC_ENOTFOUND   ? "rebuilt from LMDB (no snapshot)"
+              : rc == SC_ECONFLICT ? "rebuilt from LMDB (snapshot is stale)"
+                                   : "rebuilt from LMDB (snapshot is damaged)";
+        rc = sc_store_scan_vectors(srv->store, sc_now_ms(), rebuild_one, srv);
+        if (rc)
+            sc_log(srv->log, SC_ERROR, "index: rebuild scan failed: %s", sc_strerror(rc));
+    }
+    if (atomic_load(&srv->stopping))
+        return NULL; /* interrupted: stay "not ready" so no partial snapshot is written */
+    sc_scopes_finish_load(srv->scopes);
+    srv->index_source = rc ? "rebuild_failed" : how[0] == 'l' ? "snapshot"
+                        : strstr(how, "stale") ? "rebuild_stale_snapshot"
+                        : strstr(how, "damaged") ? "rebuild_damaged_snapshot" : "rebuild";
+    srv->index_load_s = (double)(sc_mono_ns() - t0) / 1e9;
+    sc_scopes_stats_t st;
+    sc_scopes_stats(srv->scopes, &st);
+    sc_log(srv->log, SC_INFO, "index: %s in %.2f s: %llu vectors in %llu scopes", how,
+           (double)(sc_mono_ns() - t0) / 1e9,
+           (unsigned long long)(st.vectors_flat + st.vectors_hnsw),
+           (unsigned long long)(st.scopes_flat + st.scopes_hnsw));
+    atomic_store(&srv->ready, 1); /* publishes index_source and index_load_s */
+    return NULL;
+}
+
+static void load_namespace(void *ctx, const char *name, size_t len, const char *doc, size_t doc_len)
+{
+    sc_server_t *srv = ctx;
+    json_error_t e;
+    json_t *j = json_loadb(doc, doc_len, 0, &e);
+    sc_ns_config_t c;
+    char err[256];
+    sc_ns_config_defaults(&srv->cfg, &c);
+    if (j && sc_ns_config_apply_json(&c, j, err, sizeof(err)) == 0) {
+        c.configured = 1;
+        sc_namespaces_set(srv->namespaces, name, len, &c);
+    } else {
+        sc_log(srv->log, SC_ERROR, "namespace %.*s: stored settings are unreadable; using defaults",
+               (int)len, name);
+    }
+    json_decref(j);
+}
 
 int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
 {
@@ -210,13 +291,30 @@ int sc_server_run(sc_server_t *srv)
 {
     int rc;
     srv->started_ms = sc_now_ms();
-    if ((rc = sc_store_create(&srv->store, &srv->cfg, srv->log)))
+    sc_scopes_config_t icfg = {
+        .flat_max = (size_t)srv->cfg.index_flat_max,
+        .hnsw_m = (size_t)srv->cfg.hnsw_m,
+        .hnsw_ef_construction = (size_t)srv->cfg.hnsw_ef_construction,
+        .hnsw_ef_search = (size_t)srv->cfg.hnsw_ef_search,
+        .compact_deleted_ratio = srv->cfg.compact_deleted_ratio,
+    };
+    snprintf(srv->index_dir, sizeof(srv->index_dir), "%s/index", srv->cfg.data_dir);
+    if ((rc = sc_store_create(&srv->store, &srv->cfg, srv->log)) ||
+        (rc = sc_namespaces_create(&srv->namespaces, &srv->cfg)) ||
+        (rc = sc_scopes_create(&srv->scopes, &icfg, srv->log)))
         return rc;
+    sc_store_listener_t listener = {index_on_put, index_on_delete, srv};
+    sc_store_set_listener(srv->store, &listener);
     if ((rc = sc_store_open(srv->store, srv->cfg.data_dir))) {
         sc_log(srv->log, SC_ERROR, "cannot open the store in %s: %s", srv->cfg.data_dir,
                sc_strerror(rc));
         return rc;
     }
+    if ((rc = sc_store_ns_foreach(srv->store, load_namespace, srv)))
+        return rc;
+    if ((rc = pthread_create(&srv->loader, NULL, loader_main, srv)))
+        return -rc;
+    srv->loader_started = 1;
     if ((rc = uv_loop_init(&srv->main_loop)))
         return rc;
     uv_async_init(&srv->main_loop, &srv->main_wakeup, on_main_wakeup);
@@ -244,7 +342,6 @@ int sc_server_run(sc_server_t *srv)
         }
         started++;
     }
-    atomic_store(&srv->ready, 1);
     sc_log(srv->log, SC_INFO, "semcached listening on %s:%d with %d event loops, data in %s",
            srv->cfg.host, srv->bound_port, srv->n_workers, srv->cfg.data_dir);
     uv_run(&srv->main_loop, UV_RUN_DEFAULT);
@@ -272,6 +369,23 @@ stop:
     }
     uv_run(&srv->main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->main_loop);
+    /* Commit what is queued, then snapshot the indexes at that exact LMDB
+     * transaction so the next start can skip the rebuild. */
+    sc_store_stop_writer(srv->store);
+    if (srv->loader_started) {
+        pthread_join(srv->loader, NULL);
+        srv->loader_started = 0;
+    }
+    if (sc_scopes_ready(srv->scopes)) {
+        sc_scopes_quiesce(srv->scopes);
+        uint64_t t0 = sc_mono_ns();
+        int src = sc_scopes_save(srv->scopes, srv->index_dir, sc_store_txnid(srv->store));
+        if (src)
+            sc_log(srv->log, SC_ERROR, "index: snapshot failed: %s", sc_strerror(src));
+        else
+            sc_log(srv->log, SC_INFO, "index: snapshot written in %.2f s",
+                   (double)(sc_mono_ns() - t0) / 1e9);
+    }
     sc_log(srv->log, SC_INFO, "semcached stopped");
     return rc;
 }
@@ -288,8 +402,14 @@ void sc_server_destroy(sc_server_t *srv)
         sc_store_reader_destroy(w->reader);
         pthread_mutex_destroy(&w->done_mu);
     }
+    if (srv->loader_started) {
+        atomic_store(&srv->stopping, 1);
+        pthread_join(srv->loader, NULL);
+    }
     /* The writer commits everything still queued before the store closes. */
     sc_store_destroy(srv->store);
+    sc_scopes_destroy(srv->scopes);
+    sc_namespaces_destroy(srv->namespaces);
     sc_metrics_destroy(srv->metrics);
     free(srv->workers);
     free(srv);

@@ -16,6 +16,8 @@
 #include "sc_config.h"
 #include "sc_log.h"
 #include "sc_metrics.h"
+#include "sc_namespaces.h"
+#include "sc_scopes.h"
 #include "sc_server.h"
 #include "sc_store.h"
 
@@ -27,6 +29,13 @@ struct sc_server_s {
     sc_log_t *log;
     sc_store_t *store;
     sc_metrics_t *metrics;
+    sc_scopes_t *scopes;          /* one vector index per scope */
+    sc_namespaces_t *namespaces;  /* per-namespace settings */
+    pthread_t loader;             /* loads or rebuilds the indexes at start */
+    int loader_started;
+    char index_dir[1100];         /* snapshots of the indexes */
+    const char *index_source;     /* how the indexes were loaded (static string) */
+    double index_load_s;          /* and how long it took */
     int n_workers;
     sc_worker_t *workers;
     _Atomic int64_t n_conns;      /* open client connections, all workers */

@@ -32,6 +32,16 @@ typedef struct {
     uint64_t ts;
 } touch_t;
 
+/* An index change, collected during a write transaction and delivered to the
+ * listener only once that transaction has committed. */
+typedef struct {
+    int put;
+    uint8_t key[SC_STORE_KEY_BYTES];
+    uint64_t scope;
+    const float *vec;   /* puts: points into the op's record */
+    uint32_t dim;
+} event_t;
+
 struct sc_store_s {
     sc_config_t cfg;
     sc_log_t *log;
@@ -52,6 +62,11 @@ struct sc_store_s {
 
     _Atomic uint64_t expired_total, evicted_total, commits_total, writes_total;
     _Atomic uint64_t touches_dropped;
+    sc_store_listener_t listener;
+    event_t *events;            /* writer thread only */
+    size_t n_events, events_cap;
+    uint64_t txnid_at_open;
+    int writer_stopped;
 };
 
 struct sc_store_reader_s {
@@ -274,6 +289,7 @@ int sc_store_open(sc_store_t *s, const char *dir)
     }
     if ((rc = mdb_txn_commit(txn)))
         goto fail_env;
+    s->txnid_at_open = sc_store_txnid(s);
     s->opened = 1;
     if ((rc = pthread_create(&s->writer, NULL, writer_main, s))) {
         s->opened = 0;
@@ -292,17 +308,41 @@ fail_env:
     return from_mdb(rc);
 }
 
+void sc_store_set_listener(sc_store_t *s, const sc_store_listener_t *l)
+{
+    s->listener = *l;
+}
+
+uint64_t sc_store_txnid(sc_store_t *s)
+{
+    MDB_envinfo info;
+    if (!s->env || mdb_env_info(s->env, &info))
+        return 0;
+    return (uint64_t)info.me_last_txnid;
+}
+
+uint64_t sc_store_txnid_at_open(sc_store_t *s)
+{
+    return s->txnid_at_open;
+}
+
+void sc_store_stop_writer(sc_store_t *s)
+{
+    if (!s->writer_started || s->writer_stopped)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    s->writer_stopped = 1;
+}
+
 void sc_store_destroy(sc_store_t *s)
 {
     if (!s)
         return;
-    if (s->writer_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->writer, NULL);
-    }
+    sc_store_stop_writer(s);
     if (s->env) {
         mdb_env_sync(s->env, 1);
         mdb_env_close(s->env);
@@ -310,6 +350,7 @@ void sc_store_destroy(sc_store_t *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->touches);
+    free(s->events);
     free(s);
 }
 
@@ -376,6 +417,96 @@ int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc
     return 0;
 }
 
+uint64_t sc_store_label(const uint8_t key[SC_STORE_KEY_BYTES])
+{
+    uint64_t label;
+    memcpy(&label, key, 8);
+    return label;
+}
+
+int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_STORE_KEY_BYTES],
+                          sc_entry_t *e, sc_entry_meta_t *meta)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(r->txn, r->store->dbi_entries, &cur);
+    if (rc)
+        return from_mdb(rc);
+    /* Keys sort bytewise, so the first key at or after the 8 label bytes is
+     * the one with that prefix, if any. */
+    MDB_val k = {8, &label}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && (k.mv_size != SC_STORE_KEY_BYTES || memcmp(k.mv_data, &label, 8) != 0))
+        rc = MDB_NOTFOUND;
+    if (rc == 0) {
+        memcpy(key, k.mv_data, SC_STORE_KEY_BYTES);
+        mdb_cursor_close(cur);
+        return sc_store_get(r, key, e, meta);
+    }
+    mdb_cursor_close(cur);
+    return from_mdb(rc);
+}
+
+int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, size_t name_len,
+                                                  const char *doc, size_t doc_len), void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return from_mdb(rc);
+    if ((rc = mdb_cursor_open(txn, s->dbi_ns, &cur)) == 0) {
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : from_mdb(rc);
+}
+
+int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
+                          int (*fn)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES],
+                                     uint64_t scope, const float *vec, uint32_t dim),
+                          void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return from_mdb(rc);
+    float *buf = NULL;
+    uint32_t buf_dim = 0;
+    if ((rc = mdb_cursor_open(txn, s->dbi_entries, &cur)) == 0) {
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            sc_entry_t e;
+            if (k.mv_size != SC_STORE_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e) ||
+                !e.dim || (e.expires_ms && e.expires_ms <= now_ms))
+                continue;
+            if (e.dim > buf_dim) { /* LMDB values are not float-aligned */
+                float *nb = realloc(buf, e.dim * sizeof(float));
+                if (!nb) {
+                    rc = ENOMEM;
+                    break;
+                }
+                buf = nb;
+                buf_dim = e.dim;
+            }
+            memcpy(buf, e.vector, e.dim * sizeof(float));
+            if (fn(ctx, k.mv_data, e.scope, buf, e.dim)) {
+                rc = MDB_NOTFOUND; /* stopped early: not an error */
+                break;
+            }
+        }
+        mdb_cursor_close(cur);
+    }
+    free(buf);
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : from_mdb(rc);
+}
+
 int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
@@ -386,6 +517,39 @@ int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out)
 }
 
 /* ---- write primitives (writer thread, inside a write txn) ---------------- */
+
+static void event_add(sc_store_t *s, int put, const uint8_t *key, uint64_t scope,
+                      const float *vec, uint32_t dim)
+{
+    if (!s->listener.on_put || !dim)
+        return; /* entries without a vector are not in any index */
+    if (s->n_events == s->events_cap) {
+        size_t cap = s->events_cap ? s->events_cap * 2 : 256;
+        event_t *e = realloc(s->events, cap * sizeof(*e));
+        if (!e)
+            return; /* the index keeps a stale vector; lookups re-check LMDB */
+        s->events = e;
+        s->events_cap = cap;
+    }
+    event_t *ev = &s->events[s->n_events++];
+    ev->put = put;
+    memcpy(ev->key, key, SC_STORE_KEY_BYTES);
+    ev->scope = scope;
+    ev->vec = vec;
+    ev->dim = dim;
+}
+
+static void events_dispatch(sc_store_t *s)
+{
+    for (size_t i = 0; i < s->n_events; i++) {
+        event_t *ev = &s->events[i];
+        if (ev->put)
+            s->listener.on_put(s->listener.ctx, ev->key, ev->scope, ev->vec, ev->dim);
+        else
+            s->listener.on_delete(s->listener.ctx, ev->key, ev->scope, ev->dim);
+    }
+    s->n_events = 0;
+}
 
 static int del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *existed)
 {
@@ -412,9 +576,15 @@ static int del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *exist
     } else if (rc && rc != MDB_NOTFOUND) {
         return rc;
     }
-    rc = mdb_del(txn, s->dbi_entries, &k, NULL);
+    rc = mdb_get(txn, s->dbi_entries, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
+    if (rc)
+        return rc;
+    sc_entry_t e;
+    if (sc_store_decode(v.mv_data, v.mv_size, &e) == 0)
+        event_add(s, 0, key, e.scope, NULL, e.dim);
+    rc = mdb_del(txn, s->dbi_entries, &k, NULL);
     if (rc == 0)
         *existed = 1;
     return rc;
@@ -448,6 +618,7 @@ static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
         if ((rc = mdb_put(txn, s->dbi_expiry, &iv, &empty, 0)))
             return rc;
     }
+    event_add(s, 1, op->key, e.scope, (const float *)e.vector, e.dim);
     return 0;
 }
 
@@ -572,6 +743,7 @@ static int evict_lru(sc_store_t *s, size_t n)
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
         return rc;
+    s->n_events = 0;
     uint8_t *keys = malloc(n * SC_STORE_KEY_BYTES);
     if (!keys) {
         mdb_txn_abort(txn);
@@ -604,6 +776,7 @@ static int evict_lru(sc_store_t *s, size_t n)
     }
     if ((rc = mdb_txn_commit(txn))) /* commit frees the txn even on failure */
         return rc;
+    events_dispatch(s);
     bump_generation(s);
     atomic_fetch_add(&s->evicted_total, removed);
     if (removed)
@@ -667,6 +840,16 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
         v.mv_data = op->record.data;
         rc = mdb_put(txn, s->dbi_ns, &k, &v, 0);
         break;
+    case SC_OP_NS_DELETE:
+        op->count = 0;
+        k.mv_size = strlen(op->ns);
+        k.mv_data = op->ns;
+        rc = mdb_del(txn, s->dbi_ns, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+        if (!rc)
+            rc = invalidate(s, txn, op);
+        break;
     case SC_OP_SYNC:
         break;
     }
@@ -685,6 +868,7 @@ retry:;
     int refuse_puts = make_room(s);
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
         goto fail;
+    s->n_events = 0;
     for (sc_write_op_t *op = ops; op; op = op->next) {
         op->result = 0;
         if ((rc = apply_op(s, txn, op, refuse_puts)))
@@ -731,6 +915,7 @@ retry:;
     if (rc)
         goto fail;
     atomic_fetch_add(&s->commits_total, 1);
+    events_dispatch(s); /* before acknowledging: a hit must not precede its index */
     for (sc_write_op_t *op = ops, *next; op; op = next) {
         next = op->next;
         atomic_fetch_add(&s->writes_total, 1);
@@ -741,6 +926,7 @@ retry:;
 fail:
     if (txn)
         mdb_txn_abort(txn);
+    s->n_events = 0;
     if (rc != MDB_MAP_FULL)
         sc_log(s->log, SC_ERROR, "store: write transaction failed: %s", mdb_strerror(rc));
     for (sc_write_op_t *op = ops, *next; op; op = next) {
@@ -760,6 +946,7 @@ int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms)
         if (rc)
             return from_mdb(rc);
         MDB_cursor *cur;
+        s->n_events = 0;
         if ((rc = mdb_cursor_open(txn, s->dbi_expiry, &cur))) {
             mdb_txn_abort(txn);
             return from_mdb(rc);
@@ -789,6 +976,7 @@ int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms)
         }
         if ((rc = mdb_txn_commit(txn)))
             return from_mdb(rc);
+        events_dispatch(s);
         atomic_fetch_add(&s->expired_total, removed);
         removed_total += removed;
         if (n < cap)

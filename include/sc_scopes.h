@@ -1,0 +1,75 @@
+/* sc_scopes.h -- one vector index per scope (the fingerprint of everything in
+ * a request but its semantic text), so a search can only ever see entries of
+ * its own scope. A scope starts as an exact BLAS scan and is promoted to HNSW
+ * past --index-flat-max vectors; a scope whose deleted fraction passes
+ * --compact-deleted-ratio is rebuilt in the background and swapped in.
+ *
+ * Threads: searches from any thread run in parallel (per-scope read lock);
+ * adds and removes come from the store's writer thread after each commit and
+ * hold the scope's lock exclusively for one insert. Rebuilds run on the
+ * manager's own thread without blocking either: changes made meanwhile are
+ * logged and replayed into the new index just before the swap. */
+#ifndef SC_SCOPES_H
+#define SC_SCOPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sc_common.h"
+#include "sc_log.h"
+
+typedef struct sc_scopes_s sc_scopes_t;
+
+typedef struct {
+    size_t flat_max;             /* promote to HNSW past this many vectors */
+    size_t hnsw_m;
+    size_t hnsw_ef_construction;
+    size_t hnsw_ef_search;
+    double compact_deleted_ratio;
+    size_t compact_min_deleted;  /* don't rebuild for fewer deletions than this */
+} sc_scopes_config_t;
+
+typedef struct {
+    uint64_t scopes_flat, scopes_hnsw;
+    uint64_t vectors_flat, vectors_hnsw;  /* live vectors by index kind */
+    uint64_t deleted_hnsw;                /* marked deleted, not yet compacted */
+    uint64_t promotions, compactions;     /* background rebuilds done */
+    uint64_t rebuilding;                  /* rebuilds in progress */
+} sc_scopes_stats_t;
+
+/* Creates an empty manager in loading state: sc_scopes_add/remove are logged
+ * until sc_scopes_finish_load. Starts the rebuild thread. */
+int sc_scopes_create(sc_scopes_t **out, const sc_scopes_config_t *cfg, sc_log_t *log);
+/* Stops the rebuild thread (abandoning a rebuild in progress) and frees all. */
+void sc_scopes_destroy(sc_scopes_t *s);
+
+/* Changes from the writer thread, after their transaction committed. 'vec'
+ * is copied. Labels are the first 8 bytes of the entry key. */
+int sc_scopes_add(sc_scopes_t *s, uint64_t scope, uint64_t label, const float *vec, uint32_t dim);
+int sc_scopes_remove(sc_scopes_t *s, uint64_t scope, uint64_t label);
+
+/* Best-first nearest neighbours of unit vector 'q' within 'scope'.
+ * SC_ENOTFOUND when the scope has no index, SC_EDIM on a dimension mismatch. */
+int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
+                     uint64_t *labels, float *sims, size_t *n);
+
+/* Loading: the loader adds directly, then replays what was logged meanwhile
+ * and switches to live mode. */
+int sc_scopes_load_add(sc_scopes_t *s, uint64_t scope, uint64_t label, const float *vec,
+                       uint32_t dim);
+void sc_scopes_finish_load(sc_scopes_t *s);
+int sc_scopes_ready(sc_scopes_t *s);
+
+/* Snapshots in directory 'dir': every index plus a manifest naming the LMDB
+ * transaction id it matches and a checksum per file. Load returns
+ * SC_ENOTFOUND (none), SC_ECONFLICT (stale: 'txnid' differs) or SC_ECORRUPT
+ * (damaged), after which the caller rebuilds from LMDB. Save requires that no
+ * add or remove runs concurrently (call it after the writer stopped). */
+int sc_scopes_save(sc_scopes_t *s, const char *dir, uint64_t txnid);
+int sc_scopes_load_snapshot(sc_scopes_t *s, const char *dir, uint64_t txnid);
+
+/* Waits until no rebuild is queued or running (tests, shutdown). */
+void sc_scopes_quiesce(sc_scopes_t *s);
+void sc_scopes_stats(sc_scopes_t *s, sc_scopes_stats_t *st);
+
+#endif

@@ -1,0 +1,244 @@
+/* namespaces.c -- the in-memory namespace settings table. A chained hash map
+ * under a read-write lock: lookups take the read lock for one copy of a small
+ * struct; configuration changes (rare) take the write lock. */
+#define _GNU_SOURCE
+#include "sc_namespaces.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+typedef struct ns_node_s {
+    char *name;
+    size_t len;
+    sc_ns_config_t cfg;
+    struct ns_node_s *next;
+} ns_node_t;
+
+#define N_BUCKETS 1024
+
+struct sc_namespaces_s {
+    const sc_config_t *cfg;
+    pthread_rwlock_t lock;
+    ns_node_t *buckets[N_BUCKETS];
+};
+
+void sc_ns_config_defaults(const sc_config_t *cfg, sc_ns_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->semantic = cfg->semantic != 0;
+    c->threshold = cfg->threshold;
+    c->allow_lower_threshold = cfg->allow_lower_threshold != 0;
+    c->ttl_s = -1;
+}
+
+int sc_namespaces_create(sc_namespaces_t **out, const sc_config_t *cfg)
+{
+    sc_namespaces_t *t = calloc(1, sizeof(*t));
+    if (!t)
+        return SC_ENOMEM;
+    t->cfg = cfg;
+    pthread_rwlock_init(&t->lock, NULL);
+    *out = t;
+    return 0;
+}
+
+void sc_namespaces_destroy(sc_namespaces_t *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        ns_node_t *n = t->buckets[i], *next;
+        for (; n; n = next) {
+            next = n->next;
+            free(n->name);
+            free(n);
+        }
+    }
+    pthread_rwlock_destroy(&t->lock);
+    free(t);
+}
+
+static ns_node_t *find(sc_namespaces_t *t, const char *name, size_t len)
+{
+    for (ns_node_t *n = t->buckets[XXH3_64bits(name, len) % N_BUCKETS]; n; n = n->next)
+        if (n->len == len && memcmp(n->name, name, len) == 0)
+            return n;
+    return NULL;
+}
+
+void sc_namespaces_get(sc_namespaces_t *t, const char *name, size_t len, sc_ns_config_t *out)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    ns_node_t *n = find(t, name, len);
+    if (n)
+        *out = n->cfg;
+    else
+        sc_ns_config_defaults(t->cfg, out);
+    pthread_rwlock_unlock(&t->lock);
+}
+
+/* Caller holds the write lock. */
+static ns_node_t *upsert(sc_namespaces_t *t, const char *name, size_t len)
+{
+    ns_node_t *n = find(t, name, len);
+    if (n)
+        return n;
+    n = calloc(1, sizeof(*n));
+    if (!n || !(n->name = strndup(name, len))) {
+        free(n);
+        return NULL;
+    }
+    n->len = len;
+    sc_ns_config_defaults(t->cfg, &n->cfg);
+    size_t b = XXH3_64bits(name, len) % N_BUCKETS;
+    n->next = t->buckets[b];
+    t->buckets[b] = n;
+    return n;
+}
+
+int sc_namespaces_set(sc_namespaces_t *t, const char *name, size_t len, const sc_ns_config_t *c)
+{
+    pthread_rwlock_wrlock(&t->lock);
+    ns_node_t *n = upsert(t, name, len);
+    if (n)
+        n->cfg = *c;
+    pthread_rwlock_unlock(&t->lock);
+    return n ? 0 : SC_ENOMEM;
+}
+
+void sc_namespaces_remove(sc_namespaces_t *t, const char *name, size_t len)
+{
+    pthread_rwlock_wrlock(&t->lock);
+    ns_node_t **pp = &t->buckets[XXH3_64bits(name, len) % N_BUCKETS];
+    for (; *pp; pp = &(*pp)->next) {
+        ns_node_t *n = *pp;
+        if (n->len == len && memcmp(n->name, name, len) == 0) {
+            *pp = n->next;
+            free(n->name);
+            free(n);
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&t->lock);
+}
+
+int sc_namespaces_check_vector(sc_namespaces_t *t, const char *name, size_t len, uint32_t dim,
+                               const char *embedder, int record, int *recorded,
+                               sc_ns_config_t *out)
+{
+    int rc = 0;
+    *recorded = 0;
+    pthread_rwlock_wrlock(&t->lock);
+    ns_node_t *n = record ? upsert(t, name, len) : find(t, name, len);
+    sc_ns_config_t c;
+    if (n)
+        c = n->cfg;
+    else
+        sc_ns_config_defaults(t->cfg, &c);
+    if (c.dimensions && c.dimensions != dim)
+        rc = SC_EDIM;
+    else if (embedder && *embedder && c.embedder[0] && strcmp(c.embedder, embedder) != 0)
+        rc = SC_ECONFLICT;
+    else if (record && n) {
+        if (!c.dimensions) {
+            c.dimensions = dim;
+            *recorded = 1;
+        }
+        if (embedder && *embedder && !c.embedder[0]) {
+            snprintf(c.embedder, sizeof(c.embedder), "%s", embedder);
+            *recorded = 1;
+        }
+        if (*recorded) {
+            c.configured = 1;
+            n->cfg = c;
+        }
+    }
+    *out = c;
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_t err_cap)
+{
+    if (!json_is_object(j)) {
+        snprintf(err, err_cap, "namespace settings must be a JSON object");
+        return SC_EINVAL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v) {
+        /* null means "not set" for the fields that have such a state. */
+        if (json_is_null(v) && strcmp(k, "dimensions") == 0) {
+            c->dimensions = 0;
+        } else if (json_is_null(v) && strcmp(k, "embedder") == 0) {
+            c->embedder[0] = '\0';
+        } else if (json_is_null(v) && strcmp(k, "ttl_s") == 0) {
+            c->ttl_s = -1;
+        } else if (strcmp(k, "semantic") == 0 || strcmp(k, "allow_lower_threshold") == 0) {
+            if (!json_is_boolean(v)) {
+                snprintf(err, err_cap, "\"%s\" must be true or false", k);
+                return SC_EINVAL;
+            }
+            *(k[0] == 's' ? &c->semantic : &c->allow_lower_threshold) = json_is_true(v);
+        } else if (strcmp(k, "threshold") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) >= -1 && json_number_value(v) <= 1)) {
+                snprintf(err, err_cap, "\"threshold\" must be a cosine similarity in [-1, 1]");
+                return SC_EINVAL;
+            }
+            c->threshold = json_number_value(v);
+        } else if (strcmp(k, "dimensions") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65536) {
+                snprintf(err, err_cap, "\"dimensions\" must be an integer in [1, 65536]");
+                return SC_EINVAL;
+            }
+            c->dimensions = (uint32_t)json_integer_value(v);
+        } else if (strcmp(k, "embedder") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0 ||
+                json_string_length(v) >= SC_MAX_EMBEDDER) {
+                snprintf(err, err_cap, "\"embedder\" must be a string of 1 to %d bytes",
+                         SC_MAX_EMBEDDER - 1);
+                return SC_EINVAL;
+            }
+            snprintf(c->embedder, sizeof(c->embedder), "%s", json_string_value(v));
+        } else if (strcmp(k, "ttl_s") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                snprintf(err, err_cap, "\"ttl_s\" must be a non-negative integer (0 = never expires)");
+                return SC_EINVAL;
+            }
+            c->ttl_s = json_integer_value(v);
+        } else {
+            snprintf(err, err_cap, "unknown namespace setting '%s' (semantic, threshold, "
+                                   "allow_lower_threshold, dimensions, embedder, ttl_s)", k);
+            return SC_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
+{
+    sc_buf_printf(out, "{\"semantic\":%s,\"threshold\":", c->semantic ? "true" : "false");
+    sc_buf_double(out, c->threshold);
+    sc_buf_printf(out, ",\"allow_lower_threshold\":%s,",
+                  c->allow_lower_threshold ? "true" : "false");
+    if (c->dimensions)
+        sc_buf_printf(out, "\"dimensions\":%u,", c->dimensions);
+    else
+        sc_buf_puts(out, "\"dimensions\":null,");
+    sc_buf_puts(out, "\"embedder\":");
+    if (c->embedder[0])
+        sc_buf_json_str(out, c->embedder, strlen(c->embedder));
+    else
+        sc_buf_puts(out, "null");
+    if (c->ttl_s >= 0)
+        sc_buf_printf(out, ",\"ttl_s\":%lld}", (long long)c->ttl_s);
+    else
+        sc_buf_puts(out, ",\"ttl_s\":null}");
+    return out->data ? 0 : SC_ENOMEM;
+}
