@@ -19,7 +19,11 @@ OPT ?= -O2 -g
 SAN ?=
 CPPFLAGS += -Iinclude -Iserver -Iindex -Iembed
 CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing $(EXTRA_CFLAGS)
-CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing $(EXTRA_CXXFLAGS)
+# hnswlib picks its SIMD distance kernels at compile time; semcached is built
+# where it runs, so the wrapper is compiled for this CPU (AVX2/AVX-512 when
+# present). `make HNSW_ARCH=` builds a portable binary (SSE only).
+HNSW_ARCH ?= -march=native
+CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing $(HNSW_ARCH) $(EXTRA_CXXFLAGS)
 LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lpthread -lm -lstdc++
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
@@ -61,11 +65,11 @@ deps-test: deps
 	$(call install_missing,$(TEST_DEPS))
 
 # ---- build ------------------------------------------------------------------
-$(BUILD)/%.o: %.c $(wildcard include/*.h server/*.h index/*.h embed/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/*.h server/*.h index/*.h embed/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cc $(wildcard include/*.h index/*.h)
+$(BUILD)/%.o: %.cc $(wildcard include/*.h index/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 

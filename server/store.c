@@ -25,11 +25,17 @@
  * be emptied. */
 #define EVICT_HIGH_WATER 0.90
 #define EVICT_LOW_WATER 0.85
-#define TOUCH_FLUSH_MS 100
+/* Hit counts are applied once a second, coalesced per key; an entry's place
+ * in LRU order moves only when its recency changes by more than the
+ * granularity, so a popular entry costs one small write per flush, not one
+ * index reshuffle per hit. Eviction is coarse anyway. */
+#define TOUCH_FLUSH_MS 1000
+#define LRU_GRANULARITY_MS 10000
 
 typedef struct {
     uint8_t key[SC_STORE_KEY_BYTES];
-    uint64_t ts;
+    uint64_t ts;     /* latest hit */
+    uint32_t count;  /* hits since the last flush; 0 = empty slot */
 } touch_t;
 
 /* An index change, collected during a write transaction and delivered to the
@@ -56,9 +62,10 @@ struct sc_store_s {
     sc_write_op_t *head, *tail; /* queued ops, guarded by mu */
     size_t queued;
     int stopping;
-    touch_t *touches;           /* guarded by mu */
-    size_t n_touches;
-    size_t touch_cap;
+    touch_t *touches;           /* open-addressing table, guarded by mu */
+    touch_t *touches_spare;     /* the writer's table while it applies one */
+    size_t n_touches;           /* used slots */
+    size_t touch_cap;           /* slots (a power of two) */
 
     _Atomic uint64_t expired_total, evicted_total, commits_total, writes_total;
     _Atomic uint64_t touches_dropped;
@@ -208,18 +215,23 @@ int sc_store_decode(const void *rec, size_t len, sc_entry_t *e)
     return 0;
 }
 
-static void meta_encode(const sc_entry_meta_t *m, uint8_t out[40])
+/* Meta record: the public fields plus the timestamp under which the entry is
+ * filed in the LRU table (which lags last_hit_ms by up to the granularity). */
+#define META_BYTES 48
+
+static void meta_encode(const sc_entry_meta_t *m, uint64_t lru_ms, uint8_t out[META_BYTES])
 {
     put_le64(out, m->created_ms);
     put_le64(out + 8, m->expires_ms);
     put_le64(out + 16, m->last_hit_ms);
     put_le64(out + 24, m->hits);
     put_le64(out + 32, m->bytes);
+    put_le64(out + 40, lru_ms);
 }
 
-static int meta_decode(const MDB_val *v, sc_entry_meta_t *m)
+static int meta_decode(const MDB_val *v, sc_entry_meta_t *m, uint64_t *lru_ms)
 {
-    if (v->mv_size != 40)
+    if (v->mv_size != META_BYTES)
         return SC_ECORRUPT;
     const uint8_t *p = v->mv_data;
     m->created_ms = get_le64(p);
@@ -227,6 +239,8 @@ static int meta_decode(const MDB_val *v, sc_entry_meta_t *m)
     m->last_hit_ms = get_le64(p + 16);
     m->hits = get_le64(p + 24);
     m->bytes = get_le64(p + 32);
+    if (lru_ms)
+        *lru_ms = get_le64(p + 40);
     return 0;
 }
 
@@ -239,9 +253,14 @@ int sc_store_create(sc_store_t **out, const sc_config_t *cfg, sc_log_t *log)
         return SC_ENOMEM;
     s->cfg = *cfg;
     s->log = log;
-    s->touch_cap = (size_t)cfg->writer_queue;
-    s->touches = malloc(s->touch_cap * sizeof(touch_t));
-    if (!s->touches) {
+    s->touch_cap = 1024;
+    while (s->touch_cap < (size_t)cfg->writer_queue)
+        s->touch_cap *= 2;
+    s->touches = calloc(s->touch_cap, sizeof(touch_t));
+    s->touches_spare = calloc(s->touch_cap, sizeof(touch_t));
+    if (!s->touches || !s->touches_spare) {
+        free(s->touches);
+        free(s->touches_spare);
         free(s);
         return SC_ENOMEM;
     }
@@ -350,6 +369,7 @@ void sc_store_destroy(sc_store_t *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s->touches);
+    free(s->touches_spare);
     free(s->events);
     free(s);
 }
@@ -408,7 +428,7 @@ int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc
         return rc;
     if (meta) {
         MDB_val mv;
-        if (mdb_get(r->txn, r->store->dbi_meta, &k, &mv) || meta_decode(&mv, meta)) {
+        if (mdb_get(r->txn, r->store->dbi_meta, &k, &mv) || meta_decode(&mv, meta, NULL)) {
             memset(meta, 0, sizeof(*meta));
             meta->created_ms = e->created_ms;
             meta->expires_ms = e->expires_ms;
@@ -556,12 +576,13 @@ static int del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *exist
     MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
     uint8_t ik[8 + SC_STORE_KEY_BYTES];
     sc_entry_meta_t m;
+    uint64_t lru_ms;
     *existed = 0;
     int rc = mdb_get(txn, s->dbi_meta, &k, &v);
-    if (rc == 0 && meta_decode(&v, &m) == 0) {
+    if (rc == 0 && meta_decode(&v, &m, &lru_ms) == 0) {
         memcpy(ik + 8, key, SC_STORE_KEY_BYTES);
         MDB_val iv = {sizeof(ik), ik};
-        put_be64(ik, m.last_hit_ms);
+        put_be64(ik, lru_ms);
         rc = mdb_del(txn, s->dbi_lru, &iv, NULL);
         if (rc && rc != MDB_NOTFOUND)
             return rc;
@@ -602,8 +623,8 @@ static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     if ((rc = mdb_put(txn, s->dbi_entries, &k, &v, 0)))
         return rc;
     sc_entry_meta_t m = {e.created_ms, e.expires_ms, e.created_ms, 0, op->record.len};
-    uint8_t mb[40];
-    meta_encode(&m, mb);
+    uint8_t mb[META_BYTES];
+    meta_encode(&m, m.last_hit_ms, mb);
     MDB_val mv = {sizeof(mb), mb};
     if ((rc = mdb_put(txn, s->dbi_meta, &k, &mv, 0)))
         return rc;
@@ -675,28 +696,30 @@ static int apply_touch(sc_store_t *s, MDB_txn *txn, const touch_t *t)
 {
     MDB_val k = {SC_STORE_KEY_BYTES, (void *)t->key}, v;
     sc_entry_meta_t m;
+    uint64_t lru_ms;
     int rc = mdb_get(txn, s->dbi_meta, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0; /* deleted since the hit */
-    if (rc || meta_decode(&v, &m))
+    if (rc || meta_decode(&v, &m, &lru_ms))
         return rc;
-    uint8_t ik[8 + SC_STORE_KEY_BYTES];
-    memcpy(ik + 8, t->key, SC_STORE_KEY_BYTES);
-    MDB_val iv = {sizeof(ik), ik}, empty = {0, NULL};
-    uint64_t ts = t->ts > m.last_hit_ms ? t->ts : m.last_hit_ms;
-    if (ts != m.last_hit_ms) {
-        put_be64(ik, m.last_hit_ms);
+    if (t->ts > m.last_hit_ms)
+        m.last_hit_ms = t->ts;
+    m.hits += t->count;
+    if (m.last_hit_ms > lru_ms + LRU_GRANULARITY_MS) {
+        uint8_t ik[8 + SC_STORE_KEY_BYTES];
+        memcpy(ik + 8, t->key, SC_STORE_KEY_BYTES);
+        MDB_val iv = {sizeof(ik), ik}, empty = {0, NULL};
+        put_be64(ik, lru_ms);
         rc = mdb_del(txn, s->dbi_lru, &iv, NULL);
         if (rc && rc != MDB_NOTFOUND)
             return rc;
-        put_be64(ik, ts);
+        lru_ms = m.last_hit_ms;
+        put_be64(ik, lru_ms);
         if ((rc = mdb_put(txn, s->dbi_lru, &iv, &empty, 0)))
             return rc;
     }
-    m.last_hit_ms = ts;
-    m.hits++;
-    uint8_t mb[40];
-    meta_encode(&m, mb);
+    uint8_t mb[META_BYTES];
+    meta_encode(&m, lru_ms, mb);
     MDB_val mv = {sizeof(mb), mb};
     return mdb_put(txn, s->dbi_meta, &k, &mv, 0);
 }
@@ -875,7 +898,8 @@ retry:;
             break;
     }
     for (size_t i = 0; i < n_touches && !rc; i++)
-        rc = apply_touch(s, txn, &touches[i]);
+        if (touches[i].count)
+            rc = apply_touch(s, txn, &touches[i]);
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
         txn = NULL;
@@ -999,7 +1023,6 @@ static void deadline_after_ms(struct timespec *ts, uint64_t ms)
 static void *writer_main(void *arg)
 {
     sc_store_t *s = arg;
-    touch_t *touches = malloc(s->touch_cap * sizeof(touch_t));
     uint64_t next_sweep = sc_mono_ns() / 1000000u + (uint64_t)s->cfg.sweep_interval_ms;
     uint64_t next_sync = sc_mono_ns() / 1000000u + (uint64_t)s->cfg.sync_interval_ms;
     uint64_t touches_since_ms = 0;
@@ -1036,12 +1059,15 @@ static void *writer_main(void *arg)
         } else {
             batch = NULL;
         }
+        /* Hit counts ride along with writes, or go alone once a second. */
         size_t n_touches = 0;
+        touch_t *touches = NULL;
         uint64_t now = sc_mono_ns() / 1000000u;
-        if (touches && s->n_touches &&
-            (batch || s->stopping || now >= touches_since_ms + TOUCH_FLUSH_MS)) {
-            n_touches = s->n_touches;
-            memcpy(touches, s->touches, n_touches * sizeof(touch_t));
+        if (s->n_touches && (batch || s->stopping || now >= touches_since_ms + TOUCH_FLUSH_MS)) {
+            touches = s->touches;
+            n_touches = s->touch_cap;
+            s->touches = s->touches_spare;
+            s->touches_spare = touches;
             s->n_touches = 0;
             touches_since_ms = 0;
         }
@@ -1050,6 +1076,8 @@ static void *writer_main(void *arg)
 
         if (batch || n_touches)
             apply_batch(s, batch, touches, n_touches, 0);
+        if (touches) /* the spare table must be empty for the next swap */
+            memset(touches, 0, s->touch_cap * sizeof(touch_t));
         now = sc_mono_ns() / 1000000u;
         if (now >= next_sweep) {
             int rc = sc_store_sweep_now(s, sc_now_ms());
@@ -1064,7 +1092,6 @@ static void *writer_main(void *arg)
         if (stop)
             break;
     }
-    free(touches);
     return NULL;
 }
 
@@ -1102,15 +1129,34 @@ void sc_write_op_clear(sc_write_op_t *op)
 
 void sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms)
 {
+    /* Keys are hashes already: their first 8 bytes make a good slot index. */
+    uint64_t h;
+    memcpy(&h, key, 8);
+    size_t mask = s->touch_cap - 1;
     pthread_mutex_lock(&s->mu);
-    if (s->n_touches < s->touch_cap) {
-        touch_t *t = &s->touches[s->n_touches++];
-        memcpy(t->key, key, SC_STORE_KEY_BYTES);
-        t->ts = now_ms;
-    } else {
-        atomic_fetch_add_explicit(&s->touches_dropped, 1, memory_order_relaxed);
+    for (size_t i = (size_t)h & mask, probes = 0; probes < 64; i = (i + 1) & mask, probes++) {
+        touch_t *t = &s->touches[i];
+        if (!t->count) {
+            /* Keep the table at most 3/4 full so probe runs stay short. */
+            if (s->n_touches >= s->touch_cap / 4 * 3)
+                break;
+            memcpy(t->key, key, SC_STORE_KEY_BYTES);
+            t->ts = now_ms;
+            t->count = 1;
+            s->n_touches++;
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        if (memcmp(t->key, key, SC_STORE_KEY_BYTES) == 0) {
+            t->count++;
+            if (now_ms > t->ts)
+                t->ts = now_ms;
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
     }
     pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add_explicit(&s->touches_dropped, 1, memory_order_relaxed);
 }
 
 int sc_store_stats(sc_store_t *s, sc_store_stats_t *st)

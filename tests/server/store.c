@@ -274,13 +274,14 @@ START_TEST(full_store_evicts_least_recently_hit)
     big[0] = '"';
     big[sizeof(big) - 2] = '"';
     big[sizeof(big) - 1] = '\0';
-    /* Entry 0 is hit often, so it must survive eviction. */
+    /* Entry 0 is hit often, so it must survive eviction. Entries arrive 20 s
+     * apart, more than the LRU granularity (10 s), so order is exact. */
     put(s, 0, "ns", "t", "m", big, 1000, 0);
     uint8_t key0[16];
     make_key(key0, 0);
     for (unsigned i = 1; i < 1000; i++) {
-        sc_store_touch(s, key0, 1000 + i);
-        ck_assert_int_eq(put(s, i, "ns", "t", "m", big, 1000 + i, 0), 0);
+        sc_store_touch(s, key0, 1000 + 20000 * (uint64_t)i);
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", big, 1001 + 20000 * (uint64_t)i, 0), 0);
     }
     sc_store_stats_t st;
     sc_store_stats(s, &st);

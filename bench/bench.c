@@ -1,0 +1,1071 @@
+/* bench.c -- semcached-bench: an HTTP/1.1 load generator on libuv.
+ * Closed loop (each connection keeps --pipeline requests outstanding) or open
+ * loop at a fixed --rate, where every request has an intended send time on a
+ * fixed schedule (a timerfd with nanosecond resolution) and its latency is
+ * measured from that time, so a stalled server cannot hide its queueing
+ * (no coordinated omission). Latencies go into a log-linear histogram; non-2xx
+ * answers and transport errors are counted apart, never folded in. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <http_parser.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "histogram.h"
+#include "sc_common.h"
+
+#define MAX_PIPELINE 256
+
+typedef enum { K_LOOKUP, K_STORE, K_RAW, K_COUNT } kind_t;
+typedef enum { W_EXACT, W_MISS_STORE, W_VECTORS, W_TEXT, W_RAW, W_COUNT } workload_t;
+static const char *const workload_names[W_COUNT] = {"exact", "miss-store", "vectors", "text", "raw"};
+
+typedef struct {
+    char host[256];
+    int port;
+    int connections, pipeline, threads;
+    double duration_s, warmup_s, rate;
+    uint64_t requests;
+    int mix[W_COUNT];             /* weights; the workload of each request */
+    int mix_total;
+    size_t keys;
+    double zipf;
+    size_t value_size;
+    int dim;
+    char dataset[1024];
+    char raw_path[512];
+    char ns[128];
+    int json;
+    int populate;                 /* store the key space first */
+    char dump_prefix[1024];       /* write the vectors as fvecs and exit */
+} cfg_t;
+
+typedef struct {
+    char *q1, *q2;
+    int duplicate;
+} pair_t;
+
+typedef struct {
+    uint64_t key;
+    char *b64;                    /* base64 of the noisy query vector */
+} query_t;
+
+#define QUERY_POOL 4096
+
+typedef struct {
+    cfg_t cfg;
+    query_t *queries;             /* vectors workload: pre-encoded lookups, so the
+                                     load generator spends its CPU on sending */
+    double *zipf_cdf;
+    pair_t *pairs;
+    size_t n_pairs;
+    char *value;                  /* the stored response string */
+    uint64_t start_ns, measure_ns, end_ns;
+    _Atomic int stopping;
+} bench_t;
+
+typedef struct {
+    kind_t kind;
+    workload_t wl;
+    uint64_t intended_ns;         /* open loop: scheduled time; closed: send time */
+    int label;                    /* text workload: the pair's is_duplicate */
+    uint64_t follow_key;          /* miss-store: key to store after the miss */
+} inflight_t;
+
+typedef struct thread_s thread_t;
+
+typedef struct {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    thread_t *t;
+    http_parser parser;
+    int connected, closed;
+    inflight_t q[MAX_PIPELINE];
+    int head, count;
+    sc_buf_t body;
+    sc_buf_t pending;             /* follow-up requests to send first */
+    int pending_n;
+    inflight_t pending_meta[MAX_PIPELINE];
+} conn_t;
+
+typedef struct {
+    uint64_t done[K_COUNT];
+    uint64_t non2xx, transport;
+    uint64_t exact_hits, semantic_hits, misses;
+    uint64_t tp, fp;              /* semantic hits on labelled pairs */
+    histogram_t lat[K_COUNT];
+    histogram_t all;
+} stats_t;
+
+struct thread_s {
+    bench_t *b;
+    int id;
+    uv_loop_t loop;
+    conn_t *conns;
+    int n_conns;
+    pthread_t th;
+    uint64_t rng;
+    uint64_t key_counter;
+    stats_t st;                   /* measured window only */
+    _Atomic uint64_t live_done, live_errors, live_hits;
+    /* open loop */
+    int timer_fd;
+    uv_poll_t timer_poll;
+    uint64_t next_ns, interval_ns;
+    uint64_t *backlog;            /* intended send times not yet sent */
+    size_t bl_head, bl_count, bl_cap;
+    uv_timer_t stop_timer;
+    uint64_t sent_total;
+};
+
+/* ---- randomness and data ------------------------------------------------ */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) / 9007199254740992.0;
+}
+
+static size_t zipf_pick(bench_t *b, uint64_t *rng)
+{
+    if (!b->zipf_cdf)
+        return (size_t)(rng_next(rng) % b->cfg.keys);
+    double u = rng_unit(rng);
+    size_t lo = 0, hi = b->cfg.keys - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (b->zipf_cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void vector_raw(float *out, uint64_t k, int dim, double noise, uint64_t *rng);
+
+/* Vector of key 'k' (deterministic), plus noise when 'noise' > 0, as base64
+ * little-endian float32: what OpenAI's encoding_format "base64" returns. */
+static void vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t *rng)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t raw[4 * 4096 + 3];
+    float v[4096];
+    vector_raw(v, k, dim, noise, rng);
+    memcpy(raw, v, (size_t)dim * 4); /* x86-64 is little-endian */
+    size_t n = (size_t)dim * 4;
+    raw[n] = raw[n + 1] = 0;
+    sc_buf_reserve(out, n / 3 * 4 + 8);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        char q[4] = {tbl[v >> 18 & 63], tbl[v >> 12 & 63], tbl[v >> 6 & 63], tbl[v & 63]};
+        if (i + 1 >= n)
+            q[2] = '=';
+        if (i + 2 >= n)
+            q[3] = '=';
+        sc_buf_append(out, q, 4);
+    }
+}
+
+/* The raw float32 vector of key 'k' (what vector_b64 encodes). Sentence
+ * embeddings occupy a low-dimensional part of their space, so each vector is
+ * a random point of a fixed 32-dimensional subspace plus a little isotropic
+ * noise; 'noise' adds a paraphrase's perturbation on top. */
+#define LATENT 32
+static void vector_raw(float *out, uint64_t k, int dim, double noise, uint64_t *rng)
+{
+    uint64_t s = k * 0x9E3779B97F4A7C15ULL + 0x1234567ULL;
+    double z[LATENT];
+    for (int j = 0; j < LATENT; j++)
+        z[j] = rng_unit(&s) - 0.5;
+    for (int i = 0; i < dim; i++) {
+        uint64_t a = 0xA5A5A5A5ULL + (uint64_t)i * 0x100000001B3ULL; /* the fixed basis */
+        double x = 0;
+        for (int j = 0; j < LATENT; j++)
+            x += z[j] * (rng_unit(&a) - 0.5);
+        x += 0.05 * (rng_unit(&s) - 0.5);
+        if (noise > 0)
+            x += noise * (rng_unit(rng) - 0.5);
+        out[i] = (float)x;
+    }
+}
+
+/* Writes the base vectors and 10,000 noisy queries (Zipf-picked keys, the
+ * same recipe as the vectors workload) as texmex fvecs, so an in-process
+ * peer can search exactly the same data. */
+static int dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys)
+{
+    char path[1100];
+    float *v = malloc((size_t)dim * sizeof(float));
+    uint64_t rng = 12345;
+    for (int file = 0; file < 2; file++) {
+        snprintf(path, sizeof(path), "%s_%s.fvecs", prefix, file ? "query" : "base");
+        FILE *f = fopen(path, "wb");
+        if (!f)
+            return -1;
+        size_t n = file ? 10000 : keys;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = i;
+            if (file) {
+                double u = rng_unit(&rng);
+                size_t lo = 0, hi = nkeys - 1;
+                while (cdf && lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (cdf[mid] < u)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                k = cdf ? lo : rng_next(&rng) % nkeys;
+            }
+            vector_raw(v, k, dim, file ? 0.02 : 0, &rng);
+            int32_t d = dim;
+            fwrite(&d, 4, 1, f);
+            fwrite(v, sizeof(float), (size_t)dim, f);
+        }
+        fclose(f);
+    }
+    free(v);
+    return 0;
+}
+
+/* ---- request building --------------------------------------------------- */
+
+static void http_post(sc_buf_t *out, const cfg_t *c, const char *path, const sc_buf_t *body)
+{
+    sc_buf_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n\r\n", path, c->host, body->len);
+    sc_buf_append(out, body->data, body->len);
+}
+
+static void body_head(sc_buf_t *b, const cfg_t *c)
+{
+    sc_buf_printf(b, "{\"namespace\":\"%s\",\"model\":\"bench-model\",\"params\":{\"temperature\":0},", c->ns);
+}
+
+static void build_store(thread_t *t, sc_buf_t *out, workload_t wl, uint64_t k)
+{
+    bench_t *b = t->b;
+    sc_buf_t body = {0};
+    body_head(&body, &b->cfg);
+    if (wl == W_TEXT) {
+        sc_buf_puts(&body, "\"prompt\":");
+        const char *q = b->pairs[k % b->n_pairs].q1;
+        sc_buf_json_str(&body, q, strlen(q));
+    } else {
+        sc_buf_printf(&body, "\"prompt\":\"%s question number %llu\"",
+                      wl == W_MISS_STORE ? "fresh" : "bench", (unsigned long long)k);
+    }
+    if (wl == W_VECTORS) {
+        sc_buf_puts(&body, ",\"embedding\":\"");
+        vector_b64(&body, k, b->cfg.dim, 0, &t->rng);
+        sc_buf_puts(&body, "\"");
+    }
+    sc_buf_printf(&body, ",\"response\":\"%s\",\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":%zu}}",
+                  b->value, b->cfg.value_size / 4);
+    http_post(out, &b->cfg, "/v1/store", &body);
+    sc_buf_free(&body);
+}
+
+/* Appends the next request of a workload; fills in what to expect. */
+static void build_request(thread_t *t, sc_buf_t *out, inflight_t *m)
+{
+    bench_t *b = t->b;
+    const cfg_t *c = &b->cfg;
+    int pick = (int)(rng_next(&t->rng) % (uint64_t)c->mix_total);
+    workload_t wl = 0;
+    for (int i = 0; i < W_COUNT; i++) {
+        if (pick < c->mix[i]) {
+            wl = (workload_t)i;
+            break;
+        }
+        pick -= c->mix[i];
+    }
+    m->wl = wl;
+    m->kind = K_LOOKUP;
+    m->label = -1;
+    m->follow_key = 0;
+    sc_buf_t body = {0};
+    switch (wl) {
+    case W_RAW:
+        m->kind = K_RAW;
+        sc_buf_printf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", c->raw_path, c->host);
+        return;
+    case W_EXACT: {
+        uint64_t k = zipf_pick(b, &t->rng);
+        body_head(&body, c);
+        sc_buf_printf(&body, "\"prompt\":\"bench question number %llu\"}", (unsigned long long)k);
+        break;
+    }
+    case W_MISS_STORE: {
+        uint64_t k = ((uint64_t)t->id << 40) + ++t->key_counter + ((uint64_t)b->start_ns << 8);
+        body_head(&body, c);
+        sc_buf_printf(&body, "\"prompt\":\"fresh question number %llu\"}", (unsigned long long)k);
+        m->follow_key = k;
+        break;
+    }
+    case W_VECTORS: {
+        const query_t *q = &b->queries[rng_next(&t->rng) % QUERY_POOL];
+        body_head(&body, c);
+        sc_buf_printf(&body, "\"prompt\":\"reworded bench question %llu\",\"embedding\":\"%s\"}",
+                      (unsigned long long)q->key, q->b64);
+        break;
+    }
+    case W_TEXT: {
+        uint64_t k = rng_next(&t->rng) % b->n_pairs;
+        body_head(&body, c);
+        sc_buf_puts(&body, "\"prompt\":");
+        sc_buf_json_str(&body, b->pairs[k].q2, strlen(b->pairs[k].q2));
+        sc_buf_puts(&body, "}");
+        m->label = b->pairs[k].duplicate;
+        break;
+    }
+    default:
+        break;
+    }
+    http_post(out, c, "/v1/lookup", &body);
+    sc_buf_free(&body);
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void conn_send(conn_t *cn, sc_buf_t *bytes);
+
+typedef struct {
+    uv_write_t req;
+    sc_buf_t buf;
+} wbuf_t;
+
+static void on_written(uv_write_t *w, int status)
+{
+    wbuf_t *wb = (wbuf_t *)w;
+    conn_t *cn = w->data;
+    if (status < 0 && !cn->closed)
+        cn->t->st.transport++;
+    sc_buf_free(&wb->buf);
+    free(wb);
+}
+
+static void conn_send(conn_t *cn, sc_buf_t *bytes)
+{
+    wbuf_t *wb = calloc(1, sizeof(*wb));
+    wb->buf = *bytes;
+    memset(bytes, 0, sizeof(*bytes));
+    wb->req.data = cn;
+    uv_buf_t ub = uv_buf_init(wb->buf.data, (unsigned)wb->buf.len);
+    if (uv_write(&wb->req, (uv_stream_t *)&cn->tcp, &ub, 1, on_written)) {
+        cn->t->st.transport++;
+        sc_buf_free(&wb->buf);
+        free(wb);
+    }
+}
+
+static int open_loop(const thread_t *t)
+{
+    return t->b->cfg.rate > 0;
+}
+
+static int may_send(thread_t *t)
+{
+    bench_t *b = t->b;
+    if (atomic_load(&b->stopping))
+        return 0;
+    if (b->cfg.requests && t->sent_total >= b->cfg.requests / (uint64_t)b->cfg.threads)
+        return 0;
+    return 1;
+}
+
+/* Sends requests while the connection has pipeline room: in closed loop
+ * always, in open loop only for scheduled times waiting in the backlog. */
+static void conn_fill(conn_t *cn)
+{
+    thread_t *t = cn->t;
+    if (!cn->connected || cn->closed)
+        return;
+    sc_buf_t out = {0};
+    while (cn->count < t->b->cfg.pipeline) {
+        inflight_t m;
+        if (cn->pending_n) { /* a store following a miss goes first */
+            m = cn->pending_meta[0];
+            memmove(cn->pending_meta, cn->pending_meta + 1, (size_t)--cn->pending_n * sizeof(m));
+            build_store(t, &out, W_MISS_STORE, m.follow_key);
+            m.kind = K_STORE;
+            m.follow_key = 0;
+        } else {
+            if (!may_send(t))
+                break;
+            if (open_loop(t)) {
+                if (!t->bl_count)
+                    break;
+                m.intended_ns = t->backlog[t->bl_head];
+                t->bl_head = (t->bl_head + 1) % t->bl_cap;
+                t->bl_count--;
+            } else {
+                m.intended_ns = sc_mono_ns();
+            }
+            uint64_t intended = m.intended_ns;
+            build_request(t, &out, &m);
+            m.intended_ns = intended;
+            t->sent_total++;
+        }
+        cn->q[(cn->head + cn->count) % MAX_PIPELINE] = m;
+        cn->count++;
+    }
+    if (out.len)
+        conn_send(cn, &out);
+    sc_buf_free(&out);
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    conn_t *cn = p->data;
+    if (cn->body.len < 4096) /* only the start matters for classification */
+        sc_buf_append(&cn->body, at, n);
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    conn_t *cn = p->data;
+    sc_buf_reset(&cn->body);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    conn_t *cn = p->data;
+    thread_t *t = cn->t;
+    bench_t *b = t->b;
+    if (!cn->count) {
+        t->st.transport++; /* an answer nobody asked for */
+        return 0;
+    }
+    inflight_t m = cn->q[cn->head];
+    cn->head = (cn->head + 1) % MAX_PIPELINE;
+    cn->count--;
+    uint64_t now = sc_mono_ns();
+    int measured = m.intended_ns >= b->measure_ns && now <= b->end_ns + 2000000000ull;
+    int ok = p->status_code >= 200 && p->status_code < 300;
+    stats_t *st = &t->st;
+    if (measured) {
+        if (!ok) {
+            st->non2xx++;
+        } else {
+            st->done[m.kind]++;
+            hist_record(&st->lat[m.kind], now - m.intended_ns);
+            hist_record(&st->all, now - m.intended_ns);
+        }
+    }
+    atomic_fetch_add_explicit(&t->live_done, 1, memory_order_relaxed);
+    if (!ok)
+        atomic_fetch_add_explicit(&t->live_errors, 1, memory_order_relaxed);
+    if (ok && m.kind == K_LOOKUP) {
+        const char *bd = cn->body.data ? cn->body.data : "";
+        int exact = strstr(bd, "\"match\":\"exact\"") != NULL;
+        int sem = !exact && strstr(bd, "\"match\":\"semantic\"") != NULL;
+        if (exact || sem)
+            atomic_fetch_add_explicit(&t->live_hits, 1, memory_order_relaxed);
+        if (measured) {
+            st->exact_hits += (uint64_t)exact;
+            st->semantic_hits += (uint64_t)sem;
+            st->misses += (uint64_t)(!exact && !sem);
+            if (sem && m.label >= 0) {
+                st->tp += (uint64_t)(m.label == 1);
+                st->fp += (uint64_t)(m.label == 0);
+            }
+        }
+        if (m.follow_key && !exact && !sem && cn->pending_n < MAX_PIPELINE) {
+            m.intended_ns = now;
+            cn->pending_meta[cn->pending_n++] = m;
+        }
+    }
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void conn_close(conn_t *cn)
+{
+    if (cn->closed)
+        return;
+    cn->closed = 1;
+    uv_close((uv_handle_t *)&cn->tcp, NULL);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    conn_t *cn = s->data;
+    if (n < 0) {
+        if (!atomic_load(&cn->t->b->stopping) || cn->count)
+            cn->t->st.transport++;
+        conn_close(cn);
+    } else if (n > 0) {
+        size_t used = http_parser_execute(&cn->parser, &parser_settings, buf->base, (size_t)n);
+        if (used != (size_t)n || HTTP_PARSER_ERRNO(&cn->parser) != HPE_OK) {
+            cn->t->st.transport++;
+            conn_close(cn);
+        } else {
+            conn_fill(cn);
+        }
+    }
+    free(buf->base);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn_t *cn = req->data;
+    if (status < 0) {
+        fprintf(stderr, "semcached-bench: connect to %s:%d: %s\n", cn->t->b->cfg.host,
+                cn->t->b->cfg.port, uv_strerror(status));
+        cn->t->st.transport++;
+        conn_close(cn);
+        return;
+    }
+    cn->connected = 1;
+    uv_tcp_nodelay(&cn->tcp, 1);
+    uv_read_start((uv_stream_t *)&cn->tcp, on_alloc, on_read);
+    conn_fill(cn);
+}
+
+/* ---- schedule (open loop) ------------------------------------------------ */
+
+static void arm_timer(thread_t *t)
+{
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(t->next_ns / 1000000000ull);
+    its.it_value.tv_nsec = (long)(t->next_ns % 1000000000ull);
+    timerfd_settime(t->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void on_tick(uv_poll_t *p, int status, int events)
+{
+    thread_t *t = p->data;
+    (void)status;
+    (void)events;
+    uint64_t expirations;
+    if (read(t->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+        return;
+    uint64_t now = sc_mono_ns();
+    while (t->next_ns <= now && may_send(t)) {
+        if (t->bl_count == t->bl_cap) { /* grow the ring */
+            size_t cap = t->bl_cap * 2;
+            uint64_t *nb = malloc(cap * sizeof(uint64_t));
+            for (size_t i = 0; i < t->bl_count; i++)
+                nb[i] = t->backlog[(t->bl_head + i) % t->bl_cap];
+            free(t->backlog);
+            t->backlog = nb;
+            t->bl_head = 0;
+            t->bl_cap = cap;
+        }
+        t->backlog[(t->bl_head + t->bl_count) % t->bl_cap] = t->next_ns;
+        t->bl_count++;
+        t->next_ns += t->interval_ns;
+    }
+    /* Hand scheduled requests to the least loaded connections. */
+    for (int round = 0; round < t->n_conns && t->bl_count; round++) {
+        conn_t *best = NULL;
+        for (int i = 0; i < t->n_conns; i++) {
+            conn_t *cn = &t->conns[i];
+            if (cn->connected && !cn->closed && cn->count < t->b->cfg.pipeline &&
+                (!best || cn->count < best->count))
+                best = cn;
+        }
+        if (!best)
+            break;
+        conn_fill(best);
+    }
+    arm_timer(t);
+}
+
+static void on_stop_timer(uv_timer_t *tm)
+{
+    thread_t *t = tm->data;
+    int idle = 1;
+    for (int i = 0; i < t->n_conns; i++)
+        idle &= !t->conns[i].count || t->conns[i].closed;
+    if (!atomic_load(&t->b->stopping) && sc_mono_ns() < t->b->end_ns && may_send(t))
+        return;
+    if (!idle && sc_mono_ns() < t->b->end_ns + 2000000000ull)
+        return; /* let outstanding answers arrive, up to 2 s */
+    for (int i = 0; i < t->n_conns; i++) {
+        t->conns[i].closed = 0;
+        if (!uv_is_closing((uv_handle_t *)&t->conns[i].tcp))
+            uv_close((uv_handle_t *)&t->conns[i].tcp, NULL);
+        t->conns[i].closed = 1;
+    }
+    if (open_loop(t)) {
+        uv_poll_stop(&t->timer_poll);
+        uv_close((uv_handle_t *)&t->timer_poll, NULL);
+    }
+    uv_close((uv_handle_t *)tm, NULL);
+}
+
+static void *thread_main(void *arg)
+{
+    thread_t *t = arg;
+    bench_t *b = t->b;
+    prctl(PR_SET_TIMERSLACK, 1UL); /* wake on schedule, not 50 us late */
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(b->cfg.host, b->cfg.port, (struct sockaddr_in *)&addr))
+        uv_ip6_addr(b->cfg.host, b->cfg.port, (struct sockaddr_in6 *)&addr);
+    for (int i = 0; i < t->n_conns; i++) {
+        conn_t *cn = &t->conns[i];
+        cn->t = t;
+        uv_tcp_init(&t->loop, &cn->tcp);
+        cn->tcp.data = cn;
+        http_parser_init(&cn->parser, HTTP_RESPONSE);
+        cn->parser.data = cn;
+        cn->creq.data = cn;
+        uv_tcp_connect(&cn->creq, &cn->tcp, (struct sockaddr *)&addr, on_connect);
+    }
+    if (open_loop(t)) {
+        t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        t->interval_ns = (uint64_t)(1e9 * b->cfg.threads / b->cfg.rate);
+        t->next_ns = b->start_ns + (uint64_t)t->id * t->interval_ns / (uint64_t)b->cfg.threads;
+        t->bl_cap = 1024;
+        t->backlog = malloc(t->bl_cap * sizeof(uint64_t));
+        uv_poll_init(&t->loop, &t->timer_poll, t->timer_fd);
+        t->timer_poll.data = t;
+        uv_poll_start(&t->timer_poll, UV_READABLE, on_tick);
+        arm_timer(t);
+    }
+    uv_timer_init(&t->loop, &t->stop_timer);
+    t->stop_timer.data = t;
+    uv_timer_start(&t->stop_timer, on_stop_timer, 50, 50);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    if (open_loop(t))
+        close(t->timer_fd);
+    return NULL;
+}
+
+/* ---- phases -------------------------------------------------------------- */
+
+static void run_phase(bench_t *b, thread_t *threads, int progress)
+{
+    b->start_ns = sc_mono_ns();
+    b->measure_ns = b->start_ns + (uint64_t)(b->cfg.warmup_s * 1e9);
+    b->end_ns = b->measure_ns + (uint64_t)(b->cfg.duration_s * 1e9);
+    if (b->cfg.requests)
+        b->end_ns = UINT64_MAX / 2;
+    atomic_store(&b->stopping, 0);
+    int per = b->cfg.connections / b->cfg.threads, extra = b->cfg.connections % b->cfg.threads;
+    for (int i = 0; i < b->cfg.threads; i++) {
+        thread_t *t = &threads[i];
+        memset(t, 0, sizeof(*t));
+        t->b = b;
+        t->id = i;
+        t->rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) ^ b->start_ns;
+        for (int k = 0; k < K_COUNT; k++)
+            hist_init(&t->st.lat[k]);
+        hist_init(&t->st.all);
+        t->n_conns = per + (i < extra);
+        t->conns = calloc((size_t)t->n_conns, sizeof(conn_t));
+        uv_loop_init(&t->loop);
+        pthread_create(&t->th, NULL, thread_main, t);
+    }
+    uint64_t last_done = 0, last_err = 0, last_hits = 0;
+    double secs = 0;
+    for (;;) {
+        usleep(100000);
+        uint64_t now = sc_mono_ns();
+        int all_done = 1;
+        uint64_t done = 0, err = 0, hits = 0, sent = 0;
+        for (int i = 0; i < b->cfg.threads; i++) {
+            done += atomic_load(&threads[i].live_done);
+            err += atomic_load(&threads[i].live_errors);
+            hits += atomic_load(&threads[i].live_hits);
+            sent += threads[i].sent_total;
+        }
+        if (b->cfg.requests && sent >= b->cfg.requests && done >= sent)
+            atomic_store(&b->stopping, 1);
+        if (now >= b->end_ns)
+            atomic_store(&b->stopping, 1);
+        if (progress && (double)(now - b->start_ns) / 1e9 >= secs + 1.0) {
+            secs += 1.0;
+            uint64_t dd = done - last_done;
+            fprintf(stderr, "[%3.0fs] %10llu req/s  errors %llu  hit rate %.1f%%\n", secs,
+                    (unsigned long long)dd, (unsigned long long)(err - last_err),
+                    dd ? 100.0 * (double)(hits - last_hits) / (double)dd : 0.0);
+            last_done = done;
+            last_err = err;
+            last_hits = hits;
+        }
+        (void)all_done;
+        if (atomic_load(&b->stopping))
+            break;
+    }
+    for (int i = 0; i < b->cfg.threads; i++) {
+        pthread_join(threads[i].th, NULL);
+        uv_loop_close(&threads[i].loop);
+        free(threads[i].conns);
+        free(threads[i].backlog);
+    }
+    if (b->cfg.requests)
+        b->end_ns = sc_mono_ns();
+}
+
+typedef struct {
+    size_t left;
+    int bad;
+} populate_ctx_t;
+
+static int populate_done(http_parser *p)
+{
+    populate_ctx_t *ctx = p->data;
+    if (p->status_code != 201)
+        ctx->bad++;
+    ctx->left--;
+    return 0;
+}
+
+/* Stores every key of the key space once, 64 pipelined stores at a time on
+ * one blocking connection (not measured). */
+static void populate(bench_t *b, workload_t wl)
+{
+    size_t n = wl == W_TEXT ? b->n_pairs : b->cfg.keys;
+    struct sockaddr_in a;
+    uv_ip4_addr(b->cfg.host, b->cfg.port, &a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+        fprintf(stderr, "semcached-bench: populate: cannot connect to %s:%d\n", b->cfg.host,
+                b->cfg.port);
+        exit(1);
+    }
+    thread_t tmp = {.b = b, .rng = 7};
+    http_parser_settings settings = {.on_message_complete = populate_done};
+    http_parser p;
+    http_parser_init(&p, HTTP_RESPONSE);
+    char rbuf[65536];
+    uint64_t t0 = sc_mono_ns();
+    for (size_t i = 0; i < n; i += 64) {
+        sc_buf_t out = {0};
+        size_t batch = n - i < 64 ? n - i : 64;
+        for (size_t j = 0; j < batch; j++)
+            build_store(&tmp, &out, wl, i + j);
+        for (size_t off = 0; off < out.len;) {
+            ssize_t w = write(fd, out.data + off, out.len - off);
+            if (w <= 0) {
+                perror("semcached-bench: populate");
+                exit(1);
+            }
+            off += (size_t)w;
+        }
+        sc_buf_free(&out);
+        populate_ctx_t ctx = {batch, 0};
+        p.data = &ctx;
+        while (ctx.left) {
+            ssize_t r = read(fd, rbuf, sizeof(rbuf));
+            if (r <= 0 || http_parser_execute(&p, &settings, rbuf, (size_t)r) != (size_t)r) {
+                fprintf(stderr, "semcached-bench: populate: connection failed\n");
+                exit(1);
+            }
+        }
+        if (ctx.bad) {
+            fprintf(stderr, "semcached-bench: populate: %d stores failed\n", ctx.bad);
+            exit(1);
+        }
+    }
+    close(fd);
+    fprintf(stderr, "populated %zu entries in %.1f s\n", n, (double)(sc_mono_ns() - t0) / 1e9);
+}
+
+/* ---- setup and report ---------------------------------------------------- */
+
+static int load_pairs(bench_t *b, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0, n = 0, alloc = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *t1 = strchr(line, '\t');
+        char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        if (!t2)
+            continue;
+        *t1 = *t2 = '\0';
+        if (n == alloc) {
+            alloc = alloc ? alloc * 2 : 1024;
+            b->pairs = realloc(b->pairs, alloc * sizeof(pair_t));
+        }
+        b->pairs[n].q1 = strdup(line);
+        b->pairs[n].q2 = strdup(t1 + 1);
+        b->pairs[n].duplicate = atoi(t2 + 1) == 1;
+        n++;
+    }
+    free(line);
+    fclose(f);
+    b->n_pairs = n;
+    return n ? 0 : -1;
+}
+
+static int parse_mix(cfg_t *c, const char *s)
+{
+    memset(c->mix, 0, sizeof(c->mix));
+    c->mix_total = 0;
+    char *copy = strdup(s), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        int w = eq ? atoi(eq + 1) : 1;
+        if (eq)
+            *eq = '\0';
+        int found = 0;
+        for (int i = 0; i < W_COUNT; i++)
+            if (strcmp(tok, workload_names[i]) == 0) {
+                c->mix[i] += w;
+                c->mix_total += w;
+                found = 1;
+            }
+        if (!found || w < 0) {
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return c->mix_total > 0 ? 0 : -1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: semcached-bench [options]\n"
+            "  --host H --port P        server (127.0.0.1:8080)\n"
+            "  -c, --connections N      connections (32)\n"
+            "  --pipeline D             requests outstanding per connection (1)\n"
+            "  -t, --threads N          client event loops (1)\n"
+            "  -d, --duration S         measured seconds (10)      --warmup S (2)\n"
+            "  -n, --requests N         stop after N requests instead of a duration\n"
+            "  --rate R                 open loop at R requests/s (default: closed loop)\n"
+            "  -w, --workload W         exact | miss-store | vectors | text | raw, or a mix\n"
+            "                           such as exact=80,miss-store=20 (exact)\n"
+            "  --keys N                 key space of exact and vectors (10000)\n"
+            "  --zipf S                 Zipf exponent of key popularity; 0 = uniform (0.99)\n"
+            "  --value-size B           bytes of each stored response (512)\n"
+            "  --dim D                  vector dimensions for vectors (384)\n"
+            "  --dataset FILE           question1<TAB>question2<TAB>label pairs for text\n"
+            "  --path P                 request path for raw (/)\n"
+            "  --namespace NS           namespace to use (bench)\n"
+            "  --no-populate            do not store the key space first\n"
+            "  --json                   print the result as JSON on stdout\n"
+            "  --dump-vectors PREFIX    write the vectors workload's data as PREFIX_base.fvecs\n"
+            "                           and PREFIX_query.fvecs, then exit\n");
+}
+
+static void report(bench_t *b, thread_t *threads)
+{
+    stats_t tot;
+    memset(&tot, 0, sizeof(tot));
+    for (int k = 0; k < K_COUNT; k++)
+        hist_init(&tot.lat[k]);
+    hist_init(&tot.all);
+    for (int i = 0; i < b->cfg.threads; i++) {
+        stats_t *s = &threads[i].st;
+        for (int k = 0; k < K_COUNT; k++) {
+            tot.done[k] += s->done[k];
+            hist_merge(&tot.lat[k], &s->lat[k]);
+        }
+        hist_merge(&tot.all, &s->all);
+        tot.non2xx += s->non2xx;
+        tot.transport += s->transport;
+        tot.exact_hits += s->exact_hits;
+        tot.semantic_hits += s->semantic_hits;
+        tot.misses += s->misses;
+        tot.tp += s->tp;
+        tot.fp += s->fp;
+    }
+    double secs = (double)(b->end_ns - b->measure_ns) / 1e9;
+    if (secs <= 0)
+        secs = 1e-9;
+    uint64_t ok = tot.all.total;
+    double rps = (double)ok / secs;
+    uint64_t lookups = tot.exact_hits + tot.semantic_hits + tot.misses;
+    double us = 1e3;
+    const histogram_t *h = &tot.all;
+    char wl[128] = "";
+    for (int i = 0, n = 0; i < W_COUNT; i++)
+        if (b->cfg.mix[i])
+            n += snprintf(wl + n, sizeof(wl) - (size_t)n, "%s%s=%d", n ? "," : "", workload_names[i], b->cfg.mix[i]);
+    if (b->cfg.json) {
+        printf("{\"workload\":\"%s\",\"connections\":%d,\"pipeline\":%d,\"threads\":%d,"
+               "\"mode\":\"%s\",\"target_rate\":%.1f,\"seconds\":%.3f,\"requests\":%llu,\"rate\":%.1f,"
+               "\"errors\":{\"non2xx\":%llu,\"transport\":%llu},"
+               "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
+               "\"lookups\":{\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
+               "\"semantic_precision\":",
+               wl, b->cfg.connections, b->cfg.pipeline, b->cfg.threads,
+               b->cfg.rate > 0 ? "open" : "closed", b->cfg.rate, secs, (unsigned long long)ok, rps,
+               (unsigned long long)tot.non2xx, (unsigned long long)tot.transport,
+               (double)hist_quantile(h, 0.5) / us, (double)hist_quantile(h, 0.9) / us,
+               (double)hist_quantile(h, 0.99) / us, (double)hist_quantile(h, 0.999) / us,
+               (double)h->max / us, hist_mean(h) / us, (unsigned long long)tot.exact_hits,
+               (unsigned long long)tot.semantic_hits, (unsigned long long)tot.misses);
+        if (tot.tp + tot.fp)
+            printf("%.4f}\n", (double)tot.tp / (double)(tot.tp + tot.fp));
+        else
+            printf("null}\n");
+        return;
+    }
+    printf("\nsemcached-bench: %s, %s loop%s, %d connections, pipeline %d, %d threads\n", wl,
+           b->cfg.rate > 0 ? "open" : "closed", "", b->cfg.connections, b->cfg.pipeline,
+           b->cfg.threads);
+    if (b->cfg.rate > 0)
+        printf("  target rate     %.0f req/s\n", b->cfg.rate);
+    printf("  measured        %.2f s, %llu requests, %.0f req/s\n", secs, (unsigned long long)ok, rps);
+    printf("  errors          %llu non-2xx, %llu transport\n", (unsigned long long)tot.non2xx,
+           (unsigned long long)tot.transport);
+    printf("  latency (us)    p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
+           (double)hist_quantile(h, 0.5) / us, (double)hist_quantile(h, 0.9) / us,
+           (double)hist_quantile(h, 0.99) / us, (double)hist_quantile(h, 0.999) / us,
+           (double)h->max / us, hist_mean(h) / us);
+    static const char *const kn[K_COUNT] = {"lookup", "store", "raw"};
+    for (int k = 0; k < K_COUNT; k++)
+        if (tot.done[k] && tot.done[k] != ok)
+            printf("  %-15s %llu, p50 %.1f us, p99 %.1f us\n", kn[k], (unsigned long long)tot.done[k],
+                   (double)hist_quantile(&tot.lat[k], 0.5) / us,
+                   (double)hist_quantile(&tot.lat[k], 0.99) / us);
+    if (lookups)
+        printf("  lookups         %llu exact hits, %llu semantic hits, %llu misses (hit rate %.1f%%)\n",
+               (unsigned long long)tot.exact_hits, (unsigned long long)tot.semantic_hits,
+               (unsigned long long)tot.misses,
+               100.0 * (double)(tot.exact_hits + tot.semantic_hits) / (double)lookups);
+    if (tot.tp + tot.fp)
+        printf("  semantic hits   precision %.3f (%llu on duplicate pairs, %llu on non-duplicates)\n",
+               (double)tot.tp / (double)(tot.tp + tot.fp), (unsigned long long)tot.tp,
+               (unsigned long long)tot.fp);
+}
+
+int main(int argc, char **argv)
+{
+    static bench_t b;
+    cfg_t *c = &b.cfg;
+    snprintf(c->host, sizeof(c->host), "127.0.0.1");
+    c->port = 8080;
+    c->connections = 32;
+    c->pipeline = 1;
+    c->threads = 1;
+    c->duration_s = 10;
+    c->warmup_s = 2;
+    c->keys = 10000;
+    c->zipf = 0.99;
+    c->value_size = 512;
+    c->dim = 384;
+    c->populate = 1;
+    snprintf(c->raw_path, sizeof(c->raw_path), "/");
+    snprintf(c->ns, sizeof(c->ns), "bench");
+    parse_mix(c, "exact");
+    static const struct option opts[] = {
+        {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'}, {"connections", 1, 0, 'c'},
+        {"pipeline", 1, 0, 'P'}, {"threads", 1, 0, 't'}, {"duration", 1, 0, 'd'},
+        {"warmup", 1, 0, 'W'}, {"requests", 1, 0, 'n'}, {"rate", 1, 0, 'r'},
+        {"workload", 1, 0, 'w'}, {"keys", 1, 0, 'k'}, {"zipf", 1, 0, 'z'},
+        {"value-size", 1, 0, 'v'}, {"dim", 1, 0, 'D'}, {"dataset", 1, 0, 'S'},
+        {"path", 1, 0, 'u'}, {"namespace", 1, 0, 'N'}, {"no-populate", 0, 0, 'x'},
+        {"json", 0, 0, 'j'}, {"dump-vectors", 1, 0, 'V'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:t:d:n:w:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'H': snprintf(c->host, sizeof(c->host), "%s", optarg); break;
+        case 'p': c->port = atoi(optarg); break;
+        case 'c': c->connections = atoi(optarg); break;
+        case 'P': c->pipeline = atoi(optarg); break;
+        case 't': c->threads = atoi(optarg); break;
+        case 'd': c->duration_s = atof(optarg); break;
+        case 'W': c->warmup_s = atof(optarg); break;
+        case 'n': c->requests = strtoull(optarg, NULL, 10); break;
+        case 'r': c->rate = atof(optarg); break;
+        case 'w':
+            if (parse_mix(c, optarg)) {
+                fprintf(stderr, "semcached-bench: bad --workload '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'k': c->keys = strtoull(optarg, NULL, 10); break;
+        case 'z': c->zipf = atof(optarg); break;
+        case 'v': c->value_size = strtoull(optarg, NULL, 10); break;
+        case 'D': c->dim = atoi(optarg); break;
+        case 'S': snprintf(c->dataset, sizeof(c->dataset), "%s", optarg); break;
+        case 'u': snprintf(c->raw_path, sizeof(c->raw_path), "%s", optarg); break;
+        case 'N': snprintf(c->ns, sizeof(c->ns), "%s", optarg); break;
+        case 'x': c->populate = 0; break;
+        case 'j': c->json = 1; break;
+        case 'V': snprintf(c->dump_prefix, sizeof(c->dump_prefix), "%s", optarg); break;
+        default: usage(); return o == 'h' ? 0 : 2;
+        }
+    }
+    if (c->connections < 1 || c->threads < 1 || c->pipeline < 1 || c->pipeline > MAX_PIPELINE ||
+        c->keys < 1 || c->dim < 1 || c->dim > 4096 || c->threads > c->connections) {
+        fprintf(stderr, "semcached-bench: bad arguments (see --help)\n");
+        return 2;
+    }
+    if (c->mix[W_TEXT] && (!c->dataset[0] || load_pairs(&b, c->dataset))) {
+        fprintf(stderr, "semcached-bench: the text workload needs --dataset with pairs\n");
+        return 2;
+    }
+    if (c->zipf > 0) {
+        b.zipf_cdf = malloc(c->keys * sizeof(double));
+        double sum = 0;
+        for (size_t i = 0; i < c->keys; i++)
+            sum += 1.0 / pow((double)(i + 1), c->zipf);
+        double acc = 0;
+        for (size_t i = 0; i < c->keys; i++) {
+            acc += 1.0 / pow((double)(i + 1), c->zipf) / sum;
+            b.zipf_cdf[i] = acc;
+        }
+    }
+    if (c->dump_prefix[0])
+        return dump_vectors(c->dump_prefix, c->keys, c->dim, b.zipf_cdf, c->keys) ? 1 : 0;
+    b.value = malloc(c->value_size + 1);
+    for (size_t i = 0; i < c->value_size; i++)
+        b.value[i] = (char)('a' + i % 26);
+    b.value[c->value_size] = '\0';
+    if (c->mix[W_VECTORS]) {
+        uint64_t rng = 99;
+        b.queries = calloc(QUERY_POOL, sizeof(query_t));
+        for (size_t i = 0; i < QUERY_POOL; i++) {
+            sc_buf_t enc = {0};
+            b.queries[i].key = zipf_pick(&b, &rng);
+            vector_b64(&enc, b.queries[i].key, c->dim, 0.02, &rng);
+            b.queries[i].b64 = enc.data;
+        }
+    }
+    if (c->populate) {
+        if (c->mix[W_EXACT])
+            populate(&b, W_EXACT);
+        if (c->mix[W_VECTORS])
+            populate(&b, W_VECTORS);
+        if (c->mix[W_TEXT])
+            populate(&b, W_TEXT);
+    }
+    thread_t *threads = calloc((size_t)c->threads, sizeof(thread_t));
+    run_phase(&b, threads, !c->json);
+    report(&b, threads);
+    free(threads);
+    return 0;
+}
