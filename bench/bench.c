@@ -511,6 +511,31 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base ? suggested : 0;
 }
 
+static void on_connect(uv_connect_t *req, int status);
+
+/* A connection the server closed is replaced, as a real client would; only
+ * requests that were outstanding on it count as errors. */
+static void on_closed_reconnect(uv_handle_t *h)
+{
+    conn_t *cn = h->data;
+    thread_t *t = cn->t;
+    if (atomic_load(&t->b->stopping) || cn->closed != 2)
+        return;
+    cn->count = cn->head = 0;
+    cn->pending_n = 0;
+    cn->connected = 0;
+    cn->closed = 0;
+    sc_buf_reset(&cn->body);
+    uv_tcp_init(&t->loop, &cn->tcp);
+    cn->tcp.data = cn;
+    http_parser_init(&cn->parser, HTTP_RESPONSE);
+    cn->parser.data = cn;
+    struct sockaddr_in a;
+    uv_ip4_addr(t->b->cfg.host, t->b->cfg.port, &a);
+    cn->creq.data = cn;
+    uv_tcp_connect(&cn->creq, &cn->tcp, (struct sockaddr *)&a, on_connect);
+}
+
 static void conn_close(conn_t *cn)
 {
     if (cn->closed)
@@ -519,13 +544,24 @@ static void conn_close(conn_t *cn)
     uv_close((uv_handle_t *)&cn->tcp, NULL);
 }
 
+static void conn_close_reconnect(conn_t *cn)
+{
+    if (cn->closed)
+        return;
+    cn->closed = 2;
+    uv_close((uv_handle_t *)&cn->tcp, on_closed_reconnect);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *cn = s->data;
     if (n < 0) {
-        if (!atomic_load(&cn->t->b->stopping) || cn->count)
-            cn->t->st.transport++;
-        conn_close(cn);
+        if (cn->count)
+            cn->t->st.transport += (uint64_t)cn->count;
+        if (n == UV_EOF && !atomic_load(&cn->t->b->stopping))
+            conn_close_reconnect(cn);
+        else
+            conn_close(cn);
     } else if (n > 0) {
         size_t used = http_parser_execute(&cn->parser, &parser_settings, buf->base, (size_t)n);
         if (used != (size_t)n || HTTP_PARSER_ERRNO(&cn->parser) != HPE_OK) {
@@ -541,6 +577,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_connect(uv_connect_t *req, int status)
 {
     conn_t *cn = req->data;
+    if (cn->closed)
+        return;
     if (status < 0) {
         fprintf(stderr, "semcached-bench: connect to %s:%d: %s\n", cn->t->b->cfg.host,
                 cn->t->b->cfg.port, uv_strerror(status));
@@ -927,9 +965,21 @@ static void report(bench_t *b, thread_t *threads)
                (double)h->max / us, hist_mean(h) / us, (unsigned long long)tot.exact_hits,
                (unsigned long long)tot.semantic_hits, (unsigned long long)tot.misses);
         if (tot.tp + tot.fp)
-            printf("%.4f}\n", (double)tot.tp / (double)(tot.tp + tot.fp));
+            printf("%.4f", (double)tot.tp / (double)(tot.tp + tot.fp));
         else
-            printf("null}\n");
+            printf("null");
+        static const char *const names[K_COUNT] = {"lookup", "store", "raw"};
+        printf(",\"by_kind\":{");
+        for (int k = 0, first = 1; k < K_COUNT; k++) {
+            if (!tot.done[k])
+                continue;
+            printf("%s\"%s\":{\"requests\":%llu,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}",
+                   first ? "" : ",", names[k], (unsigned long long)tot.done[k],
+                   (double)tot.done[k] / secs, (double)hist_quantile(&tot.lat[k], 0.5) / us,
+                   (double)hist_quantile(&tot.lat[k], 0.99) / us);
+            first = 0;
+        }
+        printf("}}\n");
         return;
     }
     printf("\nsemcached-bench: %s, %s loop%s, %d connections, pipeline %d, %d threads\n", wl,

@@ -39,6 +39,12 @@ typedef struct sc_config_s {
     int64_t hnsw_ef_search;      /* HNSW search beam */
     int64_t semantic_candidates; /* nearest neighbours checked per semantic lookup */
     double compact_deleted_ratio;/* rebuild a scope when this fraction is deleted */
+    char model[1024];            /* server-side embedder: model dir, .scglove file or "glove-100d"; "" = none */
+    int64_t embed_threads;       /* embedding worker threads */
+    int64_t embed_batch;         /* most texts embedded in one call */
+    int64_t embed_wait_us;       /* how long a worker waits to fill a batch */
+    int64_t embed_queue;         /* most texts waiting; beyond, lookups skip semantic */
+    int64_t embed_timeout_ms;    /* a text not embedded within this is skipped */
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */

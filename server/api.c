@@ -8,6 +8,9 @@
 #include "server_internal.h"
 #include "sc_index.h"
 #include "sc_request.h"
+#include "veccache.h"
+
+#include <stddef.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -208,6 +211,143 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
     sc_buf_printf(b, ",\"age_s\":%.3f,\"hits\":%llu}", age_s, (unsigned long long)(meta->hits + 1));
 }
 
+static const char *const skip_reasons[4] = {"queue_full", "timeout", "error", "embedder_mismatch"};
+enum { SKIP_QUEUE_FULL, SKIP_TIMEOUT, SKIP_ERROR, SKIP_EMBEDDER };
+
+/* Answers a lookup that missed exactly, after an optional semantic search
+ * with the request's vector. 'skip' >= 0 says why semantic was skipped. */
+static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int semantic,
+                          int skip, uint64_t started_ns)
+{
+    sc_worker_t *w = c->w;
+    sc_server_t *srv = w->srv;
+    sc_buf_t b = {0};
+    uint64_t now = sc_now_ms();
+    semantic_result_t sem = {0};
+    sc_entry_t e;
+    sc_entry_meta_t meta;
+    sc_lookup_result_t result = SC_LR_MISS;
+    if (semantic && req->vec && sc_store_read_begin(w->reader) == 0) {
+        semantic_lookup(w, req, threshold, now, &e, &meta, &sem);
+        if (sem.searched)
+            sc_metrics_similarity(w->metrics, sem.hit, sem.similarity);
+        if (sem.hit) {
+            result = SC_LR_SEMANTIC_HIT;
+            append_hit(&b, "semantic", sem.key, &e, &meta, now, &sem);
+            sc_store_touch(srv->store, sem.key, now);
+            sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
+                                    e.prompt_tokens, e.completion_tokens);
+        }
+        sc_store_read_end(w->reader);
+    }
+    if (result == SC_LR_MISS) {
+        sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
+        append_key(&b, req->key);
+        sc_buf_puts(&b, "\"");
+        if (sem.searched)
+            sc_buf_printf(&b, ",\"best_similarity\":%.6f", sem.similarity);
+        if (skip >= 0) {
+            sc_buf_printf(&b, ",\"semantic\":\"skipped\",\"semantic_skip_reason\":\"%s\"",
+                          skip_reasons[skip]);
+            atomic_fetch_add(&srv->semantic_skipped[skip], 1);
+        }
+        sc_buf_puts(&b, "}");
+        /* The store that usually follows a miss can reuse this embedding. */
+        if (req->vec && srv->vec_cache)
+            sc_vec_cache_put(srv->vec_cache, req->key, req->vec, req->dim, now);
+    }
+    sc_metrics_lookup(w->metrics, req->ns, req->ns_len, result);
+    sc_conn_respond(c, SC_EP_LOOKUP, started_ns, 200, JSON_CT, NULL, b.data ? b.data : "", b.len);
+    sc_buf_free(&b);
+}
+
+/* A request waiting for the embedding workers. */
+typedef struct {
+    sc_task_t task;
+    sc_embed_job_t job;
+    sc_conn_t *conn;
+    sc_request_t req;             /* owned (moved from the handler) */
+    double threshold;
+    uint64_t started_ns;
+    int is_store;
+} embed_wait_t;
+
+static void store_commit(sc_conn_t *c, uint64_t started_ns, sc_request_t *req,
+                         const char *embedder);
+
+static void embed_job_done(sc_embed_job_t *job)
+{
+    embed_wait_t *ew = (embed_wait_t *)((char *)job - offsetof(embed_wait_t, job));
+    sc_worker_post(ew->conn->w, &ew->task);
+}
+
+static void embed_task_run(sc_task_t *t)
+{
+    embed_wait_t *ew = (embed_wait_t *)t;
+    sc_conn_t *c = ew->conn;
+    sc_server_t *srv = c->w->srv;
+    int skip = -1;
+    if (ew->job.result) {
+        skip = ew->job.result == SC_ETIMEDOUT ? SKIP_TIMEOUT : SKIP_ERROR;
+        sc_log(srv->log, SC_WARN, "embedding failed (%s): %s", ew->is_store ? "stored without a vector" : "exact-only lookup",
+               sc_strerror(ew->job.result));
+    } else if (!ew->job.empty) {
+        ew->req.vec = ew->job.vec; /* the request owns it now */
+        ew->req.dim = ew->job.dim;
+        ew->job.vec = NULL;
+    }
+    free(ew->job.vec);
+    if (ew->is_store) {
+        if (skip >= 0)
+            atomic_fetch_add(&srv->semantic_skipped[skip], 1);
+        store_commit(c, ew->started_ns, &ew->req, sc_embedder_identity(srv->embedder));
+    } else {
+        finish_lookup(c, &ew->req, ew->threshold, 1, skip, ew->started_ns);
+    }
+    sc_request_free(&ew->req);
+    free(ew);
+    sc_conn_release(c);
+}
+
+/* Hands the request to the embedding workers; the connection waits. Returns
+ * -1 (nothing queued) when the queue is full. */
+static int embed_async(sc_conn_t *c, sc_request_t *req, double threshold, uint64_t started_ns,
+                       int is_store)
+{
+    sc_server_t *srv = c->w->srv;
+    embed_wait_t *ew = calloc(1, sizeof(*ew));
+    if (!ew)
+        return -1;
+    ew->task.run = embed_task_run;
+    ew->conn = c;
+    ew->req = *req; /* moved: the handler must not free it now */
+    ew->threshold = threshold;
+    ew->started_ns = started_ns;
+    ew->is_store = is_store;
+    ew->job.text = ew->req.text.data;
+    ew->job.len = ew->req.text.len;
+    ew->job.deadline_ns = sc_mono_ns() + (uint64_t)srv->cfg.embed_timeout_ms * 1000000u;
+    ew->job.done = embed_job_done;
+    if (sc_embed_pool_submit(srv->embed_pool, &ew->job)) {
+        *req = ew->req;
+        free(ew);
+        return -1;
+    }
+    memset(req, 0, sizeof(*req));
+    sc_conn_hold(c);
+    return 0;
+}
+
+/* Does the server's embedder match what the namespace has recorded? */
+static int server_embedder_fits(sc_server_t *srv, const sc_request_t *req)
+{
+    sc_ns_config_t ns;
+    int recorded;
+    return sc_namespaces_check_vector(srv->namespaces, req->ns, req->ns_len,
+                                      sc_embedder_dim(srv->embedder),
+                                      sc_embedder_identity(srv->embedder), 0, &recorded, &ns) == 0;
+}
+
 static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
 {
     sc_worker_t *w = c->w;
@@ -243,8 +383,7 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
     uint64_t now = sc_now_ms();
     sc_entry_t e;
     sc_entry_meta_t meta;
-    sc_lookup_result_t result = SC_LR_MISS;
-    semantic_result_t sem = {0};
+    int hit = 0;
     int rc = sc_store_read_begin(w->reader);
     if (rc == 0) {
         rc = sc_store_get(w->reader, req.key, &e, &meta);
@@ -252,42 +391,39 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
             double age_s = now > e.created_ms ? (double)(now - e.created_ms) / 1000.0 : 0.0;
             if ((e.expires_ms == 0 || now < e.expires_ms) &&
                 (!req.has_max_age || age_s <= req.max_age_s)) {
-                result = SC_LR_EXACT_HIT;
+                hit = 1;
                 append_hit(&b, "exact", req.key, &e, &meta, now, NULL);
                 sc_store_touch(srv->store, req.key, now);
+                sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
+                                        e.prompt_tokens, e.completion_tokens);
             }
         } else if (rc != SC_ENOTFOUND) {
             sc_log(srv->log, SC_WARN, "lookup: store read failed (answering miss): %s",
                    sc_strerror(rc));
         }
-        if (result == SC_LR_MISS && ns.semantic && req.vec && req.text.len) {
-            semantic_lookup(w, &req, threshold, now, &e, &meta, &sem);
-            if (sem.searched)
-                sc_metrics_similarity(w->metrics, sem.hit, sem.similarity);
-            if (sem.hit) {
-                result = SC_LR_SEMANTIC_HIT;
-                append_hit(&b, "semantic", sem.key, &e, &meta, now, &sem);
-                sc_store_touch(srv->store, sem.key, now);
-            }
-        }
-        if (result != SC_LR_MISS)
-            sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
-                                    e.prompt_tokens, e.completion_tokens);
         sc_store_read_end(w->reader);
     } else {
         sc_log(srv->log, SC_WARN, "lookup: cannot begin read (answering miss): %s", sc_strerror(rc));
     }
-    if (result == SC_LR_MISS) {
-        sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
-        append_key(&b, req.key);
-        sc_buf_puts(&b, "\"");
-        if (sem.searched)
-            sc_buf_printf(&b, ",\"best_similarity\":%.6f", sem.similarity);
-        sc_buf_puts(&b, "}");
+    if (hit) {
+        sc_metrics_lookup(w->metrics, req.ns, req.ns_len, SC_LR_EXACT_HIT);
+        reply_json(c, SC_EP_LOOKUP, hr, 200, &b);
+        sc_buf_free(&b);
+        sc_request_free(&req);
+        return;
     }
-    sc_metrics_lookup(w->metrics, req.ns, req.ns_len, result);
-    reply_json(c, SC_EP_LOOKUP, hr, 200, &b);
     sc_buf_free(&b);
+    int semantic = ns.semantic && req.text.len;
+    int skip = -1;
+    if (semantic && !req.vec && srv->embedder) {
+        if (!server_embedder_fits(srv, &req))
+            skip = SKIP_EMBEDDER;
+        else if (embed_async(c, &req, threshold, hr->started_ns, 0) == 0)
+            return; /* answered when the embedding is done */
+        else
+            skip = SKIP_QUEUE_FULL;
+    }
+    finish_lookup(c, &req, threshold, semantic, skip, hr->started_ns);
     sc_request_free(&req);
 }
 
@@ -389,9 +525,74 @@ static int submit_ns_put(sc_server_t *srv, const char *name, size_t len, const s
     return rc;
 }
 
+/* Builds the entry (TTL, response, vector) and queues its write; the reply
+ * goes out when the commit is durable. Records the namespace's embedder on
+ * its first vector. Does not free 'req'. */
+static void store_commit(sc_conn_t *c, uint64_t started_ns, sc_request_t *req,
+                         const char *embedder)
+{
+    sc_server_t *srv = c->w->srv;
+    const sc_config_t *cfg = &srv->cfg;
+    sc_ns_config_t ns;
+    int recorded = 0;
+    sc_namespaces_get(srv->namespaces, req->ns, req->ns_len, &ns);
+    if (req->vec && req->text.len) {
+        int rc = sc_namespaces_check_vector(srv->namespaces, req->ns, req->ns_len, req->dim,
+                                            embedder, 1, &recorded, &ns);
+        if (rc) { /* a concurrent first store recorded another embedder */
+            sc_conn_problem(c, SC_EP_STORE, started_ns, rc == SC_EDIM ? 400 : 409,
+                            "embedder-mismatch", "the namespace's embedder changed meanwhile; retry");
+            return;
+        }
+    }
+    /* The namespace's first vector fixes its dimensions (and embedder):
+     * persist that before the entry, in queue order. */
+    if (recorded && submit_ns_put(srv, req->ns, req->ns_len, &ns))
+        sc_log(srv->log, SC_ERROR, "namespace %.*s: could not persist its dimensions",
+               (int)req->ns_len, req->ns);
+    int64_t ttl = req->has_ttl ? req->ttl_s : ns.ttl_s >= 0 ? ns.ttl_s : cfg->default_ttl_s;
+    uint64_t now = sc_now_ms();
+    sc_buf_t resp = {0};
+    sc_http_request_t hr = {.started_ns = started_ns};
+    sc_pending_t *p = pending_new(c, SC_EP_STORE, &hr, store_complete, SC_OP_PUT);
+    if (!p || dump_compact(req->response, &resp)) {
+        free(p);
+        sc_buf_free(&resp);
+        sc_conn_problem(c, SC_EP_STORE, started_ns, 503, "out-of-memory", "out of memory");
+        return;
+    }
+    sc_entry_t e = {
+        .created_ms = now,
+        .expires_ms = ttl ? now + (uint64_t)ttl * 1000u : 0,
+        .scope = req->scope,
+        .prompt_tokens = req->prompt_tokens,
+        .completion_tokens = req->completion_tokens,
+        .ns = {req->ns, req->ns_len},
+        .tenant = {req->tenant, req->tenant_len},
+        .model = {req->model, req->model_len},
+        .text = {req->text.data ? req->text.data : "", req->text.len},
+        .response = {resp.data, resp.len},
+        /* A vector is kept only with semantic text to match against. */
+        .vector = req->text.len ? req->vec : NULL,
+        .dim = req->text.len && req->vec ? req->dim : 0,
+    };
+    memcpy(p->key, req->key, SC_KEY_BYTES);
+    memcpy(p->op.key, req->key, SC_KEY_BYTES);
+    int rc = sc_store_encode(&e, &p->op.record);
+    sc_buf_free(&resp);
+    if (rc) {
+        pending_free(p);
+        sc_conn_problem(c, SC_EP_STORE, started_ns, 413, "entry-too-large",
+                        "a field of the entry exceeds the record format's limits");
+        return;
+    }
+    pending_submit(c, p);
+}
+
 static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
 {
-    const sc_config_t *cfg = &c->w->srv->cfg;
+    sc_server_t *srv = c->w->srv;
+    const sc_config_t *cfg = &srv->cfg;
     if (!require_json(c, SC_EP_STORE, hr))
         return;
     sc_request_t req;
@@ -409,54 +610,35 @@ static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
     }
     sc_ns_config_t ns;
     int recorded;
-    sc_namespaces_get(c->w->srv->namespaces, req.ns, req.ns_len, &ns);
-    if (check_vector(c, SC_EP_STORE, hr, &req, 1, &ns, &recorded)) {
+    sc_namespaces_get(srv->namespaces, req.ns, req.ns_len, &ns);
+    if (check_vector(c, SC_EP_STORE, hr, &req, 0, &ns, &recorded)) {
         sc_request_free(&req);
         return;
     }
-    /* The namespace's first vector fixes its dimensions (and embedder):
-     * persist that before the entry, in queue order. */
-    if (recorded && submit_ns_put(c->w->srv, req.ns, req.ns_len, &ns))
-        sc_log(c->w->srv->log, SC_ERROR, "namespace %.*s: could not persist its dimensions",
-               (int)req.ns_len, req.ns);
-    int64_t ttl = req.has_ttl ? req.ttl_s : ns.ttl_s >= 0 ? ns.ttl_s : cfg->default_ttl_s;
-    uint64_t now = sc_now_ms();
-    sc_buf_t resp = {0};
-    sc_pending_t *p = pending_new(c, SC_EP_STORE, hr, store_complete, SC_OP_PUT);
-    if (!p || dump_compact(req.response, &resp)) {
-        free(p);
-        sc_buf_free(&resp);
-        sc_request_free(&req);
-        sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 503, "out-of-memory", "out of memory");
-        return;
+    if (!req.vec && req.text.len && ns.semantic && srv->embedder) {
+        if (!server_embedder_fits(srv, &req)) {
+            snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from another embedder than "
+                     "the server's (%s); delete the namespace to change embedders",
+                     (int)req.ns_len, req.ns, sc_embedder_identity(srv->embedder));
+            sc_request_free(&req);
+            sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 409, "embedder-mismatch", err);
+            return;
+        }
+        /* Reuse the embedding of the lookup that missed, if it is recent. */
+        req.vec = sc_vec_cache_take(srv->vec_cache, req.key, sc_embedder_dim(srv->embedder),
+                                    sc_now_ms());
+        if (req.vec) {
+            req.dim = sc_embedder_dim(srv->embedder);
+        } else if (embed_async(c, &req, 0, hr->started_ns, 1) == 0) {
+            return; /* committed once embedded */
+        } else {
+            atomic_fetch_add(&srv->semantic_skipped[SKIP_QUEUE_FULL], 1);
+        }
+        store_commit(c, hr->started_ns, &req, sc_embedder_identity(srv->embedder));
+    } else {
+        store_commit(c, hr->started_ns, &req, req.embedder);
     }
-    sc_entry_t e = {
-        .created_ms = now,
-        .expires_ms = ttl ? now + (uint64_t)ttl * 1000u : 0,
-        .scope = req.scope,
-        .prompt_tokens = req.prompt_tokens,
-        .completion_tokens = req.completion_tokens,
-        .ns = {req.ns, req.ns_len},
-        .tenant = {req.tenant, req.tenant_len},
-        .model = {req.model, req.model_len},
-        .text = {req.text.data ? req.text.data : "", req.text.len},
-        .response = {resp.data, resp.len},
-        /* A vector is kept only with semantic text to match against. */
-        .vector = req.text.len ? req.vec : NULL,
-        .dim = req.text.len && req.vec ? req.dim : 0,
-    };
-    memcpy(p->key, req.key, SC_KEY_BYTES);
-    memcpy(p->op.key, req.key, SC_KEY_BYTES);
-    int rc = sc_store_encode(&e, &p->op.record);
-    sc_buf_free(&resp);
     sc_request_free(&req);
-    if (rc) {
-        pending_free(p);
-        sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 413, "entry-too-large",
-                        "a field of the entry exceeds the record format's limits");
-        return;
-    }
-    pending_submit(c, p);
 }
 
 /* ---- entries ---------------------------------------------------------- */
@@ -759,8 +941,14 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
     sc_scopes_stats(srv->scopes, &ix);
     int ready = atomic_load(&srv->ready);
     sc_buf_t b = {0};
+    sc_buf_puts(&b, "{\"embedder\":");
+    if (srv->embedder)
+        sc_buf_printf(&b, "{\"identity\":\"%s\",\"dimensions\":%u},",
+                      sc_embedder_identity(srv->embedder), sc_embedder_dim(srv->embedder));
+    else
+        sc_buf_puts(&b, "null,");
     sc_buf_printf(&b,
-                  "{\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
+                  "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
                   "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
                   "\"deleted\":%llu,\"promotions\":%llu,\"compactions\":%llu},"
                   "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
@@ -798,6 +986,9 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
     sc_store_stats_t st;
     sc_buf_t b = {0};
     sc_scopes_stats_t ix;
+    sc_embed_pool_stats_t ep = {0};
+    if (srv->embed_pool)
+        sc_embed_pool_stats(srv->embed_pool, &ep);
     sc_metrics_render(srv->metrics, &b);
     sc_store_stats(srv->store, &st);
     sc_scopes_stats(srv->scopes, &ix);
@@ -837,6 +1028,19 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
                   "# TYPE semcached_index_compactions_total counter\nsemcached_index_compactions_total %llu\n"
                   "# HELP semcached_index_ready 1 once the indexes are loaded.\n"
                   "# TYPE semcached_index_ready gauge\nsemcached_index_ready %d\n"
+                  "# HELP semcached_semantic_skipped_total Lookups answered exact-only (and stores "
+                  "kept without a vector) because embedding was not possible.\n"
+                  "# TYPE semcached_semantic_skipped_total counter\n"
+                  "semcached_semantic_skipped_total{reason=\"queue_full\"} %llu\n"
+                  "semcached_semantic_skipped_total{reason=\"timeout\"} %llu\n"
+                  "semcached_semantic_skipped_total{reason=\"error\"} %llu\n"
+                  "semcached_semantic_skipped_total{reason=\"embedder_mismatch\"} %llu\n"
+                  "# HELP semcached_embed_texts_total Texts embedded by the server's model.\n"
+                  "# TYPE semcached_embed_texts_total counter\nsemcached_embed_texts_total %llu\n"
+                  "# HELP semcached_embed_batches_total Embedding batches run.\n"
+                  "# TYPE semcached_embed_batches_total counter\nsemcached_embed_batches_total %llu\n"
+                  "# HELP semcached_embed_queue_depth Texts waiting for the embedding workers.\n"
+                  "# TYPE semcached_embed_queue_depth gauge\nsemcached_embed_queue_depth %llu\n"
                   "# HELP semcached_connections Open client connections.\n"
                   "# TYPE semcached_connections gauge\nsemcached_connections %lld\n",
                   (unsigned long long)st.entries, (unsigned long long)st.bytes,
@@ -848,6 +1052,12 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
                   (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
                   (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
                   (unsigned long long)ix.compactions, sc_scopes_ready(srv->scopes),
+                  (unsigned long long)atomic_load(&srv->semantic_skipped[0]),
+                  (unsigned long long)atomic_load(&srv->semantic_skipped[1]),
+                  (unsigned long long)atomic_load(&srv->semantic_skipped[2]),
+                  (unsigned long long)atomic_load(&srv->semantic_skipped[3]),
+                  (unsigned long long)ep.texts, (unsigned long long)ep.batches,
+                  (unsigned long long)ep.queue_depth,
                   (long long)atomic_load(&srv->n_conns));
     sc_conn_respond(c, SC_EP_METRICS, hr->started_ns, 200, "text/plain; version=0.0.4; charset=utf-8",
                     NULL, b.data ? b.data : "", b.len);

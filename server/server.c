@@ -6,12 +6,14 @@
  * waits for signals: SIGTERM/SIGINT drain and exit, SIGHUP reopens the log. */
 #define _GNU_SOURCE
 #include "server_internal.h"
+#include "veccache.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -100,6 +102,42 @@ static void load_namespace(void *ctx, const char *name, size_t len, const char *
     json_decref(j);
 }
 
+/* "glove-100d" names the default model in the model cache (`make model`). */
+static void resolve_model(const char *spec, char *out, size_t cap)
+{
+    if (strcmp(spec, "glove-100d") == 0) {
+        const char *cache = getenv("SEMCACHED_MODEL_CACHE");
+        const char *home = getenv("HOME");
+        if (cache && *cache)
+            snprintf(out, cap, "%s/glove-100d.scglove", cache);
+        else
+            snprintf(out, cap, "%s/.cache/semcached/glove-100d.scglove", home ? home : ".");
+    } else {
+        snprintf(out, cap, "%s", spec);
+    }
+}
+
+static int open_embedder(sc_server_t *srv)
+{
+    char path[2048], err[512];
+    resolve_model(srv->cfg.model, path, sizeof(path));
+    uint64_t t0 = sc_mono_ns();
+    int rc = sc_embedder_open(&srv->embedder, path, err, sizeof(err));
+    if (rc) {
+        sc_log(srv->log, SC_ERROR, "cannot load the model %s: %s (run `make model`?)", path, err);
+        return rc;
+    }
+    if ((rc = sc_embed_pool_create(&srv->embed_pool, srv->embedder, (int)srv->cfg.embed_threads,
+                                   (size_t)srv->cfg.embed_batch, (uint64_t)srv->cfg.embed_wait_us,
+                                   (size_t)srv->cfg.embed_queue)) ||
+        (rc = sc_vec_cache_create(&srv->vec_cache, 4096, 300000)))
+        return rc;
+    sc_log(srv->log, SC_INFO, "model %s loaded in %.2f s: %u dimensions",
+           sc_embedder_identity(srv->embedder), (double)(sc_mono_ns() - t0) / 1e9,
+           sc_embedder_dim(srv->embedder));
+    return 0;
+}
+
 int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
 {
     sc_server_t *srv = calloc(1, sizeof(*srv));
@@ -180,21 +218,21 @@ static void on_wakeup(uv_async_t *a)
 {
     sc_worker_t *w = a->data;
     pthread_mutex_lock(&w->done_mu);
-    sc_pending_t *list = w->done_head;
+    sc_task_t *list = w->done_head;
     w->done_head = NULL;
     pthread_mutex_unlock(&w->done_mu);
-    /* Completed in reverse push order; reverse so replies keep their order. */
-    sc_pending_t *rev = NULL;
+    /* Posted in reverse push order; reverse so replies keep their order. */
+    sc_task_t *rev = NULL;
     while (list) {
-        sc_pending_t *next = list->next_done;
-        list->next_done = rev;
+        sc_task_t *next = list->next;
+        list->next = rev;
         rev = list;
         list = next;
     }
     while (rev) {
-        sc_pending_t *next = rev->next_done;
+        sc_task_t *next = rev->next;
         w->pending_ops--;
-        rev->complete(rev);
+        rev->run(rev);
         rev = next;
     }
     if (atomic_load(&w->srv->stopping) && !w->stopping) {
@@ -208,15 +246,26 @@ static void on_wakeup(uv_async_t *a)
     close_wakeup_if_done(w);
 }
 
+void sc_worker_post(sc_worker_t *w, sc_task_t *t)
+{
+    pthread_mutex_lock(&w->done_mu);
+    t->next = w->done_head;
+    w->done_head = t;
+    pthread_mutex_unlock(&w->done_mu);
+    uv_async_send(&w->wakeup);
+}
+
+static void pending_run(sc_task_t *t)
+{
+    sc_pending_t *p = (sc_pending_t *)((char *)t - offsetof(sc_pending_t, task));
+    p->complete(p);
+}
+
 void sc_api_op_done(sc_write_op_t *op)
 {
     sc_pending_t *p = (sc_pending_t *)op;
-    sc_worker_t *w = p->conn->w;
-    pthread_mutex_lock(&w->done_mu);
-    p->next_done = w->done_head;
-    w->done_head = p;
-    pthread_mutex_unlock(&w->done_mu);
-    uv_async_send(&w->wakeup);
+    p->task.run = pending_run;
+    sc_worker_post(p->conn->w, &p->task);
 }
 
 static void *worker_main(void *arg)
@@ -311,6 +360,8 @@ int sc_server_run(sc_server_t *srv)
         return rc;
     }
     if ((rc = sc_store_ns_foreach(srv->store, load_namespace, srv)))
+        return rc;
+    if (srv->cfg.model[0] && (rc = open_embedder(srv)))
         return rc;
     if ((rc = pthread_create(&srv->loader, NULL, loader_main, srv)))
         return -rc;
@@ -407,6 +458,9 @@ void sc_server_destroy(sc_server_t *srv)
         pthread_join(srv->loader, NULL);
     }
     /* The writer commits everything still queued before the store closes. */
+    sc_embed_pool_destroy(srv->embed_pool); /* after the loops: none is waiting on it */
+    sc_embedder_close(srv->embedder);
+    sc_vec_cache_destroy(srv->vec_cache);
     sc_store_destroy(srv->store);
     sc_scopes_destroy(srv->scopes);
     sc_namespaces_destroy(srv->namespaces);

@@ -16,13 +16,22 @@
 #include "sc_config.h"
 #include "sc_log.h"
 #include "sc_metrics.h"
+#include "sc_embed.h"
 #include "sc_namespaces.h"
 #include "sc_scopes.h"
+#include "embedpool.h"
 #include "sc_server.h"
 #include "sc_store.h"
 
 typedef struct sc_worker_s sc_worker_t;
 typedef struct sc_conn_s sc_conn_t;
+
+/* Work handed to an event loop from another thread (a committed store op, a
+ * finished embedding): 'run' is called on the loop thread. */
+typedef struct sc_task_s {
+    void (*run)(struct sc_task_s *t);
+    struct sc_task_s *next;
+} sc_task_t;
 
 struct sc_server_s {
     sc_config_t cfg;
@@ -35,6 +44,10 @@ struct sc_server_s {
     int loader_started;
     char index_dir[1100];         /* snapshots of the indexes */
     const char *index_source;     /* how the indexes were loaded (static string) */
+    sc_embedder_t *embedder;      /* the server-side model, or NULL */
+    sc_embed_pool_t *embed_pool;  /* its worker threads */
+    struct sc_vec_cache_s *vec_cache; /* lookup embeddings, reused by the store that follows */
+    _Atomic uint64_t semantic_skipped[4]; /* by reason: queue_full, timeout, error, embedder_mismatch */
     double index_load_s;          /* and how long it took */
     int n_workers;
     sc_worker_t *workers;
@@ -51,12 +64,12 @@ struct sc_server_s {
 /* A write op plus what the loop needs to finish the HTTP request it serves. */
 typedef struct sc_pending_s {
     sc_write_op_t op;             /* first member: the store hands back &op */
+    sc_task_t task;               /* posts the completion to the loop */
     sc_conn_t *conn;              /* holds a reference on the connection */
     void (*complete)(struct sc_pending_s *p); /* runs on the loop thread */
     sc_endpoint_t endpoint;
     uint64_t started_ns;
     uint8_t key[SC_STORE_KEY_BYTES];
-    struct sc_pending_s *next_done;
 } sc_pending_t;
 
 struct sc_worker_s {
@@ -70,7 +83,7 @@ struct sc_worker_s {
     sc_store_reader_t *reader;
     sc_metrics_shard_t *metrics;
     pthread_mutex_t done_mu;
-    sc_pending_t *done_head;      /* completed ops, guarded by done_mu */
+    sc_task_t *done_head;         /* posted tasks, guarded by done_mu */
     int pending_ops;              /* submitted, not yet completed (loop thread) */
     sc_conn_t *conns;             /* open connections (loop thread) */
     int stopping;
@@ -136,6 +149,9 @@ void sc_conn_problem(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int st
  * reference that sc_conn_release drops. */
 void sc_conn_hold(sc_conn_t *c);
 void sc_conn_release(sc_conn_t *c);
+
+/* Posts 't' to worker 'w''s loop; callable from any thread. */
+void sc_worker_post(sc_worker_t *w, sc_task_t *t);
 
 /* API entry: handles one complete request on the loop thread. */
 void sc_api_handle(sc_conn_t *c, const sc_http_request_t *req);

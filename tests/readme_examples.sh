@@ -8,7 +8,14 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 data=$(mktemp -d /tmp/semcached-readme-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BUILD/semcached" --port "$port" --data-dir "$data" --log-level warn &
+# As `make run` does: the default GloVe model, fetched by `make model`.
+model="${SEMCACHED_MODEL_CACHE:-$HOME/.cache/semcached}/glove-100d.scglove"
+if [ ! -f "$model" ]; then
+  echo "SKIP: README examples need the default model ($model); run make model"
+  echo "SC-RESULT passed=0 failed=0 skipped=1"
+  exit 0
+fi
+"$BUILD/semcached" --port "$port" --data-dir "$data" --log-level warn --model "$model" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.05; done
@@ -29,8 +36,9 @@ for line in sys.stdin.read().splitlines():
         continue
     print(buf.strip().replace("\n", "\\x0a")); buf = ""
 ')
-expect=('"status":"miss"' '"key":"' '"status":"hit","match":"exact"' '"lookups":{'
-        'semcached_lookups_total{namespace="default",result="exact_hit"} 1'
+expect=('"status":"miss"' '"key":"' '"status":"hit","match":"exact"'
+        '"status":"hit","match":"semantic"' '"lookups":{'
+        'semcached_lookups_total{namespace="default",result="semantic_hit"} 1'
         '"key":"' '"status":"hit","match":"semantic"')
 passed=0 failed=0 i=0
 while IFS= read -r ex; do

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -275,6 +276,24 @@ char *tu_raw(int port, const char *bytes, size_t len, int byte_at_a_time, int ti
     char *out = read_all(fd, timeout_ms, out_len);
     close(fd);
     return out;
+}
+
+json_t *tu_call(int port, const char *method, const char *path, const char *body, int want)
+{
+    tu_resp_t r = tu_http(port, method, path, body);
+    ck_assert_msg(r.status == want, "%s %s %.300s -> %d (want %d): %s", method, path,
+                  body ? body : "", r.status, want, r.body ? r.body : "");
+    json_error_t e;
+    json_t *j = json_loads(r.body ? r.body : "", 0, &e);
+    ck_assert_msg(j != NULL, "not JSON: %s", r.body ? r.body : "");
+    tu_resp_free(&r);
+    return j;
+}
+
+const char *tu_str(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    return json_is_string(v) ? json_string_value(v) : "";
 }
 
 int tu_count(const char *hay, const char *needle)

@@ -50,6 +50,13 @@ void tu_resp_free(tu_resp_t *r);
  * closes or 'timeout_ms' passes. Returns the bytes read (owned). */
 char *tu_raw(int port, const char *bytes, size_t len, int byte_at_a_time, int timeout_ms,
              size_t *out_len);
+/* One request; asserts the status is 'want' and returns the body as JSON
+ * (caller json_decref's). */
+struct json_t;
+struct json_t *tu_call(int port, const char *method, const char *path, const char *body, int want);
+/* The string member 'key' of object 'j', or "" if absent or not a string. */
+const char *tu_str(struct json_t *j, const char *key);
+
 /* Counts occurrences of 'needle' in 'hay'. */
 int tu_count(const char *hay, const char *needle);
 

@@ -13,23 +13,8 @@
 
 #include "testutil.h"
 
-static json_t *call(int port, const char *method, const char *path, const char *body, int want)
-{
-    tu_resp_t r = tu_http(port, method, path, body);
-    ck_assert_msg(r.status == want, "%s %s %.300s -> %d (want %d): %s", method, path,
-                  body ? body : "", r.status, want, r.body ? r.body : "");
-    json_error_t e;
-    json_t *j = json_loads(r.body ? r.body : "", 0, &e);
-    ck_assert_msg(j != NULL, "not JSON: %s", r.body ? r.body : "");
-    tu_resp_free(&r);
-    return j;
-}
-
-static const char *sfield(json_t *j, const char *k)
-{
-    json_t *v = json_object_get(j, k);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
+#define call tu_call
+#define sfield tu_str
 
 /* A deterministic pseudo-random unit-ish vector per seed, as a JSON array. */
 static char *vec_json(uint64_t seed, int dim, double jitter, uint64_t jitter_seed)

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench/run.sh -- `make bench`: the standard benchmark suite on this machine.
+# Starts semcached and its peers (nginx, Redis, hnswlib in process) on loopback,
+# measures each with the same client where one can be used, and writes every
+# result as a JSON line to bench/results/latest.jsonl; bench/report.py turns
+# that into BENCHMARKS.md. Run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+SHARED=${SHARED:-../shared}
+DUR=${BENCH_DURATION:-10}          # measured seconds per run
+VECTORS=${BENCH_VECTORS:-100000}   # entries in the semantic benchmark's scope
+B="$BUILD/semcached-bench"
+OUT=bench/results
+mkdir -p "$OUT"
+RES="$OUT/latest.jsonl"
+: > "$RES"
+tmp=$(mktemp -d /tmp/semcached-bench-XXXXXX)
+chmod 755 "$tmp"   # nginx workers (www-data) read the static file from here
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+record() { # name, command, json
+  python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["name"]=sys.argv[1]; d["command"]=sys.argv[2]; print(json.dumps(d))' "$1" "$2" "$3" >> "$RES"
+}
+bench() { # name, args...
+  local name=$1; shift
+  echo "== $name: semcached-bench $*" >&2
+  local json
+  json=$("$B" "$@" --json)
+  record "$name" "semcached-bench $*" "$json"
+  echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("   %.0f req/s  p50 %.0f us  p99 %.0f us  errors %s" % (d["rate"], d["latency_us"]["p50"], d["latency_us"]["p99"], d["errors"]))' >&2
+}
+start_semcached() { # port, data dir, extra args
+  local port=$1 dir=$2; shift 2
+  "$BUILD/semcached" --port "$port" --data-dir "$dir" --threads 2 --log-level warn "$@" &
+  pids+=($!)
+  for _ in $(seq 200); do curl -sf "localhost:$port/readyz" >/dev/null && return; sleep 0.05; done
+  echo "semcached did not start" >&2; exit 1
+}
+
+machine=$(python3 - <<'PY'
+import json, os, platform, subprocess
+cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
+mem = [l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")][0]
+print(json.dumps({"cpu": cpu[0] if cpu else platform.processor(), "cores": os.cpu_count(),
+                  "mem_gib": round(int(mem) / 1048576, 1), "kernel": platform.release(),
+                  "date": subprocess.check_output(["date", "-u", "+%Y-%m-%d %H:%M UTC"]).decode().strip()}))
+PY
+)
+record machine "" "$machine"
+
+# ---- exact hits vs nginx (same bytes, same client) and Redis -------------------
+SC=$(free_port)
+start_semcached "$SC" "$tmp/data"
+bench exact_hit --port "$SC" -c 32 -d "$DUR" -w exact --keys 10000 --value-size 512
+bench exact_hit_pipelined --port "$SC" -c 32 --pipeline 8 -d "$DUR" -w exact --keys 10000 --value-size 512 --no-populate
+# The exact bytes of one hit's body, for nginx and Redis to serve.
+curl -s "localhost:$SC/v1/lookup" -H 'Content-Type: application/json' \
+  -d '{"namespace":"bench","model":"bench-model","params":{"temperature":0},"prompt":"bench question number 1"}' > "$tmp/hit.json"
+SIZE=$(stat -c %s "$tmp/hit.json")
+mkdir -p "$tmp/www" && cp "$tmp/hit.json" "$tmp/www/hit.json"
+NG=$(free_port)
+cat > "$tmp/nginx.conf" <<NGX
+worker_processes 2;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;   # semcached has no per-connection limit either
+  default_type application/json;
+  server { listen 127.0.0.1:$NG; root $tmp/www; }
+}
+NGX
+nginx -c "$tmp/nginx.conf" -p "$tmp"
+sleep 0.3
+bench nginx_static --port "$NG" -c 32 -d "$DUR" -w raw --path /hit.json --no-populate
+bench nginx_static_pipelined --port "$NG" -c 32 --pipeline 8 -d "$DUR" -w raw --path /hit.json --no-populate
+# The tool checks itself against wrk on the same target.
+wrk_out=$(wrk -t1 -c32 -d"${DUR}s" --latency "http://127.0.0.1:$NG/hit.json")
+record wrk_nginx "wrk -t1 -c32 -d${DUR}s --latency http://127.0.0.1:PORT/hit.json" "$(python3 - "$wrk_out" <<'PY'
+import json, re, sys
+t = sys.argv[1]
+def us(s):
+    v, u = re.match(r"([\d.]+)(us|ms|s)", s).groups()
+    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
+lat = {m[0]: us(m[1]) for m in re.findall(r"\s+(50|75|90|99)%\s+(\S+)", t)}
+print(json.dumps({"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
+                  "latency_us": {"p50": lat["50"], "p90": lat["90"], "p99": lat["99"]}}))
+PY
+)"
+kill "$(cat "$tmp/nginx.pid")"; rm -f "$tmp/nginx.pid"
+RP=$(free_port)
+redis-server --port "$RP" --save '' --appendonly no --daemonize no --loglevel warning &
+pids+=($!)
+sleep 0.5
+redis_out=$(redis-benchmark -p "$RP" -t get -c 32 -n 1000000 -d "$SIZE" -r 10000 --csv 2>/dev/null | tail -n 1)
+record redis_get "redis-benchmark -t get -c 32 -n 1000000 -d $SIZE -r 10000" "$(python3 - "$redis_out" <<'PY'
+import json, sys
+f = [x.strip('"') for x in sys.argv[1].split('","')]
+print(json.dumps({"rate": float(f[1]), "latency_us": {"p50": float(f[4]) * 1e3, "p99": float(f[6]) * 1e3}}))
+PY
+)"
+
+# ---- durable stores ------------------------------------------------------------
+bench store_durable --port "$SC" -c 32 -d "$DUR" -w miss-store --no-populate
+
+# ---- latency against throughput (open loop) -------------------------------------
+peak=$(python3 -c 'import json,sys; [print(d["rate"]) for d in map(json.loads, open(sys.argv[1])) if d.get("name") == "exact_hit"]' "$RES")
+for pct in 10 25 50 75 90 100 110; do
+  rate=$(python3 -c "print(int($peak * $pct / 100))")
+  bench "open_loop_$pct" --port "$SC" -c 64 -d "$DUR" -w exact --keys 10000 --no-populate --rate "$rate"
+done
+
+# ---- semantic lookups with client vectors, one scope, against hnswlib in process --
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+SV=$(free_port)
+start_semcached "$SV" "$tmp/vec"
+"$B" --dump-vectors "$tmp/v" --keys "$VECTORS" --dim 384
+peer=$(/usr/bin/python3 bench/hnswlib_peer.py "$tmp/v" 16 200 512 2)
+record hnswlib_inprocess "bench/hnswlib_peer.py PREFIX 16 200 512 2" "$peer"
+bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384
+
+# ---- flat scan against HNSW --------------------------------------------------------
+while read -r line; do record crossover "OPENBLAS_NUM_THREADS=1 semcached-crossover 384" "$line"; done \
+  < <(OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-crossover" 384)
+
+python3 bench/report.py "$RES" BENCHMARKS.md "$OUT/latency-throughput.png"
+echo "wrote BENCHMARKS.md and $OUT/" >&2

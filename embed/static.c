@@ -1,0 +1,438 @@
+/* static.c -- static embedders: a sentence vector is a (weighted) mean of
+ * per-token vectors, then L2-normalized. Two model families:
+ * - model2vec: WordPiece tokens (tokenizer.json), an "embeddings" tensor,
+ *   optional per-token "weights" and a "mapping" into quantized rows; unknown
+ *   tokens are dropped, inputs are cut to 512 tokens, as model2vec does.
+ * - GloVe converted by semcached-convert into a .scglove file (float16 matrix
+ *   plus the vocabulary in frequency order), mapped read-only; words are
+ *   weighted by SIF, a / (a + p(w)), with p(w) from the Zipf law of the rank.
+ * Tables are resolved at load so embedding is lookups and adds only. */
+#define _GNU_SOURCE
+#include "sc_embed.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include "sc_index.h"
+#include "sc_safetensors.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define M2V_MAX_TOKENS 512
+#define SIF_A 1e-3
+#define GLOVE_MAGIC "SCGLOVE1"
+
+enum { KIND_M2V = 1, KIND_GLOVE = 2 };
+
+struct sc_embedder_s {
+    int kind;
+    uint32_t dim;
+    char identity[512];
+    /* model2vec */
+    sc_wordpiece_t *tok;
+    float *table;              /* vocab x dim, weights and mapping applied */
+    size_t vocab;
+    size_t max_chars;          /* 512 x median token length, in code points */
+    /* GloVe */
+    void *map;
+    size_t map_len;
+    const uint16_t *f16;       /* n_words x dim, float16 */
+    const char **words;
+    uint32_t n_words;
+    int32_t *slots;            /* word -> index + 1 */
+    size_t n_slots;
+    float *sif;                /* per-word weight */
+};
+
+uint32_t sc_embedder_dim(const sc_embedder_t *e)
+{
+    return e->dim;
+}
+
+const char *sc_embedder_identity(const sc_embedder_t *e)
+{
+    return e->identity;
+}
+
+static const char *base_name(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    const char *end = path + n, *p = end;
+    while (p > path && p[-1] != '/')
+        p--;
+    static __thread char buf[256];
+    snprintf(buf, sizeof(buf), "%.*s", (int)(end - p), p);
+    return buf;
+}
+
+/* ---- model2vec ------------------------------------------------------------ */
+
+static int read_normalize_flag(const char *dir)
+{
+    /* model2vec's own config.json wins over the sentence-transformers one. */
+    const char *names[] = {"config.json", "config_sentence_transformers.json"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        json_error_t e;
+        json_t *j = json_load_file(path, 0, &e);
+        if (!j)
+            continue;
+        json_t *n = json_object_get(j, "normalize");
+        int v = n ? json_is_true(n) : 1;
+        json_decref(j);
+        return v;
+    }
+    return 1;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int open_model2vec(sc_embedder_t *e, const char *dir, char *err, size_t err_cap)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+    int rc = sc_wordpiece_load_json(&e->tok, path, err, err_cap);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    sc_safetensors_t *st;
+    if ((rc = sc_safetensors_open(&st, path, err, err_cap)))
+        return rc;
+    const sc_tensor_t *emb = sc_safetensors_get(st, "embeddings");
+    if (!emb)
+        emb = sc_safetensors_get(st, "embedding.weight"); /* sentence-transformers layout */
+    const sc_tensor_t *weights = sc_safetensors_get(st, "weights");
+    const sc_tensor_t *mapping = sc_safetensors_get(st, "mapping");
+    size_t vocab = sc_wordpiece_vocab_size(e->tok);
+    rc = SC_ECORRUPT;
+    if (!emb || emb->ndim != 2 || emb->shape[1] < 1 || emb->shape[1] > 65536 ||
+        emb->dtype == SC_DT_I32 || emb->dtype == SC_DT_I64) {
+        snprintf(err, err_cap, "%s: no 2-d float \"embeddings\" tensor", path);
+        goto done;
+    }
+    size_t rows = mapping ? (size_t)mapping->count : (size_t)emb->shape[0];
+    if (mapping && (mapping->ndim != 1 || mapping->dtype != SC_DT_I32)) {
+        snprintf(err, err_cap, "%s: \"mapping\" must be a 1-d I32 tensor", path);
+        goto done;
+    }
+    if (weights && (weights->ndim != 1 || weights->count != rows)) {
+        snprintf(err, err_cap, "%s: \"weights\" must have one value per token", path);
+        goto done;
+    }
+    if (rows < vocab)
+        vocab = rows; /* tokens beyond the table cannot be embedded */
+    e->dim = (uint32_t)emb->shape[1];
+    e->vocab = vocab;
+    e->table = malloc(vocab * e->dim * sizeof(float));
+    if (!e->table) {
+        rc = SC_ENOMEM;
+        goto done;
+    }
+    for (size_t t = 0; t < vocab; t++) {
+        uint64_t row = t;
+        if (mapping) {
+            int32_t m;
+            memcpy(&m, (const uint8_t *)mapping->data + 4 * t, 4);
+            if (m < 0 || (int64_t)m >= emb->shape[0]) {
+                snprintf(err, err_cap, "%s: \"mapping\" points outside \"embeddings\"", path);
+                goto done;
+            }
+            row = (uint64_t)m;
+        }
+        float w = weights ? sc_tensor_f32(weights, t) : 1.0f;
+        for (uint32_t d = 0; d < e->dim; d++)
+            e->table[t * e->dim + d] = w * sc_tensor_f32(emb, row * e->dim + d);
+    }
+    /* model2vec cuts text to max_length x median token length characters. */
+    size_t *lens = malloc(sc_wordpiece_vocab_size(e->tok) * sizeof(size_t));
+    if (!lens) {
+        rc = SC_ENOMEM;
+        goto done;
+    }
+    size_t nv = sc_wordpiece_vocab_size(e->tok);
+    for (size_t i = 0; i < nv; i++) {
+        const char *s = sc_wordpiece_token(e->tok, (int32_t)i);
+        size_t cps = 0;
+        for (const char *p = s; *p; p++)
+            cps += ((unsigned char)*p & 0xC0) != 0x80;
+        lens[i] = cps;
+    }
+    qsort(lens, nv, sizeof(size_t), cmp_size);
+    e->max_chars = M2V_MAX_TOKENS * (lens[nv / 2] ? lens[nv / 2] : 1);
+    free(lens);
+    (void)read_normalize_flag; /* output is always normalized: cosine is what we use */
+    snprintf(e->identity, sizeof(e->identity), "model2vec:%s@%016llx", base_name(dir),
+             (unsigned long long)sc_safetensors_hash(st));
+    e->kind = KIND_M2V;
+    rc = 0;
+done:
+    sc_safetensors_close(st);
+    return rc;
+}
+
+/* Byte length of the first 'max_cp' code points of 'text'. */
+static size_t prefix_bytes(const char *text, size_t len, size_t max_cp)
+{
+    size_t cps = 0, i = 0;
+    for (; i < len; i++) {
+        if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            if (cps == max_cp)
+                break;
+            cps++;
+        }
+    }
+    return i;
+}
+
+static int embed_m2v(const sc_embedder_t *e, const char *text, size_t len, float *out)
+{
+    int32_t ids[M2V_MAX_TOKENS * 2];
+    len = prefix_bytes(text, len, e->max_chars);
+    int n = sc_wordpiece_encode(e->tok, text, len, ids, sizeof(ids) / sizeof(ids[0]));
+    if (n < 0)
+        return n;
+    int32_t unk = sc_wordpiece_unk(e->tok);
+    size_t used = 0;
+    memset(out, 0, e->dim * sizeof(float));
+    for (int i = 0; i < n && used < M2V_MAX_TOKENS; i++) {
+        if (ids[i] == unk || ids[i] < 0 || (size_t)ids[i] >= e->vocab)
+            continue;
+        const float *row = e->table + (size_t)ids[i] * e->dim;
+        for (uint32_t d = 0; d < e->dim; d++)
+            out[d] += row[d];
+        used++;
+    }
+    return (int)used;
+}
+
+/* ---- GloVe ----------------------------------------------------------------- */
+
+static int32_t glove_lookup(const sc_embedder_t *e, const char *w, size_t len)
+{
+    size_t mask = e->n_slots - 1;
+    for (size_t i = XXH3_64bits(w, len) & mask;; i = (i + 1) & mask) {
+        int32_t v = e->slots[i];
+        if (!v)
+            return -1;
+        const char *s = e->words[v - 1];
+        if (strncmp(s, w, len) == 0 && s[len] == '\0')
+            return v - 1;
+    }
+}
+
+static int open_glove(sc_embedder_t *e, const char *path, char *err, size_t err_cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, err_cap, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    struct stat st;
+    if (fstat(fd, &st) || st.st_size < 24) {
+        close(fd);
+        snprintf(err, err_cap, "%s: not a semcached GloVe file", path);
+        return SC_ECORRUPT;
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return -errno;
+    e->map = map;
+    e->map_len = (size_t)st.st_size;
+    const uint8_t *p = map;
+    uint32_t hdr[4];
+    memcpy(hdr, p + 8, sizeof(hdr));
+    uint64_t matrix = (uint64_t)hdr[0] * hdr[1] * 2;
+    if (memcmp(p, GLOVE_MAGIC, 8) != 0 || hdr[0] == 0 || hdr[0] > 4096 || hdr[1] == 0 ||
+        24 + matrix + hdr[2] != (uint64_t)st.st_size || hdr[2] < hdr[1]) {
+        snprintf(err, err_cap, "%s: not a semcached GloVe file (bad header)", path);
+        return SC_ECORRUPT;
+    }
+    e->dim = hdr[0];
+    e->n_words = hdr[1];
+    e->f16 = (const uint16_t *)(p + 24);
+    const char *w = (const char *)p + 24 + matrix, *end = w + hdr[2];
+    if (end[-1] != '\0') {
+        snprintf(err, err_cap, "%s: vocabulary is not NUL-terminated", path);
+        return SC_ECORRUPT;
+    }
+    e->words = malloc(e->n_words * sizeof(char *));
+    e->sif = malloc(e->n_words * sizeof(float));
+    e->n_slots = 16;
+    while (e->n_slots < (size_t)e->n_words * 2)
+        e->n_slots *= 2;
+    e->slots = calloc(e->n_slots, sizeof(int32_t));
+    if (!e->words || !e->sif || !e->slots)
+        return SC_ENOMEM;
+    /* Words come in descending frequency; Zipf: p(rank r) = 1 / ((r + 1) H_n). */
+    double h = log((double)e->n_words) + 0.5772156649;
+    for (uint32_t i = 0; i < e->n_words; i++) {
+        if (w >= end) {
+            snprintf(err, err_cap, "%s: vocabulary shorter than its header says", path);
+            return SC_ECORRUPT;
+        }
+        e->words[i] = w;
+        size_t len = strlen(w);
+        w += len + 1;
+        double prob = 1.0 / ((double)(i + 1) * h);
+        e->sif[i] = (float)(SIF_A / (SIF_A + prob));
+        if (glove_lookup(e, e->words[i], len) >= 0)
+            continue; /* keep the more frequent duplicate */
+        size_t mask = e->n_slots - 1, s = XXH3_64bits(e->words[i], len) & mask;
+        while (e->slots[s])
+            s = (s + 1) & mask;
+        e->slots[s] = (int32_t)i + 1;
+    }
+    uint64_t hash = XXH3_64bits(map, e->map_len);
+    snprintf(e->identity, sizeof(e->identity), "glove:%dd@%016llx", (int)e->dim,
+             (unsigned long long)hash);
+    e->kind = KIND_GLOVE;
+    return 0;
+}
+
+static void glove_add(const sc_embedder_t *e, const char *word, size_t len, float *out, double *wsum)
+{
+    int32_t id = glove_lookup(e, word, len);
+    if (id < 0)
+        return;
+    float w = e->sif[id];
+    const uint16_t *row = e->f16 + (size_t)id * e->dim;
+    for (uint32_t d = 0; d < e->dim; d++)
+        out[d] += w * sc_half_to_float(row[d]);
+    *wsum += w;
+}
+
+/* GloVe's vocabulary is lower-case words, numbers and the Penn Treebank
+ * clitics ("n't", "'s"); text is split the same way. */
+static int embed_glove(const sc_embedder_t *e, const char *text, size_t len, float *out)
+{
+    memset(out, 0, e->dim * sizeof(float));
+    char word[256];
+    size_t wl = 0;
+    double wsum = 0;
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)text;
+    utf8proc_ssize_t left = (utf8proc_ssize_t)len;
+    for (;;) {
+        utf8proc_int32_t c = -1;
+        utf8proc_ssize_t k = 0;
+        if (left > 0) {
+            k = utf8proc_iterate(p, left, &c);
+            if (k <= 0) {
+                k = 1;
+                c = ' ';
+            }
+        }
+        utf8proc_category_t cat = c >= 0 ? utf8proc_category(c) : UTF8PROC_CATEGORY_CN;
+        int alnum = c >= 0 && (cat <= UTF8PROC_CATEGORY_LO || cat == UTF8PROC_CATEGORY_ND);
+        int apostrophe = c == '\'' || c == 0x2019;
+        if (alnum && wl + 4 < sizeof(word)) {
+            wl += (size_t)utf8proc_encode_char(utf8proc_tolower(c), (utf8proc_uint8_t *)word + wl);
+        } else if (apostrophe && wl && left > k && isalpha(p[k])) {
+            /* a clitic: "don't" -> "do" + "n't", "it's" -> "it" + "'s" */
+            size_t sl = 0;
+            while ((size_t)k + sl < (size_t)left && isalpha(p[k + sl]) && sl < 8)
+                sl++;
+            char clitic[16];
+            int nt = sl == 1 && (p[k] == 't' || p[k] == 'T') && word[wl - 1] == 'n';
+            if (nt) {
+                wl--;
+                snprintf(clitic, sizeof(clitic), "n't");
+            } else {
+                clitic[0] = '\'';
+                for (size_t i = 0; i < sl; i++)
+                    clitic[i + 1] = (char)tolower(p[k + i]);
+                clitic[sl + 1] = '\0';
+            }
+            glove_add(e, word, wl, out, &wsum);
+            glove_add(e, clitic, strlen(clitic), out, &wsum);
+            wl = 0;
+            k += (utf8proc_ssize_t)sl;
+        } else {
+            if (wl)
+                glove_add(e, word, wl, out, &wsum);
+            wl = 0;
+        }
+        if (left <= 0)
+            break;
+        p += k;
+        left -= k;
+    }
+    return wsum > 0 ? 1 : 0;
+}
+
+/* ---- public ------------------------------------------------------------------- */
+
+int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t err_cap)
+{
+    sc_embedder_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return SC_ENOMEM;
+    struct stat st;
+    int rc;
+    if (stat(spec, &st)) {
+        snprintf(err, err_cap, "%s: %s", spec, strerror(errno));
+        rc = SC_ENOTFOUND;
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = open_model2vec(e, spec, err, err_cap);
+    } else {
+        rc = open_glove(e, spec, err, err_cap);
+    }
+    if (rc) {
+        sc_embedder_close(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+void sc_embedder_close(sc_embedder_t *e)
+{
+    if (!e)
+        return;
+    sc_wordpiece_free(e->tok);
+    free(e->table);
+    if (e->map)
+        munmap(e->map, e->map_len);
+    free(e->words);
+    free(e->slots);
+    free(e->sif);
+    free(e);
+}
+
+int sc_embedder_embed(const sc_embedder_t *e, const char *const *texts, const size_t *lens,
+                      size_t n, float *out, uint8_t *empty)
+{
+    if (empty)
+        memset(empty, 0, (n + 7) / 8);
+    for (size_t i = 0; i < n; i++) {
+        float *v = out + i * e->dim;
+        int used = e->kind == KIND_M2V ? embed_m2v(e, texts[i], lens[i], v)
+                                       : embed_glove(e, texts[i], lens[i], v);
+        if (used < 0)
+            return used;
+        if (used == 0 || sc_vec_normalize(v, e->dim)) {
+            memset(v, 0, e->dim * sizeof(float));
+            if (empty)
+                empty[i / 8] |= (uint8_t)(1u << (i % 8));
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,64 @@
+/* sc_embed.h -- text embedders behind one interface: open a model, embed a
+ * batch of texts into L2-normalized float32 vectors, and report the model's
+ * identity (name + hash of its weights) and dimensions. Implementations:
+ * static word-vector models (GloVe, model2vec) and the tokenizers they use.
+ * An embedder is immutable after open and may be used from several threads at
+ * once; the server calls it only from its embedding worker threads. */
+#ifndef SC_EMBED_H
+#define SC_EMBED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sc_common.h"
+
+typedef struct sc_embedder_s sc_embedder_t;
+
+/* Opens 'spec': a model directory (model2vec: model.safetensors +
+ * tokenizer.json + config.json), or a converted GloVe file (*.scglove).
+ * On failure writes a sentence to 'err'. */
+int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t err_cap);
+void sc_embedder_close(sc_embedder_t *e);
+
+uint32_t sc_embedder_dim(const sc_embedder_t *e);
+/* "kind:name@hash", e.g. "model2vec:potion-base-2M@1a2b3c4d5e6f7a8b"; the hash
+ * covers the weights, so two files with the same name but different weights
+ * never share a namespace. Valid until close. */
+const char *sc_embedder_identity(const sc_embedder_t *e);
+
+/* Embeds 'n' texts into 'out' (n x dim, row-major), each L2-normalized.
+ * A text with no known token gets a zero vector and '*empty' bit i set
+ * (bitmap of n bits, may be NULL); callers treat it as "no semantic text". */
+int sc_embedder_embed(const sc_embedder_t *e, const char *const *texts, const size_t *lens,
+                      size_t n, float *out, uint8_t *empty);
+
+/* ---- tokenizers (shared by the embedders; exposed for tests) -------------- */
+
+typedef struct sc_wordpiece_s sc_wordpiece_t;
+
+typedef struct {
+    int lowercase;        /* uncased models: lower-case and strip accents */
+    int strip_accents;    /* -1 = follow lowercase (Hugging Face's default) */
+    int chinese_chars;    /* put spaces around CJK ideographs */
+    int clean_text;       /* drop control characters, map whitespace to ' ' */
+    size_t max_word_chars;/* longer words become [UNK] (100) */
+} sc_wordpiece_opts_t;
+
+/* From a vocab.txt (one token per line, id = line number). */
+int sc_wordpiece_load_vocab(sc_wordpiece_t **out, const char *path, const sc_wordpiece_opts_t *o);
+/* From a Hugging Face tokenizer.json whose model is WordPiece (options are
+ * read from its BertNormalizer). */
+int sc_wordpiece_load_json(sc_wordpiece_t **out, const char *path, char *err, size_t err_cap);
+void sc_wordpiece_free(sc_wordpiece_t *t);
+
+/* Tokenizes 'text' into at most 'cap' ids (no [CLS]/[SEP]); returns how many
+ * were written, or a negative SC_E*. Unknown words give the [UNK] id. */
+int sc_wordpiece_encode(const sc_wordpiece_t *t, const char *text, size_t len, int32_t *ids,
+                        size_t cap);
+int32_t sc_wordpiece_unk(const sc_wordpiece_t *t);
+int32_t sc_wordpiece_id(const sc_wordpiece_t *t, const char *token);
+size_t sc_wordpiece_vocab_size(const sc_wordpiece_t *t);
+/* The token string of 'id' (NULL if out of range). */
+const char *sc_wordpiece_token(const sc_wordpiece_t *t, int32_t id);
+
+#endif

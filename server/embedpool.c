@@ -1,0 +1,197 @@
+/* embedpool.c -- the embedding workers. One mutex-guarded FIFO; a worker
+ * that finds a job waits at most max_wait for more (so light load pays
+ * microseconds, heavy load gets full batches), then embeds the batch with one
+ * sc_embedder_embed call outside the lock. */
+#define _GNU_SOURCE
+#include "embedpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct sc_embed_pool_s {
+    sc_embedder_t *e;
+    size_t max_batch, max_queue;
+    uint64_t max_wait_ns;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sc_embed_job_t *head, *tail;
+    size_t queued;
+    int stopping;
+    pthread_t *threads;
+    int n_threads;
+    _Atomic uint64_t batches, texts, timeouts, rejected, errors;
+};
+
+static void finish(sc_embed_job_t *j, int result)
+{
+    j->result = result;
+    j->done(j);
+}
+
+static void run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
+{
+    uint32_t dim = sc_embedder_dim(p->e);
+    const char *texts[256];
+    size_t lens[256], live = 0;
+    sc_embed_job_t *ok[256];
+    uint64_t now = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->deadline_ns && now > jobs[i]->deadline_ns) {
+            atomic_fetch_add(&p->timeouts, 1);
+            finish(jobs[i], SC_ETIMEDOUT);
+            continue;
+        }
+        texts[live] = jobs[i]->text;
+        lens[live] = jobs[i]->len;
+        ok[live++] = jobs[i];
+    }
+    if (!live)
+        return;
+    float *out = malloc(live * dim * sizeof(float));
+    uint8_t empty[32];
+    int rc = out ? sc_embedder_embed(p->e, texts, lens, live, out, empty) : SC_ENOMEM;
+    atomic_fetch_add(&p->batches, 1);
+    atomic_fetch_add(&p->texts, live);
+    if (rc)
+        atomic_fetch_add(&p->errors, 1);
+    for (size_t i = 0; i < live; i++) {
+        sc_embed_job_t *j = ok[i];
+        if (!rc && (j->vec = malloc(dim * sizeof(float)))) {
+            memcpy(j->vec, out + i * dim, dim * sizeof(float));
+            j->dim = dim;
+            j->empty = (empty[i / 8] >> (i % 8)) & 1;
+            finish(j, 0);
+        } else {
+            finish(j, rc ? rc : SC_ENOMEM);
+        }
+    }
+    free(out);
+}
+
+static void *worker_main(void *arg)
+{
+    sc_embed_pool_t *p = arg;
+    sc_embed_job_t *batch[256];
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stopping && !p->head)
+            break;
+        /* Give stragglers a moment to join the batch. */
+        if (p->queued < p->max_batch && p->max_wait_ns && !p->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + p->max_wait_ns;
+            ts.tv_sec += (time_t)(ns / 1000000000u);
+            ts.tv_nsec = (long)(ns % 1000000000u);
+            while (p->queued < p->max_batch && !p->stopping &&
+                   pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
+                ;
+        }
+        size_t n = 0;
+        while (p->head && n < p->max_batch) {
+            batch[n++] = p->head;
+            p->head = p->head->next;
+            p->queued--;
+        }
+        if (!p->head)
+            p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+        if (p->stopping) {
+            for (size_t i = 0; i < n; i++)
+                finish(batch[i], SC_ECLOSED);
+        } else {
+            run_batch(p, batch, n);
+        }
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, size_t max_batch,
+                         uint64_t max_wait_us, size_t max_queue)
+{
+    sc_embed_pool_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return SC_ENOMEM;
+    p->e = e;
+    p->max_batch = max_batch < 1 ? 1 : max_batch > 256 ? 256 : max_batch;
+    p->max_wait_ns = max_wait_us * 1000u;
+    p->max_queue = max_queue;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->threads = calloc((size_t)threads, sizeof(pthread_t));
+    if (!p->threads) {
+        free(p);
+        return SC_ENOMEM;
+    }
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p))
+            break;
+        p->n_threads++;
+    }
+    if (!p->n_threads) {
+        free(p->threads);
+        free(p);
+        return SC_ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+int sc_embed_pool_submit(sc_embed_pool_t *p, sc_embed_job_t *job)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping || p->queued >= p->max_queue) {
+        pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add(&p->rejected, 1);
+        return p->stopping ? SC_ECLOSED : SC_EBUSY;
+    }
+    job->next = NULL;
+    job->vec = NULL;
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    p->queued++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void sc_embed_pool_destroy(sc_embed_pool_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st)
+{
+    st->batches = atomic_load(&p->batches);
+    st->texts = atomic_load(&p->texts);
+    st->timeouts = atomic_load(&p->timeouts);
+    st->rejected = atomic_load(&p->rejected);
+    st->errors = atomic_load(&p->errors);
+    pthread_mutex_lock(&p->mu);
+    st->queue_depth = p->queued;
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,47 @@
+/* embedpool.h -- embedding worker threads with micro-batching. Event loops
+ * submit one text per job and never run model code; a worker takes the jobs
+ * that arrived within --embed-wait-us of the first (up to --embed-batch) and
+ * embeds them in one call. The queue is bounded: a full queue, a job past its
+ * deadline or a model error fail the job, and the caller falls back to an
+ * exact-only lookup instead of waiting. */
+#ifndef SC_EMBEDPOOL_H
+#define SC_EMBEDPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sc_embed.h"
+
+typedef struct sc_embed_job_s sc_embed_job_t;
+struct sc_embed_job_s {
+    const char *text;        /* borrowed: must stay valid until 'done' */
+    size_t len;
+    uint64_t deadline_ns;    /* monotonic; a job still queued then is failed */
+    float *vec;              /* out: malloc'd unit vector, owned by the job's owner */
+    uint32_t dim;
+    int empty;               /* out: no known token in the text */
+    int result;              /* out: 0, SC_ETIMEDOUT, SC_ECLOSED or a model error */
+    /* Called on a worker thread when the job is finished; must not block. */
+    void (*done)(sc_embed_job_t *job);
+    sc_embed_job_t *next;    /* queue link, owned by the pool while queued */
+};
+
+#define SC_ETIMEDOUT (-110)  /* -ETIMEDOUT, so sc_strerror describes it */
+
+typedef struct sc_embed_pool_s sc_embed_pool_t;
+
+/* 'e' must outlive the pool. */
+int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, size_t max_batch,
+                         uint64_t max_wait_us, size_t max_queue);
+/* Queues 'job'. SC_EBUSY when the queue is full (done is not called). */
+int sc_embed_pool_submit(sc_embed_pool_t *p, sc_embed_job_t *job);
+/* Fails queued jobs with SC_ECLOSED, finishes running batches, joins. */
+void sc_embed_pool_destroy(sc_embed_pool_t *p);
+
+typedef struct {
+    uint64_t batches, texts, timeouts, rejected, errors;
+    uint64_t queue_depth;
+} sc_embed_pool_stats_t;
+void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st);
+
+#endif

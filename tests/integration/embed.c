@@ -1,0 +1,147 @@
+/* tests/integration/embed.c -- server-side embedding through the real binary:
+ * plain-text lookups hit semantically, the store after a miss reuses the
+ * lookup's embedding, the namespace records the model's identity, embedding
+ * failures degrade to exact-only answers ("semantic":"skipped"), and a
+ * missing model is a clear start-up error. */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define call tu_call
+#define sfield tu_str
+
+static long long metric(int port, const char *name)
+{
+    tu_resp_t r = tu_http(port, "GET", "/metrics", NULL);
+    const char *p = strstr(r.body, name);
+    long long v = -1;
+    while (p && (p > r.body && p[-1] != '\n'))
+        p = strstr(p + 1, name);
+    if (p)
+        v = atoll(p + strlen(name));
+    tu_resp_free(&r);
+    return v;
+}
+
+static char potion[2048];
+
+static void start_with_potion(tu_server_t *s)
+{
+    snprintf(potion, sizeof(potion), "%s/models/potion-base-2M", tu_shared());
+    const char *args[] = {"--model", potion, NULL};
+    tu_server_start(s, args);
+}
+
+START_TEST(text_lookups_hit_semantically)
+{
+    tu_server_t s;
+    start_with_potion(&s);
+    json_t *j = call(s.port, "GET", "/v1/stats", NULL, 200);
+    ck_assert(strncmp(json_string_value(json_object_get(json_object_get(j, "embedder"), "identity")),
+                      "model2vec:potion-base-2M@", 25) == 0);
+    json_decref(j);
+    /* A miss, then its store: embedded once, reused by the store. */
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"How do I reset my password?\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    ck_assert_ptr_null(json_object_get(j, "semantic"));
+    json_decref(j);
+    long long texts_before = metric(s.port, "semcached_embed_texts_total ");
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"How do I reset my password?\",\"response\":\"Use the link.\"}", 201));
+    ck_assert_int_eq(metric(s.port, "semcached_embed_texts_total "), texts_before);
+    /* Same words, other case and punctuation: a semantic hit (not exact). */
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"how do i reset my password\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "hit");
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    ck_assert_str_eq(sfield(j, "matched_prompt"), "How do I reset my password?");
+    ck_assert_str_eq(sfield(j, "response"), "Use the link.");
+    json_decref(j);
+    /* An unrelated question misses and says how close it came. */
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"What is the boiling point of water at sea level?\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    ck_assert(json_real_value(json_object_get(j, "best_similarity")) < 0.9);
+    json_decref(j);
+    /* Another tenant never sees it. */
+    j = call(s.port, "POST", "/v1/lookup", "{\"tenant\":\"other\",\"model\":\"m\",\"prompt\":\"how do i reset my password\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    json_decref(j);
+    /* The namespace recorded the model; a client naming another embedder is refused. */
+    j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
+    ck_assert(strncmp(json_string_value(json_object_get(json_object_get(j, "settings"), "embedder")),
+                      "model2vec:potion-base-2M@", 25) == 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
+    json_decref(j);
+    char *body;
+    ck_assert_int_gt(asprintf(&body, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"embedder\":\"other\",\"embedding\":[%s1]}",
+                              "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+                              "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"), 0);
+    json_decref(call(s.port, "POST", "/v1/store", body, 409));
+    free(body);
+    /* Survives a restart: the namespace still names the model. */
+    tu_server_stop(&s, SIGTERM);
+    tu_server_restart(&s);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"HOW DO I RESET MY PASSWORD\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    json_decref(j);
+    tu_server_destroy(&s);
+}
+END_TEST
+
+START_TEST(embedding_failures_fall_back_to_exact)
+{
+    tu_server_t s;
+    /* Every job waits 5 ms for its batch but must be done within 1 ms. */
+    snprintf(potion, sizeof(potion), "%s/models/potion-base-2M", tu_shared());
+    const char *args[] = {"--model", potion, "--embed-timeout-ms", "1", "--embed-wait-us", "5000", NULL};
+    tu_server_start(&s, args);
+    json_t *j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"anything at all\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    ck_assert_str_eq(sfield(j, "semantic"), "skipped");
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "timeout");
+    json_decref(j);
+    /* The store still succeeds (kept for exact matching) and exact hits work. */
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"anything at all\",\"response\":1}", 201));
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"anything at all\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "exact");
+    json_decref(j);
+    ck_assert_int_ge(metric(s.port, "semcached_semantic_skipped_total{reason=\"timeout\"} "), 2);
+    tu_server_destroy(&s);
+}
+END_TEST
+
+START_TEST(missing_model_is_a_clear_startup_error)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s --port 1 --data-dir /tmp/sc-nomodel-$$ --model /nonexistent/model 2>&1; "
+             "rc=$?; rm -rf /tmp/sc-nomodel-$$; exit $rc", tu_bin("semcached"));
+    FILE *p = popen(cmd, "r");
+    char out[4096];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    ck_assert_msg(strstr(out, "cannot load the model"), "output: %s", out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("embed-server");
+    TCase *tc = tcase_create("embed");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, missing_model_is_a_clear_startup_error);
+    if (tu_shared()) {
+        tcase_add_test(tc, text_lookups_hit_semantically);
+        tcase_add_test(tc, embedding_failures_fall_back_to_exact);
+    } else {
+        tu_skip("text_lookups_hit_semantically: ../shared (potion-base-2M) is absent");
+        tu_skip("embedding_failures_fall_back_to_exact: ../shared (potion-base-2M) is absent");
+    }
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
