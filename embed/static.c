@@ -9,6 +9,7 @@
  * Tables are resolved at load so embedding is lookups and adds only. */
 #define _GNU_SOURCE
 #include "sc_embed.h"
+#include "sc_embed_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,7 +34,7 @@
 #define SIF_A 1e-3
 #define GLOVE_MAGIC "SCGLOVE1"
 
-enum { KIND_M2V = 1, KIND_GLOVE = 2 };
+enum { KIND_M2V = 1, KIND_GLOVE = 2, KIND_BERT = 3, KIND_REMOTE = 4 };
 
 struct sc_embedder_s {
     int kind;
@@ -53,6 +54,10 @@ struct sc_embedder_s {
     int32_t *slots;            /* word -> index + 1 */
     size_t n_slots;
     float *sif;                /* per-word weight */
+    /* BERT */
+    sc_bert_t *bert;
+    /* remote */
+    sc_remote_t *remote;
 };
 
 uint32_t sc_embedder_dim(const sc_embedder_t *e)
@@ -390,6 +395,15 @@ int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t er
     if (stat(spec, &st)) {
         snprintf(err, err_cap, "%s: %s", spec, strerror(errno));
         rc = SC_ENOTFOUND;
+    } else if (S_ISDIR(st.st_mode) && sc_bert_is_model_dir(spec)) {
+        uint64_t hash = 0;
+        rc = sc_bert_open(&e->bert, spec, &hash, err, err_cap);
+        if (!rc) {
+            e->kind = KIND_BERT;
+            e->dim = sc_bert_dim(e->bert);
+            snprintf(e->identity, sizeof(e->identity), "bert:%s@%016llx", base_name(spec),
+                     (unsigned long long)hash);
+        }
     } else if (S_ISDIR(st.st_mode)) {
         rc = open_model2vec(e, spec, err, err_cap);
     } else {
@@ -403,11 +417,33 @@ int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t er
     return 0;
 }
 
+int sc_embedder_open_remote(sc_embedder_t **out, const char *url, const char *model,
+                            const char *api_key, long timeout_ms, int max_inflight,
+                            struct sc_log_s *log, char *err, size_t err_cap)
+{
+    sc_embedder_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return SC_ENOMEM;
+    int rc = sc_remote_open(&e->remote, url, model, api_key, timeout_ms, max_inflight, log, err,
+                            err_cap);
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    e->kind = KIND_REMOTE;
+    e->dim = sc_remote_dim(e->remote);
+    snprintf(e->identity, sizeof(e->identity), "remote:%s@%s", model && *model ? model : "text-embedding-3-small", url);
+    *out = e;
+    return 0;
+}
+
 void sc_embedder_close(sc_embedder_t *e)
 {
     if (!e)
         return;
     sc_wordpiece_free(e->tok);
+    sc_bert_close(e->bert);
+    sc_remote_close(e->remote);
     free(e->table);
     if (e->map)
         munmap(e->map, e->map_len);
@@ -422,6 +458,10 @@ int sc_embedder_embed(const sc_embedder_t *e, const char *const *texts, const si
 {
     if (empty)
         memset(empty, 0, (n + 7) / 8);
+    if (e->kind == KIND_BERT) /* a transformer sees the whole text, [CLS]/[SEP] included */
+        return sc_bert_embed(e->bert, texts, lens, n, out);
+    if (e->kind == KIND_REMOTE)
+        return sc_remote_embed(e->remote, texts, lens, n, out);
     for (size_t i = 0; i < n; i++) {
         float *v = out + i * e->dim;
         int used = e->kind == KIND_M2V ? embed_m2v(e, texts[i], lens[i], v)

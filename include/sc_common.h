@@ -23,6 +23,7 @@ enum {
     SC_ECONFLICT = -10011, /* request conflicts with stored state */
     SC_EINDEX = -10012,    /* the vector index failed (exception caught) */
     SC_EDIM = -10013,      /* vector dimension does not match */
+    SC_EREMOTE = -10014,   /* a remote endpoint failed or refused the call */
 };
 
 /* Returns a static, human-readable description of 'err' (an SC_E* code or a

@@ -45,6 +45,8 @@ typedef struct sc_config_s {
     int64_t embed_wait_us;       /* how long a worker waits to fill a batch */
     int64_t embed_queue;         /* most texts waiting; beyond, lookups skip semantic */
     int64_t embed_timeout_ms;    /* a text not embedded within this is skipped */
+    char embed_remote_model[256];/* model name sent to a remote:URL embedder */
+    int64_t embed_remote_concurrency; /* remote embedding calls in flight */
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */

@@ -18,6 +18,13 @@ typedef struct sc_embedder_s sc_embedder_t;
  * tokenizer.json + config.json), or a converted GloVe file (*.scglove).
  * On failure writes a sentence to 'err'. */
 int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t err_cap);
+/* An OpenAI-compatible endpoint ("remote:URL" in --model): 'model' is the
+ * name sent with each request, 'api_key' may be NULL, 'timeout_ms' bounds
+ * each call and 'max_inflight' the calls in flight. 'log' outlives 'e'. */
+struct sc_log_s;
+int sc_embedder_open_remote(sc_embedder_t **out, const char *url, const char *model,
+                            const char *api_key, long timeout_ms, int max_inflight,
+                            struct sc_log_s *log, char *err, size_t err_cap);
 void sc_embedder_close(sc_embedder_t *e);
 
 uint32_t sc_embedder_dim(const sc_embedder_t *e);

@@ -27,6 +27,7 @@ const char *sc_strerror(int err)
     case SC_ECONFLICT: return "conflict";
     case SC_EINDEX: return "vector index error";
     case SC_EDIM: return "dimension mismatch";
+    case SC_EREMOTE: return "remote endpoint failed";
     default: break;
     }
     if (err < 0 && err > -4096)

@@ -122,7 +122,13 @@ static int open_embedder(sc_server_t *srv)
     char path[2048], err[512];
     resolve_model(srv->cfg.model, path, sizeof(path));
     uint64_t t0 = sc_mono_ns();
-    int rc = sc_embedder_open(&srv->embedder, path, err, sizeof(err));
+    int rc;
+    if (strncmp(path, "remote:", 7) == 0)
+        rc = sc_embedder_open_remote(&srv->embedder, path + 7, srv->cfg.embed_remote_model,
+                                     getenv("SEMCACHED_EMBED_API_KEY"), (long)srv->cfg.embed_timeout_ms,
+                                     (int)srv->cfg.embed_remote_concurrency, srv->log, err, sizeof(err));
+    else
+        rc = sc_embedder_open(&srv->embedder, path, err, sizeof(err));
     if (rc) {
         sc_log(srv->log, SC_ERROR, "cannot load the model %s: %s (run `make model`?)", path, err);
         return rc;

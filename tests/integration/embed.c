@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -129,12 +131,103 @@ START_TEST(missing_model_is_a_clear_startup_error)
 }
 END_TEST
 
+/* Starts tests/mock_openai.py with 'args'; returns its pid and port. */
+static pid_t start_mock(const char *args, int *port)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "exec /usr/bin/python3 tests/mock_openai.py %s", args);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    FILE *f = fdopen(fds[0], "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    fclose(f);
+    ck_assert_int_eq(sscanf(line, "READY %d", port), 1);
+    return pid;
+}
+
+static void stop_mock(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+START_TEST(remote_embedder_end_to_end)
+{
+    int mport;
+    pid_t mock = start_mock("--require-key s3cret --delay-ms 2000 --slow-word slowly", &mport);
+    setenv("SEMCACHED_EMBED_API_KEY", "s3cret", 1);
+    char model[128];
+    snprintf(model, sizeof(model), "remote:http://127.0.0.1:%d", mport);
+    const char *args[] = {"--model", model, "--embed-timeout-ms", "400", NULL};
+    tu_server_t s;
+    tu_server_start(&s, args);
+    json_t *j = call(s.port, "GET", "/v1/stats", NULL, 200);
+    ck_assert(strncmp(json_string_value(json_object_get(json_object_get(j, "embedder"), "identity")),
+                      "remote:text-embedding-3-small@", 30) == 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
+    json_decref(j);
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"ok\"}", 201));
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"Please reset my password\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    json_decref(j);
+    /* A slow endpoint: answered exact-only after the timeout, not stalled. */
+    uint64_t t0 = (uint64_t)time(NULL);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"answer slowly please\"}", 200);
+    ck_assert_str_eq(sfield(j, "semantic"), "skipped");
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "timeout");
+    ck_assert_uint_le((uint64_t)time(NULL) - t0, 2);
+    json_decref(j);
+    /* The endpoint gone: errors, still answered. */
+    stop_mock(mock);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"password reset please my\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
+    json_decref(j);
+    /* Exact hits never needed the endpoint. */
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "exact");
+    json_decref(j);
+    tu_server_destroy(&s);
+    unsetenv("SEMCACHED_EMBED_API_KEY");
+}
+END_TEST
+
+START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
+{
+    int mport;
+    pid_t mock = start_mock("--require-key right", &mport);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "SEMCACHED_EMBED_API_KEY=wrong %s --port 1 --data-dir /tmp/sc-rk-$$ "
+             "--model remote:http://127.0.0.1:%d 2>&1; rc=$?; rm -rf /tmp/sc-rk-$$; exit $rc",
+             tu_bin("semcached"), mport);
+    FILE *p = popen(cmd, "r");
+    char out[4096];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    stop_mock(mock);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    ck_assert_msg(strstr(out, "did not answer a probe"), "output: %s", out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("embed-server");
     TCase *tc = tcase_create("embed");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, missing_model_is_a_clear_startup_error);
+    tcase_add_test(tc, remote_embedder_end_to_end);
+    tcase_add_test(tc, remote_embedder_with_a_wrong_key_does_not_start);
     if (tu_shared()) {
         tcase_add_test(tc, text_lookups_hit_semantically);
         tcase_add_test(tc, embedding_failures_fall_back_to_exact);

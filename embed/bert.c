@@ -1,0 +1,423 @@
+/* bert.c -- a BERT-family sentence encoder (all-MiniLM-L6-v2, bge-small,
+ * e5-small, gte-small) on OpenBLAS. A batch is padded to its longest text and
+ * run as whole matrices: one sgemm for the fused Q/K/V projection of every
+ * token, one per (text, head) for scores and context, then the output and
+ * feed-forward sgemms; the padding mask keeps padded positions out of
+ * attention and pooling. Weights may be F32, F16 or BF16 in the safetensors
+ * file; they are widened to float32 once at load. */
+#define _GNU_SOURCE
+#include "sc_embed_internal.h"
+
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sc_index.h"
+#include "sc_safetensors.h"
+
+typedef struct {
+    float *qkv_w, *qkv_b;    /* [3H, H], [3H]: query, key, value stacked */
+    float *ao_w, *ao_b;      /* attention output [H, H] */
+    float *ln1_g, *ln1_b;
+    float *in_w, *in_b;      /* intermediate [FF, H] */
+    float *out_w, *out_b;    /* output [H, FF] */
+    float *ln2_g, *ln2_b;
+} layer_t;
+
+struct sc_bert_s {
+    int hidden, heads, inter, layers, max_pos, types, vocab;
+    float eps;
+    int pool_cls;            /* CLS pooling (bge); otherwise mean over tokens */
+    size_t max_tokens;       /* [CLS] + text + [SEP] */
+    float *word, *pos, *type, *emb_ln_g, *emb_ln_b;
+    layer_t *layer;
+    sc_wordpiece_t *tok;
+    int32_t cls, sep;
+};
+
+/* ---- loading ------------------------------------------------------------- */
+
+static float *tensor_copy(const sc_safetensors_t *st, const char *prefix, const char *name,
+                          uint64_t want, char *err, size_t err_cap)
+{
+    char full[300];
+    const sc_tensor_t *t = NULL;
+    /* Checkpoints of BertModel have bare names; task models prefix "bert.";
+     * old ones call LayerNorm parameters gamma and beta. */
+    const char *prefixes[] = {prefix, "bert."};
+    for (int p = 0; p < 2 && !t; p++) {
+        snprintf(full, sizeof(full), "%s%s", prefixes[p], name);
+        t = sc_safetensors_get(st, full);
+        if (!t && strstr(name, "LayerNorm.weight")) {
+            char alt[300];
+            snprintf(alt, sizeof(alt), "%s%.*sgamma", prefixes[p],
+                     (int)(strstr(name, "weight") - name), name);
+            t = sc_safetensors_get(st, alt);
+        } else if (!t && strstr(name, "LayerNorm.bias")) {
+            char alt[300];
+            snprintf(alt, sizeof(alt), "%s%.*sbeta", prefixes[p],
+                     (int)(strstr(name, "bias") - name), name);
+            t = sc_safetensors_get(st, alt);
+        }
+    }
+    if (!t || t->count != want || t->dtype == SC_DT_I8 || t->dtype == SC_DT_I32 ||
+        t->dtype == SC_DT_I64) {
+        snprintf(err, err_cap, "model.safetensors: tensor %s is %s (want %llu float values)", name,
+                 t ? "the wrong size or type" : "missing", (unsigned long long)want);
+        return NULL;
+    }
+    float *out = malloc(want * sizeof(float));
+    for (uint64_t i = 0; out && i < want; i++)
+        out[i] = sc_tensor_f32(t, i);
+    return out;
+}
+
+static int cfg_int(json_t *cfg, const char *k, int def)
+{
+    json_t *v = json_object_get(cfg, k);
+    return json_is_integer(v) ? (int)json_integer_value(v) : def;
+}
+
+static json_t *load_json_file(const char *dir, const char *name)
+{
+    char path[4096];
+    json_error_t e;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return json_load_file(path, 0, &e);
+}
+
+int sc_bert_is_model_dir(const char *dir)
+{
+    json_t *cfg = load_json_file(dir, "config.json");
+    const char *mt = json_string_value(json_object_get(cfg, "model_type"));
+    int is = mt && strcmp(mt, "bert") == 0;
+    json_decref(cfg);
+    return is;
+}
+
+int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, size_t err_cap)
+{
+    json_t *cfg = load_json_file(dir, "config.json");
+    if (!cfg) {
+        snprintf(err, err_cap, "%s/config.json: missing or not JSON", dir);
+        return SC_EINVAL;
+    }
+    sc_bert_t *b = calloc(1, sizeof(*b));
+    if (!b) {
+        json_decref(cfg);
+        return SC_ENOMEM;
+    }
+    int rc = SC_EINVAL;
+    sc_safetensors_t *st = NULL;
+    b->hidden = cfg_int(cfg, "hidden_size", 0);
+    b->heads = cfg_int(cfg, "num_attention_heads", 0);
+    b->inter = cfg_int(cfg, "intermediate_size", 0);
+    b->layers = cfg_int(cfg, "num_hidden_layers", 0);
+    b->max_pos = cfg_int(cfg, "max_position_embeddings", 512);
+    b->types = cfg_int(cfg, "type_vocab_size", 2);
+    b->vocab = cfg_int(cfg, "vocab_size", 0);
+    json_t *eps = json_object_get(cfg, "layer_norm_eps");
+    b->eps = json_is_number(eps) ? (float)json_number_value(eps) : 1e-12f;
+    const char *act_s = json_string_value(json_object_get(cfg, "hidden_act"));
+    char act[32];
+    snprintf(act, sizeof(act), "%s", act_s ? act_s : "gelu"); /* cfg is freed next */
+    json_decref(cfg);
+    if (b->hidden < 1 || b->heads < 1 || b->hidden % b->heads || b->inter < 1 || b->layers < 1 ||
+        b->layers > 128 || b->vocab < 5 || b->max_pos < 3 || b->types < 1 || b->hidden > 8192 ||
+        b->inter > 65536 || strcmp(act, "gelu") != 0) {
+        snprintf(err, err_cap, "%s/config.json: unsupported BERT shape or activation (%s)", dir,
+                 act);
+        goto fail;
+    }
+    /* Pooling: sentence-transformers' 1_Pooling/config.json (mean by default). */
+    json_t *pool = load_json_file(dir, "1_Pooling/config.json");
+    b->pool_cls = pool && json_is_true(json_object_get(pool, "pooling_mode_cls_token"));
+    json_decref(pool);
+    json_t *sb = load_json_file(dir, "sentence_bert_config.json");
+    int max_seq = sb ? cfg_int(sb, "max_seq_length", b->max_pos) : b->max_pos;
+    json_decref(sb);
+    b->max_tokens = (size_t)(max_seq < b->max_pos ? max_seq : b->max_pos);
+    /* Tokenizer: vocab.txt, else tokenizer.json. */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/vocab.txt", dir);
+    struct stat sst;
+    if (stat(path, &sst) == 0) {
+        json_t *tc = load_json_file(dir, "tokenizer_config.json");
+        sc_wordpiece_opts_t o = {.lowercase = 1, .strip_accents = -1, .chinese_chars = 1,
+                                 .clean_text = 1, .max_word_chars = 100};
+        json_t *lc = json_object_get(tc, "do_lower_case");
+        if (json_is_boolean(lc))
+            o.lowercase = json_is_true(lc);
+        json_decref(tc);
+        rc = sc_wordpiece_load_vocab(&b->tok, path, &o);
+        if (rc)
+            snprintf(err, err_cap, "%s: unreadable vocabulary", path);
+    } else {
+        snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+        rc = sc_wordpiece_load_json(&b->tok, path, err, err_cap);
+    }
+    if (rc)
+        goto fail;
+    rc = SC_EINVAL;
+    b->cls = sc_wordpiece_id(b->tok, "[CLS]");
+    b->sep = sc_wordpiece_id(b->tok, "[SEP]");
+    if (b->cls < 0 || b->sep < 0 || (int)sc_wordpiece_vocab_size(b->tok) > b->vocab) {
+        snprintf(err, err_cap, "%s: vocabulary lacks [CLS]/[SEP] or is larger than vocab_size", dir);
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+    if ((rc = sc_safetensors_open(&st, path, err, err_cap)))
+        goto fail;
+    rc = SC_EINVAL;
+    uint64_t H = (uint64_t)b->hidden, FF = (uint64_t)b->inter;
+    if (!(b->word = tensor_copy(st, "", "embeddings.word_embeddings.weight", (uint64_t)b->vocab * H, err, err_cap)) ||
+        !(b->pos = tensor_copy(st, "", "embeddings.position_embeddings.weight", (uint64_t)b->max_pos * H, err, err_cap)) ||
+        !(b->type = tensor_copy(st, "", "embeddings.token_type_embeddings.weight", (uint64_t)b->types * H, err, err_cap)) ||
+        !(b->emb_ln_g = tensor_copy(st, "", "embeddings.LayerNorm.weight", H, err, err_cap)) ||
+        !(b->emb_ln_b = tensor_copy(st, "", "embeddings.LayerNorm.bias", H, err, err_cap)))
+        goto fail;
+    b->layer = calloc((size_t)b->layers, sizeof(layer_t));
+    if (!b->layer)
+        goto fail;
+    for (int l = 0; l < b->layers; l++) {
+        layer_t *L = &b->layer[l];
+        char pre[64];
+        snprintf(pre, sizeof(pre), "encoder.layer.%d.", l);
+        const char *qkv[3] = {"attention.self.query.", "attention.self.key.", "attention.self.value."};
+        L->qkv_w = malloc(3 * H * H * sizeof(float));
+        L->qkv_b = malloc(3 * H * sizeof(float));
+        if (!L->qkv_w || !L->qkv_b)
+            goto fail;
+        for (int k = 0; k < 3; k++) {
+            char name[160];
+            snprintf(name, sizeof(name), "%sweight", qkv[k]);
+            float *w = tensor_copy(st, pre, name, H * H, err, err_cap);
+            snprintf(name, sizeof(name), "%sbias", qkv[k]);
+            float *bb = w ? tensor_copy(st, pre, name, H, err, err_cap) : NULL;
+            if (!w || !bb) {
+                free(w);
+                goto fail;
+            }
+            memcpy(L->qkv_w + (uint64_t)k * H * H, w, H * H * sizeof(float));
+            memcpy(L->qkv_b + (uint64_t)k * H, bb, H * sizeof(float));
+            free(w);
+            free(bb);
+        }
+#define LOAD(field, name, n) \
+    if (!(L->field = tensor_copy(st, pre, name, n, err, err_cap))) goto fail
+        LOAD(ao_w, "attention.output.dense.weight", H * H);
+        LOAD(ao_b, "attention.output.dense.bias", H);
+        LOAD(ln1_g, "attention.output.LayerNorm.weight", H);
+        LOAD(ln1_b, "attention.output.LayerNorm.bias", H);
+        LOAD(in_w, "intermediate.dense.weight", FF * H);
+        LOAD(in_b, "intermediate.dense.bias", FF);
+        LOAD(out_w, "output.dense.weight", H * FF);
+        LOAD(out_b, "output.dense.bias", H);
+        LOAD(ln2_g, "output.LayerNorm.weight", H);
+        LOAD(ln2_b, "output.LayerNorm.bias", H);
+#undef LOAD
+    }
+    *hash = sc_safetensors_hash(st);
+    sc_safetensors_close(st);
+    *out = b;
+    return 0;
+fail:
+    sc_safetensors_close(st);
+    sc_bert_close(b);
+    return rc ? rc : SC_EINVAL;
+}
+
+void sc_bert_close(sc_bert_t *b)
+{
+    if (!b)
+        return;
+    for (int l = 0; b->layer && l < b->layers; l++) {
+        layer_t *L = &b->layer[l];
+        float *p[] = {L->qkv_w, L->qkv_b, L->ao_w, L->ao_b, L->ln1_g, L->ln1_b,
+                      L->in_w, L->in_b, L->out_w, L->out_b, L->ln2_g, L->ln2_b};
+        for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+            free(p[i]);
+    }
+    free(b->layer);
+    free(b->word);
+    free(b->pos);
+    free(b->type);
+    free(b->emb_ln_g);
+    free(b->emb_ln_b);
+    sc_wordpiece_free(b->tok);
+    free(b);
+}
+
+uint32_t sc_bert_dim(const sc_bert_t *b)
+{
+    return (uint32_t)b->hidden;
+}
+
+/* ---- forward -------------------------------------------------------------- */
+
+static void layer_norm(float *x, size_t rows, int h, const float *g, const float *bias, float eps)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *v = x + r * (size_t)h;
+        double mean = 0, var = 0;
+        for (int i = 0; i < h; i++)
+            mean += v[i];
+        mean /= h;
+        for (int i = 0; i < h; i++)
+            var += (v[i] - mean) * (v[i] - mean);
+        var /= h;
+        float inv = (float)(1.0 / sqrt(var + eps));
+        for (int i = 0; i < h; i++)
+            v[i] = ((float)(v[i] - mean)) * inv * g[i] + bias[i];
+    }
+}
+
+/* y[rows, n] = x[rows, k] * W[n, k]^T + b (PyTorch Linear layout). */
+static void linear(const float *x, size_t rows, int k, const float *w, const float *b, int n,
+                   float *y)
+{
+    for (size_t r = 0; r < rows; r++)
+        memcpy(y + r * (size_t)n, b, (size_t)n * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, n, k, 1.0f, x, k, w, k,
+                1.0f, y, n);
+}
+
+int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens,
+                       size_t n, float *out)
+{
+    const int H = b->hidden, NH = b->heads, D = H / NH, FF = b->inter;
+    size_t L = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!lens[i] || lens[i] > b->max_tokens)
+            return SC_EINVAL;
+        if (lens[i] > L)
+            L = lens[i];
+    }
+    size_t rows = n * L;
+    float *x = malloc(rows * (size_t)H * sizeof(float));
+    float *qkv = malloc(rows * 3 * (size_t)H * sizeof(float));
+    float *ctx = malloc(rows * (size_t)H * sizeof(float));
+    float *tmp = malloc(rows * (size_t)(FF > H ? FF : H) * sizeof(float));
+    float *scores = malloc(L * L * sizeof(float));
+    int rc = 0;
+    if (!x || !qkv || !ctx || !tmp || !scores) {
+        rc = SC_ENOMEM;
+        goto done;
+    }
+    /* Embeddings: word + position + token type 0, then LayerNorm. Padded
+     * rows are computed too (they never reach a real token or the pool). */
+    for (size_t s = 0; s < n; s++)
+        for (size_t t = 0; t < L; t++) {
+            float *v = x + (s * L + t) * (size_t)H;
+            int32_t id = t < lens[s] ? ids[s][t] : 0;
+            if (id < 0 || id >= b->vocab) {
+                rc = SC_EINVAL;
+                goto done;
+            }
+            const float *we = b->word + (size_t)id * (size_t)H, *pe = b->pos + t * (size_t)H;
+            for (int i = 0; i < H; i++)
+                v[i] = we[i] + pe[i] + b->type[i];
+        }
+    layer_norm(x, rows, H, b->emb_ln_g, b->emb_ln_b, b->eps);
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int l = 0; l < b->layers; l++) {
+        const layer_t *Ly = &b->layer[l];
+        linear(x, rows, H, Ly->qkv_w, Ly->qkv_b, 3 * H, qkv);
+        for (size_t s = 0; s < n; s++) {
+            size_t len = lens[s];
+            for (int h = 0; h < NH; h++) {
+                const float *q = qkv + s * L * 3 * (size_t)H + (size_t)h * D;
+                const float *k = q + H, *v = q + 2 * H;
+                /* Padded keys are left out entirely: softmax over the real
+                 * tokens equals HF's additive -inf mask. */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)len, (blasint)len, D,
+                            scale, q, 3 * H, k, 3 * H, 0.0f, scores, (blasint)len);
+                for (size_t r = 0; r < len; r++) {
+                    float *row = scores + r * len, mx = row[0];
+                    for (size_t c = 1; c < len; c++)
+                        mx = row[c] > mx ? row[c] : mx;
+                    double sum = 0;
+                    for (size_t c = 0; c < len; c++) {
+                        row[c] = expf(row[c] - mx);
+                        sum += row[c];
+                    }
+                    float inv = (float)(1.0 / sum);
+                    for (size_t c = 0; c < len; c++)
+                        row[c] *= inv;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)len, D,
+                            (blasint)len, 1.0f, scores, (blasint)len, v, 3 * H, 0.0f,
+                            ctx + s * L * (size_t)H + (size_t)h * D, H);
+            }
+            /* Padded rows of the context are unused; keep them finite. */
+            memset(ctx + (s * L + len) * (size_t)H, 0, (L - len) * (size_t)H * sizeof(float));
+        }
+        linear(ctx, rows, H, Ly->ao_w, Ly->ao_b, H, tmp);
+        for (size_t i = 0; i < rows * (size_t)H; i++)
+            x[i] += tmp[i];
+        layer_norm(x, rows, H, Ly->ln1_g, Ly->ln1_b, b->eps);
+        linear(x, rows, H, Ly->in_w, Ly->in_b, FF, tmp);
+        for (size_t i = 0; i < rows * (size_t)FF; i++) /* exact GELU, as BERT's "gelu" */
+            tmp[i] = 0.5f * tmp[i] * (1.0f + erff(tmp[i] * 0.70710678118654752f));
+        linear(tmp, rows, FF, Ly->out_w, Ly->out_b, H, ctx);
+        for (size_t i = 0; i < rows * (size_t)H; i++)
+            x[i] += ctx[i];
+        layer_norm(x, rows, H, Ly->ln2_g, Ly->ln2_b, b->eps);
+    }
+    for (size_t s = 0; s < n; s++) {
+        float *o = out + s * (size_t)H;
+        if (b->pool_cls) {
+            memcpy(o, x + s * L * (size_t)H, (size_t)H * sizeof(float));
+        } else {
+            memset(o, 0, (size_t)H * sizeof(float));
+            for (size_t t = 0; t < lens[s]; t++)
+                for (int i = 0; i < H; i++)
+                    o[i] += x[(s * L + t) * (size_t)H + i];
+            for (int i = 0; i < H; i++)
+                o[i] /= (float)lens[s];
+        }
+        if (sc_vec_normalize(o, (uint32_t)H))
+            memset(o, 0, (size_t)H * sizeof(float));
+    }
+done:
+    free(x);
+    free(qkv);
+    free(ctx);
+    free(tmp);
+    free(scores);
+    return rc;
+}
+
+int sc_bert_embed(const sc_bert_t *b, const char *const *texts, const size_t *lens, size_t n,
+                  float *out)
+{
+    int32_t **ids = calloc(n, sizeof(int32_t *));
+    size_t *nt = calloc(n, sizeof(size_t));
+    int rc = ids && nt ? 0 : SC_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        ids[i] = malloc(b->max_tokens * sizeof(int32_t));
+        if (!ids[i]) {
+            rc = SC_ENOMEM;
+            break;
+        }
+        ids[i][0] = b->cls;
+        int k = sc_wordpiece_encode(b->tok, texts[i], lens[i], ids[i] + 1, b->max_tokens - 2);
+        if (k < 0) {
+            rc = k;
+            break;
+        }
+        ids[i][k + 1] = b->sep;
+        nt[i] = (size_t)k + 2; /* truncated to the model's length, [SEP] kept */
+    }
+    if (!rc)
+        rc = sc_bert_encode_ids(b, (const int32_t *const *)ids, nt, n, out);
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(nt);
+    return rc;
+}
