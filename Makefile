@@ -34,7 +34,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 LIB := $(BUILD)/libsemcached.a
 SERVER := $(BUILD)/semcached
 BENCH_SRC := $(wildcard bench/*.c)
-BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover
+BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover $(BUILD)/semcached-embed-eval $(BUILD)/semcached-bert-bench
 TOOLS := $(BUILD)/semcached-convert
 TEST_UTIL := $(BUILD)/tests/testutil.o
 TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
@@ -85,6 +85,12 @@ $(BUILD)/semcached-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-convert: $(BUILD)/embed/tools/convert.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-bert-bench: $(BUILD)/bench/tools/bert_bench.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-embed-eval: $(BUILD)/bench/tools/embed_eval.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-crossover: $(BUILD)/bench/tools/crossover.o $(LIB)
@@ -155,7 +161,7 @@ asan: deps-test
 	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) $(TEST_SCRIPTS)
 
 deps-bench: deps-test
-	$(call install_missing,nginx-light redis-server redis-tools wrk gnuplot-nox python3-hnswlib curl)
+	$(call install_missing,nginx-light redis-server redis-tools wrk gnuplot-nox python3-hnswlib python3-torch curl)
 
 # The benchmark suite (minutes; not part of make test). Writes BENCHMARKS.md.
 bench: deps-bench

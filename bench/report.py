@@ -147,6 +147,45 @@ def main():
         w("\nThe scan stays faster than HNSW at ef_search=512 until between 8k and 16k vectors, "
           "and it is exact; `--index-flat-max` defaults to 8,000. Command: `%s`\n" % co[0]["command"])
 
+    ev = by.get("embed_eval", [])
+    if ev:
+        w("## Built-in embedders: duplicate detection on QQP and speed\n")
+        w("Every pair of `../shared/data/qqp/qqp_dev.tsv` (61,812 Quora question pairs, 22,095 "
+          "labelled duplicates) is embedded on one thread in batches of 32; the cosine of the "
+          "two sides is the score. ROC-AUC is the chance that a duplicate pair outscores a "
+          "non-duplicate one. At each threshold: precision is the share of pairs above it that "
+          "are duplicates (1 - the false-hit rate a cache at that threshold would have on this "
+          "traffic), recall the share of duplicates above it, hit rate the share of all pairs "
+          "above it.\n")
+        w("| model | sentences/s (1 core) | ROC-AUC | precision / recall at 0.80 | at 0.85 | at 0.90 | at 0.95 |")
+        w("|---|---:|---:|---|---|---|---|")
+        for r in ev:
+            cells = ["%.2f / %.2f" % (t["precision"], t["recall"]) for t in r["thresholds"]]
+            w("| `%s` | %.0f | %.3f | %s |" % (r["model"], r["sentences_per_s"], r["roc_auc"], " | ".join(cells)))
+        w("\nCommand: `%s`. Target: at least 100,000 sentences/s per core for short questions. "
+          "QQP's non-duplicates are often near-paraphrases on the same topic, so no fixed "
+          "threshold gives both high precision and high recall with these models: this is what "
+          "the quality loop (sampled validation and error budgets) is for.\n" % ev[0]["command"])
+
+    bs = [r for r in by.get("bert_semcached", []) if "tokens" in r]
+    peak = [r for r in by.get("bert_semcached", []) if "sgemm_gflops" in r]
+    bt = {(r["tokens"], r["batch"]): r for r in by.get("bert_torch", [])}
+    if bs and peak:
+        w("## BERT encoder against PyTorch\n")
+        w("all-MiniLM-L6-v2's shape (384 hidden, 12 heads, 6 layers, 1536 feed-forward) with "
+          "random weights, 2 threads each: semcached's encoder on OpenBLAS, and the same forward "
+          "pass in Debian's PyTorch %s on the same weights. OpenBLAS sgemm peak on this machine, "
+          "measured in the same run: %.0f GFLOP/s.\n" % (next(iter(bt.values()))["torch"] if bt else "?", peak[0]["sgemm_gflops"]))
+        w("| tokens | batch | semcached sentences/s | PyTorch sentences/s | ratio | GFLOP/s | of sgemm peak |")
+        w("|---:|---:|---:|---:|---:|---:|---:|")
+        for r in bs:
+            t = bt.get((r["tokens"], r["batch"]))
+            w("| %d | %d | %.1f | %s | %s | %.1f | %.0f %% |" % (r["tokens"], r["batch"], r["sentences_per_s"],
+              "%.1f" % t["sentences_per_s"] if t else "-", "%.2f×" % (r["sentences_per_s"] / t["sentences_per_s"]) if t else "-",
+              r["gflops"], 100 * r["of_peak"]))
+        w("\nTargets: at least 3× PyTorch at every shape and 50 %% of the sgemm peak at batch 32. "
+          "Commands: `%s`, `%s`.\n" % (bs[0]["command"], next(iter(bt.values()))["command"] if bt else ""))
+
     w("## Recall and the HNSW search beam\n")
     w("`make test` checks recall of the HNSW path against the exact scan (tests/index/hnsw.c): "
       "on SIFT-5k with the siftsmall queries (../shared/data/ann), recall@1 0.990 and recall@10 "

@@ -132,5 +132,20 @@ bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS"
 while read -r line; do record crossover "OPENBLAS_NUM_THREADS=1 semcached-crossover 384" "$line"; done \
   < <(OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-crossover" 384)
 
+# ---- embedders: quality on QQP and speed on one core ----------------------------------
+MODEL_CACHE=${MODEL_CACHE:-$HOME/.cache/semcached}
+for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do
+  [ -e "$m" ] || continue
+  record embed_eval "semcached-embed-eval $(basename "$m") qqp_dev.tsv" \
+    "$("$BUILD/semcached-embed-eval" "$m" "$SHARED/data/qqp/qqp_dev.tsv")"
+done
+
+# ---- the BERT encoder against PyTorch (all-MiniLM-L6-v2 shape, random weights) ----------
+/usr/bin/python3 tests/embed/tiny_bert.py "$tmp/minilm" F32 mean 384 12 1536 6 30522
+while read -r line; do record bert_semcached "OPENBLAS_NUM_THREADS=2 semcached-bert-bench MINILM_DIR" "$line"; done \
+  < <(OPENBLAS_NUM_THREADS=2 "$BUILD/semcached-bert-bench" "$tmp/minilm")
+while read -r line; do record bert_torch "bench/bert_torch.py MINILM_DIR 2" "$line"; done \
+  < <(/usr/bin/python3 bench/bert_torch.py "$tmp/minilm" 2)
+
 python3 bench/report.py "$RES" BENCHMARKS.md "$OUT/latency-throughput.png"
 echo "wrote BENCHMARKS.md and $OUT/" >&2

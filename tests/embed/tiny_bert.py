@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""tiny_bert.py OUT_DIR DTYPE POOLING -- writes a small random-weight BERT in
+"""tiny_bert.py OUT_DIR DTYPE POOLING [H HEADS FF LAYERS VOCAB] -- writes a random-weight BERT in
 the Hugging Face layout (config.json, model.safetensors in F32/F16/BF16,
 vocab.txt, 1_Pooling/config.json) and expected.json: the output of the same
 forward pass computed independently in numpy float64 (embeddings, LayerNorm,
 masked multi-head attention over a padded batch, exact erf GELU, residuals,
 mean or CLS pooling, L2 normalization) on a batch of mixed-length id lists.
-The C encoder must reproduce it within 1e-5."""
+The C encoder must reproduce it within 1e-5. With a shape given (the
+benchmark's all-MiniLM-L6-v2 shape: 384 12 1536 6 30522) no reference is
+computed and the vocabulary is synthetic."""
 import json, math, os, struct, sys
 
 import numpy as np
@@ -13,6 +15,10 @@ import numpy as np
 out, dtype, pooling = sys.argv[1], sys.argv[2], sys.argv[3]
 rng = np.random.default_rng(20261123)
 H, NH, FF, NL, P, V = 32, 4, 64, 2, 64, 120
+BIG = len(sys.argv) > 4
+if BIG:
+    H, NH, FF, NL, V = (int(x) for x in sys.argv[4:9])
+    P = 512
 os.makedirs(os.path.join(out, "1_Pooling"), exist_ok=True)
 
 vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + ["w%d" % i for i in range(V - 5)]
@@ -77,6 +83,9 @@ hb = json.dumps(header).encode()
 hb += b" " * (-len(hb) % 8)
 with open(os.path.join(out, "model.safetensors"), "wb") as f:
     f.write(struct.pack("<Q", len(hb)) + hb + data)
+
+if BIG:
+    sys.exit(0)
 
 # A batch of mixed lengths, each [CLS] ... [SEP].
 lengths = [3, 11, 1 + 2, 17, 6]
