@@ -47,6 +47,10 @@ typedef struct sc_config_s {
     int64_t embed_timeout_ms;    /* a text not embedded within this is skipped */
     char embed_remote_model[256];/* model name sent to a remote:URL embedder */
     int64_t embed_remote_concurrency; /* remote embedding calls in flight */
+    double sample_rate;          /* default fraction of hits validated */
+    int64_t validate_first;      /* a new scope's first semantic hits are always validated */
+    int64_t validation_pending;  /* most validations awaiting feedback */
+    int64_t validation_retention;/* validation records kept in LMDB */
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */

@@ -22,6 +22,9 @@ typedef struct {
     uint32_t dimensions;        /* of its vectors; 0 = none seen yet */
     char embedder[SC_MAX_EMBEDDER]; /* identity of its embedder; "" = not recorded */
     int64_t ttl_s;              /* default TTL of its entries; -1 = server default */
+    double sample_rate;         /* fraction of hits sent for validation */
+    char compare[16];           /* how answers are compared: "exact" or "normalized" */
+    int invalidate_on_wrong;    /* a wrong verdict deletes the entry */
 } sc_ns_config_t;
 
 typedef struct sc_namespaces_s sc_namespaces_t;

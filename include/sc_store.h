@@ -121,6 +121,12 @@ int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
                           int (*fn)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES],
                                      uint64_t scope, const float *vec, uint32_t dim),
                           void *ctx);
+/* 1 if request 'req_key' was judged not to match entry 'entry_key'. */
+int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_STORE_KEY_BYTES],
+                         const uint8_t entry_key[SC_STORE_KEY_BYTES]);
+/* Appends up to 'limit' validation records (newest first) as a JSON array. */
+int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
+
 /* The label a key has in the vector indexes: its first 8 bytes. */
 uint64_t sc_store_label(const uint8_t key[SC_STORE_KEY_BYTES]);
 
@@ -133,13 +139,16 @@ typedef enum {
     SC_OP_NS_PUT,         /* namespace 'ns' <- 'record' (JSON settings) */
     SC_OP_NS_DELETE,      /* remove namespace 'ns' settings and all its entries */
     SC_OP_SYNC,           /* no change; completes once all before it are durable */
+    SC_OP_VALIDATION,     /* record 'record' (JSON) under 'key' (8-byte time + id); keeps the newest 'count' */
+    SC_OP_NEGATIVE,       /* remember that request 'key' must not match entry 'key2' */
 } sc_op_type_t;
 
 typedef struct sc_write_op_s sc_write_op_t;
 struct sc_write_op_s {
     sc_op_type_t type;
     uint8_t key[SC_STORE_KEY_BYTES];
-    sc_buf_t record;             /* owned by the op: PUT / NS_PUT payload */
+    uint8_t key2[SC_STORE_KEY_BYTES]; /* NEGATIVE: the entry */
+    sc_buf_t record;             /* owned by the op: PUT / NS_PUT / VALIDATION payload */
     char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
     int all;                     /* INVALIDATE: remove everything */
     int result;                  /* out: 0 or SC_E* */

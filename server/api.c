@@ -179,6 +179,8 @@ static void semantic_lookup(sc_worker_t *w, const sc_request_t *req, double thre
             e->model.len != req->model_len || memcmp(e->model.ptr, req->model, req->model_len) ||
             (e->expires_ms && now >= e->expires_ms) || (req->has_max_age && age_s > req->max_age_s))
             continue;
+        if (sc_store_is_negative(w->reader, req->key, key))
+            continue; /* validated as a wrong answer for this very request */
         memcpy(sv, e->vector, req->dim * sizeof(float)); /* LMDB data is unaligned */
         double sim = sc_vec_dot(sv, req->vec, req->dim);
         out->searched = 1;
@@ -211,6 +213,27 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
     sc_buf_printf(b, ",\"age_s\":%.3f,\"hits\":%llu}", age_s, (unsigned long long)(meta->hits + 1));
 }
 
+/* Marks a served hit for validation (caller delivery): the answer gains
+ * "validate": true and a "validation_id" for POST /v1/feedback. 'b' holds the
+ * finished hit object. */
+static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const uint8_t entry_key[SC_KEY_BYTES],
+                         uint64_t scope, sc_match_t match, double similarity, double sample_rate,
+                         sc_buf_t *b)
+{
+    sc_validation_t v;
+    memset(&v, 0, sizeof(v));
+    memcpy(v.entry_key, entry_key, SC_KEY_BYTES);
+    memcpy(v.request_key, req->key, SC_KEY_BYTES);
+    v.scope = scope;
+    v.match = match;
+    v.similarity = similarity;
+    snprintf(v.ns, sizeof(v.ns), "%.*s", (int)req->ns_len, req->ns);
+    if (sc_quality_sample(w->srv->quality, sample_rate, &v, sc_now_ms(), &w->rng) != 1 || !b->len)
+        return;
+    b->len--; /* reopen the object */
+    sc_buf_printf(b, ",\"validate\":true,\"validation_id\":\"%s\"}", v.id);
+}
+
 static const char *const skip_reasons[4] = {"queue_full", "timeout", "error", "embedder_mismatch"};
 enum { SKIP_QUEUE_FULL, SKIP_TIMEOUT, SKIP_ERROR, SKIP_EMBEDDER };
 
@@ -237,6 +260,10 @@ static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int
             sc_store_touch(srv->store, sem.key, now);
             sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
                                     e.prompt_tokens, e.completion_tokens);
+            sc_ns_config_t ns;
+            sc_namespaces_get(srv->namespaces, req->ns, req->ns_len, &ns);
+            maybe_sample(w, req, sem.key, req->scope, SC_MATCH_SEMANTIC, sem.similarity,
+                         ns.sample_rate, &b);
         }
         sc_store_read_end(w->reader);
     }
@@ -394,6 +421,7 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
                 hit = 1;
                 append_hit(&b, "exact", req.key, &e, &meta, now, NULL);
                 sc_store_touch(srv->store, req.key, now);
+                maybe_sample(w, &req, req.key, req.scope, SC_MATCH_EXACT, 1.0, ns.sample_rate, &b);
                 sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
                                         e.prompt_tokens, e.completion_tokens);
             }
@@ -834,7 +862,14 @@ static void reply_namespace(sc_conn_t *c, uint64_t started, int status, sc_slice
     sc_buf_json_str(&b, name.ptr, name.len);
     sc_buf_printf(&b, ",\"configured\":%s,\"settings\":", ns->configured ? "true" : "false");
     sc_ns_config_to_json(ns, &b);
-    sc_buf_puts(&b, "}");
+    char name_z[SC_MAX_NAMESPACE + 1];
+    snprintf(name_z, sizeof(name_z), "%.*s", (int)name.len, name.ptr);
+    sc_quality_ns_t q;
+    sc_quality_ns(c->w->srv->quality, name_z, &q);
+    sc_buf_printf(&b, ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
+                      "\"false_hit_rate_upper\":%.6f}}",
+                  (unsigned long long)(q.validated[0] + q.validated[1]),
+                  (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper);
     sc_conn_respond(c, SC_EP_NAMESPACES, started, status, JSON_CT, NULL, b.data, b.len);
     sc_buf_free(&b);
 }
@@ -926,6 +961,244 @@ static void handle_namespace(sc_conn_t *c, const sc_http_request_t *hr, sc_slice
     pending_submit(c, p);
 }
 
+/* ---- feedback --------------------------------------------------------- */
+
+static void submit_detached(sc_server_t *srv, sc_write_op_t *op)
+{
+    op->done = detached_done;
+    if (sc_store_submit(srv->store, op)) {
+        sc_log(srv->log, SC_WARN, "feedback: write queue full; a validation record was dropped");
+        sc_write_op_clear(op);
+        free(op);
+    }
+}
+
+static void handle_feedback(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    sc_server_t *srv = c->w->srv;
+    uint64_t t0 = hr->started_ns;
+    if (hr->method != HTTP_POST)
+        return method_not_allowed(c, SC_EP_FEEDBACK, t0, "POST");
+    if (!require_json(c, SC_EP_FEEDBACK, hr))
+        return;
+    char err[256] = "";
+    json_error_t je;
+    json_t *root = json_loadb(hr->body.ptr, hr->body.len, JSON_REJECT_DUPLICATES, &je);
+    const char *k;
+    json_t *v;
+    json_t *vid = NULL, *key = NULL, *fresh = NULL, *verdict = NULL;
+    if (!json_is_object(root)) {
+        snprintf(err, sizeof(err), "body must be a JSON object%s%s", root ? "" : ": ", root ? "" : je.text);
+        goto bad;
+    }
+    json_object_foreach(root, k, v) {
+        if (strcmp(k, "validation_id") == 0)
+            vid = v;
+        else if (strcmp(k, "key") == 0)
+            key = v;
+        else if (strcmp(k, "fresh_response") == 0)
+            fresh = v;
+        else if (strcmp(k, "verdict") == 0)
+            verdict = v;
+        else {
+            snprintf(err, sizeof(err), "unknown field '%s' (validation_id or key, and fresh_response or verdict)", k);
+            goto bad;
+        }
+    }
+    if (!vid == !key || !fresh == !verdict) {
+        snprintf(err, sizeof(err), "give one of validation_id or key, and one of fresh_response or verdict");
+        goto bad;
+    }
+    if ((vid && !json_is_string(vid)) || (key && !json_is_string(key)) ||
+        (verdict && (!json_is_string(verdict) || (strcmp(json_string_value(verdict), "correct") &&
+                                                   strcmp(json_string_value(verdict), "wrong"))))) {
+        snprintf(err, sizeof(err), "validation_id and key are strings; verdict is \"correct\" or \"wrong\"");
+        goto bad;
+    }
+    sc_validation_t val;
+    memset(&val, 0, sizeof(val));
+    int found;
+    if (vid) {
+        found = sc_quality_take(srv->quality, json_string_value(vid), &val) == 0;
+        if (!found) {
+            json_decref(root);
+            sc_conn_problem(c, SC_EP_FEEDBACK, t0, 404, "not-found",
+                            "unknown validation_id, or it was already answered");
+            return;
+        }
+    } else {
+        uint8_t kb[SC_KEY_BYTES];
+        if (sc_hex_decode(json_string_value(key), json_string_length(key), kb, SC_KEY_BYTES)) {
+            snprintf(err, sizeof(err), "\"key\" is 32 hexadecimal digits");
+            goto bad;
+        }
+        found = sc_quality_take_by_key(srv->quality, kb, &val) == 0;
+        if (!found) { /* feedback on an entry nobody asked about: an exact-hit check */
+            memcpy(val.entry_key, kb, SC_KEY_BYTES);
+            val.match = SC_MATCH_EXACT;
+            val.similarity = 1;
+        }
+    }
+    /* The served answer, and the namespace when the validation did not say. */
+    sc_worker_t *w = c->w;
+    sc_entry_t e;
+    sc_entry_meta_t meta;
+    int have_entry = sc_store_read_begin(w->reader) == 0 &&
+                     sc_store_get(w->reader, val.entry_key, &e, &meta) == 0;
+    sc_buf_t cached = {0};
+    if (have_entry) {
+        sc_buf_append(&cached, e.response.ptr, e.response.len);
+        if (!val.ns[0])
+            snprintf(val.ns, sizeof(val.ns), "%.*s", (int)e.ns.len, e.ns.ptr);
+        if (!val.scope)
+            val.scope = e.scope;
+    }
+    sc_store_read_end(w->reader);
+    if (!have_entry && (fresh || !val.ns[0])) {
+        sc_buf_free(&cached);
+        json_decref(root);
+        sc_conn_problem(c, SC_EP_FEEDBACK, t0, 404, "not-found",
+                        "the entry is gone (deleted or expired); nothing to compare with");
+        return;
+    }
+    sc_ns_config_t ns;
+    sc_namespaces_get(srv->namespaces, val.ns, strlen(val.ns), &ns);
+    sc_verdict_t verd;
+    const char *method = verdict ? "reported" : ns.compare;
+    if (verdict) {
+        verd = strcmp(json_string_value(verdict), "wrong") == 0 ? SC_VERDICT_WRONG : SC_VERDICT_CORRECT;
+    } else {
+        sc_buf_t fb = {0};
+        dump_compact(fresh, &fb);
+        verd = sc_answers_agree(fb.data, fb.len, cached.data, cached.len, ns.compare)
+                   ? SC_VERDICT_CORRECT : SC_VERDICT_WRONG;
+        sc_buf_free(&fb);
+    }
+    sc_buf_free(&cached);
+    json_decref(root);
+    sc_quality_record(srv->quality, val.ns, val.match, verd);
+    /* Keep the record; act on a wrong answer. */
+    char hex[SC_KEY_HEX + 1];
+    sc_hex_encode(val.entry_key, SC_KEY_BYTES, hex);
+    uint64_t now = sc_now_ms();
+    if (!val.id[0]) {
+        uint8_t raw[16];
+        uint64_t a = w->rng = w->rng ^ (w->rng << 13), b2 = now;
+        memcpy(raw, &a, 8);
+        memcpy(raw + 8, &b2, 8);
+        sc_hex_encode(raw, 16, val.id);
+    }
+    sc_write_op_t *rec = calloc(1, sizeof(*rec));
+    if (rec) {
+        rec->type = SC_OP_VALIDATION;
+        for (int i = 0; i < 8; i++)
+            rec->key[i] = (uint8_t)(now >> (56 - 8 * i)); /* time first: ordered by age */
+        sc_hex_decode(val.id, 16, rec->key + 8, 8);
+        rec->count = (uint64_t)srv->cfg.validation_retention;
+        sc_buf_printf(&rec->record, "{\"validation_id\":\"%s\",\"time_ms\":%llu,\"namespace\":",
+                      val.id, (unsigned long long)now);
+        sc_buf_json_str(&rec->record, val.ns, strlen(val.ns));
+        sc_buf_printf(&rec->record, ",\"key\":\"%s\",\"scope\":\"%016llx\",\"match\":\"%s\","
+                      "\"similarity\":%.6f,\"verdict\":\"%s\",\"method\":\"%s\"}", hex,
+                      (unsigned long long)val.scope, val.match == SC_MATCH_SEMANTIC ? "semantic" : "exact",
+                      val.similarity, verd == SC_VERDICT_WRONG ? "wrong" : "correct", method);
+        submit_detached(srv, rec);
+    }
+    int invalidated = 0;
+    if (verd == SC_VERDICT_WRONG && val.match == SC_MATCH_SEMANTIC && memcmp(val.request_key, val.entry_key, SC_KEY_BYTES)) {
+        sc_write_op_t *neg = calloc(1, sizeof(*neg));
+        if (neg) {
+            neg->type = SC_OP_NEGATIVE;
+            memcpy(neg->key, val.request_key, SC_KEY_BYTES);
+            memcpy(neg->key2, val.entry_key, SC_KEY_BYTES);
+            submit_detached(srv, neg);
+        }
+    }
+    if (verd == SC_VERDICT_WRONG && ns.invalidate_on_wrong && have_entry) {
+        sc_write_op_t *del = calloc(1, sizeof(*del));
+        if (del) {
+            del->type = SC_OP_DELETE;
+            memcpy(del->key, val.entry_key, SC_KEY_BYTES);
+            submit_detached(srv, del);
+            invalidated = 1;
+        }
+    }
+    sc_buf_t b = {0};
+    sc_buf_printf(&b, "{\"validation_id\":\"%s\",\"key\":\"%s\",\"match\":\"%s\",\"verdict\":\"%s\","
+                      "\"method\":\"%s\",\"invalidated\":%s}",
+                  val.id, hex, val.match == SC_MATCH_SEMANTIC ? "semantic" : "exact",
+                  verd == SC_VERDICT_WRONG ? "wrong" : "correct", method, invalidated ? "true" : "false");
+    sc_conn_respond(c, SC_EP_FEEDBACK, t0, 200, JSON_CT, NULL, b.data, b.len);
+    sc_buf_free(&b);
+    return;
+bad:
+    json_decref(root);
+    sc_conn_problem(c, SC_EP_FEEDBACK, t0, 400, "invalid-request", err);
+}
+
+static void handle_validations(sc_conn_t *c, const sc_http_request_t *hr)
+{
+    if (hr->method != HTTP_GET)
+        return method_not_allowed(c, SC_EP_FEEDBACK, hr->started_ns, "GET");
+    size_t limit = 100;
+    const char *q = hr->query.ptr;
+    if (q && hr->query.len > 6 && strncmp(q, "limit=", 6) == 0) {
+        long v = strtol(q + 6, NULL, 10);
+        limit = v < 1 ? 1 : v > 10000 ? 10000 : (size_t)v;
+    }
+    sc_buf_t b = {0};
+    int rc = sc_store_read_begin(c->w->reader);
+    if (!rc)
+        rc = sc_store_validations(c->w->reader, limit, &b);
+    sc_store_read_end(c->w->reader);
+    if (rc) {
+        sc_buf_free(&b);
+        sc_conn_problem(c, SC_EP_FEEDBACK, hr->started_ns, 500, "store-error", sc_strerror(rc));
+        return;
+    }
+    reply_json(c, SC_EP_FEEDBACK, hr, 200, &b);
+    sc_buf_free(&b);
+}
+
+typedef struct {
+    sc_buf_t *b;
+    int section; /* 0 counts, 1 rate, 2 upper */
+    int left;
+} quality_render_t;
+
+static void render_quality(void *ctx, const char *ns, const sc_quality_ns_t *st)
+{
+    quality_render_t *r = ctx;
+    if (r->left-- <= 0)
+        return; /* bounded like every request-derived label */
+    if (r->section == 0) {
+        static const char *const kinds[2] = {"exact", "semantic"};
+        for (int m = 0; m < 2; m++) {
+            sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"correct\"} %llu\n",
+                          ns, kinds[m], (unsigned long long)(st->validated[m] - st->wrong[m]));
+            sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"wrong\"} %llu\n",
+                          ns, kinds[m], (unsigned long long)st->wrong[m]);
+        }
+    } else {
+        sc_buf_printf(r->b, "semcached_false_hit_rate%s{namespace=\"%s\"} %.6f\n",
+                      r->section == 1 ? "" : "_upper", ns, r->section == 1 ? st->rate : st->upper);
+    }
+}
+
+static void render_quality_json(void *ctx, const char *ns, const sc_quality_ns_t *st)
+{
+    quality_render_t *r = ctx;
+    if (r->left-- <= 0)
+        return;
+    if (r->section++)
+        sc_buf_puts(r->b, ",");
+    sc_buf_json_str(r->b, ns, strlen(ns));
+    sc_buf_printf(r->b, ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu},\"wrong\":{\"exact\":%llu,\"semantic\":%llu},"
+                        "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f}",
+                  (unsigned long long)st->validated[0], (unsigned long long)st->validated[1],
+                  (unsigned long long)st->wrong[0], (unsigned long long)st->wrong[1], st->rate, st->upper);
+}
+
 /* ---- stats, health, metrics ------------------------------------------- */
 
 static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
@@ -976,6 +1249,13 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
                   (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
                   (unsigned long long)st.queue_depth, (long long)atomic_load(&srv->n_conns),
                   srv->n_workers, (unsigned long long)((sc_now_ms() - srv->started_ms) / 1000));
+    b.len--; /* reopen the object for the quality section */
+    sc_buf_printf(&b, ",\"quality\":{\"pending\":%llu,\"dropped\":%llu,\"namespaces\":{",
+                  (unsigned long long)sc_quality_pending(srv->quality),
+                  (unsigned long long)sc_quality_dropped(srv->quality));
+    quality_render_t qr = {&b, 0, (int)srv->cfg.max_label_values};
+    sc_quality_foreach(srv->quality, render_quality_json, &qr);
+    sc_buf_puts(&b, "}}}");
     reply_json(c, SC_EP_STATS, hr, 200, &b);
     sc_buf_free(&b);
 }
@@ -1059,6 +1339,27 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
                   (unsigned long long)ep.texts, (unsigned long long)ep.batches,
                   (unsigned long long)ep.queue_depth,
                   (long long)atomic_load(&srv->n_conns));
+    quality_render_t qr = {&b, 0, (int)srv->cfg.max_label_values};
+    sc_buf_puts(&b, "# HELP semcached_validations_total Validated hits by namespace, match kind and verdict.\n"
+                    "# TYPE semcached_validations_total counter\n");
+    sc_quality_foreach(srv->quality, render_quality, &qr);
+    sc_buf_puts(&b, "# HELP semcached_false_hit_rate Wrong validated hits over validated hits.\n"
+                    "# TYPE semcached_false_hit_rate gauge\n");
+    qr.section = 1;
+    qr.left = (int)srv->cfg.max_label_values;
+    sc_quality_foreach(srv->quality, render_quality, &qr);
+    sc_buf_puts(&b, "# HELP semcached_false_hit_rate_upper Upper end of the 95 % Wilson interval of "
+                    "the false-hit rate.\n# TYPE semcached_false_hit_rate_upper gauge\n");
+    qr.section = 2;
+    qr.left = (int)srv->cfg.max_label_values;
+    sc_quality_foreach(srv->quality, render_quality, &qr);
+    sc_buf_printf(&b, "# HELP semcached_validation_dropped_total Hits that were to be validated but "
+                      "found the pending table full.\n# TYPE semcached_validation_dropped_total counter\n"
+                      "semcached_validation_dropped_total %llu\n"
+                      "# HELP semcached_validations_pending Validations awaiting feedback.\n"
+                      "# TYPE semcached_validations_pending gauge\nsemcached_validations_pending %llu\n",
+                  (unsigned long long)sc_quality_dropped(srv->quality),
+                  (unsigned long long)sc_quality_pending(srv->quality));
     sc_conn_respond(c, SC_EP_METRICS, hr->started_ns, 200, "text/plain; version=0.0.4; charset=utf-8",
                     NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
@@ -1091,6 +1392,10 @@ void sc_api_handle(sc_conn_t *c, const sc_http_request_t *hr)
             return method_not_allowed(c, SC_EP_INVALIDATE, t0, "POST");
         return handle_invalidate(c, hr);
     }
+    if (path_is(p, "/v1/feedback"))
+        return handle_feedback(c, hr);
+    if (path_is(p, "/v1/validations"))
+        return handle_validations(c, hr);
     if (path_is(p, "/v1/stats")) {
         if (m != HTTP_GET)
             return method_not_allowed(c, SC_EP_STATS, t0, "GET");

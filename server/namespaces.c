@@ -35,6 +35,9 @@ void sc_ns_config_defaults(const sc_config_t *cfg, sc_ns_config_t *c)
     c->threshold = cfg->threshold;
     c->allow_lower_threshold = cfg->allow_lower_threshold != 0;
     c->ttl_s = -1;
+    c->sample_rate = cfg->sample_rate;
+    snprintf(c->compare, sizeof(c->compare), "normalized");
+    c->invalidate_on_wrong = 1;
 }
 
 int sc_namespaces_create(sc_namespaces_t **out, const sc_config_t *cfg)
@@ -180,12 +183,34 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             c->embedder[0] = '\0';
         } else if (json_is_null(v) && strcmp(k, "ttl_s") == 0) {
             c->ttl_s = -1;
-        } else if (strcmp(k, "semantic") == 0 || strcmp(k, "allow_lower_threshold") == 0) {
+        } else if (strcmp(k, "semantic") == 0 || strcmp(k, "allow_lower_threshold") == 0 ||
+                   strcmp(k, "invalidate_on_wrong") == 0) {
             if (!json_is_boolean(v)) {
                 snprintf(err, err_cap, "\"%s\" must be true or false", k);
                 return SC_EINVAL;
             }
-            *(k[0] == 's' ? &c->semantic : &c->allow_lower_threshold) = json_is_true(v);
+            *(k[0] == 's' ? &c->semantic : k[0] == 'a' ? &c->allow_lower_threshold
+                                                       : &c->invalidate_on_wrong) = json_is_true(v);
+        } else if (strcmp(k, "sample_rate") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1)) {
+                snprintf(err, err_cap, "\"sample_rate\" must be a number in [0, 1]");
+                return SC_EINVAL;
+            }
+            c->sample_rate = json_number_value(v);
+        } else if (strcmp(k, "compare") == 0) {
+            if (!json_is_string(v) || (strcmp(json_string_value(v), "exact") != 0 &&
+                                       strcmp(json_string_value(v), "normalized") != 0)) {
+                snprintf(err, err_cap, "\"compare\" must be \"exact\" or \"normalized\" "
+                                       "(\"semantic\" is not available yet)");
+                return SC_EINVAL;
+            }
+            snprintf(c->compare, sizeof(c->compare), "%s", json_string_value(v));
+        } else if (strcmp(k, "delivery") == 0) {
+            if (!json_is_string(v) || strcmp(json_string_value(v), "caller") != 0) {
+                snprintf(err, err_cap, "\"delivery\" must be \"caller\" (webhook and upstream "
+                                       "are not available yet)");
+                return SC_EINVAL;
+            }
         } else if (strcmp(k, "threshold") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= -1 && json_number_value(v) <= 1)) {
                 snprintf(err, err_cap, "\"threshold\" must be a cosine similarity in [-1, 1]");
@@ -214,7 +239,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             c->ttl_s = json_integer_value(v);
         } else {
             snprintf(err, err_cap, "unknown namespace setting '%s' (semantic, threshold, "
-                                   "allow_lower_threshold, dimensions, embedder, ttl_s)", k);
+                                   "allow_lower_threshold, dimensions, embedder, ttl_s, sample_rate, "
+                                   "delivery, compare, invalidate_on_wrong)", k);
             return SC_EINVAL;
         }
     }
@@ -237,8 +263,12 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
     else
         sc_buf_puts(out, "null");
     if (c->ttl_s >= 0)
-        sc_buf_printf(out, ",\"ttl_s\":%lld}", (long long)c->ttl_s);
+        sc_buf_printf(out, ",\"ttl_s\":%lld", (long long)c->ttl_s);
     else
-        sc_buf_puts(out, ",\"ttl_s\":null}");
+        sc_buf_puts(out, ",\"ttl_s\":null");
+    sc_buf_puts(out, ",\"sample_rate\":");
+    sc_buf_double(out, c->sample_rate);
+    sc_buf_printf(out, ",\"delivery\":\"caller\",\"compare\":\"%s\",\"invalidate_on_wrong\":%s}",
+                  c->compare, c->invalidate_on_wrong ? "true" : "false");
     return out->data ? 0 : SC_ENOMEM;
 }

@@ -320,6 +320,7 @@ static int worker_init(sc_server_t *srv, sc_worker_t *w, int id)
     w->srv = srv;
     w->id = id;
     w->metrics = sc_metrics_shard(srv->metrics, id);
+    w->rng = (sc_mono_ns() ^ 0x9E3779B97F4A7C15ULL * (uint64_t)(id + 1)) | 1;
     if ((rc = uv_loop_init(&w->loop)))
         return rc;
     pthread_mutex_init(&w->done_mu, NULL);
@@ -356,7 +357,9 @@ int sc_server_run(sc_server_t *srv)
     snprintf(srv->index_dir, sizeof(srv->index_dir), "%s/index", srv->cfg.data_dir);
     if ((rc = sc_store_create(&srv->store, &srv->cfg, srv->log)) ||
         (rc = sc_namespaces_create(&srv->namespaces, &srv->cfg)) ||
-        (rc = sc_scopes_create(&srv->scopes, &icfg, srv->log)))
+        (rc = sc_scopes_create(&srv->scopes, &icfg, srv->log)) ||
+        (rc = sc_quality_create(&srv->quality, (size_t)srv->cfg.validation_pending,
+                                (uint32_t)srv->cfg.validate_first)))
         return rc;
     sc_store_listener_t listener = {index_on_put, index_on_delete, srv};
     sc_store_set_listener(srv->store, &listener);
@@ -470,6 +473,7 @@ void sc_server_destroy(sc_server_t *srv)
     sc_store_destroy(srv->store);
     sc_scopes_destroy(srv->scopes);
     sc_namespaces_destroy(srv->namespaces);
+    sc_quality_destroy(srv->quality);
     sc_metrics_destroy(srv->metrics);
     free(srv->workers);
     free(srv);

@@ -18,6 +18,7 @@
 #include "sc_metrics.h"
 #include "sc_embed.h"
 #include "sc_namespaces.h"
+#include "sc_quality.h"
 #include "sc_scopes.h"
 #include "embedpool.h"
 #include "sc_server.h"
@@ -47,6 +48,7 @@ struct sc_server_s {
     sc_embedder_t *embedder;      /* the server-side model, or NULL */
     sc_embed_pool_t *embed_pool;  /* its worker threads */
     struct sc_vec_cache_s *vec_cache; /* lookup embeddings, reused by the store that follows */
+    sc_quality_t *quality;        /* validation sampling and false-hit counts */
     _Atomic uint64_t semantic_skipped[4]; /* by reason: queue_full, timeout, error, embedder_mismatch */
     double index_load_s;          /* and how long it took */
     int n_workers;
@@ -86,6 +88,7 @@ struct sc_worker_s {
     sc_task_t *done_head;         /* posted tasks, guarded by done_mu */
     int pending_ops;              /* submitted, not yet completed (loop thread) */
     sc_conn_t *conns;             /* open connections (loop thread) */
+    uint64_t rng;                 /* xorshift state for sampling (loop thread) */
     int stopping;
 };
 

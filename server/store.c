@@ -52,7 +52,7 @@ struct sc_store_s {
     sc_config_t cfg;
     sc_log_t *log;
     MDB_env *env;
-    MDB_dbi dbi_entries, dbi_meta, dbi_lru, dbi_expiry, dbi_ns, dbi_sys;
+    MDB_dbi dbi_entries, dbi_meta, dbi_lru, dbi_expiry, dbi_ns, dbi_sys, dbi_valid, dbi_neg;
     int opened;
 
     pthread_t writer;
@@ -302,7 +302,9 @@ int sc_store_open(sc_store_t *s, const char *dir)
         (rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &s->dbi_lru)) ||
         (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->dbi_expiry)) ||
         (rc = mdb_dbi_open(txn, "ns", MDB_CREATE, &s->dbi_ns)) ||
-        (rc = mdb_dbi_open(txn, "sys", MDB_CREATE, &s->dbi_sys))) {
+        (rc = mdb_dbi_open(txn, "sys", MDB_CREATE, &s->dbi_sys)) ||
+        (rc = mdb_dbi_open(txn, "validations", MDB_CREATE, &s->dbi_valid)) ||
+        (rc = mdb_dbi_open(txn, "negatives", MDB_CREATE, &s->dbi_neg))) {
         mdb_txn_abort(txn);
         goto fail_env;
     }
@@ -525,6 +527,36 @@ int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
     free(buf);
     mdb_txn_abort(txn);
     return rc == MDB_NOTFOUND ? 0 : from_mdb(rc);
+}
+
+int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_STORE_KEY_BYTES],
+                         const uint8_t entry_key[SC_STORE_KEY_BYTES])
+{
+    uint8_t nk[2 * SC_STORE_KEY_BYTES];
+    memcpy(nk, req_key, SC_STORE_KEY_BYTES);
+    memcpy(nk + SC_STORE_KEY_BYTES, entry_key, SC_STORE_KEY_BYTES);
+    MDB_val k = {sizeof(nk), nk}, v;
+    return mdb_get(r->txn, r->store->dbi_neg, &k, &v) == 0;
+}
+
+int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(r->txn, r->store->dbi_valid, &cur);
+    if (rc)
+        return from_mdb(rc);
+    sc_buf_puts(out, "[");
+    MDB_val k, v;
+    size_t n = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && n < limit;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+        if (n++)
+            sc_buf_puts(out, ",");
+        sc_buf_append(out, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    sc_buf_puts(out, "]");
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : from_mdb(rc);
 }
 
 int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out)
@@ -875,6 +907,34 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
         break;
     case SC_OP_SYNC:
         break;
+    case SC_OP_VALIDATION: {
+        k.mv_size = SC_STORE_KEY_BYTES;
+        k.mv_data = op->key;
+        v.mv_size = op->record.len;
+        v.mv_data = op->record.data;
+        if ((rc = mdb_put(txn, s->dbi_valid, &k, &v, 0)))
+            break;
+        /* Bounded retention: drop the oldest beyond the limit. */
+        MDB_stat st;
+        mdb_stat(txn, s->dbi_valid, &st);
+        MDB_cursor *cur;
+        if (op->count && st.ms_entries > op->count && mdb_cursor_open(txn, s->dbi_valid, &cur) == 0) {
+            size_t extra = st.ms_entries - op->count;
+            MDB_val ck, cv;
+            while (extra-- && mdb_cursor_get(cur, &ck, &cv, MDB_FIRST) == 0 && !rc)
+                rc = mdb_cursor_del(cur, 0);
+            mdb_cursor_close(cur);
+        }
+        break;
+    }
+    case SC_OP_NEGATIVE: {
+        uint8_t nk[2 * SC_STORE_KEY_BYTES];
+        memcpy(nk, op->key, SC_STORE_KEY_BYTES);
+        memcpy(nk + SC_STORE_KEY_BYTES, op->key2, SC_STORE_KEY_BYTES);
+        MDB_val nkv = {sizeof(nk), nk}, empty = {0, NULL};
+        rc = mdb_put(txn, s->dbi_neg, &nkv, &empty, 0);
+        break;
+    }
     }
     return rc;
 }
