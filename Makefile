@@ -42,7 +42,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SCRIPTS := $(wildcard tests/*.sh)
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(TEST_SCRIPTS))
 
-.PHONY: all deps deps-test deps-bench run test asan bench clean help
+.PHONY: all deps deps-test deps-bench run test asan bench soak clean help
 all: $(SERVER) $(BENCH) $(TOOLS) $(TEST_BIN)
 
 help:
@@ -167,6 +167,11 @@ deps-bench: deps-test
 bench: deps-bench
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) SHARED=$(SHARED) bench/run.sh
+
+# Longer crash-safety run: 50 SIGKILLs under a stream of stores.
+soak: deps-test
+	@$(MAKE) --no-print-directory all
+	@SC_CRASH_CYCLES=50 SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(BUILD)/tests/integration/crash
 
 clean:
 	rm -rf $(BUILD) build-asan

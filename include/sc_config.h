@@ -51,6 +51,9 @@ typedef struct sc_config_s {
     int64_t validate_first;      /* a new scope's first semantic hits are always validated */
     int64_t validation_pending;  /* most validations awaiting feedback */
     int64_t validation_retention;/* validation records kept in LMDB */
+    char auth_token[256];        /* bearer token for every endpoint but /healthz, /readyz (and /metrics); "" = none */
+    char admin_token[256];       /* token for invalidate, flush and namespace changes; "" = auth_token */
+    int64_t metrics_auth;        /* does /metrics need the token */
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define JSON_CT "application/json"
 
@@ -1365,6 +1366,45 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
     sc_buf_free(&b);
 }
 
+/* ---- authorization ------------------------------------------------------ */
+
+/* Compares in time that depends only on the lengths, not on where the first
+ * difference is, so the token cannot be guessed byte by byte. */
+static int token_equal(const char *given, size_t glen, const char *want)
+{
+    size_t wlen = strlen(want);
+    unsigned diff = (unsigned)(glen ^ wlen);
+    for (size_t i = 0; i < wlen; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+    return diff == 0;
+}
+
+/* 0 = allowed; otherwise the status to answer (401 or 403). */
+static int check_auth(const sc_server_t *srv, const sc_http_request_t *hr, int admin)
+{
+    const char *user = srv->cfg.auth_token, *adm = srv->cfg.admin_token[0] ? srv->cfg.admin_token : user;
+    const char *need = admin ? adm : user;
+    if (!need[0] && !(admin && user[0]))
+        return 0;
+    const char *v = hr->authorization.ptr;
+    size_t n = hr->authorization.len;
+    if (n < 7 || strncasecmp(v, "Bearer ", 7) != 0)
+        return 401;
+    v += 7;
+    n -= 7;
+    if (admin)
+        return token_equal(v, n, adm) ? 0 : (user[0] && token_equal(v, n, user) ? 403 : 401);
+    return token_equal(v, n, user) || (adm[0] && token_equal(v, n, adm)) ? 0 : 401;
+}
+
+/* Admin endpoints: invalidate (and flush), namespace changes. */
+static int is_admin(const sc_http_request_t *hr)
+{
+    sc_slice_t rest;
+    return path_is(hr->path, "/v1/invalidate") ||
+           (path_has_prefix(hr->path, "/v1/namespaces/", &rest) && hr->method != HTTP_GET);
+}
+
 /* ---- router ----------------------------------------------------------- */
 
 void sc_api_handle(sc_conn_t *c, const sc_http_request_t *hr)
@@ -1373,6 +1413,22 @@ void sc_api_handle(sc_conn_t *c, const sc_http_request_t *hr)
     sc_slice_t p = hr->path;
     int m = hr->method;
     uint64_t t0 = hr->started_ns;
+    sc_server_t *srv = c->w->srv;
+    int open_path = path_is(p, "/healthz") || path_is(p, "/readyz") ||
+                    (path_is(p, "/metrics") && !srv->cfg.metrics_auth);
+    if (!open_path) {
+        int deny = check_auth(srv, hr, is_admin(hr));
+        if (deny == 401) {
+            static const char body[] = "{\"type\":\"urn:semcached:problem:unauthorized\",\"title\":"
+                                        "\"Unauthorized\",\"status\":401,\"detail\":\"send "
+                                        "Authorization: Bearer <token>\"}";
+            return sc_conn_respond(c, SC_EP_OTHER, t0, 401, "application/problem+json",
+                                   "WWW-Authenticate: Bearer\r\n", body, sizeof(body) - 1);
+        }
+        if (deny == 403)
+            return sc_conn_problem(c, SC_EP_OTHER, t0, 403, "admin-only",
+                                   "this operation needs the admin token");
+    }
     if (path_is(p, "/v1/lookup")) {
         if (m != HTTP_POST)
             return method_not_allowed(c, SC_EP_LOOKUP, t0, "POST");

@@ -53,6 +53,7 @@ static int on_message_begin(http_parser *p)
     c->header_wanted = 0;
     c->header_bytes = 0;
     c->content_type_seen = c->content_type_json = c->has_clen = c->expect_continue = 0;
+    sc_buf_reset(&c->auth);
     c->in_message = 1;
     return 0;
 }
@@ -91,6 +92,9 @@ static void finish_header(sc_conn_t *c)
             (n > 5 && strncasecmp(v + n - 5, "+json", 5) == 0 && memchr(v, '/', n));
     } else if (c->header_wanted == 2) {
         c->expect_continue = strncasecmp(v, "100-continue", 12) == 0;
+    } else if (c->header_wanted == 3) {
+        sc_buf_reset(&c->auth);
+        sc_buf_puts(&c->auth, v);
     }
     c->header_wanted = 0;
     sc_buf_reset(&c->hval);
@@ -125,6 +129,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
             c->header_wanted = 2;
         else if (strcmp(c->hname, "content-length") == 0)
             c->has_clen = 1;
+        else if (strcmp(c->hname, "authorization") == 0)
+            c->header_wanted = 3;
     }
     if (c->header_wanted && sc_buf_append(&c->hval, at, n))
         return fail_request(c, 503, "out of memory");
@@ -136,6 +142,8 @@ static int on_headers_complete(http_parser *p)
     sc_conn_t *c = p->data;
     finish_header(c);
     const sc_config_t *cfg = &c->w->srv->cfg;
+    if (p->http_major != 1)
+        return fail_request(c, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
     int chunked = (p->flags & F_CHUNKED) != 0;
     int has_body = chunked || (c->has_clen && p->content_length > 0);
     if (c->has_clen && p->content_length > (uint64_t)cfg->max_body_bytes)
@@ -275,6 +283,7 @@ static void conn_free(sc_conn_t *c)
     sc_buf_free(&c->url);
     sc_buf_free(&c->body);
     sc_buf_free(&c->hval);
+    sc_buf_free(&c->auth);
     sc_buf_free(&c->out);
     sc_buf_free(&c->out_inflight);
     atomic_fetch_sub(&w->srv->n_conns, 1);
@@ -371,6 +380,8 @@ static void dispatch(sc_conn_t *c)
     req.body.ptr = c->body.data ? c->body.data : "";
     req.body.len = c->body.len;
     req.content_type_json = !c->content_type_seen || c->content_type_json;
+    req.authorization.ptr = c->auth.data ? c->auth.data : "";
+    req.authorization.len = c->auth.len;
     http_parser_url_init(&u);
     if (!c->url.len || http_parser_parse_url(c->url.data, c->url.len, 0, &u) ||
         !(u.field_set & (1 << UF_PATH))) {
@@ -412,6 +423,7 @@ static void conn_process(sc_conn_t *c)
             c->close_after_write = 1;
             sc_conn_problem(c, SC_EP_OTHER, c->request_started_ns, status,
                             status == 431 ? "headers-too-large"
+                            : status == 505 ? "http-version-not-supported"
                             : status == 413 ? "body-too-large"
                             : status == 411 ? "length-required"
                                             : "bad-request",

@@ -14,7 +14,7 @@
 #include <xxhash.h>
 
 static const int status_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 408, 409,
-                                   411, 413, 415, 422, 429, 431, 500, 503, 507};
+                                   411, 413, 415, 422, 429, 431, 500, 503, 505, 507};
 #define N_CODES (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + "other" */
 
 /* Request duration buckets in seconds: 100 us to 10 s. */

@@ -100,6 +100,7 @@ typedef struct {
     sc_slice_t query;
     sc_slice_t body;
     int content_type_json;        /* Content-Type absent or application/json */
+    sc_slice_t authorization;     /* the Authorization header's value (may be empty) */
     uint64_t started_ns;          /* monotonic time the request was complete */
 } sc_http_request_t;
 
@@ -122,6 +123,7 @@ struct sc_conn_s {
     int header_wanted;
     size_t header_bytes;
     int content_type_seen, content_type_json, has_clen, expect_continue;
+    sc_buf_t auth;                /* Authorization header value */
     int in_message;               /* first byte seen, message not complete */
     int request_ready;            /* message complete, parser paused */
     int err_status;               /* set by a callback to fail the request */
