@@ -104,7 +104,9 @@ static void build_catalog(void)
     add_lookup("messages not array", "{\"model\":\"m\",\"messages\":{}}", 400);
     add_lookup("message without role", "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", 400);
     add_lookup("namespace with slash", "{\"namespace\":\"a/b\",\"model\":\"m\",\"prompt\":\"x\"}", 400);
-    add_lookup("huge tenant", repeat("{\"model\":\"m\",\"prompt\":\"x\",\"tenant\":\"", 'a', 300, "\"}"), 400);
+    char *tenant = repeat("{\"model\":\"m\",\"prompt\":\"x\",\"tenant\":\"", 'a', 300, "\"}");
+    add_lookup("huge tenant", tenant, 400);
+    free(tenant);
     /* Vectors */
     add_lookup("empty vector", "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[]}", 400);
     add_lookup("zero vector", "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[0,0,0]}", 400);
