@@ -93,6 +93,7 @@ typedef struct {
     int head, count;
     sc_buf_t body;
     sc_buf_t pending;             /* follow-up requests to send first */
+    char rbuf[65536];             /* reads land here: no allocation per read */
     int pending_n;
     inflight_t pending_meta[MAX_PIPELINE];
 } conn_t;
@@ -506,9 +507,10 @@ static const http_parser_settings parser_settings = {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
-    buf->base = malloc(suggested);
-    buf->len = buf->base ? suggested : 0;
+    conn_t *cn = h->data;
+    (void)suggested;
+    buf->base = cn->rbuf;
+    buf->len = sizeof(cn->rbuf);
 }
 
 static void on_connect(uv_connect_t *req, int status);
@@ -571,7 +573,6 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             conn_fill(cn);
         }
     }
-    free(buf->base);
 }
 
 static void on_connect(uv_connect_t *req, int status)

@@ -50,6 +50,8 @@ int sc_buf_append(sc_buf_t *b, const void *p, size_t n);
 int sc_buf_puts(sc_buf_t *b, const char *s);
 int sc_buf_printf(sc_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends the decimal digits of 'v' (no printf on hot paths). */
+int sc_buf_u64(sc_buf_t *b, uint64_t v);
 /* Appends 's' as a JSON string literal, quotes included. */
 int sc_buf_json_str(sc_buf_t *b, const char *s, size_t n);
 void sc_buf_reset(sc_buf_t *b);

@@ -201,8 +201,11 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
                        const sc_entry_t *e, const sc_entry_meta_t *meta, uint64_t now,
                        const semantic_result_t *sem)
 {
-    double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
-    sc_buf_printf(b, "{\"status\":\"hit\",\"match\":\"%s\",\"key\":\"", match);
+    uint64_t age_ms = now > e->created_ms ? now - e->created_ms : 0;
+    sc_buf_reserve(b, e->response.len + e->text.len * 6 + 256);
+    sc_buf_puts(b, "{\"status\":\"hit\",\"match\":\"");
+    sc_buf_puts(b, match);
+    sc_buf_puts(b, "\",\"key\":\"");
     append_key(b, key);
     sc_buf_puts(b, "\"");
     if (sem) {
@@ -211,7 +214,16 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
     }
     sc_buf_puts(b, ",\"response\":");
     sc_buf_append(b, e->response.ptr, e->response.len);
-    sc_buf_printf(b, ",\"age_s\":%.3f,\"hits\":%llu}", age_s, (unsigned long long)(meta->hits + 1));
+    /* age_s with millisecond precision, formatted without printf. */
+    char frac[4] = {(char)('0' + age_ms % 1000 / 100), (char)('0' + age_ms % 100 / 10),
+                    (char)('0' + age_ms % 10), 0};
+    sc_buf_puts(b, ",\"age_s\":");
+    sc_buf_u64(b, age_ms / 1000);
+    sc_buf_puts(b, ".");
+    sc_buf_puts(b, frac);
+    sc_buf_puts(b, ",\"hits\":");
+    sc_buf_u64(b, meta->hits + 1);
+    sc_buf_puts(b, "}");
 }
 
 /* Marks a served hit for validation (caller delivery): the answer gains

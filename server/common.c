@@ -71,17 +71,37 @@ int sc_buf_puts(sc_buf_t *b, const char *s)
 
 int sc_buf_printf(sc_buf_t *b, const char *fmt, ...)
 {
+    /* Format straight into the free space; only when it does not fit, grow
+     * and format again (formatting twice every time cost a lot on the hit
+     * path). */
+    if (sc_buf_reserve(b, 128))
+        return SC_ENOMEM;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap);
     va_end(ap);
-    if (n < 0 || sc_buf_reserve(b, (size_t)n))
+    if (n < 0)
         return SC_ENOMEM;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= room) {
+        if (sc_buf_reserve(b, (size_t)n))
+            return SC_ENOMEM;
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
     return 0;
+}
+
+int sc_buf_u64(sc_buf_t *b, uint64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sc_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 int sc_buf_json_str(sc_buf_t *b, const char *s, size_t n)

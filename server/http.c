@@ -233,11 +233,24 @@ void sc_conn_respond(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int st
     if (!c->keep_alive || c->w->stopping)
         c->close_after_write = 1;
     if (!c->closing) {
-        sc_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                      status, sc_http_reason(status), content_type, len,
-                      extra_headers ? extra_headers : "",
-                      c->close_after_write ? "Connection: close\r\n" : "");
-        sc_buf_append(&c->out, body, len);
+        /* Assembled by hand: this runs for every response. */
+        sc_buf_t *o = &c->out;
+        sc_buf_reserve(o, len + 256);
+        sc_buf_puts(o, "HTTP/1.1 ");
+        sc_buf_u64(o, (uint64_t)status);
+        sc_buf_puts(o, " ");
+        sc_buf_puts(o, sc_http_reason(status));
+        sc_buf_puts(o, "\r\nContent-Type: ");
+        sc_buf_puts(o, content_type);
+        sc_buf_puts(o, "\r\nContent-Length: ");
+        sc_buf_u64(o, len);
+        sc_buf_puts(o, "\r\n");
+        if (extra_headers)
+            sc_buf_puts(o, extra_headers);
+        if (c->close_after_write)
+            sc_buf_puts(o, "Connection: close\r\n");
+        sc_buf_puts(o, "\r\n");
+        sc_buf_append(o, body, len);
     }
     sc_metrics_request(c->w->metrics, ep, status, sc_mono_ns() - started_ns);
     if (c->busy) { /* an async handler finished: flush and carry on */
