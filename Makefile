@@ -42,7 +42,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SCRIPTS := $(wildcard tests/*.sh)
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(TEST_SCRIPTS))
 
-.PHONY: all deps deps-test deps-bench run test asan bench soak clean help
+.PHONY: all deps deps-test deps-bench run test asan bench soak fuzz clean help
 all: $(SERVER) $(BENCH) $(TOOLS) $(TEST_BIN)
 
 help:
@@ -168,10 +168,29 @@ bench: deps-bench
 	@$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) SHARED=$(SHARED) bench/run.sh
 
+# Coverage-guided fuzzing with libFuzzer (clang): each harness runs for
+# FUZZ_SECONDS from its seed corpus; new inputs collect in build-fuzz/corpus.
+# Crashes land in tests/fuzz/regress/<harness>/ to be kept as regression
+# inputs, which tests/fuzz_replay.c replays in every `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := request wordpiece safetensors
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CXX=clang++ OPT="-O1 -g" \
+	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libsemcached.a
+	@for t in $(FUZZ_TARGETS); do \
+	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$$t.c \
+	    build-fuzz/libsemcached.a -o build-fuzz/fuzz_$$t $(LDLIBS) || exit 1; \
+	  mkdir -p build-fuzz/corpus/$$t tests/fuzz/regress/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=tests/fuzz/regress/$$t/ build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | \
+	    grep -E "DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" || exit 1; \
+	done
+
 # Longer crash-safety run: 50 SIGKILLs under a stream of stores.
 soak: deps-test
 	@$(MAKE) --no-print-directory all
 	@SC_CRASH_CYCLES=50 SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(BUILD)/tests/integration/crash
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

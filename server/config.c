@@ -27,6 +27,7 @@ typedef struct {
     size_t str_cap;       /* for OPT_STR: field capacity */
     const char *const *choices; /* for OPT_ENUM: NULL-terminated */
     const char *help;
+    double dmin, dmax;    /* for OPT_DOUBLE (int64 bounds would truncate 0.01 to 0) */
 } opt_t;
 
 static const char *const sync_choices[] = {"full", "periodic", "none", NULL};
@@ -35,11 +36,11 @@ static const char *const level_choices[] = {"debug", "info", "warn", "error", NU
 static const char *const onoff_choices[] = {"off", "on", NULL};
 
 #define F(f) offsetof(sc_config_t, f)
-#define INT_OPT(n, lo, hi, d, f, h) {n, OPT_INT, lo, hi, d, F(f), 0, NULL, h}
-#define SIZE_OPT(n, lo, hi, d, f, h) {n, OPT_SIZE, lo, hi, d, F(f), 0, NULL, h}
-#define ENUM_OPT(n, ch, d, f, h) {n, OPT_ENUM, 0, 0, d, F(f), 0, ch, h}
-#define DOUBLE_OPT(n, lo, hi, d, f, h) {n, OPT_DOUBLE, lo, hi, d, F(f), 0, NULL, h}
-#define STR_OPT(n, d, f, h) {n, OPT_STR, 0, 0, d, F(f), sizeof(((sc_config_t *)0)->f), NULL, h}
+#define INT_OPT(n, lo, hi, d, f, h) {n, OPT_INT, lo, hi, d, F(f), 0, NULL, h, 0, 0}
+#define SIZE_OPT(n, lo, hi, d, f, h) {n, OPT_SIZE, lo, hi, d, F(f), 0, NULL, h, 0, 0}
+#define ENUM_OPT(n, ch, d, f, h) {n, OPT_ENUM, 0, 0, d, F(f), 0, ch, h, 0, 0}
+#define DOUBLE_OPT(n, lo, hi, d, f, h) {n, OPT_DOUBLE, 0, 0, d, F(f), 0, NULL, h, lo, hi}
+#define STR_OPT(n, d, f, h) {n, OPT_STR, 0, 0, d, F(f), sizeof(((sc_config_t *)0)->f), NULL, h, 0, 0}
 
 static const opt_t options[] = {
     STR_OPT("host", "127.0.0.1", host, "address to listen on"),
@@ -139,10 +140,10 @@ static int apply(sc_config_t *cfg, const opt_t *o, const char *value, FILE *err)
         char *end;
         errno = 0;
         double d = strtod(value, &end);
-        if (end == value || *end || errno || !(d >= (double)o->min && d <= (double)o->max)) {
+        if (end == value || *end || errno || !(d >= o->dmin && d <= o->dmax)) {
             if (err)
-                fprintf(err, "semcached: --%s: '%s' is not a number in [%lld, %lld]\n", o->name,
-                        value, (long long)o->min, (long long)o->max);
+                fprintf(err, "semcached: --%s: '%s' is not a number in [%g, %g]\n", o->name,
+                        value, o->dmin, o->dmax);
             return SC_EINVAL;
         }
         *(double *)field = d;
