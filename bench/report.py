@@ -147,6 +147,24 @@ def main():
         w("\nThe scan stays faster than HNSW at ef_search=512 until between 8k and 16k vectors, "
           "and it is exact; `--index-flat-max` defaults to 8,000. Command: `%s`\n" % co[0]["command"])
 
+    tx = [r for r in rows if r["name"].startswith("text_")]
+    if tx:
+        w("## Text lookups through the server, with each built-in embedder\n")
+        w("The server embeds the text itself (`--model`). Every question1 of QQP's dev pairs is "
+          "stored first; then, for the measured seconds, random question2s are looked up (16 "
+          "connections, closed loop): an exact miss, so every lookup is embedded and searched. "
+          "Precision is the share of semantic hits that land on a pair labelled duplicate, at "
+          "the default threshold 0.90.\n")
+        w("| model | lookups/s | p50 µs | p99 µs | semantic hit rate | precision of semantic hits | command |")
+        w("|---|---:|---:|---:|---:|---:|---|")
+        for r in tx:
+            lk = r["lookups"]
+            total = lk["exact_hit"] + lk["semantic_hit"] + lk["miss"]
+            w("| %s | %.0f | %s | %s | %.1f %% | %s | `%s` |" % (r["name"][5:], r["rate"], lat(r, "p50"), lat(r, "p99"),
+              100.0 * lk["semantic_hit"] / total if total else 0, "%.3f" % r["semantic_precision"] if r["semantic_precision"] is not None else "-",
+              r["command"]))
+        w("")
+
     ev = by.get("embed_eval", [])
     if ev:
         w("## Built-in embedders: duplicate detection on QQP and speed\n")

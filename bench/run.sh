@@ -128,6 +128,17 @@ peer=$(/usr/bin/python3 bench/hnswlib_peer.py "$tmp/v" 16 200 512 2)
 record hnswlib_inprocess "bench/hnswlib_peer.py PREFIX 16 200 512 2" "$peer"
 bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384
 
+# ---- text lookups through the server, embedded by each built-in model ------------------
+MODEL_CACHE=${MODEL_CACHE:-$HOME/.cache/semcached}
+for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do
+  [ -e "$m" ] || continue
+  kill "${pids[-1]}" 2>/dev/null || true
+  ST=$(free_port)
+  rm -rf "$tmp/text"
+  start_semcached "$ST" "$tmp/text" --model "$m"
+  bench "text_$(basename "$m")" --port "$ST" -c 16 -d "$DUR" -w text --dataset "$SHARED/data/qqp/qqp_dev.tsv"
+done
+
 # ---- flat scan against HNSW --------------------------------------------------------
 while read -r line; do record crossover "OPENBLAS_NUM_THREADS=1 semcached-crossover 384" "$line"; done \
   < <(OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-crossover" 384)
