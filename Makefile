@@ -42,7 +42,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SCRIPTS := $(wildcard tests/*.sh)
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(TEST_SCRIPTS))
 
-.PHONY: all deps deps-test deps-bench run test asan bench soak fuzz clean help
+.PHONY: all deps deps-test deps-bench run test asan valgrind bench soak fuzz clean help
 all: $(SERVER) $(BENCH) $(TOOLS) $(TEST_BIN)
 
 help:
@@ -186,6 +186,15 @@ fuzz: deps
 	    -artifact_prefix=tests/fuzz/regress/$$t/ build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | \
 	    grep -E "DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" || exit 1; \
 	done
+
+# The black-box API tests with the server under valgrind memcheck: any
+# invalid access or leak makes the server exit non-zero at its clean stop.
+valgrind: deps-test
+	$(call install_missing,valgrind)
+	@$(MAKE) --no-print-directory all
+	@TU_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite -q" \
+	  CK_DEFAULT_TIMEOUT=600 SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" \
+	  tests/run.sh $(BUILD)/tests/integration/api $(BUILD)/tests/integration/quality
 
 # Longer crash-safety run: 50 SIGKILLs under a stream of stores.
 soak: deps-test

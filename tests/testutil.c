@@ -62,6 +62,15 @@ static void spawn(tu_server_t *s)
     snprintf(port, sizeof(port), "%d", s->port);
     const char *argv[96];
     int n = 0;
+    /* TU_WRAPPER runs the server under a tool (valgrind in `make valgrind`). */
+    char wrapper[512] = "";
+    const char *wrap = getenv("TU_WRAPPER");
+    if (wrap && *wrap) {
+        snprintf(wrapper, sizeof(wrapper), "%s", wrap);
+        char *save = NULL;
+        for (char *t = strtok_r(wrapper, " ", &save); t && n < 20; t = strtok_r(NULL, " ", &save))
+            argv[n++] = t;
+    }
     argv[n++] = tu_bin("semcached");
     argv[n++] = "--port";
     argv[n++] = port;
@@ -83,7 +92,7 @@ static void spawn(tu_server_t *s)
         _exit(127);
     }
     s->pid = pid;
-    for (int i = 0; i < 500; i++) { /* up to 10 s: ASan builds start slowly */
+    for (int i = 0; i < 1500; i++) { /* up to 30 s: sanitizers and valgrind start slowly */
         tu_resp_t r = tu_http(s->port, "GET", "/healthz", NULL);
         int ok = r.status == 200;
         tu_resp_free(&r);
@@ -131,6 +140,12 @@ int tu_server_stop(tu_server_t *s, int sig)
 
 void tu_server_destroy(tu_server_t *s)
 {
+    if (getenv("TU_WRAPPER") && *getenv("TU_WRAPPER") && s->pid > 0) {
+        /* A clean stop lets the tool report; its error exit code fails the test. */
+        int st = tu_server_stop(s, SIGTERM);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "the server under %s ended with status %d", getenv("TU_WRAPPER"), st);
+    }
     tu_server_stop(s, SIGKILL);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->data_dir);
