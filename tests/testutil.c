@@ -87,7 +87,7 @@ static void spawn(tu_server_t *s)
     if (pid < 0)
         abort();
     if (pid == 0) {
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv); /* the wrapper is found on PATH */
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
