@@ -19,6 +19,7 @@ typedef struct sc_config_s {
     int64_t sync;                /* sc_sync_mode_t: when a store counts as durable */
     int64_t sync_interval_ms;    /* fsync period for --sync periodic */
     int64_t evict;               /* sc_evict_mode_t: what a full store does */
+    int64_t max_entries;         /* most entries the store holds; 0 = bounded by map_size only */
     int64_t default_ttl_s;       /* TTL of entries stored without ttl_s; 0 = never */
     int64_t max_ttl_s;           /* largest ttl_s a store may ask for */
     int64_t sweep_interval_ms;   /* how often expired entries are purged */

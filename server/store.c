@@ -791,21 +791,17 @@ static int bump_generation(sc_store_t *s)
     return mdb_txn_commit(txn);
 }
 
-/* Removes the 'n' least recently hit entries in their own transaction. */
-static int evict_lru(sc_store_t *s, size_t n)
+/* Deletes up to 'n' least recently hit entries inside 'txn'; '*removed'
+ * counts them. Returns MDB_MAP_FULL when there was nothing to evict. */
+static int evict_lru_in(sc_store_t *s, MDB_txn *txn, size_t n, uint64_t *removed)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc)
-        return rc;
-    s->n_events = 0;
+    *removed = 0;
     uint8_t *keys = malloc(n * SC_STORE_KEY_BYTES);
-    if (!keys) {
-        mdb_txn_abort(txn);
+    if (!keys)
         return ENOMEM;
-    }
     MDB_cursor *cur;
     size_t got = 0;
+    int rc;
     if ((rc = mdb_cursor_open(txn, s->dbi_lru, &cur)) == 0) {
         MDB_val k, v;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && got < n;
@@ -818,26 +814,41 @@ static int evict_lru(sc_store_t *s, size_t n)
         if (rc == MDB_NOTFOUND || got == n)
             rc = 0;
     }
-    uint64_t removed = 0;
     for (size_t i = 0; i < got && !rc; i++) {
         int existed;
         rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
-        removed += (uint64_t)existed;
+        *removed += (uint64_t)existed;
     }
     free(keys);
-    if (rc) {
+    if (rc)
+        return rc;
+    return got ? 0 : MDB_MAP_FULL;
+}
+
+/* Removes the 'n' least recently hit entries in their own transaction. */
+static int evict_lru(sc_store_t *s, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    s->n_events = 0;
+    uint64_t removed;
+    rc = evict_lru_in(s, txn, n, &removed);
+    if (rc && rc != MDB_MAP_FULL) {
         mdb_txn_abort(txn);
         return rc;
     }
-    if ((rc = mdb_txn_commit(txn))) /* commit frees the txn even on failure */
-        return rc;
+    int commit_rc = mdb_txn_commit(txn); /* commit frees the txn even on failure */
+    if (commit_rc)
+        return commit_rc;
     events_dispatch(s);
     bump_generation(s);
     atomic_fetch_add(&s->evicted_total, removed);
     if (removed)
         sc_log(s->log, SC_INFO, "store: evicted %llu least recently hit entries",
                (unsigned long long)removed);
-    return got ? 0 : MDB_MAP_FULL; /* nothing left to evict */
+    return rc; /* MDB_MAP_FULL: nothing left to evict */
 }
 
 /* Keeps the map below the high-water mark, because LMDB needs free pages
@@ -867,6 +878,39 @@ static int make_room(sc_store_t *s)
     return 0;
 }
 
+/* --max-entries with --evict none: a store that would add an entry beyond
+ * the limit is refused (replacing an existing key is still allowed). The count
+ * is read inside the write transaction, so puts earlier in the same batch are
+ * included. With --evict lru the limit is enforced after each commit instead
+ * (evict_over_entry_limit). */
+static int entry_limit_refuses(sc_store_t *s, MDB_txn *txn, const uint8_t *key)
+{
+    if (s->cfg.max_entries <= 0 || s->cfg.evict == SC_EVICT_LRU)
+        return 0;
+    MDB_stat st;
+    if (mdb_stat(txn, s->dbi_entries, &st) || st.ms_entries < (size_t)s->cfg.max_entries)
+        return 0;
+    MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
+    return mdb_get(txn, s->dbi_entries, &k, &v) != 0;
+}
+
+/* --max-entries with --evict lru: at the end of each write transaction the
+ * least recently hit entries beyond the limit are deleted in the same
+ * transaction, so the bound holds at every commit (even when one batch holds
+ * more new entries than the limit) and costs no extra fsync. */
+static int evict_over_entry_limit(sc_store_t *s, MDB_txn *txn, uint64_t *removed)
+{
+    *removed = 0;
+    if (s->cfg.max_entries <= 0 || s->cfg.evict != SC_EVICT_LRU)
+        return 0;
+    MDB_stat st;
+    int rc = mdb_stat(txn, s->dbi_entries, &st);
+    if (rc || st.ms_entries <= (size_t)s->cfg.max_entries)
+        return rc;
+    rc = evict_lru_in(s, txn, st.ms_entries - (size_t)s->cfg.max_entries, removed);
+    return rc == MDB_MAP_FULL ? 0 : rc;
+}
+
 /* ---- the writer ------------------------------------------------------- */
 
 static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts)
@@ -875,7 +919,7 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
     MDB_val k, v;
     switch (op->type) {
     case SC_OP_PUT:
-        if (refuse_puts)
+        if (refuse_puts || entry_limit_refuses(s, txn, op->key))
             op->result = SC_EFULL; /* deletes and the rest still go through */
         else
             rc = put_entry(s, txn, op);
@@ -960,9 +1004,14 @@ retry:;
     for (size_t i = 0; i < n_touches && !rc; i++)
         if (touches[i].count)
             rc = apply_touch(s, txn, &touches[i]);
+    uint64_t limit_evicted = 0;
+    if (rc == 0)
+        rc = evict_over_entry_limit(s, txn, &limit_evicted);
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
         txn = NULL;
+        if (rc == 0)
+            atomic_fetch_add(&s->evicted_total, limit_evicted);
     }
     if (rc == MDB_MAP_FULL && !bumped) {
         if (txn)

@@ -401,15 +401,21 @@ START_TEST(ttl_expiry_and_sweeper)
 }
 END_TEST
 
+/* Stores prompts "q0".."q<n-1>" with responses 0..n-1, each acknowledged. */
+static void store_numbered(int port, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"q%d\",\"response\":%d}", i, i);
+        json_decref(post(port, "/v1/store", body, 201));
+    }
+}
+
 START_TEST(restart_keeps_acknowledged_entries)
 {
     tu_server_t s;
     tu_server_start(&s, NULL);
-    for (int i = 0; i < 50; i++) {
-        char body[128];
-        snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"q%d\",\"response\":%d}", i, i);
-        json_decref(post(s.port, "/v1/store", body, 201));
-    }
+    store_numbered(s.port, 50);
     /* SIGKILL: no chance to flush anything that was not already durable. */
     tu_server_stop(&s, SIGKILL);
     tu_server_restart(&s);
@@ -433,6 +439,45 @@ START_TEST(restart_keeps_acknowledged_entries)
 }
 END_TEST
 
+/* --max-entries through the binary: lru keeps the newest entries and counts
+ * evictions in /metrics; none answers 507 problem+json for a new key. */
+START_TEST(max_entries_bounds_the_store)
+{
+    const char *lru_args[] = {"--max-entries", "3", NULL};
+    tu_server_t s;
+    tu_server_start(&s, lru_args);
+    store_numbered(s.port, 5);
+    tu_resp_t r = tu_http(s.port, "GET", "/v1/stats", NULL);
+    json_t *j = json_of(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "entries")), 3);
+    json_decref(j);
+    tu_resp_free(&r);
+    j = post(s.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"q4\"}", 200);
+    ck_assert_str_eq(str_field(j, "status"), "hit");
+    json_decref(j);
+    r = tu_http(s.port, "GET", "/metrics", NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "semcached_evicted_total 2"));
+    tu_resp_free(&r);
+    tu_server_destroy(&s);
+
+    const char *none_args[] = {"--max-entries", "2", "--evict", "none", NULL};
+    tu_server_start(&s, none_args);
+    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"a\",\"response\":1}", 201));
+    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"b\",\"response\":2}", 201));
+    r = tu_http(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"c\",\"response\":3}");
+    ck_assert_int_eq(r.status, 507);
+    ck_assert_ptr_nonnull(strstr(r.body, "store-full"));
+    tu_resp_free(&r);
+    /* Replacing a stored request is not a new entry. */
+    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"a\",\"response\":9}", 201));
+    j = post(s.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"a\"}", 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "response")), 9);
+    json_decref(j);
+    assert_healthy(s.port);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 START_TEST(help_lists_every_option)
 {
     char cmd[1100];
@@ -443,7 +488,7 @@ START_TEST(help_lists_every_option)
     out[n] = '\0';
     ck_assert_int_eq(pclose(p), 0);
     const char *opts[] = {"--port", "--threads", "--data-dir", "--map-size", "--sync", "--evict",
-                          "--default-ttl-s", "--max-header-bytes", "--max-body-bytes",
+                          "--max-entries", "--default-ttl-s", "--max-header-bytes", "--max-body-bytes",
                           "--max-connections", "--idle-timeout-ms", "--request-timeout-ms",
                           "SEMCACHED_MAX_BODY_BYTES", "default: 4M"};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -477,6 +522,7 @@ int main(void)
     tcase_set_timeout(life, 60);
     tcase_add_test(life, ttl_expiry_and_sweeper);
     tcase_add_test(life, restart_keeps_acknowledged_entries);
+    tcase_add_test(life, max_entries_bounds_the_store);
     tcase_add_test(life, help_lists_every_option);
     suite_add_tcase(s, life);
     return tu_run(s);

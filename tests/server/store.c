@@ -42,10 +42,12 @@ static int run_op(sc_store_t *st, sync_op_t *s)
 static char dir[256];
 static sc_log_t quiet;
 
-static sc_store_t *open_store(const char *map_size, const char *evict)
+static sc_store_t *open_store_limited(const char *map_size, const char *evict,
+                                      const char *max_entries)
 {
     sc_config_t cfg;
     sc_config_defaults(&cfg);
+    ck_assert_int_eq(sc_config_set(&cfg, "max-entries", max_entries, stderr), 0);
     ck_assert_int_eq(sc_config_set(&cfg, "map-size", map_size, stderr), 0);
     ck_assert_int_eq(sc_config_set(&cfg, "evict", evict, stderr), 0);
     ck_assert_int_eq(sc_config_set(&cfg, "sweep-interval-ms", "3600000", stderr), 0);
@@ -56,6 +58,11 @@ static sc_store_t *open_store(const char *map_size, const char *evict)
     ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
     ck_assert_int_eq(sc_store_open(s, dir), 0);
     return s;
+}
+
+static sc_store_t *open_store(const char *map_size, const char *evict)
+{
+    return open_store_limited(map_size, evict, "0");
 }
 
 static void close_store(sc_store_t *s)
@@ -266,6 +273,20 @@ START_TEST(touch_counts_hits)
 }
 END_TEST
 
+/* Stores entries 0..n-1 arriving 20 s apart (more than the 10 s LRU
+ * granularity, so LRU order is exact), hitting entry 0 before each store so
+ * that it is always the most recently hit. */
+static void put_with_hot_first_entry(sc_store_t *s, unsigned n, const char *resp)
+{
+    uint8_t key0[16];
+    make_key(key0, 0);
+    ck_assert_int_eq(put(s, 0, "ns", "t", "m", resp, 1000, 0), 0);
+    for (unsigned i = 1; i < n; i++) {
+        sc_store_touch(s, key0, 1000 + 20000 * (uint64_t)i);
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", resp, 1001 + 20000 * (uint64_t)i, 0), 0);
+    }
+}
+
 START_TEST(full_store_evicts_least_recently_hit)
 {
     sc_store_t *s = open_store("2M", "lru");
@@ -274,15 +295,7 @@ START_TEST(full_store_evicts_least_recently_hit)
     big[0] = '"';
     big[sizeof(big) - 2] = '"';
     big[sizeof(big) - 1] = '\0';
-    /* Entry 0 is hit often, so it must survive eviction. Entries arrive 20 s
-     * apart, more than the LRU granularity (10 s), so order is exact. */
-    put(s, 0, "ns", "t", "m", big, 1000, 0);
-    uint8_t key0[16];
-    make_key(key0, 0);
-    for (unsigned i = 1; i < 1000; i++) {
-        sc_store_touch(s, key0, 1000 + 20000 * (uint64_t)i);
-        ck_assert_int_eq(put(s, i, "ns", "t", "m", big, 1001 + 20000 * (uint64_t)i, 0), 0);
-    }
+    put_with_hot_first_entry(s, 1000, big); /* entry 0 must survive eviction */
     sc_store_stats_t st;
     sc_store_stats(s, &st);
     ck_assert_uint_gt(st.evicted_total, 0);
@@ -324,6 +337,47 @@ START_TEST(full_store_without_eviction_refuses_cleanly)
 }
 END_TEST
 
+START_TEST(entry_limit_evicts_least_recently_hit)
+{
+    sc_store_t *s = open_store_limited("64M", "lru", "100");
+    put_with_hot_first_entry(s, 250, "\"r\""); /* entry 0 must survive eviction */
+    sc_store_stats_t st;
+    sc_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 100);
+    ck_assert_uint_eq(st.evicted_total, 150);
+    ck_assert_int_eq(get(s, 0, NULL, 0, NULL), 1);
+    ck_assert_int_eq(get(s, 249, NULL, 0, NULL), 1);
+    ck_assert_int_eq(get(s, 151, NULL, 0, NULL), 1); /* the 99 newest survive */
+    ck_assert_int_eq(get(s, 150, NULL, 0, NULL), 0);
+    ck_assert_int_eq(get(s, 1, NULL, 0, NULL), 0);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(entry_limit_without_eviction_refuses_new_keys)
+{
+    sc_store_t *s = open_store_limited("64M", "none", "10");
+    for (unsigned i = 0; i < 10; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "\"r\"", 1000, 0), 0);
+    ck_assert_int_eq(put(s, 10, "ns", "t", "m", "\"r\"", 1000, 0), SC_EFULL);
+    /* Replacing a stored key adds nothing, so it is allowed. */
+    ck_assert_int_eq(put(s, 3, "ns", "t", "m", "\"new\"", 2000, 0), 0);
+    char resp[32];
+    ck_assert_int_eq(get(s, 3, resp, sizeof(resp), NULL), 1);
+    ck_assert_str_eq(resp, "\"new\"");
+    sync_op_t op = {0};
+    op.op.type = SC_OP_DELETE;
+    make_key(op.op.key, 7);
+    ck_assert_int_eq(run_op(s, &op), 0);
+    ck_assert_int_eq(put(s, 10, "ns", "t", "m", "\"r\"", 1000, 0), 0);
+    sc_store_stats_t st;
+    sc_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, 10);
+    ck_assert_uint_eq(st.evicted_total, 0);
+    close_store(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -337,6 +391,8 @@ int main(void)
     tcase_add_test(tc, touch_counts_hits);
     tcase_add_test(tc, full_store_evicts_least_recently_hit);
     tcase_add_test(tc, full_store_without_eviction_refuses_cleanly);
+    tcase_add_test(tc, entry_limit_evicts_least_recently_hit);
+    tcase_add_test(tc, entry_limit_without_eviction_refuses_new_keys);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
