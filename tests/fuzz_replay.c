@@ -21,6 +21,9 @@
 #define LLVMFuzzerTestOneInput fuzz_safetensors
 #include "fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_glove
+#include "fuzz/fuzz_glove.c"
+#undef LLVMFuzzerTestOneInput
 
 static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
 {
@@ -76,6 +79,12 @@ START_TEST(safetensors_inputs)
 }
 END_TEST
 
+START_TEST(glove_inputs)
+{
+    replay("glove", fuzz_glove);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fuzz-replay");
@@ -83,6 +92,7 @@ int main(void)
     tcase_add_test(tc, request_inputs);
     tcase_add_test(tc, wordpiece_inputs);
     tcase_add_test(tc, safetensors_inputs);
+    tcase_add_test(tc, glove_inputs);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
