@@ -27,8 +27,7 @@
 #include "sc_index.h"
 #include "sc_safetensors.h"
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "sc_strindex.h"
 
 #define M2V_MAX_TOKENS 512
 #define SIF_A 1e-3
@@ -51,8 +50,7 @@ struct sc_embedder_s {
     const uint16_t *f16;       /* n_words x dim, float16 */
     const char **words;
     uint32_t n_words;
-    int32_t *slots;            /* word -> index + 1 */
-    size_t n_slots;
+    sc_strindex_t word_index;  /* word -> row */
     float *sif;                /* per-word weight */
     /* BERT */
     sc_bert_t *bert;
@@ -232,15 +230,7 @@ static int embed_m2v(const sc_embedder_t *e, const char *text, size_t len, float
 
 static int32_t glove_lookup(const sc_embedder_t *e, const char *w, size_t len)
 {
-    size_t mask = e->n_slots - 1;
-    for (size_t i = XXH3_64bits(w, len) & mask;; i = (i + 1) & mask) {
-        int32_t v = e->slots[i];
-        if (!v)
-            return -1;
-        const char *s = e->words[v - 1];
-        if (strncmp(s, w, len) == 0 && s[len] == '\0')
-            return v - 1;
-    }
+    return sc_strindex_find(&e->word_index, w, len);
 }
 
 static int open_glove(sc_embedder_t *e, const char *path, char *err, size_t err_cap)
@@ -281,11 +271,7 @@ static int open_glove(sc_embedder_t *e, const char *path, char *err, size_t err_
     }
     e->words = malloc(e->n_words * sizeof(char *));
     e->sif = malloc(e->n_words * sizeof(float));
-    e->n_slots = 16;
-    while (e->n_slots < (size_t)e->n_words * 2)
-        e->n_slots *= 2;
-    e->slots = calloc(e->n_slots, sizeof(int32_t));
-    if (!e->words || !e->sif || !e->slots)
+    if (!e->words || !e->sif)
         return SC_ENOMEM;
     /* Words come in descending frequency; Zipf: p(rank r) = 1 / ((r + 1) H_n). */
     double h = log((double)e->n_words) + 0.5772156649;
@@ -299,13 +285,9 @@ static int open_glove(sc_embedder_t *e, const char *path, char *err, size_t err_
         w += len + 1;
         double prob = 1.0 / ((double)(i + 1) * h);
         e->sif[i] = (float)(SIF_A / (SIF_A + prob));
-        if (glove_lookup(e, e->words[i], len) >= 0)
-            continue; /* keep the more frequent duplicate */
-        size_t mask = e->n_slots - 1, s = XXH3_64bits(e->words[i], len) & mask;
-        while (e->slots[s])
-            s = (s + 1) & mask;
-        e->slots[s] = (int32_t)i + 1;
     }
+    if (sc_strindex_build(&e->word_index, e->words, e->n_words)) /* the first, more frequent duplicate wins */
+        return SC_ENOMEM;
     uint64_t hash = XXH3_64bits(map, e->map_len);
     snprintf(e->identity, sizeof(e->identity), "glove:%dd@%016llx", (int)e->dim,
              (unsigned long long)hash);
@@ -448,7 +430,7 @@ void sc_embedder_close(sc_embedder_t *e)
     if (e->map)
         munmap(e->map, e->map_len);
     free(e->words);
-    free(e->slots);
+    sc_strindex_free(&e->word_index);
     free(e->sif);
     free(e);
 }

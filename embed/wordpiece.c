@@ -12,15 +12,13 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "sc_strindex.h"
 
 struct sc_wordpiece_s {
     sc_wordpiece_opts_t o;
     char **tokens;        /* id -> token */
     size_t n;
-    int32_t *slots;       /* open addressing: id + 1, 0 = empty */
-    size_t n_slots;       /* power of two */
+    sc_strindex_t index;  /* token -> id */
     int32_t unk;
 };
 
@@ -28,35 +26,13 @@ struct sc_wordpiece_s {
 
 static int32_t lookup(const sc_wordpiece_t *t, const char *s, size_t len)
 {
-    size_t mask = t->n_slots - 1;
-    for (size_t i = XXH3_64bits(s, len) & mask;; i = (i + 1) & mask) {
-        int32_t v = t->slots[i];
-        if (!v)
-            return -1;
-        const char *tok = t->tokens[v - 1];
-        if (strlen(tok) == len && memcmp(tok, s, len) == 0)
-            return v - 1;
-    }
+    return sc_strindex_find(&t->index, s, len);
 }
 
 static int build_index(sc_wordpiece_t *t)
 {
-    t->n_slots = 16;
-    while (t->n_slots < t->n * 2)
-        t->n_slots *= 2;
-    t->slots = calloc(t->n_slots, sizeof(int32_t));
-    if (!t->slots)
+    if (sc_strindex_build(&t->index, (const char *const *)t->tokens, t->n))
         return SC_ENOMEM;
-    size_t mask = t->n_slots - 1;
-    for (size_t id = 0; id < t->n; id++) {
-        const char *tok = t->tokens[id];
-        if (lookup(t, tok, strlen(tok)) >= 0)
-            continue; /* duplicate token: the first id wins, as in HF */
-        size_t i = XXH3_64bits(tok, strlen(tok)) & mask;
-        while (t->slots[i])
-            i = (i + 1) & mask;
-        t->slots[i] = (int32_t)id + 1;
-    }
     t->unk = lookup(t, "[UNK]", 5);
     return 0;
 }
@@ -202,7 +178,7 @@ void sc_wordpiece_free(sc_wordpiece_t *t)
     for (size_t i = 0; i < t->n; i++)
         free(t->tokens[i]);
     free(t->tokens);
-    free(t->slots);
+    sc_strindex_free(&t->index);
     free(t);
 }
 
