@@ -52,6 +52,20 @@ typedef struct sc_config_s {
     int64_t validate_first;      /* a new scope's first semantic hits are always validated */
     int64_t validation_pending;  /* most validations awaiting feedback */
     int64_t validation_retention;/* validation records kept in LMDB */
+    int64_t validation_timeout_s;/* a validation not answered within this is forgotten */
+    char upstream_url[1024];     /* OpenAI-compatible chat completions URL for delivery "upstream"; "" = none */
+    char upstream_key_env[128];  /* environment variable holding the upstream API key */
+    int64_t upstream_timeout_ms; /* one re-inference call */
+    int64_t upstream_concurrency;/* re-inference calls in flight */
+    int64_t upstream_queue;      /* re-inference calls waiting; beyond, samples are dropped */
+    char webhook_url[1024];      /* where delivery "webhook" posts sampled hits; "" = none */
+    char webhook_key_env[128];   /* environment variable holding the webhook bearer token */
+    double answer_similarity;    /* default cosine two answers need to agree ("semantic" compare) */
+    double budget_confidence;    /* one-sided confidence of the error-budget bound */
+    int64_t budget_min_scope_obs;/* validations a scope needs before it gets its own threshold */
+    int64_t budget_max_scopes;   /* scopes whose validations are tracked for the error budget */
+    double explore_rate;         /* default fraction of below-threshold candidates explored */
+    double explore_floor;        /* default similarity below which nothing is explored */
     char auth_token[256];        /* bearer token for every endpoint but /healthz, /readyz (and /metrics); "" = none */
     char admin_token[256];       /* token for invalidate, flush and namespace changes; "" = auth_token */
     int64_t metrics_auth;        /* does /metrics need the token */

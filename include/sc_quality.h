@@ -15,7 +15,11 @@
 
 #define SC_VALIDATION_ID_HEX 32
 
-typedef enum { SC_MATCH_EXACT = 0, SC_MATCH_SEMANTIC = 1 } sc_match_t;
+/* What was validated: a served exact or semantic hit, or an exploration (a
+ * candidate below the learned threshold, answered as a miss and checked). */
+typedef enum { SC_MATCH_EXACT = 0, SC_MATCH_SEMANTIC = 1, SC_MATCH_EXPLORE = 2 } sc_match_t;
+#define SC_MATCH_KINDS 3
+extern const char *const sc_match_names[SC_MATCH_KINDS];
 typedef enum { SC_VERDICT_CORRECT = 0, SC_VERDICT_WRONG = 1 } sc_verdict_t;
 
 typedef struct {
@@ -31,17 +35,31 @@ typedef struct {
 
 typedef struct sc_quality_s sc_quality_t;
 
-/* 'max_pending' bounds validations awaiting an answer; 'first_n' is how many
- * semantic hits of each new scope are always validated. */
-int sc_quality_create(sc_quality_t **out, size_t max_pending, uint32_t first_n);
+typedef struct {
+    size_t max_pending;          /* validations awaiting an answer */
+    uint32_t first_n;            /* semantic hits of each new scope always validated */
+    double budget_confidence;    /* one-sided confidence of the error-budget bound (0.95) */
+    uint32_t budget_min_scope_obs; /* observations before a scope gets its own threshold */
+    size_t budget_max_scopes;    /* scopes tracked for their own threshold */
+    uint64_t pending_timeout_ms; /* unanswered validations older than this make room (0 = never) */
+} sc_quality_opts_t;
+
+int sc_quality_create(sc_quality_t **out, const sc_quality_opts_t *opts);
 void sc_quality_destroy(sc_quality_t *q);
 
 /* Decides whether a hit is validated: always for a scope's first semantic
- * hits, else with probability 'sample_rate'. On yes, registers it (filling
- * v->id) and returns 1; 0 when not sampled; SC_EBUSY when the table is full
- * (the sample is dropped and counted). 'rng' is the caller's thread state. */
+ * hits, else with probability 'sample_rate' (an exploration with probability
+ * 'sample_rate' alone). On yes, registers it (filling v->id) and returns 1; 0
+ * when not sampled; SC_EBUSY when the table is full (the sample is dropped
+ * and counted). 'rng' is the caller's thread state. */
 int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, uint64_t now_ms,
                       uint64_t *rng);
+/* Takes back a registered validation that could not be delivered (counted
+ * as dropped). */
+void sc_quality_abandon(sc_quality_t *q, const char *id);
+/* Removes and returns the pending exploration whose lookup had exact key
+ * 'request_key' (the store that follows an explored miss resolves it). */
+int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[16], sc_validation_t *out);
 /* Removes and returns the pending validation 'id' (SC_ENOTFOUND if unknown
  * or already answered). */
 int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out);
@@ -52,8 +70,9 @@ int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[16], sc_validation
 void sc_quality_record(sc_quality_t *q, const char *ns, sc_match_t match, sc_verdict_t verdict);
 
 typedef struct {
-    uint64_t validated[2], wrong[2];  /* by match kind */
-    double rate, upper;               /* all kinds: wrong / validated and its 95 % Wilson bound */
+    uint64_t validated[SC_MATCH_KINDS], wrong[SC_MATCH_KINDS]; /* by match kind */
+    double rate, upper;          /* served hits (exact + semantic): wrong / validated, 95 % Wilson bound */
+    double semantic_rate, semantic_upper; /* the same for semantic hits alone */
 } sc_quality_ns_t;
 
 /* Counts of namespace 'ns' (zeros if none). */
@@ -62,18 +81,55 @@ void sc_quality_ns(sc_quality_t *q, const char *ns, sc_quality_ns_t *out);
 void sc_quality_foreach(sc_quality_t *q, void (*fn)(void *ctx, const char *ns,
                                                     const sc_quality_ns_t *st), void *ctx);
 uint64_t sc_quality_dropped(sc_quality_t *q);
+/* Validations forgotten unanswered after pending_timeout_ms. */
+uint64_t sc_quality_expired(sc_quality_t *q);
 uint64_t sc_quality_pending(sc_quality_t *q);
 
 /* Upper end of the two-sided 95 % Wilson score interval for 'k' of 'n'. */
 double sc_wilson_upper(uint64_t k, uint64_t n);
 
-/* Compares two answers (compact JSON) by 'method': "exact" (byte-equal),
- * "normalized" (the answer text with case, whitespace and punctuation
- * folded; JSON and tool-call answers compare by canonical structure). Returns
- * 1 if they agree. The "semantic" method is the caller's (it needs vectors). */
+/* ---- error budget ------------------------------------------------------ */
+
+/* Records a validated semantic lookup (a served hit or an exploration) at
+ * 'similarity' with its verdict, for the learned thresholds of 'ns' and of
+ * 'scope'. */
+void sc_quality_observe(sc_quality_t *q, const char *ns, uint64_t scope, double similarity,
+                        sc_verdict_t verdict);
+/* The lowest similarity at which semantic hits in 'scope' of 'ns' meet
+ * 'max_error_rate' with the configured confidence: of a fixed grid of 200
+ * cuts (0, 0.005, ... 0.995), the lowest whose observations at or above it
+ * have an exact (Clopper-Pearson) upper bound on the error rate within the
+ * budget, each cut tested at level (1 - confidence) / 200 so that the choice
+ * among them keeps the overall confidence (Bonferroni). A scope with
+ * budget_min_scope_obs observations uses its own; others their
+ * namespace's. 'scope' 0 asks for the namespace's. Returns 1 with '*t' set, or 0 when the data
+ * cannot support any threshold yet (no semantic hit may be served).
+ * '*n_obs' receives the observations the answer rests on (may be NULL). */
+int sc_quality_budget_threshold(sc_quality_t *q, const char *ns, uint64_t scope,
+                                double max_error_rate, double *t, int *from_scope,
+                                uint64_t *n_obs);
+/* The largest k with P(Binomial(n, eps) <= k) <= alpha, i.e. the most wrong
+ * answers out of n whose exact upper bound at confidence 1 - alpha is still
+ * at most eps; -1 when even k = 0 is too many (n too small). */
+int64_t sc_budget_max_wrong(uint64_t n, double eps, double alpha);
+
+/* ---- comparing answers --------------------------------------------------- */
+
+/* The comparable core of an answer (compact JSON): its text (a string, an
+ * object's "content", or choices[0].message.content), or, for structured
+ * answers (JSON mode text that parses as an object or array, tool calls,
+ * other JSON), the canonical encoding of the structure with tool-call ids
+ * left out. Exactly one of '*text' and '*structure' is set (malloc'd). */
+int sc_answer_core(const char *json, size_t len, char **text, char **structure);
+/* Compares two answers by 'method': "exact" (byte-equal text), "normalized"
+ * (text with case, whitespace and punctuation folded), or "semantic" (as
+ * normalized here; the caller then compares embeddings when they differ).
+ * Structured answers agree when their canonical structures are equal,
+ * whatever the method. Returns 1 if they agree, 0 if not, and for
+ * "semantic" 2 when both are texts that differ after folding (the verdict
+ * then needs their embeddings). */
 int sc_answers_agree(const char *a, size_t alen, const char *b, size_t blen, const char *method);
-/* The text of an answer for comparison: a string, an object's "content", or
- * choices[0].message.content; NULL if none (a structured answer). Malloc'd. */
+/* The text of an answer, as in sc_answer_core; NULL for a structured one. */
 char *sc_answer_text(const char *json, size_t len);
 
 #endif

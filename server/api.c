@@ -6,6 +6,7 @@
  * "miss" (fail-open), since the caller can always ask the model instead. */
 #define _GNU_SOURCE
 #include "server_internal.h"
+#include "validate.h"
 #include "sc_index.h"
 #include "sc_request.h"
 #include "veccache.h"
@@ -189,8 +190,9 @@ static void semantic_lookup(sc_worker_t *w, const sc_request_t *req, double thre
         memcpy(out->key, key, SC_KEY_BYTES);
         /* 1.0 is literal: only the identical vector, whatever float rounding
          * does to its dot product with itself. */
-        out->hit = threshold >= 1.0 ? memcmp(sv, req->vec, req->dim * sizeof(float)) == 0
-                                    : sim >= threshold;
+        out->hit = threshold > 1.0    ? 0 /* an error budget with no supported cut yet */
+                   : threshold >= 1.0 ? memcmp(sv, req->vec, req->dim * sizeof(float)) == 0
+                                      : sim >= threshold;
         break;
     }
     if (sv != stored)
@@ -226,29 +228,56 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
     sc_buf_puts(b, "}");
 }
 
-/* Marks a served hit for validation (caller delivery): the answer gains
+/* Marks a served hit (or an explored candidate) for validation and hands it
+ * to the namespace's delivery; with delivery "caller" the answer gains
  * "validate": true and a "validation_id" for POST /v1/feedback. 'b' holds the
- * finished hit object. */
-static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const uint8_t entry_key[SC_KEY_BYTES],
-                         uint64_t scope, sc_match_t match, double similarity, double sample_rate,
-                         sc_buf_t *b)
+ * finished response object; 'e' is the served or candidate entry. */
+static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
+                         const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match,
+                         double similarity, const sc_entry_t *e, sc_buf_t *b)
 {
     sc_validation_t v;
     memset(&v, 0, sizeof(v));
     memcpy(v.entry_key, entry_key, SC_KEY_BYTES);
     memcpy(v.request_key, req->key, SC_KEY_BYTES);
-    v.scope = scope;
+    v.scope = req->scope;
     v.match = match;
     v.similarity = similarity;
     snprintf(v.ns, sizeof(v.ns), "%.*s", (int)req->ns_len, req->ns);
-    if (sc_quality_sample(w->srv->quality, sample_rate, &v, sc_now_ms(), &w->rng) != 1 || !b->len)
+    double rate = match == SC_MATCH_EXPLORE ? ns->explore_rate : ns->sample_rate;
+    if (!b->len || sc_quality_sample(w->srv->quality, rate, &v, sc_now_ms(), &w->rng) != 1)
+        return;
+    if (!sc_validation_deliver(w->srv, ns, &v, req, e->response.ptr, e->response.len))
         return;
     b->len--; /* reopen the object */
-    sc_buf_printf(b, ",\"validate\":true,\"validation_id\":\"%s\"}", v.id);
+    sc_buf_printf(b, ",%s\"validate\":true,\"validation_id\":\"%s\"}",
+                  match == SC_MATCH_EXPLORE ? "\"explore\":true," : "", v.id);
 }
+
+static int learned_threshold(sc_server_t *srv, const char *name, const sc_ns_config_t *ns, double *t,
+                             uint64_t *n_obs);
 
 static const char *const skip_reasons[4] = {"queue_full", "timeout", "error", "embedder_mismatch"};
 enum { SKIP_QUEUE_FULL, SKIP_TIMEOUT, SKIP_ERROR, SKIP_EMBEDDER };
+
+/* The threshold a max_error_rate namespace serves at: what its validations
+ * support (nothing at all until they support some cut), never below an
+ * explicit namespace threshold or a request's own. */
+static double budget_threshold(sc_server_t *srv, const sc_request_t *req, const sc_ns_config_t *ns)
+{
+    double t;
+    int from_scope;
+    char name[SC_MAX_NAMESPACE + 1];
+    snprintf(name, sizeof(name), "%.*s", (int)req->ns_len, req->ns);
+    if (!sc_quality_budget_threshold(srv->quality, name, req->scope, ns->max_error_rate, &t,
+                                     &from_scope, NULL))
+        t = 2.0; /* above any cosine: no semantic hit yet */
+    if (ns->threshold_explicit && ns->threshold > t)
+        t = ns->threshold;
+    if (req->has_threshold && req->threshold > t)
+        t = req->threshold;
+    return t;
+}
 
 /* Answers a lookup that missed exactly, after an optional semantic search
  * with the request's vector. 'skip' >= 0 says why semantic was skipped. */
@@ -263,7 +292,12 @@ static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int
     sc_entry_t e;
     sc_entry_meta_t meta;
     sc_lookup_result_t result = SC_LR_MISS;
-    if (semantic && req->vec && sc_store_read_begin(w->reader) == 0) {
+    sc_ns_config_t ns;
+    sc_namespaces_get(srv->namespaces, req->ns, req->ns_len, &ns);
+    if (ns.max_error_rate > 0)
+        threshold = budget_threshold(srv, req, &ns);
+    int reading = semantic && req->vec && sc_store_read_begin(w->reader) == 0;
+    if (reading) {
         semantic_lookup(w, req, threshold, now, &e, &meta, &sem);
         if (sem.searched)
             sc_metrics_similarity(w->metrics, sem.hit, sem.similarity);
@@ -273,12 +307,8 @@ static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int
             sc_store_touch(srv->store, sem.key, now);
             sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
                                     e.prompt_tokens, e.completion_tokens);
-            sc_ns_config_t ns;
-            sc_namespaces_get(srv->namespaces, req->ns, req->ns_len, &ns);
-            maybe_sample(w, req, sem.key, req->scope, SC_MATCH_SEMANTIC, sem.similarity,
-                         ns.sample_rate, &b);
+            maybe_sample(w, req, &ns, sem.key, SC_MATCH_SEMANTIC, sem.similarity, &e, &b);
         }
-        sc_store_read_end(w->reader);
     }
     if (result == SC_LR_MISS) {
         sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
@@ -292,10 +322,17 @@ static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int
             atomic_fetch_add(&srv->semantic_skipped[skip], 1);
         }
         sc_buf_puts(&b, "}");
+        /* Error budget: a candidate below the learned threshold may be
+         * checked instead, so the threshold can come down where that is
+         * safe. The caller re-infers on a miss anyway. */
+        if (sem.searched && ns.max_error_rate > 0 && sem.similarity >= ns.explore_floor)
+            maybe_sample(w, req, &ns, sem.key, SC_MATCH_EXPLORE, sem.similarity, &e, &b);
         /* The store that usually follows a miss can reuse this embedding. */
         if (req->vec && srv->vec_cache)
             sc_vec_cache_put(srv->vec_cache, req->key, req->vec, req->dim, now);
     }
+    if (reading)
+        sc_store_read_end(w->reader);
     sc_metrics_lookup(w->metrics, req->ns, req->ns_len, result);
     sc_conn_respond(c, SC_EP_LOOKUP, started_ns, 200, JSON_CT, NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
@@ -434,7 +471,7 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
                 hit = 1;
                 append_hit(&b, "exact", req.key, &e, &meta, now, NULL);
                 sc_store_touch(srv->store, req.key, now);
-                maybe_sample(w, &req, req.key, req.scope, SC_MATCH_EXACT, 1.0, ns.sample_rate, &b);
+                maybe_sample(w, &req, &ns, req.key, SC_MATCH_EXACT, 1.0, &e, &b);
                 sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
                                         e.prompt_tokens, e.completion_tokens);
             }
@@ -630,6 +667,58 @@ static void store_commit(sc_conn_t *c, uint64_t started_ns, sc_request_t *req,
     pending_submit(c, p);
 }
 
+/* An explored miss whose answer is now being stored: that fresh answer
+ * validates the candidate it was not served, at no extra inference. */
+typedef struct {
+    sc_server_t *srv;
+    sc_validation_t val;
+    sc_buf_t fresh, cached;
+    const char *method;
+} explore_check_t;
+
+static void explore_compared(void *ctx, int verdict, double answer_sim)
+{
+    explore_check_t *x = ctx;
+    if (verdict >= 0)
+        sc_validation_apply(x->srv, &x->val, (sc_verdict_t)verdict, x->method, answer_sim,
+                            x->fresh.data, x->fresh.len, x->cached.data, x->cached.len);
+    else
+        atomic_fetch_add(&x->srv->compare_failures, 1);
+    sc_buf_free(&x->fresh);
+    sc_buf_free(&x->cached);
+    free(x);
+}
+
+static void resolve_exploration(sc_worker_t *w, const sc_request_t *req)
+{
+    sc_server_t *srv = w->srv;
+    sc_validation_t val;
+    if (!req->response || sc_quality_take_explore(srv->quality, req->key, &val))
+        return;
+    explore_check_t *x = calloc(1, sizeof(*x));
+    sc_entry_t e;
+    sc_entry_meta_t meta;
+    int have = x && sc_store_read_begin(w->reader) == 0 &&
+               sc_store_get(w->reader, val.entry_key, &e, &meta) == 0;
+    if (have)
+        sc_buf_append(&x->cached, e.response.ptr, e.response.len);
+    sc_store_read_end(w->reader);
+    if (!have || !x->cached.data) { /* the candidate is gone: nothing to compare */
+        if (x)
+            sc_buf_free(&x->cached);
+        free(x);
+        return;
+    }
+    x->srv = srv;
+    x->val = val;
+    dump_compact(req->response, &x->fresh);
+    sc_ns_config_t ns;
+    sc_namespaces_get(srv->namespaces, val.ns, strlen(val.ns), &ns);
+    if (sc_compare_answers(srv, &ns, x->fresh.data ? x->fresh.data : "", x->fresh.len,
+                           x->cached.data, x->cached.len, explore_compared, x, &x->method))
+        explore_compared(x, -1, -2);
+}
+
 static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
 {
     sc_server_t *srv = c->w->srv;
@@ -656,6 +745,7 @@ static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
         sc_request_free(&req);
         return;
     }
+    resolve_exploration(c->w, &req);
     if (!req.vec && req.text.len && ns.semantic && srv->embedder) {
         if (!server_embedder_fits(srv, &req)) {
             snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from another embedder than "
@@ -880,9 +970,24 @@ static void reply_namespace(sc_conn_t *c, uint64_t started, int status, sc_slice
     sc_quality_ns_t q;
     sc_quality_ns(c->w->srv->quality, name_z, &q);
     sc_buf_printf(&b, ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
-                      "\"false_hit_rate_upper\":%.6f}}",
+                      "\"false_hit_rate_upper\":%.6f,\"semantic_false_hit_rate\":%.6f,"
+                      "\"semantic_false_hit_rate_upper\":%.6f,\"explored\":%llu,\"explored_wrong\":%llu",
                   (unsigned long long)(q.validated[0] + q.validated[1]),
-                  (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper);
+                  (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper, q.semantic_rate,
+                  q.semantic_upper, (unsigned long long)q.validated[SC_MATCH_EXPLORE],
+                  (unsigned long long)q.wrong[SC_MATCH_EXPLORE]);
+    double lt;
+    uint64_t n_obs = 0;
+    if (ns->max_error_rate > 0) {
+        int ok = learned_threshold(c->w->srv, name_z, ns, &lt, &n_obs);
+        sc_buf_printf(&b, ",\"budget_observations\":%llu,\"learned_threshold\":",
+                      (unsigned long long)n_obs);
+        if (ok)
+            sc_buf_printf(&b, "%.3f", lt);
+        else
+            sc_buf_puts(&b, "null");
+    }
+    sc_buf_puts(&b, "}}");
     sc_conn_respond(c, SC_EP_NAMESPACES, started, status, JSON_CT, NULL, b.data, b.len);
     sc_buf_free(&b);
 }
@@ -950,6 +1055,19 @@ static void handle_namespace(sc_conn_t *c, const sc_http_request_t *hr, sc_slice
     memcpy(next.embedder, ns.embedder, sizeof(next.embedder));
     int rc = sc_ns_config_apply_json(&next, j, err, sizeof(err));
     json_decref(j);
+    /* Settings this server cannot honour are refused now, not discovered
+     * later as silently dropped validations. */
+    if (!rc && next.delivery == SC_DELIVERY_UPSTREAM && !srv->cfg.upstream_url[0]) {
+        snprintf(err, sizeof(err), "delivery \"upstream\" needs the server started with --upstream-url");
+        rc = SC_EINVAL;
+    } else if (!rc && next.delivery == SC_DELIVERY_WEBHOOK && !srv->cfg.webhook_url[0]) {
+        snprintf(err, sizeof(err), "delivery \"webhook\" needs the server started with --webhook-url");
+        rc = SC_EINVAL;
+    } else if (!rc && strcmp(next.compare, "semantic") == 0 && !srv->embedder) {
+        snprintf(err, sizeof(err), "compare \"semantic\" embeds the answers and needs a server-side "
+                                   "model (--model)");
+        rc = SC_EINVAL;
+    }
     if (rc) {
         sc_conn_problem(c, SC_EP_NAMESPACES, t0, 400, "invalid-request", err);
         return;
@@ -976,14 +1094,64 @@ static void handle_namespace(sc_conn_t *c, const sc_http_request_t *hr, sc_slice
 
 /* ---- feedback --------------------------------------------------------- */
 
-static void submit_detached(sc_server_t *srv, sc_write_op_t *op)
+/* A feedback request whose fresh answer is being compared (possibly by the
+ * embedding workers); the verdict is applied and answered on the loop. */
+typedef struct {
+    sc_task_t task;
+    sc_conn_t *conn;
+    uint64_t started_ns;
+    sc_validation_t val;
+    sc_buf_t fresh, cached;
+    int have_entry;
+    const char *method;
+    int verdict;
+    double answer_sim;
+} feedback_wait_t;
+
+static void feedback_finish(sc_conn_t *c, uint64_t t0, sc_validation_t *val, sc_verdict_t verd,
+                            const char *method, double answer_sim, const sc_buf_t *fresh,
+                            const sc_buf_t *cached, int have_entry)
 {
-    op->done = detached_done;
-    if (sc_store_submit(srv->store, op)) {
-        sc_log(srv->log, SC_WARN, "feedback: write queue full; a validation record was dropped");
-        sc_write_op_clear(op);
-        free(op);
+    int invalidated = sc_validation_apply(c->w->srv, val, verd, method, answer_sim, fresh->data,
+                                          fresh->len, cached->data, cached->len) && have_entry;
+    char hex[SC_KEY_HEX + 1];
+    sc_hex_encode(val->entry_key, SC_KEY_BYTES, hex);
+    sc_buf_t b = {0};
+    sc_buf_printf(&b, "{\"validation_id\":\"%s\",\"key\":\"%s\",\"match\":\"%s\",\"verdict\":\"%s\","
+                      "\"method\":\"%s\",", val->id, hex, sc_match_names[val->match],
+                  verd == SC_VERDICT_WRONG ? "wrong" : "correct", method);
+    if (answer_sim > -2)
+        sc_buf_printf(&b, "\"answer_similarity\":%.6f,", answer_sim);
+    sc_buf_printf(&b, "\"invalidated\":%s}", invalidated ? "true" : "false");
+    sc_conn_respond(c, SC_EP_FEEDBACK, t0, 200, JSON_CT, NULL, b.data, b.len);
+    sc_buf_free(&b);
+}
+
+static void feedback_task_run(sc_task_t *t)
+{
+    feedback_wait_t *fw = (feedback_wait_t *)t;
+    sc_conn_t *c = fw->conn;
+    if (fw->verdict < 0) {
+        /* No verdict could be reached: the validation stays answerable. */
+        sc_conn_problem(c, SC_EP_FEEDBACK, fw->started_ns, 503, "compare-failed",
+                        "the answers could not be embedded for comparison (embedding queue full "
+                        "or timeout); this validation was dropped");
+    } else {
+        feedback_finish(c, fw->started_ns, &fw->val, (sc_verdict_t)fw->verdict, fw->method,
+                        fw->answer_sim, &fw->fresh, &fw->cached, fw->have_entry);
     }
+    sc_buf_free(&fw->fresh);
+    sc_buf_free(&fw->cached);
+    free(fw);
+    sc_conn_release(c);
+}
+
+static void feedback_compared(void *ctx, int verdict, double answer_sim)
+{
+    feedback_wait_t *fw = ctx;
+    fw->verdict = verdict;
+    fw->answer_sim = answer_sim;
+    sc_worker_post(fw->conn->w, &fw->task);
 }
 
 static void handle_feedback(sc_conn_t *c, const sc_http_request_t *hr)
@@ -1030,27 +1198,24 @@ static void handle_feedback(sc_conn_t *c, const sc_http_request_t *hr)
     }
     sc_validation_t val;
     memset(&val, 0, sizeof(val));
-    int found;
+    uint8_t kb[SC_KEY_BYTES];
+    if (key && sc_hex_decode(json_string_value(key), json_string_length(key), kb, SC_KEY_BYTES)) {
+        snprintf(err, sizeof(err), "\"key\" is 32 hexadecimal digits");
+        goto bad;
+    }
     if (vid) {
-        found = sc_quality_take(srv->quality, json_string_value(vid), &val) == 0;
-        if (!found) {
+        if (sc_quality_take(srv->quality, json_string_value(vid), &val)) {
             json_decref(root);
             sc_conn_problem(c, SC_EP_FEEDBACK, t0, 404, "not-found",
                             "unknown validation_id, or it was already answered");
             return;
         }
-    } else {
-        uint8_t kb[SC_KEY_BYTES];
-        if (sc_hex_decode(json_string_value(key), json_string_length(key), kb, SC_KEY_BYTES)) {
-            snprintf(err, sizeof(err), "\"key\" is 32 hexadecimal digits");
-            goto bad;
-        }
-        found = sc_quality_take_by_key(srv->quality, kb, &val) == 0;
-        if (!found) { /* feedback on an entry nobody asked about: an exact-hit check */
-            memcpy(val.entry_key, kb, SC_KEY_BYTES);
-            val.match = SC_MATCH_EXACT;
-            val.similarity = 1;
-        }
+    } else if (sc_quality_take_by_key(srv->quality, kb, &val)) {
+        /* Feedback on an entry nobody asked about: an exact-hit check. */
+        memcpy(val.entry_key, kb, SC_KEY_BYTES);
+        memcpy(val.request_key, kb, SC_KEY_BYTES);
+        val.match = SC_MATCH_EXACT;
+        val.similarity = 1;
     }
     /* The served answer, and the namespace when the validation did not say. */
     sc_worker_t *w = c->w;
@@ -1058,7 +1223,7 @@ static void handle_feedback(sc_conn_t *c, const sc_http_request_t *hr)
     sc_entry_meta_t meta;
     int have_entry = sc_store_read_begin(w->reader) == 0 &&
                      sc_store_get(w->reader, val.entry_key, &e, &meta) == 0;
-    sc_buf_t cached = {0};
+    sc_buf_t cached = {0}, fb = {0};
     if (have_entry) {
         sc_buf_append(&cached, e.response.ptr, e.response.len);
         if (!val.ns[0])
@@ -1074,75 +1239,39 @@ static void handle_feedback(sc_conn_t *c, const sc_http_request_t *hr)
                         "the entry is gone (deleted or expired); nothing to compare with");
         return;
     }
+    if (verdict) {
+        sc_verdict_t verd = strcmp(json_string_value(verdict), "wrong") == 0 ? SC_VERDICT_WRONG
+                                                                            : SC_VERDICT_CORRECT;
+        json_decref(root);
+        feedback_finish(c, t0, &val, verd, "reported", -2, &fb, &cached, have_entry);
+        sc_buf_free(&cached);
+        return;
+    }
+    dump_compact(fresh, &fb);
+    json_decref(root);
     sc_ns_config_t ns;
     sc_namespaces_get(srv->namespaces, val.ns, strlen(val.ns), &ns);
-    sc_verdict_t verd;
-    const char *method = verdict ? "reported" : ns.compare;
-    if (verdict) {
-        verd = strcmp(json_string_value(verdict), "wrong") == 0 ? SC_VERDICT_WRONG : SC_VERDICT_CORRECT;
-    } else {
-        sc_buf_t fb = {0};
-        dump_compact(fresh, &fb);
-        verd = sc_answers_agree(fb.data, fb.len, cached.data, cached.len, ns.compare)
-                   ? SC_VERDICT_CORRECT : SC_VERDICT_WRONG;
+    feedback_wait_t *fw = calloc(1, sizeof(*fw));
+    if (!fw) {
+        atomic_fetch_add(&srv->compare_failures, 1);
         sc_buf_free(&fb);
+        sc_buf_free(&cached);
+        sc_conn_problem(c, SC_EP_FEEDBACK, t0, 503, "out-of-memory", "out of memory");
+        return;
     }
-    sc_buf_free(&cached);
-    json_decref(root);
-    sc_quality_record(srv->quality, val.ns, val.match, verd);
-    /* Keep the record; act on a wrong answer. */
-    char hex[SC_KEY_HEX + 1];
-    sc_hex_encode(val.entry_key, SC_KEY_BYTES, hex);
-    uint64_t now = sc_now_ms();
-    if (!val.id[0]) {
-        uint8_t raw[16];
-        uint64_t a = w->rng = w->rng ^ (w->rng << 13), b2 = now;
-        memcpy(raw, &a, 8);
-        memcpy(raw + 8, &b2, 8);
-        sc_hex_encode(raw, 16, val.id);
+    fw->task.run = feedback_task_run;
+    fw->conn = c;
+    fw->started_ns = t0;
+    fw->val = val;
+    fw->fresh = fb;
+    fw->cached = cached;
+    fw->have_entry = have_entry;
+    sc_conn_hold(c);
+    if (sc_compare_answers(srv, &ns, fw->fresh.data ? fw->fresh.data : "", fw->fresh.len,
+                           fw->cached.data, fw->cached.len, feedback_compared, fw, &fw->method)) {
+        fw->verdict = -1;
+        feedback_task_run(&fw->task); /* answers 503 and releases */
     }
-    sc_write_op_t *rec = calloc(1, sizeof(*rec));
-    if (rec) {
-        rec->type = SC_OP_VALIDATION;
-        for (int i = 0; i < 8; i++)
-            rec->key[i] = (uint8_t)(now >> (56 - 8 * i)); /* time first: ordered by age */
-        sc_hex_decode(val.id, 16, rec->key + 8, 8);
-        rec->count = (uint64_t)srv->cfg.validation_retention;
-        sc_buf_printf(&rec->record, "{\"validation_id\":\"%s\",\"time_ms\":%llu,\"namespace\":",
-                      val.id, (unsigned long long)now);
-        sc_buf_json_str(&rec->record, val.ns, strlen(val.ns));
-        sc_buf_printf(&rec->record, ",\"key\":\"%s\",\"scope\":\"%016llx\",\"match\":\"%s\","
-                      "\"similarity\":%.6f,\"verdict\":\"%s\",\"method\":\"%s\"}", hex,
-                      (unsigned long long)val.scope, val.match == SC_MATCH_SEMANTIC ? "semantic" : "exact",
-                      val.similarity, verd == SC_VERDICT_WRONG ? "wrong" : "correct", method);
-        submit_detached(srv, rec);
-    }
-    int invalidated = 0;
-    if (verd == SC_VERDICT_WRONG && val.match == SC_MATCH_SEMANTIC && memcmp(val.request_key, val.entry_key, SC_KEY_BYTES)) {
-        sc_write_op_t *neg = calloc(1, sizeof(*neg));
-        if (neg) {
-            neg->type = SC_OP_NEGATIVE;
-            memcpy(neg->key, val.request_key, SC_KEY_BYTES);
-            memcpy(neg->key2, val.entry_key, SC_KEY_BYTES);
-            submit_detached(srv, neg);
-        }
-    }
-    if (verd == SC_VERDICT_WRONG && ns.invalidate_on_wrong && have_entry) {
-        sc_write_op_t *del = calloc(1, sizeof(*del));
-        if (del) {
-            del->type = SC_OP_DELETE;
-            memcpy(del->key, val.entry_key, SC_KEY_BYTES);
-            submit_detached(srv, del);
-            invalidated = 1;
-        }
-    }
-    sc_buf_t b = {0};
-    sc_buf_printf(&b, "{\"validation_id\":\"%s\",\"key\":\"%s\",\"match\":\"%s\",\"verdict\":\"%s\","
-                      "\"method\":\"%s\",\"invalidated\":%s}",
-                  val.id, hex, val.match == SC_MATCH_SEMANTIC ? "semantic" : "exact",
-                  verd == SC_VERDICT_WRONG ? "wrong" : "correct", method, invalidated ? "true" : "false");
-    sc_conn_respond(c, SC_EP_FEEDBACK, t0, 200, JSON_CT, NULL, b.data, b.len);
-    sc_buf_free(&b);
     return;
 bad:
     json_decref(root);
@@ -1185,16 +1314,19 @@ static void render_quality(void *ctx, const char *ns, const sc_quality_ns_t *st)
     if (r->left-- <= 0)
         return; /* bounded like every request-derived label */
     if (r->section == 0) {
-        static const char *const kinds[2] = {"exact", "semantic"};
-        for (int m = 0; m < 2; m++) {
+        for (int m = 0; m < SC_MATCH_KINDS; m++) {
             sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"correct\"} %llu\n",
-                          ns, kinds[m], (unsigned long long)(st->validated[m] - st->wrong[m]));
+                          ns, sc_match_names[m], (unsigned long long)(st->validated[m] - st->wrong[m]));
             sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"wrong\"} %llu\n",
-                          ns, kinds[m], (unsigned long long)st->wrong[m]);
+                          ns, sc_match_names[m], (unsigned long long)st->wrong[m]);
         }
-    } else {
+    } else if (r->section <= 2) {
         sc_buf_printf(r->b, "semcached_false_hit_rate%s{namespace=\"%s\"} %.6f\n",
                       r->section == 1 ? "" : "_upper", ns, r->section == 1 ? st->rate : st->upper);
+    } else {
+        sc_buf_printf(r->b, "semcached_semantic_false_hit_rate%s{namespace=\"%s\"} %.6f\n",
+                      r->section == 3 ? "" : "_upper", ns,
+                      r->section == 3 ? st->semantic_rate : st->semantic_upper);
     }
 }
 
@@ -1206,10 +1338,60 @@ static void render_quality_json(void *ctx, const char *ns, const sc_quality_ns_t
     if (r->section++)
         sc_buf_puts(r->b, ",");
     sc_buf_json_str(r->b, ns, strlen(ns));
-    sc_buf_printf(r->b, ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu},\"wrong\":{\"exact\":%llu,\"semantic\":%llu},"
-                        "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f}",
+    sc_buf_printf(r->b, ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                        "\"wrong\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                        "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f,"
+                        "\"semantic_false_hit_rate\":%.6f,\"semantic_false_hit_rate_upper\":%.6f}",
                   (unsigned long long)st->validated[0], (unsigned long long)st->validated[1],
-                  (unsigned long long)st->wrong[0], (unsigned long long)st->wrong[1], st->rate, st->upper);
+                  (unsigned long long)st->validated[2], (unsigned long long)st->wrong[0],
+                  (unsigned long long)st->wrong[1], (unsigned long long)st->wrong[2], st->rate,
+                  st->upper, st->semantic_rate, st->semantic_upper);
+}
+
+/* Namespace names with validations, collected first: the learned threshold
+ * takes the quality lock that sc_quality_foreach holds. */
+typedef struct {
+    char (*names)[SC_MAX_NAMESPACE + 1];
+    int n, cap;
+} ns_names_t;
+
+static void collect_name(void *ctx, const char *ns, const sc_quality_ns_t *st)
+{
+    ns_names_t *l = ctx;
+    (void)st;
+    if (l->n < l->cap)
+        snprintf(l->names[l->n++], SC_MAX_NAMESPACE + 1, "%s", ns);
+}
+
+/* The learned threshold of a max_error_rate namespace (at namespace level):
+ * 1 and '*t' when its validations support one. */
+static int learned_threshold(sc_server_t *srv, const char *name, const sc_ns_config_t *ns, double *t,
+                             uint64_t *n_obs)
+{
+    int from_scope;
+    return ns->max_error_rate > 0 &&
+           sc_quality_budget_threshold(srv->quality, name, 0, ns->max_error_rate, t, &from_scope,
+                                       n_obs);
+}
+
+static void render_learned_thresholds(sc_server_t *srv, sc_buf_t *b)
+{
+    ns_names_t l = {NULL, 0, (int)srv->cfg.max_label_values};
+    l.names = calloc((size_t)l.cap, sizeof(*l.names));
+    if (!l.names)
+        return;
+    sc_quality_foreach(srv->quality, collect_name, &l);
+    sc_buf_puts(b, "# HELP semcached_learned_threshold Similarity above which a max_error_rate "
+                   "namespace serves semantic hits (absent until its validations support one).\n"
+                   "# TYPE semcached_learned_threshold gauge\n");
+    for (int i = 0; i < l.n; i++) {
+        sc_ns_config_t ns;
+        double t;
+        sc_namespaces_get(srv->namespaces, l.names[i], strlen(l.names[i]), &ns);
+        if (learned_threshold(srv, l.names[i], &ns, &t, NULL))
+            sc_buf_printf(b, "semcached_learned_threshold{namespace=\"%s\"} %.3f\n", l.names[i], t);
+    }
+    free(l.names);
 }
 
 /* ---- stats, health, metrics ------------------------------------------- */
@@ -1356,23 +1538,51 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
     sc_buf_puts(&b, "# HELP semcached_validations_total Validated hits by namespace, match kind and verdict.\n"
                     "# TYPE semcached_validations_total counter\n");
     sc_quality_foreach(srv->quality, render_quality, &qr);
-    sc_buf_puts(&b, "# HELP semcached_false_hit_rate Wrong validated hits over validated hits.\n"
-                    "# TYPE semcached_false_hit_rate gauge\n");
-    qr.section = 1;
-    qr.left = (int)srv->cfg.max_label_values;
-    sc_quality_foreach(srv->quality, render_quality, &qr);
-    sc_buf_puts(&b, "# HELP semcached_false_hit_rate_upper Upper end of the 95 % Wilson interval of "
-                    "the false-hit rate.\n# TYPE semcached_false_hit_rate_upper gauge\n");
-    qr.section = 2;
-    qr.left = (int)srv->cfg.max_label_values;
-    sc_quality_foreach(srv->quality, render_quality, &qr);
+    static const char *const rate_help[] = {
+        "# HELP semcached_false_hit_rate Wrong validated hits over validated hits.\n"
+        "# TYPE semcached_false_hit_rate gauge\n",
+        "# HELP semcached_false_hit_rate_upper Upper end of the 95 % Wilson interval of "
+        "the false-hit rate.\n# TYPE semcached_false_hit_rate_upper gauge\n",
+        "# HELP semcached_semantic_false_hit_rate Wrong validated semantic hits over validated "
+        "semantic hits.\n# TYPE semcached_semantic_false_hit_rate gauge\n",
+        "# HELP semcached_semantic_false_hit_rate_upper Upper end of the 95 % Wilson interval of "
+        "the semantic false-hit rate.\n# TYPE semcached_semantic_false_hit_rate_upper gauge\n",
+    };
+    for (int i = 0; i < 4; i++) {
+        sc_buf_puts(&b, rate_help[i]);
+        qr.section = i + 1;
+        qr.left = (int)srv->cfg.max_label_values;
+        sc_quality_foreach(srv->quality, render_quality, &qr);
+    }
+    render_learned_thresholds(srv, &b);
     sc_buf_printf(&b, "# HELP semcached_validation_dropped_total Hits that were to be validated but "
-                      "found the pending table full.\n# TYPE semcached_validation_dropped_total counter\n"
+                      "found the pending table full or could not be delivered.\n"
+                      "# TYPE semcached_validation_dropped_total counter\n"
                       "semcached_validation_dropped_total %llu\n"
+                      "# HELP semcached_validation_expired_total Validations forgotten unanswered after "
+                      "--validation-timeout-s.\n# TYPE semcached_validation_expired_total counter\n"
+                      "semcached_validation_expired_total %llu\n"
                       "# HELP semcached_validations_pending Validations awaiting feedback.\n"
-                      "# TYPE semcached_validations_pending gauge\nsemcached_validations_pending %llu\n",
+                      "# TYPE semcached_validations_pending gauge\nsemcached_validations_pending %llu\n"
+                      "# HELP semcached_upstream_calls_total Re-inference calls to --upstream-url that ended.\n"
+                      "# TYPE semcached_upstream_calls_total counter\nsemcached_upstream_calls_total %llu\n"
+                      "# HELP semcached_upstream_failures_total Re-inferences that failed (error, timeout, "
+                      "non-2xx, no comparison).\n# TYPE semcached_upstream_failures_total counter\n"
+                      "semcached_upstream_failures_total %llu\n"
+                      "# HELP semcached_webhook_posts_total Validations posted to --webhook-url.\n"
+                      "# TYPE semcached_webhook_posts_total counter\nsemcached_webhook_posts_total %llu\n"
+                      "# HELP semcached_webhook_failures_total Webhook posts that failed.\n"
+                      "# TYPE semcached_webhook_failures_total counter\nsemcached_webhook_failures_total %llu\n"
+                      "# HELP semcached_compare_failures_total Verdicts lost because the answers could not be embedded.\n"
+                      "# TYPE semcached_compare_failures_total counter\nsemcached_compare_failures_total %llu\n",
                   (unsigned long long)sc_quality_dropped(srv->quality),
-                  (unsigned long long)sc_quality_pending(srv->quality));
+                  (unsigned long long)sc_quality_expired(srv->quality),
+                  (unsigned long long)sc_quality_pending(srv->quality),
+                  (unsigned long long)atomic_load(&srv->upstream_calls),
+                  (unsigned long long)atomic_load(&srv->upstream_failures),
+                  (unsigned long long)atomic_load(&srv->webhook_posts),
+                  (unsigned long long)atomic_load(&srv->webhook_failures),
+                  (unsigned long long)atomic_load(&srv->compare_failures));
     sc_conn_respond(c, SC_EP_METRICS, hr->started_ns, 200, "text/plain; version=0.0.4; charset=utf-8",
                     NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);

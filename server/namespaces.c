@@ -37,7 +37,25 @@ void sc_ns_config_defaults(const sc_config_t *cfg, sc_ns_config_t *c)
     c->ttl_s = -1;
     c->sample_rate = cfg->sample_rate;
     snprintf(c->compare, sizeof(c->compare), "normalized");
+    c->answer_similarity = cfg->answer_similarity;
     c->invalidate_on_wrong = 1;
+    c->delivery = SC_DELIVERY_CALLER;
+    c->explore_rate = cfg->explore_rate;
+    c->explore_floor = cfg->explore_floor;
+}
+
+const char *const sc_delivery_names[3] = {"caller", "upstream", "webhook"};
+
+/* A number in [lo, hi] for setting 'k', or an error sentence. */
+static int number_in(const json_t *v, const char *k, double lo, double hi, double *out, char *err,
+                     size_t err_cap)
+{
+    if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi)) {
+        snprintf(err, err_cap, "\"%s\" must be a number in [%g, %g]", k, lo, hi);
+        return SC_EINVAL;
+    }
+    *out = json_number_value(v);
+    return 0;
 }
 
 int sc_namespaces_create(sc_namespaces_t **out, const sc_config_t *cfg)
@@ -199,24 +217,45 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             c->sample_rate = json_number_value(v);
         } else if (strcmp(k, "compare") == 0) {
             if (!json_is_string(v) || (strcmp(json_string_value(v), "exact") != 0 &&
-                                       strcmp(json_string_value(v), "normalized") != 0)) {
-                snprintf(err, err_cap, "\"compare\" must be \"exact\" or \"normalized\" "
-                                       "(\"semantic\" is not available yet)");
+                                       strcmp(json_string_value(v), "normalized") != 0 &&
+                                       strcmp(json_string_value(v), "semantic") != 0)) {
+                snprintf(err, err_cap, "\"compare\" must be \"exact\", \"normalized\" or \"semantic\"");
                 return SC_EINVAL;
             }
             snprintf(c->compare, sizeof(c->compare), "%s", json_string_value(v));
         } else if (strcmp(k, "delivery") == 0) {
-            if (!json_is_string(v) || strcmp(json_string_value(v), "caller") != 0) {
-                snprintf(err, err_cap, "\"delivery\" must be \"caller\" (webhook and upstream "
-                                       "are not available yet)");
+            int d = -1;
+            for (int i = 0; i < 3 && json_is_string(v); i++)
+                if (strcmp(json_string_value(v), sc_delivery_names[i]) == 0)
+                    d = i;
+            if (d < 0) {
+                snprintf(err, err_cap, "\"delivery\" must be \"caller\", \"upstream\" or \"webhook\"");
                 return SC_EINVAL;
             }
+            c->delivery = d;
+        } else if (strcmp(k, "answer_similarity") == 0) {
+            if (number_in(v, k, -1, 1, &c->answer_similarity, err, err_cap))
+                return SC_EINVAL;
+        } else if (strcmp(k, "max_error_rate") == 0) {
+            if (json_is_null(v))
+                c->max_error_rate = 0;
+            else if (number_in(v, k, 0.0001, 0.5, &c->max_error_rate, err, err_cap))
+                return SC_EINVAL;
+        } else if (strcmp(k, "explore_rate") == 0) {
+            if (number_in(v, k, 0, 1, &c->explore_rate, err, err_cap))
+                return SC_EINVAL;
+        } else if (strcmp(k, "explore_floor") == 0) {
+            if (number_in(v, k, -1, 1, &c->explore_floor, err, err_cap))
+                return SC_EINVAL;
+        } else if (strcmp(k, "threshold") == 0 && json_is_null(v)) {
+            c->threshold_explicit = 0; /* with a budget: the learned threshold alone */
         } else if (strcmp(k, "threshold") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= -1 && json_number_value(v) <= 1)) {
                 snprintf(err, err_cap, "\"threshold\" must be a cosine similarity in [-1, 1]");
                 return SC_EINVAL;
             }
             c->threshold = json_number_value(v);
+            c->threshold_explicit = 1;
         } else if (strcmp(k, "dimensions") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65536) {
                 snprintf(err, err_cap, "\"dimensions\" must be an integer in [1, 65536]");
@@ -240,7 +279,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
         } else {
             snprintf(err, err_cap, "unknown namespace setting '%s' (semantic, threshold, "
                                    "allow_lower_threshold, dimensions, embedder, ttl_s, sample_rate, "
-                                   "delivery, compare, invalidate_on_wrong)", k);
+                                   "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
+                                   "explore_rate, explore_floor)", k);
             return SC_EINVAL;
         }
     }
@@ -250,7 +290,10 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
 int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
 {
     sc_buf_printf(out, "{\"semantic\":%s,\"threshold\":", c->semantic ? "true" : "false");
-    sc_buf_double(out, c->threshold);
+    if (c->max_error_rate > 0 && !c->threshold_explicit)
+        sc_buf_puts(out, "null"); /* the learned threshold decides alone */
+    else
+        sc_buf_double(out, c->threshold);
     sc_buf_printf(out, ",\"allow_lower_threshold\":%s,",
                   c->allow_lower_threshold ? "true" : "false");
     if (c->dimensions)
@@ -268,7 +311,19 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
         sc_buf_puts(out, ",\"ttl_s\":null");
     sc_buf_puts(out, ",\"sample_rate\":");
     sc_buf_double(out, c->sample_rate);
-    sc_buf_printf(out, ",\"delivery\":\"caller\",\"compare\":\"%s\",\"invalidate_on_wrong\":%s}",
-                  c->compare, c->invalidate_on_wrong ? "true" : "false");
+    sc_buf_printf(out, ",\"delivery\":\"%s\",\"compare\":\"%s\",\"answer_similarity\":",
+                  sc_delivery_names[c->delivery], c->compare);
+    sc_buf_double(out, c->answer_similarity);
+    sc_buf_printf(out, ",\"invalidate_on_wrong\":%s,\"max_error_rate\":",
+                  c->invalidate_on_wrong ? "true" : "false");
+    if (c->max_error_rate > 0)
+        sc_buf_double(out, c->max_error_rate);
+    else
+        sc_buf_puts(out, "null");
+    sc_buf_puts(out, ",\"explore_rate\":");
+    sc_buf_double(out, c->explore_rate);
+    sc_buf_puts(out, ",\"explore_floor\":");
+    sc_buf_double(out, c->explore_floor);
+    sc_buf_puts(out, "}");
     return out->data ? 0 : SC_ENOMEM;
 }

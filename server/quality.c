@@ -1,6 +1,8 @@
-/* quality.c -- validation sampling, pending validations and verdict counts.
- * One mutex guards small structures touched only when a hit is sampled or a
- * verdict arrives (a few percent of hits), never on every lookup. */
+/* quality.c -- validation sampling, pending validations, verdict counts and
+ * the error-budget thresholds learned from them. One mutex guards small
+ * structures touched when a hit is sampled, a verdict arrives, or a lookup in
+ * a max_error_rate namespace asks for its threshold (a cached number, only
+ * recomputed after new observations). */
 #define _GNU_SOURCE
 #include "sc_quality.h"
 
@@ -8,6 +10,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,29 +19,69 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#define SIM_BINS 1000 /* namespace observations: similarity to 0.001 */
+
 typedef struct ns_stats_s {
     char ns[129];
-    uint64_t validated[2], wrong[2];
+    uint64_t validated[SC_MATCH_KINDS], wrong[SC_MATCH_KINDS];
+    uint32_t obs_n[SIM_BINS], obs_wrong[SIM_BINS]; /* semantic observations by similarity */
+    uint64_t obs_total;
+    uint64_t version;             /* bumped by each observation */
+    uint64_t cached_version;      /* the threshold below was computed at */
+    double cached_eps, cached_t;
+    int cached_ok;
     struct ns_stats_s *next;
 } ns_stats_t;
+
+/* A scope's own observations: a ring of the most recent ones. */
+typedef struct {
+    uint64_t scope;               /* 0 = free slot */
+    float *sim;
+    uint8_t *wrong;
+    uint32_t n, cap, head;        /* head: next slot to overwrite once full */
+    uint64_t version, cached_version;
+    double cached_eps, cached_t;
+    int cached_ok;
+} scope_obs_t;
+
+const char *const sc_match_names[SC_MATCH_KINDS] = {"exact", "semantic", "explore"};
 
 struct sc_quality_s {
     pthread_mutex_t mu;
     sc_validation_t *pending;     /* ring of max_pending slots; id[0] == 0 = free */
     size_t max_pending, n_pending, next_slot;
+    _Atomic size_t n_explore;     /* pending explorations (read without the lock) */
     uint64_t *scope_seen;         /* open addressing: scope -> semantic hits validated */
     uint32_t *scope_count;
     size_t scope_cap;
     uint32_t first_n;
     ns_stats_t *stats;
-    uint64_t dropped;
+    uint64_t dropped, expired;
+    uint64_t pending_timeout_ms;
+    double alpha;                 /* 1 - budget confidence */
+    uint32_t min_scope_obs;
+    scope_obs_t *scopes;          /* open addressing, budget_max_scopes * 2 slots */
+    size_t scopes_cap, scopes_used, scopes_max;
 };
 
-int sc_quality_create(sc_quality_t **out, size_t max_pending, uint32_t first_n)
+int sc_quality_create(sc_quality_t **out, const sc_quality_opts_t *o)
 {
     sc_quality_t *q = calloc(1, sizeof(*q));
     if (!q)
         return SC_ENOMEM;
+    size_t max_pending = o->max_pending;
+    uint32_t first_n = o->first_n;
+    q->alpha = 1.0 - (o->budget_confidence > 0 ? o->budget_confidence : 0.95);
+    q->min_scope_obs = o->budget_min_scope_obs ? o->budget_min_scope_obs : 1;
+    q->pending_timeout_ms = o->pending_timeout_ms;
+    q->scopes_max = o->budget_max_scopes;
+    q->scopes_cap = 16;
+    while (q->scopes_cap < 2 * q->scopes_max)
+        q->scopes_cap *= 2;
+    if (q->scopes_max && !(q->scopes = calloc(q->scopes_cap, sizeof(scope_obs_t)))) {
+        free(q);
+        return SC_ENOMEM;
+    }
     q->max_pending = max_pending ? max_pending : 1;
     q->pending = calloc(q->max_pending, sizeof(sc_validation_t));
     q->scope_cap = 65536;
@@ -62,6 +105,11 @@ void sc_quality_destroy(sc_quality_t *q)
         n = s->next;
         free(s);
     }
+    for (size_t i = 0; q->scopes && i < q->scopes_cap; i++) {
+        free(q->scopes[i].sim);
+        free(q->scopes[i].wrong);
+    }
+    free(q->scopes);
     free(q->pending);
     free(q->scope_seen);
     free(q->scope_count);
@@ -100,10 +148,24 @@ int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, u
 {
     pthread_mutex_lock(&q->mu);
     int forced = v->match == SC_MATCH_SEMANTIC && scope_bump(q, v->scope) < q->first_n;
+    if (v->match == SC_MATCH_EXPLORE) /* a miss that re-infers anyway: no hidden cost */
+        forced = 0;
     int take = forced || ((double)(next_rand(rng) >> 11) / 9007199254740992.0 < sample_rate);
     if (!take) {
         pthread_mutex_unlock(&q->mu);
         return 0;
+    }
+    if (q->n_pending >= q->max_pending && q->pending_timeout_ms) {
+        /* Full: forget what nobody answered in time (callers that never
+         * report back must not disable sampling for good). */
+        for (size_t i = 0; i < q->max_pending; i++)
+            if (q->pending[i].id[0] && now_ms > q->pending[i].created_ms &&
+                now_ms - q->pending[i].created_ms > q->pending_timeout_ms) {
+                q->pending[i].id[0] = '\0';
+                q->n_pending--;
+                q->n_explore -= q->pending[i].match == SC_MATCH_EXPLORE;
+                q->expired++;
+            }
     }
     if (q->n_pending >= q->max_pending) {
         q->dropped++;
@@ -121,18 +183,22 @@ int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, u
         q->next_slot = (q->next_slot + 1) % q->max_pending;
     q->pending[q->next_slot] = *v;
     q->n_pending++;
+    q->n_explore += v->match == SC_MATCH_EXPLORE;
     pthread_mutex_unlock(&q->mu);
     return 1;
 }
 
-int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out)
+/* Removes and returns the first pending validation 'match' accepts. */
+static int take_where(sc_quality_t *q, int (*match)(const sc_validation_t *v, const void *arg),
+                      const void *arg, sc_validation_t *out)
 {
     pthread_mutex_lock(&q->mu);
     for (size_t i = 0; i < q->max_pending; i++) {
-        if (q->pending[i].id[0] && strcmp(q->pending[i].id, id) == 0) {
+        if (q->pending[i].id[0] && match(&q->pending[i], arg)) {
             *out = q->pending[i];
             q->pending[i].id[0] = '\0';
             q->n_pending--;
+            q->n_explore -= out->match == SC_MATCH_EXPLORE;
             pthread_mutex_unlock(&q->mu);
             return 0;
         }
@@ -141,12 +207,46 @@ int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out)
     return SC_ENOTFOUND;
 }
 
+static int id_is(const sc_validation_t *v, const void *id)
+{
+    return strcmp(v->id, id) == 0;
+}
+
+static int explores(const sc_validation_t *v, const void *request_key)
+{
+    return v->match == SC_MATCH_EXPLORE && memcmp(v->request_key, request_key, 16) == 0;
+}
+
+int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out)
+{
+    return take_where(q, id_is, id, out);
+}
+
+void sc_quality_abandon(sc_quality_t *q, const char *id)
+{
+    sc_validation_t v;
+    if (sc_quality_take(q, id, &v) == 0) {
+        pthread_mutex_lock(&q->mu);
+        q->dropped++;
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[16], sc_validation_t *out)
+{
+    /* Every store asks: without explorations pending, skip the scan. */
+    if (!atomic_load_explicit(&q->n_explore, memory_order_relaxed))
+        return SC_ENOTFOUND;
+    return take_where(q, explores, request_key, out);
+}
+
 int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[16], sc_validation_t *out)
 {
     pthread_mutex_lock(&q->mu);
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < q->max_pending; i++)
-        if (q->pending[i].id[0] && memcmp(q->pending[i].entry_key, key, 16) == 0 &&
+        if (q->pending[i].id[0] && q->pending[i].match != SC_MATCH_EXPLORE && /* never served */
+            memcmp(q->pending[i].entry_key, key, 16) == 0 &&
             (best == SIZE_MAX || q->pending[i].created_ms >= q->pending[best].created_ms))
             best = i;
     if (best != SIZE_MAX) {
@@ -204,9 +304,211 @@ static void fill(const ns_stats_t *s, sc_quality_ns_t *out)
         memcpy(out->validated, s->validated, sizeof(out->validated));
         memcpy(out->wrong, s->wrong, sizeof(out->wrong));
     }
+    /* Explorations were never served: they are not part of the rate. */
     uint64_t n = out->validated[0] + out->validated[1], k = out->wrong[0] + out->wrong[1];
     out->rate = n ? (double)k / (double)n : 0;
     out->upper = sc_wilson_upper(k, n);
+    n = out->validated[SC_MATCH_SEMANTIC];
+    k = out->wrong[SC_MATCH_SEMANTIC];
+    out->semantic_rate = n ? (double)k / (double)n : 0;
+    out->semantic_upper = sc_wilson_upper(k, n);
+}
+
+/* ---- error budget -------------------------------------------------------- */
+
+int64_t sc_budget_max_wrong(uint64_t n, double eps, double alpha)
+{
+    if (!n || eps <= 0)
+        return -1;
+    if (eps >= 1)
+        return (int64_t)n;
+    /* P(Bin(n, eps) <= k), summed term by term in log space so large n
+     * cannot underflow (1 - eps)^n to zero before the ratio brings it back. */
+    double log_pmf = (double)n * log1p(-eps), cdf = 0, ratio = log(eps) - log1p(-eps);
+    int64_t k = -1;
+    for (uint64_t i = 0; i <= n; i++) {
+        cdf += exp(log_pmf);
+        if (cdf > alpha)
+            break;
+        k = (int64_t)i;
+        log_pmf += log((double)(n - i)) - log((double)(i + 1)) + ratio;
+    }
+    return k;
+}
+
+/* Candidate thresholds: a fixed grid of CUTS cuts over [0, 1). Each cut is
+ * tested at level alpha / CUTS (Bonferroni), so the lowest cut that passes
+ * can be chosen freely: the chance that any accepted cut's true error rate
+ * exceeds the budget is at most alpha, however the data fall. (A
+ * fixed-sequence scan needs no correction but stops at its first failure,
+ * and with a 5 % budget one wrong answer among the top 59 observations
+ * would stop it for good.) */
+#define CUTS 200
+
+typedef struct {
+    double eps, alpha;            /* alpha already divided by CUTS */
+    int ok;
+    double t;
+} scan_t;
+
+static void scan_init(scan_t *sc, double eps, double alpha)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->eps = eps;
+    sc->alpha = alpha / CUTS;
+}
+
+/* Tests cut 't' with 'n' observations at or above it, 'k' of them wrong;
+ * called from the highest cut down, so the last pass is the lowest. */
+static void scan_cut(scan_t *sc, uint64_t n, uint64_t k, double t)
+{
+    int64_t allowed = sc_budget_max_wrong(n, sc->eps, sc->alpha);
+    if (allowed >= 0 && (int64_t)k <= allowed) {
+        sc->ok = 1;
+        sc->t = t;
+    }
+}
+
+static scope_obs_t *scope_obs(sc_quality_t *q, uint64_t scope, int create)
+{
+    if (!q->scopes)
+        return NULL;
+    uint64_t k = scope ? scope : 1;
+    size_t mask = q->scopes_cap - 1;
+    for (size_t i = (size_t)(k * 0x9E3779B97F4A7C15ull) & mask, probes = 0; probes < q->scopes_cap;
+         i = (i + 1) & mask, probes++) {
+        if (q->scopes[i].scope == k)
+            return &q->scopes[i];
+        if (!q->scopes[i].scope) {
+            if (!create || q->scopes_used >= q->scopes_max)
+                return NULL; /* untracked: the namespace's threshold serves it */
+            q->scopes[i].scope = k;
+            q->scopes_used++;
+            return &q->scopes[i];
+        }
+    }
+    return NULL;
+}
+
+void sc_quality_observe(sc_quality_t *q, const char *ns, uint64_t scope, double similarity,
+                        sc_verdict_t verdict)
+{
+    int wrong = verdict == SC_VERDICT_WRONG;
+    int bin = similarity <= 0 ? 0 : similarity >= 1 ? SIM_BINS - 1 : (int)(similarity * SIM_BINS);
+    pthread_mutex_lock(&q->mu);
+    ns_stats_t *s = stats_of(q, ns, 1);
+    if (s) {
+        s->obs_n[bin]++;
+        s->obs_wrong[bin] += (uint32_t)wrong;
+        s->obs_total++;
+        s->version++;
+    }
+    scope_obs_t *so = scope_obs(q, scope, 1);
+    if (so) {
+        /* Keep up to 4x what a scope needs; the oldest go first. */
+        uint32_t want = q->min_scope_obs * 4 < 64 ? 64 : q->min_scope_obs * 4;
+        if (!so->sim) {
+            so->sim = malloc(want * sizeof(float));
+            so->wrong = malloc(want);
+            so->cap = so->sim && so->wrong ? want : 0;
+        }
+        if (so->cap) {
+            uint32_t at = so->n < so->cap ? so->n++ : so->head;
+            if (so->n == so->cap && at == so->head)
+                so->head = (so->head + 1) % so->cap;
+            so->sim[at] = (float)similarity;
+            so->wrong[at] = (uint8_t)wrong;
+            so->version++;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
+typedef struct {
+    float sim;
+    uint8_t wrong;
+} obs_t;
+
+static int by_sim_desc(const void *a, const void *b)
+{
+    float x = ((const obs_t *)a)->sim, y = ((const obs_t *)b)->sim;
+    return (x < y) - (x > y);
+}
+
+static void scope_threshold(sc_quality_t *q, scope_obs_t *so, double eps)
+{
+    obs_t *o = malloc(so->n * sizeof(obs_t));
+    so->cached_ok = 0;
+    if (o) {
+        for (uint32_t i = 0; i < so->n; i++)
+            o[i] = (obs_t){so->sim[i], so->wrong[i]};
+        qsort(o, so->n, sizeof(obs_t), by_sim_desc);
+        scan_t sc;
+        scan_init(&sc, eps, q->alpha);
+        uint32_t i = 0;
+        uint64_t k = 0;
+        for (int c = CUTS - 1; c >= 0; c--) {
+            double t = (double)c / CUTS;
+            while (i < so->n && o[i].sim >= (float)t)
+                k += o[i++].wrong;
+            scan_cut(&sc, i, k, t);
+        }
+        so->cached_ok = sc.ok;
+        so->cached_t = sc.t;
+        free(o);
+    }
+    so->cached_version = so->version;
+    so->cached_eps = eps;
+}
+
+static void ns_threshold(sc_quality_t *q, ns_stats_t *s, double eps)
+{
+    scan_t sc;
+    scan_init(&sc, eps, q->alpha);
+    uint64_t n = 0, k = 0;
+    int b = SIM_BINS - 1;
+    for (int c = CUTS - 1; c >= 0; c--) {
+        for (; b >= c * (SIM_BINS / CUTS); b--) { /* the bins at or above the cut */
+            n += s->obs_n[b];
+            k += s->obs_wrong[b];
+        }
+        scan_cut(&sc, n, k, (double)c / CUTS);
+    }
+    s->cached_ok = sc.ok;
+    s->cached_t = sc.t;
+    s->cached_version = s->version;
+    s->cached_eps = eps;
+}
+
+int sc_quality_budget_threshold(sc_quality_t *q, const char *ns, uint64_t scope,
+                                double max_error_rate, double *t, int *from_scope,
+                                uint64_t *n_obs)
+{
+    int ok = 0;
+    pthread_mutex_lock(&q->mu);
+    scope_obs_t *so = scope ? scope_obs(q, scope, 0) : NULL; /* 0: the namespace's */
+    if (so && so->n >= q->min_scope_obs) {
+        if (so->cached_version != so->version || so->cached_eps != max_error_rate)
+            scope_threshold(q, so, max_error_rate);
+        ok = so->cached_ok;
+        *t = so->cached_t;
+        *from_scope = 1;
+        if (n_obs)
+            *n_obs = so->n;
+    } else {
+        ns_stats_t *s = stats_of(q, ns, 0);
+        *from_scope = 0;
+        if (n_obs)
+            *n_obs = s ? s->obs_total : 0;
+        if (s) {
+            if (s->cached_version != s->version || s->cached_eps != max_error_rate || !s->version)
+                ns_threshold(q, s, max_error_rate);
+            ok = s->cached_ok;
+            *t = s->cached_t;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return ok;
 }
 
 void sc_quality_ns(sc_quality_t *q, const char *ns, sc_quality_ns_t *out)
@@ -236,6 +538,14 @@ uint64_t sc_quality_dropped(sc_quality_t *q)
     return d;
 }
 
+uint64_t sc_quality_expired(sc_quality_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    uint64_t e = q->expired;
+    pthread_mutex_unlock(&q->mu);
+    return e;
+}
+
 uint64_t sc_quality_pending(sc_quality_t *q)
 {
     pthread_mutex_lock(&q->mu);
@@ -246,21 +556,74 @@ uint64_t sc_quality_pending(sc_quality_t *q)
 
 /* ---- comparing answers ------------------------------------------------- */
 
-char *sc_answer_text(const char *json, size_t len)
+/* Tool-call ids are minted fresh by every completion; they say nothing about
+ * the answer, so the structure is compared without them. */
+static void drop_tool_call_ids(json_t *calls)
 {
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c)
+        if (json_is_object(c))
+            json_object_del(c, "id");
+}
+
+int sc_answer_core(const char *json, size_t len, char **text, char **structure)
+{
+    *text = *structure = NULL;
     json_error_t e;
     json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &e);
     if (!v)
-        return NULL;
-    json_t *t = v;
-    if (json_is_object(t) && json_is_array(json_object_get(t, "choices")))
-        t = json_object_get(json_object_get(json_array_get(json_object_get(t, "choices"), 0), "message"),
-                            "content");
-    else if (json_is_object(t) && json_object_get(t, "content"))
+        return SC_EINVAL;
+    json_t *t = v; /* borrowed view of the part that is the answer */
+    if (json_is_object(t) && json_is_array(json_object_get(t, "choices"))) {
+        json_t *msg = json_object_get(json_array_get(json_object_get(t, "choices"), 0), "message");
+        json_t *calls = json_object_get(msg, "tool_calls");
+        if (json_is_array(calls) && json_array_size(calls)) {
+            drop_tool_call_ids(calls);
+            t = calls;
+        } else {
+            t = json_object_get(msg, "content");
+        }
+    } else if (json_is_object(t) && json_is_string(json_object_get(t, "content"))) {
         t = json_object_get(t, "content");
-    char *out = json_is_string(t) ? strndup(json_string_value(t), json_string_length(t)) : NULL;
+    }
+    int rc = 0;
+    json_t *parsed = NULL;
+    if (json_is_string(t)) {
+        /* A JSON-mode answer is text that holds a structure. */
+        const char *sv = json_string_value(t);
+        size_t sl = json_string_length(t), o = 0;
+        while (o < sl && (sv[o] == ' ' || sv[o] == '\n' || sv[o] == '\t' || sv[o] == '\r'))
+            o++;
+        if (o < sl && (sv[o] == '{' || sv[o] == '['))
+            parsed = json_loadb(sv, sl, 0, &e);
+        if (!parsed) {
+            *text = strndup(sv, sl);
+            rc = *text ? 0 : SC_ENOMEM;
+            json_decref(v);
+            return rc;
+        }
+        t = parsed;
+    }
+    sc_buf_t b = {0};
+    if (t && sc_canonical_json(t, &b) == 0 && b.data) {
+        *structure = b.data; /* the buffer's NUL-terminated storage */
+    } else {
+        sc_buf_free(&b);
+        rc = SC_EINVAL;
+    }
+    json_decref(parsed);
     json_decref(v);
-    return out;
+    return rc;
+}
+
+char *sc_answer_text(const char *json, size_t len)
+{
+    char *text, *structure;
+    if (sc_answer_core(json, len, &text, &structure))
+        return NULL;
+    free(structure);
+    return text;
 }
 
 /* Lower-case letters and digits only, single spaces between words. */
@@ -287,28 +650,26 @@ static char *fold(const char *s)
 
 int sc_answers_agree(const char *a, size_t alen, const char *b, size_t blen, const char *method)
 {
-    if (strcmp(method, "exact") == 0)
-        return alen == blen && memcmp(a, b, alen) == 0;
-    char *ta = sc_answer_text(a, alen), *tb = sc_answer_text(b, blen);
-    int agree;
-    if (ta && tb) {
+    char *ta, *sa, *tb, *sb;
+    int agree = 0;
+    int ra = sc_answer_core(a, alen, &ta, &sa), rb = sc_answer_core(b, blen, &tb, &sb);
+    if (ra || rb) {
+        agree = 0; /* an answer that is not JSON cannot match anything */
+    } else if (sa || sb) {
+        agree = sa && sb && strcmp(sa, sb) == 0;
+    } else if (strcmp(method, "exact") == 0) {
+        agree = strcmp(ta, tb) == 0;
+    } else {
         char *fa = fold(ta), *fb = fold(tb);
         agree = fa && fb && strcmp(fa, fb) == 0;
+        if (!agree && fa && fb && strcmp(method, "semantic") == 0)
+            agree = 2; /* differ in words: the embeddings decide */
         free(fa);
         free(fb);
-    } else {
-        /* Structured answers (JSON, tool calls): equal canonical structure. */
-        json_error_t e;
-        json_t *ja = json_loadb(a, alen, JSON_DECODE_ANY, &e), *jb = json_loadb(b, blen, JSON_DECODE_ANY, &e);
-        sc_buf_t ca = {0}, cb = {0};
-        agree = ja && jb && !sc_canonical_json(ja, &ca) && !sc_canonical_json(jb, &cb) &&
-                ca.len == cb.len && memcmp(ca.data, cb.data, ca.len) == 0;
-        sc_buf_free(&ca);
-        sc_buf_free(&cb);
-        json_decref(ja);
-        json_decref(jb);
     }
     free(ta);
+    free(sa);
     free(tb);
+    free(sb);
     return agree;
 }

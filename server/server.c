@@ -6,6 +6,7 @@
  * waits for signals: SIGTERM/SIGINT drain and exit, SIGHUP reopens the log. */
 #define _GNU_SOURCE
 #include "server_internal.h"
+#include "sc_httpclient.h"
 #include "veccache.h"
 
 #include <arpa/inet.h>
@@ -355,12 +356,28 @@ int sc_server_run(sc_server_t *srv)
         .compact_deleted_ratio = srv->cfg.compact_deleted_ratio,
     };
     snprintf(srv->index_dir, sizeof(srv->index_dir), "%s/index", srv->cfg.data_dir);
+    sc_quality_opts_t qopts = {
+        .max_pending = (size_t)srv->cfg.validation_pending,
+        .first_n = (uint32_t)srv->cfg.validate_first,
+        .budget_confidence = srv->cfg.budget_confidence,
+        .budget_min_scope_obs = (uint32_t)srv->cfg.budget_min_scope_obs,
+        .budget_max_scopes = (size_t)srv->cfg.budget_max_scopes,
+        .pending_timeout_ms = (uint64_t)srv->cfg.validation_timeout_s * 1000u,
+    };
     if ((rc = sc_store_create(&srv->store, &srv->cfg, srv->log)) ||
         (rc = sc_namespaces_create(&srv->namespaces, &srv->cfg)) ||
         (rc = sc_scopes_create(&srv->scopes, &icfg, srv->log)) ||
-        (rc = sc_quality_create(&srv->quality, (size_t)srv->cfg.validation_pending,
-                                (uint32_t)srv->cfg.validate_first)))
+        (rc = sc_quality_create(&srv->quality, &qopts)))
         return rc;
+    if (srv->cfg.upstream_url[0] || srv->cfg.webhook_url[0]) {
+        const char *k = getenv(srv->cfg.upstream_key_env);
+        snprintf(srv->upstream_key, sizeof(srv->upstream_key), "%s", k ? k : "");
+        k = getenv(srv->cfg.webhook_key_env);
+        snprintf(srv->webhook_key, sizeof(srv->webhook_key), "%s", k ? k : "");
+        if ((rc = sc_http_client_create(&srv->vclient, (int)srv->cfg.upstream_concurrency,
+                                        (size_t)srv->cfg.upstream_queue, srv->log)))
+            return rc;
+    }
     sc_store_listener_t listener = {index_on_put, index_on_delete, srv};
     sc_store_set_listener(srv->store, &listener);
     if ((rc = sc_store_open(srv->store, srv->cfg.data_dir))) {
@@ -429,6 +446,10 @@ stop:
     }
     uv_run(&srv->main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->main_loop);
+    /* Validation calls still in flight are dropped; their writes (and the
+     * verdicts already reached) go in with the final commit. */
+    sc_http_client_destroy(srv->vclient);
+    srv->vclient = NULL;
     /* Commit what is queued, then snapshot the indexes at that exact LMDB
      * transaction so the next start can skip the rebuild. */
     sc_store_stop_writer(srv->store);
@@ -467,6 +488,7 @@ void sc_server_destroy(sc_server_t *srv)
         pthread_join(srv->loader, NULL);
     }
     /* The writer commits everything still queued before the store closes. */
+    sc_http_client_destroy(srv->vclient); /* if sc_server_run failed before stopping it */
     sc_embed_pool_destroy(srv->embed_pool); /* after the loops: none is waiting on it */
     sc_embedder_close(srv->embedder);
     sc_vec_cache_destroy(srv->vec_cache);

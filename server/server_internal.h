@@ -49,6 +49,12 @@ struct sc_server_s {
     sc_embed_pool_t *embed_pool;  /* its worker threads */
     struct sc_vec_cache_s *vec_cache; /* lookup embeddings, reused by the store that follows */
     sc_quality_t *quality;        /* validation sampling and false-hit counts */
+    struct sc_http_client_s *vclient; /* upstream re-inference and webhook posts, or NULL */
+    char upstream_key[480];       /* from the environment variable --upstream-key-env names */
+    char webhook_key[480];        /* from --webhook-key-env */
+    _Atomic uint64_t upstream_calls, upstream_failures, webhook_posts, webhook_failures;
+    _Atomic uint64_t compare_failures; /* verdicts lost because answers could not be embedded */
+    _Atomic uint64_t delivery_warned_ms; /* last delivery-failure log line (rate-limited) */
     _Atomic uint64_t semantic_skipped[4]; /* by reason: queue_full, timeout, error, embedder_mismatch */
     double index_load_s;          /* and how long it took */
     int n_workers;

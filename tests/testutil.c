@@ -335,3 +335,32 @@ int tu_run(Suite *s)
     printf("SC-RESULT passed=%d failed=%d skipped=%d\n", run - failed, failed, n_skipped);
     return failed ? 1 : 0;
 }
+
+/* Starts tests/mock_openai.py with 'args'; returns its pid and port. */
+pid_t tu_mock_start(const char *args, int *port)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "exec /usr/bin/python3 tests/mock_openai.py %s", args);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    FILE *f = fdopen(fds[0], "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    fclose(f);
+    ck_assert_int_eq(sscanf(line, "READY %d", port), 1);
+    return pid;
+}
+
+void tu_mock_stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}

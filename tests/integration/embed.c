@@ -131,39 +131,10 @@ START_TEST(missing_model_is_a_clear_startup_error)
 }
 END_TEST
 
-/* Starts tests/mock_openai.py with 'args'; returns its pid and port. */
-static pid_t start_mock(const char *args, int *port)
-{
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "exec /usr/bin/python3 tests/mock_openai.py %s", args);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[64] = "";
-    FILE *f = fdopen(fds[0], "r");
-    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
-    fclose(f);
-    ck_assert_int_eq(sscanf(line, "READY %d", port), 1);
-    return pid;
-}
-
-static void stop_mock(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 START_TEST(remote_embedder_end_to_end)
 {
     int mport;
-    pid_t mock = start_mock("--require-key s3cret --delay-ms 2000 --slow-word slowly", &mport);
+    pid_t mock = tu_mock_start("--require-key s3cret --delay-ms 2000 --slow-word slowly", &mport);
     setenv("SEMCACHED_EMBED_API_KEY", "s3cret", 1);
     char model[128];
     snprintf(model, sizeof(model), "remote:http://127.0.0.1:%d", mport);
@@ -187,7 +158,7 @@ START_TEST(remote_embedder_end_to_end)
     ck_assert_uint_le((uint64_t)time(NULL) - t0, 2);
     json_decref(j);
     /* The endpoint gone: errors, still answered. */
-    stop_mock(mock);
+    tu_mock_stop(mock);
     j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"password reset please my\"}", 200);
     ck_assert_str_eq(sfield(j, "status"), "miss");
     ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
@@ -204,7 +175,7 @@ END_TEST
 START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
 {
     int mport;
-    pid_t mock = start_mock("--require-key right", &mport);
+    pid_t mock = tu_mock_start("--require-key right", &mport);
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "SEMCACHED_EMBED_API_KEY=wrong %s --port 1 --data-dir /tmp/sc-rk-$$ "
              "--model remote:http://127.0.0.1:%d 2>&1; rc=$?; rm -rf /tmp/sc-rk-$$; exit $rc",
@@ -214,7 +185,7 @@ START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
     size_t n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = '\0';
     int st = pclose(p);
-    stop_mock(mock);
+    tu_mock_stop(mock);
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
     ck_assert_msg(strstr(out, "did not answer a probe"), "output: %s", out);
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""qqp_replay.py -- replays a labelled pair file (../shared/data/qqp/qqp_dev.tsv)
+as traffic through the real server, against the mock upstream
+(tests/mock_openai.py), and measures the true hit and false-hit rates.
+
+For each pair, in a fixed shuffled order: store the first question with the
+model's answer, look up the second; a hit is correct when its answer is the
+second question's own (the mock gives duplicates, transitively, one answer);
+a miss is followed by storing the second question, as an application would.
+Each policy runs on a fresh server and data directory:
+  fixed:T    namespace threshold T, no validation
+  budget:E   max_error_rate E, delivery "upstream" (the server re-infers
+             sampled hits and explorations against the mock)
+Prints one JSON line per policy: lookups, exact and semantic hits, wrong hits,
+the true false-hit rate of semantic hits, upstream calls per 1,000 lookups,
+and (budget) the server's own estimate and learned threshold.
+
+usage: qqp_replay.py SERVER_BIN MODEL PAIRS_TSV N_PAIRS POLICY [POLICY...]"""
+import http.client, json, os, random, socket, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import mock_openai  # noqa: E402  (its answers are the ground truth)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Client:
+    def __init__(self, port):
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body) if body is not None else None
+        self.c.request(method, path, data, {"Content-Type": "application/json"} if data else {})
+        r = self.c.getresponse()
+        out = r.read()
+        return r.status, (json.loads(out) if out else None)
+
+
+def wait_ready(port, proc):
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit("server exited early")
+        try:
+            st, _ = Client(port).call("GET", "/readyz")
+            if st == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("server not ready")
+
+
+def load_pairs(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            r = line.rstrip("\n").split("\t")
+            if len(r) >= 3 and r[0].strip() and r[1].strip():
+                rows.append((r[0].strip(), r[1].strip()))
+    random.Random(1).shuffle(rows)
+    return rows
+
+
+def completion(text):
+    return {"choices": [{"message": {"role": "assistant", "content": text}}]}
+
+
+def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
+    kind, value = policy.split(":")
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="sc-replay-")
+    args = [server_bin, "--port", str(port), "--data-dir", data, "--model", model,
+            "--sync", "none", "--threads", "1", "--sample-rate", "0", "--validate-first", "0",
+            "--upstream-url", "http://127.0.0.1:%d/v1/chat/completions" % mock_port,
+            "--upstream-concurrency", "4", "--log-level", "warn"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(port, proc)
+        c = Client(port)
+        if kind == "fixed":
+            ns = {"threshold": float(value), "sample_rate": 0}
+        else:
+            ns = {"max_error_rate": float(value), "threshold": None, "delivery": "upstream",
+                  "sample_rate": 0.05, "explore_rate": 0.3, "explore_floor": 0.5}
+        st, _ = c.call("PUT", "/v1/namespaces/qqp", ns)
+        assert st == 200, st
+        calls0 = Client(mock_port).call("GET", "/stats")[1]["chat_calls"]
+        lookups = exact = semantic = wrong = 0
+        t0 = time.time()
+        for q1, q2 in pairs:
+            st, _ = c.call("POST", "/v1/store", {"namespace": "qqp", "model": "m", "prompt": q1,
+                                                 "response": completion(mock_openai.answer_for(q1))})
+            assert st == 201, st
+            st, r = c.call("POST", "/v1/lookup", {"namespace": "qqp", "model": "m", "prompt": q2})
+            assert st == 200, st
+            lookups += 1
+            if r["status"] == "hit":
+                if r["match"] == "exact":
+                    exact += 1
+                    continue
+                semantic += 1
+                served = r["response"]["choices"][0]["message"]["content"]
+                wrong += served != mock_openai.answer_for(q2)
+            else:
+                st, _ = c.call("POST", "/v1/store", {"namespace": "qqp", "model": "m", "prompt": q2,
+                                                     "response": completion(mock_openai.answer_for(q2))})
+                assert st == 201, st
+        elapsed = time.time() - t0
+        time.sleep(1.0)  # the last re-inferences land
+        calls = Client(mock_port).call("GET", "/stats")[1]["chat_calls"] - calls0
+        q = c.call("GET", "/v1/namespaces/qqp")[1]["quality"]
+        out = {"model": os.path.basename(model.rstrip("/")), "policy": policy, "lookups": lookups,
+               "exact_hits": exact, "semantic_hits": semantic, "wrong": wrong,
+               "hit_rate": round((exact + semantic) / lookups, 4),
+               "semantic_hit_rate": round(semantic / lookups, 4),
+               "false_hit_rate": round(wrong / semantic, 4) if semantic else 0.0,
+               "reinferences_per_1000": round(1000.0 * calls / lookups, 1),
+               "seconds": round(elapsed, 1)}
+        if kind == "budget":
+            out["server_estimate"] = q.get("semantic_false_hit_rate")
+            out["server_estimate_upper"] = q.get("semantic_false_hit_rate_upper")
+            out["learned_threshold"] = q.get("learned_threshold")
+            out["explored"] = q.get("explored")
+        return out
+    finally:
+        proc.terminate()
+        proc.wait()
+        subprocess.run(["rm", "-rf", data])
+
+
+def main():
+    if len(sys.argv) < 6:
+        raise SystemExit(__doc__)
+    server_bin, model, pairs_tsv, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    mock_openai.ANSWER.update(mock_openai.load_pairs(pairs_tsv))
+    pairs = load_pairs(pairs_tsv)[:n]
+    mock = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(mock_openai.__file__),
+                                                               "mock_openai.py"), "--pairs", pairs_tsv],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        mock_port = int(mock.stdout.readline().split()[1])
+        for policy in sys.argv[5:]:
+            print(json.dumps(run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port)), flush=True)
+    finally:
+        mock.kill()
+        mock.wait()
+
+
+if __name__ == "__main__":
+    main()
