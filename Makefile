@@ -173,7 +173,7 @@ bench: deps-bench
 # Crashes land in tests/fuzz/regress/<harness>/ to be kept as regression
 # inputs, which tests/fuzz_replay.c replays in every `make test`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request wordpiece safetensors glove
+FUZZ_TARGETS := request wordpiece safetensors glove model2vec
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CXX=clang++ OPT="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libsemcached.a
@@ -196,10 +196,12 @@ valgrind: deps-test
 	  CK_DEFAULT_TIMEOUT=600 SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" \
 	  tests/run.sh $(BUILD)/tests/integration/api $(BUILD)/tests/integration/quality
 
-# Longer crash-safety run: 50 SIGKILLs under a stream of stores.
+# The long checks: 50 kill -9 cycles of the crash test, then SOAK_MINUTES (10)
+# of mixed load at 80 % of the measured peak with TTL churn (bench/soak.sh).
 soak: deps-test
 	@$(MAKE) --no-print-directory all
 	@SC_CRASH_CYCLES=50 SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" tests/run.sh $(BUILD)/tests/integration/crash
+	BUILD=$(BUILD) bench/soak.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

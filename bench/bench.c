@@ -40,6 +40,7 @@ typedef struct {
     size_t keys;
     double zipf;
     size_t value_size;
+    long ttl_s;                   /* miss-store: ttl_s of the stores (0 = server default) */
     int dim;
     char dataset[1024];
     char raw_path[512];
@@ -278,6 +279,8 @@ static void build_store(thread_t *t, sc_buf_t *out, workload_t wl, uint64_t k)
         vector_b64(&body, k, b->cfg.dim, 0, &t->rng);
         sc_buf_puts(&body, "\"");
     }
+    if (wl == W_MISS_STORE && b->cfg.ttl_s > 0) /* churn: fresh entries expire */
+        sc_buf_printf(&body, ",\"ttl_s\":%ld", b->cfg.ttl_s);
     sc_buf_printf(&body, ",\"response\":\"%s\",\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":%zu}}",
                   b->value, b->cfg.value_size / 4);
     http_post(out, &b->cfg, "/v1/store", &body);
@@ -907,6 +910,7 @@ static void usage(void)
             "  --keys N                 key space of exact and vectors (10000)\n"
             "  --zipf S                 Zipf exponent of key popularity; 0 = uniform (0.99)\n"
             "  --value-size B           bytes of each stored response (512)\n"
+            "  --ttl S                  ttl_s of miss-store's stores (0: the server's default)\n"
             "  --dim D                  vector dimensions for vectors (384)\n"
             "  --dataset FILE           question1<TAB>question2<TAB>label pairs for text\n"
             "  --path P                 request path for raw (/)\n"
@@ -1038,7 +1042,7 @@ int main(int argc, char **argv)
         {"workload", 1, 0, 'w'}, {"keys", 1, 0, 'k'}, {"zipf", 1, 0, 'z'},
         {"value-size", 1, 0, 'v'}, {"dim", 1, 0, 'D'}, {"dataset", 1, 0, 'S'},
         {"path", 1, 0, 'u'}, {"namespace", 1, 0, 'N'}, {"no-populate", 0, 0, 'x'},
-        {"json", 0, 0, 'j'}, {"dump-vectors", 1, 0, 'V'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"json", 0, 0, 'j'}, {"ttl", 1, 0, 'T'}, {"dump-vectors", 1, 0, 'V'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "c:t:d:n:w:h", opts, NULL)) != -1) {
         switch (o) {
@@ -1060,6 +1064,7 @@ int main(int argc, char **argv)
         case 'k': c->keys = strtoull(optarg, NULL, 10); break;
         case 'z': c->zipf = atof(optarg); break;
         case 'v': c->value_size = strtoull(optarg, NULL, 10); break;
+        case 'T': c->ttl_s = atol(optarg); break;
         case 'D': c->dim = atoi(optarg); break;
         case 'S': snprintf(c->dataset, sizeof(c->dataset), "%s", optarg); break;
         case 'u': snprintf(c->raw_path, sizeof(c->raw_path), "%s", optarg); break;

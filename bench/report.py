@@ -212,6 +212,29 @@ def main():
       "0.87 at ef_search=64, 0.93 at 128, 0.97 at 256 and 0.99 at 512 (M=16, ef_construction=200), "
       "which is why `--hnsw-ef-search` defaults to 512. For a cache a missed true hit costs a model "
       "call; a wider beam costs microseconds.\n")
+    # ---- quality loop: QQP replay
+    if "qqp_replay" in by:
+        rr = by["qqp_replay"]
+        w("## False hits on QQP: fixed thresholds against the error budget\n")
+        w("`../shared/data/qqp/qqp_dev.tsv` replayed through the server (first %d pairs in a fixed "
+          "shuffled order): store the first question with the mock upstream's answer, look up the "
+          "second, store it after a miss. The mock (tests/mock_openai.py) answers duplicates, "
+          "transitively, alike and every other question differently, so a served semantic hit is "
+          "wrong exactly when the two questions are not labelled duplicates. `fixed:T` is a "
+          "namespace threshold; `budget:E` is `max_error_rate` E with delivery `upstream` "
+          "(sample_rate 0.05, explore_rate 0.3, explore_floor 0.5). Re-inferences are the "
+          "server's calls to the mock per 1,000 lookups (the validation cost). Each row is a "
+          "fresh server and data directory.\n" % rr[0]["lookups"])
+        w("| model | policy | semantic hit rate | false-hit rate (true) | server's estimate (95 % upper) | learned threshold | re-inferences / 1,000 | command |")
+        w("|---|---|---:|---:|---:|---:|---:|---|")
+        for r in rr:
+            est = ("%.3f (%.3f)" % (r["server_estimate"], r["server_estimate_upper"])
+                   if r.get("server_estimate") is not None else "-")
+            lt = "%.3f" % r["learned_threshold"] if r.get("learned_threshold") is not None else "-"
+            w("| %s | %s | %.3f | %.3f | %s | %s | %.0f | `%s` |" % (
+                r["model"].replace(".scglove", ""), r["policy"], r["semantic_hit_rate"],
+                r["false_hit_rate"], est, lt, r["reinferences_per_1000"], r["command"]))
+        w("")
     open(md_path, "w").write("\n".join(out))
 
 

@@ -42,6 +42,7 @@ typedef struct sc_config_s {
     double compact_deleted_ratio;/* rebuild a scope when this fraction is deleted */
     char model[1024];            /* server-side embedder: model dir, .scglove file or "glove-100d"; "" = none */
     int64_t embed_threads;       /* embedding worker threads */
+    int64_t blas_threads;        /* OpenBLAS threads inside one BLAS call */
     int64_t embed_batch;         /* most texts embedded in one call */
     int64_t embed_wait_us;       /* how long a worker waits to fill a batch */
     int64_t embed_queue;         /* most texts waiting; beyond, lookups skip semantic */

@@ -173,9 +173,12 @@ int sc_vec_normalize(float *v, uint32_t dim)
     }
     if (!(ss > 0) || !isfinite(ss))
         return SC_EINVAL;
-    float inv = (float)(1.0 / sqrt(ss));
+    /* Divide in double: for a tiny vector (ss ~ 1e-80) 1 / sqrt(ss) does
+     * not fit a float, and v * inf would turn into inf or NaN (found by
+     * fuzz_model2vec). The quotients are at most 1 in magnitude. */
+    double norm = sqrt(ss);
     for (uint32_t i = 0; i < dim; i++)
-        v[i] *= inv;
+        v[i] = (float)((double)v[i] / norm);
     return 0;
 }
 

@@ -74,6 +74,7 @@ static const opt_t options[] = {
     DOUBLE_OPT("compact-deleted-ratio", 0.01, 1, "0.25", compact_deleted_ratio, "a scope's index is rebuilt in the background once this fraction of it is deleted"),
     STR_OPT("model", "", model, "server-side embedder: glove-100d (the default model, from `make model`), a model2vec or BERT directory, a .scglove file, or remote:URL (an OpenAI-compatible /v1/embeddings endpoint); empty = clients send vectors"),
     INT_OPT("embed-threads", 1, 64, "1", embed_threads, "embedding worker threads (event loops never run model code)"),
+    INT_OPT("blas-threads", 1, 256, "1", blas_threads, "OpenBLAS threads inside one BLAS call; 1 keeps its idle helpers from spinning on the event loops' cores (parallelism comes from --threads and --embed-threads)"),
     INT_OPT("embed-batch", 1, 256, "32", embed_batch, "most texts embedded in one batch"),
     INT_OPT("embed-wait-us", 0, 100000, "1000", embed_wait_us, "how long a worker waits for more texts to fill a batch"),
     INT_OPT("embed-queue", 1, 1000000, "4096", embed_queue, "most texts waiting to be embedded; beyond it lookups answer exact-only (\"semantic\":\"skipped\")"),

@@ -10,6 +10,7 @@
 #include "veccache.h"
 
 #include <arpa/inet.h>
+#include <cblas.h>
 #include <jansson.h>
 #include <errno.h>
 #include <netdb.h>
@@ -348,6 +349,11 @@ int sc_server_run(sc_server_t *srv)
 {
     int rc;
     srv->started_ms = sc_now_ms();
+    /* OpenBLAS parallelises each call by default, and its helper threads
+     * spin (sched_yield) between calls: with BLAS called from the event
+     * loops (flat index) and the embedding workers, that burns a core the
+     * loops need. Measured: a helper at 90 % of a core on a text replay. */
+    openblas_set_num_threads((int)srv->cfg.blas_threads);
     sc_scopes_config_t icfg = {
         .flat_max = (size_t)srv->cfg.index_flat_max,
         .hnsw_m = (size_t)srv->cfg.hnsw_m,

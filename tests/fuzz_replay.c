@@ -24,6 +24,10 @@
 #define LLVMFuzzerTestOneInput fuzz_glove
 #include "fuzz/fuzz_glove.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_model2vec
+#define put_file model2vec_put_file
+#include "fuzz/fuzz_model2vec.c"
+#undef LLVMFuzzerTestOneInput
 
 static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
 {
@@ -85,6 +89,12 @@ START_TEST(glove_inputs)
 }
 END_TEST
 
+START_TEST(model2vec_inputs)
+{
+    replay("model2vec", fuzz_model2vec);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fuzz-replay");
@@ -93,6 +103,7 @@ int main(void)
     tcase_add_test(tc, wordpiece_inputs);
     tcase_add_test(tc, safetensors_inputs);
     tcase_add_test(tc, glove_inputs);
+    tcase_add_test(tc, model2vec_inputs);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

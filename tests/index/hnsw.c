@@ -262,6 +262,22 @@ START_TEST(save_load_and_bad_files)
 }
 END_TEST
 
+START_TEST(normalize_handles_tiny_huge_and_bad_vectors)
+{
+    /* Tiny vectors (found by fuzz_model2vec: 1 / sqrt(ss) overflowed a
+     * float), huge ones, and the refusals. */
+    float tiny[3] = {1e-40f, 0, 1e-40f}, huge[2] = {3e38f, 3e38f}, zero[2] = {0, 0};
+    float nan_v[2] = {NAN, 1}, inf_v[2] = {INFINITY, 1};
+    ck_assert_int_eq(sc_vec_normalize(tiny, 3), 0);
+    ck_assert(fabsf(tiny[0] - 0.70710678f) < 1e-6f && tiny[1] == 0 && fabsf(tiny[2] - 0.70710678f) < 1e-6f);
+    ck_assert_int_eq(sc_vec_normalize(huge, 2), 0);
+    ck_assert(fabsf(huge[0] - 0.70710678f) < 1e-6f);
+    ck_assert_int_eq(sc_vec_normalize(zero, 2), SC_EINVAL);
+    ck_assert_int_eq(sc_vec_normalize(nan_v, 2), SC_EINVAL);
+    ck_assert_int_eq(sc_vec_normalize(inf_v, 2), SC_EINVAL);
+}
+END_TEST
+
 START_TEST(flat_matches_brute_force_and_batches)
 {
     const uint32_t dim = 32;
@@ -326,6 +342,7 @@ int main(void)
     tcase_add_test(tc, deletes_growth_and_replace);
     tcase_add_test(tc, save_load_and_bad_files);
     tcase_add_test(tc, flat_matches_brute_force_and_batches);
+    tcase_add_test(tc, normalize_handles_tiny_huge_and_bad_vectors);
     if (getenv("SC_TEST_QUICK")) /* make asan: too slow under sanitizers */
         tu_skip("recall_on_50k_clustered_384d: SC_TEST_QUICK is set");
     else

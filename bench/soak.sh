@@ -1,0 +1,49 @@
+#!/bin/bash
+# soak.sh -- `make soak`'s long run: mixed load at 80 % of the measured peak
+# for SOAK_MINUTES (10) with TTL churn, one open-loop semcached-bench run per
+# minute against the same server, so p99, errors and the server's resident
+# memory are seen minute by minute. Writes bench/results/soak.jsonl (one line
+# per minute plus the peak) and prints a summary; fails if any request failed
+# or resident memory grew by more than SOAK_RSS_GROWTH (20 %) after warm-up.
+set -euo pipefail
+BUILD=${BUILD:-build}
+MINUTES=${SOAK_MINUTES:-10}
+GROWTH=${SOAK_RSS_GROWTH:-0.20}
+OUT=bench/results/soak.jsonl
+B="$BUILD/semcached-bench"
+tmp=$(mktemp -d)
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+# Fresh entries live 30 s: the sweeper and the expiry index work all the time.
+"$BUILD/semcached" --port "$port" --data-dir "$tmp/data" --map-size 2G --sync periodic \
+  --log-level warn &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
+MIX="exact=70,miss-store=20,vectors=10"
+COMMON=(--port "$port" -c 32 -w "$MIX" --keys 10000 --dim 128 --ttl 30 --json)
+peak=$("$B" "${COMMON[@]}" -d 10)
+rate=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["rate"] * 0.8))' "$peak")
+: > "$OUT"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["name"]="soak_peak"; print(json.dumps(d))' "$peak" >> "$OUT"
+echo "peak $(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["rate"]))' "$peak") req/s; soaking at $rate req/s for $MINUTES min" >&2
+for m in $(seq "$MINUTES"); do
+  r=$("$B" "${COMMON[@]}" --no-populate --rate "$rate" -d 60 --warmup 0)
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  entries=$(curl -sf "localhost:$port/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["entries"])')
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(name="soak_minute", minute=int(sys.argv[2]), rss_kib=int(sys.argv[3]), entries=int(sys.argv[4])); print(json.dumps(d))' \
+    "$r" "$m" "$rss" "$entries" >> "$OUT"
+  echo "minute $m: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f req/s, p99 %.0f us, errors %d" % (d["rate"], d["latency_us"]["p99"], sum(d["errors"].values())))' "$r"), rss ${rss} KiB, entries $entries" >&2
+done
+python3 - "$OUT" "$GROWTH" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+mins = [r for r in rows if r["name"] == "soak_minute"]
+errors = sum(sum(r["errors"].values()) for r in mins)
+base = mins[min(1, len(mins) - 1)]["rss_kib"]  # after the first minute of warm-up
+peak = max(r["rss_kib"] for r in mins[1:] or mins)
+growth = (peak - base) / base
+p99 = sorted(r["latency_us"]["p99"] for r in mins)
+print("soak: %d minutes, %d errors, rss %d -> max %d KiB (%+.1f %%), p99 median %.0f us, max %.0f us"
+      % (len(mins), errors, base, peak, 100 * growth, p99[len(p99) // 2], p99[-1]))
+sys.exit(1 if errors or growth > float(sys.argv[2]) else 0)
+EOF
