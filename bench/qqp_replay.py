@@ -12,10 +12,20 @@ Each policy runs on a fresh server and data directory:
   budget:E   max_error_rate E, delivery "upstream" (the server re-infers
              sampled hits and explorations against the mock)
 Prints one JSON line per policy: lookups, exact and semantic hits, wrong hits,
-the true false-hit rate of semantic hits, upstream calls per 1,000 lookups,
-and (budget) the server's own estimate and learned threshold.
+the true false-hit rate of semantic hits (overall, and in the second half of
+the replay, after the error-budget mode's warm-up), upstream calls per 1,000
+lookups, and (budget) the server's own estimate and learned threshold.
 
-usage: qqp_replay.py SERVER_BIN MODEL PAIRS_TSV N_PAIRS POLICY [POLICY...]"""
+usage: qqp_replay.py SERVER_BIN MODEL PAIRS_TSV N_PAIRS POLICY [POLICY...]
+       qqp_replay.py SERVER_BIN topics - N_LOOKUPS POLICY [POLICY...]
+
+The second form replays a synthetic stream whose embedding geometry is known
+(as tests/integration/budget.c): 100 pairs of sibling topics in 32
+dimensions (siblings' centres at cosine ~0.9, different answers), rewordings
+of a topic at cosine ~0.86 to each other. Vectors come from the client and
+validation is by the caller (this script plays the application: it re-infers
+sampled hits, i.e. reports the true answer, and stores after every miss,
+which settles explorations at no extra inference)."""
 import http.client, json, os, random, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
@@ -68,6 +78,23 @@ def load_pairs(path):
     return rows
 
 
+def with_budget_fields(out, kind, q):
+    """Adds the server's own view of a budget namespace: its estimate, the
+    learned threshold and how much it explored."""
+    if kind == "budget":
+        out["server_estimate"] = q.get("semantic_false_hit_rate")
+        out["server_estimate_upper"] = q.get("semantic_false_hit_rate_upper")
+        out["learned_threshold"] = q.get("learned_threshold")
+        out["explored"] = q.get("explored")
+    return out
+
+
+def stop_server(proc, data):
+    proc.terminate()
+    proc.wait()
+    subprocess.run(["rm", "-rf", data])
+
+
 def completion(text):
     return {"choices": [{"message": {"role": "assistant", "content": text}}]}
 
@@ -92,7 +119,7 @@ def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
         st, _ = c.call("PUT", "/v1/namespaces/qqp", ns)
         assert st == 200, st
         calls0 = Client(mock_port).call("GET", "/stats")[1]["chat_calls"]
-        lookups = exact = semantic = wrong = 0
+        lookups = exact = semantic = wrong = late = late_wrong = 0
         t0 = time.time()
         for q1, q2 in pairs:
             st, _ = c.call("POST", "/v1/store", {"namespace": "qqp", "model": "m", "prompt": q1,
@@ -107,7 +134,11 @@ def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
                     continue
                 semantic += 1
                 served = r["response"]["choices"][0]["message"]["content"]
-                wrong += served != mock_openai.answer_for(q2)
+                bad = served != mock_openai.answer_for(q2)
+                wrong += bad
+                if lookups > len(pairs) // 2:  # after warm-up: the second half
+                    late += 1
+                    late_wrong += bad
             else:
                 st, _ = c.call("POST", "/v1/store", {"namespace": "qqp", "model": "m", "prompt": q2,
                                                      "response": completion(mock_openai.answer_for(q2))})
@@ -121,23 +152,79 @@ def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
                "hit_rate": round((exact + semantic) / lookups, 4),
                "semantic_hit_rate": round(semantic / lookups, 4),
                "false_hit_rate": round(wrong / semantic, 4) if semantic else 0.0,
+               "late_semantic_hit_rate": round(late / (lookups - lookups // 2), 4),
+               "late_false_hit_rate": round(late_wrong / late, 4) if late else 0.0,
                "reinferences_per_1000": round(1000.0 * calls / lookups, 1),
                "seconds": round(elapsed, 1)}
-        if kind == "budget":
-            out["server_estimate"] = q.get("semantic_false_hit_rate")
-            out["server_estimate_upper"] = q.get("semantic_false_hit_rate_upper")
-            out["learned_threshold"] = q.get("learned_threshold")
-            out["explored"] = q.get("explored")
-        return out
+        return with_budget_fields(out, kind, q)
     finally:
-        proc.terminate()
-        proc.wait()
-        subprocess.run(["rm", "-rf", data])
+        stop_server(proc, data)
+
+
+def run_topics(server_bin, n, policy):
+    import numpy as np
+    rng = np.random.default_rng(1)
+    dim, topics = 32, 200
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    centre = np.zeros((topics, dim))
+    centre[0::2] = unit(rng.standard_normal((topics // 2, dim)))
+    centre[1::2] = unit(centre[0::2] + 0.5 * rng.standard_normal((topics // 2, dim)) / np.sqrt(dim))
+    kind, value = policy.split(":")
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="sc-replay-")
+    proc = subprocess.Popen([server_bin, "--port", str(port), "--data-dir", data, "--sync", "none",
+                             "--threads", "1", "--validate-first", "0", "--log-level", "warn"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(port, proc)
+        c = Client(port)
+        ns = ({"threshold": float(value), "sample_rate": 0} if kind == "fixed" else
+              {"max_error_rate": float(value), "threshold": None, "sample_rate": 0.05,
+               "explore_rate": 0.3, "explore_floor": 0.5})
+        assert c.call("PUT", "/v1/namespaces/t", ns)[0] == 200
+        hits = wrong = reinfer = late = late_wrong = 0
+        for i in range(n):
+            t = int(rng.integers(topics))
+            v = unit(centre[t] + 0.4 * rng.standard_normal(dim) / np.sqrt(dim))
+            req = {"namespace": "t", "model": "m", "prompt": "q%d" % i, "embedding": [round(float(x), 6) for x in v]}
+            st, r = c.call("POST", "/v1/lookup", req)
+            truth = "topic-%d" % t
+            if r["status"] == "hit":
+                hits += 1
+                bad = r["response"] != truth
+                wrong += bad
+                if i >= n // 2:
+                    late += 1
+                    late_wrong += bad
+                if r.get("validate"):
+                    reinfer += 1
+                    c.call("POST", "/v1/feedback", {"validation_id": r["validation_id"], "fresh_response": truth})
+            else:
+                req["response"] = truth
+                assert c.call("POST", "/v1/store", req)[0] == 201
+        q = c.call("GET", "/v1/namespaces/t")[1]["quality"]
+        out = {"model": "topics (client vectors)", "policy": policy, "lookups": n, "exact_hits": 0,
+               "semantic_hits": hits, "wrong": wrong, "hit_rate": round(hits / n, 4),
+               "semantic_hit_rate": round(hits / n, 4),
+               "false_hit_rate": round(wrong / hits, 4) if hits else 0.0,
+               "late_semantic_hit_rate": round(late / (n - n // 2), 4),
+               "late_false_hit_rate": round(late_wrong / late, 4) if late else 0.0,
+               "reinferences_per_1000": round(1000.0 * reinfer / n, 1)}
+        return with_budget_fields(out, kind, q)
+    finally:
+        stop_server(proc, data)
 
 
 def main():
     if len(sys.argv) < 6:
         raise SystemExit(__doc__)
+    if sys.argv[2] == "topics":
+        for policy in sys.argv[5:]:
+            print(json.dumps(run_topics(sys.argv[1], int(sys.argv[4]), policy)), flush=True)
+        return
     server_bin, model, pairs_tsv, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     mock_openai.ANSWER.update(mock_openai.load_pairs(pairs_tsv))
     pairs = load_pairs(pairs_tsv)[:n]

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 typedef enum { SC_SYNC_FULL = 0, SC_SYNC_PERIODIC = 1, SC_SYNC_NONE = 2 } sc_sync_mode_t;
-typedef enum { SC_EVICT_LRU = 0, SC_EVICT_NONE = 1 } sc_evict_mode_t;
+typedef enum { SC_EVICT_LRU = 0, SC_EVICT_NONE = 1, SC_EVICT_VALUE = 2 } sc_evict_mode_t;
 
 typedef struct sc_config_s {
     char host[256];              /* listen address; loopback by default */

@@ -31,6 +31,8 @@ typedef struct {
     int threshold_explicit;     /* "threshold" was set: with a budget it is a floor on top */
     double explore_rate;        /* budget mode: fraction of below-threshold candidates explored */
     double explore_floor;       /* budget mode: no exploring below this similarity */
+    uint64_t max_entries;       /* entries the namespace may hold; 0 = no cap of its own */
+    uint64_t max_bytes;         /* bytes of entry records it may hold; 0 = no cap of its own */
 } sc_ns_config_t;
 
 typedef enum { SC_DELIVERY_CALLER = 0, SC_DELIVERY_UPSTREAM = 1, SC_DELIVERY_WEBHOOK = 2 } sc_delivery_t;

@@ -96,15 +96,17 @@ double sc_wilson_upper(uint64_t k, uint64_t n);
 void sc_quality_observe(sc_quality_t *q, const char *ns, uint64_t scope, double similarity,
                         sc_verdict_t verdict);
 /* The lowest similarity at which semantic hits in 'scope' of 'ns' meet
- * 'max_error_rate' with the configured confidence: of a fixed grid of 200
- * cuts (0, 0.005, ... 0.995), the lowest whose observations at or above it
- * have an exact (Clopper-Pearson) upper bound on the error rate within the
- * budget, each cut tested at level (1 - confidence) / 200 so that the choice
- * among them keeps the overall confidence (Bonferroni). A scope with
- * budget_min_scope_obs observations uses its own; others their
- * namespace's. 'scope' 0 asks for the namespace's. Returns 1 with '*t' set, or 0 when the data
- * cannot support any threshold yet (no semantic hit may be served).
- * '*n_obs' receives the observations the answer rests on (may be NULL). */
+ * 'max_error_rate' with the configured confidence. Cuts on a fixed grid
+ * (0.995, 0.99, ... 0) are tested from the highest down: a cut passes when
+ * the exact (Clopper-Pearson) upper bound of the error rate of the
+ * observations at or above it is within the budget; the first failure ends
+ * the scan (a fixed-sequence test, so no multiple-testing penalty); cuts with
+ * too few observations to be tested fairly are skipped, not failed. A scope
+ * with budget_min_scope_obs observations uses its own; others their
+ * namespace's; 'scope' 0 asks for the namespace's. Returns 1 with '*t' set,
+ * or 0 when the data cannot support any threshold yet (no semantic hit may
+ * be served). '*n_obs' receives the observations the answer rests on (may
+ * be NULL). */
 int sc_quality_budget_threshold(sc_quality_t *q, const char *ns, uint64_t scope,
                                 double max_error_rate, double *t, int *from_scope,
                                 uint64_t *n_obs);

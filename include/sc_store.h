@@ -110,6 +110,9 @@ int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc
  * index label). 'key' receives the full key. SC_ENOTFOUND if none. */
 int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_STORE_KEY_BYTES],
                           sc_entry_t *e, sc_entry_meta_t *meta);
+/* Entries and record bytes namespace 'name' holds (zeros if none), as of
+ * the reader's snapshot (between sc_store_read_begin and _end). */
+void sc_store_ns_usage(sc_store_reader_t *r, const char *name, uint64_t *entries, uint64_t *bytes);
 /* Reads namespace settings 'name' (a JSON document) into 'out'. */
 int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out);
 /* Calls 'fn' for every stored namespace document (own read snapshot). */
@@ -151,6 +154,8 @@ struct sc_write_op_s {
     sc_buf_t record;             /* owned by the op: PUT / NS_PUT / VALIDATION payload */
     char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
     int all;                     /* INVALIDATE: remove everything */
+    uint64_t ns_max_entries;     /* PUT: the namespace's entry cap (0 = none) */
+    uint64_t ns_max_bytes;       /* PUT: the namespace's byte cap (0 = none) */
     int result;                  /* out: 0 or SC_E* */
     uint64_t count;              /* out: entries removed */
     /* Called on the writer thread once the op's transaction is durable (per

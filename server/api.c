@@ -551,11 +551,12 @@ static void write_failed(sc_conn_t *c, sc_pending_t *p)
     if (rc == SC_EFULL)
         sc_conn_problem(c, p->endpoint, p->started_ns, 507, "store-full",
                         c->w->srv->cfg.evict == SC_EVICT_NONE
-                            ? "the store is full (--map-size or --max-entries) and eviction is off (--evict none)"
+                            ? "the store or the namespace is full (--map-size, --max-entries, or the "
+                              "namespace's max_entries or max_bytes) and eviction is off (--evict none)"
                             : "the store is full (--map-size) and nothing more can be evicted");
     else if (rc == SC_ETOOBIG)
         sc_conn_problem(c, p->endpoint, p->started_ns, 413, "entry-too-large",
-                        "the entry is too large for the store");
+                        "the entry is larger than the store or its namespace's max_bytes can hold");
     else
         sc_conn_problem(c, p->endpoint, p->started_ns, 500, "store-error", sc_strerror(rc));
 }
@@ -656,6 +657,8 @@ static void store_commit(sc_conn_t *c, uint64_t started_ns, sc_request_t *req,
     };
     memcpy(p->key, req->key, SC_KEY_BYTES);
     memcpy(p->op.key, req->key, SC_KEY_BYTES);
+    p->op.ns_max_entries = ns.max_entries;
+    p->op.ns_max_bytes = ns.max_bytes;
     int rc = sc_store_encode(&e, &p->op.record);
     sc_buf_free(&resp);
     if (rc) {
@@ -968,6 +971,13 @@ static void reply_namespace(sc_conn_t *c, uint64_t started, int status, sc_slice
     char name_z[SC_MAX_NAMESPACE + 1];
     snprintf(name_z, sizeof(name_z), "%.*s", (int)name.len, name.ptr);
     sc_quality_ns_t q;
+    uint64_t used_entries = 0, used_bytes = 0;
+    if (sc_store_read_begin(c->w->reader) == 0) {
+        sc_store_ns_usage(c->w->reader, name_z, &used_entries, &used_bytes);
+        sc_store_read_end(c->w->reader);
+    }
+    sc_buf_printf(&b, ",\"usage\":{\"entries\":%llu,\"bytes\":%llu}",
+                  (unsigned long long)used_entries, (unsigned long long)used_bytes);
     sc_quality_ns(c->w->srv->quality, name_z, &q);
     sc_buf_printf(&b, ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
                       "\"false_hit_rate_upper\":%.6f,\"semantic_false_hit_rate\":%.6f,"

@@ -31,7 +31,7 @@ typedef struct {
 } opt_t;
 
 static const char *const sync_choices[] = {"full", "periodic", "none", NULL};
-static const char *const evict_choices[] = {"lru", "none", NULL};
+static const char *const evict_choices[] = {"lru", "none", "value", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const onoff_choices[] = {"off", "on", NULL};
 
@@ -50,7 +50,7 @@ static const opt_t options[] = {
     SIZE_OPT("map-size", 1 << 20, INT64_MAX / 2, "4G", map_size, "LMDB map size: the most the store may hold on disk (K/M/G suffixes)"),
     ENUM_OPT("sync", sync_choices, "full", sync, "full: a store is acknowledged after fsync; periodic: after commit, fsync every --sync-interval-ms; none: never fsync (survives process crashes, not OS crashes)"),
     INT_OPT("sync-interval-ms", 10, 3600000, "1000", sync_interval_ms, "fsync period with --sync periodic"),
-    ENUM_OPT("evict", evict_choices, "lru", evict, "when the store is full: lru evicts the least recently hit entries; none answers 507"),
+    ENUM_OPT("evict", evict_choices, "lru", evict, "when the store (or a namespace) is full: lru evicts the least recently hit entries; value the least valuable (tokens saved per byte) among the 8x as many least recently hit; none answers 507"),
     INT_OPT("max-entries", 0, INT64_MAX / 2, "0", max_entries, "most cached entries, all namespaces together; beyond it --evict lru evicts the least recently hit and --evict none answers 507; 0 = bounded by --map-size only"),
     INT_OPT("default-ttl-s", 0, 315360000, "604800", default_ttl_s, "TTL of entries stored without ttl_s (7 days); 0 = never expire"),
     INT_OPT("max-ttl-s", 1, 3153600000LL, "315360000", max_ttl_s, "largest ttl_s a store may ask for (10 years)"),

@@ -247,6 +247,16 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
         } else if (strcmp(k, "explore_floor") == 0) {
             if (number_in(v, k, -1, 1, &c->explore_floor, err, err_cap))
                 return SC_EINVAL;
+        } else if (strcmp(k, "max_entries") == 0 || strcmp(k, "max_bytes") == 0) {
+            uint64_t *f = k[4] == 'e' ? &c->max_entries : &c->max_bytes;
+            if (json_is_null(v)) {
+                *f = 0;
+            } else if (!json_is_integer(v) || json_integer_value(v) < 1) {
+                snprintf(err, err_cap, "\"%s\" must be a positive integer, or null for no cap", k);
+                return SC_EINVAL;
+            } else {
+                *f = (uint64_t)json_integer_value(v);
+            }
         } else if (strcmp(k, "threshold") == 0 && json_is_null(v)) {
             c->threshold_explicit = 0; /* with a budget: the learned threshold alone */
         } else if (strcmp(k, "threshold") == 0) {
@@ -280,7 +290,7 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             snprintf(err, err_cap, "unknown namespace setting '%s' (semantic, threshold, "
                                    "allow_lower_threshold, dimensions, embedder, ttl_s, sample_rate, "
                                    "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
-                                   "explore_rate, explore_floor)", k);
+                                   "explore_rate, explore_floor, max_entries, max_bytes)", k);
             return SC_EINVAL;
         }
     }
@@ -324,6 +334,14 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
     sc_buf_double(out, c->explore_rate);
     sc_buf_puts(out, ",\"explore_floor\":");
     sc_buf_double(out, c->explore_floor);
+    for (int i = 0; i < 2; i++) {
+        uint64_t cap = i ? c->max_bytes : c->max_entries;
+        sc_buf_printf(out, ",\"%s\":", i ? "max_bytes" : "max_entries");
+        if (cap)
+            sc_buf_printf(out, "%llu", (unsigned long long)cap);
+        else
+            sc_buf_puts(out, "null");
+    }
     sc_buf_puts(out, "}");
     return out->data ? 0 : SC_ENOMEM;
 }

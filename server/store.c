@@ -1,6 +1,8 @@
 /* store.c -- entries on LMDB, read by any thread, written by one writer thread.
  * Tables: entries (key -> immutable record), meta (key -> hit stats), lru
- * (last_hit|key), expiry (expires|key) and ns (name -> settings). The two
+ * (last_hit|key), expiry (expires|key), ns (name -> settings) and nsuse
+ * (name -> entries and bytes, kept in the same transactions as the entries,
+ * so per-namespace limits are exact). The two
  * index tables are big-endian-time prefixed so the sweeper and the evictor
  * walk them in order instead of scanning the store. Writes are group-committed:
  * the writer drains up to --writer-batch queued operations into one
@@ -53,6 +55,7 @@ struct sc_store_s {
     sc_log_t *log;
     MDB_env *env;
     MDB_dbi dbi_entries, dbi_meta, dbi_lru, dbi_expiry, dbi_ns, dbi_sys, dbi_valid, dbi_neg;
+    MDB_dbi dbi_nsuse;
     int opened;
 
     pthread_t writer;
@@ -276,6 +279,67 @@ int sc_store_create(sc_store_t **out, const sc_config_t *cfg, sc_log_t *log)
 
 static void *writer_main(void *arg);
 
+/* ---- per-namespace usage ------------------------------------------------ */
+
+/* Adds 'd_entries' and 'd_bytes' to namespace 'ns''s usage inside 'txn'. */
+static int ns_usage_add(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, int64_t d_entries,
+                        int64_t d_bytes)
+{
+    /* 'ns' may point into a page of this transaction; copy it before the put. */
+    char name[256];
+    if (!ns.len || ns.len > sizeof(name))
+        return 0;
+    memcpy(name, ns.ptr, ns.len);
+    MDB_val k = {ns.len, name}, v;
+    uint8_t b[16] = {0};
+    int rc = mdb_get(txn, s->dbi_nsuse, &k, &v);
+    if (rc == 0 && v.mv_size == 16)
+        memcpy(b, v.mv_data, 16);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    int64_t n = (int64_t)get_le64(b) + d_entries, bytes = (int64_t)get_le64(b + 8) + d_bytes;
+    if (n <= 0) /* the namespace is empty: no row left behind */
+        return rc == MDB_NOTFOUND ? 0 : mdb_del(txn, s->dbi_nsuse, &k, NULL);
+    put_le64(b, (uint64_t)n);
+    put_le64(b + 8, (uint64_t)(bytes > 0 ? bytes : 0));
+    MDB_val nv = {16, b};
+    return mdb_put(txn, s->dbi_nsuse, &k, &nv, 0);
+}
+
+static void ns_usage_get(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, uint64_t *entries,
+                         uint64_t *bytes)
+{
+    MDB_val k = {ns.len, (void *)ns.ptr}, v;
+    *entries = *bytes = 0;
+    if (ns.len && mdb_get(txn, s->dbi_nsuse, &k, &v) == 0 && v.mv_size == 16) {
+        *entries = get_le64(v.mv_data);
+        *bytes = get_le64((const uint8_t *)v.mv_data + 8);
+    }
+}
+
+/* A store written before the usage table existed gets it counted once. */
+static int ns_usage_rebuild_if_missing(sc_store_t *s, MDB_txn *txn)
+{
+    MDB_stat su, se;
+    int rc;
+    if ((rc = mdb_stat(txn, s->dbi_nsuse, &su)) || (rc = mdb_stat(txn, s->dbi_entries, &se)))
+        return rc;
+    if (su.ms_entries || !se.ms_entries)
+        return 0;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->dbi_entries, &cur)))
+        return rc;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        sc_entry_t e;
+        if (sc_store_decode(v.mv_data, v.mv_size, &e) == 0 &&
+            (rc = ns_usage_add(s, txn, e.ns, 1, (int64_t)v.mv_size)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int sc_store_open(sc_store_t *s, const char *dir)
 {
     int rc;
@@ -283,7 +347,7 @@ int sc_store_open(sc_store_t *s, const char *dir)
         return -errno;
     if ((rc = mdb_env_create(&s->env)))
         return from_mdb(rc);
-    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxdbs(s->env, 12);
     mdb_env_set_maxreaders(s->env, 512);
     if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->cfg.map_size)))
         goto fail_env;
@@ -304,7 +368,9 @@ int sc_store_open(sc_store_t *s, const char *dir)
         (rc = mdb_dbi_open(txn, "ns", MDB_CREATE, &s->dbi_ns)) ||
         (rc = mdb_dbi_open(txn, "sys", MDB_CREATE, &s->dbi_sys)) ||
         (rc = mdb_dbi_open(txn, "validations", MDB_CREATE, &s->dbi_valid)) ||
-        (rc = mdb_dbi_open(txn, "negatives", MDB_CREATE, &s->dbi_neg))) {
+        (rc = mdb_dbi_open(txn, "negatives", MDB_CREATE, &s->dbi_neg)) ||
+        (rc = mdb_dbi_open(txn, "nsuse", MDB_CREATE, &s->dbi_nsuse)) ||
+        (rc = ns_usage_rebuild_if_missing(s, txn))) {
         mdb_txn_abort(txn);
         goto fail_env;
     }
@@ -559,6 +625,12 @@ int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out)
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : from_mdb(rc);
 }
 
+void sc_store_ns_usage(sc_store_reader_t *r, const char *name, uint64_t *entries, uint64_t *bytes)
+{
+    sc_slice_t ns = {name, strlen(name)};
+    ns_usage_get(r->store, r->txn, ns, entries, bytes);
+}
+
 int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
@@ -635,8 +707,11 @@ static int del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *exist
     if (rc)
         return rc;
     sc_entry_t e;
-    if (sc_store_decode(v.mv_data, v.mv_size, &e) == 0)
+    if (sc_store_decode(v.mv_data, v.mv_size, &e) == 0) {
         event_add(s, 0, key, e.scope, NULL, e.dim);
+        if ((rc = ns_usage_add(s, txn, e.ns, -1, -(int64_t)v.mv_size)))
+            return rc;
+    }
     rc = mdb_del(txn, s->dbi_entries, &k, NULL);
     if (rc == 0)
         *existed = 1;
@@ -652,7 +727,8 @@ static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     if ((rc = del_entry(s, txn, op->key, &existed)))
         return rc;
     MDB_val k = {SC_STORE_KEY_BYTES, op->key}, v = {op->record.len, op->record.data};
-    if ((rc = mdb_put(txn, s->dbi_entries, &k, &v, 0)))
+    if ((rc = mdb_put(txn, s->dbi_entries, &k, &v, 0)) ||
+        (rc = ns_usage_add(s, txn, e.ns, 1, (int64_t)op->record.len)))
         return rc;
     sc_entry_meta_t m = {e.created_ms, e.expires_ms, e.created_ms, 0, op->record.len};
     uint8_t mb[META_BYTES];
@@ -791,29 +867,93 @@ static int bump_generation(sc_store_t *s)
     return mdb_txn_commit(txn);
 }
 
-/* Deletes up to 'n' least recently hit entries inside 'txn'; '*removed'
+/* Most LRU rows one eviction looks at when it is limited to one namespace
+ * (a small namespace among big ones): beyond, it evicts what it found and the
+ * next store of that namespace continues. */
+#define EVICT_SCAN_MAX 200000
+/* --evict value considers this many times the entries it must remove, taken
+ * from the least recently hit end, and removes the least valuable of them. */
+#define VALUE_WINDOW 8
+
+typedef struct {
+    uint8_t key[SC_STORE_KEY_BYTES];
+    double value;                 /* tokens saved per byte so far */
+    size_t order;                 /* LRU position: ties go to the older */
+} victim_t;
+
+static int by_value(const void *a, const void *b)
+{
+    const victim_t *x = a, *y = b;
+    if (x->value != y->value)
+        return x->value < y->value ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Fills 'keys' with up to 'n' entries to evict, least recently hit first, or
+ * with --evict value the least valuable (tokens saved per byte: hits times
+ * the entry's prompt + completion tokens, over its bytes) among the
+ * VALUE_WINDOW * n least recently hit. 'ns' (may be NULL) limits it to one
+ * namespace; 'keep' (may be NULL) is never chosen. Returns how many. */
+static size_t pick_victims(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice_t *ns,
+                           const uint8_t *keep, uint8_t *keys)
+{
+    int by_val = s->cfg.evict == SC_EVICT_VALUE;
+    size_t want = by_val ? n * VALUE_WINDOW : n, got = 0, scanned = 0;
+    victim_t *cand = malloc(want * sizeof(victim_t));
+    MDB_cursor *cur;
+    if (!cand || mdb_cursor_open(txn, s->dbi_lru, &cur)) {
+        free(cand);
+        return 0;
+    }
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && got < want && scanned < EVICT_SCAN_MAX;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), scanned++) {
+        if (k.mv_size != 8 + SC_STORE_KEY_BYTES)
+            continue;
+        const uint8_t *key = (const uint8_t *)k.mv_data + 8;
+        if (keep && memcmp(key, keep, SC_STORE_KEY_BYTES) == 0)
+            continue;
+        victim_t *c = &cand[got];
+        memcpy(c->key, key, SC_STORE_KEY_BYTES);
+        c->order = scanned;
+        c->value = 0;
+        if (ns || by_val) {
+            MDB_val ek = {SC_STORE_KEY_BYTES, c->key}, ev, mv;
+            sc_entry_t e;
+            if (mdb_get(txn, s->dbi_entries, &ek, &ev) || sc_store_decode(ev.mv_data, ev.mv_size, &e))
+                continue;
+            if (ns && (e.ns.len != ns->len || memcmp(e.ns.ptr, ns->ptr, ns->len)))
+                continue;
+            sc_entry_meta_t m;
+            uint64_t lru_ms;
+            if (by_val && mdb_get(txn, s->dbi_meta, &ek, &mv) == 0 && meta_decode(&mv, &m, &lru_ms) == 0)
+                c->value = (double)m.hits * ((double)e.prompt_tokens + e.completion_tokens) /
+                           (double)(ev.mv_size ? ev.mv_size : 1);
+        }
+        got++;
+    }
+    mdb_cursor_close(cur);
+    if (by_val)
+        qsort(cand, got, sizeof(victim_t), by_value);
+    if (got > n)
+        got = n;
+    for (size_t i = 0; i < got; i++)
+        memcpy(keys + i * SC_STORE_KEY_BYTES, cand[i].key, SC_STORE_KEY_BYTES);
+    free(cand);
+    return got;
+}
+
+/* Deletes up to 'n' entries chosen by pick_victims inside 'txn'; '*removed'
  * counts them. Returns MDB_MAP_FULL when there was nothing to evict. */
-static int evict_lru_in(sc_store_t *s, MDB_txn *txn, size_t n, uint64_t *removed)
+static int evict_in(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice_t *ns,
+                    const uint8_t *keep, uint64_t *removed)
 {
     *removed = 0;
     uint8_t *keys = malloc(n * SC_STORE_KEY_BYTES);
     if (!keys)
         return ENOMEM;
-    MDB_cursor *cur;
-    size_t got = 0;
-    int rc;
-    if ((rc = mdb_cursor_open(txn, s->dbi_lru, &cur)) == 0) {
-        MDB_val k, v;
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && got < n;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size == 8 + SC_STORE_KEY_BYTES)
-                memcpy(keys + got++ * SC_STORE_KEY_BYTES, (uint8_t *)k.mv_data + 8,
-                       SC_STORE_KEY_BYTES);
-        }
-        mdb_cursor_close(cur);
-        if (rc == MDB_NOTFOUND || got == n)
-            rc = 0;
-    }
+    size_t got = pick_victims(s, txn, n, ns, keep, keys);
+    int rc = 0;
     for (size_t i = 0; i < got && !rc; i++) {
         int existed;
         rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
@@ -823,6 +963,11 @@ static int evict_lru_in(sc_store_t *s, MDB_txn *txn, size_t n, uint64_t *removed
     if (rc)
         return rc;
     return got ? 0 : MDB_MAP_FULL;
+}
+
+static int evict_lru_in(sc_store_t *s, MDB_txn *txn, size_t n, uint64_t *removed)
+{
+    return evict_in(s, txn, n, NULL, NULL, removed);
 }
 
 /* Removes the 'n' least recently hit entries in their own transaction. */
@@ -870,7 +1015,7 @@ static int make_room(sc_store_t *s)
     mdb_txn_abort(txn);
     if ((double)used < EVICT_HIGH_WATER * (double)map_pages || st.ms_entries == 0)
         return 0;
-    if (s->cfg.evict != SC_EVICT_LRU)
+    if (s->cfg.evict == SC_EVICT_NONE)
         return 1;
     double excess = ((double)used - EVICT_LOW_WATER * (double)map_pages) / (double)used;
     size_t n = (size_t)(excess * (double)st.ms_entries) + 16;
@@ -885,7 +1030,7 @@ static int make_room(sc_store_t *s)
  * (evict_over_entry_limit). */
 static int entry_limit_refuses(sc_store_t *s, MDB_txn *txn, const uint8_t *key)
 {
-    if (s->cfg.max_entries <= 0 || s->cfg.evict == SC_EVICT_LRU)
+    if (s->cfg.max_entries <= 0 || s->cfg.evict != SC_EVICT_NONE)
         return 0;
     MDB_stat st;
     if (mdb_stat(txn, s->dbi_entries, &st) || st.ms_entries < (size_t)s->cfg.max_entries)
@@ -901,7 +1046,7 @@ static int entry_limit_refuses(sc_store_t *s, MDB_txn *txn, const uint8_t *key)
 static int evict_over_entry_limit(sc_store_t *s, MDB_txn *txn, uint64_t *removed)
 {
     *removed = 0;
-    if (s->cfg.max_entries <= 0 || s->cfg.evict != SC_EVICT_LRU)
+    if (s->cfg.max_entries <= 0 || s->cfg.evict == SC_EVICT_NONE)
         return 0;
     MDB_stat st;
     int rc = mdb_stat(txn, s->dbi_entries, &st);
@@ -911,6 +1056,65 @@ static int evict_over_entry_limit(sc_store_t *s, MDB_txn *txn, uint64_t *removed
     return rc == MDB_MAP_FULL ? 0 : rc;
 }
 
+/* A namespace's own caps (the op carries them from its settings). With
+ * --evict none a store that would take the namespace past one is refused;
+ * otherwise the namespace's least recently hit (or least valuable) entries
+ * make room, in the same transaction. An entry larger than the namespace's
+ * whole byte cap is refused either way. Returns 0, SC_EFULL or SC_ETOOBIG
+ * (refused) or an LMDB error. */
+static int ns_limits_before_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
+{
+    if (!op->ns_max_entries && !op->ns_max_bytes)
+        return 0;
+    sc_entry_t e;
+    if (sc_store_decode(op->record.data, op->record.len, &e))
+        return 0;
+    if (op->ns_max_bytes && op->record.len > op->ns_max_bytes)
+        return SC_ETOOBIG;
+    if (s->cfg.evict != SC_EVICT_NONE)
+        return 0;
+    uint64_t n, bytes, old_len = 0;
+    ns_usage_get(s, txn, e.ns, &n, &bytes);
+    MDB_val k = {SC_STORE_KEY_BYTES, op->key}, v;
+    int replacing = mdb_get(txn, s->dbi_entries, &k, &v) == 0;
+    if (replacing)
+        old_len = v.mv_size;
+    if (op->ns_max_entries && !replacing && n + 1 > op->ns_max_entries)
+        return SC_EFULL;
+    if (op->ns_max_bytes && bytes - (old_len < bytes ? old_len : bytes) + op->record.len > op->ns_max_bytes)
+        return SC_EFULL;
+    return 0;
+}
+
+static int ns_limits_after_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, uint64_t *removed)
+{
+    *removed = 0;
+    if ((!op->ns_max_entries && !op->ns_max_bytes) || s->cfg.evict == SC_EVICT_NONE)
+        return 0;
+    sc_entry_t e;
+    if (sc_store_decode(op->record.data, op->record.len, &e))
+        return 0;
+    for (int round = 0; round < 8; round++) {
+        uint64_t n, bytes, got;
+        ns_usage_get(s, txn, e.ns, &n, &bytes);
+        size_t over = 0;
+        if (op->ns_max_entries && n > op->ns_max_entries)
+            over = (size_t)(n - op->ns_max_entries);
+        if (op->ns_max_bytes && bytes > op->ns_max_bytes && n) {
+            /* Estimate by the namespace's mean entry size, at least one. */
+            size_t by_bytes = (size_t)((bytes - op->ns_max_bytes) / (bytes / n + 1)) + 1;
+            over = by_bytes > over ? by_bytes : over;
+        }
+        if (!over)
+            return 0;
+        int rc = evict_in(s, txn, over, &e.ns, op->key, &got);
+        *removed += got;
+        if (rc)
+            return rc == MDB_MAP_FULL ? 0 : rc;
+    }
+    return 0;
+}
+
 /* ---- the writer ------------------------------------------------------- */
 
 static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts)
@@ -918,12 +1122,16 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
     int rc = 0, existed;
     MDB_val k, v;
     switch (op->type) {
-    case SC_OP_PUT:
-        if (refuse_puts || entry_limit_refuses(s, txn, op->key))
-            op->result = SC_EFULL; /* deletes and the rest still go through */
-        else
-            rc = put_entry(s, txn, op);
+    case SC_OP_PUT: {
+        int refused = refuse_puts || entry_limit_refuses(s, txn, op->key) ? SC_EFULL
+                                                                           : ns_limits_before_put(s, txn, op);
+        uint64_t removed = 0;
+        if (refused < 0)
+            op->result = refused; /* deletes and the rest still go through */
+        else if (!(rc = put_entry(s, txn, op)) && !(rc = ns_limits_after_put(s, txn, op, &removed)))
+            atomic_fetch_add(&s->evicted_total, removed);
         break;
+    }
     case SC_OP_DELETE:
         rc = del_entry(s, txn, op->key, &existed);
         op->count = (uint64_t)existed;
@@ -1021,7 +1229,7 @@ retry:;
         if (bump_generation(s) == 0)
             goto retry;
     }
-    if (rc == MDB_MAP_FULL && s->cfg.evict == SC_EVICT_LRU && attempt < 3) {
+    if (rc == MDB_MAP_FULL && s->cfg.evict != SC_EVICT_NONE && attempt < 3) {
         if (txn)
             mdb_txn_abort(txn);
         txn = NULL;

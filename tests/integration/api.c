@@ -478,6 +478,41 @@ START_TEST(max_entries_bounds_the_store)
 }
 END_TEST
 
+START_TEST(namespace_caps_bound_one_namespace)
+{
+    tu_server_t s;
+    tu_server_start(&s, NULL);
+    json_t *j = tu_call(s.port, "PUT", "/v1/namespaces/capped", "{\"max_entries\":2}", 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "max_entries")), 2);
+    json_decref(j);
+    for (int i = 0; i < 5; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"namespace\":\"capped\",\"model\":\"m\",\"prompt\":\"c%d\",\"response\":%d}", i, i);
+        json_decref(post(s.port, "/v1/store", body, 201));
+    }
+    store_numbered(s.port, 4); /* the default namespace is not capped */
+    j = tu_call(s.port, "GET", "/v1/namespaces/capped", NULL, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "entries")), 2);
+    ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(j, "usage"), "bytes")), 0);
+    json_decref(j);
+    j = tu_call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "entries")), 4);
+    json_decref(j);
+    j = post(s.port, "/v1/lookup", "{\"namespace\":\"capped\",\"model\":\"m\",\"prompt\":\"c4\"}", 200);
+    ck_assert_str_eq(str_field(j, "status"), "hit");
+    json_decref(j);
+    /* A byte cap smaller than one entry refuses it with 413. */
+    json_decref(tu_call(s.port, "PUT", "/v1/namespaces/tiny", "{\"max_bytes\":64}", 200));
+    tu_resp_t r = tu_http(s.port, "POST", "/v1/store", "{\"namespace\":\"tiny\",\"model\":\"m\",\"prompt\":\"x\",\"response\":\"an answer\"}");
+    ck_assert_int_eq(r.status, 413);
+    tu_resp_free(&r);
+    json_decref(tu_call(s.port, "PUT", "/v1/namespaces/bad", "{\"max_entries\":0}", 400));
+    json_decref(tu_call(s.port, "PUT", "/v1/namespaces/bad", "{\"max_bytes\":\"1G\"}", 400));
+    assert_healthy(s.port);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 START_TEST(help_lists_every_option)
 {
     char cmd[1100];
@@ -523,6 +558,7 @@ int main(void)
     tcase_add_test(life, ttl_expiry_and_sweeper);
     tcase_add_test(life, restart_keeps_acknowledged_entries);
     tcase_add_test(life, max_entries_bounds_the_store);
+    tcase_add_test(life, namespace_caps_bound_one_namespace);
     tcase_add_test(life, help_lists_every_option);
     suite_add_tcase(s, life);
     return tu_run(s);

@@ -1,5 +1,6 @@
 /* tests/server/store.c -- the LMDB store (server/store.c): records, reads,
- * group-committed writes, invalidation, TTL sweeping, LRU eviction. */
+ * group-committed writes, invalidation, TTL sweeping, LRU and value eviction,
+ * per-namespace usage and caps. */
 #include "../../server/store.c"
 
 #include <stdio.h>
@@ -80,11 +81,15 @@ static void make_key(uint8_t key[16], unsigned i)
     key[15] = 0xab;
 }
 
+static uint64_t cap_entries, cap_bytes; /* namespace caps put() sends (0 = none) */
+
 static int put(sc_store_t *s, unsigned i, const char *ns, const char *tenant, const char *model,
                const char *resp, uint64_t created, uint64_t expires)
 {
     sync_op_t op = {0};
     op.op.type = SC_OP_PUT;
+    op.op.ns_max_entries = cap_entries;
+    op.op.ns_max_bytes = cap_bytes;
     make_key(op.op.key, i);
     sc_entry_t e = {.created_ms = created, .expires_ms = expires, .scope = 7,
                     .prompt_tokens = 11, .completion_tokens = 22,
@@ -378,6 +383,161 @@ START_TEST(entry_limit_without_eviction_refuses_new_keys)
 }
 END_TEST
 
+/* The record size put() writes for 'ns' and 'resp'. */
+static uint64_t record_len(const char *ns, const char *resp)
+{
+    sc_entry_t e = {.ns = {ns, strlen(ns)}, .tenant = {"t", 1}, .model = {"m", 1},
+                    .text = {"text", 4}, .response = {resp, strlen(resp)}};
+    sc_buf_t b = {0};
+    ck_assert_int_eq(sc_store_encode(&e, &b), 0);
+    uint64_t n = b.len;
+    sc_buf_free(&b);
+    return n;
+}
+
+static void usage_of(sc_store_t *s, const char *ns, uint64_t *entries, uint64_t *bytes)
+{
+    sc_store_reader_t *r;
+    ck_assert_int_eq(sc_store_reader_create(s, &r), 0);
+    ck_assert_int_eq(sc_store_read_begin(r), 0);
+    sc_store_ns_usage(r, ns, entries, bytes);
+    sc_store_read_end(r);
+    sc_store_reader_destroy(r);
+}
+
+static void assert_usage(sc_store_t *s, const char *ns, uint64_t entries, uint64_t bytes)
+{
+    uint64_t n, b;
+    usage_of(s, ns, &n, &b);
+    ck_assert_uint_eq(n, entries);
+    ck_assert_uint_eq(b, bytes);
+}
+
+START_TEST(namespace_usage_is_counted_and_rebuilt)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    uint64_t ra = record_len("a", "\"r\""), rbig = record_len("a", "\"a longer answer\""),
+             rb = record_len("bb", "\"r\"");
+    for (unsigned i = 0; i < 3; i++)
+        put(s, i, "a", "t", "m", "\"r\"", 1000, 0);
+    put(s, 10, "bb", "t", "m", "\"r\"", 1000, 0);
+    put(s, 11, "bb", "t", "m", "\"r\"", 1000, 5000);
+    assert_usage(s, "a", 3, 3 * ra);
+    assert_usage(s, "bb", 2, 2 * rb);
+    /* A replacement counts its new size once; a delete takes it away. */
+    put(s, 1, "a", "t", "m", "\"a longer answer\"", 2000, 0);
+    assert_usage(s, "a", 3, 2 * ra + rbig);
+    sync_op_t op = {0};
+    op.op.type = SC_OP_DELETE;
+    make_key(op.op.key, 0);
+    ck_assert_int_eq(run_op(s, &op), 0);
+    assert_usage(s, "a", 2, ra + rbig);
+    /* Expiry and invalidation count too. */
+    ck_assert_int_eq(sc_store_sweep_now(s, 6000), 1);
+    assert_usage(s, "bb", 1, rb);
+    sync_op_t inv = {0};
+    inv.op.type = SC_OP_INVALIDATE;
+    inv.op.ns = strdup("bb");
+    ck_assert_int_eq(run_op(s, &inv), 0);
+    sc_write_op_clear(&inv.op);
+    assert_usage(s, "bb", 0, 0);
+    /* A store from before the usage table gets it counted at open. */
+    sc_store_destroy(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 12);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "nsuse", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
+    ck_assert_int_eq(sc_store_open(s, dir), 0);
+    assert_usage(s, "a", 2, ra + rbig);
+    close_store(s);
+}
+END_TEST
+
+START_TEST(namespace_caps_evict_inside_the_namespace)
+{
+    sc_store_t *s = open_store("64M", "lru");
+    /* "big" has no cap; "small" holds at most 5 entries. */
+    for (unsigned i = 0; i < 20; i++) {
+        cap_entries = 0;
+        ck_assert_int_eq(put(s, 1000 + i, "big", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
+        cap_entries = 5;
+        ck_assert_int_eq(put(s, i, "small", "t", "m", "\"r\"", 1001 + 20000 * (uint64_t)i, 0), 0);
+    }
+    uint64_t n, b;
+    usage_of(s, "small", &n, &b);
+    ck_assert_uint_eq(n, 5);
+    usage_of(s, "big", &n, &b);
+    ck_assert_uint_eq(n, 20); /* older, but another namespace's */
+    for (unsigned i = 0; i < 20; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), i >= 15);
+    /* A byte cap: at most what 3 records take. */
+    cap_entries = 0;
+    cap_bytes = 3 * record_len("bytes", "\"r\"");
+    for (unsigned i = 0; i < 10; i++)
+        ck_assert_int_eq(put(s, 2000 + i, "bytes", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
+    usage_of(s, "bytes", &n, &b);
+    ck_assert_uint_le(b, cap_bytes);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(get(s, 2009, NULL, 0, NULL), 1);
+    /* One entry larger than the namespace's whole byte cap is refused. */
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[0] = big[sizeof(big) - 2] = '"';
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(put(s, 3000, "bytes", "t", "m", big, 1000, 0), SC_ETOOBIG);
+    cap_bytes = 0;
+    close_store(s);
+}
+END_TEST
+
+START_TEST(namespace_caps_without_eviction_refuse)
+{
+    sc_store_t *s = open_store("64M", "none");
+    cap_entries = 4;
+    for (unsigned i = 0; i < 4; i++)
+        ck_assert_int_eq(put(s, i, "n", "t", "m", "\"r\"", 1000, 0), 0);
+    ck_assert_int_eq(put(s, 4, "n", "t", "m", "\"r\"", 1000, 0), SC_EFULL);
+    ck_assert_int_eq(put(s, 2, "n", "t", "m", "\"new\"", 2000, 0), 0); /* replacing adds nothing */
+    ck_assert_int_eq(put(s, 5, "other", "t", "m", "\"r\"", 1000, 0), 0); /* its own count */
+    cap_entries = 0;
+    close_store(s);
+}
+END_TEST
+
+START_TEST(value_eviction_keeps_entries_that_save_tokens)
+{
+    sc_store_t *s = open_store_limited("64M", "value", "10");
+    for (unsigned i = 0; i < 10; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
+    /* Entries 0-4 are the oldest, but they have been hit. */
+    for (unsigned i = 0; i < 5; i++) {
+        uint8_t key[16];
+        make_key(key, i);
+        for (int h = 0; h < 3; h++)
+            sc_store_touch(s, key, 1500 + (uint64_t)h);
+    }
+    sync_op_t op = {0};
+    op.op.type = SC_OP_SYNC;
+    ck_assert_int_eq(run_op(s, &op), 0);
+    for (unsigned i = 10; i < 15; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
+    /* LRU would have dropped 0-4; value drops the never-hit 5-9. */
+    for (unsigned i = 0; i < 15; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), i < 5 || i >= 10);
+    close_store(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -393,6 +553,10 @@ int main(void)
     tcase_add_test(tc, full_store_without_eviction_refuses_cleanly);
     tcase_add_test(tc, entry_limit_evicts_least_recently_hit);
     tcase_add_test(tc, entry_limit_without_eviction_refuses_new_keys);
+    tcase_add_test(tc, namespace_usage_is_counted_and_rebuilt);
+    tcase_add_test(tc, namespace_caps_evict_inside_the_namespace);
+    tcase_add_test(tc, namespace_caps_without_eviction_refuse);
+    tcase_add_test(tc, value_eviction_keeps_entries_that_save_tokens);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
