@@ -212,29 +212,61 @@ def main():
       "0.87 at ef_search=64, 0.93 at 128, 0.97 at 256 and 0.99 at 512 (M=16, ef_construction=200), "
       "which is why `--hnsw-ef-search` defaults to 512. For a cache a missed true hit costs a model "
       "call; a wider beam costs microseconds.\n")
-    # ---- quality loop: QQP replay
+    # ---- quality loop: replays with known truth
     if "qqp_replay" in by:
         rr = by["qqp_replay"]
-        w("## False hits on QQP: fixed thresholds against the error budget\n")
-        w("`../shared/data/qqp/qqp_dev.tsv` replayed through the server (first %d pairs in a fixed "
-          "shuffled order): store the first question with the mock upstream's answer, look up the "
-          "second, store it after a miss. The mock (tests/mock_openai.py) answers duplicates, "
-          "transitively, alike and every other question differently, so a served semantic hit is "
-          "wrong exactly when the two questions are not labelled duplicates. `fixed:T` is a "
-          "namespace threshold; `budget:E` is `max_error_rate` E with delivery `upstream` "
-          "(sample_rate 0.05, explore_rate 0.3, explore_floor 0.5). Re-inferences are the "
-          "server's calls to the mock per 1,000 lookups (the validation cost). Each row is a "
-          "fresh server and data directory.\n" % rr[0]["lookups"])
-        w("| model | policy | semantic hit rate | false-hit rate (true) | server's estimate (95 % upper) | learned threshold | re-inferences / 1,000 | command |")
-        w("|---|---|---:|---:|---:|---:|---:|---|")
+        w("## False hits: fixed thresholds against the error budget\n")
+        w("Traffic with known ground truth replayed through the server (bench/qqp_replay.py); each "
+          "row is a fresh server and data directory. `fixed:T` is a namespace threshold; "
+          "`budget:E` is `max_error_rate` E (sample_rate 0.05, explore_rate 0.3, explore_floor "
+          "0.5). The false-hit rate is the true one, from the ground truth; the server's estimate "
+          "is its own, from its validations. \"Second half\" is the same after the first half of "
+          "the replay, when the error-budget mode has warmed up. Re-inferences are validation "
+          "calls per 1,000 lookups.\n")
+        w("- **topics**: a synthetic stream (100 pairs of sibling topics in 32 dimensions; "
+          "siblings' centres at cosine ~0.9 with different answers; rewordings at ~0.86), 10,000 "
+          "lookups with client vectors, delivery `caller` (the tool re-infers sampled hits; "
+          "explorations are settled by the store after the miss).\n")
+        w("- **QQP**: `../shared/data/qqp/qqp_dev.tsv`, the first 10,000 pairs in a fixed shuffled "
+          "order: store the first question with the mock upstream's answer, look up the second, "
+          "store it after a miss. The mock (tests/mock_openai.py) answers labelled duplicates, "
+          "transitively, alike and every other question differently. Delivery `upstream`: the "
+          "server re-infers sampled hits and explorations against the mock.\n")
+        w("| data | model | policy | semantic hits | false-hit rate | second half: hits | second half: false | server's estimate (95 % upper) | learned threshold | re-inferences / 1,000 |")
+        w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in rr:
             est = ("%.3f (%.3f)" % (r["server_estimate"], r["server_estimate_upper"])
                    if r.get("server_estimate") is not None else "-")
             lt = "%.3f" % r["learned_threshold"] if r.get("learned_threshold") is not None else "-"
-            w("| %s | %s | %.3f | %.3f | %s | %s | %.0f | `%s` |" % (
-                r["model"].replace(".scglove", ""), r["policy"], r["semantic_hit_rate"],
-                r["false_hit_rate"], est, lt, r["reinferences_per_1000"], r["command"]))
+            data = "topics" if r["model"].startswith("topics") else "QQP"
+            model = "client vectors" if data == "topics" else r["model"].replace(".scglove", "")
+            w("| %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %s | %s | %.0f |" % (
+                data, model, r["policy"], r["semantic_hit_rate"], r["false_hit_rate"],
+                r.get("late_semantic_hit_rate", 0), r.get("late_false_hit_rate", 0), est, lt,
+                r["reinferences_per_1000"]))
         w("")
+        w("Commands: " + "; ".join(sorted({"`%s`" % r["command"] for r in rr})) + ".\n")
+    # ---- soak (make soak writes its own file)
+    soak_path = os.path.join(os.path.dirname(res_path), "soak.jsonl")
+    if os.path.exists(soak_path):
+        srows = [json.loads(l) for l in open(soak_path) if l.strip()]
+        peak = [r for r in srows if r["name"] == "soak_peak"]
+        mins = [r for r in srows if r["name"] == "soak_minute"]
+        if peak and mins:
+            w("## Soak\n")
+            w("`make soak` (bench/soak.sh): one server, mixed load `%s` (exact hits, stores of new "
+              "keys that expire after 30 s, and semantic lookups with 128-d client vectors), first "
+              "closed loop for 10 s to find the peak (%.0f req/s), then open loop at 80 %% of it, "
+              "one 60-s semcached-bench run per minute, with the server's resident memory read from "
+              "/proc after each minute. `--sync periodic`, `--map-size 2G`.\n" %
+              (peak[0]["workload"], peak[0]["rate"]))
+            w("| minute | req/s | p50 µs | p99 µs | errors | RSS MiB | entries |")
+            w("|---:|---:|---:|---:|---:|---:|---:|")
+            for r in mins:
+                w("| %d | %.0f | %.0f | %.0f | %d | %.1f | %d |" % (
+                    r["minute"], r["rate"], r["latency_us"]["p50"], r["latency_us"]["p99"],
+                    sum(r["errors"].values()), r["rss_kib"] / 1024.0, r["entries"]))
+            w("")
     open(md_path, "w").write("\n".join(out))
 
 

@@ -158,9 +158,13 @@ while read -r line; do record bert_semcached "OPENBLAS_NUM_THREADS=2 semcached-b
 while read -r line; do record bert_torch "bench/bert_torch.py MINILM_DIR 2" "$line"; done \
   < <(/usr/bin/python3 bench/bert_torch.py "$tmp/minilm" 2)
 
-# ---- quality: QQP replayed through the server against the mock upstream ----------------
+POLICIES_TOPICS="fixed:0.80 fixed:0.85 fixed:0.90 fixed:0.95 budget:0.02 budget:0.05"
+# ---- quality: a synthetic stream with known geometry, then QQP through the mock upstream ----
+while read -r line; do
+  record qqp_replay "bench/qqp_replay.py semcached topics - 10000 $POLICIES_TOPICS" "$line"
+done < <(/usr/bin/python3 bench/qqp_replay.py "$BUILD/semcached" topics - 10000 $POLICIES_TOPICS)
 REPLAY_PAIRS=${REPLAY_PAIRS:-10000}
-POLICIES="fixed:0.80 fixed:0.85 fixed:0.90 fixed:0.95 budget:0.02 budget:0.05"
+POLICIES="fixed:0.80 fixed:0.85 fixed:0.90 fixed:0.95 fixed:0.99 budget:0.02 budget:0.05 budget:0.30"
 for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do
   [ -e "$m" ] || continue
   while read -r line; do

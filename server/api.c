@@ -551,8 +551,8 @@ static void write_failed(sc_conn_t *c, sc_pending_t *p)
     if (rc == SC_EFULL)
         sc_conn_problem(c, p->endpoint, p->started_ns, 507, "store-full",
                         c->w->srv->cfg.evict == SC_EVICT_NONE
-                            ? "the store or the namespace is full (--map-size, --max-entries, or the "
-                              "namespace's max_entries or max_bytes) and eviction is off (--evict none)"
+                            ? "the store is full (--map-size or --max-entries), or its namespace is "
+                              "(max_entries or max_bytes), and eviction is off (--evict none)"
                             : "the store is full (--map-size) and nothing more can be evicted");
     else if (rc == SC_ETOOBIG)
         sc_conn_problem(c, p->endpoint, p->started_ns, 413, "entry-too-large",
