@@ -173,13 +173,15 @@ bench: deps-bench
 # Crashes land in tests/fuzz/regress/<harness>/ to be kept as regression
 # inputs, which tests/fuzz_replay.c replays in every `make test`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request wordpiece safetensors glove model2vec
+FUZZ_TARGETS := request wordpiece safetensors glove model2vec http
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CXX=clang++ OPT="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libsemcached.a
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_$$t.c \
-	    build-fuzz/libsemcached.a -o build-fuzz/fuzz_$$t $(LDLIBS) || exit 1; \
+	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c tests/fuzz/fuzz_$$t.c \
+	    -o build-fuzz/fuzz_$$t.o && \
+	  clang++ -fsanitize=fuzzer,address,undefined build-fuzz/fuzz_$$t.o build-fuzz/libsemcached.a \
+	    -o build-fuzz/fuzz_$$t $(LDLIBS) || exit 1; \
 	  mkdir -p build-fuzz/corpus/$$t tests/fuzz/regress/$$t; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \

@@ -24,6 +24,11 @@
 #define LLVMFuzzerTestOneInput fuzz_glove
 #include "fuzz/fuzz_glove.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_http
+#define LLVMFuzzerInitialize fuzz_http_init
+#include "fuzz/fuzz_http.c"
+#undef LLVMFuzzerTestOneInput
+#undef LLVMFuzzerInitialize
 #define LLVMFuzzerTestOneInput fuzz_model2vec
 #define put_file model2vec_put_file
 #include "fuzz/fuzz_model2vec.c"
@@ -89,6 +94,13 @@ START_TEST(glove_inputs)
 }
 END_TEST
 
+START_TEST(http_inputs)
+{
+    fuzz_http_init(NULL, NULL); /* a server in this process, as under libFuzzer */
+    replay("http", fuzz_http);
+}
+END_TEST
+
 START_TEST(model2vec_inputs)
 {
     replay("model2vec", fuzz_model2vec);
@@ -104,6 +116,7 @@ int main(void)
     tcase_add_test(tc, safetensors_inputs);
     tcase_add_test(tc, glove_inputs);
     tcase_add_test(tc, model2vec_inputs);
+    tcase_add_test(tc, http_inputs);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
