@@ -189,14 +189,14 @@ fuzz: deps
 	    grep -E "DONE|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" || exit 1; \
 	done
 
-# The black-box API tests with the server under valgrind memcheck: any
+# Every integration test with the server under valgrind memcheck: any
 # invalid access or leak makes the server exit non-zero at its clean stop.
 valgrind: deps-test
 	$(call install_missing,valgrind)
 	@$(MAKE) --no-print-directory all
 	@TU_WRAPPER="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite -q" \
 	  CK_DEFAULT_TIMEOUT=600 SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" \
-	  tests/run.sh $(BUILD)/tests/integration/api $(BUILD)/tests/integration/quality
+	  tests/run.sh $(filter $(BUILD)/tests/integration/%,$(TEST_BIN))
 
 # The long checks: 50 kill -9 cycles of the crash test, then SOAK_MINUTES (10)
 # of mixed load at 80 % of the measured peak with TTL churn (bench/soak.sh).

@@ -216,7 +216,9 @@ def main():
     if "qqp_replay" in by:
         rr = by["qqp_replay"]
         w("## False hits: fixed thresholds against the error budget\n")
-        w("Traffic with known ground truth replayed through the server (bench/qqp_replay.py); each "
+        w("Measured %s, on the same machine as above (`make bench` runs it after the rest). " %
+          rr[0].get("date", m["date"]) +
+          "Traffic with known ground truth replayed through the server (bench/qqp_replay.py); each "
           "row is a fresh server and data directory. `fixed:T` is a namespace threshold; "
           "`budget:E` is `max_error_rate` E (sample_rate 0.05, explore_rate 0.3, explore_floor "
           "0.5). The false-hit rate is the true one, from the ground truth; the server's estimate "
@@ -247,27 +249,52 @@ def main():
         w("")
         w("Commands: " + "; ".join(sorted({"`%s`" % r["command"] for r in rr})) + ".\n")
     # ---- soak (make soak writes its own file)
-    soak_path = os.path.join(os.path.dirname(res_path), "soak.jsonl")
+    for soak_file in ("soak.jsonl", "soak_no_semantic.jsonl"):
+        soak_section(os.path.join(os.path.dirname(res_path), soak_file), w)
+    open(md_path, "w").write("\n".join(out))
+
+
+def soak_section(soak_path, w):
     if os.path.exists(soak_path):
         srows = [json.loads(l) for l in open(soak_path) if l.strip()]
         peak = [r for r in srows if r["name"] == "soak_peak"]
         mins = [r for r in srows if r["name"] == "soak_minute"]
         if peak and mins:
-            w("## Soak\n")
-            w("`make soak` (bench/soak.sh): one server, mixed load `%s` (exact hits, stores of new "
-              "keys that expire after 30 s, and semantic lookups with 128-d client vectors), first "
-              "closed loop for 10 s to find the peak (%.0f req/s), then open loop at 80 %% of it, "
-              "one 60-s semcached-bench run per minute, with the server's resident memory read from "
-              "/proc after each minute. `--sync periodic`, `--map-size 2G`.\n" %
-              (peak[0]["workload"], peak[0]["rate"]))
-            w("| minute | req/s | p50 µs | p99 µs | errors | RSS MiB | entries |")
-            w("|---:|---:|---:|---:|---:|---:|---:|")
+            w("## Soak%s\n" % ("" if soak_path.endswith("/soak.jsonl") else
+                                 ": the same without semantic lookups (%d minutes)" % len(mins)))
+            mix = peak[0]["workload"]
+            w("`%sbench/soak.sh` (%s): one server, mixed load `%s` (exact hits, stores "
+              "of new keys that expire after 30 s%s), first closed loop for 20 s after 35 s of warm-up "
+              "(so entries are already expiring) to find the peak (%.0f req/s), then open loop at "
+              "80 %% of it, one 60-s semcached-bench run per minute, with the server's resident "
+              "memory read from /proc after each minute. `--sync periodic`, `--map-size 2G`.\n" %
+              ("" if "vectors" in mix else "SOAK_MINUTES=%d SOAK_MIX=%s " % (len(mins), mix),
+               "run by `make soak`" if "vectors" in mix else "run by hand, to compare", mix,
+               ", and semantic lookups with 128-d client vectors" if "vectors" in mix else "",
+               peak[0]["rate"]))
+            w("| minute | req/s | p50 µs | p99 µs | lookups p99 µs | stores p99 µs | errors | RSS MiB | entries |")
+            w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for r in mins:
-                w("| %d | %.0f | %.0f | %.0f | %d | %.1f | %d |" % (
+                bk = r.get("by_kind", {})
+                w("| %d | %.0f | %.0f | %.0f | %s | %s | %d | %.1f | %d |" % (
                     r["minute"], r["rate"], r["latency_us"]["p50"], r["latency_us"]["p99"],
+                    "%.0f" % bk["lookup"]["p99_us"] if "lookup" in bk else "-",
+                    "%.0f" % bk["store"]["p99_us"] if "store" in bk else "-",
                     sum(r["errors"].values()), r["rss_kib"] / 1024.0, r["entries"]))
             w("")
-    open(md_path, "w").write("\n".join(out))
+            p99s = sorted(r["latency_us"]["p99"] for r in mins)
+            rss = [r["rss_kib"] for r in mins]
+            base = rss[min(1, len(rss) - 1)]
+            spread = p99s[-1] / p99s[len(p99s) // 2]
+            look = sorted(r["by_kind"]["lookup"]["p99_us"] for r in mins if "lookup" in r.get("by_kind", {}))
+            stor = sorted(r["by_kind"]["store"]["p99_us"] for r in mins if "store" in r.get("by_kind", {}))
+            w("Errors: %d. Resident memory after the first minute: %.1f to %.1f MiB (%+.1f %%). p99 by "
+              "minute: median %.0f ms, max %.0f ms (%.1f× the median: %s). Median minute's p99 of "
+              "lookups %.0f ms, of stores %.0f ms.\n" % (
+                  sum(sum(r["errors"].values()) for r in mins), base / 1024.0, max(rss[1:] or rss) / 1024.0,
+                  100.0 * (max(rss[1:] or rss) - base) / base, p99s[len(p99s) // 2] / 1000.0,
+                  p99s[-1] / 1000.0, spread, "stable" if spread <= 3 else "not stable; `make soak` fails on it",
+                  look[len(look) // 2] / 1000.0 if look else 0, stor[len(stor) // 2] / 1000.0 if stor else 0))
 
 
 if __name__ == "__main__":
