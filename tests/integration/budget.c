@@ -71,9 +71,9 @@ START_TEST(error_budget_holds_on_a_replay_with_known_truth)
     tu_server_t s;
     const char *args[] = {"--validate-first", "0", NULL};
     tu_server_start(&s, args);
-    tu_call(s.port, "PUT", "/v1/namespaces/b",
-            "{\"max_error_rate\":0.05,\"threshold\":null,\"sample_rate\":0.3,"
-            "\"explore_rate\":1,\"explore_floor\":0.5}", 200);
+    json_decref(tu_call(s.port, "PUT", "/v1/namespaces/b",
+                        "{\"max_error_rate\":0.05,\"threshold\":null,\"sample_rate\":0.3,"
+                        "\"explore_rate\":1,\"explore_floor\":0.5}", 200));
     const int lookups = 2500;
     int semantic_hits = 0, wrong_hits = 0, explored = 0, late_hits = 0;
     for (int n = 0; n < lookups; n++) {

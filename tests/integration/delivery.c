@@ -156,7 +156,9 @@ START_TEST(upstream_reinfers_sampled_hits_and_acts_on_them)
         if (strcmp(sfield(r, "verdict"), "wrong") == 0) {
             seen_wrong = 1;
             ck_assert_str_eq(sfield(r, "cached_answer"), "eight kilometres, give or take");
-            ck_assert_str_eq(sfield(r, "fresh_answer"), mock_answer(mport, "How tall is Mount Everest?"));
+            char *fresh = mock_answer(mport, "How tall is Mount Everest?");
+            ck_assert_str_eq(sfield(r, "fresh_answer"), fresh);
+            free(fresh);
         }
     }
     ck_assert(seen_wrong);
