@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "server_internal.h"
 #include "validate.h"
+#include "searchpool.h"
 #include "sc_index.h"
 #include "sc_request.h"
 #include "veccache.h"
@@ -155,10 +156,10 @@ typedef struct {
  * first: expired, deleted, too old or foreign entries are skipped. The first
  * valid candidate decides: a hit if it clears 'threshold'. On a hit the entry
  * is left in 'e'/'meta' (the caller's read snapshot must still be open). */
-static void semantic_lookup(sc_worker_t *w, const sc_request_t *req, double threshold, uint64_t now,
-                            sc_entry_t *e, sc_entry_meta_t *meta, semantic_result_t *out)
+static void semantic_lookup(sc_server_t *srv, sc_store_reader_t *reader, const sc_request_t *req,
+                            double threshold, uint64_t now, sc_entry_t *e, sc_entry_meta_t *meta,
+                            semantic_result_t *out)
 {
-    sc_server_t *srv = w->srv;
     memset(out, 0, sizeof(*out));
     uint64_t labels[256];
     float sims[256];
@@ -170,7 +171,7 @@ static void semantic_lookup(sc_worker_t *w, const sc_request_t *req, double thre
         return;
     for (size_t i = 0; i < n; i++) {
         uint8_t key[SC_KEY_BYTES];
-        if (sc_store_get_by_label(w->reader, labels[i], key, e, meta))
+        if (sc_store_get_by_label(reader, labels[i], key, e, meta))
             continue;
         double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
         /* Scope equality is the isolation rule; namespace, tenant and model
@@ -181,7 +182,7 @@ static void semantic_lookup(sc_worker_t *w, const sc_request_t *req, double thre
             e->model.len != req->model_len || memcmp(e->model.ptr, req->model, req->model_len) ||
             (e->expires_ms && now >= e->expires_ms) || (req->has_max_age && age_s > req->max_age_s))
             continue;
-        if (sc_store_is_negative(w->reader, req->key, key))
+        if (sc_store_is_negative(reader, req->key, key))
             continue; /* validated as a wrong answer for this very request */
         memcpy(sv, e->vector, req->dim * sizeof(float)); /* LMDB data is unaligned */
         double sim = sc_vec_dot(sv, req->vec, req->dim);
@@ -279,63 +280,148 @@ static double budget_threshold(sc_server_t *srv, const sc_request_t *req, const 
     return t;
 }
 
-/* Answers a lookup that missed exactly, after an optional semantic search
- * with the request's vector. 'skip' >= 0 says why semantic was skipped. */
-static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int semantic,
-                          int skip, uint64_t started_ns)
+/* A lookup that missed exactly, with its optional semantic search: the
+ * search runs on a search worker (or inline when there is no pool), the
+ * answer is composed on the request's event loop. */
+typedef struct {
+    sc_search_job_t job;
+    sc_task_t task;
+    sc_conn_t *conn;
+    sc_server_t *srv;
+    sc_request_t req;             /* owned (moved from the handler) */
+    double threshold;
+    int skip;
+    int held;                     /* the connection waits for the worker */
+    uint64_t started_ns, now;
+    semantic_result_t sem;
+    sc_buf_t hit;                 /* the complete hit object when sem.hit */
+    sc_buf_t cached;              /* response of the hit or best candidate */
+    uint32_t prompt_tokens, completion_tokens;
+} lookup_wait_t;
+
+/* The search and the checks of its candidates; 'reader' has no snapshot open. */
+static void lookup_search(lookup_wait_t *lw, sc_store_reader_t *reader)
 {
-    sc_worker_t *w = c->w;
-    sc_server_t *srv = w->srv;
-    sc_buf_t b = {0};
-    uint64_t now = sc_now_ms();
-    semantic_result_t sem = {0};
+    if (sc_store_read_begin(reader))
+        return;
     sc_entry_t e;
     sc_entry_meta_t meta;
+    semantic_lookup(lw->srv, reader, &lw->req, lw->threshold, lw->now, &e, &meta, &lw->sem);
+    if (lw->sem.hit)
+        append_hit(&lw->hit, "semantic", lw->sem.key, &e, &meta, lw->now, &lw->sem);
+    if (lw->sem.searched) {
+        sc_buf_append(&lw->cached, e.response.ptr, e.response.len);
+        lw->prompt_tokens = e.prompt_tokens;
+        lw->completion_tokens = e.completion_tokens;
+    }
+    sc_store_read_end(reader);
+}
+
+static void lookup_respond(lookup_wait_t *lw)
+{
+    sc_conn_t *c = lw->conn;
+    sc_worker_t *w = c->w;
+    sc_server_t *srv = w->srv;
+    sc_request_t *req = &lw->req;
+    semantic_result_t *sem = &lw->sem;
     sc_lookup_result_t result = SC_LR_MISS;
     sc_ns_config_t ns;
     sc_namespaces_get(srv->namespaces, req->ns, req->ns_len, &ns);
-    if (ns.max_error_rate > 0)
-        threshold = budget_threshold(srv, req, &ns);
-    int reading = semantic && req->vec && sc_store_read_begin(w->reader) == 0;
-    if (reading) {
-        semantic_lookup(w, req, threshold, now, &e, &meta, &sem);
-        if (sem.searched)
-            sc_metrics_similarity(w->metrics, sem.hit, sem.similarity);
-        if (sem.hit) {
-            result = SC_LR_SEMANTIC_HIT;
-            append_hit(&b, "semantic", sem.key, &e, &meta, now, &sem);
-            sc_store_touch(srv->store, sem.key, now);
-            sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
-                                    e.prompt_tokens, e.completion_tokens);
-            maybe_sample(w, req, &ns, sem.key, SC_MATCH_SEMANTIC, sem.similarity, &e, &b);
-        }
-    }
-    if (result == SC_LR_MISS) {
+    /* maybe_sample needs the served (or candidate) answer only. */
+    sc_entry_t cand = {.response = {lw->cached.data ? lw->cached.data : "", lw->cached.len}};
+    sc_buf_t b = {0};
+    if (sem->searched)
+        sc_metrics_similarity(w->metrics, sem->hit, sem->similarity);
+    if (sem->hit && lw->hit.len) {
+        result = SC_LR_SEMANTIC_HIT;
+        b = lw->hit;
+        memset(&lw->hit, 0, sizeof(lw->hit));
+        sc_store_touch(srv->store, sem->key, lw->now);
+        sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
+                                lw->prompt_tokens, lw->completion_tokens);
+        maybe_sample(w, req, &ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
+    } else {
         sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
         append_key(&b, req->key);
         sc_buf_puts(&b, "\"");
-        if (sem.searched)
-            sc_buf_printf(&b, ",\"best_similarity\":%.6f", sem.similarity);
-        if (skip >= 0) {
+        if (sem->searched)
+            sc_buf_printf(&b, ",\"best_similarity\":%.6f", sem->similarity);
+        if (lw->skip >= 0) {
             sc_buf_printf(&b, ",\"semantic\":\"skipped\",\"semantic_skip_reason\":\"%s\"",
-                          skip_reasons[skip]);
-            atomic_fetch_add(&srv->semantic_skipped[skip], 1);
+                          skip_reasons[lw->skip]);
+            atomic_fetch_add(&srv->semantic_skipped[lw->skip], 1);
         }
         sc_buf_puts(&b, "}");
         /* Error budget: a candidate below the learned threshold may be
          * checked instead, so the threshold can come down where that is
          * safe. The caller re-infers on a miss anyway. */
-        if (sem.searched && ns.max_error_rate > 0 && sem.similarity >= ns.explore_floor)
-            maybe_sample(w, req, &ns, sem.key, SC_MATCH_EXPLORE, sem.similarity, &e, &b);
+        if (sem->searched && ns.max_error_rate > 0 && sem->similarity >= ns.explore_floor)
+            maybe_sample(w, req, &ns, sem->key, SC_MATCH_EXPLORE, sem->similarity, &cand, &b);
         /* The store that usually follows a miss can reuse this embedding. */
         if (req->vec && srv->vec_cache)
-            sc_vec_cache_put(srv->vec_cache, req->key, req->vec, req->dim, now);
+            sc_vec_cache_put(srv->vec_cache, req->key, req->vec, req->dim, lw->now);
     }
-    if (reading)
-        sc_store_read_end(w->reader);
     sc_metrics_lookup(w->metrics, req->ns, req->ns_len, result);
-    sc_conn_respond(c, SC_EP_LOOKUP, started_ns, 200, JSON_CT, NULL, b.data ? b.data : "", b.len);
+    sc_conn_respond(c, SC_EP_LOOKUP, lw->started_ns, 200, JSON_CT, NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
+    int held = lw->held;
+    sc_request_free(&lw->req);
+    sc_buf_free(&lw->hit);
+    sc_buf_free(&lw->cached);
+    free(lw);
+    if (held)
+        sc_conn_release(c);
+}
+
+static void lookup_task_run(sc_task_t *t)
+{
+    lookup_respond((lookup_wait_t *)((char *)t - offsetof(lookup_wait_t, task)));
+}
+
+static void lookup_job_run(sc_search_job_t *job, sc_store_reader_t *reader)
+{
+    lookup_wait_t *lw = (lookup_wait_t *)job;
+    lookup_search(lw, reader);
+    sc_worker_post(lw->conn->w, &lw->task);
+}
+
+/* Answers a lookup that missed exactly, after an optional semantic search
+ * with the request's vector. 'skip' >= 0 says why semantic was skipped.
+ * Takes 'req' over (the caller's copy is left empty). */
+static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int semantic,
+                          int skip, uint64_t started_ns)
+{
+    sc_worker_t *w = c->w;
+    sc_server_t *srv = w->srv;
+    lookup_wait_t *lw = calloc(1, sizeof(*lw));
+    if (!lw) {
+        sc_conn_problem(c, SC_EP_LOOKUP, started_ns, 503, "out-of-memory", "out of memory");
+        return;
+    }
+    lw->job.run = lookup_job_run;
+    lw->task.run = lookup_task_run;
+    lw->conn = c;
+    lw->srv = srv;
+    lw->req = *req;
+    memset(req, 0, sizeof(*req));
+    lw->skip = skip;
+    lw->started_ns = started_ns;
+    lw->now = sc_now_ms();
+    sc_ns_config_t ns;
+    sc_namespaces_get(srv->namespaces, lw->req.ns, lw->req.ns_len, &ns);
+    lw->threshold = ns.max_error_rate > 0 ? budget_threshold(srv, &lw->req, &ns) : threshold;
+    if (semantic && lw->req.vec) {
+        if (!srv->search_pool) {
+            lookup_search(lw, w->reader);
+        } else if (sc_search_pool_submit(srv->search_pool, &lw->job) == 0) {
+            lw->held = 1;
+            sc_conn_hold(c);
+            return; /* answered when the search is done */
+        } else {
+            lw->skip = SKIP_QUEUE_FULL; /* exact-only rather than wait */
+        }
+    }
+    lookup_respond(lw);
 }
 
 /* A request waiting for the embedding workers. */

@@ -8,6 +8,7 @@
 #include "server_internal.h"
 #include "sc_httpclient.h"
 #include "veccache.h"
+#include "searchpool.h"
 
 #include <arpa/inet.h>
 #include <cblas.h>
@@ -393,6 +394,11 @@ int sc_server_run(sc_server_t *srv)
     }
     if ((rc = sc_store_ns_foreach(srv->store, load_namespace, srv)))
         return rc;
+    int search_threads = srv->cfg.search_threads ? (int)srv->cfg.search_threads : srv->n_workers;
+    if (search_threads > 0 &&
+        (rc = sc_search_pool_create(&srv->search_pool, srv->store, search_threads,
+                                    (size_t)srv->cfg.search_queue)))
+        return rc;
     if (srv->cfg.model[0] && (rc = open_embedder(srv)))
         return rc;
     if ((rc = pthread_create(&srv->loader, NULL, loader_main, srv)))
@@ -495,6 +501,7 @@ void sc_server_destroy(sc_server_t *srv)
     }
     /* The writer commits everything still queued before the store closes. */
     sc_http_client_destroy(srv->vclient); /* if sc_server_run failed before stopping it */
+    sc_search_pool_destroy(srv->search_pool); /* after the loops: none is waiting on it */
     sc_embed_pool_destroy(srv->embed_pool); /* after the loops: none is waiting on it */
     sc_embedder_close(srv->embedder);
     sc_vec_cache_destroy(srv->vec_cache);

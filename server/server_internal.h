@@ -47,6 +47,7 @@ struct sc_server_s {
     const char *index_source;     /* how the indexes were loaded (static string) */
     sc_embedder_t *embedder;      /* the server-side model, or NULL */
     sc_embed_pool_t *embed_pool;  /* its worker threads */
+    struct sc_search_pool_s *search_pool; /* semantic searches off the loops, or NULL (inline) */
     struct sc_vec_cache_s *vec_cache; /* lookup embeddings, reused by the store that follows */
     sc_quality_t *quality;        /* validation sampling and false-hit counts */
     struct sc_http_client_s *vclient; /* upstream re-inference and webhook posts, or NULL */

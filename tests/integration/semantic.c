@@ -204,6 +204,32 @@ START_TEST(threshold_edges)
 }
 END_TEST
 
+START_TEST(searches_run_on_workers_or_inline_alike)
+{
+    /* The same answers whether searches go to the search workers (default)
+     * or run on the event loop (--search-threads -1). */
+    const char *inline_args[] = {"--search-threads", "-1", NULL};
+    const char *pool_args[] = {"--search-threads", "3", "--search-queue", "8", NULL};
+    const char *const *modes[] = {inline_args, pool_args};
+    for (int m = 0; m < 2; m++) {
+        tu_server_t s;
+        tu_server_start(&s, modes[m]);
+        json_decref(store(s.port, "", "alpha", "[1,0,0,0]", "A"));
+        json_decref(store(s.port, "", "beta", "[0,1,0,0]", "B"));
+        for (int i = 0; i < 20; i++) {
+            json_t *j = lookup(s.port, "", "alpha?", i % 2 ? "[0.1,1,0,0]" : "[1,0.1,0,0]");
+            ck_assert_str_eq(sfield(j, "status"), "hit");
+            ck_assert_str_eq(sfield(j, "matched_prompt"), i % 2 ? "beta" : "alpha");
+            json_decref(j);
+        }
+        json_t *j = lookup(s.port, "", "gamma", "[0,0,1,0]");
+        ck_assert_str_eq(sfield(j, "status"), "miss");
+        json_decref(j);
+        tu_server_destroy(&s);
+    }
+}
+END_TEST
+
 START_TEST(vectors_are_validated)
 {
     tu_server_t s;
@@ -459,6 +485,7 @@ int main(void)
     tcase_add_test(tc, scopes_never_cross);
     tcase_add_test(tc, threshold_edges);
     tcase_add_test(tc, vectors_are_validated);
+    tcase_add_test(tc, searches_run_on_workers_or_inline_alike);
     tcase_add_test(tc, embedders_do_not_mix);
     tcase_add_test(tc, restart_rebuilds_reuses_and_rejects_snapshots);
     tcase_add_test(tc, promotion_and_compaction_under_churn);
