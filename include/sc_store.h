@@ -171,6 +171,9 @@ struct sc_write_op_s {
 int sc_store_submit(sc_store_t *s, sc_write_op_t *op);
 /* Frees an op's owned fields (not the op itself). */
 void sc_write_op_clear(sc_write_op_t *op);
+/* Frees a heap-allocated op and its fields: the 'done' of a detached op
+ * (a write nobody waits for), run on the writer thread. */
+void sc_write_op_free(sc_write_op_t *op);
 
 /* Records a hit on 'key' at 'now_ms'. Never blocks: updates are buffered and
  * applied by the writer; when the buffer is full the update is dropped and

@@ -289,6 +289,7 @@ typedef struct {
     sc_conn_t *conn;
     sc_server_t *srv;
     sc_request_t req;             /* owned (moved from the handler) */
+    sc_ns_config_t ns;            /* its namespace's settings, read once */
     double threshold;
     int skip;
     int held;                     /* the connection waits for the worker */
@@ -325,8 +326,7 @@ static void lookup_respond(lookup_wait_t *lw)
     sc_request_t *req = &lw->req;
     semantic_result_t *sem = &lw->sem;
     sc_lookup_result_t result = SC_LR_MISS;
-    sc_ns_config_t ns;
-    sc_namespaces_get(srv->namespaces, req->ns, req->ns_len, &ns);
+    const sc_ns_config_t *ns = &lw->ns;
     /* maybe_sample needs the served (or candidate) answer only. */
     sc_entry_t cand = {.response = {lw->cached.data ? lw->cached.data : "", lw->cached.len}};
     sc_buf_t b = {0};
@@ -339,7 +339,7 @@ static void lookup_respond(lookup_wait_t *lw)
         sc_store_touch(srv->store, sem->key, lw->now);
         sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
                                 lw->prompt_tokens, lw->completion_tokens);
-        maybe_sample(w, req, &ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
+        maybe_sample(w, req, ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
     } else {
         sc_buf_puts(&b, "{\"status\":\"miss\",\"key\":\"");
         append_key(&b, req->key);
@@ -355,8 +355,8 @@ static void lookup_respond(lookup_wait_t *lw)
         /* Error budget: a candidate below the learned threshold may be
          * checked instead, so the threshold can come down where that is
          * safe. The caller re-infers on a miss anyway. */
-        if (sem->searched && ns.max_error_rate > 0 && sem->similarity >= ns.explore_floor)
-            maybe_sample(w, req, &ns, sem->key, SC_MATCH_EXPLORE, sem->similarity, &cand, &b);
+        if (sem->searched && ns->max_error_rate > 0 && sem->similarity >= ns->explore_floor)
+            maybe_sample(w, req, ns, sem->key, SC_MATCH_EXPLORE, sem->similarity, &cand, &b);
         /* The store that usually follows a miss can reuse this embedding. */
         if (req->vec && srv->vec_cache)
             sc_vec_cache_put(srv->vec_cache, req->key, req->vec, req->dim, lw->now);
@@ -407,9 +407,8 @@ static void finish_lookup(sc_conn_t *c, sc_request_t *req, double threshold, int
     lw->skip = skip;
     lw->started_ns = started_ns;
     lw->now = sc_now_ms();
-    sc_ns_config_t ns;
-    sc_namespaces_get(srv->namespaces, lw->req.ns, lw->req.ns_len, &ns);
-    lw->threshold = ns.max_error_rate > 0 ? budget_threshold(srv, &lw->req, &ns) : threshold;
+    sc_namespaces_get(srv->namespaces, lw->req.ns, lw->req.ns_len, &lw->ns);
+    lw->threshold = lw->ns.max_error_rate > 0 ? budget_threshold(srv, &lw->req, &lw->ns) : threshold;
     if (semantic && lw->req.vec) {
         if (!srv->search_pool) {
             lookup_search(lw, w->reader);
@@ -664,29 +663,19 @@ static void store_complete(sc_pending_t *p)
     sc_conn_release(c);
 }
 
-/* A detached op (persisting namespace settings recorded on the way) has no
- * HTTP request waiting; it frees itself on the writer thread. */
-static void detached_done(sc_write_op_t *op)
-{
-    sc_write_op_clear(op);
-    free(op);
-}
-
 static int submit_ns_put(sc_server_t *srv, const char *name, size_t len, const sc_ns_config_t *ns)
 {
     sc_write_op_t *op = calloc(1, sizeof(*op));
     if (!op)
         return SC_ENOMEM;
     op->type = SC_OP_NS_PUT;
-    op->done = detached_done;
+    op->done = sc_write_op_free; /* nobody waits for it */
     op->ns = strndup(name, len);
     int rc = op->ns ? sc_ns_config_to_json(ns, &op->record) : SC_ENOMEM;
     if (!rc)
         rc = sc_store_submit(srv->store, op);
-    if (rc) {
-        sc_write_op_clear(op);
-        free(op);
-    }
+    if (rc)
+        sc_write_op_free(op);
     return rc;
 }
 

@@ -1435,6 +1435,12 @@ int sc_store_submit(sc_store_t *s, sc_write_op_t *op)
     return 0;
 }
 
+void sc_write_op_free(sc_write_op_t *op)
+{
+    sc_write_op_clear(op);
+    free(op);
+}
+
 void sc_write_op_clear(sc_write_op_t *op)
 {
     sc_buf_free(&op->record);

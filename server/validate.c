@@ -16,19 +16,12 @@
 
 #include "sc_index.h"
 
-static void detached_done(sc_write_op_t *op)
-{
-    sc_write_op_clear(op);
-    free(op);
-}
-
 static void submit_detached(sc_server_t *srv, sc_write_op_t *op)
 {
-    op->done = detached_done;
+    op->done = sc_write_op_free;
     if (sc_store_submit(srv->store, op)) {
         sc_log(srv->log, SC_WARN, "validation: write queue full; a validation write was dropped");
-        sc_write_op_clear(op);
-        free(op);
+        sc_write_op_free(op);
     }
 }
 
