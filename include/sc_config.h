@@ -41,6 +41,7 @@ typedef struct sc_config_s {
     int64_t semantic_candidates; /* nearest neighbours checked per semantic lookup */
     int64_t search_threads;      /* semantic-search workers; 0 = one per event loop, -1 = on the loops */
     int64_t search_queue;        /* searches waiting; beyond, lookups answer exact-only */
+    int64_t index_delta_max;     /* changes kept beside an HNSW graph before a merge */
     double compact_deleted_ratio;/* rebuild a scope when this fraction is deleted */
     char model[1024];            /* server-side embedder: model dir, .scglove file or "glove-100d"; "" = none */
     int64_t embed_threads;       /* embedding worker threads */

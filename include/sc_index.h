@@ -30,6 +30,11 @@ int sc_hnsw_add(sc_hnsw_t *h, const float *vec, uint64_t label);
 /* Marks 'label' deleted: it is never returned again. SC_ENOTFOUND if absent
  * or already deleted. */
 int sc_hnsw_mark_deleted(sc_hnsw_t *h, uint64_t label);
+/* 1 if 'label' is in the index and not deleted. */
+int sc_hnsw_contains(const sc_hnsw_t *h, uint64_t label);
+/* A deep copy with room for 'extra' more vectors, so a graph that searches
+ * are reading can be changed by changing a copy and swapping it in. */
+int sc_hnsw_clone(const sc_hnsw_t *h, size_t extra, sc_hnsw_t **out);
 /* Up to 'k' nearest live vectors, best first: labels[i] with similarity
  * sims[i]. '*n' receives how many were found. */
 int sc_hnsw_search(const sc_hnsw_t *h, const float *query, size_t k, uint64_t *labels,
@@ -52,6 +57,8 @@ typedef struct sc_flat_s sc_flat_t;
 int sc_flat_create(sc_flat_t **out, uint32_t dim);
 /* Adds or replaces 'label'. */
 int sc_flat_add(sc_flat_t *f, const float *vec, uint64_t label);
+/* 1 if 'label' is in the index. */
+int sc_flat_contains(const sc_flat_t *f, uint64_t label);
 /* Removes 'label' (swap with the last row). SC_ENOTFOUND if absent. */
 int sc_flat_remove(sc_flat_t *f, uint64_t label);
 /* Exact top-'k' by inner product, best first. */

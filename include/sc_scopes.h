@@ -1,14 +1,18 @@
 /* sc_scopes.h -- one vector index per scope (the fingerprint of everything in
  * a request but its semantic text), so a search can only ever see entries of
  * its own scope. A scope starts as an exact BLAS scan and is promoted to HNSW
- * past --index-flat-max vectors; a scope whose deleted fraction passes
- * --compact-deleted-ratio is rebuilt in the background and swapped in.
+ * past --index-flat-max vectors. An HNSW scope's graph is never changed
+ * while searches can see it: new vectors go to a small exact delta and
+ * removals to tombstones, both searched beside the graph; past
+ * --index-delta-max changes the manager thread merges them into a copy of
+ * the graph (or rebuilds it, once --compact-deleted-ratio of it is deleted)
+ * and swaps the copy in.
  *
- * Threads: searches from any thread run in parallel (per-scope read lock);
+ * Threads: searches from any thread run in parallel and never wait for a
+ * graph insert (they hold a reference to the graph they read, not a lock);
  * adds and removes come from the store's writer thread after each commit and
- * hold the scope's lock exclusively for one insert. Rebuilds run on the
- * manager's own thread without blocking either: changes made meanwhile are
- * logged and replayed into the new index just before the swap. */
+ * hold the scope's lock for microseconds (a flat add or a tombstone).
+ * Promotions, merges and compactions run on the manager's own thread. */
 #ifndef SC_SCOPES_H
 #define SC_SCOPES_H
 
@@ -27,14 +31,20 @@ typedef struct {
     size_t hnsw_ef_search;
     double compact_deleted_ratio;
     size_t compact_min_deleted;  /* don't rebuild for fewer deletions than this */
+    size_t delta_max;            /* merge an HNSW scope's delta past this many changes */
 } sc_scopes_config_t;
+
+/* Most candidates one search returns. */
+#define SC_SCOPES_K_MAX 256
 
 typedef struct {
     uint64_t scopes_flat, scopes_hnsw;
     uint64_t vectors_flat, vectors_hnsw;  /* live vectors by index kind */
-    uint64_t deleted_hnsw;                /* marked deleted, not yet compacted */
+    uint64_t vectors_delta;               /* of vectors_hnsw: in deltas, not yet merged */
+    uint64_t deleted_hnsw;                /* deleted or tombstoned, not yet compacted */
     uint64_t promotions, compactions;     /* background rebuilds done */
-    uint64_t rebuilding;                  /* rebuilds in progress */
+    uint64_t merges;                      /* deltas merged into a graph copy */
+    uint64_t rebuilding;                  /* promotions, merges, compactions in progress */
 } sc_scopes_stats_t;
 
 /* Creates an empty manager in loading state: sc_scopes_add/remove are logged
@@ -48,8 +58,10 @@ void sc_scopes_destroy(sc_scopes_t *s);
 int sc_scopes_add(sc_scopes_t *s, uint64_t scope, uint64_t label, const float *vec, uint32_t dim);
 int sc_scopes_remove(sc_scopes_t *s, uint64_t scope, uint64_t label);
 
-/* Best-first nearest neighbours of unit vector 'q' within 'scope'.
- * SC_ENOTFOUND when the scope has no index, SC_EDIM on a dimension mismatch. */
+/* Best-first nearest neighbours of unit vector 'q' within 'scope' (at most
+ * SC_SCOPES_K_MAX). SC_ENOTFOUND when the scope has no index or the load has
+ * not finished, SC_EDIM on a dimension mismatch. A label whose removal
+ * returned before the search began is never returned. */
 int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
                      uint64_t *labels, float *sims, size_t *n);
 

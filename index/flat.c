@@ -68,6 +68,11 @@ int sc_flat_add(sc_flat_t *f, const float *vec, uint64_t label)
     return 0;
 }
 
+int sc_flat_contains(const sc_flat_t *f, uint64_t label)
+{
+    return find(f, label) >= 0;
+}
+
 int sc_flat_remove(sc_flat_t *f, uint64_t label)
 {
     ptrdiff_t at = find(f, label);

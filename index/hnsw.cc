@@ -2,7 +2,10 @@
 // the only C++ in semcached: every entry point catches every exception and
 // returns an SC_E* code, so nothing C++ crosses into C. Capacity grows by
 // doubling inside sc_hnsw_add, which is why callers must hold the index
-// exclusively while adding (resizeIndex reallocates the graph).
+// exclusively while adding (resizeIndex reallocates the graph). hnswlib
+// cannot search while it inserts, so index/scopes.c never changes a graph
+// that searches can see: it clones one (sc_hnsw_clone, a memory copy),
+// changes the clone and swaps it in.
 #include <hnswlib/hnswlib.h>
 
 #include <cstring>
@@ -86,6 +89,68 @@ extern "C" int sc_hnsw_add(sc_hnsw_t *h, const float *vec, uint64_t label)
             g->resizeIndex(g->max_elements_ * 2);
         g->addPoint(vec, (hnswlib::labeltype)label);
     });
+    return 0;
+}
+
+extern "C" int sc_hnsw_contains(const sc_hnsw_t *h, uint64_t label)
+{
+    auto *g = h->graph;
+    auto it = g->label_lookup_.find((hnswlib::labeltype)label);
+    return it != g->label_lookup_.end() && !g->isMarkedDeleted(it->second);
+}
+
+// A copy of the graph with room for 'extra' more elements. hnswlib 0.6.2 has
+// no copy constructor, so the clone is built from the same parameters and
+// every piece of state is copied: the level-0 block (links, vector, label per
+// element), the upper-level link lists, levels, the label map, the entry
+// point and the random generators (so the clone grows as the original would).
+extern "C" int sc_hnsw_clone(const sc_hnsw_t *h, size_t extra, sc_hnsw_t **out)
+{
+    sc_hnsw_t *c;
+    int rc = make(&c, h->dim);
+    if (rc)
+        return rc;
+    auto *g = h->graph;
+    try {
+        size_t cap = g->cur_element_count + extra;
+        if (cap < g->max_elements_)
+            cap = g->max_elements_;
+        auto *n = new hnswlib::HierarchicalNSW<float>(c->space, cap, g->M_, g->ef_construction_);
+        c->graph = n;
+        // The destructor frees the link list of every element below
+        // cur_element_count whose level is above 0: levels are set only once
+        // their list is allocated, so a failure halfway frees what exists.
+        n->cur_element_count = g->cur_element_count;
+        memcpy(n->data_level0_memory_, g->data_level0_memory_,
+               g->cur_element_count * g->size_data_per_element_);
+        for (size_t i = 0; i < g->cur_element_count; i++) {
+            int level = g->element_levels_[i];
+            if (level <= 0)
+                continue;
+            size_t bytes = g->size_links_per_element_ * (size_t)level;
+            n->linkLists_[i] = (char *)malloc(bytes);
+            if (!n->linkLists_[i])
+                throw std::bad_alloc();
+            memcpy(n->linkLists_[i], g->linkLists_[i], bytes);
+            n->element_levels_[i] = level;
+        }
+        n->num_deleted_ = g->num_deleted_;
+        n->maxlevel_ = g->maxlevel_;
+        n->enterpoint_node_ = g->enterpoint_node_;
+        n->label_lookup_ = g->label_lookup_;
+        n->ef_ = g->ef_;
+        n->level_generator_ = g->level_generator_;
+        n->update_probability_generator_ = g->update_probability_generator_;
+    } catch (const std::bad_alloc &) {
+        rc = SC_ENOMEM;
+    } catch (...) {
+        rc = SC_EINDEX;
+    }
+    if (rc) {
+        sc_hnsw_destroy(c);
+        return rc;
+    }
+    *out = c;
     return 0;
 }
 

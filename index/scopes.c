@@ -1,5 +1,17 @@
 /* scopes.c -- per-scope vector indexes with strict isolation, flat-to-HNSW
- * promotion, background compaction and snapshots.
+ * promotion, delta merges, background compaction and snapshots.
+ *
+ * An HNSW scope is three layers: the graph, which nothing changes once
+ * searches can see it (hnswlib cannot search during an insert), a small flat
+ * delta of vectors added since the graph was built, and a tombstone set of
+ * labels whose copy in the graph is dead (removed or replaced). Adds and
+ * removes only touch the delta and the tombstones (microseconds under the
+ * scope lock); a search takes a reference on the graph and searches it
+ * without any lock. The manager thread merges a full delta into a clone of
+ * the graph (or, when enough is deleted, rebuilds it) and swaps the result
+ * in. While it does, the delta and tombstones being merged stay searchable
+ * as "frozen" layers and new changes go to fresh ones.
+ *
  * Lock order: table lock, then a scope's rwlock, then its log mutex, then the
  * manager mutex. Scope objects are never freed while the manager lives, so a
  * pointer found under the table lock stays valid after it is released. */
@@ -21,7 +33,10 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define FLAT_MAGIC 0x31464353u /* "SCF1" */
+#define FLAT_MAGIC 0x31464353u  /* "SCF1" */
+#define DELTA_MAGIC 0x31444353u /* "SCD1" */
+/* Extra graph candidates asked for when tombstones may hide some. */
+#define TOMB_SLACK_MAX 64
 
 typedef struct {
     int remove;
@@ -35,14 +50,35 @@ typedef struct {
     size_t n, cap;
 } oplog_t;
 
+/* A set of labels: open addressing with a parallel "used" byte, since any
+ * 64-bit value (0 included) can be a label. */
+typedef struct {
+    uint64_t *keys;
+    uint8_t *used;
+    size_t n, cap;
+} labelset_t;
+
+/* A published graph: searches hold a reference while they read it, the
+ * scope holds one while it is current; the last one out frees it. */
+typedef struct {
+    atomic_size_t refs;
+    sc_hnsw_t *h;
+} graph_ref_t;
+
 typedef struct scope_s {
     uint64_t id;
     uint32_t dim;
-    pthread_rwlock_t lock;   /* guards flat/hnsw and dim */
-    sc_flat_t *flat;         /* exactly one of flat/hnsw is set */
-    sc_hnsw_t *hnsw;
+    pthread_rwlock_t lock;   /* guards every field below but the log ones */
+    uint64_t generation;     /* bumped when the scope is reset to another dim */
+    sc_flat_t *flat;         /* a flat scope: the whole index; NULL for HNSW */
+    graph_ref_t *graph;      /* an HNSW scope: immutable once published */
+    sc_flat_t *delta;        /* HNSW: vectors added since the graph was built */
+    labelset_t tomb;         /* HNSW: labels dead in the graph or frozen delta */
+    int merging;             /* the frozen layers below are being merged */
+    sc_flat_t *frozen_delta; /* read-only while merging */
+    labelset_t frozen_tomb;  /* labels dead in the graph; read-only while merging */
     pthread_mutex_t log_mu;
-    int rebuilding;          /* guarded by log_mu: changes are also logged */
+    int rebuilding;          /* guarded by log_mu: a flat scope's changes are logged */
     oplog_t log;             /* guarded by log_mu */
     int queued;              /* guarded by the manager mutex */
     struct scope_s *next;    /* hash chain */
@@ -64,7 +100,7 @@ struct sc_scopes_s {
     pthread_cond_t idle_cv;
     scope_t *queue_head, *queue_tail;
     int busy, stop;
-    _Atomic uint64_t promotions, compactions;
+    _Atomic uint64_t promotions, compactions, merges;
 };
 
 static void log_push(oplog_t *l, int remove, uint64_t scope, uint64_t label, const float *vec,
@@ -94,6 +130,89 @@ static void log_clear(oplog_t *l)
         free(l->ops[i].vec);
     free(l->ops);
     memset(l, 0, sizeof(*l));
+}
+
+/* ---- label sets ------------------------------------------------------------ */
+
+static size_t label_slot(uint64_t label, size_t cap)
+{
+    return (size_t)((label ^ (label >> 29)) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+static int labelset_has(const labelset_t *t, uint64_t label)
+{
+    if (!t->n)
+        return 0;
+    for (size_t i = label_slot(label, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (!t->used[i])
+            return 0;
+        if (t->keys[i] == label)
+            return 1;
+    }
+}
+
+static int labelset_add(labelset_t *t, uint64_t label);
+
+static int labelset_grow(labelset_t *t)
+{
+    labelset_t g = {0};
+    g.cap = t->cap ? t->cap * 2 : 64;
+    g.keys = malloc(g.cap * sizeof(uint64_t));
+    g.used = calloc(g.cap, 1);
+    if (!g.keys || !g.used) {
+        free(g.keys);
+        free(g.used);
+        return SC_ENOMEM;
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->used[i])
+            labelset_add(&g, t->keys[i]);
+    free(t->keys);
+    free(t->used);
+    *t = g;
+    return 0;
+}
+
+/* Adds 'label' (a no-op if present). */
+static int labelset_add(labelset_t *t, uint64_t label)
+{
+    if ((t->n + 1) * 2 > t->cap && labelset_grow(t))
+        return SC_ENOMEM;
+    size_t i = label_slot(label, t->cap);
+    for (; t->used[i]; i = (i + 1) & (t->cap - 1))
+        if (t->keys[i] == label)
+            return 0;
+    t->used[i] = 1;
+    t->keys[i] = label;
+    t->n++;
+    return 0;
+}
+
+static void labelset_clear(labelset_t *t)
+{
+    free(t->keys);
+    free(t->used);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ---- graphs ------------------------------------------------------------------ */
+
+static graph_ref_t *graph_publish(sc_hnsw_t *h)
+{
+    graph_ref_t *g = malloc(sizeof(*g));
+    if (!g)
+        return NULL;
+    atomic_init(&g->refs, 1);
+    g->h = h;
+    return g;
+}
+
+static void graph_unref(graph_ref_t *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
+        sc_hnsw_destroy(g->h);
+        free(g);
+    }
 }
 
 /* ---- table -------------------------------------------------------------- */
@@ -146,7 +265,8 @@ static scope_t *scope_new(uint64_t id, uint32_t dim)
     sc->dim = dim;
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
-    /* Writers (one insert each) must not starve behind a stream of searches. */
+    /* Writers (a delta add, a swap: microseconds) must not starve behind a
+     * stream of searches. */
     pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&sc->lock, &a);
     pthread_rwlockattr_destroy(&a);
@@ -154,10 +274,23 @@ static scope_t *scope_new(uint64_t id, uint32_t dim)
     return sc;
 }
 
+/* Drops the HNSW layers (not the frozen ones, which a merge may be reading:
+ * the merge frees those). */
+static void drop_hnsw_layers(scope_t *sc)
+{
+    graph_unref(sc->graph);
+    sc->graph = NULL;
+    sc_flat_destroy(sc->delta);
+    sc->delta = NULL;
+    labelset_clear(&sc->tomb);
+}
+
 static void scope_free(scope_t *sc)
 {
     sc_flat_destroy(sc->flat);
-    sc_hnsw_destroy(sc->hnsw);
+    drop_hnsw_layers(sc);
+    sc_flat_destroy(sc->frozen_delta);
+    labelset_clear(&sc->frozen_tomb);
     log_clear(&sc->log);
     pthread_rwlock_destroy(&sc->lock);
     pthread_mutex_destroy(&sc->log_mu);
@@ -206,6 +339,69 @@ static void clear_table(sc_scopes_t *s)
     pthread_rwlock_unlock(&s->table_lock);
 }
 
+/* ---- HNSW layers (callers hold the scope lock exclusively) --------------- */
+
+/* Whether 'label' has a live copy below the current delta: in the graph
+ * (and not tombstoned by the frozen layer) or in the frozen delta. */
+static int older_has(const scope_t *sc, uint64_t label)
+{
+    if (sc->frozen_delta && sc_flat_contains(sc->frozen_delta, label))
+        return 1;
+    return sc_hnsw_contains(sc->graph->h, label) && !labelset_has(&sc->frozen_tomb, label);
+}
+
+static int layer_add(scope_t *sc, uint64_t label, const float *vec)
+{
+    /* A replaced label: its older copy is stale, the delta holds the new one. */
+    if (older_has(sc, label) && labelset_add(&sc->tomb, label))
+        return SC_ENOMEM;
+    return sc_flat_add(sc->delta, vec, label);
+}
+
+static int layer_remove(scope_t *sc, uint64_t label)
+{
+    int in_delta = sc_flat_remove(sc->delta, label) == 0;
+    int older = older_has(sc, label) && !labelset_has(&sc->tomb, label);
+    if (older && labelset_add(&sc->tomb, label))
+        return SC_ENOMEM;
+    return in_delta || older ? 0 : SC_ENOTFOUND;
+}
+
+/* Live vectors of an HNSW scope. Exact given the layer rules: every
+ * tombstone names one live older copy, and the frozen tombstones name
+ * graph vectors only. */
+static size_t hnsw_live(const scope_t *sc)
+{
+    size_t live = sc_hnsw_live(sc->graph->h) + sc_flat_count(sc->delta) +
+                  (sc->frozen_delta ? sc_flat_count(sc->frozen_delta) : 0);
+    size_t dead = sc->tomb.n + sc->frozen_tomb.n;
+    return live > dead ? live - dead : 0;
+}
+
+/* Deleted vectors still taking room: marked in the graph or tombstoned. */
+static size_t hnsw_deleted(const scope_t *sc)
+{
+    return sc_hnsw_deleted(sc->graph->h) + sc->tomb.n + sc->frozen_tomb.n;
+}
+
+/* Turns the scope into an HNSW scope around 'g' (owned), with empty upper
+ * layers. */
+static int become_hnsw(scope_t *sc, sc_hnsw_t *g)
+{
+    graph_ref_t *ref = graph_publish(g);
+    sc_flat_t *delta = NULL;
+    if (!ref || sc_flat_create(&delta, sc->dim)) {
+        free(ref);
+        return SC_ENOMEM;
+    }
+    sc_flat_destroy(sc->flat);
+    sc->flat = NULL;
+    drop_hnsw_layers(sc);
+    sc->graph = ref;
+    sc->delta = delta;
+    return 0;
+}
+
 /* ---- building ------------------------------------------------------------- */
 
 typedef struct {
@@ -214,11 +410,14 @@ typedef struct {
     size_t n, cap;
     uint32_t dim;
     int oom;
+    const labelset_t *skip; /* labels not to copy (tombstoned) */
 } vecset_t;
 
 static void vecset_push(void *ctx, uint64_t label, const float *vec)
 {
     vecset_t *v = ctx;
+    if (v->skip && labelset_has(v->skip, label))
+        return;
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 1024;
         uint64_t *l = realloc(v->labels, cap * sizeof(uint64_t));
@@ -237,18 +436,10 @@ static void vecset_push(void *ctx, uint64_t label, const float *vec)
     v->n++;
 }
 
-/* Copies the live vectors of 'sc' (caller holds its lock, shared at least). */
-static int snapshot_vectors(scope_t *sc, vecset_t *v)
+static void vecset_add_flat(vecset_t *v, const sc_flat_t *f)
 {
-    memset(v, 0, sizeof(*v));
-    v->dim = sc->dim;
-    if (sc->flat) {
-        for (size_t i = 0; i < sc_flat_count(sc->flat); i++)
-            vecset_push(v, sc_flat_label(sc->flat, i), sc_flat_row(sc->flat, i));
-    } else {
-        sc_hnsw_foreach(sc->hnsw, vecset_push, v);
-    }
-    return v->oom ? SC_ENOMEM : 0;
+    for (size_t i = 0; f && i < sc_flat_count(f); i++)
+        vecset_push(v, sc_flat_label(f, i), sc_flat_row(f, i));
 }
 
 static void vecset_free(vecset_t *v)
@@ -274,39 +465,33 @@ static int build_hnsw(sc_scopes_t *s, const vecset_t *v, sc_hnsw_t **out)
     return rc;
 }
 
-static int index_add(scope_t *sc, uint64_t label, const float *vec)
+static size_t index_live(const scope_t *sc)
 {
-    return sc->flat ? sc_flat_add(sc->flat, vec, label) : sc_hnsw_add(sc->hnsw, vec, label);
+    return sc->flat ? sc_flat_count(sc->flat) : hnsw_live(sc);
 }
 
-static int index_remove(scope_t *sc, uint64_t label)
+static int needs_compaction(const sc_scopes_t *s, const scope_t *sc)
 {
-    return sc->flat ? sc_flat_remove(sc->flat, label) : sc_hnsw_mark_deleted(sc->hnsw, label);
+    size_t del = hnsw_deleted(sc), live = hnsw_live(sc);
+    return del >= s->cfg.compact_min_deleted &&
+           (double)del > s->cfg.compact_deleted_ratio * (double)(del + live);
 }
 
-static size_t index_live(scope_t *sc)
-{
-    return sc->flat ? sc_flat_count(sc->flat) : sc_hnsw_live(sc->hnsw);
-}
-
-/* Queues 'sc' for a rebuild if it needs one and none is pending. Called with
- * the scope's lock held exclusively. */
+/* Queues 'sc' for background work if it needs some and none is under way.
+ * Called with the scope's lock held exclusively. */
 static void maybe_schedule(sc_scopes_t *s, scope_t *sc)
 {
     int need;
     if (sc->flat) {
         need = sc_flat_count(sc->flat) > s->cfg.flat_max;
+        pthread_mutex_lock(&sc->log_mu);
+        need = need && !sc->rebuilding;
+        pthread_mutex_unlock(&sc->log_mu);
     } else {
-        size_t del = sc_hnsw_deleted(sc->hnsw), live = sc_hnsw_live(sc->hnsw);
-        need = del >= s->cfg.compact_min_deleted &&
-               (double)del > s->cfg.compact_deleted_ratio * (double)(del + live);
+        need = !sc->merging &&
+               (sc_flat_count(sc->delta) + sc->tomb.n >= s->cfg.delta_max || needs_compaction(s, sc));
     }
     if (!need)
-        return;
-    pthread_mutex_lock(&sc->log_mu);
-    int rebuilding = sc->rebuilding;
-    pthread_mutex_unlock(&sc->log_mu);
-    if (rebuilding)
         return;
     pthread_mutex_lock(&s->mu);
     if (!sc->queued) {
@@ -322,53 +507,166 @@ static void maybe_schedule(sc_scopes_t *s, scope_t *sc)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Rebuilds one scope as a fresh HNSW (promotion or compaction) without
- * blocking searches or the writer, then swaps it in. */
-static void rebuild(sc_scopes_t *s, scope_t *sc)
+/* Promotes a flat scope: builds a graph from a copy of its vectors without
+ * blocking anyone; what changed meanwhile was logged and goes into the new
+ * delta and tombstones at the swap (microseconds per change). */
+static void promote(sc_scopes_t *s, scope_t *sc)
 {
     pthread_mutex_lock(&sc->log_mu);
     sc->rebuilding = 1;
     log_clear(&sc->log);
     pthread_mutex_unlock(&sc->log_mu);
 
-    vecset_t v;
+    vecset_t v = {0};
     pthread_rwlock_rdlock(&sc->lock);
-    int was_flat = sc->flat != NULL;
-    int rc = snapshot_vectors(sc, &v);
+    uint64_t generation = sc->generation;
+    int still_flat = sc->flat != NULL;
+    v.dim = sc->dim;
+    still_flat = still_flat && sc_flat_count(sc->flat) > s->cfg.flat_max;
+    if (still_flat)
+        vecset_add_flat(&v, sc->flat);
     pthread_rwlock_unlock(&sc->lock);
+    int rc = v.oom ? SC_ENOMEM : 0;
     sc_hnsw_t *fresh = NULL;
-    uint32_t built_dim = v.dim;
-    if (!rc)
+    if (!rc && still_flat)
         rc = build_hnsw(s, &v, &fresh);
     vecset_free(&v);
 
     pthread_rwlock_wrlock(&sc->lock);
     pthread_mutex_lock(&sc->log_mu);
-    if (!rc && fresh && built_dim == sc->dim) {
-        /* Replay what changed while building; adds replace, removes of
-         * absent labels are no-ops, so ops seen twice are harmless. */
-        for (size_t i = 0; i < sc->log.n; i++) {
-            logop_t *op = &sc->log.ops[i];
-            if (op->remove)
-                sc_hnsw_mark_deleted(fresh, op->label);
-            else if (op->vec)
-                sc_hnsw_add(fresh, op->vec, op->label);
+    if (!rc && fresh && sc->flat && sc->generation == generation) {
+        rc = become_hnsw(sc, fresh);
+        if (!rc) {
+            fresh = NULL;
+            for (size_t i = 0; i < sc->log.n; i++) {
+                logop_t *op = &sc->log.ops[i];
+                if (op->remove)
+                    layer_remove(sc, op->label);
+                else if (op->vec)
+                    layer_add(sc, op->label, op->vec);
+            }
+            atomic_fetch_add(&s->promotions, 1);
         }
-        sc_flat_destroy(sc->flat);
-        sc_hnsw_destroy(sc->hnsw);
-        sc->flat = NULL;
-        sc->hnsw = fresh;
-        atomic_fetch_add(was_flat ? &s->promotions : &s->compactions, 1);
-    } else {
-        sc_hnsw_destroy(fresh);
-        if (rc)
-            sc_log(s->log, SC_ERROR, "index: rebuild of scope %016llx failed: %s",
-                   (unsigned long long)sc->id, sc_strerror(rc));
     }
+    if (rc)
+        sc_log(s->log, SC_ERROR, "index: promotion of scope %016llx failed: %s",
+               (unsigned long long)sc->id, sc_strerror(rc));
+    sc_hnsw_destroy(fresh);
     sc->rebuilding = 0;
     log_clear(&sc->log);
     pthread_mutex_unlock(&sc->log_mu);
+    maybe_schedule(s, sc);
     pthread_rwlock_unlock(&sc->lock);
+}
+
+/* Puts frozen layers back after a failed merge: frozen vectors not replaced
+ * or removed meanwhile return to the delta, frozen tombstones join the
+ * current ones. */
+static void unfreeze(scope_t *sc)
+{
+    sc_flat_t *fd = sc->frozen_delta;
+    labelset_t ft = sc->frozen_tomb;
+    sc->frozen_delta = NULL;
+    memset(&sc->frozen_tomb, 0, sizeof(sc->frozen_tomb));
+    for (size_t i = 0; fd && i < sc_flat_count(fd); i++) {
+        uint64_t label = sc_flat_label(fd, i);
+        if (!labelset_has(&sc->tomb, label) && !sc_flat_contains(sc->delta, label))
+            sc_flat_add(sc->delta, sc_flat_row(fd, i), label);
+    }
+    for (size_t i = 0; i < ft.cap; i++)
+        if (ft.used[i])
+            labelset_add(&sc->tomb, ft.keys[i]);
+    sc_flat_destroy(fd);
+    labelset_clear(&ft);
+}
+
+/* Merges an HNSW scope's delta and tombstones into a new graph and swaps it
+ * in: a clone of the current graph with the changes applied, or a fresh
+ * build from its live vectors when enough of it is deleted (compaction). */
+static void merge(sc_scopes_t *s, scope_t *sc)
+{
+    pthread_rwlock_wrlock(&sc->lock);
+    /* Queued twice (once while the last job ran), the need may be gone. */
+    if (sc->flat || sc->merging ||
+        (sc_flat_count(sc->delta) + sc->tomb.n < s->cfg.delta_max && !needs_compaction(s, sc))) {
+        pthread_rwlock_unlock(&sc->lock);
+        return;
+    }
+    sc_flat_t *fresh_delta;
+    if (sc_flat_create(&fresh_delta, sc->dim)) {
+        pthread_rwlock_unlock(&sc->lock);
+        return;
+    }
+    int compact = needs_compaction(s, sc);
+    sc->frozen_delta = sc->delta;
+    sc->frozen_tomb = sc->tomb;
+    sc->delta = fresh_delta;
+    memset(&sc->tomb, 0, sizeof(sc->tomb));
+    sc->merging = 1;
+    graph_ref_t *base = sc->graph;
+    atomic_fetch_add(&base->refs, 1);
+    uint64_t generation = sc->generation;
+    uint32_t dim = sc->dim;
+    pthread_rwlock_unlock(&sc->lock);
+
+    /* Only this thread changes frozen layers, and nobody changes a graph:
+     * both are read here without the lock. */
+    const sc_flat_t *fd = sc->frozen_delta;
+    const labelset_t *ft = &sc->frozen_tomb;
+    sc_hnsw_t *next = NULL;
+    int rc;
+    if (compact) {
+        vecset_t v = {.dim = dim, .skip = ft};
+        sc_hnsw_foreach(base->h, vecset_push, &v);
+        v.skip = NULL;
+        vecset_add_flat(&v, fd);
+        rc = v.oom ? SC_ENOMEM : build_hnsw(s, &v, &next);
+        vecset_free(&v);
+    } else {
+        rc = sc_hnsw_clone(base->h, sc_flat_count(fd), &next);
+        for (size_t i = 0; !rc && i < ft->cap; i++)
+            if (ft->used[i])
+                sc_hnsw_mark_deleted(next, ft->keys[i]);
+        for (size_t i = 0; !rc && i < sc_flat_count(fd); i++)
+            rc = sc_hnsw_add(next, sc_flat_row(fd, i), sc_flat_label(fd, i));
+    }
+    graph_ref_t *ref = rc ? NULL : graph_publish(next);
+    if (!rc && !ref)
+        rc = SC_ENOMEM;
+
+    pthread_rwlock_wrlock(&sc->lock);
+    graph_ref_t *old = NULL;
+    if (sc->generation != generation) {
+        /* Reset to another embedder meanwhile: the result is moot. */
+        sc_flat_destroy(sc->frozen_delta);
+        sc->frozen_delta = NULL;
+        labelset_clear(&sc->frozen_tomb);
+        rc = rc ? rc : 1;
+    } else if (rc) {
+        unfreeze(sc);
+    } else {
+        old = sc->graph;
+        sc->graph = ref;
+        ref = NULL;
+        next = NULL;
+        sc_flat_destroy(sc->frozen_delta);
+        sc->frozen_delta = NULL;
+        labelset_clear(&sc->frozen_tomb);
+        atomic_fetch_add(compact ? &s->compactions : &s->merges, 1);
+    }
+    sc->merging = 0;
+    if (!sc->flat)
+        maybe_schedule(s, sc);
+    pthread_rwlock_unlock(&sc->lock);
+    if (rc < 0)
+        sc_log(s->log, SC_ERROR, "index: %s of scope %016llx failed: %s",
+               compact ? "compaction" : "merge", (unsigned long long)sc->id, sc_strerror(rc));
+    if (ref)
+        graph_unref(ref); /* frees 'next' too */
+    else
+        sc_hnsw_destroy(next);
+    graph_unref(old);
+    graph_unref(base);
 }
 
 static void *rebuild_main(void *arg)
@@ -384,11 +682,18 @@ static void *rebuild_main(void *arg)
         s->queue_head = sc->next_queued;
         if (!s->queue_head)
             s->queue_tail = NULL;
+        /* Dequeued before the work, so the work can queue it again. */
+        sc->queued = 0;
         s->busy = 1;
         pthread_mutex_unlock(&s->mu);
-        rebuild(s, sc);
+        pthread_rwlock_rdlock(&sc->lock);
+        int flat = sc->flat != NULL;
+        pthread_rwlock_unlock(&sc->lock);
+        if (flat)
+            promote(s, sc);
+        else
+            merge(s, sc);
         pthread_mutex_lock(&s->mu);
-        sc->queued = 0;
         s->busy = 0;
         pthread_cond_broadcast(&s->idle_cv);
     }
@@ -406,6 +711,8 @@ int sc_scopes_create(sc_scopes_t **out, const sc_scopes_config_t *cfg, sc_log_t 
     s->cfg = *cfg;
     if (!s->cfg.compact_min_deleted)
         s->cfg.compact_min_deleted = 64;
+    if (!s->cfg.delta_max)
+        s->cfg.delta_max = 1024;
     s->log = log;
     s->n_buckets = 64;
     s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
@@ -467,25 +774,34 @@ static int apply_add(sc_scopes_t *s, uint64_t id, uint64_t label, const float *v
             return SC_ENOMEM;
         }
         sc_flat_destroy(sc->flat);
-        sc_hnsw_destroy(sc->hnsw);
+        drop_hnsw_layers(sc);
         sc->flat = f;
-        sc->hnsw = NULL;
         sc->dim = dim;
+        sc->generation++;
     }
-    int rc = index_add(sc, label, vec);
-    pthread_mutex_lock(&sc->log_mu);
-    if (sc->rebuilding)
-        log_push(&sc->log, 0, id, label, vec, dim);
-    pthread_mutex_unlock(&sc->log_mu);
+    int rc;
+    if (sc->flat)
+        rc = sc_flat_add(sc->flat, vec, label);
+    else if (loading)
+        rc = sc_hnsw_add(sc->graph->h, vec, label); /* no search runs before ready */
+    else
+        rc = layer_add(sc, label, vec);
+    if (sc->flat) {
+        pthread_mutex_lock(&sc->log_mu);
+        if (sc->rebuilding)
+            log_push(&sc->log, 0, id, label, vec, dim);
+        pthread_mutex_unlock(&sc->log_mu);
+    }
     if (!rc && loading && sc->flat && sc_flat_count(sc->flat) > s->cfg.flat_max) {
         /* During the initial load, promote inline: nothing is waiting. */
-        vecset_t v;
+        vecset_t v = {.dim = sc->dim};
+        vecset_add_flat(&v, sc->flat);
         sc_hnsw_t *h = NULL;
-        if (snapshot_vectors(sc, &v) == 0 && build_hnsw(s, &v, &h) == 0) {
-            sc_flat_destroy(sc->flat);
-            sc->flat = NULL;
-            sc->hnsw = h;
-            atomic_fetch_add(&s->promotions, 1);
+        if (!v.oom && build_hnsw(s, &v, &h) == 0) {
+            if (become_hnsw(sc, h) == 0)
+                atomic_fetch_add(&s->promotions, 1);
+            else
+                sc_hnsw_destroy(h);
         }
         vecset_free(&v);
     } else if (!rc && !loading) {
@@ -501,11 +817,16 @@ static int apply_remove(sc_scopes_t *s, uint64_t id, uint64_t label)
     if (!sc)
         return SC_ENOTFOUND;
     pthread_rwlock_wrlock(&sc->lock);
-    int rc = index_remove(sc, label);
-    pthread_mutex_lock(&sc->log_mu);
-    if (sc->rebuilding)
-        log_push(&sc->log, 1, id, label, NULL, 0);
-    pthread_mutex_unlock(&sc->log_mu);
+    int rc;
+    if (sc->flat) {
+        rc = sc_flat_remove(sc->flat, label);
+        pthread_mutex_lock(&sc->log_mu);
+        if (sc->rebuilding)
+            log_push(&sc->log, 1, id, label, NULL, 0);
+        pthread_mutex_unlock(&sc->log_mu);
+    } else {
+        rc = layer_remove(sc, label);
+    }
     if (!rc)
         maybe_schedule(s, sc);
     pthread_rwlock_unlock(&sc->lock);
@@ -570,23 +891,115 @@ int sc_scopes_ready(sc_scopes_t *s)
     return atomic_load(&s->ready);
 }
 
+typedef struct {
+    uint64_t label;
+    float sim;
+} cand_t;
+
+static int cand_by_sim_desc(const void *a, const void *b)
+{
+    float x = ((const cand_t *)a)->sim, y = ((const cand_t *)b)->sim;
+    return (x < y) - (x > y);
+}
+
+/* Appends a flat layer's top-k, leaving out tombstoned labels. */
+static int search_flat_layer(const sc_flat_t *f, const labelset_t *tomb, const float *q, size_t k,
+                             cand_t *out, size_t *n)
+{
+    if (!f || !sc_flat_count(f))
+        return 0;
+    uint64_t labels[SC_SCOPES_K_MAX];
+    float sims[SC_SCOPES_K_MAX];
+    size_t m = 0;
+    int rc = sc_flat_search(f, q, k, labels, sims, &m);
+    for (size_t i = 0; !rc && i < m; i++)
+        if (!tomb || !labelset_has(tomb, labels[i]))
+            out[(*n)++] = (cand_t){labels[i], sims[i]};
+    return rc;
+}
+
+/* Whether 'label', found in graph 'g' by a search that ran without the lock,
+ * is still live (caller holds the lock). While 'g' is current its
+ * tombstones say; if a merge swapped graphs meanwhile, the current layers
+ * are asked directly, so a removal that finished is never undone. (After a
+ * swap, a vector replaced and merged meanwhile keeps its old similarity in
+ * this one answer; the lookup recomputes similarities from the store.) */
+static int graph_hit_live(const scope_t *sc, const graph_ref_t *g, uint64_t label)
+{
+    if (sc->flat)
+        return 0; /* reset to another embedder */
+    if (sc->graph == g)
+        return !labelset_has(&sc->tomb, label) && !labelset_has(&sc->frozen_tomb, label);
+    /* A copy in a delta is the current one (and the delta scan reports it). */
+    if (sc_flat_contains(sc->delta, label) ||
+        (sc->frozen_delta && sc_flat_contains(sc->frozen_delta, label)))
+        return 0;
+    return sc_hnsw_contains(sc->graph->h, label) && !labelset_has(&sc->tomb, label) &&
+           !labelset_has(&sc->frozen_tomb, label);
+}
+
 int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
                      uint64_t *labels, float *sims, size_t *n)
 {
     *n = 0;
+    if (k > SC_SCOPES_K_MAX)
+        k = SC_SCOPES_K_MAX;
+    /* Before the load finishes, graphs are still being filled in place. */
+    if (!atomic_load(&s->ready))
+        return SC_ENOTFOUND;
     scope_t *sc = find(s, scope);
     if (!sc)
         return SC_ENOTFOUND;
     pthread_rwlock_rdlock(&sc->lock);
-    int rc;
-    if (sc->dim != dim)
-        rc = SC_EDIM;
-    else if (sc->flat)
-        rc = sc_flat_search(sc->flat, q, k, labels, sims, n);
-    else
-        rc = sc_hnsw_search(sc->hnsw, q, k, labels, sims, n);
+    if (sc->dim != dim) {
+        pthread_rwlock_unlock(&sc->lock);
+        return SC_EDIM;
+    }
+    if (sc->flat) {
+        int rc = sc_flat_search(sc->flat, q, k, labels, sims, n);
+        pthread_rwlock_unlock(&sc->lock);
+        return rc;
+    }
+    /* The small layers are scanned under the lock; the graph is searched
+     * after it, through a reference, so no change ever waits for it. */
+    cand_t cand[3 * SC_SCOPES_K_MAX + TOMB_SLACK_MAX];
+    size_t nc = 0;
+    int rc = search_flat_layer(sc->delta, NULL, q, k, cand, &nc);
+    if (!rc)
+        rc = search_flat_layer(sc->frozen_delta, &sc->tomb, q, k, cand, &nc);
+    graph_ref_t *g = sc->graph;
+    atomic_fetch_add(&g->refs, 1);
+    size_t slack = sc->tomb.n + sc->frozen_tomb.n;
     pthread_rwlock_unlock(&sc->lock);
-    return rc;
+    if (slack > TOMB_SLACK_MAX)
+        slack = TOMB_SLACK_MAX;
+    uint64_t glabels[SC_SCOPES_K_MAX + TOMB_SLACK_MAX];
+    float gsims[SC_SCOPES_K_MAX + TOMB_SLACK_MAX];
+    size_t gn = 0;
+    if (!rc)
+        rc = sc_hnsw_search(g->h, q, k + slack, glabels, gsims, &gn);
+    if (!rc && gn) {
+        pthread_rwlock_rdlock(&sc->lock);
+        for (size_t i = 0; i < gn; i++)
+            if (graph_hit_live(sc, g, glabels[i]))
+                cand[nc++] = (cand_t){glabels[i], gsims[i]};
+        pthread_rwlock_unlock(&sc->lock);
+    }
+    graph_unref(g);
+    if (rc)
+        return rc;
+    qsort(cand, nc, sizeof(cand[0]), cand_by_sim_desc);
+    for (size_t i = 0; i < nc && *n < k; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < *n && !seen; j++)
+            seen = labels[j] == cand[i].label;
+        if (seen)
+            continue;
+        labels[*n] = cand[i].label;
+        sims[*n] = cand[i].sim;
+        (*n)++;
+    }
+    return 0;
 }
 
 void sc_scopes_quiesce(sc_scopes_t *s)
@@ -609,8 +1022,11 @@ void sc_scopes_stats(sc_scopes_t *s, sc_scopes_stats_t *st)
                 st->vectors_flat += sc_flat_count(sc->flat);
             } else {
                 st->scopes_hnsw++;
-                st->vectors_hnsw += sc_hnsw_live(sc->hnsw);
-                st->deleted_hnsw += sc_hnsw_deleted(sc->hnsw);
+                st->vectors_hnsw += hnsw_live(sc);
+                st->deleted_hnsw += hnsw_deleted(sc);
+                st->vectors_delta += sc_flat_count(sc->delta) +
+                                     (sc->frozen_delta ? sc_flat_count(sc->frozen_delta) : 0);
+                st->rebuilding += (uint64_t)sc->merging;
             }
             pthread_rwlock_unlock(&sc->lock);
             pthread_mutex_lock(&sc->log_mu);
@@ -620,6 +1036,7 @@ void sc_scopes_stats(sc_scopes_t *s, sc_scopes_stats_t *st)
     pthread_rwlock_unlock(&s->table_lock);
     st->promotions = atomic_load(&s->promotions);
     st->compactions = atomic_load(&s->compactions);
+    st->merges = atomic_load(&s->merges);
 }
 
 /* ---- snapshots ------------------------------------------------------------ */
@@ -690,6 +1107,87 @@ static int read_flat(const char *path, uint32_t dim, sc_flat_t **out)
     return rc;
 }
 
+/* The upper layers of an HNSW scope as one file: delta rows (the current
+ * delta, then frozen rows nobody replaced or removed since), then the
+ * tombstones that name a live graph vector. Loaded back, they rebuild the
+ * same layers around the saved graph. */
+static int write_delta(const scope_t *sc, const char *path)
+{
+    FILE *o = fopen(path, "wb");
+    if (!o)
+        return -errno;
+    uint32_t hdr[2] = {DELTA_MAGIC, sc->dim};
+    const sc_flat_t *fd = sc->frozen_delta;
+    uint64_t n = sc_flat_count(sc->delta);
+    for (size_t i = 0; fd && i < sc_flat_count(fd); i++)
+        n += !labelset_has(&sc->tomb, sc_flat_label(fd, i));
+    int ok = fwrite(hdr, sizeof(hdr), 1, o) == 1 && fwrite(&n, 8, 1, o) == 1;
+    for (int layer = 0; layer < 2; layer++) {
+        const sc_flat_t *f = layer ? fd : sc->delta;
+        for (size_t i = 0; ok && f && i < sc_flat_count(f); i++) {
+            uint64_t label = sc_flat_label(f, i);
+            if (layer && labelset_has(&sc->tomb, label))
+                continue;
+            ok = fwrite(&label, 8, 1, o) == 1 &&
+                 fwrite(sc_flat_row(f, i), sizeof(float), sc->dim, o) == sc->dim;
+        }
+    }
+    uint64_t nt = 0;
+    const labelset_t *sets[2] = {&sc->tomb, &sc->frozen_tomb};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < sets[k]->cap; i++)
+            nt += sets[k]->used[i] && sc_hnsw_contains(sc->graph->h, sets[k]->keys[i]) &&
+                  (k == 0 || !labelset_has(&sc->tomb, sets[k]->keys[i]));
+    ok = ok && fwrite(&nt, 8, 1, o) == 1;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; ok && i < sets[k]->cap; i++)
+            if (sets[k]->used[i] && sc_hnsw_contains(sc->graph->h, sets[k]->keys[i]) &&
+                (k == 0 || !labelset_has(&sc->tomb, sets[k]->keys[i])))
+                ok = fwrite(&sets[k]->keys[i], 8, 1, o) == 1;
+    ok = fflush(o) == 0 && fsync(fileno(o)) == 0 && ok;
+    return fclose(o) == 0 && ok ? 0 : SC_ESTORE;
+}
+
+/* Reads a delta file into the (empty) upper layers of HNSW scope 'sc'. */
+static int read_delta(const char *path, scope_t *sc)
+{
+    FILE *in = fopen(path, "rb");
+    if (!in)
+        return SC_ECORRUPT;
+    uint32_t hdr[2];
+    uint64_t n, nt;
+    int rc = SC_ECORRUPT;
+    float *row = malloc(sc->dim * sizeof(float));
+    if (row && fread(hdr, sizeof(hdr), 1, in) == 1 && fread(&n, 8, 1, in) == 1 &&
+        hdr[0] == DELTA_MAGIC && hdr[1] == sc->dim) {
+        rc = 0;
+        for (uint64_t i = 0; i < n && !rc; i++) {
+            uint64_t label;
+            if (fread(&label, 8, 1, in) != 1 || fread(row, sizeof(float), sc->dim, in) != sc->dim)
+                rc = SC_ECORRUPT;
+            else
+                rc = sc_flat_add(sc->delta, row, label);
+        }
+        if (!rc && fread(&nt, 8, 1, in) != 1)
+            rc = SC_ECORRUPT;
+        for (uint64_t i = 0; i < nt && !rc; i++) {
+            uint64_t label;
+            if (fread(&label, 8, 1, in) != 1 || !sc_hnsw_contains(sc->graph->h, label))
+                rc = SC_ECORRUPT;
+            else
+                rc = labelset_add(&sc->tomb, label);
+        }
+    }
+    free(row);
+    fclose(in);
+    return rc;
+}
+
+static void hex64(char out[17], uint64_t v)
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+}
+
 int sc_scopes_save(sc_scopes_t *s, const char *dir, uint64_t txnid)
 {
     if (mkdir(dir, 0755) && errno != EEXIST)
@@ -704,21 +1202,33 @@ int sc_scopes_save(sc_scopes_t *s, const char *dir, uint64_t txnid)
                 pthread_rwlock_unlock(&sc->lock);
                 continue;
             }
-            char name[64], path[4096];
+            char name[64], dname[64], path[4096];
+            char scope_hex[17], sum_hex[17], dsum_hex[17];
             snprintf(name, sizeof(name), "%016llx.%s", (unsigned long long)sc->id,
                      sc->flat ? "flat" : "hnsw");
             snprintf(path, sizeof(path), "%s/%s", dir, name);
-            rc = sc->flat ? write_flat(sc->flat, path) : sc_hnsw_save(sc->hnsw, path);
-            uint64_t sum = 0;
+            rc = sc->flat ? write_flat(sc->flat, path) : sc_hnsw_save(sc->graph->h, path);
+            uint64_t sum = 0, dsum = 0;
             if (!rc)
                 rc = file_xxh3(path, &sum);
-            char scope_hex[17], sum_hex[17];
-            snprintf(scope_hex, sizeof(scope_hex), "%016llx", (unsigned long long)sc->id);
-            snprintf(sum_hex, sizeof(sum_hex), "%016llx", (unsigned long long)sum);
-            json_array_append_new(scopes, json_pack("{s:s,s:s,s:i,s:s,s:s}", "scope", scope_hex,
-                                                    "kind", sc->flat ? "flat" : "hnsw", "dim",
-                                                    (json_int_t)sc->dim, "file", name, "xxh3",
-                                                    sum_hex));
+            if (!rc && !sc->flat) {
+                snprintf(dname, sizeof(dname), "%016llx.delta", (unsigned long long)sc->id);
+                snprintf(path, sizeof(path), "%s/%s", dir, dname);
+                rc = write_delta(sc, path);
+                if (!rc)
+                    rc = file_xxh3(path, &dsum);
+            }
+            hex64(scope_hex, sc->id);
+            hex64(sum_hex, sum);
+            hex64(dsum_hex, dsum);
+            json_t *ent = json_pack("{s:s,s:s,s:i,s:s,s:s}", "scope", scope_hex, "kind",
+                                    sc->flat ? "flat" : "hnsw", "dim", (json_int_t)sc->dim,
+                                    "file", name, "xxh3", sum_hex);
+            if (!sc->flat) {
+                json_object_set_new(ent, "delta_file", json_string(dname));
+                json_object_set_new(ent, "delta_xxh3", json_string(dsum_hex));
+            }
+            json_array_append_new(scopes, ent);
             pthread_rwlock_unlock(&sc->lock);
         }
     pthread_rwlock_unlock(&s->table_lock);
@@ -737,6 +1247,17 @@ int sc_scopes_save(sc_scopes_t *s, const char *dir, uint64_t txnid)
     }
     json_decref(scopes);
     return rc;
+}
+
+/* Whether file 'name' in 'dir' has checksum 'sum_hex'. */
+static int checksum_ok(const char *dir, const char *name, const char *sum_hex)
+{
+    char path[4096];
+    uint64_t sum;
+    if (!name || !sum_hex || strchr(name, '/'))
+        return 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return file_xxh3(path, &sum) == 0 && sum == strtoull(sum_hex, NULL, 16);
 }
 
 int sc_scopes_load_snapshot(sc_scopes_t *s, const char *dir, uint64_t txnid)
@@ -771,23 +1292,31 @@ int sc_scopes_load_snapshot(sc_scopes_t *s, const char *dir, uint64_t txnid)
             rc = SC_ECORRUPT;
             break;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, file);
-        uint64_t sum;
-        if (file_xxh3(path, &sum) || sum != strtoull(sum_hex, NULL, 16)) {
+        const char *dfile = json_string_value(json_object_get(ent, "delta_file"));
+        const char *dsum = json_string_value(json_object_get(ent, "delta_xxh3"));
+        if (!checksum_ok(dir, file, sum_hex) || (dfile && !checksum_ok(dir, dfile, dsum))) {
             rc = SC_ECORRUPT;
             break;
         }
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
         scope_t *sc = scope_new(strtoull(scope_hex, NULL, 16), (uint32_t)dim);
         if (!sc) {
             rc = SC_ENOMEM;
             break;
         }
         if (strcmp(kind, "hnsw") == 0) {
-            sc_flat_destroy(sc->flat);
-            sc->flat = NULL;
-            rc = sc_hnsw_load(&sc->hnsw, path, (uint32_t)dim);
-            if (!rc)
-                sc_hnsw_set_ef(sc->hnsw, s->cfg.hnsw_ef_search);
+            sc_hnsw_t *h = NULL;
+            rc = sc_hnsw_load(&h, path, (uint32_t)dim);
+            if (!rc) {
+                sc_hnsw_set_ef(h, s->cfg.hnsw_ef_search);
+                rc = become_hnsw(sc, h);
+                if (rc)
+                    sc_hnsw_destroy(h);
+            }
+            if (!rc && dfile) {
+                snprintf(path, sizeof(path), "%s/%s", dir, dfile);
+                rc = read_delta(path, sc);
+            }
         } else {
             sc_flat_destroy(sc->flat);
             sc->flat = NULL;

@@ -1503,7 +1503,8 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
     sc_buf_printf(&b,
                   "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
                   "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
-                  "\"deleted\":%llu,\"promotions\":%llu,\"compactions\":%llu},"
+                  "\"delta\":%llu,\"deleted\":%llu,\"promotions\":%llu,\"merges\":%llu,"
+                  "\"compactions\":%llu,\"rebuilding\":%llu},"
                   "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
                   "\"lookups\":{\"total\":%llu,\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
                   "\"hit_rate\":%.6f,"
@@ -1515,8 +1516,9 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
                   ready ? srv->index_load_s : 0.0,
                   (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw,
                   (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
-                  (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
-                  (unsigned long long)ix.compactions,
+                  (unsigned long long)ix.vectors_delta, (unsigned long long)ix.deleted_hnsw,
+                  (unsigned long long)ix.promotions, (unsigned long long)ix.merges,
+                  (unsigned long long)ix.compactions, (unsigned long long)ix.rebuilding,
                   (unsigned long long)st.entries, (unsigned long long)st.bytes,
                   (unsigned long long)st.map_bytes, (unsigned long long)lookups,
                   (unsigned long long)t.lookups[SC_LR_EXACT_HIT],
@@ -1579,11 +1581,16 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
                   "# HELP semcached_index_scopes Scopes by index kind.\n"
                   "# TYPE semcached_index_scopes gauge\n"
                   "semcached_index_scopes{kind=\"flat\"} %llu\nsemcached_index_scopes{kind=\"hnsw\"} %llu\n"
-                  "# HELP semcached_index_deleted_vectors Vectors marked deleted in HNSW indexes, "
-                  "awaiting compaction.\n"
+                  "# HELP semcached_index_delta_vectors Vectors of HNSW scopes kept in their "
+                  "exact delta, not yet merged into the graph.\n"
+                  "# TYPE semcached_index_delta_vectors gauge\nsemcached_index_delta_vectors %llu\n"
+                  "# HELP semcached_index_deleted_vectors Vectors deleted or tombstoned in HNSW "
+                  "indexes, awaiting compaction.\n"
                   "# TYPE semcached_index_deleted_vectors gauge\nsemcached_index_deleted_vectors %llu\n"
                   "# HELP semcached_index_promotions_total Scopes promoted from flat to HNSW.\n"
                   "# TYPE semcached_index_promotions_total counter\nsemcached_index_promotions_total %llu\n"
+                  "# HELP semcached_index_merges_total Deltas merged into a copy of their HNSW graph.\n"
+                  "# TYPE semcached_index_merges_total counter\nsemcached_index_merges_total %llu\n"
                   "# HELP semcached_index_compactions_total HNSW indexes rebuilt to drop deleted vectors.\n"
                   "# TYPE semcached_index_compactions_total counter\nsemcached_index_compactions_total %llu\n"
                   "# HELP semcached_index_ready 1 once the indexes are loaded.\n"
@@ -1610,7 +1617,9 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
                   (unsigned long long)st.touches_dropped,
                   (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw,
                   (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
+                  (unsigned long long)ix.vectors_delta,
                   (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
+                  (unsigned long long)ix.merges,
                   (unsigned long long)ix.compactions, sc_scopes_ready(srv->scopes),
                   (unsigned long long)atomic_load(&srv->semantic_skipped[0]),
                   (unsigned long long)atomic_load(&srv->semantic_skipped[1]),

@@ -73,6 +73,7 @@ static const opt_t options[] = {
     INT_OPT("semantic-candidates", 1, 256, "8", semantic_candidates, "nearest neighbours examined per semantic lookup (expired or deleted ones are skipped)"),
     INT_OPT("search-threads", -1, 256, "0", search_threads, "semantic-search workers (an HNSW search can take milliseconds, so the event loops hand it off); 0 = one per event loop; -1 = search on the event loops"),
     INT_OPT("search-queue", 1, 1000000, "4096", search_queue, "semantic searches waiting for a worker; beyond it lookups answer exact-only (\"semantic\":\"skipped\", reason queue_full)"),
+    INT_OPT("index-delta-max", 1, 1000000, "1024", index_delta_max, "new vectors and removals an HNSW scope keeps beside its graph (searched exactly) before they are merged into a copy of the graph in the background; searches never wait for graph inserts"),
     DOUBLE_OPT("compact-deleted-ratio", 0.01, 1, "0.25", compact_deleted_ratio, "a scope's index is rebuilt in the background once this fraction of it is deleted"),
     STR_OPT("model", "", model, "server-side embedder: glove-100d (the default model, from `make model`), a model2vec or BERT directory, a .scglove file, or remote:URL (an OpenAI-compatible /v1/embeddings endpoint); empty = clients send vectors"),
     INT_OPT("embed-threads", 1, 64, "1", embed_threads, "embedding worker threads (event loops never run model code)"),

@@ -361,6 +361,7 @@ int sc_server_run(sc_server_t *srv)
         .hnsw_ef_construction = (size_t)srv->cfg.hnsw_ef_construction,
         .hnsw_ef_search = (size_t)srv->cfg.hnsw_ef_search,
         .compact_deleted_ratio = srv->cfg.compact_deleted_ratio,
+        .delta_max = (size_t)srv->cfg.index_delta_max,
     };
     snprintf(srv->index_dir, sizeof(srv->index_dir), "%s/index", srv->cfg.data_dir);
     sc_quality_opts_t qopts = {

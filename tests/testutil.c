@@ -93,8 +93,10 @@ static void spawn(tu_server_t *s)
     }
     s->pid = pid;
     for (int i = 0; i < 1500; i++) { /* up to 30 s: sanitizers and valgrind start slowly */
-        tu_resp_t r = tu_http(s->port, "GET", "/healthz", NULL);
-        int ok = r.status == 200;
+        /* Ready means the indexes are loaded too (semantic lookups find
+         * nothing before); behind a token, 401 still says it is serving. */
+        tu_resp_t r = tu_http(s->port, "GET", "/readyz", NULL);
+        int ok = r.status == 200 || r.status == 401;
         tu_resp_free(&r);
         if (ok)
             return;
@@ -105,7 +107,7 @@ static void spawn(tu_server_t *s)
         }
         usleep(20000);
     }
-    fprintf(stderr, "semcached did not answer /healthz on port %d\n", s->port);
+    fprintf(stderr, "semcached was not ready (/readyz) on port %d\n", s->port);
     kill(pid, SIGKILL);
     abort();
 }

@@ -334,12 +334,67 @@ START_TEST(flat_matches_brute_force_and_batches)
 }
 END_TEST
 
+START_TEST(clone_is_deep_and_independent)
+{
+    enum { N = 500, D = 16 };
+    float *v = malloc((size_t)N * D * sizeof(float));
+    sc_hnsw_t *h, *c;
+    ck_assert_int_eq(sc_hnsw_create(&h, D, 64, 16, 100, 3), 0); /* grows while adding */
+    sc_hnsw_set_ef(h, 200);
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < D; j++)
+            v[i * D + j] = nrand();
+        ck_assert_int_eq(sc_vec_normalize(v + i * D, D), 0);
+        ck_assert_int_eq(sc_hnsw_add(h, v + i * D, (uint64_t)i), 0);
+    }
+    ck_assert_int_eq(sc_hnsw_mark_deleted(h, 7), 0);
+    ck_assert_int_eq(sc_hnsw_clone(h, 10, &c), 0);
+    ck_assert_uint_eq(sc_hnsw_live(c), N - 1);
+    ck_assert_uint_eq(sc_hnsw_deleted(c), 1);
+    ck_assert_int_eq(sc_hnsw_contains(c, 7), 0);
+    ck_assert_int_eq(sc_hnsw_contains(c, 8), 1);
+    /* Same answers as the original (the clone carries its ef too). */
+    for (int i = 0; i < N; i += 7) {
+        uint64_t l1[5], l2[5];
+        float s1[5], s2[5];
+        size_t n1, n2;
+        ck_assert_int_eq(sc_hnsw_search(h, v + i * D, 5, l1, s1, &n1), 0);
+        ck_assert_int_eq(sc_hnsw_search(c, v + i * D, 5, l2, s2, &n2), 0);
+        ck_assert_uint_eq(n1, n2);
+        for (size_t k = 0; k < n1; k++) {
+            ck_assert_uint_eq(l1[k], l2[k]);
+            ck_assert_float_eq(s1[k], s2[k]);
+        }
+    }
+    /* Changing the clone (past its capacity, so it grows) leaves the
+     * original as it was, and the original can be freed first. */
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(sc_hnsw_add(c, v + i * D, (uint64_t)(N + i)), 0);
+    ck_assert_int_eq(sc_hnsw_add(c, v + 7 * D, 7), 0);
+    ck_assert_int_eq(sc_hnsw_mark_deleted(c, 9), 0);
+    ck_assert_uint_eq(sc_hnsw_live(h), N - 1);
+    ck_assert_int_eq(sc_hnsw_contains(h, 9), 1);
+    ck_assert_int_eq(sc_hnsw_contains(h, N + 1), 0);
+    sc_hnsw_destroy(h);
+    ck_assert_uint_eq(sc_hnsw_live(c), N - 1 + 40 + 1 - 1);
+    uint64_t l[1];
+    float sim[1];
+    size_t n;
+    ck_assert_int_eq(sc_hnsw_search(c, v + 7 * D, 1, l, sim, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(l[0] == 7 || l[0] == N + 7);
+    sc_hnsw_destroy(c);
+    free(v);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("index");
     TCase *tc = tcase_create("index");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, deletes_growth_and_replace);
+    tcase_add_test(tc, clone_is_deep_and_independent);
     tcase_add_test(tc, save_load_and_bad_files);
     tcase_add_test(tc, flat_matches_brute_force_and_batches);
     tcase_add_test(tc, normalize_handles_tiny_huge_and_bad_vectors);

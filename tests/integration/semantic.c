@@ -413,7 +413,8 @@ END_TEST
 START_TEST(promotion_and_compaction_under_churn)
 {
     tu_server_t s;
-    const char *args[] = {"--index-flat-max", "40", "--compact-deleted-ratio", "0.3", NULL};
+    const char *args[] = {"--index-flat-max", "40", "--index-delta-max", "32",
+                          "--compact-deleted-ratio", "0.3", NULL};
     tu_server_start(&s, args);
     /* Churn: keep ~60 live entries in one scope while replacing 600. */
     for (int i = 0; i < 600; i++) {
@@ -436,12 +437,13 @@ START_TEST(promotion_and_compaction_under_churn)
         json_decref(j);
         free(v);
     }
-    int promotions = -1, compactions = -1, deleted = -1, live = -1;
+    int promotions = -1, compactions = -1, merges = -1, deleted = -1, live = -1;
     for (int i = 0; i < 100; i++) { /* rebuilds run in the background */
         json_t *j = call(s.port, "GET", "/v1/stats", NULL, 200);
         json_t *ix = json_object_get(j, "index");
         promotions = (int)json_integer_value(json_object_get(ix, "promotions"));
         compactions = (int)json_integer_value(json_object_get(ix, "compactions"));
+        merges = (int)json_integer_value(json_object_get(ix, "merges"));
         deleted = (int)json_integer_value(json_object_get(ix, "deleted"));
         live = (int)json_integer_value(json_object_get(json_object_get(ix, "vectors"), "hnsw"));
         json_decref(j);
@@ -451,6 +453,7 @@ START_TEST(promotion_and_compaction_under_churn)
     }
     ck_assert_int_ge(promotions, 1);
     ck_assert_int_ge(compactions, 3);
+    ck_assert_int_ge(merges, 1);
     ck_assert_int_eq(live, 60);
     /* Deleted vectors stay bounded: at most the ratio's share of the index
      * (plus the minimum batch that triggers a rebuild). */
