@@ -26,8 +26,9 @@
 #define MAX_PIPELINE 256
 
 typedef enum { K_LOOKUP, K_STORE, K_RAW, K_COUNT } kind_t;
-typedef enum { W_EXACT, W_MISS_STORE, W_VECTORS, W_TEXT, W_RAW, W_COUNT } workload_t;
-static const char *const workload_names[W_COUNT] = {"exact", "miss-store", "vectors", "text", "raw"};
+typedef enum { W_EXACT, W_MISS_STORE, W_VECTORS, W_TEXT, W_RAW, W_VECTOR_STORE, W_COUNT } workload_t;
+static const char *const workload_names[W_COUNT] = {"exact", "miss-store", "vectors", "text", "raw",
+                                                    "vector-store"};
 
 typedef struct {
     char host[256];
@@ -274,12 +275,12 @@ static void build_store(thread_t *t, sc_buf_t *out, workload_t wl, uint64_t k)
         sc_buf_printf(&body, "\"prompt\":\"%s question number %llu\"",
                       wl == W_MISS_STORE ? "fresh" : "bench", (unsigned long long)k);
     }
-    if (wl == W_VECTORS) {
+    if (wl == W_VECTORS || wl == W_VECTOR_STORE) {
         sc_buf_puts(&body, ",\"embedding\":\"");
         vector_b64(&body, k, b->cfg.dim, 0, &t->rng);
         sc_buf_puts(&body, "\"");
     }
-    if (wl == W_MISS_STORE && b->cfg.ttl_s > 0) /* churn: fresh entries expire */
+    if ((wl == W_MISS_STORE || wl == W_VECTOR_STORE) && b->cfg.ttl_s > 0) /* churn: fresh entries expire */
         sc_buf_printf(&body, ",\"ttl_s\":%ld", b->cfg.ttl_s);
     sc_buf_printf(&body, ",\"response\":\"%s\",\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":%zu}}",
                   b->value, b->cfg.value_size / 4);
@@ -330,6 +331,15 @@ static void build_request(thread_t *t, sc_buf_t *out, inflight_t *m)
         sc_buf_printf(&body, "\"prompt\":\"reworded bench question %llu\",\"embedding\":\"%s\"}",
                       (unsigned long long)q->key, q->b64);
         break;
+    }
+    case W_VECTOR_STORE: {
+        /* A new entry with a vector in the vectors workload's scope: the
+         * index grows while it is searched. */
+        uint64_t k = c->keys + ((((uint64_t)t->id << 48) ^ ((uint64_t)b->start_ns << 20)) >> 1) +
+                     ++t->key_counter; /* fresh in every run */
+        m->kind = K_STORE;
+        build_store(t, out, W_VECTOR_STORE, k);
+        return;
     }
     case W_TEXT: {
         uint64_t k = rng_next(&t->rng) % b->n_pairs;
@@ -906,12 +916,15 @@ static void usage(void)
             "  -n, --requests N         stop after N requests instead of a duration\n"
             "  --rate R                 open loop at R request starts/s (a miss-store start\n"
             "                           is followed by its store; default: closed loop)\n"
-            "  -w, --workload W         exact | miss-store | vectors | text | raw, or a mix\n"
-            "                           such as exact=80,miss-store=20 (exact)\n"
+            "  -w, --workload W         exact | miss-store | vectors | vector-store | text |\n"
+            "                           raw, or a mix such as exact=80,miss-store=20 (exact);\n"
+            "                           vector-store stores new entries with vectors in the\n"
+            "                           vectors scope (with --ttl they expire)\n"
             "  --keys N                 key space of exact and vectors (10000)\n"
             "  --zipf S                 Zipf exponent of key popularity; 0 = uniform (0.99)\n"
             "  --value-size B           bytes of each stored response (512)\n"
-            "  --ttl S                  ttl_s of miss-store's stores (0: the server's default)\n"
+            "  --ttl S                  ttl_s of miss-store's and vector-store's stores (0: the\n"
+            "                           server's default)\n"
             "  --dim D                  vector dimensions for vectors (384)\n"
             "  --dataset FILE           question1<TAB>question2<TAB>label pairs for text\n"
             "  --path P                 request path for raw (/)\n"

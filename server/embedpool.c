@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "embedpool.h"
 
+#include "fifo.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,12 +15,11 @@
 
 struct sc_embed_pool_s {
     sc_embedder_t *e;
-    size_t max_batch, max_queue;
+    size_t max_batch;
     uint64_t max_wait_ns;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sc_embed_job_t *head, *tail;
-    size_t queued;
+    sc_fifo_t jobs; /* guarded by mu */
     int stopping;
     pthread_t *threads;
     int n_threads;
@@ -80,29 +81,24 @@ static void *worker_main(void *arg)
     sc_embed_job_t *batch[256];
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->head && !p->stopping)
+        while (!p->jobs.len && !p->stopping)
             pthread_cond_wait(&p->cv, &p->mu);
-        if (p->stopping && !p->head)
+        if (p->stopping && !p->jobs.len)
             break;
         /* Give stragglers a moment to join the batch. */
-        if (p->queued < p->max_batch && p->max_wait_ns && !p->stopping) {
+        if (p->jobs.len < p->max_batch && p->max_wait_ns && !p->stopping) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t ns = (uint64_t)ts.tv_nsec + p->max_wait_ns;
             ts.tv_sec += (time_t)(ns / 1000000000u);
             ts.tv_nsec = (long)(ns % 1000000000u);
-            while (p->queued < p->max_batch && !p->stopping &&
+            while (p->jobs.len < p->max_batch && !p->stopping &&
                    pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
                 ;
         }
         size_t n = 0;
-        while (p->head && n < p->max_batch) {
-            batch[n++] = p->head;
-            p->head = p->head->next;
-            p->queued--;
-        }
-        if (!p->head)
-            p->tail = NULL;
+        while (n < p->max_batch && (batch[n] = sc_fifo_pop(&p->jobs)))
+            n++;
         pthread_mutex_unlock(&p->mu);
         if (p->stopping) {
             for (size_t i = 0; i < n; i++)
@@ -125,7 +121,7 @@ int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, s
     p->e = e;
     p->max_batch = max_batch < 1 ? 1 : max_batch > 256 ? 256 : max_batch;
     p->max_wait_ns = max_wait_us * 1000u;
-    p->max_queue = max_queue;
+    p->jobs = SC_FIFO_INIT(sc_embed_job_t, next, max_queue);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = calloc((size_t)threads, sizeof(pthread_t));
@@ -149,23 +145,15 @@ int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, s
 
 int sc_embed_pool_submit(sc_embed_pool_t *p, sc_embed_job_t *job)
 {
-    pthread_mutex_lock(&p->mu);
-    if (p->stopping || p->queued >= p->max_queue) {
-        pthread_mutex_unlock(&p->mu);
-        atomic_fetch_add(&p->rejected, 1);
-        return p->stopping ? SC_ECLOSED : SC_EBUSY;
-    }
-    job->next = NULL;
     job->vec = NULL;
-    if (p->tail)
-        p->tail->next = job;
-    else
-        p->head = job;
-    p->tail = job;
-    p->queued++;
-    pthread_cond_signal(&p->cv);
+    pthread_mutex_lock(&p->mu);
+    int rc = p->stopping ? SC_ECLOSED : sc_fifo_push(&p->jobs, job);
+    if (!rc)
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    return 0;
+    if (rc)
+        atomic_fetch_add(&p->rejected, 1);
+    return rc;
 }
 
 void sc_embed_pool_destroy(sc_embed_pool_t *p)
@@ -192,6 +180,6 @@ void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st)
     st->rejected = atomic_load(&p->rejected);
     st->errors = atomic_load(&p->errors);
     pthread_mutex_lock(&p->mu);
-    st->queue_depth = p->queued;
+    st->queue_depth = p->jobs.len;
     pthread_mutex_unlock(&p->mu);
 }

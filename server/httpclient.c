@@ -11,6 +11,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "fifo.h"
+
 #define MAX_RESPONSE (64u << 20)
 
 struct sc_http_client_s {
@@ -21,8 +23,7 @@ struct sc_http_client_s {
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
-    sc_http_call_t *head, *tail;   /* queued, guarded by mu */
-    size_t queued, max_queue;
+    sc_fifo_t queued;              /* guarded by mu */
     int inflight, max_inflight;    /* loop thread only */
     sc_http_call_t *running;       /* in-flight calls, loop thread only */
     int stopping;                  /* guarded by mu */
@@ -152,16 +153,10 @@ static void start_queued(sc_http_client_t *c)
 {
     for (;;) {
         pthread_mutex_lock(&c->mu);
-        if (c->inflight >= c->max_inflight || !c->head) {
-            pthread_mutex_unlock(&c->mu);
-            return;
-        }
-        sc_http_call_t *call = c->head;
-        c->head = call->next;
-        if (!c->head)
-            c->tail = NULL;
-        c->queued--;
+        sc_http_call_t *call = c->inflight < c->max_inflight ? sc_fifo_pop(&c->queued) : NULL;
         pthread_mutex_unlock(&c->mu);
+        if (!call)
+            return;
         CURL *e = curl_easy_init();
         struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
         if (call->auth[0]) {
@@ -212,12 +207,10 @@ static void on_wake(uv_async_t *a)
     }
     /* Stopping: fail what is queued and what is running, then close. */
     pthread_mutex_lock(&c->mu);
-    sc_http_call_t *q = c->head;
-    c->head = c->tail = NULL;
-    c->queued = 0;
+    sc_http_call_t *q = sc_fifo_take_all(&c->queued);
     pthread_mutex_unlock(&c->mu);
     while (q) {
-        sc_http_call_t *next = q->next;
+        sc_http_call_t *next = sc_fifo_next(&c->queued, q);
         q->error = SC_ECLOSED;
         q->done(q);
         q = next;
@@ -243,7 +236,7 @@ int sc_http_client_create(sc_http_client_t **out, int max_inflight, size_t max_q
         return SC_ENOMEM;
     c->log = log;
     c->max_inflight = max_inflight < 1 ? 1 : max_inflight;
-    c->max_queue = max_queue;
+    c->queued = SC_FIFO_INIT(sc_http_call_t, next, max_queue);
     pthread_mutex_init(&c->mu, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c->multi = curl_multi_init();
@@ -271,23 +264,13 @@ int sc_http_client_create(sc_http_client_t **out, int max_inflight, size_t max_q
 int sc_http_client_submit(sc_http_client_t *c, sc_http_call_t *call)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->stopping || c->queued >= c->max_queue) {
-        int rc = c->stopping ? SC_ECLOSED : SC_EBUSY;
-        pthread_mutex_unlock(&c->mu);
-        return rc;
-    }
-    call->next = NULL;
     call->status = 0;
     call->error = 0;
-    if (c->tail)
-        c->tail->next = call;
-    else
-        c->head = call;
-    c->tail = call;
-    c->queued++;
+    int rc = c->stopping ? SC_ECLOSED : sc_fifo_push(&c->queued, call);
     pthread_mutex_unlock(&c->mu);
-    uv_async_send(&c->wake);
-    return 0;
+    if (!rc)
+        uv_async_send(&c->wake);
+    return rc;
 }
 
 typedef struct {

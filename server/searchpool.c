@@ -4,14 +4,15 @@
 #define _GNU_SOURCE
 #include "searchpool.h"
 
+#include "fifo.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 
 struct sc_search_pool_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sc_search_job_t *head, *tail;
-    size_t queued, max_queue;
+    sc_fifo_t jobs; /* guarded by mu */
     int stopping;
     pthread_t *threads;
     sc_store_reader_t **readers;
@@ -31,18 +32,12 @@ static void *worker_main(void *arg)
     free(wa);
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stopping)
+        while (!p->jobs.len && !p->stopping)
             pthread_cond_wait(&p->cv, &p->mu);
-        sc_search_job_t *job = p->head;
-        if (!job) { /* stopping and drained */
-            pthread_mutex_unlock(&p->mu);
-            return NULL;
-        }
-        p->head = job->next;
-        if (!p->head)
-            p->tail = NULL;
-        p->queued--;
+        sc_search_job_t *job = sc_fifo_pop(&p->jobs);
         pthread_mutex_unlock(&p->mu);
+        if (!job) /* stopping and drained */
+            return NULL;
         job->run(job, reader);
     }
 }
@@ -52,7 +47,7 @@ int sc_search_pool_create(sc_search_pool_t **out, sc_store_t *store, int threads
     sc_search_pool_t *p = calloc(1, sizeof(*p));
     if (!p)
         return SC_ENOMEM;
-    p->max_queue = max_queue ? max_queue : 1;
+    p->jobs = SC_FIFO_INIT(sc_search_job_t, next, max_queue);
     p->threads = calloc((size_t)threads, sizeof(pthread_t));
     p->readers = calloc((size_t)threads, sizeof(sc_store_reader_t *));
     pthread_mutex_init(&p->mu, NULL);
@@ -87,27 +82,17 @@ int sc_search_pool_create(sc_search_pool_t **out, sc_store_t *store, int threads
 int sc_search_pool_submit(sc_search_pool_t *p, sc_search_job_t *job)
 {
     pthread_mutex_lock(&p->mu);
-    if (p->stopping || p->queued >= p->max_queue) {
-        int rc = p->stopping ? SC_ECLOSED : SC_EBUSY;
-        pthread_mutex_unlock(&p->mu);
-        return rc;
-    }
-    job->next = NULL;
-    if (p->tail)
-        p->tail->next = job;
-    else
-        p->head = job;
-    p->tail = job;
-    p->queued++;
-    pthread_cond_signal(&p->cv);
+    int rc = p->stopping ? SC_ECLOSED : sc_fifo_push(&p->jobs, job);
+    if (!rc)
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    return 0;
+    return rc;
 }
 
 size_t sc_search_pool_depth(sc_search_pool_t *p)
 {
     pthread_mutex_lock(&p->mu);
-    size_t n = p->queued;
+    size_t n = p->jobs.len;
     pthread_mutex_unlock(&p->mu);
     return n;
 }
