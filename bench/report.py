@@ -248,10 +248,37 @@ def main():
                 r["reinferences_per_1000"]))
         w("")
         w("Commands: " + "; ".join(sorted({"`%s`" % r["command"] for r in rr})) + ".\n")
+    # ---- semantic lookups while the scope grows (bench/index_churn.sh writes its own file)
+    churn_section(os.path.join(os.path.dirname(res_path), "index_churn.jsonl"), w)
+
     # ---- soak (make soak writes its own file)
     for soak_file in ("soak.jsonl", "soak_no_semantic.jsonl"):
         soak_section(os.path.join(os.path.dirname(res_path), soak_file), w)
     open(md_path, "w").write("\n".join(out))
+
+
+def churn_section(path, w):
+    if not os.path.exists(path):
+        return
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    if not rows:
+        return
+    w("## Semantic lookups while the scope grows\n")
+    w("`bench/index_churn.sh`: one scope of 20,000 384-d client vectors (HNSW), then 30 s open loop "
+      "at %d request starts/s, 70 %% semantic lookups and 30 %% stores of new vectors into the same "
+      "scope, measured after the population was indexed. Searches read the graph without a lock "
+      "while new vectors go to the scope's delta and are merged into a copy of the graph in the "
+      "background; a build labelled otherwise is an older one run alternately in the same run "
+      "for comparison (`INDEX_CHURN_BINS`).\n" % round(rows[0]["rate"]))
+    w("| build | round | lookups/s | lookup p50 ms | lookup p99 ms | stores/s | store p50 ms | store p99 ms | merges |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        lk, st = r["by_kind"].get("lookup", {}), r["by_kind"].get("store", {})
+        w("| %s | %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s |" % (
+            r["label"], r["round"], lk.get("rate", 0), lk.get("p50_us", 0) / 1000.0,
+            lk.get("p99_us", 0) / 1000.0, st.get("rate", 0), st.get("p50_us", 0) / 1000.0,
+            st.get("p99_us", 0) / 1000.0, r.get("merges") if r.get("merges") is not None else "-"))
+    w("")
 
 
 def soak_section(soak_path, w):

@@ -3,7 +3,10 @@
  * run as whole matrices: one sgemm for the fused Q/K/V projection of every
  * token, one per (text, head) for scores and context, then the output and
  * feed-forward sgemms; the padding mask keeps padded positions out of
- * attention and pooling. Weights may be F32, F16 or BF16 in the safetensors
+ * attention and pooling. A pass can be split over threads (intra-op): each
+ * takes a range of token rows for the per-token work and a share of the
+ * (text, head) pairs for attention, meeting at two barriers per layer; BLAS
+ * runs single-threaded inside each, so no OpenBLAS helper spins. Weights may be F32, F16 or BF16 in the safetensors
  * file; they are widened to float32 once at load. */
 #define _GNU_SOURCE
 #include "sc_embed_internal.h"
@@ -11,6 +14,8 @@
 #include <cblas.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +42,7 @@ struct sc_bert_s {
     layer_t *layer;
     sc_wordpiece_t *tok;
     int32_t cls, sep;
+    int threads;             /* threads per forward pass (sc_bert_set_threads) */
 };
 
 /* ---- loading ------------------------------------------------------------- */
@@ -113,6 +119,7 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
     }
     int rc = SC_EINVAL;
     sc_safetensors_t *st = NULL;
+    b->threads = 1;
     b->hidden = cfg_int(cfg, "hidden_size", 0);
     b->heads = cfg_int(cfg, "num_attention_heads", 0);
     b->inter = cfg_int(cfg, "intermediate_size", 0);
@@ -252,6 +259,11 @@ void sc_bert_close(sc_bert_t *b)
     free(b);
 }
 
+void sc_bert_set_threads(sc_bert_t *b, int threads)
+{
+    b->threads = threads < 1 ? 1 : threads > SC_BERT_MAX_THREADS ? SC_BERT_MAX_THREADS : threads;
+}
+
 uint32_t sc_bert_dim(const sc_bert_t *b)
 {
     return (uint32_t)b->hidden;
@@ -286,10 +298,151 @@ static void linear(const float *x, size_t rows, int k, const float *w, const flo
                 1.0f, y, n);
 }
 
+/* Exact GELU (BERT's "gelu"): 0.5 x (1 + erf(x / sqrt 2)). */
+static void gelu(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = 0.5f * v[i] * (1.0f + erff(v[i] * 0.70710678118654752f));
+}
+
+/* Softmax of each row of 'scores' (rows x cols) in place. */
+static void softmax_rows(float *scores, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *row = scores + r * cols, mx = row[0];
+        for (size_t c = 1; c < cols; c++)
+            mx = row[c] > mx ? row[c] : mx;
+        double sum = 0;
+        for (size_t c = 0; c < cols; c++) {
+            row[c] = expf(row[c] - mx);
+            sum += row[c];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t c = 0; c < cols; c++)
+            row[c] *= inv;
+    }
+}
+
+/* One forward pass, shared by its threads. Rows (token positions of the
+ * padded batch) are split into one contiguous range per thread for
+ * everything that is per token (embeddings, projections, LayerNorm,
+ * feed-forward); attention is split by (text, head). Two barriers per
+ * layer: after the Q/K/V projection (attention reads every row of a text)
+ * and after attention. */
+typedef struct {
+    const sc_bert_t *b;
+    const int32_t *const *ids;
+    const size_t *lens;
+    size_t n, L, rows;
+    float *x, *qkv, *ctx, *tmp, *out;
+    int threads;             /* set before the gate opens */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int open;
+    pthread_barrier_t barrier;
+    _Atomic int rc;
+} forward_t;
+
+typedef struct {
+    forward_t *f;
+    int t;
+    float *scores; /* L x L */
+} forward_part_t;
+
+static void sync_parts(forward_t *f)
+{
+    if (f->threads > 1)
+        pthread_barrier_wait(&f->barrier);
+}
+
+static void *forward_part(void *arg)
+{
+    forward_part_t *part = arg;
+    forward_t *f = part->f;
+    pthread_mutex_lock(&f->gate_mu);
+    while (!f->open)
+        pthread_cond_wait(&f->gate_cv, &f->gate_mu);
+    pthread_mutex_unlock(&f->gate_mu);
+    const sc_bert_t *b = f->b;
+    const int H = b->hidden, NH = b->heads, D = H / NH, FF = b->inter, T = f->threads;
+    const size_t L = f->L, per = (f->rows + (size_t)T - 1) / (size_t)T;
+    const size_t r0 = per * (size_t)part->t < f->rows ? per * (size_t)part->t : f->rows;
+    const size_t r1 = r0 + per < f->rows ? r0 + per : f->rows, nr = r1 - r0;
+    float *x = f->x + r0 * (size_t)H, *ctx = f->ctx + r0 * (size_t)H;
+    float *tmp = f->tmp + r0 * (size_t)(FF > H ? FF : H);
+    /* Embeddings: word + position + token type 0, then LayerNorm. Padded
+     * rows are computed too (they never reach a real token or the pool). */
+    for (size_t r = r0; r < r1; r++) {
+        size_t s = r / L, t = r % L;
+        float *v = f->x + r * (size_t)H;
+        int32_t id = t < f->lens[s] ? f->ids[s][t] : 0;
+        if (id < 0 || id >= b->vocab) {
+            atomic_store(&f->rc, SC_EINVAL);
+            id = 0; /* finish the pass (the barriers need every thread) */
+        }
+        const float *we = b->word + (size_t)id * (size_t)H, *pe = b->pos + t * (size_t)H;
+        for (int i = 0; i < H; i++)
+            v[i] = we[i] + pe[i] + b->type[i];
+    }
+    layer_norm(x, nr, H, b->emb_ln_g, b->emb_ln_b, b->eps);
+    memset(ctx, 0, nr * (size_t)H * sizeof(float)); /* padded rows stay finite */
+    const float scale = 1.0f / sqrtf((float)D);
+    for (int l = 0; l < b->layers; l++) {
+        const layer_t *Ly = &b->layer[l];
+        if (nr)
+            linear(x, nr, H, Ly->qkv_w, Ly->qkv_b, 3 * H, f->qkv + r0 * 3 * (size_t)H);
+        sync_parts(f);
+        for (size_t p = (size_t)part->t; p < f->n * (size_t)NH; p += (size_t)T) {
+            size_t s = p / (size_t)NH, len = f->lens[s];
+            int h = (int)(p % (size_t)NH);
+            const float *q = f->qkv + s * L * 3 * (size_t)H + (size_t)h * D;
+            const float *k = q + H, *v = q + 2 * H;
+            /* Padded keys are left out entirely: softmax over the real
+             * tokens equals HF's additive -inf mask. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)len, (blasint)len, D,
+                        scale, q, 3 * H, k, 3 * H, 0.0f, part->scores, (blasint)len);
+            softmax_rows(part->scores, len, len);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)len, D, (blasint)len,
+                        1.0f, part->scores, (blasint)len, v, 3 * H, 0.0f,
+                        f->ctx + s * L * (size_t)H + (size_t)h * D, H);
+        }
+        sync_parts(f);
+        if (!nr)
+            continue;
+        linear(ctx, nr, H, Ly->ao_w, Ly->ao_b, H, tmp);
+        for (size_t i = 0; i < nr * (size_t)H; i++)
+            x[i] += tmp[i];
+        layer_norm(x, nr, H, Ly->ln1_g, Ly->ln1_b, b->eps);
+        linear(x, nr, H, Ly->in_w, Ly->in_b, FF, tmp);
+        gelu(tmp, nr * (size_t)FF);
+        linear(tmp, nr, FF, Ly->out_w, Ly->out_b, H, ctx);
+        for (size_t i = 0; i < nr * (size_t)H; i++)
+            x[i] += ctx[i];
+        layer_norm(x, nr, H, Ly->ln2_g, Ly->ln2_b, b->eps);
+    }
+    sync_parts(f);
+    for (size_t s = (size_t)part->t; s < f->n; s += (size_t)T) {
+        float *o = f->out + s * (size_t)H;
+        if (b->pool_cls) {
+            memcpy(o, f->x + s * L * (size_t)H, (size_t)H * sizeof(float));
+        } else {
+            memset(o, 0, (size_t)H * sizeof(float));
+            for (size_t t = 0; t < f->lens[s]; t++)
+                for (int i = 0; i < H; i++)
+                    o[i] += f->x[(s * L + t) * (size_t)H + i];
+            for (int i = 0; i < H; i++)
+                o[i] /= (float)f->lens[s];
+        }
+        if (sc_vec_normalize(o, (uint32_t)H))
+            memset(o, 0, (size_t)H * sizeof(float));
+    }
+    return NULL;
+}
+
 int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens,
                        size_t n, float *out)
 {
-    const int H = b->hidden, NH = b->heads, D = H / NH, FF = b->inter;
+    const int H = b->hidden, FF = b->inter;
     size_t L = 1;
     for (size_t i = 0; i < n; i++) {
         if (!lens[i] || lens[i] > b->max_tokens)
@@ -297,98 +450,56 @@ int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size
         if (lens[i] > L)
             L = lens[i];
     }
-    size_t rows = n * L;
-    float *x = malloc(rows * (size_t)H * sizeof(float));
-    float *qkv = malloc(rows * 3 * (size_t)H * sizeof(float));
-    float *ctx = malloc(rows * (size_t)H * sizeof(float));
-    float *tmp = malloc(rows * (size_t)(FF > H ? FF : H) * sizeof(float));
-    float *scores = malloc(L * L * sizeof(float));
-    int rc = 0;
-    if (!x || !qkv || !ctx || !tmp || !scores) {
-        rc = SC_ENOMEM;
-        goto done;
+    forward_t f = {.b = b, .ids = ids, .lens = lens, .n = n, .L = L, .rows = n * L, .out = out};
+    /* A thread needs a few rows of its own to be worth starting. */
+    f.threads = b->threads > 1 ? b->threads : 1;
+    if ((size_t)f.threads > f.rows / 4)
+        f.threads = f.rows / 4 > 1 ? (int)(f.rows / 4) : 1;
+    f.x = malloc(f.rows * (size_t)H * sizeof(float));
+    f.qkv = malloc(f.rows * 3 * (size_t)H * sizeof(float));
+    f.ctx = malloc(f.rows * (size_t)H * sizeof(float));
+    f.tmp = malloc(f.rows * (size_t)(FF > H ? FF : H) * sizeof(float));
+    forward_part_t parts[SC_BERT_MAX_THREADS];
+    pthread_t tids[SC_BERT_MAX_THREADS];
+    int allocated = 0, rc = f.x && f.qkv && f.ctx && f.tmp ? 0 : SC_ENOMEM;
+    for (int t = 0; t < f.threads && !rc; t++) {
+        parts[t] = (forward_part_t){.f = &f, .t = t, .scores = malloc(L * L * sizeof(float))};
+        if (!parts[t].scores)
+            rc = SC_ENOMEM;
+        allocated = t + 1;
     }
-    /* Embeddings: word + position + token type 0, then LayerNorm. Padded
-     * rows are computed too (they never reach a real token or the pool). */
-    for (size_t s = 0; s < n; s++)
-        for (size_t t = 0; t < L; t++) {
-            float *v = x + (s * L + t) * (size_t)H;
-            int32_t id = t < lens[s] ? ids[s][t] : 0;
-            if (id < 0 || id >= b->vocab) {
-                rc = SC_EINVAL;
-                goto done;
-            }
-            const float *we = b->word + (size_t)id * (size_t)H, *pe = b->pos + t * (size_t)H;
-            for (int i = 0; i < H; i++)
-                v[i] = we[i] + pe[i] + b->type[i];
-        }
-    layer_norm(x, rows, H, b->emb_ln_g, b->emb_ln_b, b->eps);
-    const float scale = 1.0f / sqrtf((float)D);
-    for (int l = 0; l < b->layers; l++) {
-        const layer_t *Ly = &b->layer[l];
-        linear(x, rows, H, Ly->qkv_w, Ly->qkv_b, 3 * H, qkv);
-        for (size_t s = 0; s < n; s++) {
-            size_t len = lens[s];
-            for (int h = 0; h < NH; h++) {
-                const float *q = qkv + s * L * 3 * (size_t)H + (size_t)h * D;
-                const float *k = q + H, *v = q + 2 * H;
-                /* Padded keys are left out entirely: softmax over the real
-                 * tokens equals HF's additive -inf mask. */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)len, (blasint)len, D,
-                            scale, q, 3 * H, k, 3 * H, 0.0f, scores, (blasint)len);
-                for (size_t r = 0; r < len; r++) {
-                    float *row = scores + r * len, mx = row[0];
-                    for (size_t c = 1; c < len; c++)
-                        mx = row[c] > mx ? row[c] : mx;
-                    double sum = 0;
-                    for (size_t c = 0; c < len; c++) {
-                        row[c] = expf(row[c] - mx);
-                        sum += row[c];
-                    }
-                    float inv = (float)(1.0 / sum);
-                    for (size_t c = 0; c < len; c++)
-                        row[c] *= inv;
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)len, D,
-                            (blasint)len, 1.0f, scores, (blasint)len, v, 3 * H, 0.0f,
-                            ctx + s * L * (size_t)H + (size_t)h * D, H);
-            }
-            /* Padded rows of the context are unused; keep them finite. */
-            memset(ctx + (s * L + len) * (size_t)H, 0, (L - len) * (size_t)H * sizeof(float));
-        }
-        linear(ctx, rows, H, Ly->ao_w, Ly->ao_b, H, tmp);
-        for (size_t i = 0; i < rows * (size_t)H; i++)
-            x[i] += tmp[i];
-        layer_norm(x, rows, H, Ly->ln1_g, Ly->ln1_b, b->eps);
-        linear(x, rows, H, Ly->in_w, Ly->in_b, FF, tmp);
-        for (size_t i = 0; i < rows * (size_t)FF; i++) /* exact GELU, as BERT's "gelu" */
-            tmp[i] = 0.5f * tmp[i] * (1.0f + erff(tmp[i] * 0.70710678118654752f));
-        linear(tmp, rows, FF, Ly->out_w, Ly->out_b, H, ctx);
-        for (size_t i = 0; i < rows * (size_t)H; i++)
-            x[i] += ctx[i];
-        layer_norm(x, rows, H, Ly->ln2_g, Ly->ln2_b, b->eps);
+    if (!rc) {
+        /* Parts wait at the gate until the number of threads that could be
+         * started is known: it sizes the barrier and the row ranges. */
+        int wanted = f.threads, spawned = 1;
+        pthread_mutex_init(&f.gate_mu, NULL);
+        pthread_cond_init(&f.gate_cv, NULL);
+        for (; spawned < wanted; spawned++)
+            if (pthread_create(&tids[spawned], NULL, forward_part, &parts[spawned]))
+                break;
+        pthread_mutex_lock(&f.gate_mu);
+        f.threads = spawned;
+        if (spawned > 1)
+            pthread_barrier_init(&f.barrier, NULL, (unsigned)spawned);
+        f.open = 1;
+        pthread_cond_broadcast(&f.gate_cv);
+        pthread_mutex_unlock(&f.gate_mu);
+        atomic_init(&f.rc, 0);
+        forward_part(&parts[0]);
+        for (int t = 1; t < spawned; t++)
+            pthread_join(tids[t], NULL);
+        rc = atomic_load(&f.rc);
+        if (spawned > 1)
+            pthread_barrier_destroy(&f.barrier);
+        pthread_mutex_destroy(&f.gate_mu);
+        pthread_cond_destroy(&f.gate_cv);
     }
-    for (size_t s = 0; s < n; s++) {
-        float *o = out + s * (size_t)H;
-        if (b->pool_cls) {
-            memcpy(o, x + s * L * (size_t)H, (size_t)H * sizeof(float));
-        } else {
-            memset(o, 0, (size_t)H * sizeof(float));
-            for (size_t t = 0; t < lens[s]; t++)
-                for (int i = 0; i < H; i++)
-                    o[i] += x[(s * L + t) * (size_t)H + i];
-            for (int i = 0; i < H; i++)
-                o[i] /= (float)lens[s];
-        }
-        if (sc_vec_normalize(o, (uint32_t)H))
-            memset(o, 0, (size_t)H * sizeof(float));
-    }
-done:
-    free(x);
-    free(qkv);
-    free(ctx);
-    free(tmp);
-    free(scores);
+    for (int t = 0; t < allocated; t++)
+        free(parts[t].scores);
+    free(f.x);
+    free(f.qkv);
+    free(f.ctx);
+    free(f.tmp);
     return rc;
 }
 

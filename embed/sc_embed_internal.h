@@ -18,6 +18,11 @@ int sc_bert_is_model_dir(const char *dir);
 int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, size_t err_cap);
 void sc_bert_close(sc_bert_t *b);
 uint32_t sc_bert_dim(const sc_bert_t *b);
+/* Threads that share one forward pass (1 by default): the calling thread
+ * plus threads started for the pass, each with a range of token rows and a
+ * share of the attention heads. Call before the encoder is shared. */
+#define SC_BERT_MAX_THREADS 64
+void sc_bert_set_threads(sc_bert_t *b, int threads);
 /* Forward pass on token ids ([CLS] ... [SEP] included), 'n' sequences of
  * 'lens[i]' ids, into 'out' (n x dim, pooled and L2-normalized). */
 int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens,

@@ -58,6 +58,12 @@ struct sc_embedder_s {
     sc_remote_t *remote;
 };
 
+void sc_embedder_set_threads(sc_embedder_t *e, int threads)
+{
+    if (e->bert)
+        sc_bert_set_threads(e->bert, threads);
+}
+
 uint32_t sc_embedder_dim(const sc_embedder_t *e)
 {
     return e->dim;

@@ -44,7 +44,9 @@ typedef struct sc_config_s {
     int64_t index_delta_max;     /* changes kept beside an HNSW graph before a merge */
     double compact_deleted_ratio;/* rebuild a scope when this fraction is deleted */
     char model[1024];            /* server-side embedder: model dir, .scglove file or "glove-100d"; "" = none */
+    char models[4096];           /* more models, NAME=SPEC,... that namespaces choose by name */
     int64_t embed_threads;       /* embedding worker threads */
+    int64_t embed_intra_threads; /* threads sharing one BERT forward pass */
     int64_t blas_threads;        /* OpenBLAS threads inside one BLAS call */
     int64_t embed_batch;         /* most texts embedded in one call */
     int64_t embed_wait_us;       /* how long a worker waits to fill a batch */

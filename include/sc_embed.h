@@ -28,6 +28,10 @@ int sc_embedder_open_remote(sc_embedder_t **out, const char *url, const char *mo
 void sc_embedder_close(sc_embedder_t *e);
 
 uint32_t sc_embedder_dim(const sc_embedder_t *e);
+/* Threads one embedding call may use (a BERT forward pass splits its token
+ * rows and attention heads over them; other embedders ignore it). Call right
+ * after open, before the embedder is shared. */
+void sc_embedder_set_threads(sc_embedder_t *e, int threads);
 /* "kind:name@hash", e.g. "model2vec:potion-base-2M@1a2b3c4d5e6f7a8b"; the hash
  * covers the weights, so two files with the same name but different weights
  * never share a namespace. Valid until close. */

@@ -21,6 +21,7 @@ typedef struct {
     int allow_lower_threshold;  /* a request may ask for less than 'threshold' */
     uint32_t dimensions;        /* of its vectors; 0 = none seen yet */
     char embedder[SC_MAX_EMBEDDER]; /* identity of its embedder; "" = not recorded */
+    char model[64];             /* server model it embeds texts with; "" = "default" (--model) */
     int64_t ttl_s;              /* default TTL of its entries; -1 = server default */
     double sample_rate;         /* fraction of hits sent for validation */
     char compare[16];           /* how answers are compared: "exact", "normalized" or "semantic" */

@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sc_index.h"
@@ -665,13 +667,24 @@ static void merge(sc_scopes_t *s, scope_t *sc)
         graph_unref(ref); /* frees 'next' too */
     else
         sc_hnsw_destroy(next);
-    graph_unref(old);
     graph_unref(base);
+    /* Free the old graph here rather than in whichever search drops the last
+     * reference: freeing a large graph takes milliseconds that no lookup
+     * should pay. Searches in flight finish within milliseconds. */
+    while (old && atomic_load(&old->refs) > 1)
+        usleep(200);
+    graph_unref(old);
 }
 
 static void *rebuild_main(void *arg)
 {
     sc_scopes_t *s = arg;
+    /* Background work yields to serving: with a nice of 10 this thread gets
+     * about a tenth of a core's share when lookups want the CPU, and all of
+     * an idle one. Merges then come in longer but gentler bursts. (Best
+     * effort: an unprivileged process may always lower its priority.) */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10))
+        sc_log(s->log, SC_DEBUG, "index: cannot lower the rebuild thread's priority");
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->queue_head && !s->stop)

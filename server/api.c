@@ -432,6 +432,7 @@ typedef struct {
     double threshold;
     uint64_t started_ns;
     int is_store;
+    const sc_model_t *model;      /* the namespace's; lives as long as the server */
 } embed_wait_t;
 
 static void store_commit(sc_conn_t *c, uint64_t started_ns, sc_request_t *req,
@@ -462,7 +463,7 @@ static void embed_task_run(sc_task_t *t)
     if (ew->is_store) {
         if (skip >= 0)
             atomic_fetch_add(&srv->semantic_skipped[skip], 1);
-        store_commit(c, ew->started_ns, &ew->req, sc_embedder_identity(srv->embedder));
+        store_commit(c, ew->started_ns, &ew->req, sc_embedder_identity(ew->model->embedder));
     } else {
         finish_lookup(c, &ew->req, ew->threshold, 1, skip, ew->started_ns);
     }
@@ -473,8 +474,8 @@ static void embed_task_run(sc_task_t *t)
 
 /* Hands the request to the embedding workers; the connection waits. Returns
  * -1 (nothing queued) when the queue is full. */
-static int embed_async(sc_conn_t *c, sc_request_t *req, double threshold, uint64_t started_ns,
-                       int is_store)
+static int embed_async(sc_conn_t *c, const sc_model_t *m, sc_request_t *req, double threshold,
+                       uint64_t started_ns, int is_store)
 {
     sc_server_t *srv = c->w->srv;
     embed_wait_t *ew = calloc(1, sizeof(*ew));
@@ -486,11 +487,12 @@ static int embed_async(sc_conn_t *c, sc_request_t *req, double threshold, uint64
     ew->threshold = threshold;
     ew->started_ns = started_ns;
     ew->is_store = is_store;
+    ew->model = m;
     ew->job.text = ew->req.text.data;
     ew->job.len = ew->req.text.len;
     ew->job.deadline_ns = sc_mono_ns() + (uint64_t)srv->cfg.embed_timeout_ms * 1000000u;
     ew->job.done = embed_job_done;
-    if (sc_embed_pool_submit(srv->embed_pool, &ew->job)) {
+    if (sc_embed_pool_submit(m->pool, &ew->job)) {
         *req = ew->req;
         free(ew);
         return -1;
@@ -500,14 +502,14 @@ static int embed_async(sc_conn_t *c, sc_request_t *req, double threshold, uint64
     return 0;
 }
 
-/* Does the server's embedder match what the namespace has recorded? */
-static int server_embedder_fits(sc_server_t *srv, const sc_request_t *req)
+/* Does model 'm' match what the namespace has recorded? */
+static int model_fits(sc_server_t *srv, const sc_model_t *m, const sc_request_t *req)
 {
     sc_ns_config_t ns;
     int recorded;
     return sc_namespaces_check_vector(srv->namespaces, req->ns, req->ns_len,
-                                      sc_embedder_dim(srv->embedder),
-                                      sc_embedder_identity(srv->embedder), 0, &recorded, &ns) == 0;
+                                      sc_embedder_dim(m->embedder),
+                                      sc_embedder_identity(m->embedder), 0, &recorded, &ns) == 0;
 }
 
 static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
@@ -578,10 +580,11 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
     sc_buf_free(&b);
     int semantic = ns.semantic && req.text.len;
     int skip = -1;
-    if (semantic && !req.vec && srv->embedder) {
-        if (!server_embedder_fits(srv, &req))
+    const sc_model_t *model = sc_server_model(srv, &ns);
+    if (semantic && !req.vec && model) {
+        if (!model_fits(srv, model, &req))
             skip = SKIP_EMBEDDER;
-        else if (embed_async(c, &req, threshold, hr->started_ns, 0) == 0)
+        else if (embed_async(c, model, &req, threshold, hr->started_ns, 0) == 0)
             return; /* answered when the embedding is done */
         else
             skip = SKIP_QUEUE_FULL;
@@ -824,26 +827,27 @@ static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
         return;
     }
     resolve_exploration(c->w, &req);
-    if (!req.vec && req.text.len && ns.semantic && srv->embedder) {
-        if (!server_embedder_fits(srv, &req)) {
+    const sc_model_t *model = sc_server_model(srv, &ns);
+    if (!req.vec && req.text.len && ns.semantic && model) {
+        if (!model_fits(srv, model, &req)) {
             snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from another embedder than "
-                     "the server's (%s); delete the namespace to change embedders",
-                     (int)req.ns_len, req.ns, sc_embedder_identity(srv->embedder));
+                     "its model's (%s); delete the namespace to change embedders",
+                     (int)req.ns_len, req.ns, sc_embedder_identity(model->embedder));
             sc_request_free(&req);
             sc_conn_problem(c, SC_EP_STORE, hr->started_ns, 409, "embedder-mismatch", err);
             return;
         }
         /* Reuse the embedding of the lookup that missed, if it is recent. */
-        req.vec = sc_vec_cache_take(srv->vec_cache, req.key, sc_embedder_dim(srv->embedder),
+        req.vec = sc_vec_cache_take(srv->vec_cache, req.key, sc_embedder_dim(model->embedder),
                                     sc_now_ms());
         if (req.vec) {
-            req.dim = sc_embedder_dim(srv->embedder);
-        } else if (embed_async(c, &req, 0, hr->started_ns, 1) == 0) {
+            req.dim = sc_embedder_dim(model->embedder);
+        } else if (embed_async(c, model, &req, 0, hr->started_ns, 1) == 0) {
             return; /* committed once embedded */
         } else {
             atomic_fetch_add(&srv->semantic_skipped[SKIP_QUEUE_FULL], 1);
         }
-        store_commit(c, hr->started_ns, &req, sc_embedder_identity(srv->embedder));
+        store_commit(c, hr->started_ns, &req, sc_embedder_identity(model->embedder));
     } else {
         store_commit(c, hr->started_ns, &req, req.embedder);
     }
@@ -1125,7 +1129,7 @@ static void handle_namespace(sc_conn_t *c, const sc_http_request_t *hr, sc_slice
     if (!require_json(c, SC_EP_NAMESPACES, hr))
         return;
     json_error_t jerr;
-    char err[256];
+    char err[768]; /* names two embedder identities and a namespace */
     json_t *j = json_loadb(hr->body.ptr, hr->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
         snprintf(err, sizeof(err), "body is not valid JSON: %s", jerr.text);
@@ -1148,13 +1152,29 @@ static void handle_namespace(sc_conn_t *c, const sc_http_request_t *hr, sc_slice
     } else if (!rc && next.delivery == SC_DELIVERY_WEBHOOK && !srv->cfg.webhook_url[0]) {
         snprintf(err, sizeof(err), "delivery \"webhook\" needs the server started with --webhook-url");
         rc = SC_EINVAL;
-    } else if (!rc && strcmp(next.compare, "semantic") == 0 && !srv->embedder) {
+    } else if (!rc && next.model[0] && !sc_server_model(srv, &next)) {
+        snprintf(err, sizeof(err), "model \"%s\" is not loaded (--models NAME=SPEC loads it)",
+                 next.model);
+        rc = SC_EINVAL;
+    } else if (!rc && strcmp(next.compare, "semantic") == 0 && !sc_server_model(srv, &next)) {
         snprintf(err, sizeof(err), "compare \"semantic\" embeds the answers and needs a server-side "
                                    "model (--model)");
         rc = SC_EINVAL;
     }
     if (rc) {
         sc_conn_problem(c, SC_EP_NAMESPACES, t0, 400, "invalid-request", err);
+        return;
+    }
+    /* A namespace that holds vectors keeps its embedder: choosing a model
+     * that is another one is refused like any other change of embedder. */
+    const sc_model_t *chosen = sc_server_model(srv, &next);
+    if (ns.embedder[0] && chosen && strcmp(ns.model, next.model) != 0 &&
+        strcmp(ns.embedder, sc_embedder_identity(chosen->embedder)) != 0) {
+        snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from embedder '%s', not model "
+                 "\"%s\" (%s); DELETE the namespace to change models", (int)name.len, name.ptr,
+                 ns.embedder, next.model[0] ? next.model : "default",
+                 sc_embedder_identity(chosen->embedder));
+        sc_conn_problem(c, SC_EP_NAMESPACES, t0, 409, "embedder-mismatch", err);
         return;
     }
     if ((ns.dimensions && next.dimensions != ns.dimensions) ||
@@ -1494,12 +1514,21 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
     sc_scopes_stats(srv->scopes, &ix);
     int ready = atomic_load(&srv->ready);
     sc_buf_t b = {0};
+    /* "embedder" is the default model's (null without --model); "models"
+     * lists every model namespaces may choose. */
+    const sc_model_t *dm = sc_server_model_named(srv, "default");
     sc_buf_puts(&b, "{\"embedder\":");
-    if (srv->embedder)
+    if (dm)
         sc_buf_printf(&b, "{\"identity\":\"%s\",\"dimensions\":%u},",
-                      sc_embedder_identity(srv->embedder), sc_embedder_dim(srv->embedder));
+                      sc_embedder_identity(dm->embedder), sc_embedder_dim(dm->embedder));
     else
         sc_buf_puts(&b, "null,");
+    sc_buf_puts(&b, "\"models\":{");
+    for (int i = 0; i < srv->n_models; i++)
+        sc_buf_printf(&b, "%s\"%s\":{\"identity\":\"%s\",\"dimensions\":%u}", i ? "," : "",
+                      srv->models[i].name, sc_embedder_identity(srv->models[i].embedder),
+                      sc_embedder_dim(srv->models[i].embedder));
+    sc_buf_puts(&b, "},");
     sc_buf_printf(&b,
                   "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
                   "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
@@ -1549,8 +1578,16 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
     sc_buf_t b = {0};
     sc_scopes_stats_t ix;
     sc_embed_pool_stats_t ep = {0};
-    if (srv->embed_pool)
-        sc_embed_pool_stats(srv->embed_pool, &ep);
+    for (int i = 0; i < srv->n_models; i++) { /* all models' workers together */
+        sc_embed_pool_stats_t one;
+        sc_embed_pool_stats(srv->models[i].pool, &one);
+        ep.texts += one.texts;
+        ep.batches += one.batches;
+        ep.queue_depth += one.queue_depth;
+        ep.timeouts += one.timeouts;
+        ep.rejected += one.rejected;
+        ep.errors += one.errors;
+    }
     sc_metrics_render(srv->metrics, &b);
     sc_store_stats(srv->store, &st);
     sc_scopes_stats(srv->scopes, &ix);

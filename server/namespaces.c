@@ -215,6 +215,18 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
                 return SC_EINVAL;
             }
             c->sample_rate = json_number_value(v);
+        } else if (strcmp(k, "model") == 0) {
+            /* Whether the server has it is the caller's check. */
+            if (!(json_is_null(v) || (json_is_string(v) && json_string_length(v) > 0 &&
+                                      json_string_length(v) < sizeof(c->model)))) {
+                snprintf(err, err_cap, "\"model\" must be the name of a server model (--model is "
+                                       "\"default\", --models names more) or null");
+                return SC_EINVAL;
+            }
+            snprintf(c->model, sizeof(c->model), "%s",
+                     json_is_null(v) || strcmp(json_string_value(v), "default") == 0
+                         ? ""
+                         : json_string_value(v));
         } else if (strcmp(k, "compare") == 0) {
             if (!json_is_string(v) || (strcmp(json_string_value(v), "exact") != 0 &&
                                        strcmp(json_string_value(v), "normalized") != 0 &&
@@ -288,7 +300,7 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             c->ttl_s = json_integer_value(v);
         } else {
             snprintf(err, err_cap, "unknown namespace setting '%s' (semantic, threshold, "
-                                   "allow_lower_threshold, dimensions, embedder, ttl_s, sample_rate, "
+                                   "allow_lower_threshold, dimensions, embedder, model, ttl_s, sample_rate, "
                                    "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
                                    "explore_rate, explore_floor, max_entries, max_bytes)", k);
             return SC_EINVAL;
@@ -315,6 +327,8 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
         sc_buf_json_str(out, c->embedder, strlen(c->embedder));
     else
         sc_buf_puts(out, "null");
+    sc_buf_puts(out, ",\"model\":");
+    sc_buf_json_str(out, c->model[0] ? c->model : "default", strlen(c->model[0] ? c->model : "default"));
     if (c->ttl_s >= 0)
         sc_buf_printf(out, ",\"ttl_s\":%lld", (long long)c->ttl_s);
     else

@@ -120,31 +120,82 @@ static void resolve_model(const char *spec, char *out, size_t cap)
     }
 }
 
-static int open_embedder(sc_server_t *srv)
+const sc_model_t *sc_server_model_named(const sc_server_t *srv, const char *name)
+{
+    if (!name || !*name)
+        name = "default";
+    for (int i = 0; i < srv->n_models; i++)
+        if (strcmp(srv->models[i].name, name) == 0)
+            return &srv->models[i];
+    return NULL;
+}
+
+const sc_model_t *sc_server_model(const sc_server_t *srv, const sc_ns_config_t *ns)
+{
+    return sc_server_model_named(srv, ns->model);
+}
+
+/* Loads model 'spec' as 'name' with its own embedding workers. */
+static int open_model(sc_server_t *srv, const char *name, const char *spec)
 {
     char path[2048], err[512];
-    resolve_model(srv->cfg.model, path, sizeof(path));
+    resolve_model(spec, path, sizeof(path));
+    if (srv->n_models >= SC_MAX_MODELS || strlen(name) >= sizeof(srv->models[0].name) ||
+        sc_server_model_named(srv, name)) {
+        sc_log(srv->log, SC_ERROR, "model %s: too many models (%d), a name too long or twice",
+               name, SC_MAX_MODELS);
+        return SC_EINVAL;
+    }
+    sc_model_t *m = &srv->models[srv->n_models];
     uint64_t t0 = sc_mono_ns();
     int rc;
     if (strncmp(path, "remote:", 7) == 0)
-        rc = sc_embedder_open_remote(&srv->embedder, path + 7, srv->cfg.embed_remote_model,
+        rc = sc_embedder_open_remote(&m->embedder, path + 7, srv->cfg.embed_remote_model,
                                      getenv("SEMCACHED_EMBED_API_KEY"), (long)srv->cfg.embed_timeout_ms,
                                      (int)srv->cfg.embed_remote_concurrency, srv->log, err, sizeof(err));
     else
-        rc = sc_embedder_open(&srv->embedder, path, err, sizeof(err));
+        rc = sc_embedder_open(&m->embedder, path, err, sizeof(err));
     if (rc) {
         sc_log(srv->log, SC_ERROR, "cannot load the model %s: %s (run `make model`?)", path, err);
         return rc;
     }
-    if ((rc = sc_embed_pool_create(&srv->embed_pool, srv->embedder, (int)srv->cfg.embed_threads,
-                                   (size_t)srv->cfg.embed_batch, (uint64_t)srv->cfg.embed_wait_us,
-                                   (size_t)srv->cfg.embed_queue)) ||
-        (rc = sc_vec_cache_create(&srv->vec_cache, 4096, 300000)))
+    sc_embedder_set_threads(m->embedder, (int)srv->cfg.embed_intra_threads);
+    rc = sc_embed_pool_create(&m->pool, m->embedder, (int)srv->cfg.embed_threads,
+                              (size_t)srv->cfg.embed_batch, (uint64_t)srv->cfg.embed_wait_us,
+                              (size_t)srv->cfg.embed_queue);
+    if (rc) {
+        sc_embedder_close(m->embedder);
+        m->embedder = NULL;
         return rc;
-    sc_log(srv->log, SC_INFO, "model %s loaded in %.2f s: %u dimensions",
-           sc_embedder_identity(srv->embedder), (double)(sc_mono_ns() - t0) / 1e9,
-           sc_embedder_dim(srv->embedder));
+    }
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    srv->n_models++;
+    sc_log(srv->log, SC_INFO, "model %s (%s) loaded in %.2f s: %u dimensions", name,
+           sc_embedder_identity(m->embedder), (double)(sc_mono_ns() - t0) / 1e9,
+           sc_embedder_dim(m->embedder));
     return 0;
+}
+
+/* --model as "default", then each NAME=SPEC of --models. */
+static int open_models(sc_server_t *srv)
+{
+    int rc = 0;
+    if (srv->cfg.model[0] && (rc = open_model(srv, "default", srv->cfg.model)))
+        return rc;
+    char list[sizeof(srv->cfg.models)], *save = NULL;
+    snprintf(list, sizeof(list), "%s", srv->cfg.models);
+    for (char *item = strtok_r(list, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item || !eq[1]) {
+            sc_log(srv->log, SC_ERROR, "--models: '%s' is not NAME=SPEC", item);
+            return SC_EINVAL;
+        }
+        *eq = '\0';
+        rc = open_model(srv, item, eq + 1);
+    }
+    if (!rc && srv->n_models)
+        rc = sc_vec_cache_create(&srv->vec_cache, 4096, 300000);
+    return rc;
 }
 
 int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
@@ -400,7 +451,7 @@ int sc_server_run(sc_server_t *srv)
         (rc = sc_search_pool_create(&srv->search_pool, srv->store, search_threads,
                                     (size_t)srv->cfg.search_queue)))
         return rc;
-    if (srv->cfg.model[0] && (rc = open_embedder(srv)))
+    if ((rc = open_models(srv)))
         return rc;
     if ((rc = pthread_create(&srv->loader, NULL, loader_main, srv)))
         return -rc;
@@ -503,8 +554,10 @@ void sc_server_destroy(sc_server_t *srv)
     /* The writer commits everything still queued before the store closes. */
     sc_http_client_destroy(srv->vclient); /* if sc_server_run failed before stopping it */
     sc_search_pool_destroy(srv->search_pool); /* after the loops: none is waiting on it */
-    sc_embed_pool_destroy(srv->embed_pool); /* after the loops: none is waiting on it */
-    sc_embedder_close(srv->embedder);
+    for (int i = 0; i < srv->n_models; i++) { /* after the loops: none is waiting on them */
+        sc_embed_pool_destroy(srv->models[i].pool);
+        sc_embedder_close(srv->models[i].embedder);
+    }
     sc_vec_cache_destroy(srv->vec_cache);
     sc_store_destroy(srv->store);
     sc_scopes_destroy(srv->scopes);

@@ -34,6 +34,15 @@ typedef struct sc_task_s {
     struct sc_task_s *next;
 } sc_task_t;
 
+/* A server-side embedder and its worker threads. Namespaces pick one by name
+ * ("model" setting); "default" is --model. */
+#define SC_MAX_MODELS 8
+typedef struct {
+    char name[64];
+    sc_embedder_t *embedder;
+    sc_embed_pool_t *pool;
+} sc_model_t;
+
 struct sc_server_s {
     sc_config_t cfg;
     sc_log_t *log;
@@ -45,8 +54,8 @@ struct sc_server_s {
     int loader_started;
     char index_dir[1100];         /* snapshots of the indexes */
     const char *index_source;     /* how the indexes were loaded (static string) */
-    sc_embedder_t *embedder;      /* the server-side model, or NULL */
-    sc_embed_pool_t *embed_pool;  /* its worker threads */
+    sc_model_t models[SC_MAX_MODELS]; /* server-side models: --model ("default"), then --models */
+    int n_models;
     struct sc_search_pool_s *search_pool; /* semantic searches off the loops, or NULL (inline) */
     struct sc_vec_cache_s *vec_cache; /* lookup embeddings, reused by the store that follows */
     sc_quality_t *quality;        /* validation sampling and false-hit counts */
@@ -167,6 +176,11 @@ void sc_worker_post(sc_worker_t *w, sc_task_t *t);
 
 /* API entry: handles one complete request on the loop thread. */
 void sc_api_handle(sc_conn_t *c, const sc_http_request_t *req);
+
+/* The model a namespace embeds with ('ns->model', "" = "default"); NULL when
+ * the server has no such model. */
+const sc_model_t *sc_server_model(const sc_server_t *srv, const sc_ns_config_t *ns);
+const sc_model_t *sc_server_model_named(const sc_server_t *srv, const char *name);
 /* Store-op completion hook for sc_pending_t (called on the writer thread). */
 void sc_api_op_done(sc_write_op_t *op);
 

@@ -173,8 +173,9 @@ int sc_compare_answers(sc_server_t *srv, const sc_ns_config_t *ns, const char *f
     const char *m = strcmp(ns->compare, "exact") == 0      ? "exact"
                     : strcmp(ns->compare, "semantic") == 0 ? "semantic"
                                                            : "normalized";
-    if (strcmp(m, "semantic") == 0 && !srv->embed_pool)
-        m = "normalized"; /* no model on this server: the nearest method it has */
+    const sc_model_t *model = sc_server_model(srv, ns);
+    if (strcmp(m, "semantic") == 0 && !model)
+        m = "normalized"; /* no such model on this server: the nearest method it has */
     *method = m;
     int agree = sc_answers_agree(fresh, flen, cached, clen, m);
     if (agree != 2) {
@@ -197,13 +198,13 @@ int sc_compare_answers(sc_server_t *srv, const sc_ns_config_t *ns, const char *f
         sc->job[i].deadline_ns = deadline;
         sc->job[i].done = i ? sem_done1 : sem_done0;
     }
-    if (sc_embed_pool_submit(srv->embed_pool, &sc->job[0])) {
+    if (sc_embed_pool_submit(model->pool, &sc->job[0])) {
         free(sc->text[0]);
         free(sc->text[1]);
         free(sc);
         return SC_EBUSY;
     }
-    if (sc_embed_pool_submit(srv->embed_pool, &sc->job[1])) {
+    if (sc_embed_pool_submit(model->pool, &sc->job[1])) {
         sc->job[1].result = SC_EBUSY; /* the first job's completion finishes it */
         sem_finish(sc);
     }

@@ -1,7 +1,10 @@
 /* bert_bench.c -- semcached-bert-bench: sentences per second of the BERT
  * encoder (embed/bert.c) on a model directory, at 16 and 64 tokens and batch
  * 1, 8 and 32, plus this machine's OpenBLAS sgemm peak measured in the same
- * run and the fraction of it the encoder reaches. Prints JSON lines. */
+ * run and the fraction of it the encoder reaches. With THREADS, the forward
+ * pass is split over that many threads (intra-op) and OpenBLAS runs one
+ * thread inside each; without, OpenBLAS's own threading is all there is.
+ * Prints JSON lines. */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <stdio.h>
@@ -44,7 +47,7 @@ static double sgemm_peak(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: semcached-bert-bench MODEL_DIR\n");
+        fprintf(stderr, "usage: semcached-bert-bench MODEL_DIR [THREADS]\n");
         return 2;
     }
     char err[512];
@@ -54,8 +57,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "semcached-bert-bench: %s\n", err);
         return 1;
     }
+    int intra = argc > 2 ? atoi(argv[2]) : 0;
+    /* The peak is OpenBLAS's with all the threads the pass may use. */
+    if (intra > 0)
+        openblas_set_num_threads(intra);
     double peak = sgemm_peak();
-    printf("{\"sgemm_gflops\":%.1f,\"threads\":%d}\n", peak, openblas_get_num_threads());
+    int threads = openblas_get_num_threads();
+    if (intra > 0) {
+        openblas_set_num_threads(1);
+        sc_bert_set_threads(b, intra);
+    }
+    printf("{\"sgemm_gflops\":%.1f,\"threads\":%d,\"intra_op\":%s}\n", peak, threads,
+           intra > 0 ? "true" : "false");
     /* The shape, for the FLOP count: read back from the config the encoder used. */
     FILE *f;
     char path[4096];

@@ -1,8 +1,9 @@
 /* tests/integration/embed.c -- server-side embedding through the real binary:
  * plain-text lookups hit semantically, the store after a miss reuses the
  * lookup's embedding, the namespace records the model's identity, embedding
- * failures degrade to exact-only answers ("semantic":"skipped"), and a
- * missing model is a clear start-up error. */
+ * failures degrade to exact-only answers ("semantic":"skipped"), a
+ * missing model is a clear start-up error, and namespaces choose among
+ * several loaded models. */
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <stdio.h>
@@ -191,6 +192,66 @@ START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
 }
 END_TEST
 
+/* Two tiny random BERT models (tests/embed/tiny_bert.py, different weights):
+ * --model is "default", --models names the other; a namespace picks one. */
+START_TEST(namespaces_choose_their_model)
+{
+    char dir_a[] = "/tmp/sc-model-a-XXXXXX", dir_b[] = "/tmp/sc-model-b-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir_a));
+    ck_assert_ptr_nonnull(mkdtemp(dir_b));
+    char cmd[1200], models[600];
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 tests/embed/tiny_bert.py %s F32 mean && "
+             "/usr/bin/python3 tests/embed/tiny_bert.py %s F16 cls", dir_a, dir_b);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(models, sizeof(models), "small=%s", dir_b);
+    tu_server_t s;
+    const char *args[] = {"--model", dir_a, "--models", models, NULL};
+    tu_server_start(&s, args);
+    json_t *st = call(s.port, "GET", "/v1/stats", NULL, 200);
+    json_t *ms = json_object_get(st, "models");
+    char id_a[256], id_b[256];
+    snprintf(id_a, sizeof(id_a), "%s", sfield(json_object_get(ms, "default"), "identity"));
+    snprintf(id_b, sizeof(id_b), "%s", sfield(json_object_get(ms, "small"), "identity"));
+    ck_assert(strncmp(id_a, "bert:", 5) == 0 && strncmp(id_b, "bert:", 5) == 0);
+    ck_assert_str_ne(id_a, id_b);
+    json_decref(st);
+    /* Unknown models are refused; a namespace takes "small". */
+    json_decref(call(s.port, "PUT", "/v1/namespaces/nb", "{\"model\":\"nope\"}", 400));
+    json_t *j = call(s.port, "PUT", "/v1/namespaces/nb", "{\"model\":\"small\"}", 200);
+    ck_assert_str_eq(sfield(json_object_get(j, "settings"), "model"), "small");
+    json_decref(j);
+    json_decref(call(s.port, "POST", "/v1/store", "{\"namespace\":\"nb\",\"model\":\"m\",\"prompt\":\"w1 w2 w3\",\"response\":\"B\"}", 201));
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"w1 w2 w3\",\"response\":\"A\"}", 201));
+    /* Each namespace recorded its own model's identity. */
+    j = call(s.port, "GET", "/v1/namespaces/nb", NULL, 200);
+    ck_assert_str_eq(sfield(json_object_get(j, "settings"), "embedder"), id_b);
+    json_decref(j);
+    j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
+    ck_assert_str_eq(sfield(json_object_get(j, "settings"), "embedder"), id_a);
+    json_decref(j);
+    /* Same tokens, other text (so another exact key): a semantic hit in each
+     * namespace, on its own entry. */
+    j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"nb\",\"model\":\"m\",\"prompt\":\"w1  w2   w3\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    ck_assert_str_eq(sfield(j, "response"), "B");
+    json_decref(j);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"w1  w2   w3\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    ck_assert_str_eq(sfield(j, "response"), "A");
+    json_decref(j);
+    /* A namespace holding "small" vectors cannot switch to the default model. */
+    json_decref(call(s.port, "PUT", "/v1/namespaces/nb", "{\"model\":\"default\"}", 409));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/nc", "{\"model\":\"small\",\"compare\":\"semantic\"}", 200));
+    tu_server_destroy(&s);
+    /* A --models entry that is not NAME=SPEC stops the start with a reason. */
+    snprintf(cmd, sizeof(cmd), "%s --port 1 --models %s --data-dir %s 2>&1 | grep -q 'NAME=SPEC'",
+             tu_bin("semcached"), dir_b, dir_a);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir_a, dir_b);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("embed-server");
@@ -199,6 +260,7 @@ int main(void)
     tcase_add_test(tc, missing_model_is_a_clear_startup_error);
     tcase_add_test(tc, remote_embedder_end_to_end);
     tcase_add_test(tc, remote_embedder_with_a_wrong_key_does_not_start);
+    tcase_add_test(tc, namespaces_choose_their_model);
     if (tu_shared()) {
         tcase_add_test(tc, text_lookups_hit_semantically);
         tcase_add_test(tc, embedding_failures_fall_back_to_exact);
