@@ -191,9 +191,12 @@ def main():
     if bs and peak:
         w("## BERT encoder against PyTorch\n")
         w("all-MiniLM-L6-v2's shape (384 hidden, 12 heads, 6 layers, 1536 feed-forward) with "
-          "random weights, 2 threads each: semcached's encoder on OpenBLAS, and the same forward "
-          "pass in Debian's PyTorch %s on the same weights. OpenBLAS sgemm peak on this machine, "
-          "measured in the same run: %.0f GFLOP/s.\n" % (next(iter(bt.values()))["torch"] if bt else "?", peak[0]["sgemm_gflops"]))
+          "random weights, 2 threads each: semcached's encoder on OpenBLAS (the forward pass split "
+          "over 2 threads, `--embed-intra-threads 2`, OpenBLAS single-threaded in each), and the same forward "
+          "pass in Debian's PyTorch %s on the same weights. OpenBLAS sgemm peak on this machine "
+          "(2 threads), measured in the same run: %.0f GFLOP/s%s.\n" % (
+              next(iter(bt.values()))["torch"] if bt else "?", peak[0]["sgemm_gflops"],
+              " (this section measured %s)" % peak[0]["date"] if peak[0].get("date") else ""))
         w("| tokens | batch | semcached sentences/s | PyTorch sentences/s | ratio | GFLOP/s | of sgemm peak |")
         w("|---:|---:|---:|---:|---:|---:|---:|")
         for r in bs:
