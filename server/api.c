@@ -1560,7 +1560,11 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
                   (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
                   (unsigned long long)st.queue_depth, (long long)atomic_load(&srv->n_conns),
                   srv->n_workers, (unsigned long long)((sc_now_ms() - srv->started_ms) / 1000));
-    b.len--; /* reopen the object for the quality section */
+    b.len--; /* reopen the object for the loops and quality sections */
+    sc_buf_puts(&b, ",\"connections_by_loop\":[");
+    for (int i = 0; i < srv->n_workers; i++)
+        sc_buf_printf(&b, "%s%d", i ? "," : "", atomic_load(&srv->workers[i].n_open));
+    sc_buf_puts(&b, "]");
     sc_buf_printf(&b, ",\"quality\":{\"pending\":%llu,\"dropped\":%llu,\"namespaces\":{",
                   (unsigned long long)sc_quality_pending(srv->quality),
                   (unsigned long long)sc_quality_dropped(srv->quality));

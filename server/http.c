@@ -9,9 +9,11 @@
 #include "server_internal.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define READ_CHUNK 65536
 /* Past this much unsent output, stop reading until the client catches up. */
@@ -300,6 +302,7 @@ static void conn_free(sc_conn_t *c)
     sc_buf_free(&c->out);
     sc_buf_free(&c->out_inflight);
     atomic_fetch_sub(&w->srv->n_conns, 1);
+    atomic_fetch_sub(&w->n_open, 1);
     free(c);
 }
 
@@ -478,26 +481,28 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     conn_process(c);
 }
 
-void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener)
+/* A new connection object on loop 'w' (not yet connected to a socket). */
+static sc_conn_t *conn_new(sc_worker_t *w)
 {
-    sc_server_t *srv = w->srv;
     sc_conn_t *c = calloc(1, sizeof(*c));
     if (!c)
-        return;
+        return NULL;
     c->w = w;
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->refs = 2; /* tcp + timer handles */
-    atomic_fetch_add(&srv->n_conns, 1);
+    atomic_fetch_add(&w->srv->n_conns, 1);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
-        conn_close(c);
-        return;
-    }
+    return c;
+}
+
+static void conn_start(sc_conn_t *c)
+{
+    sc_server_t *srv = c->w->srv;
     uv_tcp_nodelay(&c->tcp, 1);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -512,6 +517,100 @@ void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener)
     }
     set_reading(c, 1);
     conn_arm_timer(c);
+}
+
+/* The loop a new connection should live on: the one owning the fewest
+ * (this one unless another has at least two fewer). SO_REUSEPORT hashes
+ * connections to loops at random, so 32 connections often split 12/20, and
+ * with a steady request rate per connection the busier loop saturates while
+ * the other idles: handing connections over keeps the loops even. */
+static sc_worker_t *least_loaded(sc_worker_t *w)
+{
+    sc_server_t *srv = w->srv;
+    sc_worker_t *best = w;
+    int best_n = atomic_load(&w->n_open);
+    for (int i = 0; i < srv->n_workers; i++) {
+        sc_worker_t *o = &srv->workers[i];
+        int n = atomic_load(&o->n_open);
+        if (o != w && !o->stopping && n + 1 < best_n) {
+            best = o;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener)
+{
+    sc_worker_t *to = least_loaded(w);
+    if (to != w) {
+        /* Accept here, hand a duplicate of the socket to the other loop
+         * (libuv handles belong to one loop) and close ours. */
+        uv_tcp_t *tmp = malloc(sizeof(*tmp));
+        if (!tmp)
+            return;
+        uv_tcp_init(&w->loop, tmp);
+        uv_os_fd_t fd;
+        int dup_fd = -1;
+        if (uv_accept(listener, (uv_stream_t *)tmp) == 0 && uv_fileno((uv_handle_t *)tmp, &fd) == 0)
+            dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        uv_close((uv_handle_t *)tmp, free_handle);
+        if (dup_fd < 0)
+            return;
+        atomic_fetch_add(&to->n_open, 1);
+        pthread_mutex_lock(&to->done_mu);
+        if (to->n_adopt == to->cap_adopt) {
+            size_t cap = to->cap_adopt ? to->cap_adopt * 2 : 16;
+            int *a = realloc(to->adopt_fds, cap * sizeof(int));
+            if (a) {
+                to->adopt_fds = a;
+                to->cap_adopt = cap;
+            }
+        }
+        int queued = to->n_adopt < to->cap_adopt;
+        if (queued)
+            to->adopt_fds[to->n_adopt++] = dup_fd;
+        pthread_mutex_unlock(&to->done_mu);
+        if (queued) {
+            uv_async_send(&to->wakeup);
+            return;
+        }
+        atomic_fetch_sub(&to->n_open, 1);
+        atomic_fetch_add(&w->n_open, 1);
+        sc__conn_adopt(w, dup_fd); /* no room to hand it over: keep it */
+        return;
+    }
+    sc_conn_t *c = conn_new(w);
+    if (!c)
+        return;
+    atomic_fetch_add(&w->n_open, 1);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
+        conn_close(c);
+        return;
+    }
+    conn_start(c);
+}
+
+/* 'w->n_open' already counts the connection (the hand-over did). */
+void sc__conn_adopt(sc_worker_t *w, int fd)
+{
+    sc_conn_t *c = w->stopping ? NULL : conn_new(w);
+    if (!c) {
+        close(fd);
+        atomic_fetch_sub(&w->n_open, 1);
+        return;
+    }
+    if (uv_tcp_open(&c->tcp, (uv_os_sock_t)fd)) {
+        close(fd);
+        conn_close(c);
+        return;
+    }
+    conn_start(c);
 }
 
 /* Closes idle connections and lets busy ones finish their response first. */

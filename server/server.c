@@ -1,6 +1,8 @@
 /* server.c -- worker threads, listeners and shutdown.
  * Each worker binds its own socket to the shared port with SO_REUSEPORT, so
- * the kernel spreads connections across loops with no accept lock. Store
+ * the kernel spreads connections across loops with no accept lock; a loop
+ * that got two more connections than another hands the new one over (the
+ * kernel's hash is uneven, and a loop is the unit of CPU). Store
  * writes complete on the writer thread and come back to the owning loop
  * through a mutex-guarded list and a uv_async wake-up. The main thread only
  * waits for signals: SIGTERM/SIGINT drain and exit, SIGHUP reopens the log. */
@@ -277,6 +279,18 @@ static void close_wakeup_if_done(sc_worker_t *w)
 static void on_wakeup(uv_async_t *a)
 {
     sc_worker_t *w = a->data;
+    int adopt[64];
+    size_t n_adopt;
+    do { /* connections other loops handed over (balancing) */
+        pthread_mutex_lock(&w->done_mu);
+        n_adopt = w->n_adopt < 64 ? w->n_adopt : 64;
+        w->n_adopt -= n_adopt;
+        if (n_adopt)
+            memcpy(adopt, w->adopt_fds + w->n_adopt, n_adopt * sizeof(int));
+        pthread_mutex_unlock(&w->done_mu);
+        for (size_t i = 0; i < n_adopt; i++)
+            sc__conn_adopt(w, adopt[i]);
+    } while (n_adopt == 64);
     pthread_mutex_lock(&w->done_mu);
     sc_task_t *list = w->done_head;
     w->done_head = NULL;
@@ -545,6 +559,9 @@ void sc_server_destroy(sc_server_t *srv)
             continue;
         uv_loop_close(&w->loop);
         sc_store_reader_destroy(w->reader);
+        for (size_t k = 0; k < w->n_adopt; k++) /* handed over as the loop stopped */
+            close(w->adopt_fds[k]);
+        free(w->adopt_fds);
         pthread_mutex_destroy(&w->done_mu);
     }
     if (srv->loader_started) {

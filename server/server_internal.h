@@ -102,6 +102,9 @@ struct sc_worker_s {
     sc_metrics_shard_t *metrics;
     pthread_mutex_t done_mu;
     sc_task_t *done_head;         /* posted tasks, guarded by done_mu */
+    int *adopt_fds;               /* connections handed over by other loops, guarded by done_mu */
+    size_t n_adopt, cap_adopt;
+    atomic_int n_open;            /* connections this loop owns or is being handed */
     int pending_ops;              /* submitted, not yet completed (loop thread) */
     sc_conn_t *conns;             /* open connections (loop thread) */
     uint64_t rng;                 /* xorshift state for sampling (loop thread) */
@@ -173,6 +176,9 @@ void sc_conn_release(sc_conn_t *c);
 
 /* Posts 't' to worker 'w''s loop; callable from any thread. */
 void sc_worker_post(sc_worker_t *w, sc_task_t *t);
+/* Takes over connected socket 'fd' handed over by another loop (which
+ * already counted it in 'w->n_open'); called on w's loop thread. */
+void sc__conn_adopt(sc_worker_t *w, int fd);
 
 /* API entry: handles one complete request on the loop thread. */
 void sc_api_handle(sc_conn_t *c, const sc_http_request_t *req);

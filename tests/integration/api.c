@@ -2,11 +2,14 @@
  * on a free loopback port and speak HTTP to it. Covers the v1 API, TTL,
  * restarts, pipelining, error responses and the metrics exposition. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -537,6 +540,41 @@ START_TEST(help_lists_every_option)
 }
 END_TEST
 
+/* SO_REUSEPORT hashes connections to loops at random; the server hands new
+ * connections over so no loop owns two more than another. */
+START_TEST(connections_are_balanced_across_loops)
+{
+    tu_server_t s;
+    const char *args[] = {"--threads", "2", NULL};
+    tu_server_start(&s, args);
+    enum { N = 40 };
+    int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+        /* One request each, answered, so the connection is accepted and placed. */
+        const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        ck_assert_int_eq(write(fds[i], req, strlen(req)), (ssize_t)strlen(req));
+        char buf[512];
+        ck_assert_int_gt(read(fds[i], buf, sizeof(buf)), 0);
+    }
+    json_t *j = tu_call(s.port, "GET", "/v1/stats", NULL, 200);
+    json_t *loops = json_object_get(j, "connections_by_loop");
+    ck_assert_int_eq(json_array_size(loops), 2);
+    long a = (long)json_integer_value(json_array_get(loops, 0));
+    long b = (long)json_integer_value(json_array_get(loops, 1));
+    /* The stats call's own connection is counted too. */
+    ck_assert_int_eq(a + b, N + 1);
+    ck_assert_msg(labs(a - b) <= 2, "loops own %ld and %ld connections", a, b);
+    json_decref(j);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api");
@@ -560,6 +598,7 @@ int main(void)
     tcase_add_test(life, max_entries_bounds_the_store);
     tcase_add_test(life, namespace_caps_bound_one_namespace);
     tcase_add_test(life, help_lists_every_option);
+    tcase_add_test(life, connections_are_balanced_across_loops);
     suite_add_tcase(s, life);
     return tu_run(s);
 }
