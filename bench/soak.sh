@@ -6,7 +6,8 @@
 # per minute plus the peak) and prints a summary; fails if any request failed,
 # resident memory grew by more than SOAK_RSS_GROWTH (20 %) after warm-up, or a
 # minute's p99 exceeded SOAK_P99_SPREAD (3) times the median minute's.
-# SOAK_MIX and SOAK_OUT change the workload and the output file.
+# SOAK_MIX and SOAK_OUT change the workload and the output file,
+# SOAK_CLIENT_THREADS the load generator's event loops (1).
 set -euo pipefail
 BUILD=${BUILD:-build}
 MINUTES=${SOAK_MINUTES:-10}
@@ -23,7 +24,8 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
 MIX=${SOAK_MIX:-exact=70,miss-store=20,vectors=10}
-COMMON=(--port "$port" -c 32 -w "$MIX" --keys 10000 --dim 128 --ttl 30 --json)
+CLIENT_THREADS=${SOAK_CLIENT_THREADS:-1}
+COMMON=(--port "$port" -c 32 -t "$CLIENT_THREADS" -w "$MIX" --keys 10000 --dim 128 --ttl 30 --json)
 # The peak is measured in steady state: 30 s of warm-up first, so entries are
 # already expiring (a peak taken before the churn starts is not sustainable).
 peak=$("$B" "${COMMON[@]}" -d 20 --warmup 35)

@@ -25,11 +25,11 @@
 #include "sc_safetensors.h"
 
 typedef struct {
-    float *qkv_w, *qkv_b;    /* [3H, H], [3H]: query, key, value stacked */
-    float *ao_w, *ao_b;      /* attention output [H, H] */
+    float *qkv_w, *qkv_b;    /* [H, 3H] (transposed), [3H]: query, key, value stacked */
+    float *ao_w, *ao_b;      /* attention output [H, H] (transposed) */
     float *ln1_g, *ln1_b;
-    float *in_w, *in_b;      /* intermediate [FF, H] */
-    float *out_w, *out_b;    /* output [H, FF] */
+    float *in_w, *in_b;      /* intermediate [H, FF] (transposed) */
+    float *out_w, *out_b;    /* output [FF, H] (transposed) */
     float *ln2_g, *ln2_b;
 } layer_t;
 
@@ -103,6 +103,20 @@ int sc_bert_is_model_dir(const char *dir)
     int is = mt && strcmp(mt, "bert") == 0;
     json_decref(cfg);
     return is;
+}
+
+/* Replaces the [rows, cols] matrix '*w' by its transpose. */
+static int transpose(float **w, int rows, int cols)
+{
+    float *t = malloc((size_t)rows * (size_t)cols * sizeof(float));
+    if (!t)
+        return SC_ENOMEM;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            t[(size_t)c * (size_t)rows + (size_t)r] = (*w)[(size_t)r * (size_t)cols + (size_t)c];
+    free(*w);
+    *w = t;
+    return 0;
 }
 
 int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, size_t err_cap)
@@ -227,6 +241,14 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
         LOAD(ln2_g, "output.LayerNorm.weight", H);
         LOAD(ln2_b, "output.LayerNorm.bias", H);
 #undef LOAD
+        /* Stored transposed ([in, out]) so every projection is a plain
+         * NoTrans x NoTrans sgemm: OpenBLAS then packs the small activation
+         * block rather than repacking the weight matrix on every call. */
+        if (transpose(&L->qkv_w, 3 * H, H) || transpose(&L->ao_w, H, H) ||
+            transpose(&L->in_w, FF, H) || transpose(&L->out_w, H, FF)) {
+            rc = SC_ENOMEM;
+            goto fail;
+        }
     }
     *hash = sc_safetensors_hash(st);
     sc_safetensors_close(st);
@@ -288,21 +310,30 @@ static void layer_norm(float *x, size_t rows, int h, const float *g, const float
     }
 }
 
-/* y[rows, n] = x[rows, k] * W[n, k]^T + b (PyTorch Linear layout). */
-static void linear(const float *x, size_t rows, int k, const float *w, const float *b, int n,
+/* y[rows, n] = x[rows, k] * Wt[k, n] + b (the weight stored transposed). */
+static void linear(const float *x, size_t rows, int k, const float *wt, const float *b, int n,
                    float *y)
 {
     for (size_t r = 0; r < rows; r++)
         memcpy(y + r * (size_t)n, b, (size_t)n * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)rows, n, k, 1.0f, x, k, w, k,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, n, k, 1.0f, x, k, wt, n,
                 1.0f, y, n);
 }
+
+/* The elementwise loops (GELU, softmax) are written branch-free so GCC can
+ * vectorize them; -O2 alone does not, so these few functions ask for O3
+ * (the helpers carry the same attribute, or GCC refuses to inline them). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VECTORIZE __attribute__((optimize("O3", "no-trapping-math")))
+#else
+#define VECTORIZE
+#endif
 
 /* erf for float: a rational minimax approximation on [-4, 4] (beyond it
  * erf is +-1 in float), the one Eigen and XLA use; max abs error 4e-7
  * against the true erf (checked over [-8, 8]), where glibc's erff is a
  * library call per element. Branch-free, so the loop below vectorizes. */
-static inline float erf_fast(float x)
+VECTORIZE static inline float erf_fast(float x)
 {
     x = x < -4.0f ? -4.0f : x > 4.0f ? 4.0f : x;
     float x2 = x * x;
@@ -323,27 +354,50 @@ static inline float erf_fast(float x)
 
 /* GELU as BERT's "gelu" defines it, with erf (not the tanh approximation):
  * 0.5 x (1 + erf(x / sqrt 2)). */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
-#endif
-static void gelu(float *v, size_t n)
+VECTORIZE static void gelu(float *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         v[i] = 0.5f * v[i] * (1.0f + erf_fast(v[i] * 0.70710678118654752f));
 }
 
+/* exp for float on (-inf, 88]: Cephes' expf without branches (2^k from
+ * the exponent bits, a degree-6 polynomial on [-ln2/2, ln2/2]); within 2
+ * ulp, and unlike a libm call per element the loops below vectorize.
+ * Softmax only ever passes x <= 0; below -87 the result is 2^-126-ish
+ * instead of a denormal, which a softmax cannot tell from 0. */
+VECTORIZE static inline float exp_fast(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    /* k = round(x / ln 2) by the 1.5 * 2^23 trick (round to nearest). */
+    float k = x * 1.44269504088896341f + 12582912.0f;
+    k -= 12582912.0f;
+    float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } scale = {.i = ((int32_t)k + 127) << 23};
+    return e * scale.f;
+}
+
 /* Softmax of each row of 'scores' (rows x cols) in place. */
-static void softmax_rows(float *scores, size_t rows, size_t cols)
+VECTORIZE static void softmax_rows(float *scores, size_t rows, size_t cols)
 {
     for (size_t r = 0; r < rows; r++) {
         float *row = scores + r * cols, mx = row[0];
         for (size_t c = 1; c < cols; c++)
             mx = row[c] > mx ? row[c] : mx;
+        for (size_t c = 0; c < cols; c++)
+            row[c] = exp_fast(row[c] - mx);
         double sum = 0;
-        for (size_t c = 0; c < cols; c++) {
-            row[c] = expf(row[c] - mx);
+        for (size_t c = 0; c < cols; c++)
             sum += row[c];
-        }
         float inv = (float)(1.0 / sum);
         for (size_t c = 0; c < cols; c++)
             row[c] *= inv;
