@@ -7,7 +7,8 @@
 # resident memory grew by more than SOAK_RSS_GROWTH (20 %) after warm-up, or a
 # minute's p99 exceeded SOAK_P99_SPREAD (3) times the median minute's.
 # SOAK_MIX and SOAK_OUT change the workload and the output file,
-# SOAK_CLIENT_THREADS the load generator's event loops (1).
+# SOAK_CLIENT_THREADS the load generator's event loops (1), SOAK_PEAK_SECONDS the
+# closed-loop peak measurement (20).
 set -euo pipefail
 BUILD=${BUILD:-build}
 MINUTES=${SOAK_MINUTES:-10}
@@ -28,7 +29,7 @@ CLIENT_THREADS=${SOAK_CLIENT_THREADS:-1}
 COMMON=(--port "$port" -c 32 -t "$CLIENT_THREADS" -w "$MIX" --keys 10000 --dim 128 --ttl 30 --json)
 # The peak is measured in steady state: 30 s of warm-up first, so entries are
 # already expiring (a peak taken before the churn starts is not sustainable).
-peak=$("$B" "${COMMON[@]}" -d 20 --warmup 35)
+peak=$("$B" "${COMMON[@]}" -d "${SOAK_PEAK_SECONDS:-20}" --warmup 35)
 # The open-loop rate paces the requests the tool starts; each miss-store
 # start is followed by its store, so the request rate is rate * (1 + share).
 rate=$(python3 -c 'import json,sys; share=dict(p.split("=") for p in sys.argv[2].split(",")).get("miss-store","0"); print(int(json.loads(sys.argv[1])["rate"] * 0.8 / (1 + int(share) / 100.0)))' "$peak" "$MIX")
