@@ -28,10 +28,7 @@ for round in $(seq "$ROUNDS"); do
     pid=$!
     for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.1; done
     "$B" --port "$port" --keys 20000 -w vectors -c 32 -n 10 --json >/dev/null
-    for _ in $(seq 600); do # until the population is indexed
-      curl -s "localhost:$port/v1/stats" | python3 -c 'import json,sys; j=json.load(sys.stdin); i=j["index"]; sys.exit(0 if j["write_queue"] == 0 and i.get("rebuilding", 0) == 0 and i.get("delta", 0) < 1024 else 1)' && break
-      sleep 0.5
-    done
+    bench/wait_index_settled.sh "$port" 600 || echo "index did not settle; measuring anyway" >&2
     sleep 2
     r=$("$B" --port "$port" --keys 20000 --no-populate -w "$MIX" -c 32 -d 30 --rate "$RATE" --json)
     st=$(curl -s "localhost:$port/v1/stats")

@@ -130,10 +130,7 @@ record hnswlib_inprocess "bench/hnswlib_peer.py PREFIX 16 200 512 2" "$peer"
 # Populate, then wait until the index has absorbed it (no write queue, no
 # merge running, a small delta): the peer searches a finished graph too.
 "$B" --port "$SV" -c 16 -n 10 -w vectors --keys "$VECTORS" --dim 384 --json >/dev/null
-for _ in $(seq 1200); do
-  curl -s "localhost:$SV/v1/stats" | python3 -c 'import json,sys; j=json.load(sys.stdin); i=j["index"]; sys.exit(0 if j["write_queue"] == 0 and i.get("rebuilding", 0) == 0 and i.get("delta", 0) < 1024 else 1)' && break
-  sleep 0.5
-done
+bench/wait_index_settled.sh "$SV" || echo "index did not settle; measuring anyway" >&2
 bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384 --no-populate
 
 # ---- text lookups through the server, embedded by each built-in model ------------------

@@ -502,14 +502,13 @@ static int embed_async(sc_conn_t *c, const sc_model_t *m, sc_request_t *req, dou
     return 0;
 }
 
-/* Does model 'm' match what the namespace has recorded? */
-static int model_fits(sc_server_t *srv, const sc_model_t *m, const sc_request_t *req)
+/* Does model 'm' match what namespace settings 'ns' (read once by the
+ * caller) have recorded? The same rule as sc_namespaces_check_vector,
+ * without taking the table's write lock again on every text request. */
+static int model_fits(const sc_model_t *m, const sc_ns_config_t *ns)
 {
-    sc_ns_config_t ns;
-    int recorded;
-    return sc_namespaces_check_vector(srv->namespaces, req->ns, req->ns_len,
-                                      sc_embedder_dim(m->embedder),
-                                      sc_embedder_identity(m->embedder), 0, &recorded, &ns) == 0;
+    return (!ns->dimensions || ns->dimensions == sc_embedder_dim(m->embedder)) &&
+           (!ns->embedder[0] || strcmp(ns->embedder, sc_embedder_identity(m->embedder)) == 0);
 }
 
 static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
@@ -582,7 +581,7 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
     int skip = -1;
     const sc_model_t *model = sc_server_model(srv, &ns);
     if (semantic && !req.vec && model) {
-        if (!model_fits(srv, model, &req))
+        if (!model_fits(model, &ns))
             skip = SKIP_EMBEDDER;
         else if (embed_async(c, model, &req, threshold, hr->started_ns, 0) == 0)
             return; /* answered when the embedding is done */
@@ -829,7 +828,7 @@ static void handle_store(sc_conn_t *c, const sc_http_request_t *hr)
     resolve_exploration(c->w, &req);
     const sc_model_t *model = sc_server_model(srv, &ns);
     if (!req.vec && req.text.len && ns.semantic && model) {
-        if (!model_fits(srv, model, &req)) {
+        if (!model_fits(model, &ns)) {
             snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from another embedder than "
                      "its model's (%s); delete the namespace to change embedders",
                      (int)req.ns_len, req.ns, sc_embedder_identity(model->embedder));

@@ -532,7 +532,7 @@ static sc_worker_t *least_loaded(sc_worker_t *w)
     for (int i = 0; i < srv->n_workers; i++) {
         sc_worker_t *o = &srv->workers[i];
         int n = atomic_load(&o->n_open);
-        if (o != w && !o->stopping && n + 1 < best_n) {
+        if (o != w && n + 1 < best_n) { /* a stopping loop closes what it is handed */
             best = o;
             best_n = n;
         }

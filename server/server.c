@@ -279,22 +279,18 @@ static void close_wakeup_if_done(sc_worker_t *w)
 static void on_wakeup(uv_async_t *a)
 {
     sc_worker_t *w = a->data;
-    int adopt[64];
-    size_t n_adopt;
-    do { /* connections other loops handed over (balancing) */
-        pthread_mutex_lock(&w->done_mu);
-        n_adopt = w->n_adopt < 64 ? w->n_adopt : 64;
-        w->n_adopt -= n_adopt;
-        if (n_adopt)
-            memcpy(adopt, w->adopt_fds + w->n_adopt, n_adopt * sizeof(int));
-        pthread_mutex_unlock(&w->done_mu);
-        for (size_t i = 0; i < n_adopt; i++)
-            sc__conn_adopt(w, adopt[i]);
-    } while (n_adopt == 64);
     pthread_mutex_lock(&w->done_mu);
+    /* Connections other loops handed over (balancing): take the whole list. */
+    int *adopt = w->adopt_fds;
+    size_t n_adopt = w->n_adopt;
+    w->adopt_fds = NULL;
+    w->n_adopt = w->cap_adopt = 0;
     sc_task_t *list = w->done_head;
     w->done_head = NULL;
     pthread_mutex_unlock(&w->done_mu);
+    for (size_t i = 0; i < n_adopt; i++)
+        sc__conn_adopt(w, adopt[i]);
+    free(adopt);
     /* Posted in reverse push order; reverse so replies keep their order. */
     sc_task_t *rev = NULL;
     while (list) {
