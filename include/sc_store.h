@@ -53,6 +53,11 @@ typedef struct {
     uint64_t writes_total;       /* operations applied */
     uint64_t touches_dropped;    /* hit-count updates lost to a full buffer */
     uint64_t queue_depth;        /* operations waiting for the writer */
+    /* Time the writer thread spent on each kind of work since start (ns):
+     * a busy writer is what makes stores wait. */
+    uint64_t writer_writes_ns;   /* write batches (stores, deletes, hit counts) */
+    uint64_t writer_sweep_ns;    /* removing expired entries */
+    uint64_t writer_sync_ns;     /* periodic fsyncs (--sync periodic) */
 } sc_store_stats_t;
 
 /* Receives index changes from the writer thread after each commit: an entry

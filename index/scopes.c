@@ -679,6 +679,7 @@ static void merge(sc_scopes_t *s, scope_t *sc)
 static void *rebuild_main(void *arg)
 {
     sc_scopes_t *s = arg;
+    pthread_setname_np(pthread_self(), "sc-index");
     /* Background work yields to serving: with a nice of 10 this thread gets
      * about a tenth of a core's share when lookups want the CPU, and all of
      * an idle one. Merges then come in longer but gentler bursts. (Best

@@ -1538,7 +1538,9 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
                   "\"hit_rate\":%.6f,"
                   "\"tokens_saved\":{\"prompt\":%llu,\"completion\":%llu},"
                   "\"expired_total\":%llu,\"evicted_total\":%llu,\"commits_total\":%llu,"
-                  "\"writes_total\":%llu,\"write_queue\":%llu,\"connections\":%lld,"
+                  "\"writes_total\":%llu,\"write_queue\":%llu,"
+                  "\"writer_busy_s\":{\"writes\":%.3f,\"sweep\":%.3f,\"sync\":%.3f},"
+                  "\"connections\":%lld,"
                   "\"event_loops\":%d,\"uptime_s\":%llu}",
                   ready ? "true" : "false", ready ? srv->index_source : "loading",
                   ready ? srv->index_load_s : 0.0,
@@ -1557,8 +1559,9 @@ static void handle_stats(sc_conn_t *c, const sc_http_request_t *hr)
                   (unsigned long long)t.completion_tokens_saved,
                   (unsigned long long)st.expired_total, (unsigned long long)st.evicted_total,
                   (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
-                  (unsigned long long)st.queue_depth, (long long)atomic_load(&srv->n_conns),
-                  srv->n_workers, (unsigned long long)((sc_now_ms() - srv->started_ms) / 1000));
+                  (unsigned long long)st.queue_depth, (double)st.writer_writes_ns / 1e9,
+                  (double)st.writer_sweep_ns / 1e9, (double)st.writer_sync_ns / 1e9,
+                  (long long)atomic_load(&srv->n_conns), srv->n_workers, (unsigned long long)((sc_now_ms() - srv->started_ms) / 1000));
     b.len--; /* reopen the object for the loops and quality sections */
     sc_buf_puts(&b, ",\"connections_by_loop\":[");
     for (int i = 0; i < srv->n_workers; i++)
@@ -1689,6 +1692,15 @@ static void handle_metrics(sc_conn_t *c, const sc_http_request_t *hr)
         sc_quality_foreach(srv->quality, render_quality, &qr);
     }
     render_learned_thresholds(srv, &b);
+    sc_buf_printf(&b,
+                  "# HELP semcached_store_writer_seconds_total Time the store's writer thread spent "
+                  "by kind of work (a busy writer makes stores wait).\n"
+                  "# TYPE semcached_store_writer_seconds_total counter\n"
+                  "semcached_store_writer_seconds_total{work=\"writes\"} %.6f\n"
+                  "semcached_store_writer_seconds_total{work=\"sweep\"} %.6f\n"
+                  "semcached_store_writer_seconds_total{work=\"sync\"} %.6f\n",
+                  (double)st.writer_writes_ns / 1e9, (double)st.writer_sweep_ns / 1e9,
+                  (double)st.writer_sync_ns / 1e9);
     sc_buf_printf(&b, "# HELP semcached_validation_dropped_total Hits that were to be validated but "
                       "found the pending table full or could not be delivered.\n"
                       "# TYPE semcached_validation_dropped_total counter\n"

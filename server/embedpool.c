@@ -79,6 +79,7 @@ static void *worker_main(void *arg)
 {
     sc_embed_pool_t *p = arg;
     sc_embed_job_t *batch[256];
+    pthread_setname_np(pthread_self(), "sc-embed");
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->jobs.len && !p->stopping)

@@ -224,6 +224,7 @@ static void on_wake(uv_async_t *a)
 static void *client_main(void *arg)
 {
     sc_http_client_t *c = arg;
+    pthread_setname_np(pthread_self(), "sc-httpclient");
     uv_run(&c->loop, UV_RUN_DEFAULT);
     return NULL;
 }

@@ -30,6 +30,7 @@ static void *worker_main(void *arg)
     sc_search_pool_t *p = wa->p;
     sc_store_reader_t *reader = p->readers[wa->i];
     free(wa);
+    pthread_setname_np(pthread_self(), "sc-search");
     for (;;) {
         pthread_mutex_lock(&p->mu);
         while (!p->jobs.len && !p->stopping)

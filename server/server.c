@@ -60,6 +60,7 @@ static int rebuild_one(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_
 static void *loader_main(void *arg)
 {
     sc_server_t *srv = arg;
+    pthread_setname_np(pthread_self(), "sc-loader");
     uint64_t t0 = sc_mono_ns();
     uint64_t txnid = sc_store_txnid_at_open(srv->store);
     int rc = sc_scopes_load_snapshot(srv->scopes, srv->index_dir, txnid);
@@ -341,6 +342,8 @@ void sc_api_op_done(sc_write_op_t *op)
 static void *worker_main(void *arg)
 {
     sc_worker_t *w = arg;
+    /* Named so `top -H` shows which loop is busy. */
+    pthread_setname_np(pthread_self(), "sc-loop");
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Every handle is closed once uv_run returns; close_cb's have run. */
     return NULL;

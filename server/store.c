@@ -21,7 +21,11 @@
 
 #define RECORD_MAGIC 0x31454353u /* "SCE1" little-endian */
 #define RECORD_HEADER 64
-#define SWEEP_BATCH 10000
+/* Expired entries are removed in slices of at most this many per transaction,
+ * with queued writes applied between slices: deleting an entry dirties its
+ * random leaf pages, so a 1,300-entry sweep was ~100 ms of writing and
+ * fsyncing that every store queued behind it waited out. */
+#define SWEEP_SLICE 128
 /* Proactive eviction keeps this much of the map free, because LMDB needs
  * free pages even to delete (copy-on-write), so a 100 % full map could not
  * be emptied. */
@@ -32,6 +36,11 @@
  * granularity, so a popular entry costs one small write per flush, not one
  * index reshuffle per hit. Eviction is coarse anyway. */
 #define TOUCH_FLUSH_MS 1000
+/* A flush is applied in slices of at most this many entries' hit counts, one
+ * per writer pass beside that pass's stores, for the same reason as
+ * SWEEP_SLICE: 10,000 hot entries' counts in one transaction were a
+ * once-a-second ~100 ms stall for every store queued behind them. */
+#define TOUCH_SLICE 256
 #define LRU_GRANULARITY_MS 10000
 
 typedef struct {
@@ -69,9 +78,12 @@ struct sc_store_s {
     touch_t *touches_spare;     /* the writer's table while it applies one */
     size_t n_touches;           /* used slots */
     size_t touch_cap;           /* slots (a power of two) */
+    touch_t *draining;          /* writer only: the flushed table being applied */
+    size_t drain_pos;           /* writer only: next slot of 'draining' */
 
     _Atomic uint64_t expired_total, evicted_total, commits_total, writes_total;
     _Atomic uint64_t touches_dropped;
+    _Atomic uint64_t writer_writes_ns, writer_sweep_ns, writer_sync_ns;
     sc_store_listener_t listener;
     event_t *events;            /* writer thread only */
     size_t n_events, events_cap;
@@ -945,10 +957,45 @@ static size_t pick_victims(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice
 
 /* Deletes up to 'n' entries chosen by pick_victims inside 'txn'; '*removed'
  * counts them. Returns MDB_MAP_FULL when there was nothing to evict. */
+/* Applies every hit count not applied yet (the rest of the table being
+ * drained, then the live one) inside 'txn': eviction picks its victims by
+ * recency and value, and a sync op promises counts are applied. Counts are
+ * expendable: if 'txn' aborts they are lost. Writer thread. */
+static int flush_touches(sc_store_t *s, MDB_txn *txn)
+{
+    int rc = 0;
+    for (int round = 0; round < 2; round++) {
+        if (s->draining) {
+            for (size_t i = s->drain_pos; i < s->touch_cap; i++) {
+                if (s->draining[i].count && !rc)
+                    rc = apply_touch(s, txn, &s->draining[i]);
+                memset(&s->draining[i], 0, sizeof(touch_t));
+            }
+            s->draining = NULL;
+        }
+        if (round == 1)
+            break;
+        /* The spare table is empty now: swap the live one out. */
+        pthread_mutex_lock(&s->mu);
+        if (s->n_touches) {
+            s->draining = s->touches;
+            s->drain_pos = 0;
+            s->touches = s->touches_spare;
+            s->touches_spare = s->draining;
+            s->n_touches = 0;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
 static int evict_in(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice_t *ns,
                     const uint8_t *keep, uint64_t *removed)
 {
     *removed = 0;
+    int frc = flush_touches(s, txn);
+    if (frc)
+        return frc;
     uint8_t *keys = malloc(n * SC_STORE_KEY_BYTES);
     if (!keys)
         return ENOMEM;
@@ -1158,6 +1205,7 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
             rc = invalidate(s, txn, op);
         break;
     case SC_OP_SYNC:
+        rc = flush_touches(s, txn);
         break;
     case SC_OP_VALIDATION: {
         k.mv_size = SC_STORE_KEY_BYTES;
@@ -1278,50 +1326,61 @@ fail:
     }
 }
 
+/* Removes up to SWEEP_SLICE entries that expired by 'now_ms' in one
+ * transaction; sets '*more' when expired entries remain. Returns the number
+ * removed or SC_E*. Writer thread (or tests, with the writer idle). */
+static int sweep_slice(sc_store_t *s, uint64_t now_ms, int *more)
+{
+    *more = 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return from_mdb(rc);
+    MDB_cursor *cur;
+    s->n_events = 0;
+    if ((rc = mdb_cursor_open(txn, s->dbi_expiry, &cur))) {
+        mdb_txn_abort(txn);
+        return from_mdb(rc);
+    }
+    enum { cap = SWEEP_SLICE };
+    uint8_t keys[cap * SC_STORE_KEY_BYTES];
+    size_t n = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 + SC_STORE_KEY_BYTES || get_be64(k.mv_data) > now_ms)
+            break;
+        memcpy(keys + n++ * SC_STORE_KEY_BYTES, (uint8_t *)k.mv_data + 8, SC_STORE_KEY_BYTES);
+    }
+    mdb_cursor_close(cur);
+    rc = 0;
+    uint64_t removed = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        int existed;
+        rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+        removed += (uint64_t)existed;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return from_mdb(rc);
+    }
+    if ((rc = mdb_txn_commit(txn)))
+        return from_mdb(rc);
+    events_dispatch(s);
+    atomic_fetch_add(&s->expired_total, removed);
+    *more = n == cap;
+    return (int)removed;
+}
+
 int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms)
 {
     uint64_t removed_total = 0;
-    for (;;) {
-        MDB_txn *txn;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        if (rc)
-            return from_mdb(rc);
-        MDB_cursor *cur;
-        s->n_events = 0;
-        if ((rc = mdb_cursor_open(txn, s->dbi_expiry, &cur))) {
-            mdb_txn_abort(txn);
-            return from_mdb(rc);
-        }
-        static const size_t cap = SWEEP_BATCH;
-        uint8_t *keys = malloc(cap * SC_STORE_KEY_BYTES);
-        size_t n = 0;
-        MDB_val k, v;
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); keys && rc == 0 && n < cap;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 8 + SC_STORE_KEY_BYTES || get_be64(k.mv_data) > now_ms)
-                break;
-            memcpy(keys + n++ * SC_STORE_KEY_BYTES, (uint8_t *)k.mv_data + 8, SC_STORE_KEY_BYTES);
-        }
-        mdb_cursor_close(cur);
-        rc = keys ? 0 : ENOMEM;
-        uint64_t removed = 0;
-        for (size_t i = 0; i < n && !rc; i++) {
-            int existed;
-            rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
-            removed += (uint64_t)existed;
-        }
-        free(keys);
-        if (rc) {
-            mdb_txn_abort(txn);
-            return from_mdb(rc);
-        }
-        if ((rc = mdb_txn_commit(txn)))
-            return from_mdb(rc);
-        events_dispatch(s);
-        atomic_fetch_add(&s->expired_total, removed);
-        removed_total += removed;
-        if (n < cap)
-            break;
+    int more = 1;
+    while (more) {
+        int rc = sweep_slice(s, now_ms, &more);
+        if (rc < 0)
+            return rc;
+        removed_total += (uint64_t)rc;
     }
     return (int)(removed_total > INT32_MAX ? INT32_MAX : removed_total);
 }
@@ -1340,12 +1399,14 @@ static void deadline_after_ms(struct timespec *ts, uint64_t ms)
 static void *writer_main(void *arg)
 {
     sc_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "sc-writer");
     uint64_t next_sweep = sc_mono_ns() / 1000000u + (uint64_t)s->cfg.sweep_interval_ms;
     uint64_t next_sync = sc_mono_ns() / 1000000u + (uint64_t)s->cfg.sync_interval_ms;
-    uint64_t touches_since_ms = 0;
+    uint64_t touches_since_ms = 0, sweep_started_ms = 0;
+    touch_t slice[TOUCH_SLICE];
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->head && !s->stopping) {
+        while (!s->head && !s->stopping && !s->draining) {
             uint64_t now = sc_mono_ns() / 1000000u;
             if (s->n_touches && !touches_since_ms)
                 touches_since_ms = now;
@@ -1376,34 +1437,73 @@ static void *writer_main(void *arg)
         } else {
             batch = NULL;
         }
-        /* Hit counts ride along with writes, or go alone once a second. */
-        size_t n_touches = 0;
-        touch_t *touches = NULL;
+        /* Hit counts are flushed once a second, or sooner when their table
+         * is half full, and the flushed table is applied TOUCH_SLICE entries
+         * per pass. Applying them with every batch, as before, rewrote the
+         * same popular entries' meta pages dozens of times a second. */
         uint64_t now = sc_mono_ns() / 1000000u;
-        if (s->n_touches && (batch || s->stopping || now >= touches_since_ms + TOUCH_FLUSH_MS)) {
-            touches = s->touches;
-            n_touches = s->touch_cap;
+        if (s->n_touches && !touches_since_ms)
+            touches_since_ms = now;
+        if (!s->draining && s->n_touches &&
+            (s->stopping || now >= touches_since_ms + TOUCH_FLUSH_MS ||
+             s->n_touches >= s->touch_cap / 2)) {
+            s->draining = s->touches;
+            s->drain_pos = 0;
             s->touches = s->touches_spare;
-            s->touches_spare = touches;
+            s->touches_spare = s->draining;
             s->n_touches = 0;
             touches_since_ms = 0;
         }
-        int stop = s->stopping && !s->head;
+        int stop = s->stopping && !s->head && !s->n_touches;
         pthread_mutex_unlock(&s->mu);
 
-        if (batch || n_touches)
-            apply_batch(s, batch, touches, n_touches, 0);
-        if (touches) /* the spare table must be empty for the next swap */
-            memset(touches, 0, s->touch_cap * sizeof(touch_t));
+        /* The drained table is the writer's alone until the next swap, which
+         * waits until it is empty again. */
+        size_t n_touches = 0;
+        touch_t *d = s->draining;
+        while (d && s->drain_pos < s->touch_cap && n_touches < TOUCH_SLICE) {
+            if (d[s->drain_pos].count) {
+                slice[n_touches++] = d[s->drain_pos];
+                memset(&d[s->drain_pos], 0, sizeof(touch_t));
+            }
+            s->drain_pos++;
+        }
+        if (d && s->drain_pos == s->touch_cap)
+            s->draining = NULL;
+        stop = stop && !s->draining;
+        if (batch || n_touches) {
+            uint64_t t0 = sc_mono_ns();
+            apply_batch(s, batch, n_touches ? slice : NULL, n_touches, 0);
+            atomic_fetch_add_explicit(&s->writer_writes_ns, sc_mono_ns() - t0,
+                                      memory_order_relaxed);
+        }
         now = sc_mono_ns() / 1000000u;
         if (now >= next_sweep) {
-            int rc = sc_store_sweep_now(s, sc_now_ms());
-            if (rc < 0)
+            /* One slice per pass: queued writes go between slices. The
+             * sweep time is the slice's start, so entries that expire while
+             * a long sweep is under way wait for the next one. */
+            if (!sweep_started_ms)
+                sweep_started_ms = sc_now_ms();
+            uint64_t t0 = sc_mono_ns();
+            int more = 0;
+            int rc = sweep_slice(s, sweep_started_ms, &more);
+            atomic_fetch_add_explicit(&s->writer_sweep_ns, sc_mono_ns() - t0,
+                                      memory_order_relaxed);
+            if (rc < 0) {
                 sc_log(s->log, SC_ERROR, "store: sweep failed: %s", sc_strerror(rc));
-            next_sweep = now + (uint64_t)s->cfg.sweep_interval_ms;
+                more = 0;
+            }
+            if (more) {
+                next_sweep = now; /* continue after the queued writes */
+            } else {
+                sweep_started_ms = 0;
+                next_sweep = now + (uint64_t)s->cfg.sweep_interval_ms;
+            }
         }
         if (s->cfg.sync == SC_SYNC_PERIODIC && now >= next_sync) {
+            uint64_t t0 = sc_mono_ns();
             mdb_env_sync(s->env, 1);
+            atomic_fetch_add_explicit(&s->writer_sync_ns, sc_mono_ns() - t0, memory_order_relaxed);
             next_sync = now + (uint64_t)s->cfg.sync_interval_ms;
         }
         if (stop)
@@ -1490,6 +1590,9 @@ int sc_store_stats(sc_store_t *s, sc_store_stats_t *st)
     st->commits_total = atomic_load(&s->commits_total);
     st->writes_total = atomic_load(&s->writes_total);
     st->touches_dropped = atomic_load(&s->touches_dropped);
+    st->writer_writes_ns = atomic_load(&s->writer_writes_ns);
+    st->writer_sweep_ns = atomic_load(&s->writer_sweep_ns);
+    st->writer_sync_ns = atomic_load(&s->writer_sync_ns);
     pthread_mutex_lock(&s->mu);
     st->queue_depth = s->queued;
     pthread_mutex_unlock(&s->mu);

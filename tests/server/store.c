@@ -43,6 +43,18 @@ static int run_op(sc_store_t *st, sync_op_t *s)
 static char dir[256];
 static sc_log_t quiet;
 
+/* Opens a store in a fresh directory with 'cfg'. */
+static sc_store_t *open_store_cfg(const sc_config_t *cfg)
+{
+    sc_log_init(&quiet, NULL, SC_ERROR);
+    snprintf(dir, sizeof(dir), "/tmp/sc-store-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    sc_store_t *s;
+    ck_assert_int_eq(sc_store_create(&s, cfg, &quiet), 0);
+    ck_assert_int_eq(sc_store_open(s, dir), 0);
+    return s;
+}
+
 static sc_store_t *open_store_limited(const char *map_size, const char *evict,
                                       const char *max_entries)
 {
@@ -52,13 +64,7 @@ static sc_store_t *open_store_limited(const char *map_size, const char *evict,
     ck_assert_int_eq(sc_config_set(&cfg, "map-size", map_size, stderr), 0);
     ck_assert_int_eq(sc_config_set(&cfg, "evict", evict, stderr), 0);
     ck_assert_int_eq(sc_config_set(&cfg, "sweep-interval-ms", "3600000", stderr), 0);
-    sc_log_init(&quiet, NULL, SC_ERROR);
-    snprintf(dir, sizeof(dir), "/tmp/sc-store-test-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    sc_store_t *s;
-    ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
-    ck_assert_int_eq(sc_store_open(s, dir), 0);
-    return s;
+    return open_store_cfg(&cfg);
 }
 
 static sc_store_t *open_store(const char *map_size, const char *evict)
@@ -254,6 +260,62 @@ START_TEST(sweeper_removes_only_expired_entries)
     mdb_stat(txn, s->dbi_expiry, &ms);
     mdb_txn_abort(txn);
     ck_assert_uint_eq(ms.ms_entries, 0);
+    close_store(s);
+}
+END_TEST
+
+/* The writer's own timers, with more expired entries than one sweep slice and
+ * more hit counts than one touch slice: both are applied in pieces between
+ * stores, and all of them get done without any explicit sync op. */
+START_TEST(writer_sweeps_and_applies_hits_in_slices)
+{
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    ck_assert_int_eq(sc_config_set(&cfg, "sweep-interval-ms", "50", stderr), 0);
+    sc_store_t *s = open_store_cfg(&cfg);
+    enum { EXPIRED = 3 * SWEEP_SLICE + 5, HOT = 3 * TOUCH_SLICE + 7 };
+    uint64_t now = sc_now_ms();
+    /* Entries HOT.. are long expired (the sweeper takes them); 0..HOT-1 live
+     * and are hit three times each. */
+    for (unsigned i = 0; i < HOT; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "1", now, 0), 0);
+    for (unsigned i = HOT; i < HOT + EXPIRED; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "1", 1000, 2000), 0);
+    for (int round = 0; round < 3; round++)
+        for (unsigned i = 0; i < HOT; i++) {
+            uint8_t key[16];
+            make_key(key, i);
+            sc_store_touch(s, key, now + 1 + (uint64_t)round);
+        }
+    /* Stores keep arriving while both are worked off. */
+    unsigned next = HOT + EXPIRED;
+    int done = 0;
+    for (int waited_ms = 0; waited_ms < 15000 && !done; waited_ms += 20) {
+        ck_assert_int_eq(put(s, next++, "ns", "t", "m", "1", now, 0), 0);
+        usleep(20000);
+        sc_store_stats_t st;
+        sc_store_stats(s, &st);
+        sc_entry_meta_t m0, mlast;
+        ck_assert_int_eq(get(s, 0, NULL, 0, &m0), 1);
+        ck_assert_int_eq(get(s, HOT - 1, NULL, 0, &mlast), 1);
+        done = st.expired_total == EXPIRED && m0.hits == 3 && mlast.hits == 3;
+    }
+    ck_assert_msg(done, "expired entries or hit counts were not all applied");
+    for (unsigned i = 0; i < HOT; i++) {
+        sc_entry_meta_t m;
+        ck_assert_int_eq(get(s, i, NULL, 0, &m), 1);
+        ck_assert_uint_eq(m.hits, 3);
+        ck_assert_uint_eq(m.last_hit_ms, now + 3);
+    }
+    for (unsigned i = HOT; i < HOT + EXPIRED; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), 0);
+    for (unsigned i = HOT + EXPIRED; i < next; i++)
+        ck_assert_int_eq(get(s, i, NULL, 0, NULL), 1);
+    sc_store_stats_t st;
+    sc_store_stats(s, &st);
+    ck_assert_uint_eq(st.entries, HOT + (next - HOT - EXPIRED));
+    ck_assert_uint_gt(st.writer_sweep_ns, 0);
+    ck_assert_uint_gt(st.writer_writes_ns, 0);
     close_store(s);
 }
 END_TEST
@@ -549,6 +611,7 @@ int main(void)
     tcase_add_test(tc, invalidate_by_filters);
     tcase_add_test(tc, sweeper_removes_only_expired_entries);
     tcase_add_test(tc, touch_counts_hits);
+    tcase_add_test(tc, writer_sweeps_and_applies_hits_in_slices);
     tcase_add_test(tc, full_store_evicts_least_recently_hit);
     tcase_add_test(tc, full_store_without_eviction_refuses_cleanly);
     tcase_add_test(tc, entry_limit_evicts_least_recently_hit);
