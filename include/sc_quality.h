@@ -54,6 +54,10 @@ void sc_quality_destroy(sc_quality_t *q);
  * and counted). 'rng' is the caller's thread state. */
 int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, uint64_t now_ms,
                       uint64_t *rng);
+/* Returns 1 with probability 'rate' (the draw sc_quality_sample makes), so a
+ * caller can skip preparing a validation that will not be taken: only
+ * semantic hits can be taken without winning the draw. */
+int sc_quality_draw(uint64_t *rng, double rate);
 /* Takes back a registered validation that could not be delivered (counted
  * as dropped). */
 void sc_quality_abandon(sc_quality_t *q, const char *id);

@@ -237,6 +237,10 @@ static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_co
                          const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match,
                          double similarity, const sc_entry_t *e, sc_buf_t *b)
 {
+    double rate = match == SC_MATCH_EXPLORE ? ns->explore_rate : ns->sample_rate;
+    int drawn = sc_quality_draw(&w->rng, rate);
+    if (!b->len || (!drawn && match != SC_MATCH_SEMANTIC))
+        return; /* the common case, before building anything */
     sc_validation_t v;
     memset(&v, 0, sizeof(v));
     memcpy(v.entry_key, entry_key, SC_KEY_BYTES);
@@ -245,8 +249,7 @@ static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_co
     v.match = match;
     v.similarity = similarity;
     snprintf(v.ns, sizeof(v.ns), "%.*s", (int)req->ns_len, req->ns);
-    double rate = match == SC_MATCH_EXPLORE ? ns->explore_rate : ns->sample_rate;
-    if (!b->len || sc_quality_sample(w->srv->quality, rate, &v, sc_now_ms(), &w->rng) != 1)
+    if (sc_quality_sample(w->srv->quality, drawn ? 1.0 : 0.0, &v, sc_now_ms(), &w->rng) != 1)
         return;
     if (!sc_validation_deliver(w->srv, ns, &v, req, e->response.ptr, e->response.len))
         return;
