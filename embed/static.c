@@ -1,6 +1,6 @@
 /* static.c -- static embedders: a sentence vector is a (weighted) mean of
  * per-token vectors, then L2-normalized. Two model families:
- * - model2vec: WordPiece tokens (tokenizer.json), an "embeddings" tensor,
+ * - model2vec: WordPiece or Unigram tokens (tokenizer.json), an "embeddings" tensor,
  *   optional per-token "weights" and a "mapping" into quantized rows; unknown
  *   tokens are dropped, inputs are cut to 512 tokens, as model2vec does.
  * - GloVe converted by semcached-convert into a .scglove file (float16 matrix
@@ -39,8 +39,9 @@ struct sc_embedder_s {
     int kind;
     uint32_t dim;
     char identity[512];
-    /* model2vec */
+    /* model2vec: one of the two tokenizers */
     sc_wordpiece_t *tok;
+    sc_unigram_t *uni;
     float *table;              /* vocab x dim, weights and mapping applied */
     size_t vocab;
     size_t max_chars;          /* 512 x median token length, in code points */
@@ -114,13 +115,31 @@ static int cmp_size(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static size_t m2v_vocab_size(const sc_embedder_t *e)
+{
+    return e->tok ? sc_wordpiece_vocab_size(e->tok) : sc_unigram_vocab_size(e->uni);
+}
+
+static const char *m2v_token(const sc_embedder_t *e, int32_t id)
+{
+    return e->tok ? sc_wordpiece_token(e->tok, id) : sc_unigram_token(e->uni, id);
+}
+
 static int open_model2vec(sc_embedder_t *e, const char *dir, char *err, size_t err_cap)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+    /* WordPiece (most models) or Unigram (vocab-quantized ones). */
     int rc = sc_wordpiece_load_json(&e->tok, path, err, err_cap);
-    if (rc)
-        return rc;
+    if (rc) {
+        char err2[512];
+        if (sc_unigram_load_json(&e->uni, path, err2, sizeof(err2)) != 0) {
+            if (strstr(err, "only WordPiece")) /* neither: say why the Unigram try failed */
+                snprintf(err, err_cap, "%s (WordPiece or Unigram tokenizers only)", err2);
+            return rc;
+        }
+        rc = 0;
+    }
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
     sc_safetensors_t *st;
     if ((rc = sc_safetensors_open(&st, path, err, err_cap)))
@@ -130,7 +149,7 @@ static int open_model2vec(sc_embedder_t *e, const char *dir, char *err, size_t e
         emb = sc_safetensors_get(st, "embedding.weight"); /* sentence-transformers layout */
     const sc_tensor_t *weights = sc_safetensors_get(st, "weights");
     const sc_tensor_t *mapping = sc_safetensors_get(st, "mapping");
-    size_t vocab = sc_wordpiece_vocab_size(e->tok);
+    size_t vocab = m2v_vocab_size(e);
     rc = SC_ECORRUPT;
     if (!emb || emb->ndim != 2 || emb->shape[1] < 1 || emb->shape[1] > 65536 ||
         emb->dtype == SC_DT_I32 || emb->dtype == SC_DT_I64) {
@@ -171,14 +190,14 @@ static int open_model2vec(sc_embedder_t *e, const char *dir, char *err, size_t e
             e->table[t * e->dim + d] = w * sc_tensor_f32(emb, row * e->dim + d);
     }
     /* model2vec cuts text to max_length x median token length characters. */
-    size_t *lens = malloc(sc_wordpiece_vocab_size(e->tok) * sizeof(size_t));
+    size_t nv = m2v_vocab_size(e);
+    size_t *lens = malloc(nv * sizeof(size_t));
     if (!lens) {
         rc = SC_ENOMEM;
         goto done;
     }
-    size_t nv = sc_wordpiece_vocab_size(e->tok);
     for (size_t i = 0; i < nv; i++) {
-        const char *s = sc_wordpiece_token(e->tok, (int32_t)i);
+        const char *s = m2v_token(e, (int32_t)i);
         size_t cps = 0;
         for (const char *p = s; *p; p++)
             cps += ((unsigned char)*p & 0xC0) != 0x80;
@@ -215,10 +234,12 @@ static int embed_m2v(const sc_embedder_t *e, const char *text, size_t len, float
 {
     int32_t ids[M2V_MAX_TOKENS * 2];
     len = prefix_bytes(text, len, e->max_chars);
-    int n = sc_wordpiece_encode(e->tok, text, len, ids, sizeof(ids) / sizeof(ids[0]));
+    size_t cap = sizeof(ids) / sizeof(ids[0]);
+    int n = e->tok ? sc_wordpiece_encode(e->tok, text, len, ids, cap)
+                   : sc_unigram_encode(e->uni, text, len, ids, cap);
     if (n < 0)
         return n;
-    int32_t unk = sc_wordpiece_unk(e->tok);
+    int32_t unk = e->tok ? sc_wordpiece_unk(e->tok) : sc_unigram_unk(e->uni);
     size_t used = 0;
     memset(out, 0, e->dim * sizeof(float));
     for (int i = 0; i < n && used < M2V_MAX_TOKENS; i++) {
@@ -430,6 +451,7 @@ void sc_embedder_close(sc_embedder_t *e)
     if (!e)
         return;
     sc_wordpiece_free(e->tok);
+    sc_unigram_free(e->uni);
     sc_bert_close(e->bert);
     sc_remote_close(e->remote);
     free(e->table);

@@ -310,6 +310,26 @@ static int normalize(const sc_wordpiece_opts_t *o, const char *text, size_t len,
     return 0;
 }
 
+int sc_bert_normalize(const sc_wordpiece_opts_t *o, const char *text, size_t len, char **out,
+                      size_t *out_len)
+{
+    cpbuf_t cps = {0};
+    int rc = normalize(o, text, len, &cps);
+    char *s = rc ? NULL : malloc(cps.n * 4 + 1);
+    if (!rc && !s)
+        rc = SC_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < cps.n; i++)
+        n += (size_t)utf8proc_encode_char(cps.cp[i], (utf8proc_uint8_t *)s + n);
+    free(cps.cp);
+    if (rc)
+        return rc;
+    s[n] = '\0';
+    *out = s;
+    *out_len = n;
+    return 0;
+}
+
 /* ---- WordPiece ------------------------------------------------------------- */
 
 /* Encodes code points [b, e) as UTF-8 into 'buf' (cap >= 4*(e-b)+3). */

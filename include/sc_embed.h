@@ -72,4 +72,26 @@ size_t sc_wordpiece_vocab_size(const sc_wordpiece_t *t);
 /* The token string of 'id' (NULL if out of range). */
 const char *sc_wordpiece_token(const sc_wordpiece_t *t, int32_t id);
 
+/* Hugging Face's BertNormalizer alone (clean text, CJK spacing, accents,
+ * case), as UTF-8: '*out' is malloc'd, the caller frees it. */
+int sc_bert_normalize(const sc_wordpiece_opts_t *o, const char *text, size_t len, char **out,
+                      size_t *out_len);
+
+/* A Unigram (SentencePiece-style) tokenizer from a Hugging Face
+ * tokenizer.json: its normalizer sequence (BertNormalizer, Lowercase,
+ * Replace of strings or of "\\s+", Strip), the Metaspace pre-tokenizer, then
+ * the Viterbi segmentation that maximizes the sum of piece scores, with
+ * unknown characters as [UNK] (score: lowest piece score - 10), as
+ * tokenizers' Unigram does. Other normalizers or pre-tokenizers are refused
+ * with a message in 'err'. */
+typedef struct sc_unigram_s sc_unigram_t;
+int sc_unigram_load_json(sc_unigram_t **out, const char *path, char *err, size_t err_cap);
+void sc_unigram_free(sc_unigram_t *t);
+/* Like sc_wordpiece_encode: at most 'cap' ids, count or SC_E*. */
+int sc_unigram_encode(const sc_unigram_t *t, const char *text, size_t len, int32_t *ids,
+                      size_t cap);
+int32_t sc_unigram_unk(const sc_unigram_t *t);
+size_t sc_unigram_vocab_size(const sc_unigram_t *t);
+const char *sc_unigram_token(const sc_unigram_t *t, int32_t id);
+
 #endif

@@ -1169,7 +1169,7 @@ static int read_delta(const char *path, scope_t *sc)
     if (!in)
         return SC_ECORRUPT;
     uint32_t hdr[2];
-    uint64_t n, nt;
+    uint64_t n = 0, nt = 0;
     int rc = SC_ECORRUPT;
     float *row = malloc(sc->dim * sizeof(float));
     if (row && fread(hdr, sizeof(hdr), 1, in) == 1 && fread(&n, 8, 1, in) == 1 &&

@@ -29,6 +29,9 @@
 #include "fuzz/fuzz_http.c"
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
+#define LLVMFuzzerTestOneInput fuzz_unigram
+#include "fuzz/fuzz_unigram.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_model2vec
 #define put_file model2vec_put_file
 #include "fuzz/fuzz_model2vec.c"
@@ -101,6 +104,12 @@ START_TEST(http_inputs)
 }
 END_TEST
 
+START_TEST(unigram_inputs)
+{
+    replay("unigram", fuzz_unigram);
+}
+END_TEST
+
 START_TEST(model2vec_inputs)
 {
     replay("model2vec", fuzz_model2vec);
@@ -116,6 +125,7 @@ int main(void)
     tcase_add_test(tc, safetensors_inputs);
     tcase_add_test(tc, glove_inputs);
     tcase_add_test(tc, model2vec_inputs);
+    tcase_add_test(tc, unigram_inputs);
     tcase_add_test(tc, http_inputs);
     suite_add_tcase(s, tc);
     return tu_run(s);

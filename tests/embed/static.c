@@ -174,15 +174,74 @@ START_TEST(model2vec_fixtures)
     uint8_t empty = 0;
     ck_assert_int_eq(sc_embedder_embed(e32, blank, lens, 2, out, &empty), 0);
     ck_assert_uint_eq(empty, 3);
-    /* The vocab-quantized fixture uses a Unigram tokenizer: refused clearly. */
+    /* The vocab-quantized fixture (Unigram tokenizer, a mapping into fewer
+     * rows): model2vec-rs's Python ground truth for the long text. */
     sc_embedder_t *eq;
-    ck_assert_int_ne(sc_embedder_open(&eq, shared_path("models/model2vec-fixtures/test-model-vocab-quantized"), err, sizeof(err)), 0);
-    ck_assert_msg(strstr(err, "WordPiece"), "error: %s", err);
+    ck_assert_int_eq(sc_embedder_open(&eq, shared_path("models/model2vec-fixtures/test-model-vocab-quantized"), err, sizeof(err)), 0);
+    ck_assert_uint_eq(sc_embedder_dim(eq), 64);
+    float q[64];
+    embed_one(eq, long_text, q);
+    json_error_t je;
+    json_t *want = json_load_file(shared_path("models/model2vec-fixtures/embeddings_vocab_quantized.json"), 0, &je);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_uint_eq(json_array_size(json_array_get(want, 0)), 64);
+    for (size_t i = 0; i < 64; i++) {
+        double w = json_number_value(json_array_get(json_array_get(want, 0), i));
+        ck_assert_msg(fabs(q[i] - w) <= 1e-5, "dim %zu: %g vs %g", i, q[i], w);
+    }
+    json_decref(want);
+    sc_embedder_close(eq);
     free(long_text);
     sc_embedder_close(e32);
     sc_embedder_close(e16);
     sc_embedder_close(e8);
     sc_embedder_close(est);
+}
+END_TEST
+
+/* Unigram segmentation of the vocab-quantized fixture's tokenizer.json. The
+ * expected ids are the maximum-score segmentations, computed for this test by
+ * a separate brute-force Python DP over the same vocabulary (normalization
+ * done by hand: BERT lowercasing and accents, punctuation spaced out, runs of
+ * spaces collapsed, "▁" for spaces and in front). */
+START_TEST(unigram_segments_by_highest_score)
+{
+    char err[256];
+    sc_unigram_t *u;
+    ck_assert_int_eq(sc_unigram_load_json(&u, shared_path("models/model2vec-fixtures/test-model-vocab-quantized/tokenizer.json"), err, sizeof(err)), 0);
+    static const struct {
+        const char *text;
+        int32_t ids[12];
+        int n;
+    } cases[] = {
+        {"Unaffable tokenizers, naïve café!", {13479, 19963, 2470, 18206, 9995, 1547, 13, 14745, 6670, 2}, 10},
+        {"Hello,   WORLD... it's 2026", {6594, 13, 1091, 15, 15, 15, 1012, 8, 58, 1324, 22835}, 11},
+        {"日本語 text", {867, 879, 953, 2795}, 4},
+        /* two unknown characters in a row fuse into one [UNK] (id 1) */
+        {"zzzq\xe2\x98\x83\xe2\x98\x83 ok", {65, 12215, 3162, 1, 6931}, 5},
+        {"", {0}, 0},
+        {"   ", {0}, 0},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        int32_t ids[64];
+        int n = sc_unigram_encode(u, cases[c].text, strlen(cases[c].text), ids, 64);
+        ck_assert_msg(n == cases[c].n, "%s: %d tokens, want %d", cases[c].text, n, cases[c].n);
+        for (int i = 0; i < n; i++)
+            ck_assert_msg(ids[i] == cases[c].ids[i], "%s: token %d is %d (%s), want %d",
+                          cases[c].text, i, ids[i], sc_unigram_token(u, ids[i]), cases[c].ids[i]);
+    }
+    /* Truncated at 'cap'; invalid UTF-8 bytes are dropped, not fatal. */
+    int32_t two[2];
+    ck_assert_int_eq(sc_unigram_encode(u, "hello world again", 17, two, 2), 2);
+    ck_assert_int_eq(two[0], 6594);
+    int32_t ids[8];
+    ck_assert_int_eq(sc_unigram_encode(u, "hello\xff\xfe world", 13, ids, 8), 2);
+    ck_assert_int_eq(ids[1], 1091);
+    ck_assert_int_eq(sc_unigram_unk(u), 1);
+    sc_unigram_free(u);
+    /* A WordPiece file is not a Unigram one. */
+    ck_assert_int_ne(sc_unigram_load_json(&u, shared_path("models/potion-base-2M/tokenizer.json"), err, sizeof(err)), 0);
+    ck_assert_msg(strstr(err, "Unigram"), "error: %s", err);
 }
 END_TEST
 
@@ -292,10 +351,12 @@ int main(void)
         tcase_add_test(tc, bert_tokenizer_matches_hugging_face);
         tcase_add_test(tc, potion_token_ids_and_embeddings_match_python);
         tcase_add_test(tc, model2vec_fixtures);
+        tcase_add_test(tc, unigram_segments_by_highest_score);
     } else {
         tu_skip("bert_tokenizer_matches_hugging_face: ../shared is absent");
         tu_skip("potion_token_ids_and_embeddings_match_python: ../shared is absent");
         tu_skip("model2vec_fixtures: ../shared is absent");
+        tu_skip("unigram_segments_by_highest_score: ../shared is absent");
     }
     suite_add_tcase(s, tc);
     return tu_run(s);
