@@ -36,10 +36,11 @@
  * granularity, so a popular entry costs one small write per flush, not one
  * index reshuffle per hit. Eviction is coarse anyway. */
 #define TOUCH_FLUSH_MS 1000
-/* A flush is applied in slices of at most this many entries' hit counts, one
- * per writer pass beside that pass's stores, for the same reason as
- * SWEEP_SLICE: 10,000 hot entries' counts in one transaction were a
- * once-a-second ~100 ms stall for every store queued behind them. */
+/* While stores are queued, a flush is applied in slices of at most this many
+ * entries' hit counts, one per writer pass beside that pass's stores, for the
+ * same reason as SWEEP_SLICE: 10,000 hot entries' counts in one transaction
+ * were a once-a-second ~100 ms stall for every store queued behind them.
+ * With no store waiting, the rest goes in one transaction (one fsync). */
 #define TOUCH_SLICE 256
 #define LRU_GRANULARITY_MS 10000
 
@@ -1461,6 +1462,26 @@ static void *writer_main(void *arg)
          * waits until it is empty again. */
         size_t n_touches = 0;
         touch_t *d = s->draining;
+        if (d && !batch) {
+            /* No store is waiting: the rest of the flush in one transaction.
+             * Each commit is an fsync with --sync full, and dozens of small
+             * ones a second made the event loops' lookups stall (open-loop
+             * p99 at 26k hits/s: 5-12 ms against 0.9-1.5 ms). */
+            uint64_t t0 = sc_mono_ns();
+            MDB_txn *txn;
+            if (mdb_txn_begin(s->env, NULL, 0, &txn) == 0) {
+                s->n_events = 0;
+                if (flush_touches(s, txn) != 0)
+                    mdb_txn_abort(txn); /* counts are expendable */
+                else if (mdb_txn_commit(txn) == 0)
+                    atomic_fetch_add(&s->commits_total, 1);
+            }
+            s->draining = NULL; /* flush_touches cleared what it took */
+            d = NULL;
+            touches_since_ms = 0;
+            atomic_fetch_add_explicit(&s->writer_writes_ns, sc_mono_ns() - t0,
+                                      memory_order_relaxed);
+        }
         while (d && s->drain_pos < s->touch_cap && n_touches < TOUCH_SLICE) {
             if (d[s->drain_pos].count) {
                 slice[n_touches++] = d[s->drain_pos];
