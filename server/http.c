@@ -2,8 +2,9 @@
  * The parser is paused at the end of every message, so pipelined requests are
  * handled strictly one after another and their responses leave in order; an
  * asynchronous handler (a store waiting for its commit) stops reading until it
- * answers. Responses produced while one write is in flight are coalesced into
- * the next write. One timer per connection enforces the idle and request
+ * answers. A response is written straight to the socket when it fits; what
+ * does not is handed to uv_write, and responses produced while that write is
+ * in flight are coalesced into the next one. One timer per connection enforces the idle and request
  * timeouts, so a slow client cannot hold a worker. */
 #define _GNU_SOURCE
 #include "server_internal.h"
@@ -214,11 +215,29 @@ static void conn_flush(sc_conn_t *c)
 {
     if (c->writing || !c->out.len || c->closing)
         return;
+    /* Most answers fit in the socket's send buffer: write them now. Only the
+     * rest goes through uv_write, whose completion is a callback a loop
+     * iteration later and, once libuv's write queue drains, an epoll_ctl
+     * (libuv re-arms the watcher without POLLOUT): one syscall in four on an
+     * exact hit. */
+    uv_buf_t now = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t written = n > 0 ? (size_t)n : 0;
+    if (written == c->out.len) {
+        sc_buf_reset(&c->out);
+        if (c->close_after_write)
+            conn_close(c);
+        return;
+    }
     sc_buf_t t = c->out_inflight;
     c->out_inflight = c->out;
     c->out = t;
     sc_buf_reset(&c->out);
-    uv_buf_t b = uv_buf_init(c->out_inflight.data, (unsigned)c->out_inflight.len);
+    uv_buf_t b = uv_buf_init(c->out_inflight.data + written, (unsigned)(c->out_inflight.len - written));
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) == 0) {
         c->writing = 1;
