@@ -52,7 +52,13 @@ static int canon(const json_t *v, sc_buf_t *out, int (*skip)(const char *))
     case JSON_NULL: return sc_buf_append(out, "null", 4);
     case JSON_TRUE: return sc_buf_append(out, "true", 4);
     case JSON_FALSE: return sc_buf_append(out, "false", 5);
-    case JSON_INTEGER: return sc_buf_printf(out, "%lld", (long long)json_integer_value(v));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 && sc_buf_append(out, "-", 1))
+            return SC_ENOMEM;
+        /* magnitude computed unsigned, so the most negative value works too */
+        return sc_buf_u64(out, i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i);
+    }
     case JSON_REAL: return canon_number(json_real_value(v), out);
     case JSON_STRING: return sc_buf_json_str(out, json_string_value(v), json_string_length(v));
     case JSON_ARRAY: {
@@ -66,7 +72,9 @@ static int canon(const json_t *v, sc_buf_t *out, int (*skip)(const char *))
     }
     case JSON_OBJECT: {
         size_t n = json_object_size(v), k = 0;
-        const char **keys = malloc((n ? n : 1) * sizeof(*keys));
+        /* Request objects are small: sort their keys on the stack. */
+        const char *small[16];
+        const char **keys = n <= 16 ? small : malloc(n * sizeof(*keys));
         if (!keys)
             return SC_ENOMEM;
         const char *key;
@@ -87,7 +95,8 @@ static int canon(const json_t *v, sc_buf_t *out, int (*skip)(const char *))
             if (!rc)
                 rc = canon(json_object_get(v, keys[i]), out, NULL);
         }
-        free(keys);
+        if (keys != small)
+            free(keys);
         return rc ? rc : sc_buf_append(out, "}", 1);
     }
     }
@@ -269,6 +278,11 @@ static int skip_ignored(const char *k)
     return is_ignored_param(k);
 }
 
+static int skip_content(const char *k)
+{
+    return strcmp(k, "content") == 0;
+}
+
 /* Canonical prefix shared by key and scope: namespace, tenant, model, params. */
 static int canon_head(const sc_request_t *req, const json_t *params, sc_buf_t *out)
 {
@@ -435,8 +449,11 @@ int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, si
     if (only_space(req->text.data ? req->text.data : "", req->text.len))
         sc_buf_reset(&req->text);
 
-    /* Exact key: everything that changes the answer. */
-    rc = canon_head(req, params, &canon_buf);
+    /* Exact key: everything that changes the answer. The head is shared
+     * with the scope below, so it is built once. */
+    rc = sc_buf_reserve(&canon_buf, 512);
+    rc = rc ? rc : canon_head(req, params, &canon_buf);
+    size_t head_len = canon_buf.len;
     rc = rc ? rc : sc_buf_puts(&canon_buf, prompt ? ",\"prompt\":" : ",\"messages\":");
     rc = rc ? rc : canon(prompt ? prompt : messages, &canon_buf, NULL);
     rc = rc ? rc : sc_buf_puts(&canon_buf, ",\"v\":1}");
@@ -449,9 +466,8 @@ int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, si
 
     /* Scope: the same minus the final user message's content, which is the
      * only part a semantic match may differ in. */
-    sc_buf_reset(&canon_buf);
-    rc = canon_head(req, params, &canon_buf);
-    if (!rc && prompt) {
+    canon_buf.len = head_len;
+    if (prompt) {
         rc = sc_buf_puts(&canon_buf, ",\"form\":\"prompt\"");
     } else if (!rc) {
         rc = sc_buf_puts(&canon_buf, ",\"history\":[");
@@ -461,18 +477,7 @@ int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, si
                 rc = sc_buf_append(&canon_buf, ",", 1);
             if (rc)
                 break;
-            if (i == n_msgs - 1 && last_is_user) {
-                json_t *copy = json_copy(m);
-                if (!copy) {
-                    rc = SC_ENOMEM;
-                    break;
-                }
-                json_object_del(copy, "content");
-                rc = canon(copy, &canon_buf, NULL);
-                json_decref(copy);
-            } else {
-                rc = canon(m, &canon_buf, NULL);
-            }
+            rc = canon(m, &canon_buf, i == n_msgs - 1 && last_is_user ? skip_content : NULL);
         }
         rc = rc ? rc : sc_buf_puts(&canon_buf, "]");
     }

@@ -240,6 +240,42 @@ START_TEST(deep_nesting_is_refused_not_crashed)
 }
 END_TEST
 
+/* Keys and scopes are what stored entries are found by: if a change to the
+ * canonical form altered them, every cache would silently empty on upgrade.
+ * These values were produced by the release before the canonicalizer was
+ * last optimized (f0bf81c). */
+START_TEST(keys_and_scopes_are_stable_across_releases)
+{
+    static const struct {
+        const char *body, *key;
+        uint64_t scope;
+    } cases[] = {
+        {"{\"namespace\":\"bench\",\"model\":\"bench-model\",\"params\":{\"temperature\":0},"
+         "\"prompt\":\"bench question number 1\"}",
+         "88e21391b5832ba67d8d35efcdc1c7c2", 0xa00d30d04545eb34ull},
+        {"{\"namespace\":\"ns\",\"tenant\":\"t1\",\"model\":\"gpt-x\",\"params\":{\"max_tokens\":-42,"
+         "\"seed\":9223372036854775807,\"stop\":[\"a\",\"b\"],\"z\":{\"b\":1,\"a\":[true,null,1.5]}},"
+         "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"hi\"},"
+         "{\"role\":\"assistant\",\"content\":\"hello\"},"
+         "{\"role\":\"user\",\"content\":\"What is 2+2?\",\"name\":\"bob\"}]}",
+         "290a829b7b8d024b6caa97457c7a1936", 0xa3bb30cc54421ccbull},
+        {"{\"model\":\"m\",\"params\":{\"n\":-9223372036854775808},"
+         "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}]}",
+         "e5bb17df97be7115fcbbce23598533ae", 0xadca023720f96633ull},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t key[16];
+        uint64_t scope;
+        char hex[33];
+        key_of(cases[i].body, key, &scope);
+        for (int j = 0; j < 16; j++)
+            snprintf(hex + 2 * j, 3, "%02x", key[j]);
+        ck_assert_str_eq(hex, cases[i].key);
+        ck_assert_msg(scope == cases[i].scope, "case %zu: scope %016llx", i, (unsigned long long)scope);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("request");
@@ -253,6 +289,7 @@ int main(void)
     tcase_add_test(tc, store_fields_are_decoded);
     tcase_add_test(tc, invalid_requests_are_refused_with_a_reason);
     tcase_add_test(tc, deep_nesting_is_refused_not_crashed);
+    tcase_add_test(tc, keys_and_scopes_are_stable_across_releases);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
