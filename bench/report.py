@@ -13,6 +13,18 @@ def main():
     for r in rows:
         by.setdefault(r["name"], []).append(r)
     one = lambda n: by[n][0] if n in by else None
+
+    def med(n):
+        """The run with the median rate among repeated runs of n (the lower
+        median for an even count), so one noisy run does not decide a ratio."""
+        if n not in by:
+            return None
+        runs = sorted(by[n], key=lambda r: r["rate"])
+        return runs[(len(runs) - 1) // 2]
+
+    def spread(n):
+        rates = sorted(r["rate"] for r in by.get(n, []))
+        return "%.0f–%.0f" % (rates[0], rates[-1]) if len(rates) > 1 else "-"
     m = one("machine")
 
     def lat(r, q):
@@ -35,24 +47,38 @@ def main():
       ("%.0f" % one("exact_hit")["seconds"] if one("exact_hit") else "10"))
 
     # ---- exact hits
+    reps = len(by.get("exact_hit", []))
     w("## Exact-hit lookups against nginx and Redis\n")
     w("semcached (2 event loops, `--sync full`) answers `POST /v1/lookup` hits on a 10,000-key "
       "space with Zipf(0.99) popularity and 512-byte stored responses. nginx (2 workers) serves "
       "the byte-identical response body as a static file to the same tool; Redis answers GET of "
       "a value of the same size through its own redis-benchmark at the same concurrency.\n")
-    w("| run | req/s | p50 µs | p90 µs | p99 µs | ratio to nginx | command |")
-    w("|---|---:|---:|---:|---:|---:|---|")
-    ng = one("nginx_static")
+    w("The load generator shares the machine's two cores with the server it drives, so how many "
+      "client threads drive a server hardest differs between servers. Each side is measured "
+      "with one and with two client threads, %d times each, alternating with the other server; "
+      "the table shows the median run of each (the range of all runs beside it), and ratios are "
+      "between medians with the same client.\n" % reps)
+    w("| run | client threads | req/s (median) | all runs | p50 µs | p90 µs | p99 µs | ratio to nginx | command |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    ng, ng2 = med("nginx_static"), med("nginx_static_2t")
     ngp = one("nginx_static_pipelined")
-    for name, ref in [("exact_hit", ng), ("nginx_static", ng), ("exact_hit_pipelined", ngp),
-                      ("nginx_static_pipelined", ngp), ("redis_get", ng)]:
-        r = one(name)
+    for name, ref, threads in [("exact_hit", ng, 1), ("nginx_static", ng, 1),
+                               ("exact_hit_2t", ng2, 2), ("nginx_static_2t", ng2, 2),
+                               ("exact_hit_pipelined", ngp, 1), ("nginx_static_pipelined", ngp, 1),
+                               ("redis_get", ng, "-")]:
+        r = med(name)
         if not r:
             continue
         ratio = "%.2f×" % (r["rate"] / ref["rate"]) if ref and ref["rate"] else "-"
-        w("| %s | %.0f | %s | %s | %s | %s | `%s` |" % (name, r["rate"], lat(r, "p50"), lat(r, "p90"),
-                                                      lat(r, "p99"), ratio, r["command"]))
+        w("| %s | %s | %.0f | %s | %s | %s | %s | %s | `%s` |" % (
+            name, threads, r["rate"], spread(name), lat(r, "p50"), lat(r, "p90"), lat(r, "p99"),
+            ratio, r["command"]))
     w("")
+    best = lambda names: max((med(n) for n in names if med(n)), key=lambda r: r["rate"], default=None)
+    sc_best, ng_best = best(["exact_hit", "exact_hit_2t"]), best(["nginx_static", "nginx_static_2t"])
+    if sc_best and ng_best:
+        w("Each server at its best client configuration: semcached %.0f req/s, nginx %.0f req/s: "
+          "**%.2f×**.\n" % (sc_best["rate"], ng_best["rate"], sc_best["rate"] / ng_best["rate"]))
     w("Target: exact-hit throughput at least equal to nginx serving the same bytes through the "
       "same tool. (semcached parses JSON, canonicalizes and hashes the request and reads LMDB for "
       "every hit; nginx sends a file.)\n")
@@ -61,7 +87,8 @@ def main():
     wr = one("wrk_nginx")
     if wr and ng:
         w("## The load tool checked against wrk\n")
-        w("Same nginx target, 32 connections, closed loop, one client thread each.\n")
+        w("Same nginx target, 32 connections, closed loop, one client thread each "
+          "(semcached-bench: the median run above).\n")
         w("| tool | req/s | p50 µs | p90 µs | p99 µs |")
         w("|---|---:|---:|---:|---:|")
         w("| semcached-bench | %.0f | %s | %s | %s |" % (ng["rate"], lat(ng, "p50"), lat(ng, "p90"), lat(ng, "p99")))
