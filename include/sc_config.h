@@ -23,6 +23,7 @@ typedef struct sc_config_s {
     int64_t default_ttl_s;       /* TTL of entries stored without ttl_s; 0 = never */
     int64_t max_ttl_s;           /* largest ttl_s a store may ask for */
     int64_t sweep_interval_ms;   /* how often expired entries are purged */
+    int64_t hit_flush_ms;        /* how often coalesced hit counts are written */
     int64_t max_header_bytes;    /* request line + headers */
     int64_t max_body_bytes;      /* request body after de-chunking */
     int64_t max_connections;     /* open client connections, all loops together */

@@ -181,9 +181,11 @@ void sc_write_op_clear(sc_write_op_t *op);
 void sc_write_op_free(sc_write_op_t *op);
 
 /* Records a hit on 'key' at 'now_ms'. Never blocks: updates are buffered and
- * applied by the writer; when the buffer is full the update is dropped and
- * counted. */
-void sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms);
+ * applied by the writer every --hit-flush-ms; when the buffer is full the
+ * update is dropped and counted. Returns the entry's hits buffered since the
+ * last flush, this one included (so stored hits + this is the entry's count),
+ * or 0 if the update was dropped. */
+uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms);
 
 /* Runs one sweep now (tests); returns entries removed or SC_E*. Must not be
  * called while the writer thread runs. */

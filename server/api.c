@@ -200,8 +200,9 @@ static void semantic_lookup(sc_server_t *srv, sc_store_reader_t *reader, const s
         free(sv);
 }
 
+/* 'hits' counts this hit: the stored count plus the store's buffered ones. */
 static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_BYTES],
-                       const sc_entry_t *e, const sc_entry_meta_t *meta, uint64_t now,
+                       const sc_entry_t *e, uint64_t hits, uint64_t now,
                        const semantic_result_t *sem)
 {
     uint64_t age_ms = now > e->created_ms ? now - e->created_ms : 0;
@@ -225,7 +226,7 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
     sc_buf_puts(b, ".");
     sc_buf_puts(b, frac);
     sc_buf_puts(b, ",\"hits\":");
-    sc_buf_u64(b, meta->hits + 1);
+    sc_buf_u64(b, hits);
     sc_buf_puts(b, "}");
 }
 
@@ -311,8 +312,11 @@ static void lookup_search(lookup_wait_t *lw, sc_store_reader_t *reader)
     sc_entry_t e;
     sc_entry_meta_t meta;
     semantic_lookup(lw->srv, reader, &lw->req, lw->threshold, lw->now, &e, &meta, &lw->sem);
-    if (lw->sem.hit)
-        append_hit(&lw->hit, "semantic", lw->sem.key, &e, &meta, lw->now, &lw->sem);
+    if (lw->sem.hit) {
+        uint32_t unwritten = sc_store_touch(lw->srv->store, lw->sem.key, lw->now);
+        append_hit(&lw->hit, "semantic", lw->sem.key, &e, meta.hits + (unwritten ? unwritten : 1),
+                   lw->now, &lw->sem);
+    }
     if (lw->sem.searched) {
         sc_buf_append(&lw->cached, e.response.ptr, e.response.len);
         lw->prompt_tokens = e.prompt_tokens;
@@ -339,7 +343,6 @@ static void lookup_respond(lookup_wait_t *lw)
         result = SC_LR_SEMANTIC_HIT;
         b = lw->hit;
         memset(&lw->hit, 0, sizeof(lw->hit));
-        sc_store_touch(srv->store, sem->key, lw->now);
         sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
                                 lw->prompt_tokens, lw->completion_tokens);
         maybe_sample(w, req, ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
@@ -558,8 +561,8 @@ static void handle_lookup(sc_conn_t *c, const sc_http_request_t *hr)
             if ((e.expires_ms == 0 || now < e.expires_ms) &&
                 (!req.has_max_age || age_s <= req.max_age_s)) {
                 hit = 1;
-                append_hit(&b, "exact", req.key, &e, &meta, now, NULL);
-                sc_store_touch(srv->store, req.key, now);
+                uint32_t unwritten = sc_store_touch(srv->store, req.key, now);
+                append_hit(&b, "exact", req.key, &e, meta.hits + (unwritten ? unwritten : 1), now, NULL);
                 maybe_sample(w, &req, &ns, req.key, SC_MATCH_EXACT, 1.0, &e, &b);
                 sc_metrics_tokens_saved(w->metrics, req.ns, req.ns_len, req.model, req.model_len,
                                         e.prompt_tokens, e.completion_tokens);

@@ -55,6 +55,7 @@ static const opt_t options[] = {
     INT_OPT("default-ttl-s", 0, 315360000, "604800", default_ttl_s, "TTL of entries stored without ttl_s (7 days); 0 = never expire"),
     INT_OPT("max-ttl-s", 1, 3153600000LL, "315360000", max_ttl_s, "largest ttl_s a store may ask for (10 years)"),
     INT_OPT("sweep-interval-ms", 10, 3600000, "1000", sweep_interval_ms, "how often the sweeper purges expired entries"),
+    INT_OPT("hit-flush-ms", 10, 3600000, "10000", hit_flush_ms, "how often hit counts and LRU recency are written to the store (eviction always sees them exactly)"),
     SIZE_OPT("max-header-bytes", 1024, 1 << 20, "16K", max_header_bytes, "request line plus headers; larger gets 431"),
     SIZE_OPT("max-body-bytes", 1024, 1LL << 30, "4M", max_body_bytes, "request body; larger gets 413"),
     INT_OPT("max-connections", 1, 1000000, "10000", max_connections, "open client connections; more are answered 503 and closed"),

@@ -31,11 +31,10 @@
  * be emptied. */
 #define EVICT_HIGH_WATER 0.90
 #define EVICT_LOW_WATER 0.85
-/* Hit counts are applied once a second, coalesced per key; an entry's place
- * in LRU order moves only when its recency changes by more than the
+/* Hit counts are applied every --hit-flush-ms, coalesced per key; an entry's
+ * place in LRU order moves only when its recency changes by more than the
  * granularity, so a popular entry costs one small write per flush, not one
  * index reshuffle per hit. Eviction is coarse anyway. */
-#define TOUCH_FLUSH_MS 1000
 /* While stores are queued, a flush is applied in slices of at most this many
  * entries' hit counts, one per writer pass beside that pass's stores, for the
  * same reason as SWEEP_SLICE: 10,000 hot entries' counts in one transaction
@@ -1414,8 +1413,8 @@ static void *writer_main(void *arg)
             uint64_t wake = next_sweep;
             if (s->cfg.sync == SC_SYNC_PERIODIC && next_sync < wake)
                 wake = next_sync;
-            if (s->n_touches && touches_since_ms + TOUCH_FLUSH_MS < wake)
-                wake = touches_since_ms + TOUCH_FLUSH_MS;
+            if (s->n_touches && touches_since_ms + (uint64_t)s->cfg.hit_flush_ms < wake)
+                wake = touches_since_ms + (uint64_t)s->cfg.hit_flush_ms;
             if (wake <= now)
                 break;
             struct timespec ts;
@@ -1438,7 +1437,7 @@ static void *writer_main(void *arg)
         } else {
             batch = NULL;
         }
-        /* Hit counts are flushed once a second, or sooner when their table
+        /* Hit counts are flushed every --hit-flush-ms, or sooner when their table
          * is half full, and the flushed table is applied TOUCH_SLICE entries
          * per pass. Applying them with every batch, as before, rewrote the
          * same popular entries' meta pages dozens of times a second. */
@@ -1446,7 +1445,7 @@ static void *writer_main(void *arg)
         if (s->n_touches && !touches_since_ms)
             touches_since_ms = now;
         if (!s->draining && s->n_touches &&
-            (s->stopping || now >= touches_since_ms + TOUCH_FLUSH_MS ||
+            (s->stopping || now >= touches_since_ms + (uint64_t)s->cfg.hit_flush_ms ||
              s->n_touches >= s->touch_cap / 2)) {
             s->draining = s->touches;
             s->drain_pos = 0;
@@ -1571,12 +1570,13 @@ void sc_write_op_clear(sc_write_op_t *op)
     op->ns = op->tenant = op->model = NULL;
 }
 
-void sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms)
+uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms)
 {
     /* Keys are hashes already: their first 8 bytes make a good slot index. */
     uint64_t h;
     memcpy(&h, key, 8);
     size_t mask = s->touch_cap - 1;
+    uint32_t unwritten = 0;
     pthread_mutex_lock(&s->mu);
     for (size_t i = (size_t)h & mask, probes = 0; probes < 64; i = (i + 1) & mask, probes++) {
         touch_t *t = &s->touches[i];
@@ -1588,19 +1588,20 @@ void sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64
             t->ts = now_ms;
             t->count = 1;
             s->n_touches++;
-            pthread_mutex_unlock(&s->mu);
-            return;
+            unwritten = 1;
+            break;
         }
         if (memcmp(t->key, key, SC_STORE_KEY_BYTES) == 0) {
-            t->count++;
+            unwritten = ++t->count;
             if (now_ms > t->ts)
                 t->ts = now_ms;
-            pthread_mutex_unlock(&s->mu);
-            return;
+            break;
         }
     }
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add_explicit(&s->touches_dropped, 1, memory_order_relaxed);
+    if (!unwritten)
+        atomic_fetch_add_explicit(&s->touches_dropped, 1, memory_order_relaxed);
+    return unwritten;
 }
 
 int sc_store_stats(sc_store_t *s, sc_store_stats_t *st)

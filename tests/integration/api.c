@@ -91,6 +91,15 @@ START_TEST(store_then_lookup_hits)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "hits")), 1);
     ck_assert(json_is_number(json_object_get(j, "age_s")));
     json_decref(j);
+    /* Each hit is counted at once, though counts reach the store only every
+     * --hit-flush-ms (10 s). */
+    for (int i = 2; i <= 3; i++) {
+        j = post(srv.port, "/v1/lookup", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"capital of France?\"}],\"params\":{\"temperature\":0}}", 200);
+        ck_assert_str_eq(str_field(j, "status"), "hit");
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "hits")), i);
+        json_decref(j);
+    }
 
     /* A different parameter is a different request. */
     j = post(srv.port, "/v1/lookup", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"

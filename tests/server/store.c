@@ -272,6 +272,7 @@ START_TEST(writer_sweeps_and_applies_hits_in_slices)
     sc_config_t cfg;
     sc_config_defaults(&cfg);
     ck_assert_int_eq(sc_config_set(&cfg, "sweep-interval-ms", "50", stderr), 0);
+    ck_assert_int_eq(sc_config_set(&cfg, "hit-flush-ms", "50", stderr), 0);
     sc_store_t *s = open_store_cfg(&cfg);
     enum { EXPIRED = 3 * SWEEP_SLICE + 5, HOT = 3 * TOUCH_SLICE + 7 };
     uint64_t now = sc_now_ms();
