@@ -169,7 +169,7 @@ asan: deps-test
 	  tests/run.sh $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN)) $(TEST_SCRIPTS)
 
 deps-bench: deps-test
-	$(call install_missing,nginx-light redis-server redis-tools wrk gnuplot-nox python3-hnswlib python3-torch curl)
+	$(call install_missing,nginx-light libnginx-mod-http-echo redis-server redis-tools wrk gnuplot-nox python3-hnswlib python3-torch curl)
 
 # The benchmark suite (minutes; not part of make test). Writes BENCHMARKS.md.
 bench: deps-bench
