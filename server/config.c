@@ -81,7 +81,7 @@ static const opt_t options[] = {
     INT_OPT("embed-intra-threads", 1, 64, "1", embed_intra_threads, "threads sharing one BERT forward pass (token rows and attention heads split between them; other embedders ignore it): lowers the latency of one batch, where --embed-threads raises throughput"),
     INT_OPT("blas-threads", 1, 256, "1", blas_threads, "OpenBLAS threads inside one BLAS call; 1 keeps its idle helpers from spinning on the event loops' cores (parallelism comes from --threads and --embed-threads)"),
     INT_OPT("embed-batch", 1, 256, "32", embed_batch, "most texts embedded in one batch"),
-    INT_OPT("embed-wait-us", 0, 100000, "1000", embed_wait_us, "how long a worker waits for more texts to fill a batch"),
+    INT_OPT("embed-wait-us", 0, 100000, "1000", embed_wait_us, "longest a worker waits for more texts to fill a batch (never longer than a batch takes to embed)"),
     INT_OPT("embed-queue", 1, 1000000, "4096", embed_queue, "most texts waiting to be embedded; beyond it lookups answer exact-only (\"semantic\":\"skipped\")"),
     INT_OPT("embed-timeout-ms", 1, 60000, "2000", embed_timeout_ms, "a text not embedded within this is skipped (exact-only lookup)"),
     STR_OPT("models", "", models, "more server-side models that namespaces choose with their \"model\" setting, as NAME=SPEC,NAME=SPEC (SPEC as for --model); --model itself is \"default\". Each has its own --embed-threads workers"),

@@ -1,11 +1,18 @@
 /* embedpool.c -- the embedding workers. One mutex-guarded FIFO; a worker
- * that finds a job waits at most max_wait for more (so light load pays
- * microseconds, heavy load gets full batches), then embeds the batch with one
- * sc_embedder_embed call outside the lock. */
+ * that finds a job waits a moment for more, then embeds the batch with one
+ * sc_embedder_embed call outside the lock. The moment is max_wait at most and
+ * never longer than a batch takes to embed (a running average): waiting pays
+ * off only where a batch has a fixed cost comparable to the wait (a
+ * transformer's matrix products, a remote call), while a static model embeds
+ * a text in microseconds and a lone lookup would otherwise sit out the whole
+ * max_wait. Under load, jobs that arrive while a batch runs form the next
+ * batch without any wait. Until a batch has been embedded the worker waits
+ * the whole max_wait, as it knows nothing of the model's cost. */
 #define _GNU_SOURCE
 #include "embedpool.h"
 
 #include "fifo.h"
+#include "sc_common.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +28,8 @@ struct sc_embed_pool_s {
     pthread_cond_t cv;
     sc_fifo_t jobs; /* guarded by mu */
     int stopping;
+    uint64_t batch_ns_avg;        /* guarded by mu: running average of a batch's
+                                     embedding time, bounds the straggler wait */
     pthread_t *threads;
     int n_threads;
     _Atomic uint64_t batches, texts, timeouts, rejected, errors;
@@ -32,16 +41,15 @@ static void finish(sc_embed_job_t *j, int result)
     j->done(j);
 }
 
-static void run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
+/* Embeds the jobs still within their deadline; returns how long the model
+ * took (0 when every job had timed out and nothing was embedded). */
+static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
 {
     uint32_t dim = sc_embedder_dim(p->e);
     const char *texts[256];
     size_t lens[256], live = 0;
     sc_embed_job_t *ok[256];
-    uint64_t now = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = sc_mono_ns();
     for (size_t i = 0; i < n; i++) {
         if (jobs[i]->deadline_ns && now > jobs[i]->deadline_ns) {
             atomic_fetch_add(&p->timeouts, 1);
@@ -53,10 +61,12 @@ static void run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
         ok[live++] = jobs[i];
     }
     if (!live)
-        return;
+        return 0;
     float *out = malloc(live * dim * sizeof(float));
     uint8_t empty[32];
+    uint64_t t0 = sc_mono_ns();
     int rc = out ? sc_embedder_embed(p->e, texts, lens, live, out, empty) : SC_ENOMEM;
+    uint64_t took = sc_mono_ns() - t0;
     atomic_fetch_add(&p->batches, 1);
     atomic_fetch_add(&p->texts, live);
     if (rc)
@@ -73,6 +83,17 @@ static void run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
         }
     }
     free(out);
+    return took ? took : 1;
+}
+
+/* How long a worker holding fewer than max_batch jobs waits for more: caller
+ * holds mu. Until a batch has been embedded its cost is unknown, and the
+ * worker waits the whole max_wait. */
+static uint64_t straggler_wait_ns(const sc_embed_pool_t *p)
+{
+    if (!p->batch_ns_avg || p->max_wait_ns < p->batch_ns_avg)
+        return p->max_wait_ns;
+    return p->batch_ns_avg;
 }
 
 static void *worker_main(void *arg)
@@ -87,10 +108,11 @@ static void *worker_main(void *arg)
         if (p->stopping && !p->jobs.len)
             break;
         /* Give stragglers a moment to join the batch. */
-        if (p->jobs.len < p->max_batch && p->max_wait_ns && !p->stopping) {
+        uint64_t wait_ns = straggler_wait_ns(p);
+        if (p->jobs.len < p->max_batch && wait_ns && !p->stopping) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + p->max_wait_ns;
+            uint64_t ns = (uint64_t)ts.tv_nsec + wait_ns;
             ts.tv_sec += (time_t)(ns / 1000000000u);
             ts.tv_nsec = (long)(ns % 1000000000u);
             while (p->jobs.len < p->max_batch && !p->stopping &&
@@ -104,10 +126,13 @@ static void *worker_main(void *arg)
         if (p->stopping) {
             for (size_t i = 0; i < n; i++)
                 finish(batch[i], SC_ECLOSED);
+            pthread_mutex_lock(&p->mu);
         } else {
-            run_batch(p, batch, n);
+            uint64_t took = run_batch(p, batch, n);
+            pthread_mutex_lock(&p->mu);
+            if (took)
+                p->batch_ns_avg = p->batch_ns_avg ? (p->batch_ns_avg * 7 + took) / 8 : took;
         }
-        pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;

@@ -1,7 +1,8 @@
 /* embedpool.h -- embedding worker threads with micro-batching. Event loops
  * submit one text per job and never run model code; a worker takes the jobs
- * that arrived within --embed-wait-us of the first (up to --embed-batch) and
- * embeds them in one call. The queue is bounded: a full queue, a job past its
+ * that arrived within a short wait after the first (up to --embed-batch) and
+ * embeds them in one call. The wait is --embed-wait-us at most and never
+ * longer than a batch of this model takes to embed (a running average). The queue is bounded: a full queue, a job past its
  * deadline or a model error fail the job, and the caller falls back to an
  * exact-only lookup instead of waiting. */
 #ifndef SC_EMBEDPOOL_H

@@ -98,7 +98,8 @@ END_TEST
 START_TEST(embedding_failures_fall_back_to_exact)
 {
     tu_server_t s;
-    /* Every job waits 5 ms for its batch but must be done within 1 ms. */
+    /* Every job must be done within 1 ms, and waits 5 ms for its batch: as none
+     * is ever embedded in time, the worker never learns how fast the model is. */
     snprintf(potion, sizeof(potion), "%s/models/potion-base-2M", tu_shared());
     const char *args[] = {"--model", potion, "--embed-timeout-ms", "1", "--embed-wait-us", "5000", NULL};
     tu_server_start(&s, args);

@@ -1,0 +1,123 @@
+/* tests/server/embedpool.c -- the embedding workers (server/embedpool.c):
+ * a lone text is embedded at once rather than after --embed-wait-us when the
+ * model's batches are fast, and texts still gather into one batch when
+ * batches are slow. The model is the small
+ * GloVe file of the fuzz corpus, so the test needs nothing outside the tree. */
+#include "../../server/embedpool.c"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+typedef struct {
+    sc_embed_job_t job;
+    _Atomic int done;
+} test_job_t;
+
+static void job_done(sc_embed_job_t *job)
+{
+    atomic_store(&((test_job_t *)job)->done, 1);
+}
+
+static sc_embedder_t *open_model(void)
+{
+    sc_embedder_t *e;
+    char err[256];
+    ck_assert_msg(sc_embedder_open(&e, "tests/fuzz/corpus/glove/small.scglove", err, sizeof(err)) == 0,
+                  "%s", err);
+    return e;
+}
+
+static void submit(sc_embed_pool_t *p, test_job_t *j, const char *text)
+{
+    *j = (test_job_t){0};
+    j->job.text = text;
+    j->job.len = strlen(text);
+    j->job.done = job_done;
+    ck_assert_int_eq(sc_embed_pool_submit(p, &j->job), 0);
+}
+
+static void wait_done(test_job_t *j)
+{
+    for (int i = 0; i < 3000 && !atomic_load(&j->done); i++)
+        usleep(1000);
+    ck_assert(atomic_load(&j->done));
+}
+
+START_TEST(straggler_wait_is_bounded_by_the_batch_time)
+{
+    sc_embed_pool_t p = {.max_wait_ns = 1000000};
+    ck_assert_uint_eq(straggler_wait_ns(&p), 1000000); /* nothing measured yet */
+    p.batch_ns_avg = 8000;
+    ck_assert_uint_eq(straggler_wait_ns(&p), 8000);
+    p.batch_ns_avg = 9000000;
+    ck_assert_uint_eq(straggler_wait_ns(&p), 1000000);
+}
+END_TEST
+
+/* With a 1-s --embed-wait-us, one text after another: the first waits it out
+ * (the model's cost is not known yet), but a static model's batches take
+ * microseconds, so the other 19 do not (a flat wait: 20 s in all). */
+START_TEST(lone_texts_do_not_wait_out_max_wait_with_a_fast_model)
+{
+    sc_embedder_t *e = open_model();
+    sc_embed_pool_t *p;
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 1000000, 64), 0);
+    uint64_t t0 = sc_mono_ns();
+    for (int i = 0; i < 20; i++) {
+        test_job_t j;
+        submit(p, &j, "the cat");
+        wait_done(&j);
+        ck_assert_int_eq(j.job.result, 0);
+        ck_assert_uint_eq(j.job.dim, sc_embedder_dim(e));
+        free(j.job.vec);
+    }
+    uint64_t took_ms = (sc_mono_ns() - t0) / 1000000;
+    ck_assert_msg(took_ms < 5000, "20 lone texts took %llu ms", (unsigned long long)took_ms);
+    sc_embed_pool_stats_t st;
+    sc_embed_pool_stats(p, &st);
+    ck_assert_uint_eq(st.texts, 20);
+    sc_embed_pool_destroy(p);
+    sc_embedder_close(e);
+}
+END_TEST
+
+/* When a batch is known to take long (here: the average set to 10 s), texts
+ * arriving together are embedded in one call. */
+START_TEST(texts_gather_into_one_batch_when_batches_are_slow)
+{
+    sc_embedder_t *e = open_model();
+    sc_embed_pool_t *p;
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 300000, 64), 0);
+    pthread_mutex_lock(&p->mu);
+    p->batch_ns_avg = 10000000000ull;
+    pthread_mutex_unlock(&p->mu);
+    test_job_t j[4];
+    for (int i = 0; i < 4; i++)
+        submit(p, &j[i], "the dog");
+    for (int i = 0; i < 4; i++) {
+        wait_done(&j[i]);
+        ck_assert_int_eq(j[i].job.result, 0);
+        free(j[i].job.vec);
+    }
+    sc_embed_pool_stats_t st;
+    sc_embed_pool_stats(p, &st);
+    ck_assert_uint_eq(st.texts, 4);
+    ck_assert_uint_eq(st.batches, 1);
+    sc_embed_pool_destroy(p);
+    sc_embedder_close(e);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("embedpool");
+    TCase *tc = tcase_create("embedpool");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, straggler_wait_is_bounded_by_the_batch_time);
+    tcase_add_test(tc, lone_texts_do_not_wait_out_max_wait_with_a_fast_model);
+    tcase_add_test(tc, texts_gather_into_one_batch_when_batches_are_slow);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
