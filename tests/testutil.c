@@ -158,7 +158,7 @@ void tu_server_destroy(tu_server_t *s)
     s->n_args = 0;
 }
 
-static int connect_port(int port)
+int tu_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -174,7 +174,7 @@ static int connect_port(int port)
     return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int tu_send_all(int fd, const char *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -227,7 +227,7 @@ tu_resp_t tu_http_ct(int port, const char *method, const char *path, const char 
                      const char *content_type)
 {
     tu_resp_t r = {.status = -1};
-    int fd = connect_port(port);
+    int fd = tu_connect(port);
     if (fd < 0)
         return r;
     size_t blen = body ? strlen(body) : 0;
@@ -237,7 +237,7 @@ tu_resp_t tu_http_ct(int port, const char *method, const char *path, const char 
         snprintf(ct, sizeof(ct), "Content-Type: %s\r\n", content_type);
     int n = asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%zu\r\n\r\n",
                      method, path, ct, body ? "Content-Length: " : "X-No-Body: ", blen);
-    if (n < 0 || write_all(fd, req, (size_t)n) || (blen && write_all(fd, body, blen))) {
+    if (n < 0 || tu_send_all(fd, req, (size_t)n) || (blen && tu_send_all(fd, body, blen))) {
         free(req);
         close(fd);
         return r;
@@ -276,19 +276,19 @@ void tu_resp_free(tu_resp_t *r)
 char *tu_raw(int port, const char *bytes, size_t len, int byte_at_a_time, int timeout_ms,
              size_t *out_len)
 {
-    int fd = connect_port(port);
+    int fd = tu_connect(port);
     if (fd < 0) {
         *out_len = 0;
         return strdup("");
     }
     if (byte_at_a_time) {
         for (size_t i = 0; i < len; i++) {
-            if (write_all(fd, bytes + i, 1))
+            if (tu_send_all(fd, bytes + i, 1))
                 break;
             usleep(200);
         }
     } else {
-        write_all(fd, bytes, len);
+        tu_send_all(fd, bytes, len);
     }
     char *out = read_all(fd, timeout_ms, out_len);
     close(fd);

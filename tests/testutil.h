@@ -46,6 +46,10 @@ tu_resp_t tu_http_ct(int port, const char *method, const char *path, const char 
                      const char *content_type);
 void tu_resp_free(tu_resp_t *r);
 
+/* A blocking TCP connection to 127.0.0.1:'port' (TCP_NODELAY), or -1. */
+int tu_connect(int port);
+/* Sends all 'n' bytes; 0, or -1 when the peer is gone. */
+int tu_send_all(int fd, const char *p, size_t n);
 /* Sends raw bytes (optionally one byte per write), then reads until the peer
  * closes or 'timeout_ms' passes. Returns the bytes read (owned). */
 char *tu_raw(int port, const char *bytes, size_t len, int byte_at_a_time, int timeout_ms,
