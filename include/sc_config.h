@@ -29,6 +29,7 @@ typedef struct sc_config_s {
     int64_t max_connections;     /* open client connections, all loops together */
     int64_t idle_timeout_ms;     /* keep-alive connection with no request */
     int64_t request_timeout_ms;  /* first byte of a request to its last byte */
+    int64_t drain_timeout_ms;    /* on SIGTERM: most time to answer what was received */
     int64_t writer_batch;        /* most writes in one group commit */
     int64_t writer_queue;        /* most writes waiting; more get 503 */
     int64_t semantic;            /* 1: semantic lookup on for namespaces that do not say */

@@ -61,6 +61,7 @@ static const opt_t options[] = {
     INT_OPT("max-connections", 1, 1000000, "10000", max_connections, "open client connections; more are answered 503 and closed"),
     INT_OPT("idle-timeout-ms", 100, 86400000, "60000", idle_timeout_ms, "a keep-alive connection with no request in progress is closed after this"),
     INT_OPT("request-timeout-ms", 100, 3600000, "30000", request_timeout_ms, "a request must arrive completely within this (slow clients get 408)"),
+    INT_OPT("drain-timeout-ms", 0, 3600000, "10000", drain_timeout_ms, "on SIGTERM, how long connections may take to answer the requests already received; then they are closed"),
     INT_OPT("writer-batch", 1, 100000, "1024", writer_batch, "most writes committed in one transaction (group commit)"),
     INT_OPT("writer-queue", 16, 10000000, "65536", writer_queue, "most writes waiting for the writer; beyond it stores get 503"),
     ENUM_OPT("semantic", onoff_choices, "on", semantic, "semantic lookup for namespaces that do not configure it (requests still need an embedding)"),

@@ -251,7 +251,8 @@ void sc_conn_respond(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int st
                      const char *content_type, const char *extra_headers, const char *body,
                      size_t len)
 {
-    if (!c->keep_alive || c->w->stopping)
+    /* Draining: the last answer to what was received closes the connection. */
+    if (!c->keep_alive || (c->w->stopping && c->in_off >= c->in.len))
         c->close_after_write = 1;
     if (!c->closing) {
         /* Assembled by hand: this runs for every response. */
@@ -363,7 +364,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_timer(uv_timer_t *t)
 {
     sc_conn_t *c = t->data;
-    if (c->busy || c->closing)
+    if (c->closing)
+        return;
+    if (c->w->stopping) { /* --drain-timeout-ms is up: close, answered or not */
+        conn_close(c);
+        return;
+    }
+    if (c->busy)
         return;
     if (c->in_message || c->in_off < c->in.len) {
         c->keep_alive = 0;
@@ -381,7 +388,10 @@ static void conn_arm_timer(sc_conn_t *c)
     if (c->closing)
         return;
     const sc_config_t *cfg = &c->w->srv->cfg;
-    if (c->busy || c->close_after_write) {
+    if (c->w->stopping) { /* one deadline for the whole drain */
+        uint64_t now = sc_mono_ns(), end = c->w->drain_deadline_ns;
+        uv_timer_start(&c->timer, on_timer, end > now ? (end - now) / 1000000u + 1 : 0, 0);
+    } else if (c->busy || c->close_after_write) {
         uv_timer_stop(&c->timer);
     } else if (c->in_message || c->in_off < c->in.len) {
         uint64_t now = sc_mono_ns();
@@ -437,6 +447,8 @@ static void dispatch(sc_conn_t *c)
  * goes asynchronous, or the connection is to close. */
 static void conn_process(sc_conn_t *c)
 {
+    if (c->closing)
+        return;
     while (!c->busy && !c->closing && !c->close_after_write && c->in_off < c->in.len) {
         if (!c->in_message)
             c->request_started_ns = sc_mono_ns();
@@ -477,7 +489,17 @@ static void conn_process(sc_conn_t *c)
         c->in_off = 0;
     }
     conn_flush(c);
-    set_reading(c, !c->busy && !c->close_after_write && c->out.len + c->out_inflight.len < OUT_HIGH_WATER);
+    if (c->w->stopping && !c->busy && !c->closing && !c->close_after_write) {
+        /* Draining, and every complete request received is answered (what
+         * is left is at most part of one): close once the answers are out. */
+        c->close_after_write = 1;
+        if (!c->writing && !c->out.len) {
+            conn_close(c);
+            return;
+        }
+    }
+    set_reading(c, !c->w->stopping && !c->busy && !c->close_after_write &&
+                       c->out.len + c->out_inflight.len < OUT_HIGH_WATER);
     conn_arm_timer(c);
 }
 
@@ -633,16 +655,19 @@ void sc__conn_adopt(sc_worker_t *w, int fd)
 }
 
 /* Closes idle connections and lets busy ones finish their response first. */
+/* Stops reading everywhere; each connection answers the requests it has
+ * already received (pipelined ones too: a client must not lose a request the
+ * server read), then closes, all within --drain-timeout-ms. */
 void sc__conn_shutdown_all(sc_worker_t *w)
 {
-    for (sc_conn_t *c = w->conns; c; c = c->next) {
+    for (sc_conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next; /* a close frees only in its callback, later */
         if (c->closing)
             continue;
-        if (c->busy || c->writing) {
-            c->close_after_write = 1;
-            set_reading(c, 0);
-        } else {
-            conn_close(c);
-        }
+        set_reading(c, 0);
+        if (c->busy)
+            conn_arm_timer(c); /* its answer carries on with the drain */
+        else
+            conn_process(c);
     }
 }

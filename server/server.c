@@ -308,6 +308,7 @@ static void on_wakeup(uv_async_t *a)
     }
     if (atomic_load(&w->srv->stopping) && !w->stopping) {
         w->stopping = 1;
+        w->drain_deadline_ns = sc_mono_ns() + (uint64_t)w->srv->cfg.drain_timeout_ms * 1000000u;
         if (w->listener_open) {
             uv_close((uv_handle_t *)&w->listener, NULL);
             w->listener_open = 0;

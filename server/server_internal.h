@@ -109,6 +109,7 @@ struct sc_worker_s {
     sc_conn_t *conns;             /* open connections (loop thread) */
     uint64_t rng;                 /* xorshift state for sampling (loop thread) */
     int stopping;
+    uint64_t drain_deadline_ns;   /* set with stopping: connections still open then are closed */
 };
 
 /* The request as the API handler sees it. Slices point into the
