@@ -6,6 +6,16 @@ each was measured and against what."""
 import json, os, subprocess, sys
 
 
+def simd_level():
+    """The widest vector extension hnswlib's -march=native build can use here
+    (report.py runs on the machine that ran the benchmarks)."""
+    try:
+        flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+
+
 def main():
     res_path, md_path, png_path = sys.argv[1:4]
     rows = [json.loads(l) for l in open(res_path) if l.strip()]
@@ -42,7 +52,7 @@ def main():
       "noisy machine: expect a few percent run to run.\n" %
       (m["cpu"], m["cores"], m["mem_gib"], m["kernel"], m["date"]))
     w("Each semcached-bench run is closed loop unless it says open loop, %s measured seconds "
-      "after 2 s of warm-up; latencies are from a log-linear histogram (< 0.8 %% error); non-2xx "
+      "after 2 s of warm-up; latencies are from a log-linear histogram (< 0.4 %% error); non-2xx "
       "answers and transport errors are counted apart and were zero unless shown.\n" %
       ("%.0f" % one("exact_hit")["seconds"] if one("exact_hit") else "10"))
 
@@ -117,7 +127,7 @@ def main():
             diffs = ["%s %+.1f %%" % (q, 100 * (pmed("tool_delay", q) / pmed("wrk_delay", q) - 1))
                      for q in ("p50", "p90", "p99")]
             w(" Percentiles on the 2-ms target, semcached-bench against wrk (medians over the "
-              "runs): %s (the histogram's error: < 0.8 %%; wrk's printed resolution: 10 µs).\n"
+              "runs): %s (the histogram's error: < 0.4 %%; wrk's printed resolution: 10 µs).\n"
               % ", ".join(diffs))
 
     # ---- stores
@@ -160,6 +170,13 @@ def main():
         half = min(ol, key=lambda r: abs(r["target_rate"] - ol[-1]["target_rate"] / 2.2))
         w("\nAt half the peak (%.0f req/s) p99 is %s µs (target: under 1,000 µs). Command: `%s`\n" %
           (half["target_rate"], lat(half, "p99"), ol[0]["command"].replace(str(int(ol[0]["target_rate"])), "RATE")))
+        ngo = sorted(by.get("nginx_open_loop_50", []), key=lambda r: r["latency_us"]["p99"])
+        if ngo:
+            mid = ngo[(len(ngo) - 1) // 2]
+            w("nginx serving the same bytes at the same rate to the same client (`%s`, after each "
+              "sweep): p99 %s µs (runs: %s), p50 %s µs.\n" % (
+                  mid["command"], lat(mid, "p99"), ", ".join("%.0f" % r["latency_us"]["p99"] for r in ngo),
+                  lat(mid, "p50")))
         dat = png_path + ".dat"
         with open(dat, "w") as f:
             for r in ol:
@@ -191,9 +208,10 @@ def main():
         w("| hnswlib, one query per call, 1 thread | %.0f | - | - | %.3f | `%s` |" % (hp["qps_1_thread"], hp["recall_at_1"], hp["command"]))
         w("| hnswlib, batched, %d threads | %.0f | - | - | %.3f | same |" % (hp["threads"], hp["qps_threads"], hp["recall_at_1"]))
         w("\nsemcached / hnswlib (%d threads): **%.2f×** (target at least 0.7×). semcached's "
-          "hnswlib is compiled for this CPU (`-march=native`, AVX2 here); Debian's python module is "
+          "hnswlib is compiled for this CPU (`-march=native`, %s here); Debian's python module is "
           "a generic build. Semantic hits: %d of %d lookups.\n" %
-          (hp["threads"], sv["rate"] / hp["qps_threads"], sv["lookups"]["semantic_hit"], sv["requests"]))
+          (hp["threads"], sv["rate"] / hp["qps_threads"], simd_level(), sv["lookups"]["semantic_hit"],
+           sv["requests"]))
 
     # ---- crossover
     co = by.get("crossover", [])
