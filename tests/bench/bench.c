@@ -1,0 +1,130 @@
+/* tests/bench/bench.c -- the load tool (bench/bench.c) run as a user runs it,
+ * against the real server: it counts hits by kind, keeps non-2xx answers out
+ * of the latencies, follows each miss with its store, and in open loop sends
+ * exactly the scheduled number of requests. Its --json output is the
+ * interface bench/run.sh reads. */
+#define _GNU_SOURCE
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* Runs semcached-bench with 'args' against 'port'; returns its --json. */
+static json_t *run_bench(int port, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s --port %d --json %s 2>/dev/null", tu_bin("semcached-bench"), port,
+             args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    json_error_t err;
+    json_t *j = json_loads(out, 0, &err);
+    ck_assert_msg(j != NULL, "not JSON (%s): %s", err.text, out);
+    return j;
+}
+
+static long long num(json_t *j, const char *a, const char *b)
+{
+    json_t *v = json_object_get(j, a);
+    if (b)
+        v = json_object_get(v, b);
+    ck_assert_msg(v != NULL, "no %s%s%s", a, b ? "." : "", b ? b : "");
+    return json_is_integer(v) ? json_integer_value(v) : (long long)json_real_value(v);
+}
+
+static double lat(json_t *j, const char *q)
+{
+    return json_number_value(json_object_get(json_object_get(j, "latency_us"), q));
+}
+
+static tu_server_t srv;
+static void up(void)
+{
+    tu_server_start(&srv, NULL);
+}
+static void down(void)
+{
+    tu_server_destroy(&srv);
+}
+
+START_TEST(exact_workload_counts_every_request_as_an_exact_hit)
+{
+    /* Populates 200 keys, then 2,000 lookups of them. */
+    json_t *j = run_bench(srv.port, "-c 4 -n 2000 --warmup 0 -w exact --keys 200");
+    ck_assert_int_eq(num(j, "requests", NULL), 2000);
+    ck_assert_int_eq(num(j, "lookups", "exact_hit"), 2000);
+    ck_assert_int_eq(num(j, "lookups", "miss"), 0);
+    ck_assert_int_eq(num(j, "errors", "non2xx") + num(j, "errors", "transport"), 0);
+    ck_assert(lat(j, "p50") > 0 && lat(j, "p50") <= lat(j, "p99") && lat(j, "p99") <= lat(j, "max"));
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(non_2xx_answers_are_counted_apart_from_latency)
+{
+    json_t *j = run_bench(srv.port, "-c 2 -n 300 --warmup 0 -w raw --path /no/such/page --no-populate");
+    ck_assert_int_eq(num(j, "errors", "non2xx"), 300);
+    ck_assert_int_eq(num(j, "requests", NULL), 0);
+    ck_assert(lat(j, "p50") == 0 && lat(j, "max") == 0);
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(each_miss_is_followed_by_its_store)
+{
+    json_t *j = run_bench(srv.port, "-c 4 -n 500 --warmup 0 -w miss-store --no-populate");
+    json_t *kinds = json_object_get(j, "by_kind");
+    ck_assert_int_eq(num(kinds, "lookup", "requests"), 500);
+    ck_assert_int_eq(num(j, "lookups", "miss"), 500);
+    ck_assert_int_eq(num(kinds, "store", "requests"), 500);
+    ck_assert_int_eq(num(j, "errors", "non2xx") + num(j, "errors", "transport"), 0);
+    json_decref(j);
+    /* What was stored is there: the server counts 500 more entries. */
+    json_t *st = tu_call(srv.port, "GET", "/v1/stats", NULL, 200);
+    ck_assert_int_ge(json_integer_value(json_object_get(st, "entries")), 500);
+    json_decref(st);
+}
+END_TEST
+
+START_TEST(vectors_workload_hits_semantically)
+{
+    json_t *j = run_bench(srv.port, "-c 4 -n 400 --warmup 0 -w vectors --keys 100 --dim 16 --namespace vec");
+    ck_assert_int_eq(num(j, "requests", NULL), 400);
+    ck_assert_int_eq(num(j, "lookups", "exact_hit"), 0);
+    ck_assert_int_ge(num(j, "lookups", "semantic_hit"), 360); /* noisy copies of stored vectors */
+    ck_assert(json_is_null(json_object_get(j, "semantic_precision"))); /* no labels here */
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(open_loop_sends_the_scheduled_number_of_requests)
+{
+    /* 300 starts/s for 2 s: the schedule has 600 (one either way at the window's edges). */
+    json_t *j = run_bench(srv.port, "-c 8 -d 2 --warmup 0 --rate 300 -w exact --keys 200 --no-populate");
+    long long n = num(j, "requests", NULL);
+    ck_assert_msg(n >= 598 && n <= 602, "%lld requests for a schedule of 600", n);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "open");
+    json_decref(j);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bench");
+    TCase *tc = tcase_create("bench");
+    tcase_add_unchecked_fixture(tc, up, down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, exact_workload_counts_every_request_as_an_exact_hit);
+    tcase_add_test(tc, non_2xx_answers_are_counted_apart_from_latency);
+    tcase_add_test(tc, each_miss_is_followed_by_its_store);
+    tcase_add_test(tc, vectors_workload_hits_semantically);
+    tcase_add_test(tc, open_loop_sends_the_scheduled_number_of_requests);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
