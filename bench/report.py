@@ -126,9 +126,15 @@ def main():
                 return v[(len(v) - 1) // 2]
             diffs = ["%s %+.1f %%" % (q, 100 * (pmed("tool_delay", q) / pmed("wrk_delay", q) - 1))
                      for q in ("p50", "p90", "p99")]
+            def rel_spread(n, q):
+                v = sorted(r["latency_us"][q] for r in by[n])
+                return 100 * (v[-1] - v[0]) / pmed(n, q)
+            spreads = ["%s %.1f %% / %.1f %%" % (q, rel_spread("tool_delay", q), rel_spread("wrk_delay", q))
+                       for q in ("p50", "p90", "p99")]
             w(" Percentiles on the 2-ms target, semcached-bench against wrk (medians over the "
-              "runs): %s (the histogram's error: < 0.4 %%; wrk's printed resolution: 10 µs).\n"
-              % ", ".join(diffs))
+              "runs): %s (the histogram's error: < 0.4 %%; wrk's printed resolution: 10 µs). "
+              "Each tool's own spread from run to run (max - min over the median; "
+              "semcached-bench / wrk): %s.\n" % (", ".join(diffs), ", ".join(spreads)))
 
     # ---- stores
     st = one("store_durable")
