@@ -796,6 +796,10 @@ static void run_phase(bench_t *b, thread_t *threads, int progress)
     for (int i = 0; i < b->cfg.threads; i++) {
         pthread_join(threads[i].th, NULL);
         uv_loop_close(&threads[i].loop);
+        for (int k = 0; k < threads[i].n_conns; k++) {
+            sc_buf_free(&threads[i].conns[k].body);
+            sc_buf_free(&threads[i].conns[k].pending);
+        }
         free(threads[i].conns);
         free(threads[i].backlog);
     }

@@ -313,7 +313,10 @@ START_TEST(searches_race_a_writer_through_swaps)
     ck_assert_uint_eq(atomic_load(&r.bad), 0);
     ck_assert_uint_gt(atomic_load(&r.searches), 100);
     ck_assert_uint_eq(st.vectors_hnsw, RACE_LIVE);
-    ck_assert_uint_ge(st.merges + st.compactions, (RACE_LABELS - RACE_LIVE) / 100);
+    /* The writer waited for a swap at every hundredth label after RACE_LIVE
+     * (labels 500, 600, ..., 2900: 25 waits); one more swap usually comes
+     * on its own, but is not guaranteed (a run under ASan had exactly 25). */
+    ck_assert_uint_ge(st.merges + st.compactions, (RACE_LABELS - RACE_LIVE) / 100 - 1);
     expect_found(r.s, RACE_LABELS - RACE_LIVE, RACE_LABELS, 0);
     sc_scopes_destroy(r.s);
 }
