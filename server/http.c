@@ -654,7 +654,6 @@ void sc__conn_adopt(sc_worker_t *w, int fd)
     conn_start(c);
 }
 
-/* Closes idle connections and lets busy ones finish their response first. */
 /* Stops reading everywhere; each connection answers the requests it has
  * already received (pipelined ones too: a client must not lose a request the
  * server read), then closes, all within --drain-timeout-ms. */
