@@ -16,16 +16,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "sc_common.h"
 #include "testutil.h"
 
 static long long mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)(sc_mono_ns() / 1000000u);
 }
 
 /* Appends what arrives on 'fd' to 'buf' (NUL-terminated, grown as needed)
