@@ -17,7 +17,29 @@ TEST_DEPS := python3 python3-numpy prometheus
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes
 OPT ?= -O2 -g
 SAN ?=
-CPPFLAGS += -Iinclude -Iserver -Iindex -Iembed
+# Layers, lowest first. Each folder compiles with the include paths of its own
+# layer and the layers below it only, so an include that runs the wrong way
+# (say index/ reaching into cache/) fails the build. index/ and embed/ are
+# siblings: both stand on core/ and neither sees the other.
+#   core/    foundation: errors, buffers, logging, options, FIFO, vectors, HTTP client
+#   index/   vector indexes (flat scan, hnswlib graph, scopes)
+#   embed/   built-in and remote embedders
+#   cache/   the cache engine: store, canonical requests, namespaces, quality
+#   server/  the HTTP front and the process
+INC_CORE := -Iinclude/core -Icore
+INC_INDEX := $(INC_CORE) -Iinclude/index -Iindex
+INC_EMBED := $(INC_CORE) -Iinclude/embed -Iembed
+INC_CACHE := $(INC_CORE) -Iinclude/index -Iinclude/embed -Iinclude/cache -Icache
+INC_SERVER := $(INC_CACHE) -Iinclude/server -Iserver
+# Tests, the load tool and the converter see everything.
+INC_ALL := $(INC_SERVER) -Iindex -Iembed
+LAYER_INC = $(INC_ALL)
+$(BUILD)/core/%.o: LAYER_INC = $(INC_CORE)
+$(BUILD)/index/%.o: LAYER_INC = $(INC_INDEX)
+$(BUILD)/embed/%.o: LAYER_INC = $(INC_EMBED)
+$(BUILD)/cache/%.o: LAYER_INC = $(INC_CACHE)
+$(BUILD)/server/%.o: LAYER_INC = $(INC_SERVER)
+CPPFLAGS += -MMD -MP
 CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing $(EXTRA_CFLAGS)
 # hnswlib picks its SIMD distance kernels at compile time; semcached is built
 # where it runs, so the wrapper is compiled for this CPU (AVX2/AVX-512 when
@@ -27,8 +49,9 @@ CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing 
 LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lutf8proc -lpthread -lm -lstdc++
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
-# The core library: everything but the binaries' entry points.
-LIB_SRC := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard index/*.c) $(wildcard embed/*.c)
+# The core library: every layer but the binaries' entry points.
+LAYERS := core index embed cache server
+LIB_SRC := $(filter-out server/main.c,$(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
 LIB_CXX := $(wildcard index/*.cc)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 LIB := $(BUILD)/libsemcached.a
@@ -66,13 +89,14 @@ deps-test: deps
 	$(call install_missing,$(TEST_DEPS))
 
 # ---- build ------------------------------------------------------------------
-$(BUILD)/%.o: %.c $(wildcard include/*.h server/*.h index/*.h embed/*.h) Makefile
+# Header dependencies come from the compiler (-MMD), included at the end.
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(LAYER_INC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.cc $(wildcard include/*.h index/*.h) Makefile
+$(BUILD)/%.o: %.cc Makefile
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(LAYER_INC) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -96,15 +120,15 @@ $(BUILD)/semcached-embed-eval: $(BUILD)/bench/tools/embed_eval.o $(LIB)
 $(BUILD)/semcached-crossover: $(BUILD)/bench/tools/crossover.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(TEST_UTIL): tests/testutil.c tests/testutil.h
+$(TEST_UTIL): tests/testutil.c tests/testutil.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c $< -o $@
+	$(CC) $(INC_ALL) $(CPPFLAGS) -Itests $(CFLAGS) -c $< -o $@
 
 # Unit tests #include the .c they test (to reach statics), so they do not
 # link the object of that file from the library; the linker picks the rest.
-$(BUILD)/tests/%: tests/%.c $(TEST_UTIL) $(LIB) $(wildcard include/*.h server/*.h tests/*.h)
+$(BUILD)/tests/%: tests/%.c $(TEST_UTIL) $(LIB) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -Wno-missing-field-initializers $< $(TEST_UTIL) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(INC_ALL) $(CPPFLAGS) -MF $@.d -MT $@ -Itests $(CFLAGS) -Wno-missing-field-initializers $< $(TEST_UTIL) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
 # The load tool's histogram is not in the library: its test includes the .c.
 $(BUILD)/tests/bench/histogram: bench/histogram.c bench/histogram.h
 
@@ -188,7 +212,7 @@ fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CXX=clang++ OPT="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libsemcached.a
 	@for t in $(FUZZ_TARGETS); do \
-	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c tests/fuzz/fuzz_$$t.c \
+	  clang $(INC_ALL) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c tests/fuzz/fuzz_$$t.c \
 	    -o build-fuzz/fuzz_$$t.o && \
 	  clang++ -fsanitize=fuzzer,address,undefined build-fuzz/fuzz_$$t.o build-fuzz/libsemcached.a \
 	    -o build-fuzz/fuzz_$$t $(LDLIBS) || exit 1; \
@@ -221,3 +245,5 @@ soak: deps-test
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz build-valgrind
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

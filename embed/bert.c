@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sc_index.h"
+#include "sc_vec.h"
 #include "sc_safetensors.h"
 
 typedef struct {

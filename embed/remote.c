@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "sc_httpclient.h"
-#include "sc_index.h"
-#include "sc_request.h"
+#include "sc_vec.h"
 
 struct sc_remote_s {
     sc_http_client_t *client;

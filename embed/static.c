@@ -24,7 +24,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#include "sc_index.h"
+#include "sc_vec.h"
 #include "sc_safetensors.h"
 
 #include "sc_strindex.h"

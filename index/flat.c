@@ -167,27 +167,3 @@ const float *sc_flat_row(const sc_flat_t *f, size_t i)
 {
     return f->rows + i * f->dim;
 }
-
-int sc_vec_normalize(float *v, uint32_t dim)
-{
-    double ss = 0;
-    for (uint32_t i = 0; i < dim; i++) {
-        if (!isfinite(v[i]))
-            return SC_EINVAL;
-        ss += (double)v[i] * v[i];
-    }
-    if (!(ss > 0) || !isfinite(ss))
-        return SC_EINVAL;
-    /* Divide in double: for a tiny vector (ss ~ 1e-80) 1 / sqrt(ss) does
-     * not fit a float, and v * inf would turn into inf or NaN (found by
-     * fuzz_model2vec). The quotients are at most 1 in magnitude. */
-    double norm = sqrt(ss);
-    for (uint32_t i = 0; i < dim; i++)
-        v[i] = (float)((double)v[i] / norm);
-    return 0;
-}
-
-float sc_vec_dot(const float *a, const float *b, uint32_t dim)
-{
-    return cblas_sdot((blasint)dim, a, 1, b, 1);
-}

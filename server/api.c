@@ -10,7 +10,7 @@
 #include "searchpool.h"
 #include "sc_index.h"
 #include "sc_request.h"
-#include "veccache.h"
+#include "sc_veccache.h"
 
 #include <stddef.h>
 

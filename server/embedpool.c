@@ -11,7 +11,7 @@
 #define _GNU_SOURCE
 #include "embedpool.h"
 
-#include "fifo.h"
+#include "sc_fifo.h"
 #include "sc_common.h"
 
 #include <pthread.h>

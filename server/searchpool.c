@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #include "searchpool.h"
 
-#include "fifo.h"
+#include "sc_fifo.h"
 
 #include <pthread.h>
 #include <stdlib.h>

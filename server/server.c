@@ -9,7 +9,7 @@
 #define _GNU_SOURCE
 #include "server_internal.h"
 #include "sc_httpclient.h"
-#include "veccache.h"
+#include "sc_veccache.h"
 #include "searchpool.h"
 
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 /* veccache.c -- direct-mapped cache of lookup embeddings under one mutex; it
  * is touched once per semantic miss and once per store, never per hit. */
-#include "veccache.h"
+#include "sc_veccache.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * logic (server/quality.c): comparing answers by each method, the exact
  * binomial bound behind the error budget, the thresholds learned from
  * observations, and the pending table's expiry. */
-#include "../../server/quality.c"
+#include "../../cache/quality.c"
 
 #include "testutil.h"
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sc_common.h"
+#include "sc_vec.h"
 
 typedef enum { SC_REQ_LOOKUP = 1, SC_REQ_STORE = 2 } sc_req_kind_t;
 
@@ -56,11 +57,6 @@ void sc_request_free(sc_request_t *req);
 /* Writes the canonical encoding of 'v' into 'out' (appending). 'v' may be any
  * JSON value; numbers that are equal encode alike (1, 1.0 and 1e0 all as 1). */
 int sc_canonical_json(const json_t *v, sc_buf_t *out);
-
-/* Decodes an embedding: a JSON array of numbers or a base64 string of
- * little-endian float32. Checks finiteness and a non-zero norm, then
- * L2-normalizes. On success '*out' is malloc'd (caller frees). */
-int sc_embedding_decode(const json_t *v, float **out, uint32_t *dim, char *err, size_t err_cap);
 
 /* Request parameters that never change the answer and are left out of the key
  * (NULL-terminated); documented in the README. */

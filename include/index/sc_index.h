@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "sc_common.h"
+#include "sc_vec.h"
 
 /* ---- HNSW ------------------------------------------------------------- */
 
@@ -74,11 +75,5 @@ uint32_t sc_flat_dim(const sc_flat_t *f);
 uint64_t sc_flat_label(const sc_flat_t *f, size_t i);
 const float *sc_flat_row(const sc_flat_t *f, size_t i);
 void sc_flat_destroy(sc_flat_t *f);
-
-/* ---- vector helpers --------------------------------------------------- */
-
-/* Scales 'v' to unit length. SC_EINVAL if it has a NaN/Inf or zero norm. */
-int sc_vec_normalize(float *v, uint32_t dim);
-float sc_vec_dot(const float *a, const float *b, uint32_t dim);
 
 #endif

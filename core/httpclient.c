@@ -11,7 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "fifo.h"
+#include "sc_fifo.h"
 
 #define MAX_RESPONSE (64u << 20)
 

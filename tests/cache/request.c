@@ -1,6 +1,6 @@
 /* tests/server/request.c -- canonicalization, exact keys, scopes, semantic
  * text and request validation (server/request.c). */
-#include "../../server/request.c"
+#include "../../cache/request.c"
 
 #include "testutil.h"
 

@@ -1,7 +1,7 @@
 /* tests/server/store.c -- the LMDB store (server/store.c): records, reads,
  * group-committed writes, invalidation, TTL sweeping, LRU and value eviction,
  * per-namespace usage and caps. */
-#include "../../server/store.c"
+#include "../../cache/store.c"
 
 #include <stdio.h>
 #include <stdlib.h>
