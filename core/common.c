@@ -28,6 +28,9 @@ const char *sc_strerror(int err)
     case SC_EINDEX: return "vector index error";
     case SC_EDIM: return "dimension mismatch";
     case SC_EREMOTE: return "remote endpoint failed";
+    case SC_ETIMEDOUT: return "timed out";
+    case SC_ECANCELED: return "canceled";
+    case SC_ENOTCACHEABLE: return "not cacheable";
     default: break;
     }
     if (err < 0 && err > -4096)

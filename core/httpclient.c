@@ -144,7 +144,7 @@ static void check_done(sc_http_client_t *c)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
         curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &call->status);
         CURLcode rc = msg->data.result;
-        finish(c, call, rc == CURLE_OK ? 0 : rc == CURLE_OPERATION_TIMEDOUT ? -110 : SC_EREMOTE);
+        finish(c, call, rc == CURLE_OK ? 0 : rc == CURLE_OPERATION_TIMEDOUT ? SC_ETIMEDOUT : SC_EREMOTE);
     }
     start_queued(c);
 }

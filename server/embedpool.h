@@ -27,7 +27,6 @@ struct sc_embed_job_s {
     sc_embed_job_t *next;    /* queue link, owned by the pool while queued */
 };
 
-#define SC_ETIMEDOUT (-110)  /* -ETIMEDOUT, so sc_strerror describes it */
 
 typedef struct sc_embed_pool_s sc_embed_pool_t;
 

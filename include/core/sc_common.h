@@ -24,6 +24,9 @@ enum {
     SC_EINDEX = -10012,    /* the vector index failed (exception caught) */
     SC_EDIM = -10013,      /* vector dimension does not match */
     SC_EREMOTE = -10014,   /* a remote endpoint failed or refused the call */
+    SC_ETIMEDOUT = -10015, /* a deadline passed before the work finished */
+    SC_ECANCELED = -10016, /* the caller withdrew the work */
+    SC_ENOTCACHEABLE = -10017, /* a valid request the cache must not answer (passed through) */
 };
 
 /* Returns a static, human-readable description of 'err' (an SC_E* code or a

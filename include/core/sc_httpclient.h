@@ -20,7 +20,7 @@ struct sc_http_call_s {
     char auth[512];           /* "Authorization: ..." header value, or "" */
     long timeout_ms;
     long status;              /* out: HTTP status, 0 if no answer */
-    int error;                /* out: 0, SC_ETIMEDOUT-like -110, or another SC_E* */
+    int error;                /* out: 0, SC_ETIMEDOUT, or another SC_E* */
     sc_buf_t response;        /* out, owned: response body (capped at 64 MiB) */
     /* Called on the client thread when the call ends; must not block. */
     void (*done)(sc_http_call_t *call);
