@@ -459,8 +459,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     help="repository root (default: the parent of docs/)")
-    ap.add_argument("--build", default=os.environ.get("BUILD", "build"),
-                    help="build tree with the objects (default: $BUILD or build)")
+    ap.add_argument("--build", help="build tree with the objects (default: $BUILD, else the "
+                    "root's build/)")
     ap.add_argument("--allow-cycles-in", action="append", default=[], metavar="LAYER",
                     choices=LAYERS, help="report cycles among this layer's modules without failing")
     ap.add_argument("--no-symbols", action="store_true", help="skip the nm checks (no build)")
@@ -470,7 +470,9 @@ def main():
     args = ap.parse_args()
 
     root = os.path.abspath(args.root)
-    build = os.path.join(root, args.build) if not os.path.isabs(args.build) else args.build
+    build = os.path.abspath(args.build or os.environ.get("BUILD") or os.path.join(root, "build"))
+    if args.update:
+        args.update = os.path.abspath(args.update)
     os.chdir(root)
     allow = set(args.allow_cycles_in)
     files = source_files(root)
@@ -490,7 +492,8 @@ def main():
         command = " ".join(["docs/include_graph.py"] +
                            ["--allow-cycles-in %s" % l for l in sorted(allow)] +
                            (["--no-symbols"] if args.no_symbols else []) +
-                           (["--update", args.update] if args.update else ["--markdown"]))
+                           (["--update", os.path.relpath(args.update, root)] if args.update
+                            else ["--markdown"]))
         section = markdown(inc_edges, call_edges, modules, report, allow, have, command)
         if args.update:
             update(args.update, section)
