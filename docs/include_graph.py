@@ -456,7 +456,7 @@ def update(path, section):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     help="repository root (default: the parent of docs/)")
     ap.add_argument("--build", help="build tree with the objects (default: $BUILD, else the "
