@@ -132,7 +132,10 @@ static int parse_int(const char *s, int64_t *out, int allow_suffix)
         default: return -1;
         }
         end++;
-        if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
+        /* "2G", "2GB", "2Gi" and "2GiB" all mean 2 x 2^30. */
+        if (toupper((unsigned char)*end) == 'I')
+            end++;
+        if (toupper((unsigned char)*end) == 'B')
             end++;
     }
     if (*end)

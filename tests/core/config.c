@@ -439,12 +439,7 @@ int main(void)
     tcase_add_test(tc, unknown_and_malformed_arguments);
     tcase_add_test(tc, strings_are_bounded_by_their_field);
     tcase_add_test(tc, help_and_version);
-    /* Tests of known, unfixed bugs run with SC_TEST_KNOWN_BUGS=1; otherwise
-     * they count as skipped, so the bug stays visible in every run. */
-    if (getenv("SC_TEST_KNOWN_BUGS"))
-        tcase_add_test(tc, size_suffix_gib_is_accepted);
-    else
-        tu_skip("size_suffix_gib_is_accepted: known bug in core/config.c (\"2GiB\" rejected)");
+    tcase_add_test(tc, size_suffix_gib_is_accepted);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
