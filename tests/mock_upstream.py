@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""mock_openai.py -- a small OpenAI-compatible server for tests and benchmarks,
+"""mock_upstream.py -- a small OpenAI-compatible server for tests and benchmarks,
 on loopback.
 POST /v1/embeddings answers deterministic bag-of-words vectors (each lower-case
 word hashes to a signed coordinate, dim 64), so rewordings with the same words
