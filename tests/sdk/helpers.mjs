@@ -32,34 +32,21 @@ export function expectedAnswer(question) {
   return 'answer-' + createHash('sha256').update(question.trim()).digest('hex').slice(0, 16);
 }
 
-function recordingFetch() {
+// { client, last } where last() is the Response of the client's latest request.
+function recordingClient(SDK, baseURL, apiKey, options) {
   const seen = [];
-  const fetchFn = async (url, init) => {
+  const record = async (url, init) => {
     const response = await fetch(url, init);
     seen.push(response);
     return response;
   };
-  return { seen, fetchFn };
+  const client = new SDK({ apiKey, baseURL, maxRetries: 0, timeout: 10000, fetch: record, ...options });
+  return { client, last: () => seen.at(-1) };
 }
 
-// { client, last } where last() is the Response of the client's latest request.
-export function openai(options = {}) {
-  const rec = recordingFetch();
-  const client = new OpenAI({
-    apiKey: 'sk-test-openai', baseURL: OPENAI_BASE_URL, maxRetries: 0, timeout: 10000,
-    fetch: rec.fetchFn, ...options,
-  });
-  return { client, last: () => rec.seen.at(-1) };
-}
-
-export function anthropic(options = {}) {
-  const rec = recordingFetch();
-  const client = new Anthropic({
-    apiKey: 'sk-test-anthropic', baseURL: ANTHROPIC_BASE_URL, maxRetries: 0, timeout: 10000,
-    fetch: rec.fetchFn, ...options,
-  });
-  return { client, last: () => rec.seen.at(-1) };
-}
+export const openai = (options = {}) => recordingClient(OpenAI, OPENAI_BASE_URL, 'sk-test-openai', options);
+export const anthropic = (options = {}) =>
+  recordingClient(Anthropic, ANTHROPIC_BASE_URL, 'sk-test-anthropic', options);
 
 // Checks a Response's X-Cache header ('miss', 'hit') when running against the proxy.
 export function expectCache(response, want) {
