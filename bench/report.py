@@ -337,7 +337,7 @@ def main():
           "explorations are settled by the store after the miss).\n")
         w("- **QQP**: `../shared/data/qqp/qqp_dev.tsv`, the first 10,000 pairs in a fixed shuffled "
           "order: store the first question with the mock upstream's answer, look up the second, "
-          "store it after a miss. The mock (tests/mock_openai.py) answers labelled duplicates, "
+          "store it after a miss. The mock (tests/mock_upstream.py) answers labelled duplicates, "
           "transitively, alike and every other question differently. Delivery `upstream`: the "
           "server re-infers sampled hits and explorations against the mock.\n")
         w("| data | model | policy | semantic hits | false-hit rate | second half: hits | second half: false | server's estimate (95 % upper) | learned threshold | re-inferences / 1,000 |")

@@ -338,7 +338,7 @@ int tu_run(Suite *s)
     return failed ? 1 : 0;
 }
 
-/* Starts tests/mock_openai.py with 'args'; returns its pid and port. */
+/* Starts tests/mock_upstream.py with 'args'; returns its pid and port. */
 pid_t tu_mock_start(const char *args, int *port)
 {
     int fds[2];
@@ -348,7 +348,7 @@ pid_t tu_mock_start(const char *args, int *port)
         dup2(fds[1], 1);
         close(fds[0]);
         char cmd[512];
-        snprintf(cmd, sizeof(cmd), "exec /usr/bin/python3 tests/mock_openai.py %s", args);
+        snprintf(cmd, sizeof(cmd), "exec /usr/bin/python3 tests/mock_upstream.py %s", args);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }

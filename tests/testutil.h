@@ -70,7 +70,7 @@ void tu_skip(const char *why);
  * the exit code for main. */
 int tu_run(Suite *s);
 
-/* Starts tests/mock_openai.py with 'args' (see its header); returns its pid
+/* Starts tests/mock_upstream.py with 'args' (see its header); returns its pid
  * and sets '*port'. */
 pid_t tu_mock_start(const char *args, int *port);
 void tu_mock_stop(pid_t pid);

@@ -1,5 +1,5 @@
 /* tests/integration/delivery.c -- the validation deliveries through the real
- * binary against tests/mock_openai.py: "upstream" (the server re-infers a
+ * binary against tests/mock_upstream.py: "upstream" (the server re-infers a
  * sampled hit itself and acts on the comparison; slow or failing upstreams
  * never reach the caller), "webhook" (a receiver is told and answers through
  * /v1/feedback), and the "semantic" answer comparison through the server's
