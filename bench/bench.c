@@ -645,7 +645,10 @@ static void on_tick(uv_poll_t *p, int status, int events)
     if (read(t->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
         return;
     uint64_t now = sc_mono_ns();
-    while (t->next_ns <= now && may_send(t)) {
+    /* Only starts scheduled inside the window belong to the schedule: on a
+     * loaded machine the stop timer can fire late, and ticks until then
+     * must not add starts past its end. */
+    while (t->next_ns <= now && t->next_ns < t->b->end_ns && may_send(t)) {
         if (t->bl_count == t->bl_cap) { /* grow the ring */
             size_t cap = t->bl_cap * 2;
             uint64_t *nb = malloc(cap * sizeof(uint64_t));
