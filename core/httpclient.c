@@ -422,20 +422,21 @@ int sc_http_client_submit(sc_http_client_t *c, sc_http_call_t *call)
 {
     if (sc_httpc_check_request(call))
         return SC_EINVAL;
-    call->status = 0;
-    call->error = 0;
-    call->error_text[0] = '\0';
-    call->http_version = 0;
-    sc_buf_reset(&call->response);
-    sc_buf_reset(&call->resp_headers);
-    call->resp_header_count = 0;
-    call->body_bytes = 0;
-    call->ttfb_us = call->total_us = 0;
-    call->priv = NULL;
     pthread_mutex_lock(&c->mu);
     int rc = c->stopping ? SC_ECLOSED : call->priv_state != ST_IDLE ? SC_EINVAL
-                                                                    : sc_fifo_push(&c->queued, call);
+             : c->queued.len >= c->queued.max ? SC_EBUSY : 0;
     if (!rc) {
+        call->status = 0;
+        call->error = 0;
+        call->error_text[0] = '\0';
+        call->http_version = 0;
+        sc_buf_reset(&call->response);
+        sc_buf_reset(&call->resp_headers);
+        call->resp_header_count = 0;
+        call->body_bytes = 0;
+        call->ttfb_us = call->total_us = 0;
+        call->priv = NULL;
+        sc_fifo_push(&c->queued, call); /* room checked above */
         call->priv_state = ST_QUEUED;
         call->priv_cancel = call->priv_pause = 0;
         uv_async_send(&c->wake); /* under the lock: the loop cannot be closing */

@@ -697,9 +697,11 @@ START_TEST(pause_and_resume_keep_every_byte_in_order)
     ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
     for (int k = 0; k < 3; k++) {
         ck_assert_int_eq(wait_for(r, &r->next_pause, k + 1, 10000), k + 1);
-        usleep(100 * 1000);
+        /* The server fills the socket buffers, then blocks. */
+        long sent1 = -1, prev;
+        for (int t = 0; t < 100 && (prev = sent1, sent1 = atomic_load(&s->big_sent)) != prev; t++)
+            usleep(100 * 1000);
         size_t n1 = rec_len(r);
-        long sent1 = atomic_load(&s->big_sent);
         usleep(300 * 1000);
         /* Paused: nothing delivered, and the server is held back by TCP. */
         ck_assert_uint_eq(rec_len(r), n1);
@@ -965,6 +967,33 @@ START_TEST(destroy_ends_calls_in_flight_once)
 }
 END_TEST
 
+START_TEST(a_full_queue_and_a_double_submit_are_refused)
+{
+    srv_t *s = srv_start();
+    sc_http_client_t *c = client_new(1, 1);
+    rec_t *a = rec_new(c, s->port, "/sleep?ms=5000", 0);
+    rec_t *b = rec_new(c, s->port, "/echo", 0);
+    rec_t *d = rec_new(c, s->port, "/echo", 0);
+    ck_assert_int_eq(sc_http_client_submit(c, &a->call), 0);
+    for (int t = 0; atomic_load(&s->active) < 1 && t < 5000; t++)
+        usleep(1000);
+    ck_assert_int_eq(sc_http_client_submit(c, &b->call), 0);
+    ck_assert_int_eq(sc_http_client_submit(c, &d->call), SC_EBUSY);
+    ck_assert_int_eq(sc_http_client_submit(c, &a->call), SC_EINVAL); /* running */
+    ck_assert_int_eq(sc_http_client_submit(c, &b->call), SC_EINVAL); /* queued */
+    sc_http_client_destroy(c);
+    ck_assert_int_eq(a->done, 1);
+    ck_assert_int_eq(b->done, 1);
+    ck_assert_int_eq(d->done, 0);
+    ck_assert_int_eq(a->call.error, SC_ECLOSED);
+    ck_assert_int_eq(b->call.error, SC_ECLOSED);
+    rec_free(a);
+    rec_free(b);
+    rec_free(d);
+    srv_stop(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("httpclient");
@@ -986,6 +1015,7 @@ int main(void)
     tcase_add_test(tc, two_hundred_calls_with_sixteen_in_flight_all_complete);
     tcase_add_test(tc, sequential_calls_reuse_one_connection);
     tcase_add_test(tc, destroy_ends_calls_in_flight_once);
+    tcase_add_test(tc, a_full_queue_and_a_double_submit_are_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
