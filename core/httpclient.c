@@ -457,53 +457,49 @@ static void unqueue(sc_http_client_t *c, sc_http_call_t *call)
     }
 }
 
-int sc_http_client_cancel(sc_http_client_t *c, sc_http_call_t *call)
+enum { CTL_CANCEL, CTL_PAUSE, CTL_RESUME };
+
+/* Cancel, pause and resume from any thread: flags under the lock, and a
+ * wake-up for what the client thread must act on. */
+static int control(sc_http_client_t *c, sc_http_call_t *call, int what)
 {
     int rc = 0;
     pthread_mutex_lock(&c->mu);
-    if (call->priv_state == ST_QUEUED) {
-        unqueue(c, call);
-        call->priv_state = ST_CANCELLED;
-        call->priv_cancel = 1;
-        call->next = c->cancelled;
-        c->cancelled = call;
-        uv_async_send(&c->wake);
-    } else if (call->priv_state == ST_RUNNING) {
-        call->priv_cancel = 1;
-        c->ctl_pending = 1;
-        uv_async_send(&c->wake);
-    } else {
+    int st = call->priv_state;
+    if (st != ST_QUEUED && st != ST_RUNNING) {
         rc = SC_ENOTFOUND;
+    } else if (what == CTL_CANCEL) {
+        call->priv_cancel = 1;
+        if (st == ST_QUEUED) { /* done on the client thread, without a transfer */
+            unqueue(c, call);
+            call->priv_state = ST_CANCELLED;
+            call->next = c->cancelled;
+            c->cancelled = call;
+        }
+    } else {
+        call->priv_pause = what == CTL_PAUSE;
+    }
+    if (!rc && what != CTL_PAUSE) { /* a pause is seen at the next piece */
+        c->ctl_pending |= st == ST_RUNNING;
+        uv_async_send(&c->wake);
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-static int set_pause(sc_http_client_t *c, sc_http_call_t *call, int pause)
+int sc_http_client_cancel(sc_http_client_t *c, sc_http_call_t *call)
 {
-    int rc = 0;
-    pthread_mutex_lock(&c->mu);
-    if (call->priv_state == ST_QUEUED || call->priv_state == ST_RUNNING) {
-        call->priv_pause = pause;
-        if (!pause && call->priv_state == ST_RUNNING) {
-            c->ctl_pending = 1;
-            uv_async_send(&c->wake);
-        }
-    } else {
-        rc = SC_ENOTFOUND;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return rc;
+    return control(c, call, CTL_CANCEL);
 }
 
 int sc_http_client_pause(sc_http_client_t *c, sc_http_call_t *call)
 {
-    return set_pause(c, call, 1);
+    return control(c, call, CTL_PAUSE);
 }
 
 int sc_http_client_resume(sc_http_client_t *c, sc_http_call_t *call)
 {
-    return set_pause(c, call, 0);
+    return control(c, call, CTL_RESUME);
 }
 
 typedef struct {

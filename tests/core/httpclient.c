@@ -419,6 +419,26 @@ static sc_http_client_t *client_new(int max_inflight, size_t max_queue)
     return c;
 }
 
+/* Submits r's call and waits for its end. */
+static void submit_wait(sc_http_client_t *c, rec_t *r)
+{
+    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
+    ck_assert_int_eq(wait_for(r, &r->done, 1, 20000), 1);
+}
+
+/* Each test gets a fresh server (S), started and stopped by a fixture. */
+static srv_t *S;
+
+static void server_up(void)
+{
+    S = srv_start();
+}
+
+static void server_down(void)
+{
+    srv_stop(S);
+}
+
 static double ms_since(uint64_t t0)
 {
     return (double)(sc_mono_ns() - t0) / 1e6;
@@ -428,9 +448,8 @@ static double ms_since(uint64_t t0)
 
 START_TEST(post_and_get_send_exactly_the_headers_asked_for)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
-    rec_t *r = rec_new(c, s->port, "/echo", 0);
+    rec_t *r = rec_new(c, S->port, "/echo", 0);
     snprintf(r->call.method, sizeof(r->call.method), "POST");
     ck_assert_int_eq(sc_http_call_add_header(&r->call, "Content-Type", "application/json"), 0);
     ck_assert_int_eq(sc_http_call_add_header(&r->call, "anthropic-version", "2023-06-01"), 0);
@@ -442,8 +461,7 @@ START_TEST(post_and_get_send_exactly_the_headers_asked_for)
     /* 2 MiB: above curl's Expect: 100-continue threshold. */
     for (int i = 0; i < 2 << 20; i += 64)
         sc_buf_puts(&r->call.body, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n");
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    submit_wait(c, r);
     const char *got = r->call.response.data;
     ck_assert_int_eq(r->call.error, 0);
     ck_assert_int_eq(r->call.status, 200);
@@ -471,13 +489,12 @@ START_TEST(post_and_get_send_exactly_the_headers_asked_for)
     rec_free(r);
 
     /* GET: no body headers at all; Accept-Encoding only because it is asked. */
-    r = rec_new(c, s->port, "/echo?x=1", 0);
+    r = rec_new(c, S->port, "/echo?x=1", 0);
     snprintf(r->call.method, sizeof(r->call.method), "GET");
     snprintf(r->call.auth, sizeof(r->call.auth), "Bearer k1");
     sc_http_call_add_header(&r->call, "Accept-Encoding", "identity");
     sc_http_call_add_header(&r->call, "X-Empty", "");
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    submit_wait(c, r);
     got = r->call.response.data;
     ck_assert_int_eq(r->call.error, 0);
     ck_assert_ptr_nonnull(strstr(got, "GET /echo?x=1 HTTP/1.1\r\n"));
@@ -489,18 +506,16 @@ START_TEST(post_and_get_send_exactly_the_headers_asked_for)
     ck_assert_ptr_null(strcasestr(got, "Accept:"));
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(other_methods_are_sent_as_given)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
     const char *methods[] = {"PUT", "PATCH", "DELETE", "OPTIONS", "GET"};
     const char *bodies[] = {"{\"a\":1}", "", NULL, NULL, "q"};
     for (int i = 0; i < 5; i++) {
-        rec_t *r = rec_new(c, s->port, "/echo", 0);
+        rec_t *r = rec_new(c, S->port, "/echo", 0);
         snprintf(r->call.method, sizeof(r->call.method), "%s", methods[i]);
         if (bodies[i])
             sc_buf_puts(&r->call.body, bodies[i]);
@@ -523,13 +538,12 @@ START_TEST(other_methods_are_sent_as_given)
         rec_free(r);
     }
     /* Not a token: refused at submit, done not called. */
-    rec_t *r = rec_new(c, s->port, "/echo", 0);
+    rec_t *r = rec_new(c, S->port, "/echo", 0);
     snprintf(r->call.method, sizeof(r->call.method), "GE T");
     ck_assert_int_eq(sc_http_client_submit(c, &r->call), SC_EINVAL);
     ck_assert_int_eq(r->done, 0);
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -537,13 +551,12 @@ END_TEST
  * re-inference/webhook deliveries use. */
 START_TEST(legacy_sync_call_still_works)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(2, 16);
     sc_http_call_t call;
     memset(&call, 0, sizeof(call));
     int user;
     call.data = &user;
-    snprintf(call.url, sizeof(call.url), "http://127.0.0.1:%d/echo", s->port);
+    snprintf(call.url, sizeof(call.url), "http://127.0.0.1:%d/echo", S->port);
     snprintf(call.auth, sizeof(call.auth), "Bearer s3cret");
     call.timeout_ms = 5000;
     sc_buf_puts(&call.body, "{\"input\":\"x\"}");
@@ -559,7 +572,7 @@ START_TEST(legacy_sync_call_still_works)
     sc_http_call_clear(&call);
     /* No body: GET. */
     memset(&call, 0, sizeof(call));
-    snprintf(call.url, sizeof(call.url), "http://127.0.0.1:%d/echo", s->port);
+    snprintf(call.url, sizeof(call.url), "http://127.0.0.1:%d/echo", S->port);
     ck_assert_int_eq(sc_http_client_call(c, &call), 0);
     ck_assert_ptr_nonnull(strstr(call.response.data, "GET /echo HTTP/1.1\r\n"));
     /* The same call again, reused after done. */
@@ -569,7 +582,6 @@ START_TEST(legacy_sync_call_still_works)
     ck_assert_int_eq(tu_count(call.response.data, "GET /echo"), 1);
     sc_http_call_clear(&call);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -577,11 +589,9 @@ END_TEST
 
 START_TEST(headers_come_before_the_body_with_status_and_fields)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
-    rec_t *r = rec_new(c, s->port, "/status", 1);
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    rec_t *r = rec_new(c, S->port, "/status", 1);
+    submit_wait(c, r);
     ck_assert_int_eq(r->call.error, 0); /* a 429 is an answer, not an error */
     ck_assert_int_eq(r->headers, 1);
     ck_assert_int_eq(r->status_at_headers, 429);
@@ -609,18 +619,17 @@ START_TEST(headers_come_before_the_body_with_status_and_fields)
     rec_free(r);
 
     /* Bounded: 100 fields pass, 200 end the call. */
-    r = rec_new(c, s->port, "/headers?n=100", 0);
+    r = rec_new(c, S->port, "/headers?n=100", 0);
     ck_assert_int_eq(sc_http_client_call(c, &r->call), 0);
     ck_assert_uint_eq(r->call.resp_header_count, 102);
     ck_assert_str_eq(sc_http_call_header(&r->call, "X-H-99"), "v99");
     rec_free(r);
-    r = rec_new(c, s->port, "/headers?n=200", 0);
+    r = rec_new(c, S->port, "/headers?n=200", 0);
     ck_assert_int_eq(sc_http_client_call(c, &r->call), SC_EREMOTE);
     ck_assert_ptr_nonnull(strstr(r->call.error_text, "response headers over"));
     ck_assert_int_eq(r->headers, 0);
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -632,11 +641,9 @@ static int cmp_i64(const void *a, const void *b)
 
 START_TEST(stream_events_arrive_as_the_server_sends_them)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
-    rec_t *r = rec_new(c, s->port, "/stream?n=6&delay=100", 1);
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    rec_t *r = rec_new(c, S->port, "/stream?n=6&delay=100", 1);
+    submit_wait(c, r);
     ck_assert_int_eq(r->call.error, 0);
     ck_assert_int_eq(r->headers, 1);
     ck_assert_int_eq(r->data_before_headers, 0);
@@ -645,36 +652,32 @@ START_TEST(stream_events_arrive_as_the_server_sends_them)
     /* One callback per event (100 ms apart), the first well before the last
      * was sent. */
     ck_assert_int_eq(r->chunks, 6);
-    ck_assert_int_eq(atomic_load(&s->sent), 6);
-    ck_assert(r->chunk_ns[0] < s->sent_ns[5]);
-    ck_assert_double_ge((double)(s->sent_ns[5] - r->chunk_ns[0]) / 1e6, 400);
+    ck_assert_int_eq(atomic_load(&S->sent), 6);
+    ck_assert(r->chunk_ns[0] < S->sent_ns[5]);
+    ck_assert_double_ge((double)(S->sent_ns[5] - r->chunk_ns[0]) / 1e6, 400);
     int64_t lag[6];
     for (int i = 0; i < 6; i++)
-        lag[i] = (int64_t)r->chunk_ns[i] - (int64_t)s->sent_ns[i];
+        lag[i] = (int64_t)r->chunk_ns[i] - (int64_t)S->sent_ns[i];
     qsort(lag, 6, sizeof(lag[0]), cmp_i64);
     double median_ms = (double)(lag[2] + lag[3]) / 2e6;
     printf("stream: send-to-on_data median %.3f ms\n", median_ms);
     ck_assert_double_lt(median_ms, 20); /* < 1 ms on an idle machine; loose for sanitizers */
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(on_data_can_end_the_call)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
-    rec_t *r = rec_new(c, s->port, "/stream?n=50&delay=20", 1);
+    rec_t *r = rec_new(c, S->port, "/stream?n=50&delay=20", 1);
     r->fail_data = SC_ETOOBIG;
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    submit_wait(c, r);
     ck_assert_int_eq(r->call.error, SC_ETOOBIG);
     ck_assert_int_eq(r->chunks, 1);
     ck_assert_ptr_nonnull(strstr(r->call.error_text, "on_data"));
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -684,11 +687,10 @@ END_TEST
 
 START_TEST(pause_and_resume_keep_every_byte_in_order)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
     char path[64];
     snprintf(path, sizeof(path), "/big?n=%d", BIG);
-    rec_t *r = rec_new(c, s->port, path, 1);
+    rec_t *r = rec_new(c, S->port, path, 1);
     r->call.idle_timeout_ms = 150; /* not counted while paused */
     r->pause_at[0] = 1 << 20;
     r->pause_at[1] = 8 << 20;
@@ -699,13 +701,13 @@ START_TEST(pause_and_resume_keep_every_byte_in_order)
         ck_assert_int_eq(wait_for(r, &r->next_pause, k + 1, 10000), k + 1);
         /* The server fills the socket buffers, then blocks. */
         long sent1 = -1, prev;
-        for (int t = 0; t < 100 && (prev = sent1, sent1 = atomic_load(&s->big_sent)) != prev; t++)
+        for (int t = 0; t < 100 && (prev = sent1, sent1 = atomic_load(&S->big_sent)) != prev; t++)
             usleep(100 * 1000);
         size_t n1 = rec_len(r);
         usleep(300 * 1000);
         /* Paused: nothing delivered, and the server is held back by TCP. */
         ck_assert_uint_eq(rec_len(r), n1);
-        ck_assert_int_eq(atomic_load(&s->big_sent), sent1);
+        ck_assert_int_eq(atomic_load(&S->big_sent), sent1);
         ck_assert_int_lt(sent1, BIG);
         ck_assert_int_eq(rec_get(r, &r->done), 0);
         ck_assert_int_eq(sc_http_client_resume(c, &r->call), 0);
@@ -720,23 +722,20 @@ START_TEST(pause_and_resume_keep_every_byte_in_order)
     ck_assert_int_eq(sc_http_client_resume(c, &r->call), SC_ENOTFOUND);
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(a_call_paused_too_long_times_out)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
     char path[64];
     snprintf(path, sizeof(path), "/big?n=%d", BIG);
-    rec_t *r = rec_new(c, s->port, path, 1);
+    rec_t *r = rec_new(c, S->port, path, 1);
     r->call.pause_timeout_ms = 200;
     r->pause_at[0] = 1;
     r->npause = 1;
     uint64_t t0 = sc_mono_ns();
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    submit_wait(c, r);
     ck_assert_int_eq(r->call.error, SC_ETIMEDOUT);
     ck_assert_ptr_nonnull(strstr(r->call.error_text, "paused"));
     ck_assert_double_ge(ms_since(t0), 190);
@@ -744,7 +743,6 @@ START_TEST(a_call_paused_too_long_times_out)
     ck_assert_uint_lt(r->got.len, BIG);
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -752,10 +750,9 @@ END_TEST
 
 START_TEST(cancel_ends_a_queued_call_and_a_running_stream)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(1, 16);
-    rec_t *run = rec_new(c, s->port, "/stream?n=1000&delay=50", 1);
-    rec_t *queued = rec_new(c, s->port, "/echo", 0);
+    rec_t *run = rec_new(c, S->port, "/stream?n=1000&delay=50", 1);
+    rec_t *queued = rec_new(c, S->port, "/echo", 0);
     ck_assert_int_eq(sc_http_client_submit(c, &run->call), 0);
     ck_assert_int_eq(sc_http_client_submit(c, &queued->call), 0);
     ck_assert_int_ge(wait_for(run, &run->chunks, 2, 10000), 2);
@@ -777,13 +774,12 @@ START_TEST(cancel_ends_a_queued_call_and_a_running_stream)
     ck_assert_int_eq(rec_get(run, &run->done), 1);
     ck_assert_int_eq(rec_get(queued, &queued->done), 1);
     /* The slot is free again. */
-    rec_t *next = rec_new(c, s->port, "/echo", 0);
+    rec_t *next = rec_new(c, S->port, "/echo", 0);
     ck_assert_int_eq(sc_http_client_call(c, &next->call), 0);
     rec_free(next);
     rec_free(run);
     rec_free(queued);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -791,14 +787,13 @@ END_TEST
  * canceled exactly when cancel said it would be. */
 START_TEST(cancel_racing_completion_ends_each_call_once)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(8, 1024);
     enum { N = 300 };
     rec_t *r[N];
     int crc[N];
     unsigned seed = 7;
     for (int i = 0; i < N; i++) {
-        r[i] = rec_new(c, s->port, i % 2 ? "/echo" : "/stream?n=3&delay=1", i % 2 == 0);
+        r[i] = rec_new(c, S->port, i % 2 ? "/echo" : "/stream?n=3&delay=1", i % 2 == 0);
         ck_assert_int_eq(sc_http_client_submit(c, &r[i]->call), 0);
         if (i % 3 == 1)
             usleep(rand_r(&seed) % 3000);
@@ -823,7 +818,6 @@ START_TEST(cancel_racing_completion_ends_each_call_once)
     }
     ck_assert_int_gt(canceled, 0);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -831,13 +825,11 @@ END_TEST
 
 START_TEST(idle_timeout_ends_a_silent_stream)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
-    rec_t *r = rec_new(c, s->port, "/drip", 1);
+    rec_t *r = rec_new(c, S->port, "/drip", 1);
     r->call.idle_timeout_ms = 300;
     uint64_t t0 = sc_mono_ns();
-    ck_assert_int_eq(sc_http_client_submit(c, &r->call), 0);
-    ck_assert_int_eq(wait_for(r, &r->done, 1, 10000), 1);
+    submit_wait(c, r);
     ck_assert_int_eq(r->call.error, SC_ETIMEDOUT);
     ck_assert_ptr_nonnull(strstr(r->call.error_text, "no byte received for 300 ms"));
     ck_assert_str_eq(r->got.data, "data: first\n\n");
@@ -845,15 +837,13 @@ START_TEST(idle_timeout_ends_a_silent_stream)
     ck_assert_double_lt(ms_since(t0), 3000);
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(total_timeout_ends_a_slow_call)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(4, 16);
-    rec_t *r = rec_new(c, s->port, "/sleep?ms=5000", 0);
+    rec_t *r = rec_new(c, S->port, "/sleep?ms=5000", 0);
     r->call.timeout_ms = 300;
     uint64_t t0 = sc_mono_ns();
     ck_assert_int_eq(sc_http_client_call(c, &r->call), SC_ETIMEDOUT);
@@ -863,7 +853,6 @@ START_TEST(total_timeout_ends_a_slow_call)
     ck_assert_int_eq(r->call.status, 0);
     rec_free(r);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
@@ -898,12 +887,11 @@ END_TEST
 
 START_TEST(two_hundred_calls_with_sixteen_in_flight_all_complete)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(16, 256);
     enum { N = 200 };
     rec_t *r[N];
     for (int i = 0; i < N; i++) {
-        r[i] = rec_new(c, s->port, "/sleep?ms=20", 0);
+        r[i] = rec_new(c, S->port, "/sleep?ms=20", 0);
         ck_assert_int_eq(sc_http_client_submit(c, &r[i]->call), 0);
     }
     for (int i = 0; i < N; i++) {
@@ -913,45 +901,41 @@ START_TEST(two_hundred_calls_with_sixteen_in_flight_all_complete)
         ck_assert_str_eq(r[i]->call.response.data, "ok");
         rec_free(r[i]);
     }
-    int max = atomic_load(&s->max_active);
-    printf("in flight at once: %d of 16; connections: %d\n", max, atomic_load(&s->accepted));
+    int max = atomic_load(&S->max_active);
+    printf("in flight at once: %d of 16; connections: %d\n", max, atomic_load(&S->accepted));
     ck_assert_int_le(max, 16);
     ck_assert_int_ge(max, 8);
-    ck_assert_int_le(atomic_load(&s->accepted), 32);
+    ck_assert_int_le(atomic_load(&S->accepted), 32);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(sequential_calls_reuse_one_connection)
 {
-    srv_t *s = srv_start();
     sc_http_client_opts_t o = {.max_inflight = 4, .max_queue = 16, .max_host_connections = 2};
     sc_http_client_t *c;
     sc_log_init(&quiet, NULL, SC_ERROR);
     ck_assert_int_eq(sc_http_client_create_opts(&c, &o, &quiet), 0);
     for (int i = 0; i < 50; i++) {
-        rec_t *r = rec_new(c, s->port, i % 2 ? "/echo" : "/stream?n=2&delay=1", i % 2);
+        rec_t *r = rec_new(c, S->port, i % 2 ? "/echo" : "/stream?n=2&delay=1", i % 2);
         if (i % 5 == 0)
             sc_buf_puts(&r->call.body, "{}");
         ck_assert_int_eq(sc_http_client_call(c, &r->call), 0);
         ck_assert_int_eq(r->call.status, 200);
         rec_free(r);
     }
-    printf("50 calls: %d connections\n", atomic_load(&s->accepted));
-    ck_assert_int_le(atomic_load(&s->accepted), 2);
+    printf("50 calls: %d connections\n", atomic_load(&S->accepted));
+    ck_assert_int_le(atomic_load(&S->accepted), 2);
     sc_http_client_destroy(c);
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(destroy_ends_calls_in_flight_once)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(2, 16);
     rec_t *r[5];
     for (int i = 0; i < 5; i++) {
-        r[i] = rec_new(c, s->port, i == 4 ? "/stream?n=1000&delay=20" : "/hang", i == 4);
+        r[i] = rec_new(c, S->port, i == 4 ? "/stream?n=1000&delay=20" : "/hang", i == 4);
         ck_assert_int_eq(sc_http_client_submit(c, &r[i]->call), 0);
     }
     usleep(300 * 1000);
@@ -963,19 +947,17 @@ START_TEST(destroy_ends_calls_in_flight_once)
         ck_assert_int_eq(r[i]->call.error, SC_ECLOSED);
         rec_free(r[i]);
     }
-    srv_stop(s);
 }
 END_TEST
 
 START_TEST(a_full_queue_and_a_double_submit_are_refused)
 {
-    srv_t *s = srv_start();
     sc_http_client_t *c = client_new(1, 1);
-    rec_t *a = rec_new(c, s->port, "/sleep?ms=5000", 0);
-    rec_t *b = rec_new(c, s->port, "/echo", 0);
-    rec_t *d = rec_new(c, s->port, "/echo", 0);
+    rec_t *a = rec_new(c, S->port, "/sleep?ms=5000", 0);
+    rec_t *b = rec_new(c, S->port, "/echo", 0);
+    rec_t *d = rec_new(c, S->port, "/echo", 0);
     ck_assert_int_eq(sc_http_client_submit(c, &a->call), 0);
-    for (int t = 0; atomic_load(&s->active) < 1 && t < 5000; t++)
+    for (int t = 0; atomic_load(&S->active) < 1 && t < 5000; t++)
         usleep(1000);
     ck_assert_int_eq(sc_http_client_submit(c, &b->call), 0);
     ck_assert_int_eq(sc_http_client_submit(c, &d->call), SC_EBUSY);
@@ -990,7 +972,6 @@ START_TEST(a_full_queue_and_a_double_submit_are_refused)
     rec_free(a);
     rec_free(b);
     rec_free(d);
-    srv_stop(s);
 }
 END_TEST
 
@@ -999,6 +980,7 @@ int main(void)
     Suite *s = suite_create("httpclient");
     TCase *tc = tcase_create("httpclient");
     tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, server_up, server_down);
     tcase_add_test(tc, post_and_get_send_exactly_the_headers_asked_for);
     tcase_add_test(tc, other_methods_are_sent_as_given);
     tcase_add_test(tc, legacy_sync_call_still_works);
