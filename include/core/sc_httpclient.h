@@ -43,14 +43,16 @@ struct sc_http_call_s {
     char method[16];
     sc_buf_t body;            /* owned: request body; sent with Content-Length */
     char auth[512];           /* "Authorization: ..." header value, or "" */
-    /* owned: extra request headers, one "Name: value\n" line each, filled by
-     * sc_http_call_add_header(). The client sends Host, Content-Length (with
+    /* owned: extra request headers, filled by sc_http_call_add_header() only
+     * (one curl header line each, '\n'-separated). The client sends Host, Content-Length (with
      * a body), Authorization (from 'auth'), these lines and, in the legacy
      * form only, the default Content-Type -- nothing else: no Accept, no
      * Expect: 100-continue, no Accept-Encoding unless listed here (and then
      * the encoded bytes are handed over as received, not decoded). */
     sc_buf_t headers;
-    long timeout_ms;          /* whole call; <= 0 means 2000 */
+    /* Timeouts run from the start of the transfer (time waiting in the
+     * client's queue is not counted). */
+    long timeout_ms;          /* whole transfer; <= 0 means 2000 */
     long connect_timeout_ms;  /* TCP + TLS set-up; 0 = bounded by timeout_ms */
     /* No response byte (header or body) for this long ends the call with
      * SC_ETIMEDOUT; counted from the start of the transfer, suspended while
