@@ -269,6 +269,30 @@ int sc_canon_hash(const sc_canon_req_t *c, uint8_t key[SC_KEY_BYTES], uint64_t *
     return rc;
 }
 
+int sc_request_check_messages(const json_t *messages, char *err, size_t err_cap)
+{
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        snprintf(err, err_cap, "\"messages\" must be a non-empty array");
+        return SC_EINVAL;
+    }
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        const json_t *m = json_array_get(messages, i);
+        const json_t *role = json_object_get(m, "role");
+        const json_t *content = json_object_get(m, "content");
+        if (!json_is_object(m))
+            snprintf(err, err_cap, "messages[%zu] must be an object", i);
+        else if (!json_is_string(role) || json_string_length(role) == 0)
+            snprintf(err, err_cap, "messages[%zu].role must be a non-empty string", i);
+        else if (content && !json_is_string(content) && !json_is_array(content) &&
+                 !json_is_null(content))
+            snprintf(err, err_cap, "messages[%zu].content must be a string, an array of parts or null", i);
+        else
+            continue;
+        return SC_EINVAL;
+    }
+    return 0;
+}
+
 void sc_request_drop_blank_text(sc_buf_t *text)
 {
     if (only_space(text->data ? text->data : "", text->len))
@@ -350,21 +374,9 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
         FAIL("\"prompt\" must be a string");
     size_t n_msgs = 0;
     if (messages) {
-        if (!json_is_array(messages) || json_array_size(messages) == 0)
-            FAIL("\"messages\" must be a non-empty array");
+        if ((rc = sc_request_check_messages(messages, err, err_cap)))
+            goto fail;
         n_msgs = json_array_size(messages);
-        for (size_t i = 0; i < n_msgs; i++) {
-            json_t *m = json_array_get(messages, i);
-            if (!json_is_object(m))
-                FAIL("messages[%zu] must be an object", i);
-            json_t *role = json_object_get(m, "role");
-            if (!json_is_string(role) || json_string_length(role) == 0)
-                FAIL("messages[%zu].role must be a non-empty string", i);
-            json_t *content = json_object_get(m, "content");
-            if (content && !json_is_string(content) && !json_is_array(content) &&
-                !json_is_null(content))
-                FAIL("messages[%zu].content must be a string, an array of parts or null", i);
-        }
     }
     json_t *params = json_object_get(root, "params");
     if (params && !json_is_object(params))

@@ -88,6 +88,10 @@ int sc_canon_hash(const sc_canon_req_t *c, uint8_t key[SC_KEY_BYTES], uint64_t *
 /* Appends the text of a message's content: a string, or the "text" of every
  * part whose "type" is 'part_type', joined by newlines. 0 or SC_ENOMEM. */
 int sc_request_content_text(const json_t *content, const char *part_type, sc_buf_t *out);
+/* Checks a "messages" array: non-empty, each an object with a non-empty
+ * string "role" and a "content" that is absent, null, a string or an array.
+ * 0, or SC_EINVAL with a sentence in 'err'. */
+int sc_request_check_messages(const json_t *messages, char *err, size_t err_cap);
 /* Empties 'text' when it holds only whitespace: such a text is no text. */
 void sc_request_drop_blank_text(sc_buf_t *text);
 /* 1 when 's' is a valid namespace name: 1 to SC_MAX_NAMESPACE bytes of
