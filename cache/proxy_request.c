@@ -44,7 +44,7 @@ static int in_list(const char *const *list, const char *k)
 int sc_proxy_load(const char *body, size_t len, json_t **out, char *err, size_t err_cap)
 {
     json_error_t jerr;
-    *out = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    *out = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (*out)
         return 0;
     if (json_error_code(&jerr) == json_error_out_of_memory)

@@ -307,6 +307,8 @@ START_TEST(not_json_passes_through_malformed_is_refused)
     assert_rc(CHAT, "", SC_ENOTCACHEABLE, "not JSON");
     assert_rc(CHAT, "{'model':'a','model':'b','messages':[]}", SC_ENOTCACHEABLE, "duplicate");
     assert_rc(ANTH, "[1,2]", SC_EINVAL, "JSON object");
+    assert_rc(CHAT, "'just a string'", SC_EINVAL, "JSON object");
+    assert_rc(RESP, "42", SC_EINVAL, "JSON object");
     assert_rc(CHAT, "{'messages':[{'role':'user','content':'x'}]}", SC_EINVAL, "\"model\" is required");
     assert_rc(ANTH, "{'model':5,'messages':[{'role':'user','content':'x'}]}", SC_EINVAL, "\"model\" must be");
     assert_rc(CHAT, "{'model':'m'}", SC_EINVAL, "messages");
