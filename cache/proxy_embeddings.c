@@ -97,19 +97,9 @@ static int parse_body(sc_proxy_embeddings_t *e, const sc_proxy_ctx_t *ctx, char 
         if ((rc = sc_canon_hash(&c, e->keys[i], NULL)))
             return rc;
     }
-    e->ns = c.ns;
-    e->ns_len = c.ns_len;
-    e->tenant = c.tenant;
-    e->tenant_len = c.tenant_len;
-    e->model = c.model;
-    e->model_len = c.model_len;
-    const sc_proxy_controls_t *ctl = ctx ? ctx->controls : NULL;
-    if (ctl) {
-        e->has_max_age = ctl->has_max_age;
-        e->max_age_s = (double)ctl->max_age_s;
-        e->has_ttl = ctl->has_ttl;
-        e->ttl_s = ctl->ttl_s;
-    }
+    e->ns = (sc_slice_t){c.ns, c.ns_len};
+    e->tenant = (sc_slice_t){c.tenant, c.tenant_len};
+    e->model = (sc_slice_t){c.model, c.model_len};
     return 0;
 }
 
@@ -360,7 +350,7 @@ int sc_proxy_embeddings_answer(const sc_proxy_embeddings_t *e, const float *cons
     }
     rc = rc ? rc : sc_buf_puts(out, "],\"model\":");
     rc = rc ? rc : (model ? sc_buf_json_str(out, model, strlen(model))
-                          : sc_buf_json_str(out, e->model, e->model_len));
+                          : sc_buf_json_str(out, e->model.ptr, e->model.len));
     rc = rc ? rc : sc_buf_puts(out, ",\"usage\":{\"prompt_tokens\":");
     rc = rc ? rc : sc_buf_u64(out, usage ? usage->prompt_tokens : 0);
     rc = rc ? rc : sc_buf_puts(out, ",\"total_tokens\":");

@@ -153,7 +153,8 @@ void sc_proxy_request_free(sc_proxy_request_t *r);
  * stores floats and renders either format) and the ignored ones above --
  * that is "dimensions" and anything a future API adds. An input's key does
  * not depend on its position in the batch. Embeddings have no scope and no
- * semantic text. */
+ * semantic text. max-age and TTL are the server's own controls (the
+ * sc_proxy_controls_t it parsed): they apply to every input alike. */
 typedef struct {
     json_t *root;             /* owned: {"namespace","tenant","model","params",
                                  "input":[items]}; the strings below point into it */
@@ -161,21 +162,13 @@ typedef struct {
     const json_t *items;      /* root's "input": the inputs in the client's order */
     size_t n;                 /* number of inputs (>= 1) */
     uint8_t (*keys)[SC_KEY_BYTES]; /* owned: keys[i] is input i's exact key */
-    const char *ns;
-    size_t ns_len;
-    const char *tenant;
-    size_t tenant_len;
-    const char *model;
-    size_t model_len;
+    sc_slice_t ns, tenant, model; /* point into 'root' (as sc_entry_t takes them) */
     int base64;               /* the client asked for encoding_format "base64" */
-    int has_max_age;          /* from the controls, as in sc_request_t */
-    double max_age_s;
-    int has_ttl;
-    int64_t ttl_s;
 } sc_proxy_embeddings_t;
 
 /* Decodes an embeddings body: "input" is a string, an array of strings, an
- * array of token ids (one input) or an array of token-id arrays.
+ * array of token ids (one input) or an array of token-id arrays. Of 'ctx'
+ * only the namespace and tenant are used.
  * Returns as sc_proxy_request_parse does (0, SC_ENOTCACHEABLE for non-JSON,
  * SC_EINVAL, SC_ENOMEM); free with sc_proxy_embeddings_free either way. */
 int sc_proxy_embeddings_parse(sc_proxy_embeddings_t *out, const char *body, size_t len,

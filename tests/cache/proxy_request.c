@@ -5,22 +5,12 @@
 #define _GNU_SOURCE /* strdup */
 #include "../../cache/proxy_request.c"
 
+#include "proxy_bodies.h"
 #include "testutil.h"
 
 #define CHAT SC_API_OPENAI_CHAT
 #define RESP SC_API_OPENAI_RESPONSES
 #define ANTH SC_API_ANTHROPIC_MESSAGES
-
-static const sc_proxy_ctx_t ctx_t1 = {.ns = "default", .ns_len = 7, .tenant = "t1", .tenant_len = 2};
-
-static char *dq(const char *s)
-{
-    char *d = strdup(s);
-    for (char *p = d; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return d;
-}
 
 static int parse_with(sc_proxy_request_t *r, sc_proxy_api_t api, const char *body,
                       const sc_proxy_ctx_t *ctx, char *err, size_t cap)
