@@ -117,7 +117,7 @@ int sc_canonical_json(const json_t *v, sc_buf_t *out)
         goto fail;                                   \
     } while (0)
 
-static int valid_namespace(const char *s, size_t n)
+int sc_request_namespace_valid(const char *s, size_t n)
 {
     if (n == 0 || n > SC_MAX_NAMESPACE)
         return 0;
@@ -145,9 +145,9 @@ static int field_allowed(const char *const *fields, const char *k)
     return 0;
 }
 
-/* Appends the text of a message content: a string, or the "text" of each
- * text part of a multi-part array joined by newlines. */
-static int content_text(const json_t *content, sc_buf_t *out)
+/* Appends the text of a message content: a string, or the "text" of each part
+ * of type 'part_type' in a multi-part array, joined by newlines. */
+int sc_request_content_text(const json_t *content, const char *part_type, sc_buf_t *out)
 {
     if (json_is_string(content))
         return sc_buf_append(out, json_string_value(content), json_string_length(content));
@@ -158,7 +158,7 @@ static int content_text(const json_t *content, sc_buf_t *out)
         const json_t *part = json_array_get(content, i);
         const json_t *type = json_object_get(part, "type");
         const json_t *text = json_object_get(part, "text");
-        if (!json_is_string(type) || strcmp(json_string_value(type), "text") != 0 ||
+        if (!json_is_string(type) || strcmp(json_string_value(type), part_type) != 0 ||
             !json_is_string(text))
             continue;
         if ((!first && sc_buf_append(out, "\n", 1)) ||
@@ -188,34 +188,140 @@ static int skip_content(const char *k)
     return strcmp(k, "content") == 0;
 }
 
-/* Canonical prefix shared by key and scope: namespace, tenant, model, params. */
-static int canon_head(const sc_request_t *req, const json_t *params, sc_buf_t *out)
+/* Canonical prefix shared by key and scope: api (proxy requests only, so
+ * native encodings are unchanged), model, namespace, params, tenant. */
+static int canon_head(const sc_canon_req_t *c, sc_buf_t *out)
 {
-    int rc = sc_buf_puts(out, "{\"model\":");
-    rc = rc ? rc : sc_buf_json_str(out, req->model, req->model_len);
+    int rc = sc_buf_puts(out, "{");
+    if (c->api) {
+        rc = rc ? rc : sc_buf_puts(out, "\"api\":");
+        rc = rc ? rc : sc_buf_json_str(out, c->api, strlen(c->api));
+        rc = rc ? rc : sc_buf_puts(out, ",");
+    }
+    rc = rc ? rc : sc_buf_puts(out, "\"model\":");
+    rc = rc ? rc : sc_buf_json_str(out, c->model, c->model_len);
     rc = rc ? rc : sc_buf_puts(out, ",\"namespace\":");
-    rc = rc ? rc : sc_buf_json_str(out, req->ns, req->ns_len);
+    rc = rc ? rc : sc_buf_json_str(out, c->ns, c->ns_len);
     rc = rc ? rc : sc_buf_puts(out, ",\"params\":");
-    rc = rc ? rc : (params ? canon(params, out, skip_ignored) : sc_buf_puts(out, "{}"));
+    rc = rc ? rc : (c->params ? canon(c->params, out, skip_ignored) : sc_buf_puts(out, "{}"));
     rc = rc ? rc : sc_buf_puts(out, ",\"tenant\":");
-    rc = rc ? rc : sc_buf_json_str(out, req->tenant, req->tenant_len);
+    rc = rc ? rc : sc_buf_json_str(out, c->tenant, c->tenant_len);
     return rc;
+}
+
+/* The scope's view of a conversation: every message, the final one as
+ * 'c->scope_last' gives it or, by the native rule, without its "content"
+ * when it is the user's. */
+static int canon_history(const sc_canon_req_t *c, sc_buf_t *out)
+{
+    size_t n = json_array_size(c->body);
+    const json_t *last = n ? json_array_get(c->body, n - 1) : NULL;
+    const char *role = json_string_value(json_object_get(last, "role"));
+    int last_is_user = role && strcmp(role, "user") == 0;
+    int rc = sc_buf_puts(out, ",\"history\":[");
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i)
+            rc = sc_buf_append(out, ",", 1);
+        if (rc)
+            break;
+        if (i == n - 1 && c->scope_last)
+            rc = canon(c->scope_last, out, NULL);
+        else
+            rc = canon(json_array_get(c->body, i), out, i == n - 1 && last_is_user ? skip_content : NULL);
+    }
+    return rc ? rc : sc_buf_puts(out, "]");
+}
+
+int sc_canon_hash(const sc_canon_req_t *c, uint8_t key[SC_KEY_BYTES], uint64_t *scope)
+{
+    /* Exact key: everything that changes the answer. The head is shared
+     * with the scope below, so it is built once. */
+    sc_buf_t b = {0};
+    int rc = sc_buf_reserve(&b, 512);
+    rc = rc ? rc : canon_head(c, &b);
+    size_t head_len = b.len;
+    rc = rc ? rc : sc_buf_puts(&b, ",");
+    rc = rc ? rc : sc_buf_json_str(&b, c->body_name, strlen(c->body_name));
+    rc = rc ? rc : sc_buf_puts(&b, ":");
+    rc = rc ? rc : canon(c->body, &b, NULL);
+    rc = rc ? rc : sc_buf_puts(&b, ",\"v\":1}");
+    if (!rc) {
+        XXH128_hash_t h = XXH3_128bits(b.data, b.len);
+        XXH128_canonical_t hc;
+        XXH128_canonicalFromHash(&hc, h);
+        memcpy(key, hc.digest, SC_KEY_BYTES);
+    }
+    /* Scope: the same minus the semantic text, the only part a semantic
+     * match may differ in. */
+    if (!rc && scope) {
+        b.len = head_len;
+        if (strcmp(c->body_name, "messages") == 0) {
+            rc = canon_history(c, &b);
+        } else {
+            rc = sc_buf_puts(&b, ",\"form\":");
+            rc = rc ? rc : sc_buf_json_str(&b, c->body_name, strlen(c->body_name));
+        }
+        rc = rc ? rc : sc_buf_puts(&b, ",\"v\":1}");
+        if (!rc)
+            *scope = XXH3_64bits(b.data, b.len);
+    }
+    sc_buf_free(&b);
+    return rc;
+}
+
+int sc_request_check_messages(const json_t *messages, char *err, size_t err_cap)
+{
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        snprintf(err, err_cap, "\"messages\" must be a non-empty array");
+        return SC_EINVAL;
+    }
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        const json_t *m = json_array_get(messages, i);
+        const json_t *role = json_object_get(m, "role");
+        const json_t *content = json_object_get(m, "content");
+        if (!json_is_object(m))
+            snprintf(err, err_cap, "messages[%zu] must be an object", i);
+        else if (!json_is_string(role) || json_string_length(role) == 0)
+            snprintf(err, err_cap, "messages[%zu].role must be a non-empty string", i);
+        else if (content && !json_is_string(content) && !json_is_array(content) &&
+                 !json_is_null(content))
+            snprintf(err, err_cap, "messages[%zu].content must be a string, an array of parts or null", i);
+        else
+            continue;
+        return SC_EINVAL;
+    }
+    return 0;
+}
+
+void sc_request_drop_blank_text(sc_buf_t *text)
+{
+    if (only_space(text->data ? text->data : "", text->len))
+        sc_buf_reset(text);
 }
 
 int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len,
                      char *err, size_t err_cap)
 {
-    int rc = 0;
-    sc_buf_t canon_buf = {0};
-    memset(req, 0, sizeof(*req));
     json_error_t jerr;
-    req->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!req->root) {
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        memset(req, 0, sizeof(*req));
         snprintf(err, err_cap, "request body is not valid JSON: %s (line %d, column %d)",
                  jerr.text, jerr.line, jerr.column);
         return SC_EINVAL;
     }
-    json_t *root = req->root;
+    return sc_request_from_json(req, kind, root, err, err_cap);
+}
+
+/* Validates the native fields of 'root' into 'req' and derives the text,
+ * key and scope. Long for a function, but it reads top to bottom as the
+ * list of fields a request may carry; splitting it would scatter that. */
+int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, char *err,
+                         size_t err_cap)
+{
+    int rc = 0;
+    memset(req, 0, sizeof(*req));
+    req->root = root;
     if (!json_is_object(root))
         FAIL("request body must be a JSON object");
 
@@ -230,7 +336,8 @@ int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, si
 
     json_t *ns = json_object_get(root, "namespace");
     if (ns) {
-        if (!json_is_string(ns) || !valid_namespace(json_string_value(ns), json_string_length(ns)))
+        if (!json_is_string(ns) ||
+            !sc_request_namespace_valid(json_string_value(ns), json_string_length(ns)))
             FAIL("\"namespace\" must be a string of 1 to %d characters from [A-Za-z0-9_.-]",
                  SC_MAX_NAMESPACE);
         req->ns = json_string_value(ns);
@@ -267,21 +374,9 @@ int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, si
         FAIL("\"prompt\" must be a string");
     size_t n_msgs = 0;
     if (messages) {
-        if (!json_is_array(messages) || json_array_size(messages) == 0)
-            FAIL("\"messages\" must be a non-empty array");
+        if ((rc = sc_request_check_messages(messages, err, err_cap)))
+            goto fail;
         n_msgs = json_array_size(messages);
-        for (size_t i = 0; i < n_msgs; i++) {
-            json_t *m = json_array_get(messages, i);
-            if (!json_is_object(m))
-                FAIL("messages[%zu] must be an object", i);
-            json_t *role = json_object_get(m, "role");
-            if (!json_is_string(role) || json_string_length(role) == 0)
-                FAIL("messages[%zu].role must be a non-empty string", i);
-            json_t *content = json_object_get(m, "content");
-            if (content && !json_is_string(content) && !json_is_array(content) &&
-                !json_is_null(content))
-                FAIL("messages[%zu].content must be a string, an array of parts or null", i);
-        }
     }
     json_t *params = json_object_get(root, "params");
     if (params && !json_is_object(params))
@@ -348,55 +443,26 @@ int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, si
     if (prompt)
         rc = sc_buf_append(&req->text, json_string_value(prompt), json_string_length(prompt));
     else if (last_is_user)
-        rc = content_text(json_object_get(last, "content"), &req->text);
+        rc = sc_request_content_text(json_object_get(last, "content"), "text", &req->text);
     if (rc)
         goto fail;
-    if (only_space(req->text.data ? req->text.data : "", req->text.len))
-        sc_buf_reset(&req->text);
+    sc_request_drop_blank_text(&req->text);
 
-    /* Exact key: everything that changes the answer. The head is shared
-     * with the scope below, so it is built once. */
-    rc = sc_buf_reserve(&canon_buf, 512);
-    rc = rc ? rc : canon_head(req, params, &canon_buf);
-    size_t head_len = canon_buf.len;
-    rc = rc ? rc : sc_buf_puts(&canon_buf, prompt ? ",\"prompt\":" : ",\"messages\":");
-    rc = rc ? rc : canon(prompt ? prompt : messages, &canon_buf, NULL);
-    rc = rc ? rc : sc_buf_puts(&canon_buf, ",\"v\":1}");
-    if (rc)
+    sc_canon_req_t c = {
+        .ns = req->ns, .ns_len = req->ns_len,
+        .tenant = req->tenant, .tenant_len = req->tenant_len,
+        .model = req->model, .model_len = req->model_len,
+        .params = params,
+        .body_name = prompt ? "prompt" : "messages",
+        .body = prompt ? prompt : messages,
+    };
+    if ((rc = sc_canon_hash(&c, req->key, &req->scope)))
         goto fail;
-    XXH128_hash_t h = XXH3_128bits(canon_buf.data, canon_buf.len);
-    XXH128_canonical_t hc;
-    XXH128_canonicalFromHash(&hc, h);
-    memcpy(req->key, hc.digest, SC_KEY_BYTES);
-
-    /* Scope: the same minus the final user message's content, which is the
-     * only part a semantic match may differ in. */
-    canon_buf.len = head_len;
-    if (prompt) {
-        rc = sc_buf_puts(&canon_buf, ",\"form\":\"prompt\"");
-    } else if (!rc) {
-        rc = sc_buf_puts(&canon_buf, ",\"history\":[");
-        for (size_t i = 0; i < n_msgs && !rc; i++) {
-            json_t *m = json_array_get(messages, i);
-            if (i)
-                rc = sc_buf_append(&canon_buf, ",", 1);
-            if (rc)
-                break;
-            rc = canon(m, &canon_buf, i == n_msgs - 1 && last_is_user ? skip_content : NULL);
-        }
-        rc = rc ? rc : sc_buf_puts(&canon_buf, "]");
-    }
-    rc = rc ? rc : sc_buf_puts(&canon_buf, ",\"v\":1}");
-    if (rc)
-        goto fail;
-    req->scope = XXH3_64bits(canon_buf.data, canon_buf.len);
-    sc_buf_free(&canon_buf);
     return 0;
 
 fail:
     if (rc == SC_ENOMEM)
         snprintf(err, err_cap, "out of memory while decoding the request");
-    sc_buf_free(&canon_buf);
     sc_request_free(req);
     return rc;
 }

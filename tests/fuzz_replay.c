@@ -13,6 +13,9 @@
 #define LLVMFuzzerTestOneInput fuzz_request
 #include "fuzz/fuzz_request.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_proxy_request
+#include "fuzz/fuzz_proxy_request.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_wordpiece
 #define init wordpiece_init
 #define tok wordpiece_tok
@@ -79,6 +82,12 @@ START_TEST(request_inputs)
 }
 END_TEST
 
+START_TEST(proxy_request_inputs)
+{
+    replay("proxy_request", fuzz_proxy_request);
+}
+END_TEST
+
 START_TEST(wordpiece_inputs)
 {
     replay("wordpiece", fuzz_wordpiece);
@@ -121,6 +130,7 @@ int main(void)
     Suite *s = suite_create("fuzz-replay");
     TCase *tc = tcase_create("replay");
     tcase_add_test(tc, request_inputs);
+    tcase_add_test(tc, proxy_request_inputs);
     tcase_add_test(tc, wordpiece_inputs);
     tcase_add_test(tc, safetensors_inputs);
     tcase_add_test(tc, glove_inputs);

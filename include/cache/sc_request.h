@@ -22,7 +22,8 @@ typedef enum { SC_REQ_LOOKUP = 1, SC_REQ_STORE = 2 } sc_req_kind_t;
 #define SC_DEFAULT_NAMESPACE "default"
 
 typedef struct sc_request_s {
-    json_t *root;            /* owned: the decoded body; freed by sc_request_free */
+    json_t *root;            /* owned: the decoded body (for a proxy request, the
+                                canonical request built from it); freed by sc_request_free */
     const char *ns;          /* the strings below point into 'root' */
     size_t ns_len;
     const char *tenant;
@@ -52,7 +53,50 @@ typedef struct sc_request_s {
  * releases it with sc_request_free. On failure nothing needs freeing. */
 int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len,
                      char *err, size_t err_cap);
+/* The same from an already decoded body. Takes ownership of 'root' whatever
+ * the outcome: on success it becomes req->root, on failure it is released. */
+int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, char *err,
+                         size_t err_cap);
 void sc_request_free(sc_request_t *req);
+
+/* What a key is derived from. Native requests leave 'api' NULL, which adds
+ * nothing to the encoding (their keys never change); the proxy names its API
+ * there ("openai.chat", ...), a member beside "params" rather than inside it,
+ * so no request parameter and no native request can produce it. All pointers
+ * are borrowed for the call. */
+typedef struct {
+    const char *api;          /* NUL-terminated, or NULL for the native API */
+    const char *ns;
+    size_t ns_len;
+    const char *tenant;
+    size_t tenant_len;
+    const char *model;
+    size_t model_len;
+    const json_t *params;     /* object, or NULL for {}; sc_ignored_params are left out */
+    const char *body_name;    /* "prompt", "messages" or "input" (embeddings) */
+    const json_t *body;       /* the value hashed under body_name */
+    /* "messages" only: the final message as the scope sees it, or NULL for the
+     * native rule (a final user message counts without its "content"). */
+    const json_t *scope_last;
+} sc_canon_req_t;
+
+/* Writes the exact key (XXH3-128) and, when 'scope' is not NULL, the scope
+ * (XXH3-64 of the same minus the semantic text: for "messages" the history
+ * with the final message as above, otherwise just the form). 0 or SC_ENOMEM. */
+int sc_canon_hash(const sc_canon_req_t *c, uint8_t key[SC_KEY_BYTES], uint64_t *scope);
+
+/* Appends the text of a message's content: a string, or the "text" of every
+ * part whose "type" is 'part_type', joined by newlines. 0 or SC_ENOMEM. */
+int sc_request_content_text(const json_t *content, const char *part_type, sc_buf_t *out);
+/* Checks a "messages" array: non-empty, each an object with a non-empty
+ * string "role" and a "content" that is absent, null, a string or an array.
+ * 0, or SC_EINVAL with a sentence in 'err'. */
+int sc_request_check_messages(const json_t *messages, char *err, size_t err_cap);
+/* Empties 'text' when it holds only whitespace: such a text is no text. */
+void sc_request_drop_blank_text(sc_buf_t *text);
+/* 1 when 's' is a valid namespace name: 1 to SC_MAX_NAMESPACE bytes of
+ * [A-Za-z0-9_.-]. */
+int sc_request_namespace_valid(const char *s, size_t n);
 
 /* Writes the canonical encoding of 'v' into 'out' (appending). 'v' may be any
  * JSON value; numbers that are equal encode alike (1, 1.0 and 1e0 all as 1). */

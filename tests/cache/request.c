@@ -1,5 +1,5 @@
-/* tests/server/request.c -- canonicalization, exact keys, scopes, semantic
- * text and request validation (server/request.c). */
+/* tests/cache/request.c -- canonicalization, exact keys, scopes, semantic
+ * text and request validation (cache/request.c). */
 #include "../../cache/request.c"
 
 #include "testutil.h"
@@ -276,6 +276,73 @@ START_TEST(keys_and_scopes_are_stable_across_releases)
 }
 END_TEST
 
+START_TEST(from_json_equals_parse_and_takes_ownership)
+{
+    const char *body = "{" BASE ",\"params\":{\"temperature\":0}}";
+    sc_request_t a = parse_ok(SC_REQ_LOOKUP, body), b;
+    char err[256] = "";
+    json_t *root = json_loads(body, 0, NULL);
+    ck_assert_int_eq(sc_request_from_json(&b, SC_REQ_LOOKUP, root, err, sizeof(err)), 0);
+    ck_assert_ptr_eq(b.root, root);
+    ck_assert(memcmp(a.key, b.key, 16) == 0);
+    ck_assert_uint_eq(a.scope, b.scope);
+    ck_assert_str_eq(b.text.data, "Capital of France?");
+    sc_request_free(&a);
+    sc_request_free(&b);
+    /* On failure the object is released too (the leak checkers see it). */
+    ck_assert_int_eq(sc_request_from_json(&b, SC_REQ_LOOKUP, json_loads("[1]", 0, NULL), err,
+                                          sizeof(err)), SC_EINVAL);
+    ck_assert_ptr_null(b.root);
+    ck_assert_int_eq(sc_request_from_json(&b, SC_REQ_LOOKUP, NULL, err, sizeof(err)), SC_EINVAL);
+}
+END_TEST
+
+/* The proxy's API name is hashed beside "params": a native request (or a
+ * parameter) spelling the same name cannot reach a proxy key. */
+START_TEST(api_member_is_outside_params)
+{
+    json_t *msgs = json_loads("[{\"role\":\"user\",\"content\":\"hi\"}]", 0, NULL);
+    json_t *forged = json_loads("{\"api\":\"openai.chat\"}", 0, NULL);
+    sc_canon_req_t c = {.ns = "default", .ns_len = 7, .tenant = "", .model = "m", .model_len = 1,
+                        .body_name = "messages", .body = msgs};
+    uint8_t native[16], proxy[16], forged_key[16], again[16];
+    uint64_t s_native, s_proxy, s_forged;
+    ck_assert_int_eq(sc_canon_hash(&c, native, &s_native), 0);
+    c.api = "openai.chat";
+    ck_assert_int_eq(sc_canon_hash(&c, proxy, &s_proxy), 0);
+    ck_assert_int_eq(sc_canon_hash(&c, again, NULL), 0);
+    ck_assert(memcmp(proxy, again, 16) == 0);
+    c.api = NULL;
+    c.params = forged;
+    ck_assert_int_eq(sc_canon_hash(&c, forged_key, &s_forged), 0);
+    ck_assert(memcmp(native, proxy, 16) != 0);
+    ck_assert(memcmp(forged_key, proxy, 16) != 0);
+    ck_assert_uint_ne(s_native, s_proxy);
+    ck_assert_uint_ne(s_forged, s_proxy);
+    /* The native path is sc_canon_hash with no api. */
+    sc_request_t r = parse_ok(SC_REQ_LOOKUP, "{\"model\":\"m\",\"messages\":"
+                                             "[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    ck_assert(memcmp(r.key, native, 16) == 0);
+    ck_assert_uint_eq(r.scope, s_native);
+    sc_request_free(&r);
+    json_decref(msgs);
+    json_decref(forged);
+}
+END_TEST
+
+START_TEST(namespace_names_are_checked)
+{
+    ck_assert(sc_request_namespace_valid("a-b_c.9", 7));
+    ck_assert(!sc_request_namespace_valid("", 0));
+    ck_assert(!sc_request_namespace_valid("a b", 3));
+    ck_assert(!sc_request_namespace_valid("a/b", 3));
+    char big[SC_MAX_NAMESPACE + 1];
+    memset(big, 'x', sizeof(big));
+    ck_assert(sc_request_namespace_valid(big, SC_MAX_NAMESPACE));
+    ck_assert(!sc_request_namespace_valid(big, SC_MAX_NAMESPACE + 1));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("request");
@@ -290,6 +357,9 @@ int main(void)
     tcase_add_test(tc, invalid_requests_are_refused_with_a_reason);
     tcase_add_test(tc, deep_nesting_is_refused_not_crashed);
     tcase_add_test(tc, keys_and_scopes_are_stable_across_releases);
+    tcase_add_test(tc, from_json_equals_parse_and_takes_ownership);
+    tcase_add_test(tc, api_member_is_outside_params);
+    tcase_add_test(tc, namespace_names_are_checked);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
