@@ -248,6 +248,9 @@ static int check_events(const json_t *evs, size_t *bytes)
             json_integer_value(ms) < 0 || json_integer_value(ms) > UINT32_MAX ||
             !json_is_string(data) || (n == 3 && !json_is_string(name)))
             return SC_ECORRUPT;
+        /* A name is one SSE line: a line break in it would split the event. */
+        if (n == 3 && strcspn(json_string_value(name), "\r\n") != strlen(json_string_value(name)))
+            return SC_ECORRUPT;
         *bytes += json_string_length(data) + 1 + (n == 3 ? json_string_length(name) + 1 : 0);
     }
     return 0;

@@ -453,6 +453,11 @@ static int assemble_responses(const sc_proxy_entry_t *e, sc_buf_t *out)
                 if (sc__json_member(ev->data.ptr, end, "response", &resp) || resp.len == 0 ||
                     resp.ptr[0] != '{')
                     return SC_ECORRUPT;
+                /* The scanner checks structure only; the body must be JSON. */
+                json_t *j = sc__json_object(resp.ptr, resp.len);
+                if (!j)
+                    return SC_ECORRUPT;
+                json_decref(j);
                 return sc_buf_append(out, resp.ptr, resp.len) ? SC_ENOMEM : 0;
             }
         }

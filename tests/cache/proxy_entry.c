@@ -240,6 +240,8 @@ START_TEST(entry_rejects_corrupt_and_foreign)
         "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,5]]}",
         "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "\"usage\":[1,2,3],\"events\":[[0,\"x\",\"a\\nb\"]]}",
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,\"x\"]],\"body\":\"{}\"}",
         "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,\"x\"]", /* truncated */
