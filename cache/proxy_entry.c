@@ -73,6 +73,10 @@ int sc_proxy_body_usage(sc_sse_api_t api, const char *body, size_t len, sc_sse_u
     return 0;
 }
 
+/* The body is stored and served verbatim, its id and created included: a
+ * non-streamed hit must be byte for byte what the SDK would have received,
+ * and its ids are not reused within a stream the way a replay's are. Fresh
+ * ids go only into replayed streams (sc_proxy_replay_event). */
 int sc_proxy_entry_from_body(sc_proxy_entry_t *e, sc_sse_api_t api, int status,
                              const char *content_type, const char *body, size_t len)
 {
@@ -139,11 +143,10 @@ static int put_str(sc_buf_t *out, sc_slice_t s)
     return sc_buf_json_str(out, s.ptr, s.len);
 }
 
-static int put_int(sc_buf_t *out, int64_t v)
+/* A count as stored: -1 for every unknown (negative) value. */
+static long long count(int64_t v)
 {
-    if (v < 0)
-        return sc_buf_append(out, "-1", 2); /* the only negative stored: unknown */
-    return sc_buf_u64(out, (uint64_t)v);
+    return v < 0 ? -1 : (long long)v;
 }
 
 static int encode_events(const sc_proxy_entry_t *e, sc_buf_t *out)
@@ -151,20 +154,13 @@ static int encode_events(const sc_proxy_entry_t *e, sc_buf_t *out)
     int rc = sc_buf_puts(out, ",\"events\":[");
     for (size_t i = 0; i < e->n_events && !rc; i++) {
         const sc_proxy_event_t *ev = &e->events[i];
-        rc = sc_buf_puts(out, i ? ",[" : "[");
-        if (!rc)
-            rc = sc_buf_u64(out, ev->offset_ms);
-        if (!rc)
-            rc = sc_buf_puts(out, ",");
-        if (!rc)
-            rc = put_str(out, ev->data);
-        if (!rc && ev->event.len) {
-            rc = sc_buf_puts(out, ",");
-            if (!rc)
-                rc = put_str(out, ev->event);
+        rc = sc_buf_printf(out, "%s[%u,", i ? "," : "", (unsigned)ev->offset_ms);
+        rc = rc ? rc : put_str(out, ev->data);
+        if (ev->event.len) {
+            rc = rc ? rc : sc_buf_puts(out, ",");
+            rc = rc ? rc : put_str(out, ev->event);
         }
-        if (!rc)
-            rc = sc_buf_puts(out, "]");
+        rc = rc ? rc : sc_buf_puts(out, "]");
     }
     return rc ? rc : sc_buf_puts(out, "]");
 }
@@ -178,35 +174,18 @@ int sc_proxy_entry_encode(const sc_proxy_entry_t *e, sc_buf_t *out)
     size_t mark = out->len;
     int rc = sc_buf_printf(out, "{\"sc_proxy\":%d,\"api\":\"%s\",\"form\":\"%s\",\"status\":%d,\"ctype\":",
                            ENTRY_VERSION, api, FORM_NAMES[e->form], e->status);
-    if (!rc)
-        rc = put_str(out, e->content_type);
-    if (!rc)
-        rc = sc_buf_puts(out, ",\"model\":");
-    if (!rc)
-        rc = put_str(out, e->model);
-    if (!rc)
-        rc = sc_buf_puts(out, ",\"usage\":[");
-    if (!rc)
-        rc = put_int(out, e->usage.input);
-    if (!rc)
-        rc = sc_buf_puts(out, ",");
-    if (!rc)
-        rc = put_int(out, e->usage.output);
-    if (!rc)
-        rc = sc_buf_puts(out, ",");
-    if (!rc)
-        rc = put_int(out, e->usage.cached_input);
-    if (!rc)
-        rc = sc_buf_puts(out, "]");
-    if (!rc && e->form == SC_PROXY_FORM_JSON) {
-        rc = sc_buf_puts(out, ",\"body\":");
-        if (!rc)
-            rc = put_str(out, e->body);
-    } else if (!rc) {
-        rc = encode_events(e, out);
+    rc = rc ? rc : put_str(out, e->content_type);
+    rc = rc ? rc : sc_buf_puts(out, ",\"model\":");
+    rc = rc ? rc : put_str(out, e->model);
+    rc = rc ? rc : sc_buf_printf(out, ",\"usage\":[%lld,%lld,%lld]", count(e->usage.input),
+                                 count(e->usage.output), count(e->usage.cached_input));
+    if (e->form == SC_PROXY_FORM_JSON) {
+        rc = rc ? rc : sc_buf_puts(out, ",\"body\":");
+        rc = rc ? rc : put_str(out, e->body);
+    } else {
+        rc = rc ? rc : encode_events(e, out);
     }
-    if (!rc)
-        rc = sc_buf_puts(out, "}");
+    rc = rc ? rc : sc_buf_puts(out, "}");
     if (rc)
         sc__buf_truncate(out, mark);
     return rc;

@@ -37,6 +37,22 @@ static char *dup_slice(sc_slice_t s)
     return p;
 }
 
+/* Records 'in' and views it as an entry in '*e' (free both). */
+static sc_sse_rec_t *recorded(sc_sse_api_t api, const char *in, size_t len, sc_proxy_entry_t *e)
+{
+    sc_sse_rec_t *r = record(api, in, len);
+    ck_assert_int_eq(sc_proxy_entry_from_rec(e, r), 0);
+    return r;
+}
+
+/* Appends the replay of every event of 'e' to 'wire'. */
+static void replay_all(sc_proxy_replay_t *rp, const sc_proxy_entry_t *e, const sc_sse_usage_t *usage,
+                       sc_buf_t *wire)
+{
+    for (size_t i = 0; i < e->n_events; i++)
+        ck_assert_int_eq(sc_proxy_replay_event(rp, &e->events[i], usage, wire), 0);
+}
+
 /* Asserts that the JSON texts 'got' and 'want' are equal as JSON. */
 static void assert_json_eq(const char *got, const char *want)
 {
@@ -170,9 +186,8 @@ static void assert_entries_eq(const sc_proxy_entry_t *a, const sc_proxy_entry_t 
 START_TEST(entry_round_trip)
 {
     /* A stream entry straight from a recorder. */
-    sc_sse_rec_t *r = record(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL));
     sc_proxy_entry_t e, d;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
     ck_assert_uint_eq(e.n_events, 13);
     ck_assert_int_eq(e.usage.input, 472);
     ck_assert_int_eq(e.usage.output, 89);
@@ -277,9 +292,8 @@ START_TEST(entry_of_a_10kb_stream_is_compact)
                       "\"finish_reason\":null}]}\n\n",
                       i);
     sc_buf_puts(&raw, CHUNK("{}", "\"stop\"") "data: [DONE]\n\n");
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_CHAT, raw.data, raw.len);
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_CHAT, raw.data, raw.len, &e);
     sc_buf_t enc = {0};
     ck_assert_int_eq(sc_proxy_entry_encode(&e, &enc), 0);
     double ratio = (double)enc.len / (double)raw.len;
@@ -298,9 +312,8 @@ END_TEST
 
 static void assemble_recorded(sc_sse_api_t api, const char *stream, const char *want)
 {
-    sc_sse_rec_t *r = record(api, stream, strlen(stream));
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(api, stream, strlen(stream), &e);
     sc_buf_t out = {0};
     ck_assert_int_eq(sc_proxy_assemble(&e, &out), 0);
     assert_json_eq(out.data, want);
@@ -337,9 +350,8 @@ START_TEST(assemble_responses_is_the_completed_payload)
         "{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n"
         "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,"
         "\"response\":{\"id\":\"resp_1\", \"status\":\"completed\",\"output\":[],\"x\":1.50}}\n\n";
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_RESPONSES, stream, strlen(stream));
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_RESPONSES, stream, strlen(stream), &e);
     sc_buf_t out = {0};
     ck_assert_int_eq(sc_proxy_assemble(&e, &out), 0);
     /* Byte for byte, spacing and number formatting included. */
@@ -364,8 +376,7 @@ static void round_trip(sc_sse_api_t api, const char *body, sc_buf_t *assembled, 
     uint64_t rng = 1;
     ck_assert_int_eq(sc_proxy_replay_init(&rp, api, &rng, 1800000000, NULL, 0, 1), 0);
     sc_buf_t wire = {0};
-    for (size_t i = 0; i < syn->n_events; i++)
-        ck_assert_int_eq(sc_proxy_replay_event(&rp, &syn->events[i], &syn->usage, &wire), 0);
+    replay_all(&rp, syn, &syn->usage, &wire);
     sc_sse_rec_t *r = record(api, wire.data, wire.len);
     sc_sse_rec_state_t st;
     sc_sse_rec_state(r, &st);
@@ -498,9 +509,8 @@ static char *replace_all(const char *s, const char *from, const char *to)
 
 START_TEST(replay_chat_rewrites_ids_keeps_boundaries)
 {
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_CHAT, CHAT_TOOLS, strlen(CHAT_TOOLS));
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_CHAT, CHAT_TOOLS, strlen(CHAT_TOOLS), &e);
     uint64_t rng = 42;
     for (int include_usage = 0; include_usage <= 1; include_usage++) {
         sc_proxy_replay_t rp;
@@ -510,8 +520,7 @@ START_TEST(replay_chat_rewrites_ids_keeps_boundaries)
         ck_assert_int_eq(strncmp(rp.id, "chatcmpl-", 9), 0);
         ck_assert_uint_eq(strlen(rp.id), 38);
         sc_buf_t wire = {0};
-        for (size_t i = 0; i < e.n_events; i++)
-            ck_assert_int_eq(sc_proxy_replay_event(&rp, &e.events[i], &e.usage, &wire), 0);
+        replay_all(&rp, &e, &e.usage, &wire);
         json_t *got = parse_wire(&wire);
         /* One event per recorded event (the usage chunk only when asked),
          * each the recorded data with id, created and model replaced. */
@@ -542,9 +551,8 @@ END_TEST
 
 START_TEST(replay_chat_adds_usage_only_when_known)
 {
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_CHAT, CHAT_TEXT, strlen(CHAT_TEXT));
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_CHAT, CHAT_TEXT, strlen(CHAT_TEXT), &e);
     ck_assert_int_eq(e.usage.input, -1); /* recorded without include_usage */
     sc_sse_usage_t known = {30, 4, 0};
     for (int k = 0; k < 2; k++) {
@@ -552,8 +560,7 @@ START_TEST(replay_chat_adds_usage_only_when_known)
         uint64_t rng = 7;
         ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_OPENAI_CHAT, &rng, 5, NULL, 0, 1), 0);
         sc_buf_t wire = {0};
-        for (size_t i = 0; i < e.n_events; i++)
-            ck_assert_int_eq(sc_proxy_replay_event(&rp, &e.events[i], k ? &known : &e.usage, &wire), 0);
+        replay_all(&rp, &e, k ? &known : &e.usage, &wire);
         json_t *got = parse_wire(&wire);
         ck_assert_uint_eq(json_array_size(got), e.n_events + (size_t)k);
         if (k) {
@@ -577,17 +584,15 @@ END_TEST
 START_TEST(replay_messages_and_responses)
 {
     /* Anthropic: message_start's id and model change, the tool_use id stays. */
-    sc_sse_rec_t *r = record(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL));
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_rec(&e, r), 0);
+    sc_sse_rec_t *r = recorded(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
     sc_proxy_replay_t rp;
     uint64_t rng = 3;
     ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_ANTHROPIC_MESSAGES, &rng, 9, "claude-x", 8, 0), 0);
     ck_assert_int_eq(strncmp(rp.id, "msg_01", 6), 0);
     ck_assert_uint_eq(strlen(rp.id), 28);
     sc_buf_t wire = {0};
-    for (size_t i = 0; i < e.n_events; i++)
-        ck_assert_int_eq(sc_proxy_replay_event(&rp, &e.events[i], &e.usage, &wire), 0);
+    replay_all(&rp, &e, &e.usage, &wire);
     json_t *got = parse_wire(&wire);
     ck_assert_uint_eq(json_array_size(got), e.n_events);
     json_t *start = json_loads(json_string_value(json_array_get(json_array_get(got, 0), 1)), 0, NULL);
@@ -616,8 +621,7 @@ START_TEST(replay_messages_and_responses)
     ck_assert_int_eq(strncmp(rp.id, "resp_", 5), 0);
     ck_assert_uint_eq(strlen(rp.id), 53);
     wire.len = 0;
-    for (size_t i = 0; i < syn.n_events; i++)
-        ck_assert_int_eq(sc_proxy_replay_event(&rp, &syn.events[i], &syn.usage, &wire), 0);
+    replay_all(&rp, &syn, &syn.usage, &wire);
     got = parse_wire(&wire);
     ck_assert_uint_eq(json_array_size(got), syn.n_events);
     int lifecycle = 0;
