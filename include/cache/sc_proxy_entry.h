@@ -102,7 +102,7 @@ int sc_proxy_synthesize(const sc_proxy_entry_t *e, sc_proxy_entry_t *out);
 /* One replay's substitutions, shared by all of its events. */
 typedef struct {
     sc_sse_api_t api;
-    char id[64];        /* fresh: chatcmpl-…, msg_…, resp_… */
+    char id[64];        /* fresh: chatcmpl- + 29 base62, msg_01 + 22 base62, resp_ + 48 hex */
     char created[24];   /* decimal seconds */
     char *model_json;   /* the request's model as a JSON string, owned; NULL keeps the stored one */
     int include_usage;  /* chat: the request's stream_options.include_usage */
@@ -126,15 +126,19 @@ void sc_proxy_replay_free(sc_proxy_replay_t *rp);
  * non-null usage) is dropped unless include_usage; when include_usage is
  * asked and the stream had no usage chunk, 'usage' (the entry's, if known)
  * is sent as one just before [DONE] -- a count the upstream really reported,
- * never an invented one. Data that is not a JSON object ([DONE]) is copied.
- * Returns 0 or SC_ENOMEM. */
+ * never an invented one ('usage' may be NULL: never added). Data that is not
+ * a JSON object ([DONE]) is copied; a line break inside data starts another
+ * "data: " line, which the reader joins back with "\n". Call in event order
+ * (the chat usage state lives in 'rp'); pacing by ev->offset_ms is the
+ * caller's. Returns 0 or SC_ENOMEM. */
 int sc_proxy_replay_event(sc_proxy_replay_t *rp, const sc_proxy_event_t *ev,
                           const sc_sse_usage_t *usage, sc_buf_t *out);
 
 /* Appends the non-streamed body 'body' with the same substitutions as
  * sc_proxy_replay_event. The proxy serves stored JSON bodies verbatim (what
  * the SDK would have received, byte for byte); this is for an assembled body,
- * if the caller wants it to carry the replay's ids. */
+ * if the caller wants it to carry the replay's ids. SC_EINVAL (nothing
+ * appended) when 'body' is not a JSON object, SC_ENOMEM. */
 int sc_proxy_rewrite_body(const sc_proxy_replay_t *rp, const char *body, size_t len,
                           sc_buf_t *out);
 
