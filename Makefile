@@ -216,7 +216,7 @@ bench: deps-bench
 # Crashes land in tests/fuzz/regress/<harness>/ to be kept as regression
 # inputs, which tests/fuzz_replay.c replays in every `make test`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request proxy_request wordpiece unigram safetensors glove model2vec http
+FUZZ_TARGETS := request proxy_request wordpiece unigram safetensors glove model2vec http sse
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CXX=clang++ OPT="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libsemcached.a

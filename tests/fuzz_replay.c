@@ -39,6 +39,9 @@
 #define put_file model2vec_put_file
 #include "fuzz/fuzz_model2vec.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_sse
+#include "fuzz/fuzz_sse.c"
+#undef LLVMFuzzerTestOneInput
 
 static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
 {
@@ -119,6 +122,12 @@ START_TEST(unigram_inputs)
 }
 END_TEST
 
+START_TEST(sse_inputs)
+{
+    replay("sse", fuzz_sse);
+}
+END_TEST
+
 START_TEST(model2vec_inputs)
 {
     replay("model2vec", fuzz_model2vec);
@@ -137,6 +146,7 @@ int main(void)
     tcase_add_test(tc, model2vec_inputs);
     tcase_add_test(tc, unigram_inputs);
     tcase_add_test(tc, http_inputs);
+    tcase_add_test(tc, sse_inputs);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
