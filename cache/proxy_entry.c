@@ -53,7 +53,7 @@ int sc_proxy_entry_from_rec(sc_proxy_entry_t *e, const sc_sse_rec_t *r)
     return 0;
 }
 
-int sc_proxy_body_usage(sc_sse_api_t api, const char *body, size_t len, sc_sse_usage_t *usage,
+int sc_proxy_body_usage(sc_api_t api, const char *body, size_t len, sc_sse_usage_t *usage,
                         char *model, size_t model_cap)
 {
     json_t *o = sc__json_object(body, len);
@@ -77,10 +77,10 @@ int sc_proxy_body_usage(sc_sse_api_t api, const char *body, size_t len, sc_sse_u
  * non-streamed hit must be byte for byte what the SDK would have received,
  * and its ids are not reused within a stream the way a replay's are. Fresh
  * ids go only into replayed streams (sc_proxy_replay_event). */
-int sc_proxy_entry_from_body(sc_proxy_entry_t *e, sc_sse_api_t api, int status,
+int sc_proxy_entry_from_body(sc_proxy_entry_t *e, sc_api_t api, int status,
                              const char *content_type, const char *body, size_t len)
 {
-    if (!sc_sse_api_name(api))
+    if (!sc_api_entry_name(api))
         return SC_EINVAL;
     char model[256];
     sc_sse_usage_t u;
@@ -167,7 +167,7 @@ static int encode_events(const sc_proxy_entry_t *e, sc_buf_t *out)
 
 int sc_proxy_entry_encode(const sc_proxy_entry_t *e, sc_buf_t *out)
 {
-    const char *api = sc_sse_api_name(e->api);
+    const char *api = sc_api_entry_name(e->api);
     if (!api || (e->form != SC_PROXY_FORM_JSON && e->form != SC_PROXY_FORM_STREAM) ||
         (e->form == SC_PROXY_FORM_STREAM && e->n_events == 0))
         return SC_EINVAL;
@@ -248,7 +248,7 @@ static int decode_obj(sc_proxy_entry_t *e, const json_t *o)
         !json_is_array(usage) || json_array_size(usage) != 3)
         return SC_ECORRUPT;
     sc_proxy_entry_t d = {.status = (int)json_integer_value(status)};
-    d.api = sc_sse_api_from_name(json_string_value(api), json_string_length(api));
+    d.api = sc_api_from_entry_name(json_string_value(api), json_string_length(api));
     if (!d.api)
         return SC_ECORRUPT;
     if (read_count(usage, 0, &d.usage.input) || read_count(usage, 1, &d.usage.output) ||

@@ -16,7 +16,7 @@ int sc_proxy_load(const char *body, size_t len, json_t **out, char *err, size_t 
  * "tenant" from 'ctx', the validated "model", and "params": every member of
  * 'body' but "model", the names in 'mapped' (NULL-terminated) and the fields
  * that never change the answer. SC_EINVAL with a sentence, or SC_ENOMEM. */
-int sc_proxy_canon_start(json_t *body, sc_proxy_api_t api, const char *const *mapped,
+int sc_proxy_canon_start(json_t *body, sc_api_t api, const char *const *mapped,
                          const sc_proxy_ctx_t *ctx, json_t **out, char *err, size_t err_cap);
 
 /* Points the fields of 'c' at the canonical request 'root' (borrowed). */

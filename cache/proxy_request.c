@@ -10,16 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *sc_proxy_api_name(sc_proxy_api_t api)
-{
-    switch (api) {
-    case SC_API_OPENAI_CHAT: return "openai.chat";
-    case SC_API_OPENAI_RESPONSES: return "openai.responses";
-    case SC_API_ANTHROPIC_MESSAGES: return "anthropic.messages";
-    case SC_API_OPENAI_EMBEDDINGS: return "openai.embeddings";
-    }
-    return NULL;
-}
 
 /* Left out of proxy keys besides sc_ignored_params: OpenAI's successor of
  * "user" and its prompt-caching hints, none of which changes the answer.
@@ -53,7 +43,7 @@ int sc_proxy_load(const char *body, size_t len, json_t **out, char *err, size_t 
          jerr.text, jerr.line, jerr.column);
 }
 
-int sc_proxy_canon_start(json_t *body, sc_proxy_api_t api, const char *const *mapped,
+int sc_proxy_canon_start(json_t *body, sc_api_t api, const char *const *mapped,
                          const sc_proxy_ctx_t *ctx, json_t **out, char *err, size_t err_cap)
 {
     *out = NULL;
@@ -77,7 +67,7 @@ int sc_proxy_canon_start(json_t *body, sc_proxy_api_t api, const char *const *ma
 
     json_t *root = json_object(), *params = json_object();
     int rc = !root || !params;
-    rc = rc || json_object_set_new(root, "api", json_string(sc_proxy_api_name(api)));
+    rc = rc || json_object_set_new(root, "api", json_string(sc_api_key_name(api)));
     rc = rc || json_object_set_new(root, "namespace", json_stringn_nocheck(ns, ns_len));
     /* The tenant is hashed byte for byte, as the server hands it over. */
     rc = rc || json_object_set_new(root, "tenant", json_stringn_nocheck(tenant, tenant_len));
@@ -309,7 +299,7 @@ static int map_body(sc_proxy_request_t *out, json_t *b, const sc_proxy_ctx_t *ct
     return rc;
 }
 
-int sc_proxy_request_parse(sc_proxy_request_t *out, sc_proxy_api_t api, const char *body,
+int sc_proxy_request_parse(sc_proxy_request_t *out, sc_api_t api, const char *body,
                            size_t len, const sc_proxy_ctx_t *ctx, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof(*out));

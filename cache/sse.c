@@ -22,26 +22,6 @@ struct sc_sse_parser_s {
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
 
-const char *sc_sse_api_name(sc_sse_api_t api)
-{
-    switch (api) {
-    case SC_SSE_API_OPENAI_CHAT: return "chat";
-    case SC_SSE_API_OPENAI_RESPONSES: return "responses";
-    case SC_SSE_API_ANTHROPIC_MESSAGES: return "messages";
-    }
-    return NULL;
-}
-
-sc_sse_api_t sc_sse_api_from_name(const char *name, size_t len)
-{
-    for (int a = SC_SSE_API_OPENAI_CHAT; a <= SC_SSE_API_ANTHROPIC_MESSAGES; a++) {
-        const char *n = sc_sse_api_name((sc_sse_api_t)a);
-        if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return (sc_sse_api_t)a;
-    }
-    return (sc_sse_api_t)0;
-}
-
 int sc_sse_parser_create(sc_sse_parser_t **out, size_t max_event)
 {
     if (!out || max_event < 16)

@@ -472,9 +472,10 @@ int sc_proxy_assemble(const sc_proxy_entry_t *e, sc_buf_t *out)
     size_t mark = out->len;
     int rc = SC_EINVAL;
     switch (e->api) {
-    case SC_SSE_API_OPENAI_CHAT: rc = assemble_chat(e, out); break;
-    case SC_SSE_API_ANTHROPIC_MESSAGES: rc = assemble_messages(e, out); break;
-    case SC_SSE_API_OPENAI_RESPONSES: rc = assemble_responses(e, out); break;
+    case SC_API_OPENAI_CHAT: rc = assemble_chat(e, out); break;
+    case SC_API_ANTHROPIC_MESSAGES: rc = assemble_messages(e, out); break;
+    case SC_API_OPENAI_RESPONSES: rc = assemble_responses(e, out); break;
+    case SC_API_OPENAI_EMBEDDINGS: break; /* never streamed */
     }
     if (rc)
         sc__buf_truncate(out, mark);

@@ -13,25 +13,27 @@ static void set_count(const json_t *o, const char *key, int64_t *dst)
         *dst = (int64_t)json_integer_value(v);
 }
 
-void sc__usage_merge(sc_sse_api_t api, const json_t *usage, sc_sse_usage_t *u)
+void sc__usage_merge(sc_api_t api, const json_t *usage, sc_sse_usage_t *u)
 {
     if (!json_is_object(usage))
         return;
     switch (api) {
-    case SC_SSE_API_OPENAI_CHAT:
+    case SC_API_OPENAI_CHAT:
         set_count(usage, "prompt_tokens", &u->input);
         set_count(usage, "completion_tokens", &u->output);
         set_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens", &u->cached_input);
         break;
-    case SC_SSE_API_OPENAI_RESPONSES:
+    case SC_API_OPENAI_RESPONSES:
         set_count(usage, "input_tokens", &u->input);
         set_count(usage, "output_tokens", &u->output);
         set_count(json_object_get(usage, "input_tokens_details"), "cached_tokens", &u->cached_input);
         break;
-    case SC_SSE_API_ANTHROPIC_MESSAGES:
+    case SC_API_ANTHROPIC_MESSAGES:
         set_count(usage, "input_tokens", &u->input);
         set_count(usage, "output_tokens", &u->output);
         set_count(usage, "cache_read_input_tokens", &u->cached_input);
+        break;
+    case SC_API_OPENAI_EMBEDDINGS: /* embeddings usage is summed by proxy_embeddings.c */
         break;
     }
 }

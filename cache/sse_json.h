@@ -11,7 +11,7 @@
 
 /* Updates 'u' from an API usage object: only the counts present in it
  * (Anthropic's message_delta repeats some and omits others). */
-void sc__usage_merge(sc_sse_api_t api, const json_t *usage, sc_sse_usage_t *u);
+void sc__usage_merge(sc_api_t api, const json_t *usage, sc_sse_usage_t *u);
 /* Cuts 'b' back to 'len' bytes (an undo mark), keeping it NUL-terminated. */
 void sc__buf_truncate(sc_buf_t *b, size_t len);
 /* Appends 'j' as compact JSON (keys in their order). SC_ENOMEM or 0. */

@@ -19,7 +19,7 @@ typedef struct {
 } rec_ev_t;
 
 struct sc_sse_rec_s {
-    sc_sse_api_t api;
+    sc_api_t api;
     size_t max_total;
     sc_sse_parser_t *parser;
     sc_sse_event_cb fwd;  /* the feed's callback and its argument */
@@ -36,9 +36,9 @@ struct sc_sse_rec_s {
     char model[256];
 };
 
-int sc_sse_rec_create(sc_sse_rec_t **out, sc_sse_api_t api, size_t max_event, size_t max_total)
+int sc_sse_rec_create(sc_sse_rec_t **out, sc_api_t api, size_t max_event, size_t max_total)
 {
-    if (!out || !sc_sse_api_name(api))
+    if (!out || !sc_api_entry_name(api))
         return SC_EINVAL;
     sc_sse_rec_t *r = calloc(1, sizeof(*r));
     if (!r)
@@ -150,11 +150,11 @@ static void read_responses(sc_sse_rec_t *r, const char *type, const json_t *o)
 /* Reads the event as its SDK would; returns 1 when it should be recorded. */
 static int read_event(sc_sse_rec_t *r, const sc_sse_event_t *ev)
 {
-    if (r->api == SC_SSE_API_OPENAI_CHAT && ev->data.len >= 6 && memcmp(ev->data.ptr, "[DONE]", 6) == 0) {
+    if (r->api == SC_API_OPENAI_CHAT && ev->data.len >= 6 && memcmp(ev->data.ptr, "[DONE]", 6) == 0) {
         r->ended = 1; /* the SDK's test is startsWith('[DONE]') */
         return 1;
     }
-    if (r->api == SC_SSE_API_ANTHROPIC_MESSAGES) {
+    if (r->api == SC_API_ANTHROPIC_MESSAGES) {
         /* The Anthropic SDK skips unnamed events, pings and empty data. */
         if (ev->event.len == 0 || slice_is(ev->event, "ping"))
             return 0;
@@ -174,13 +174,13 @@ static int read_event(sc_sse_rec_t *r, const sc_sse_event_t *ev)
         return 0;
     }
     const char *type = sc__json_str(o, "type");
-    if (r->api != SC_SSE_API_ANTHROPIC_MESSAGES && truthy(json_object_get(o, "error")))
+    if (r->api != SC_API_ANTHROPIC_MESSAGES && truthy(json_object_get(o, "error")))
         r->error = 1; /* openai core/streaming throws APIError on these */
-    else if (r->api == SC_SSE_API_OPENAI_CHAT)
+    else if (r->api == SC_API_OPENAI_CHAT)
         read_chat(r, o);
     else if (type && strcmp(type, "error") == 0)
         r->error = 1;
-    else if (type && r->api == SC_SSE_API_ANTHROPIC_MESSAGES)
+    else if (type && r->api == SC_API_ANTHROPIC_MESSAGES)
         read_messages(r, type, o);
     else if (type)
         read_responses(r, type, o);
@@ -284,7 +284,7 @@ const char *sc_sse_rec_content_type(const sc_sse_rec_t *r)
     return r->ctype ? r->ctype : "";
 }
 
-sc_sse_api_t sc_sse_rec_api(const sc_sse_rec_t *r)
+sc_api_t sc_sse_rec_api(const sc_sse_rec_t *r)
 {
     return r->api;
 }

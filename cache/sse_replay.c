@@ -25,22 +25,22 @@ static void draw(char *dst, size_t n, const char *alphabet, uint64_t k, uint64_t
     dst[n] = '\0';
 }
 
-int sc_proxy_replay_init(sc_proxy_replay_t *rp, sc_sse_api_t api, uint64_t *rng, uint64_t now_s,
+int sc_proxy_replay_init(sc_proxy_replay_t *rp, sc_api_t api, uint64_t *rng, uint64_t now_s,
                          const char *model, size_t model_len, int include_usage)
 {
     static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     static const char HEX[] = "0123456789abcdef";
-    if (!sc_sse_api_name(api) || !rng)
+    if (!sc_api_entry_name(api) || !rng)
         return SC_EINVAL;
     memset(rp, 0, sizeof(*rp));
     rp->api = api;
     rp->include_usage = include_usage;
     /* The providers' own shapes: chatcmpl- + 29 base62 characters, msg_01 +
      * 22 base62, resp_ + 48 hex digits. */
-    if (api == SC_SSE_API_OPENAI_CHAT) {
+    if (api == SC_API_OPENAI_CHAT) {
         memcpy(rp->id, "chatcmpl-", 9);
         draw(rp->id + 9, 29, B62, 62, rng);
-    } else if (api == SC_SSE_API_ANTHROPIC_MESSAGES) {
+    } else if (api == SC_API_ANTHROPIC_MESSAGES) {
         memcpy(rp->id, "msg_01", 6);
         draw(rp->id + 6, 22, B62, 62, rng);
     } else {
@@ -154,7 +154,7 @@ int sc_proxy_replay_event(sc_proxy_replay_t *rp, const sc_proxy_event_t *ev,
 {
     const char *d = ev->data.ptr;
     size_t len = ev->data.len;
-    if (rp->api == SC_SSE_API_OPENAI_CHAT) {
+    if (rp->api == SC_API_OPENAI_CHAT) {
         if (len >= 6 && memcmp(d, "[DONE]", 6) == 0) {
             if (rp->include_usage && !rp->usage_sent && usage && usage->input >= 0 &&
                 usage->output >= 0) {

@@ -470,9 +470,9 @@ int sc_proxy_synthesize(const sc_proxy_entry_t *e, sc_proxy_entry_t *out)
         return SC_ECORRUPT;
     builder_t b = {0};
     switch (e->api) {
-    case SC_SSE_API_OPENAI_CHAT: synth_chat(&b, body); break;
-    case SC_SSE_API_ANTHROPIC_MESSAGES: synth_messages(&b, body); break;
-    case SC_SSE_API_OPENAI_RESPONSES: synth_responses(&b, body, e->body); break;
+    case SC_API_OPENAI_CHAT: synth_chat(&b, body); break;
+    case SC_API_ANTHROPIC_MESSAGES: synth_messages(&b, body); break;
+    case SC_API_OPENAI_RESPONSES: synth_responses(&b, body, e->body); break;
     default: b.rc = SC_EINVAL;
     }
     int rc = finish(&b, e, out);

@@ -24,7 +24,7 @@ typedef struct {
 } sc_proxy_event_t;
 
 typedef struct {
-    sc_sse_api_t api;
+    sc_api_t api;
     sc_proxy_form_t form;
     int status;                  /* the upstream's HTTP status */
     sc_slice_t content_type;     /* the upstream's Content-Type */
@@ -49,13 +49,13 @@ int sc_proxy_entry_from_rec(sc_proxy_entry_t *e, const sc_sse_rec_t *r);
 /* A view of a non-streamed answer: 'body' (borrowed, kept verbatim), with
  * model and usage read from it. SC_EINVAL when the body is not a JSON
  * object. Whether to store it (2xx, no error) is the caller's call. */
-int sc_proxy_entry_from_body(sc_proxy_entry_t *e, sc_sse_api_t api, int status,
+int sc_proxy_entry_from_body(sc_proxy_entry_t *e, sc_api_t api, int status,
                              const char *content_type, const char *body, size_t len);
 
 /* Reads the model and usage of a non-streamed body of 'api'. 'model' gets
  * the model ("" when none; truncated to 'model_cap'). SC_EINVAL when the body
  * is not a JSON object. */
-int sc_proxy_body_usage(sc_sse_api_t api, const char *body, size_t len, sc_sse_usage_t *usage,
+int sc_proxy_body_usage(sc_api_t api, const char *body, size_t len, sc_sse_usage_t *usage,
                         char *model, size_t model_cap);
 
 /* Appends the entry's compact JSON to 'out':
@@ -101,7 +101,7 @@ int sc_proxy_synthesize(const sc_proxy_entry_t *e, sc_proxy_entry_t *out);
 
 /* One replay's substitutions, shared by all of its events. */
 typedef struct {
-    sc_sse_api_t api;
+    sc_api_t api;
     char id[64];        /* fresh: chatcmpl- + 29 base62, msg_01 + 22 base62, resp_ + 48 hex */
     char created[24];   /* decimal seconds */
     char *model_json;   /* the request's model as a JSON string, owned; NULL keeps the stored one */
@@ -114,7 +114,7 @@ typedef struct {
  * caller's RNG state 'rng' (advanced), stamps 'now_s' (seconds since the
  * epoch), echoes 'model' ('model_len' bytes; NULL keeps the recorded model).
  * Free with sc_proxy_replay_free. */
-int sc_proxy_replay_init(sc_proxy_replay_t *rp, sc_sse_api_t api, uint64_t *rng, uint64_t now_s,
+int sc_proxy_replay_init(sc_proxy_replay_t *rp, sc_api_t api, uint64_t *rng, uint64_t now_s,
                          const char *model, size_t model_len, int include_usage);
 void sc_proxy_replay_free(sc_proxy_replay_t *rp);
 

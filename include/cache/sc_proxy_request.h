@@ -13,18 +13,7 @@
 #include "sc_common.h"
 #include "sc_request.h"
 
-/* The provider APIs the proxy speaks. The kind is hashed into every key and
- * scope (as sc_canon_req_t.api, beside "params"), so an answer stored for one
- * API is never served to another: their answer shapes differ. */
-typedef enum {
-    SC_API_OPENAI_CHAT = 1,    /* POST /v1/chat/completions  "openai.chat" */
-    SC_API_OPENAI_RESPONSES,   /* POST /v1/responses         "openai.responses" */
-    SC_API_ANTHROPIC_MESSAGES, /* POST /v1/messages          "anthropic.messages" */
-    SC_API_OPENAI_EMBEDDINGS,  /* POST /v1/embeddings        "openai.embeddings" */
-} sc_proxy_api_t;
-
-/* The name hashed for 'api' (static string), or NULL for an unknown value. */
-const char *sc_proxy_api_name(sc_proxy_api_t api);
+#include "sc_upstream_api.h"
 
 /* ---- request headers ------------------------------------------------------
  * Cache-Control (RFC 9111 5.2.1 request directives; names case-insensitive,
@@ -90,7 +79,7 @@ typedef struct {
                                  "params"}) and holds references into the body,
                                  so 'req' may be moved out and freed on its own
                                  with sc_request_free. */
-    sc_proxy_api_t api;
+    sc_api_t api;
     int stream;               /* "stream": true */
     int include_usage;        /* "stream_options": {"include_usage": true} */
 } sc_proxy_request_t;
@@ -112,7 +101,7 @@ typedef struct {
  *             metadata.user_id with it --, "service_tier", "request_id"),
  *             and OpenAI's other end-user and routing hints
  *             "safety_identifier", "prompt_cache_key", "prompt_cache_retention".
- *  api        sc_proxy_api_name(api), beside "params": a client's own field
+ *  api        sc_api_key_name(api), beside "params": a client's own field
  *             named "api" is an ordinary parameter and cannot collide.
  *  text       the final message's text when its role is "user": string
  *             content, or the "text" of its parts of type "text" (chat,
@@ -141,7 +130,7 @@ typedef struct {
  * 'out' is always safe to pass to sc_proxy_request_free; after a non-zero
  * return it holds nothing to free (api, stream and include_usage are set as
  * far as they could be read, so a pass-through can still be streamed). */
-int sc_proxy_request_parse(sc_proxy_request_t *out, sc_proxy_api_t api, const char *body,
+int sc_proxy_request_parse(sc_proxy_request_t *out, sc_api_t api, const char *body,
                            size_t len, const sc_proxy_ctx_t *ctx, char *err, size_t err_cap);
 void sc_proxy_request_free(sc_proxy_request_t *r);
 

@@ -11,19 +11,7 @@
 
 #include "sc_common.h"
 
-/* The upstream API a proxied request speaks. Values start at 1 so a zeroed
- * struct is recognisably unset. (To be unified with cache/proxy_request.c.) */
-typedef enum {
-    SC_SSE_API_OPENAI_CHAT = 1,         /* POST /v1/chat/completions */
-    SC_SSE_API_OPENAI_RESPONSES = 2,    /* POST /v1/responses */
-    SC_SSE_API_ANTHROPIC_MESSAGES = 3,  /* POST /v1/messages */
-} sc_sse_api_t;
-
-/* Short stable names ("chat", "responses", "messages") used in stored
- * entries; NULL for an unknown value. */
-const char *sc_sse_api_name(sc_sse_api_t api);
-/* The inverse; 0 for an unknown name. */
-sc_sse_api_t sc_sse_api_from_name(const char *name, size_t len);
+#include "sc_upstream_api.h"
 
 /* Token counts as the API reported them; -1 where it reported none.
  * input: prompt_tokens (chat) / input_tokens (responses, messages). For
@@ -91,7 +79,7 @@ typedef struct sc_sse_rec_s sc_sse_rec_t;
  * bytes, and at most 'max_total' bytes of recorded event names and data,
  * beyond which it gives up recording (feeding still parses, tracks the end
  * and forwards; nothing is storable). */
-int sc_sse_rec_create(sc_sse_rec_t **out, sc_sse_api_t api, size_t max_event, size_t max_total);
+int sc_sse_rec_create(sc_sse_rec_t **out, sc_api_t api, size_t max_event, size_t max_total);
 void sc_sse_rec_destroy(sc_sse_rec_t *r);
 /* The upstream's HTTP status and Content-Type (copied; NULL = none), once
  * its headers arrived. A stream is storable only with a 2xx status and a
@@ -127,7 +115,7 @@ const char *sc_sse_rec_model(const sc_sse_rec_t *r);
 /* The content type given to set_response, "" when none; owned by 'r'. */
 const char *sc_sse_rec_content_type(const sc_sse_rec_t *r);
 /* The api given at create. */
-sc_sse_api_t sc_sse_rec_api(const sc_sse_rec_t *r);
+sc_api_t sc_sse_rec_api(const sc_sse_rec_t *r);
 
 /* Recorded event 'i' (< n_events): name (len 0 when none), data and arrival
  * offset in ms after the first recorded event. Slices are owned by 'r' and

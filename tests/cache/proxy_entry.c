@@ -18,7 +18,7 @@
 #define SSE_CT "text/event-stream; charset=utf-8"
 
 /* Records the stream 'in' as a well-behaved upstream would send it. */
-static sc_sse_rec_t *record(sc_sse_api_t api, const char *in, size_t len)
+static sc_sse_rec_t *record(sc_api_t api, const char *in, size_t len)
 {
     sc_sse_rec_t *r;
     ck_assert_int_eq(sc_sse_rec_create(&r, api, 1 << 16, 1 << 22), 0);
@@ -38,7 +38,7 @@ static char *dup_slice(sc_slice_t s)
 }
 
 /* Records 'in' and views it as an entry in '*e' (free both). */
-static sc_sse_rec_t *recorded(sc_sse_api_t api, const char *in, size_t len, sc_proxy_entry_t *e)
+static sc_sse_rec_t *recorded(sc_api_t api, const char *in, size_t len, sc_proxy_entry_t *e)
 {
     sc_sse_rec_t *r = record(api, in, len);
     ck_assert_int_eq(sc_proxy_entry_from_rec(e, r), 0);
@@ -187,7 +187,7 @@ START_TEST(entry_round_trip)
 {
     /* A stream entry straight from a recorder. */
     sc_proxy_entry_t e, d;
-    sc_sse_rec_t *r = recorded(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
+    sc_sse_rec_t *r = recorded(SC_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
     ck_assert_uint_eq(e.n_events, 13);
     ck_assert_int_eq(e.usage.input, 472);
     ck_assert_int_eq(e.usage.output, 89);
@@ -202,7 +202,7 @@ START_TEST(entry_round_trip)
     /* A body entry keeps the body byte for byte, NUL and all. */
     char body[sizeof(RESP_BODY) + 8];
     memcpy(body, RESP_BODY, sizeof(RESP_BODY));
-    ck_assert_int_eq(sc_proxy_entry_from_body(&e, SC_SSE_API_OPENAI_RESPONSES, 200, "application/json",
+    ck_assert_int_eq(sc_proxy_entry_from_body(&e, SC_API_OPENAI_RESPONSES, 200, "application/json",
                                               body, strlen(body)),
                      0);
     ck_assert_int_eq(e.usage.input, 36);
@@ -293,7 +293,7 @@ START_TEST(entry_of_a_10kb_stream_is_compact)
                       i);
     sc_buf_puts(&raw, CHUNK("{}", "\"stop\"") "data: [DONE]\n\n");
     sc_proxy_entry_t e;
-    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_CHAT, raw.data, raw.len, &e);
+    sc_sse_rec_t *r = recorded(SC_API_OPENAI_CHAT, raw.data, raw.len, &e);
     sc_buf_t enc = {0};
     ck_assert_int_eq(sc_proxy_entry_encode(&e, &enc), 0);
     double ratio = (double)enc.len / (double)raw.len;
@@ -310,7 +310,7 @@ END_TEST
 
 /* ---- assemble ------------------------------------------------------------ */
 
-static void assemble_recorded(sc_sse_api_t api, const char *stream, const char *want)
+static void assemble_recorded(sc_api_t api, const char *stream, const char *want)
 {
     sc_proxy_entry_t e;
     sc_sse_rec_t *r = recorded(api, stream, strlen(stream), &e);
@@ -324,14 +324,14 @@ static void assemble_recorded(sc_sse_api_t api, const char *stream, const char *
 
 START_TEST(assemble_chat_tool_calls_and_text)
 {
-    assemble_recorded(SC_SSE_API_OPENAI_CHAT, CHAT_TOOLS, CHAT_TOOLS_BODY);
-    assemble_recorded(SC_SSE_API_OPENAI_CHAT, CHAT_TEXT,
+    assemble_recorded(SC_API_OPENAI_CHAT, CHAT_TOOLS, CHAT_TOOLS_BODY);
+    assemble_recorded(SC_API_OPENAI_CHAT, CHAT_TEXT,
                       "{\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion\",\"created\":1718000001,"
                       "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
                       "\"assistant\",\"content\":\"Hello there, world\",\"refusal\":null},\"logprobs\":null,"
                       "\"finish_reason\":\"stop\"}],\"service_tier\":\"default\",\"system_fingerprint\":\"fp_x\"}");
     /* A JSON entry is not assembled. */
-    sc_proxy_entry_t e = {.api = SC_SSE_API_OPENAI_CHAT, .form = SC_PROXY_FORM_JSON};
+    sc_proxy_entry_t e = {.api = SC_API_OPENAI_CHAT, .form = SC_PROXY_FORM_JSON};
     sc_buf_t out = {0};
     ck_assert_int_eq(sc_proxy_assemble(&e, &out), SC_EINVAL);
 }
@@ -339,7 +339,7 @@ END_TEST
 
 START_TEST(assemble_messages_tool_use)
 {
-    assemble_recorded(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, MSG_TOOL_BODY);
+    assemble_recorded(SC_API_ANTHROPIC_MESSAGES, MSG_TOOL, MSG_TOOL_BODY);
 }
 END_TEST
 
@@ -351,7 +351,7 @@ START_TEST(assemble_responses_is_the_completed_payload)
         "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,"
         "\"response\":{\"id\":\"resp_1\", \"status\":\"completed\",\"output\":[],\"x\":1.50}}\n\n";
     sc_proxy_entry_t e;
-    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_RESPONSES, stream, strlen(stream), &e);
+    sc_sse_rec_t *r = recorded(SC_API_OPENAI_RESPONSES, stream, strlen(stream), &e);
     sc_buf_t out = {0};
     ck_assert_int_eq(sc_proxy_assemble(&e, &out), 0);
     /* Byte for byte, spacing and number formatting included. */
@@ -366,7 +366,7 @@ END_TEST
 
 /* Synthesizes from 'body', replays (include_usage) through the recorder --
  * the stream must end properly with the body's usage -- and assembles. */
-static void round_trip(sc_sse_api_t api, const char *body, sc_buf_t *assembled, sc_proxy_entry_t *syn)
+static void round_trip(sc_api_t api, const char *body, sc_buf_t *assembled, sc_proxy_entry_t *syn)
 {
     sc_proxy_entry_t e;
     ck_assert_int_eq(sc_proxy_entry_from_body(&e, api, 200, "application/json", body, strlen(body)), 0);
@@ -405,7 +405,7 @@ START_TEST(synthesize_chat_round_trips)
         "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_abc\"}";
     sc_buf_t out = {0};
     sc_proxy_entry_t syn;
-    round_trip(SC_SSE_API_OPENAI_CHAT, body, &out, &syn);
+    round_trip(SC_API_OPENAI_CHAT, body, &out, &syn);
     assert_json_eq(out.data, body);
     /* The shape: role chunk first, pieces of at most 64 bytes, a usage chunk
      * with empty choices, [DONE] last. */
@@ -434,7 +434,7 @@ START_TEST(synthesize_messages_round_trips)
 {
     sc_buf_t out = {0};
     sc_proxy_entry_t syn;
-    round_trip(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL_BODY, &out, &syn);
+    round_trip(SC_API_ANTHROPIC_MESSAGES, MSG_TOOL_BODY, &out, &syn);
     assert_json_eq(out.data, MSG_TOOL_BODY);
     static const char *const names[] = {"message_start", "content_block_start", "content_block_delta"};
     for (int i = 0; i < 3; i++)
@@ -449,7 +449,7 @@ START_TEST(synthesize_responses_round_trips)
 {
     sc_buf_t out = {0};
     sc_proxy_entry_t syn;
-    round_trip(SC_SSE_API_OPENAI_RESPONSES, RESP_BODY, &out, &syn);
+    round_trip(SC_API_OPENAI_RESPONSES, RESP_BODY, &out, &syn);
     /* The body comes back byte for byte (its trailing newline aside). */
     ck_assert_uint_eq(out.len, strlen(RESP_BODY) - 1);
     ck_assert_int_eq(memcmp(out.data, RESP_BODY, out.len), 0);
@@ -510,11 +510,11 @@ static char *replace_all(const char *s, const char *from, const char *to)
 START_TEST(replay_chat_rewrites_ids_keeps_boundaries)
 {
     sc_proxy_entry_t e;
-    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_CHAT, CHAT_TOOLS, strlen(CHAT_TOOLS), &e);
+    sc_sse_rec_t *r = recorded(SC_API_OPENAI_CHAT, CHAT_TOOLS, strlen(CHAT_TOOLS), &e);
     uint64_t rng = 42;
     for (int include_usage = 0; include_usage <= 1; include_usage++) {
         sc_proxy_replay_t rp;
-        ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_OPENAI_CHAT, &rng, 1800000000, "gpt-4o", 6,
+        ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_CHAT, &rng, 1800000000, "gpt-4o", 6,
                                               include_usage),
                          0);
         ck_assert_int_eq(strncmp(rp.id, "chatcmpl-", 9), 0);
@@ -552,13 +552,13 @@ END_TEST
 START_TEST(replay_chat_adds_usage_only_when_known)
 {
     sc_proxy_entry_t e;
-    sc_sse_rec_t *r = recorded(SC_SSE_API_OPENAI_CHAT, CHAT_TEXT, strlen(CHAT_TEXT), &e);
+    sc_sse_rec_t *r = recorded(SC_API_OPENAI_CHAT, CHAT_TEXT, strlen(CHAT_TEXT), &e);
     ck_assert_int_eq(e.usage.input, -1); /* recorded without include_usage */
     sc_sse_usage_t known = {30, 4, 0};
     for (int k = 0; k < 2; k++) {
         sc_proxy_replay_t rp;
         uint64_t rng = 7;
-        ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_OPENAI_CHAT, &rng, 5, NULL, 0, 1), 0);
+        ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_CHAT, &rng, 5, NULL, 0, 1), 0);
         sc_buf_t wire = {0};
         replay_all(&rp, &e, k ? &known : &e.usage, &wire);
         json_t *got = parse_wire(&wire);
@@ -585,10 +585,10 @@ START_TEST(replay_messages_and_responses)
 {
     /* Anthropic: message_start's id and model change, the tool_use id stays. */
     sc_proxy_entry_t e;
-    sc_sse_rec_t *r = recorded(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
+    sc_sse_rec_t *r = recorded(SC_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
     sc_proxy_replay_t rp;
     uint64_t rng = 3;
-    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_ANTHROPIC_MESSAGES, &rng, 9, "claude-x", 8, 0), 0);
+    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_ANTHROPIC_MESSAGES, &rng, 9, "claude-x", 8, 0), 0);
     ck_assert_int_eq(strncmp(rp.id, "msg_01", 6), 0);
     ck_assert_uint_eq(strlen(rp.id), 28);
     sc_buf_t wire = {0};
@@ -612,11 +612,11 @@ START_TEST(replay_messages_and_responses)
      * event; item ids stay; the pretty-printed body's lines become several
      * data: lines that join back to it. */
     sc_proxy_entry_t body, syn;
-    ck_assert_int_eq(sc_proxy_entry_from_body(&body, SC_SSE_API_OPENAI_RESPONSES, 200, "application/json",
+    ck_assert_int_eq(sc_proxy_entry_from_body(&body, SC_API_OPENAI_RESPONSES, 200, "application/json",
                                               RESP_BODY, strlen(RESP_BODY)),
                      0);
     ck_assert_int_eq(sc_proxy_synthesize(&body, &syn), 0);
-    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_OPENAI_RESPONSES, &rng, 1800000000, "gpt-4.1", 7, 0),
+    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_RESPONSES, &rng, 1800000000, "gpt-4.1", 7, 0),
                      0);
     ck_assert_int_eq(strncmp(rp.id, "resp_", 5), 0);
     ck_assert_uint_eq(strlen(rp.id), 53);
@@ -642,7 +642,7 @@ START_TEST(replay_messages_and_responses)
     ck_assert_ptr_nonnull(strstr(wire.data, "\ndata:   \"object\": \"response\",\n"));
     /* The same RNG never hands out the same id twice in a row. */
     sc_proxy_replay_t rp2;
-    ck_assert_int_eq(sc_proxy_replay_init(&rp2, SC_SSE_API_OPENAI_RESPONSES, &rng, 1, NULL, 0, 0), 0);
+    ck_assert_int_eq(sc_proxy_replay_init(&rp2, SC_API_OPENAI_RESPONSES, &rng, 1, NULL, 0, 0), 0);
     ck_assert_str_ne(rp.id, rp2.id);
     json_decref(got);
     sc_buf_free(&wire);
@@ -656,7 +656,7 @@ START_TEST(rewrite_body_keeps_other_bytes)
 {
     sc_proxy_replay_t rp;
     uint64_t rng = 5;
-    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_SSE_API_OPENAI_CHAT, &rng, 77, "m\"x", 3, 0), 0);
+    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_CHAT, &rng, 77, "m\"x", 3, 0), 0);
     static const char body[] = "{ \"id\" : \"old\", \"n\": 1.50e3, \"model\":\"gpt\",\"nested\":{\"id\":\"keep\"},"
                                "\"created\":5 }";
     sc_buf_t out = {0};

@@ -12,7 +12,7 @@
 #define RESP SC_API_OPENAI_RESPONSES
 #define ANTH SC_API_ANTHROPIC_MESSAGES
 
-static int parse_with(sc_proxy_request_t *r, sc_proxy_api_t api, const char *body,
+static int parse_with(sc_proxy_request_t *r, sc_api_t api, const char *body,
                       const sc_proxy_ctx_t *ctx, char *err, size_t cap)
 {
     char *b = dq(body);
@@ -22,7 +22,7 @@ static int parse_with(sc_proxy_request_t *r, sc_proxy_api_t api, const char *bod
     return rc;
 }
 
-static sc_proxy_request_t parse_ok(sc_proxy_api_t api, const char *body)
+static sc_proxy_request_t parse_ok(sc_api_t api, const char *body)
 {
     sc_proxy_request_t r;
     char err[256];
@@ -36,7 +36,7 @@ typedef struct {
     uint64_t scope;
 } ks_t;
 
-static ks_t ks(sc_proxy_api_t api, const char *body)
+static ks_t ks(sc_api_t api, const char *body)
 {
     sc_proxy_request_t r = parse_ok(api, body);
     ks_t k;
@@ -46,7 +46,7 @@ static ks_t ks(sc_proxy_api_t api, const char *body)
     return k;
 }
 
-static void same_key(sc_proxy_api_t api, const char *a, const char *b)
+static void same_key(sc_api_t api, const char *a, const char *b)
 {
     ks_t x = ks(api, a), y = ks(api, b);
     ck_assert_msg(memcmp(x.key, y.key, 16) == 0, "expected the same key:\n  %s\n  %s", a, b);
@@ -54,7 +54,7 @@ static void same_key(sc_proxy_api_t api, const char *a, const char *b)
 }
 
 /* 'scope_too': whether the scope must differ as well. */
-static void diff_key(sc_proxy_api_t api, const char *a, const char *b, int scope_too)
+static void diff_key(sc_api_t api, const char *a, const char *b, int scope_too)
 {
     ks_t x = ks(api, a), y = ks(api, b);
     ck_assert_msg(memcmp(x.key, y.key, 16) != 0, "expected different keys:\n  %s\n  %s", a, b);
@@ -64,7 +64,7 @@ static void diff_key(sc_proxy_api_t api, const char *a, const char *b, int scope
         ck_assert_msg(x.scope == y.scope, "expected the same scope:\n  %s\n  %s", a, b);
 }
 
-static void assert_rc(sc_proxy_api_t api, const char *body, int want, const char *needle)
+static void assert_rc(sc_api_t api, const char *body, int want, const char *needle)
 {
     sc_proxy_request_t r;
     char err[256];
@@ -206,7 +206,7 @@ START_TEST(namespace_and_tenant_come_from_the_context)
 }
 END_TEST
 
-static void text_is(sc_proxy_api_t api, const char *body, const char *want)
+static void text_is(sc_api_t api, const char *body, const char *want)
 {
     sc_proxy_request_t r = parse_ok(api, body);
     ck_assert_msg(strcmp(r.req.text.data ? r.req.text.data : "", want) == 0,

@@ -256,7 +256,7 @@ static int relay(void *ud, const sc_sse_event_t *ev)
 }
 
 /* Records 'in' (fed in 'chunk'-byte pieces, 10 ms apart) with 'status'. */
-static sc_sse_rec_t *record(sc_sse_api_t api, const char *in, size_t len, size_t chunk, int status,
+static sc_sse_rec_t *record(sc_api_t api, const char *in, size_t len, size_t chunk, int status,
                             const char *ct, size_t max_total, sc_sse_rec_state_t *st)
 {
     sc_sse_rec_t *r;
@@ -280,7 +280,7 @@ static sc_sse_rec_t *record(sc_sse_api_t api, const char *in, size_t len, size_t
 START_TEST(rec_chat_end_usage_and_model)
 {
     sc_sse_rec_state_t st;
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 7, 200,
+    sc_sse_rec_t *r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 7, 200,
                              SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 1);
     ck_assert_int_eq(st.error, 0);
@@ -307,7 +307,7 @@ START_TEST(rec_chat_missing_end_error_status)
     sc_sse_rec_state_t st;
     /* Cut before [DONE]: the usage came but the stream did not end. */
     size_t cut = strlen(CHAT_STREAM) - strlen("data: [DONE]\n\n");
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_CHAT, CHAT_STREAM, cut, 64, 200, SSE_CT, 1 << 20, &st);
+    sc_sse_rec_t *r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, cut, 64, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 0);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
@@ -315,21 +315,21 @@ START_TEST(rec_chat_missing_end_error_status)
     static const char err[] = "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
                               "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
                               "data: [DONE]\n\n";
-    r = record(SC_SSE_API_OPENAI_CHAT, err, strlen(err), 5, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_CHAT, err, strlen(err), 5, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     ck_assert_int_eq(st.ended, 0); /* nothing after an error counts */
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
     /* Data that is not JSON is an error too. */
-    r = record(SC_SSE_API_OPENAI_CHAT, "data: {oops\n\ndata: [DONE]\n\n", 27, 100, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_CHAT, "data: {oops\n\ndata: [DONE]\n\n", 27, 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     sc_sse_rec_destroy(r);
     /* A complete stream with a non-2xx status or another type is not stored. */
-    r = record(SC_SSE_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 4096, 500, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 4096, 500, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 1);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
-    r = record(SC_SSE_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 4096, 200, "application/json",
+    r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 4096, 200, "application/json",
                1 << 20, &st);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
@@ -339,7 +339,7 @@ END_TEST
 START_TEST(rec_messages)
 {
     sc_sse_rec_state_t st;
-    sc_sse_rec_t *r = record(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_STREAM, strlen(MSG_STREAM), 13, 200,
+    sc_sse_rec_t *r = record(SC_API_ANTHROPIC_MESSAGES, MSG_STREAM, strlen(MSG_STREAM), 13, 200,
                              SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.storable, 1);
     ck_assert_uint_eq(st.n_events, 6); /* the ping is not kept */
@@ -359,12 +359,12 @@ START_TEST(rec_messages)
                               "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
                               "\"message\":\"Overloaded\"}}\n\n"
                               "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-    r = record(SC_SSE_API_ANTHROPIC_MESSAGES, err, strlen(err), 9, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_ANTHROPIC_MESSAGES, err, strlen(err), 9, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
     size_t cut = strlen(MSG_STREAM) - strlen("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-    r = record(SC_SSE_API_ANTHROPIC_MESSAGES, MSG_STREAM, cut, 100, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_ANTHROPIC_MESSAGES, MSG_STREAM, cut, 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 0);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
@@ -374,7 +374,7 @@ END_TEST
 START_TEST(rec_responses)
 {
     sc_sse_rec_state_t st;
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_RESPONSES, RESP_STREAM, strlen(RESP_STREAM), 33, 200,
+    sc_sse_rec_t *r = record(SC_API_OPENAI_RESPONSES, RESP_STREAM, strlen(RESP_STREAM), 33, 200,
                              SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.storable, 1);
     sc_sse_usage_t u = sc_sse_rec_usage(r);
@@ -387,18 +387,18 @@ START_TEST(rec_responses)
         "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n"
         "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"r\","
         "\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"x\"}}}\n\n";
-    r = record(SC_SSE_API_OPENAI_RESPONSES, failed, strlen(failed), 100, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_RESPONSES, failed, strlen(failed), 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
     static const char err[] = "event: error\ndata: {\"type\":\"error\",\"code\":\"ERR_SOMETHING\","
                               "\"message\":\"Something happened\",\"param\":null,\"sequence_number\":1}\n\n";
-    r = record(SC_SSE_API_OPENAI_RESPONSES, err, strlen(err), 100, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_RESPONSES, err, strlen(err), 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     sc_sse_rec_destroy(r);
     /* Without response.completed nothing is stored. */
     size_t cut = (size_t)(strstr(RESP_STREAM, "event: response.completed") - RESP_STREAM);
-    r = record(SC_SSE_API_OPENAI_RESPONSES, RESP_STREAM, cut, 100, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_RESPONSES, RESP_STREAM, cut, 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 0);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
@@ -410,7 +410,7 @@ START_TEST(rec_bounds_and_offsets)
     /* Past max_total the recorder gives up: nothing kept, the relay still
      * gets every byte (checked in record()). */
     sc_sse_rec_state_t st;
-    sc_sse_rec_t *r = record(SC_SSE_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 50, 200, SSE_CT,
+    sc_sse_rec_t *r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 50, 200, SSE_CT,
                              300, &st);
     ck_assert_int_eq(st.gave_up, 1);
     ck_assert_int_eq(st.ended, 1);
@@ -421,7 +421,7 @@ START_TEST(rec_bounds_and_offsets)
     ck_assert_int_eq(sc_sse_rec_event(r, 0, &name, &data, &off), SC_ENOTFOUND);
     sc_sse_rec_destroy(r);
     /* Offsets: arrival after the first recorded event, in ms. */
-    ck_assert_int_eq(sc_sse_rec_create(&r, SC_SSE_API_OPENAI_CHAT, 4096, 1 << 20), 0);
+    ck_assert_int_eq(sc_sse_rec_create(&r, SC_API_OPENAI_CHAT, 4096, 1 << 20), 0);
     ck_assert_int_eq(sc_sse_rec_feed(r, ": hi\n\n", 6, 500, NULL, NULL), 0);
     ck_assert_int_eq(sc_sse_rec_feed(r, "data: {\"a\":1}\n\nda", 17, 1000, NULL, NULL), 0);
     ck_assert_int_eq(sc_sse_rec_feed(r, "ta: {\"b\":2}\n\n", 13, 1042, NULL, NULL), 0);

@@ -17,7 +17,7 @@ static int proxy_fuzz_refusal(int rc, const char *err)
     return (rc == SC_EINVAL || rc == SC_ENOTCACHEABLE) && err[0];
 }
 
-static void proxy_fuzz_chat(const uint8_t *data, size_t size, sc_proxy_api_t api)
+static void proxy_fuzz_chat(const uint8_t *data, size_t size, sc_api_t api)
 {
     sc_proxy_request_t a, b;
     char err[256] = "";

@@ -142,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return 0;
-    sc_sse_api_t api = (sc_sse_api_t)(1 + data[0] % 3);
+    sc_api_t api = (sc_api_t)(1 + data[0] % 3);
     size_t step = data[1] ? data[1] : 1, n = size - 2, pend1, pend2;
     const char *in = (const char *)data + 2;
     /* Split invariance, and the raw bytes are the input. */
