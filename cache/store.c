@@ -44,7 +44,7 @@
 #define LRU_GRANULARITY_MS 10000
 
 typedef struct {
-    uint8_t key[SC_STORE_KEY_BYTES];
+    uint8_t key[SC_KEY_BYTES];
     uint64_t ts;     /* latest hit */
     uint32_t count;  /* hits since the last flush; 0 = empty slot */
 } touch_t;
@@ -53,7 +53,7 @@ typedef struct {
  * listener only once that transaction has committed. */
 typedef struct {
     int put;
-    uint8_t key[SC_STORE_KEY_BYTES];
+    uint8_t key[SC_KEY_BYTES];
     uint64_t scope;
     const float *vec;   /* puts: points into the op's record */
     uint32_t dim;
@@ -497,10 +497,10 @@ void sc_store_read_end(sc_store_reader_t *r)
     }
 }
 
-int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc_entry_t *e,
+int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_KEY_BYTES], sc_entry_t *e,
                  sc_entry_meta_t *meta)
 {
-    MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
+    MDB_val k = {SC_KEY_BYTES, (void *)key}, v;
     int rc = mdb_get(r->txn, r->store->dbi_entries, &k, &v);
     if (rc)
         return from_mdb(rc);
@@ -517,14 +517,14 @@ int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc
     return 0;
 }
 
-uint64_t sc_store_label(const uint8_t key[SC_STORE_KEY_BYTES])
+uint64_t sc_store_label(const uint8_t key[SC_KEY_BYTES])
 {
     uint64_t label;
     memcpy(&label, key, 8);
     return label;
 }
 
-int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_STORE_KEY_BYTES],
+int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_KEY_BYTES],
                           sc_entry_t *e, sc_entry_meta_t *meta)
 {
     MDB_cursor *cur;
@@ -535,10 +535,10 @@ int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_S
      * the one with that prefix, if any. */
     MDB_val k = {8, &label}, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && (k.mv_size != SC_STORE_KEY_BYTES || memcmp(k.mv_data, &label, 8) != 0))
+    if (rc == 0 && (k.mv_size != SC_KEY_BYTES || memcmp(k.mv_data, &label, 8) != 0))
         rc = MDB_NOTFOUND;
     if (rc == 0) {
-        memcpy(key, k.mv_data, SC_STORE_KEY_BYTES);
+        memcpy(key, k.mv_data, SC_KEY_BYTES);
         mdb_cursor_close(cur);
         return sc_store_get(r, key, e, meta);
     }
@@ -566,7 +566,7 @@ int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, s
 }
 
 int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
-                          int (*fn)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES],
+                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES],
                                      uint64_t scope, const float *vec, uint32_t dim),
                           void *ctx)
 {
@@ -582,7 +582,7 @@ int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             sc_entry_t e;
-            if (k.mv_size != SC_STORE_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e) ||
+            if (k.mv_size != SC_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e) ||
                 !e.dim || (e.expires_ms && e.expires_ms <= now_ms))
                 continue;
             if (e.dim > buf_dim) { /* LMDB values are not float-aligned */
@@ -607,12 +607,12 @@ int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
     return rc == MDB_NOTFOUND ? 0 : from_mdb(rc);
 }
 
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_STORE_KEY_BYTES],
-                         const uint8_t entry_key[SC_STORE_KEY_BYTES])
+int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
+                         const uint8_t entry_key[SC_KEY_BYTES])
 {
-    uint8_t nk[2 * SC_STORE_KEY_BYTES];
-    memcpy(nk, req_key, SC_STORE_KEY_BYTES);
-    memcpy(nk + SC_STORE_KEY_BYTES, entry_key, SC_STORE_KEY_BYTES);
+    uint8_t nk[2 * SC_KEY_BYTES];
+    memcpy(nk, req_key, SC_KEY_BYTES);
+    memcpy(nk + SC_KEY_BYTES, entry_key, SC_KEY_BYTES);
     MDB_val k = {sizeof(nk), nk}, v;
     return mdb_get(r->txn, r->store->dbi_neg, &k, &v) == 0;
 }
@@ -669,7 +669,7 @@ static void event_add(sc_store_t *s, int put, const uint8_t *key, uint64_t scope
     }
     event_t *ev = &s->events[s->n_events++];
     ev->put = put;
-    memcpy(ev->key, key, SC_STORE_KEY_BYTES);
+    memcpy(ev->key, key, SC_KEY_BYTES);
     ev->scope = scope;
     ev->vec = vec;
     ev->dim = dim;
@@ -689,14 +689,14 @@ static void events_dispatch(sc_store_t *s)
 
 static int del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *existed)
 {
-    MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
-    uint8_t ik[8 + SC_STORE_KEY_BYTES];
+    MDB_val k = {SC_KEY_BYTES, (void *)key}, v;
+    uint8_t ik[8 + SC_KEY_BYTES];
     sc_entry_meta_t m;
     uint64_t lru_ms;
     *existed = 0;
     int rc = mdb_get(txn, s->dbi_meta, &k, &v);
     if (rc == 0 && meta_decode(&v, &m, &lru_ms) == 0) {
-        memcpy(ik + 8, key, SC_STORE_KEY_BYTES);
+        memcpy(ik + 8, key, SC_KEY_BYTES);
         MDB_val iv = {sizeof(ik), ik};
         put_be64(ik, lru_ms);
         rc = mdb_del(txn, s->dbi_lru, &iv, NULL);
@@ -738,7 +738,7 @@ static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
         return MDB_INVALID; /* never produced by our encoder; refuse loudly */
     if ((rc = del_entry(s, txn, op->key, &existed)))
         return rc;
-    MDB_val k = {SC_STORE_KEY_BYTES, op->key}, v = {op->record.len, op->record.data};
+    MDB_val k = {SC_KEY_BYTES, op->key}, v = {op->record.len, op->record.data};
     if ((rc = mdb_put(txn, s->dbi_entries, &k, &v, 0)) ||
         (rc = ns_usage_add(s, txn, e.ns, 1, (int64_t)op->record.len)))
         return rc;
@@ -748,8 +748,8 @@ static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     MDB_val mv = {sizeof(mb), mb};
     if ((rc = mdb_put(txn, s->dbi_meta, &k, &mv, 0)))
         return rc;
-    uint8_t ik[8 + SC_STORE_KEY_BYTES];
-    memcpy(ik + 8, op->key, SC_STORE_KEY_BYTES);
+    uint8_t ik[8 + SC_KEY_BYTES];
+    memcpy(ik + 8, op->key, SC_KEY_BYTES);
     MDB_val iv = {sizeof(ik), ik}, empty = {0, NULL};
     put_be64(ik, m.last_hit_ms);
     if ((rc = mdb_put(txn, s->dbi_lru, &iv, &empty, 0)))
@@ -780,14 +780,14 @@ static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         sc_entry_t e;
-        if (k.mv_size != SC_STORE_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e))
+        if (k.mv_size != SC_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e))
             continue;
         if (!op->all && !(match_filter(op->ns, e.ns) && match_filter(op->tenant, e.tenant) &&
                           match_filter(op->model, e.model)))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
-            uint8_t *nk = realloc(keys, cap * SC_STORE_KEY_BYTES);
+            uint8_t *nk = realloc(keys, cap * SC_KEY_BYTES);
             if (!nk) {
                 mdb_cursor_close(cur);
                 free(keys);
@@ -795,7 +795,7 @@ static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
             }
             keys = nk;
         }
-        memcpy(keys + n++ * SC_STORE_KEY_BYTES, k.mv_data, SC_STORE_KEY_BYTES);
+        memcpy(keys + n++ * SC_KEY_BYTES, k.mv_data, SC_KEY_BYTES);
     }
     mdb_cursor_close(cur);
     if (rc != MDB_NOTFOUND) {
@@ -805,7 +805,7 @@ static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         int existed;
-        rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+        rc = del_entry(s, txn, keys + i * SC_KEY_BYTES, &existed);
         op->count += (uint64_t)existed;
     }
     free(keys);
@@ -814,7 +814,7 @@ static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
 
 static int apply_touch(sc_store_t *s, MDB_txn *txn, const touch_t *t)
 {
-    MDB_val k = {SC_STORE_KEY_BYTES, (void *)t->key}, v;
+    MDB_val k = {SC_KEY_BYTES, (void *)t->key}, v;
     sc_entry_meta_t m;
     uint64_t lru_ms;
     int rc = mdb_get(txn, s->dbi_meta, &k, &v);
@@ -826,8 +826,8 @@ static int apply_touch(sc_store_t *s, MDB_txn *txn, const touch_t *t)
         m.last_hit_ms = t->ts;
     m.hits += t->count;
     if (m.last_hit_ms > lru_ms + LRU_GRANULARITY_MS) {
-        uint8_t ik[8 + SC_STORE_KEY_BYTES];
-        memcpy(ik + 8, t->key, SC_STORE_KEY_BYTES);
+        uint8_t ik[8 + SC_KEY_BYTES];
+        memcpy(ik + 8, t->key, SC_KEY_BYTES);
         MDB_val iv = {sizeof(ik), ik}, empty = {0, NULL};
         put_be64(ik, lru_ms);
         rc = mdb_del(txn, s->dbi_lru, &iv, NULL);
@@ -888,7 +888,7 @@ static int bump_generation(sc_store_t *s)
 #define VALUE_WINDOW 8
 
 typedef struct {
-    uint8_t key[SC_STORE_KEY_BYTES];
+    uint8_t key[SC_KEY_BYTES];
     double value;                 /* tokens saved per byte so far */
     size_t order;                 /* LRU position: ties go to the older */
 } victim_t;
@@ -920,17 +920,17 @@ static size_t pick_victims(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice
     MDB_val k, v;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && got < want && scanned < EVICT_SCAN_MAX;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), scanned++) {
-        if (k.mv_size != 8 + SC_STORE_KEY_BYTES)
+        if (k.mv_size != 8 + SC_KEY_BYTES)
             continue;
         const uint8_t *key = (const uint8_t *)k.mv_data + 8;
-        if (keep && memcmp(key, keep, SC_STORE_KEY_BYTES) == 0)
+        if (keep && memcmp(key, keep, SC_KEY_BYTES) == 0)
             continue;
         victim_t *c = &cand[got];
-        memcpy(c->key, key, SC_STORE_KEY_BYTES);
+        memcpy(c->key, key, SC_KEY_BYTES);
         c->order = scanned;
         c->value = 0;
         if (ns || by_val) {
-            MDB_val ek = {SC_STORE_KEY_BYTES, c->key}, ev, mv;
+            MDB_val ek = {SC_KEY_BYTES, c->key}, ev, mv;
             sc_entry_t e;
             if (mdb_get(txn, s->dbi_entries, &ek, &ev) || sc_store_decode(ev.mv_data, ev.mv_size, &e))
                 continue;
@@ -950,7 +950,7 @@ static size_t pick_victims(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice
     if (got > n)
         got = n;
     for (size_t i = 0; i < got; i++)
-        memcpy(keys + i * SC_STORE_KEY_BYTES, cand[i].key, SC_STORE_KEY_BYTES);
+        memcpy(keys + i * SC_KEY_BYTES, cand[i].key, SC_KEY_BYTES);
     free(cand);
     return got;
 }
@@ -996,14 +996,14 @@ static int evict_in(sc_store_t *s, MDB_txn *txn, size_t n, const sc_slice_t *ns,
     int frc = flush_touches(s, txn);
     if (frc)
         return frc;
-    uint8_t *keys = malloc(n * SC_STORE_KEY_BYTES);
+    uint8_t *keys = malloc(n * SC_KEY_BYTES);
     if (!keys)
         return ENOMEM;
     size_t got = pick_victims(s, txn, n, ns, keep, keys);
     int rc = 0;
     for (size_t i = 0; i < got && !rc; i++) {
         int existed;
-        rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+        rc = del_entry(s, txn, keys + i * SC_KEY_BYTES, &existed);
         *removed += (uint64_t)existed;
     }
     free(keys);
@@ -1082,7 +1082,7 @@ static int entry_limit_refuses(sc_store_t *s, MDB_txn *txn, const uint8_t *key)
     MDB_stat st;
     if (mdb_stat(txn, s->dbi_entries, &st) || st.ms_entries < (size_t)s->cfg.max_entries)
         return 0;
-    MDB_val k = {SC_STORE_KEY_BYTES, (void *)key}, v;
+    MDB_val k = {SC_KEY_BYTES, (void *)key}, v;
     return mdb_get(txn, s->dbi_entries, &k, &v) != 0;
 }
 
@@ -1122,7 +1122,7 @@ static int ns_limits_before_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
         return 0;
     uint64_t n, bytes, old_len = 0;
     ns_usage_get(s, txn, e.ns, &n, &bytes);
-    MDB_val k = {SC_STORE_KEY_BYTES, op->key}, v;
+    MDB_val k = {SC_KEY_BYTES, op->key}, v;
     int replacing = mdb_get(txn, s->dbi_entries, &k, &v) == 0;
     if (replacing)
         old_len = v.mv_size;
@@ -1208,7 +1208,7 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
         rc = flush_touches(s, txn);
         break;
     case SC_OP_VALIDATION: {
-        k.mv_size = SC_STORE_KEY_BYTES;
+        k.mv_size = SC_KEY_BYTES;
         k.mv_data = op->key;
         v.mv_size = op->record.len;
         v.mv_data = op->record.data;
@@ -1228,9 +1228,9 @@ static int apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_p
         break;
     }
     case SC_OP_NEGATIVE: {
-        uint8_t nk[2 * SC_STORE_KEY_BYTES];
-        memcpy(nk, op->key, SC_STORE_KEY_BYTES);
-        memcpy(nk + SC_STORE_KEY_BYTES, op->key2, SC_STORE_KEY_BYTES);
+        uint8_t nk[2 * SC_KEY_BYTES];
+        memcpy(nk, op->key, SC_KEY_BYTES);
+        memcpy(nk + SC_KEY_BYTES, op->key2, SC_KEY_BYTES);
         MDB_val nkv = {sizeof(nk), nk}, empty = {0, NULL};
         rc = mdb_put(txn, s->dbi_neg, &nkv, &empty, 0);
         break;
@@ -1343,21 +1343,21 @@ static int sweep_slice(sc_store_t *s, uint64_t now_ms, int *more)
         return from_mdb(rc);
     }
     enum { cap = SWEEP_SLICE };
-    uint8_t keys[cap * SC_STORE_KEY_BYTES];
+    uint8_t keys[cap * SC_KEY_BYTES];
     size_t n = 0;
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < cap;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8 + SC_STORE_KEY_BYTES || get_be64(k.mv_data) > now_ms)
+        if (k.mv_size != 8 + SC_KEY_BYTES || get_be64(k.mv_data) > now_ms)
             break;
-        memcpy(keys + n++ * SC_STORE_KEY_BYTES, (uint8_t *)k.mv_data + 8, SC_STORE_KEY_BYTES);
+        memcpy(keys + n++ * SC_KEY_BYTES, (uint8_t *)k.mv_data + 8, SC_KEY_BYTES);
     }
     mdb_cursor_close(cur);
     rc = 0;
     uint64_t removed = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         int existed;
-        rc = del_entry(s, txn, keys + i * SC_STORE_KEY_BYTES, &existed);
+        rc = del_entry(s, txn, keys + i * SC_KEY_BYTES, &existed);
         removed += (uint64_t)existed;
     }
     if (rc) {
@@ -1570,7 +1570,7 @@ void sc_write_op_clear(sc_write_op_t *op)
     op->ns = op->tenant = op->model = NULL;
 }
 
-uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms)
+uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_KEY_BYTES], uint64_t now_ms)
 {
     /* Keys are hashes already: their first 8 bytes make a good slot index. */
     uint64_t h;
@@ -1584,14 +1584,14 @@ uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], ui
             /* Keep the table at most 3/4 full so probe runs stay short. */
             if (s->n_touches >= s->touch_cap / 4 * 3)
                 break;
-            memcpy(t->key, key, SC_STORE_KEY_BYTES);
+            memcpy(t->key, key, SC_KEY_BYTES);
             t->ts = now_ms;
             t->count = 1;
             s->n_touches++;
             unwritten = 1;
             break;
         }
-        if (memcmp(t->key, key, SC_STORE_KEY_BYTES) == 0) {
+        if (memcmp(t->key, key, SC_KEY_BYTES) == 0) {
             unwritten = ++t->count;
             if (now_ms > t->ts)
                 t->ts = now_ms;

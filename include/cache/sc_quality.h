@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "sc_common.h"
+#include "sc_key.h"
 
 #define SC_VALIDATION_ID_HEX 32
 
@@ -24,8 +25,8 @@ typedef enum { SC_VERDICT_CORRECT = 0, SC_VERDICT_WRONG = 1 } sc_verdict_t;
 
 typedef struct {
     char id[SC_VALIDATION_ID_HEX + 1];
-    uint8_t entry_key[16];        /* the entry that was served */
-    uint8_t request_key[16];      /* the exact key of the lookup that hit */
+    uint8_t entry_key[SC_KEY_BYTES];   /* the entry that was served */
+    uint8_t request_key[SC_KEY_BYTES]; /* the exact key of the lookup that hit */
     uint64_t scope;
     sc_match_t match;
     double similarity;            /* 1 for exact hits */
@@ -63,12 +64,13 @@ int sc_quality_draw(uint64_t *rng, double rate);
 void sc_quality_abandon(sc_quality_t *q, const char *id);
 /* Removes and returns the pending exploration whose lookup had exact key
  * 'request_key' (the store that follows an explored miss resolves it). */
-int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[16], sc_validation_t *out);
+int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[SC_KEY_BYTES],
+                            sc_validation_t *out);
 /* Removes and returns the pending validation 'id' (SC_ENOTFOUND if unknown
  * or already answered). */
 int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out);
 /* Removes and returns the newest pending validation of entry 'key'. */
-int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[16], sc_validation_t *out);
+int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[SC_KEY_BYTES], sc_validation_t *out);
 
 /* Records a verdict in the namespace's counts. */
 void sc_quality_record(sc_quality_t *q, const char *ns, sc_match_t match, sc_verdict_t verdict);

@@ -11,9 +11,12 @@
 
 #include "sc_common.h"
 #include "sc_config.h"
+#include "sc_key.h"
 #include "sc_log.h"
 
-#define SC_STORE_KEY_BYTES 16
+/* Deprecated alias of SC_KEY_BYTES (sc_key.h), kept while server/ still uses
+ * it; it goes once no caller does. */
+#define SC_STORE_KEY_BYTES SC_KEY_BYTES
 
 typedef struct sc_store_s sc_store_t;
 typedef struct sc_store_reader_s sc_store_reader_t;
@@ -65,9 +68,9 @@ typedef struct {
  * delete, replace, invalidate, TTL expiry or eviction. 'vec' is valid only
  * during the call. Calls must not block for long: they delay commits. */
 typedef struct {
-    void (*on_put)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+    void (*on_put)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                    const float *vec, uint32_t dim);
-    void (*on_delete)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+    void (*on_delete)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                       uint32_t dim);
     void *ctx;
 } sc_store_listener_t;
@@ -109,11 +112,11 @@ int sc_store_read_begin(sc_store_reader_t *r);
 void sc_store_read_end(sc_store_reader_t *r);
 /* Fetches entry 'key' within the current snapshot. 'meta' may be NULL.
  * SC_ENOTFOUND if absent. Expiry is the caller's decision. */
-int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc_entry_t *e,
+int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_KEY_BYTES], sc_entry_t *e,
                  sc_entry_meta_t *meta);
 /* Finds the entry whose key starts with the 8 bytes of 'label' (the vector
  * index label). 'key' receives the full key. SC_ENOTFOUND if none. */
-int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_STORE_KEY_BYTES],
+int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_KEY_BYTES],
                           sc_entry_t *e, sc_entry_meta_t *meta);
 /* Entries and record bytes namespace 'name' holds (zeros if none), as of
  * the reader's snapshot (between sc_store_read_begin and _end). */
@@ -126,17 +129,17 @@ int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, s
 /* Calls 'fn' for every unexpired entry that has a vector, in one read
  * snapshot (rebuilding indexes at start-up); a non-zero return stops. */
 int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
-                          int (*fn)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES],
+                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES],
                                      uint64_t scope, const float *vec, uint32_t dim),
                           void *ctx);
 /* 1 if request 'req_key' was judged not to match entry 'entry_key'. */
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_STORE_KEY_BYTES],
-                         const uint8_t entry_key[SC_STORE_KEY_BYTES]);
+int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
+                         const uint8_t entry_key[SC_KEY_BYTES]);
 /* Appends up to 'limit' validation records (newest first) as a JSON array. */
 int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
 
 /* The label a key has in the vector indexes: its first 8 bytes. */
-uint64_t sc_store_label(const uint8_t key[SC_STORE_KEY_BYTES]);
+uint64_t sc_store_label(const uint8_t key[SC_KEY_BYTES]);
 
 /* ---- writes (through the writer thread) --------------------------------- */
 
@@ -154,8 +157,8 @@ typedef enum {
 typedef struct sc_write_op_s sc_write_op_t;
 struct sc_write_op_s {
     sc_op_type_t type;
-    uint8_t key[SC_STORE_KEY_BYTES];
-    uint8_t key2[SC_STORE_KEY_BYTES]; /* NEGATIVE: the entry */
+    uint8_t key[SC_KEY_BYTES];
+    uint8_t key2[SC_KEY_BYTES];  /* NEGATIVE: the entry */
     sc_buf_t record;             /* owned by the op: PUT / NS_PUT / VALIDATION payload */
     char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
     int all;                     /* INVALIDATE: remove everything */
@@ -185,7 +188,7 @@ void sc_write_op_free(sc_write_op_t *op);
  * update is dropped and counted. Returns the entry's hits buffered since the
  * last flush, this one included (so stored hits + this is the entry's count),
  * or 0 if the update was dropped. */
-uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms);
+uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_KEY_BYTES], uint64_t now_ms);
 
 /* Runs one sweep now (tests); returns entries removed or SC_E*. Must not be
  * called while the writer thread runs. */
