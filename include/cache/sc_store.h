@@ -3,7 +3,9 @@
  * never wait for a writer. Every write goes through one writer thread that
  * group-commits a batch of operations per transaction, so a slow fsync delays
  * acknowledgements but never a lookup. The writer also sweeps expired entries
- * along an expiry index and evicts least-recently-hit entries when full. */
+ * along an expiry index and evicts least-recently-hit entries when full.
+ * The implementation is cache/store*.c; cache/store_internal.h lists its
+ * tables and their byte layouts. */
 #ifndef SC_STORE_H
 #define SC_STORE_H
 

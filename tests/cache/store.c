@@ -1,7 +1,12 @@
-/* tests/server/store.c -- the LMDB store (server/store.c): records, reads,
- * group-committed writes, invalidation, TTL sweeping, LRU and value eviction,
- * per-namespace usage and caps. */
+/* tests/cache/store.c -- the LMDB store (cache/store*.c): the record codec
+ * and the on-disk bytes of the previous release, reads, group-committed
+ * writes, invalidation, TTL sweeping, LRU and value eviction, per-namespace
+ * usage and caps. All the store's files are included, to reach its statics. */
 #include "../../cache/store.c"
+#include "../../cache/store_evict.c"
+#include "../../cache/store_ops.c"
+#include "../../cache/store_record.c"
+#include "../../cache/store_writer.c"
 
 #include <stdio.h>
 #include <stdlib.h>
