@@ -369,33 +369,35 @@ int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out)
     return sc_buf_append(out, v.mv_data, v.mv_size);
 }
 
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
-                         const uint8_t entry_key[SC_KEY_BYTES])
+/* ---- the quality loop's tables (opaque bytes) ---------------------------- */
+
+static MDB_dbi table_dbi(const sc_store_t *s, sc_store_table_t t)
 {
-    uint8_t nk[2 * SC_KEY_BYTES];
-    memcpy(nk, req_key, SC_KEY_BYTES);
-    memcpy(nk + SC_KEY_BYTES, entry_key, SC_KEY_BYTES);
-    MDB_val k = {sizeof(nk), nk}, v;
-    return mdb_get(r->txn, r->store->dbi_neg, &k, &v) == 0;
+    return t == SC_TABLE_NEGATIVES ? s->dbi_neg : s->dbi_valid;
 }
 
-int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out)
+int sc_store_table_has(sc_store_reader_t *r, sc_store_table_t t, const void *key, size_t len)
+{
+    MDB_val k = {len, (void *)key}, v;
+    return mdb_get(r->txn, table_dbi(r->store, t), &k, &v) == 0;
+}
+
+int sc_store_table_newest(sc_store_reader_t *r, sc_store_table_t t, size_t limit,
+                          int (*fn)(void *ctx, const void *val, size_t len), void *ctx)
 {
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(r->txn, r->store->dbi_valid, &cur);
+    int rc = mdb_cursor_open(r->txn, table_dbi(r->store, t), &cur);
     if (rc)
         return sc__store_from_mdb(rc);
-    sc_buf_puts(out, "[");
     MDB_val k, v;
     size_t n = 0;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && n < limit;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-        if (n++)
-            sc_buf_puts(out, ",");
-        sc_buf_append(out, v.mv_data, v.mv_size);
-    }
+    int stop = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && n < limit && !stop;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV), n++)
+        stop = fn(ctx, v.mv_data, v.mv_size);
     mdb_cursor_close(cur);
-    sc_buf_puts(out, "]");
+    if (stop)
+        return stop;
     return rc == MDB_NOTFOUND || rc == 0 ? 0 : sc__store_from_mdb(rc);
 }
 

@@ -24,10 +24,11 @@
  *                     the same transactions as 'entries', so caps are exact
  *   sys          "gen" -> le64 counter, bumped so that LMDB reuses the pages
  *                     a big delete freed (see bump_generation)
- *   validations  be64 time_ms | 8 bytes of the validation id -> a JSON
- *                     record (server/validate.c); the lowest keys go beyond
- *                     the retention
- *   negatives    request key | entry key -> empty: a pairing judged wrong */
+ *   validations  16 opaque bytes -> opaque record; the quality loop's log
+ *                     (cache/quality_records.c: be64 time_ms | 8 id bytes ->
+ *                     JSON); the lowest keys go beyond the retention
+ *   negatives    32 opaque bytes -> empty; the quality loop's set (request
+ *                     key | entry key: a pairing judged wrong) */
 #ifndef SC_STORE_INTERNAL_H
 #define SC_STORE_INTERNAL_H
 

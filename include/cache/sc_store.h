@@ -134,11 +134,22 @@ int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
                           int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES],
                                      uint64_t scope, const float *vec, uint32_t dim),
                           void *ctx);
-/* 1 if request 'req_key' was judged not to match entry 'entry_key'. */
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
-                         const uint8_t entry_key[SC_KEY_BYTES]);
-/* Appends up to 'limit' validation records (newest first) as a JSON array. */
-int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
+
+/* The quality loop's tables. The store keeps opaque bytes under opaque keys
+ * there; what they mean (and how they are encoded) is the quality code's
+ * (cache/quality_records.c, sc_quality.h). */
+typedef enum {
+    SC_TABLE_VALIDATIONS = 0,    /* 16-byte keys in age order -> a record; bounded */
+    SC_TABLE_NEGATIVES = 1,      /* 32-byte keys -> nothing: a set */
+} sc_store_table_t;
+/* 1 if 'key' ('len' bytes) is in table 't' in the reader's snapshot, else 0. */
+int sc_store_table_has(sc_store_reader_t *r, sc_store_table_t t, const void *key, size_t len);
+/* Calls 'fn' with the values of table 't', highest key first, at most
+ * 'limit' of them, within the reader's snapshot; 'val' points into the map
+ * (valid during the call). A non-zero return from 'fn' stops the walk and is
+ * returned. */
+int sc_store_table_newest(sc_store_reader_t *r, sc_store_table_t t, size_t limit,
+                          int (*fn)(void *ctx, const void *val, size_t len), void *ctx);
 
 /* The label a key has in the vector indexes: its first 8 bytes. */
 uint64_t sc_store_label(const uint8_t key[SC_KEY_BYTES]);
@@ -152,15 +163,15 @@ typedef enum {
     SC_OP_NS_PUT,         /* namespace 'ns' <- 'record' (JSON settings) */
     SC_OP_NS_DELETE,      /* remove namespace 'ns' settings and all its entries */
     SC_OP_SYNC,           /* no change; completes once all before it are durable */
-    SC_OP_VALIDATION,     /* record 'record' (JSON) under 'key' (8-byte time + id); keeps the newest 'count' */
-    SC_OP_NEGATIVE,       /* remember that request 'key' must not match entry 'key2' */
+    SC_OP_VALIDATION,     /* validations: 'key' <- 'record' (opaque); keeps the 'count' highest */
+    SC_OP_NEGATIVE,       /* negatives: adds the 32-byte key 'key' then 'key2' */
 } sc_op_type_t;
 
 typedef struct sc_write_op_s sc_write_op_t;
 struct sc_write_op_s {
     sc_op_type_t type;
     uint8_t key[SC_KEY_BYTES];
-    uint8_t key2[SC_KEY_BYTES];  /* NEGATIVE: the entry */
+    uint8_t key2[SC_KEY_BYTES];  /* NEGATIVE: the second half of its key */
     sc_buf_t record;             /* owned by the op: PUT / NS_PUT / VALIDATION payload */
     char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
     int all;                     /* INVALIDATE: remove everything */
@@ -197,5 +208,14 @@ uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_KEY_BYTES], uint64_t
 int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms);
 
 int sc_store_stats(sc_store_t *s, sc_store_stats_t *st);
+
+/* ---- deprecated --------------------------------------------------------- */
+
+/* Kept for server/ until it calls sc_quality_is_negative and
+ * sc_quality_validations_json (sc_quality.h) instead; they are those
+ * functions, defined with them in cache/quality_records.c. */
+int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
+                         const uint8_t entry_key[SC_KEY_BYTES]);
+int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
 
 #endif
