@@ -5,10 +5,7 @@
  * listing with its retention and the negatives set. */
 #include "../../cache/quality_records.c"
 
-#include <stdatomic.h>
-#include <stdio.h>
-#include <unistd.h>
-
+#include "store_helpers.h"
 #include "testutil.h"
 
 static sc_validation_t sample_validation(void)
@@ -90,37 +87,18 @@ END_TEST
 
 /* ---- through a store ----------------------------------------------------- */
 
-static _Atomic int ops_done;
-
-static void count_done(sc_write_op_t *op)
-{
-    (void)op;
-    atomic_fetch_add(&ops_done, 1);
-}
-
-/* Submits 'op' and waits until the writer has committed it. */
+/* Writes 'op' and checks that it succeeded. */
 static void write_now(sc_store_t *s, sc_write_op_t *op)
 {
-    int before = atomic_load(&ops_done);
-    op->done = count_done;
-    ck_assert_int_eq(sc_store_submit(s, op), 0);
-    for (int i = 0; i < 5000 && atomic_load(&ops_done) == before; i++)
-        usleep(1000);
-    ck_assert_int_eq(atomic_load(&ops_done), before + 1);
-    ck_assert_int_eq(op->result, 0);
+    ck_assert_int_eq(th_store_write(s, op), 0);
 }
 
 START_TEST(validations_are_listed_newest_first_and_negatives_found)
 {
-    char dir[] = "/tmp/sc-quality-records-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    sc_log_t quiet;
-    sc_log_init(&quiet, NULL, SC_ERROR);
+    char dir[TH_DIR_CAP];
     sc_config_t cfg;
     sc_config_defaults(&cfg);
-    sc_store_t *s;
-    ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
-    ck_assert_int_eq(sc_store_open(s, dir), 0);
+    sc_store_t *s = th_store_open(&cfg, dir);
     /* Three verdicts with a retention of two: the oldest goes. */
     sc_validation_t v = sample_validation();
     for (int i = 0; i < 3; i++) {
@@ -159,10 +137,7 @@ START_TEST(validations_are_listed_newest_first_and_negatives_found)
     sc_store_reader_destroy(r);
     sc_buf_free(&list);
     sc_buf_free(&old_name);
-    sc_store_destroy(s);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    th_store_remove(s, dir);
 }
 END_TEST
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "store_helpers.h"
 #include "testutil.h"
 
 /* An entry with every field set and a 3-dimension vector, 124 bytes. */
@@ -161,31 +162,10 @@ END_TEST
 
 /* ---- the tables on disk ---------------------------------------------------- */
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int n_done;
-
-static void op_done(sc_write_op_t *op)
-{
-    (void)op;
-    pthread_mutex_lock(&mu);
-    n_done++;
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
-}
-
+/* Writes 'op' and checks that it succeeded. */
 static void write_now(sc_store_t *s, sc_write_op_t *op)
 {
-    pthread_mutex_lock(&mu);
-    int want = n_done + 1;
-    pthread_mutex_unlock(&mu);
-    op->done = op_done;
-    ck_assert_int_eq(sc_store_submit(s, op), 0);
-    pthread_mutex_lock(&mu);
-    while (n_done < want)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
-    ck_assert_int_eq(op->result, 0);
+    ck_assert_int_eq(th_store_write(s, op), 0);
 }
 
 /* Every row of table 'name' as "keyhex -> valuehex\n", appended to 'out'. */
@@ -214,15 +194,10 @@ static void dump_table(MDB_txn *txn, const char *name, sc_buf_t *out)
  * Its tables then held exactly 'want' (dumped from that store). */
 START_TEST(tables_hold_the_previous_release_bytes)
 {
-    char dir[] = "/tmp/sc-store-record-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    sc_log_t quiet;
-    sc_log_init(&quiet, NULL, SC_ERROR);
+    char dir[TH_DIR_CAP];
     sc_config_t cfg;
     sc_config_defaults(&cfg);
-    sc_store_t *s;
-    ck_assert_int_eq(sc_store_create(&s, &cfg, &quiet), 0);
-    ck_assert_int_eq(sc_store_open(s, dir), 0);
+    sc_store_t *s = th_store_open(&cfg, dir);
     size_t len;
     uint8_t *fixture = from_hex(full_hex, &len);
     sc_write_op_t op = {.type = SC_OP_PUT};
@@ -301,9 +276,7 @@ START_TEST(tables_hold_the_previous_release_bytes)
     ck_assert_str_eq(rows.data, want);
     sc_buf_free(&names);
     sc_buf_free(&rows);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    th_store_remove(NULL, dir);
 }
 END_TEST
 
