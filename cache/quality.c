@@ -1,8 +1,9 @@
 /* quality.c -- validation sampling, pending validations, verdict counts and
- * the error-budget thresholds learned from them. One mutex guards small
- * structures touched when a hit is sampled, a verdict arrives, or a lookup in
- * a max_error_rate namespace asks for its threshold (a cached number, only
- * recomputed after new observations). */
+ * the error-budget thresholds learned from them, and comparing answers. One
+ * mutex guards small structures touched when a hit is sampled, a verdict
+ * arrives, or a lookup in a max_error_rate namespace asks for its threshold
+ * (a cached number, only recomputed after new observations). What the loop
+ * keeps in the store (verdict records, negatives) is quality_records.c. */
 #define _GNU_SOURCE
 #include "sc_quality.h"
 
