@@ -1,8 +1,9 @@
 /* quality.c -- validation sampling, pending validations, verdict counts and
- * the error-budget thresholds learned from them. One mutex guards small
- * structures touched when a hit is sampled, a verdict arrives, or a lookup in
- * a max_error_rate namespace asks for its threshold (a cached number, only
- * recomputed after new observations). */
+ * the error-budget thresholds learned from them, and comparing answers. One
+ * mutex guards small structures touched when a hit is sampled, a verdict
+ * arrives, or a lookup in a max_error_rate namespace asks for its threshold
+ * (a cached number, only recomputed after new observations). What the loop
+ * keeps in the store (verdict records, negatives) is quality_records.c. */
 #define _GNU_SOURCE
 #include "sc_quality.h"
 
@@ -188,7 +189,8 @@ int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, u
         return SC_EBUSY;
     }
     /* Ids are random, not sequential, so they cannot be guessed. */
-    uint64_t a = next_rand(rng) ^ XXH3_64bits(v->entry_key, 16), b = next_rand(rng) ^ now_ms;
+    uint64_t a = next_rand(rng) ^ XXH3_64bits(v->entry_key, SC_KEY_BYTES);
+    uint64_t b = next_rand(rng) ^ now_ms;
     uint8_t raw[16];
     memcpy(raw, &a, 8);
     memcpy(raw + 8, &b, 8);
@@ -229,7 +231,7 @@ static int id_is(const sc_validation_t *v, const void *id)
 
 static int explores(const sc_validation_t *v, const void *request_key)
 {
-    return v->match == SC_MATCH_EXPLORE && memcmp(v->request_key, request_key, 16) == 0;
+    return v->match == SC_MATCH_EXPLORE && memcmp(v->request_key, request_key, SC_KEY_BYTES) == 0;
 }
 
 int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out)
@@ -247,7 +249,8 @@ void sc_quality_abandon(sc_quality_t *q, const char *id)
     }
 }
 
-int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[16], sc_validation_t *out)
+int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[SC_KEY_BYTES],
+                            sc_validation_t *out)
 {
     /* Every store asks: without explorations pending, skip the scan. */
     if (!atomic_load_explicit(&q->n_explore, memory_order_relaxed))
@@ -255,13 +258,13 @@ int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[16], sc_v
     return take_where(q, explores, request_key, out);
 }
 
-int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[16], sc_validation_t *out)
+int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[SC_KEY_BYTES], sc_validation_t *out)
 {
     pthread_mutex_lock(&q->mu);
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < q->max_pending; i++)
         if (q->pending[i].id[0] && q->pending[i].match != SC_MATCH_EXPLORE && /* never served */
-            memcmp(q->pending[i].entry_key, key, 16) == 0 &&
+            memcmp(q->pending[i].entry_key, key, SC_KEY_BYTES) == 0 &&
             (best == SIZE_MAX || q->pending[i].created_ms >= q->pending[best].created_ms))
             best = i;
     if (best != SIZE_MAX) {

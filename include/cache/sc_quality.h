@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "sc_common.h"
+#include "sc_key.h"
+#include "sc_store.h"
 
 #define SC_VALIDATION_ID_HEX 32
 
@@ -24,8 +26,8 @@ typedef enum { SC_VERDICT_CORRECT = 0, SC_VERDICT_WRONG = 1 } sc_verdict_t;
 
 typedef struct {
     char id[SC_VALIDATION_ID_HEX + 1];
-    uint8_t entry_key[16];        /* the entry that was served */
-    uint8_t request_key[16];      /* the exact key of the lookup that hit */
+    uint8_t entry_key[SC_KEY_BYTES];   /* the entry that was served */
+    uint8_t request_key[SC_KEY_BYTES]; /* the exact key of the lookup that hit */
     uint64_t scope;
     sc_match_t match;
     double similarity;            /* 1 for exact hits */
@@ -63,12 +65,13 @@ int sc_quality_draw(uint64_t *rng, double rate);
 void sc_quality_abandon(sc_quality_t *q, const char *id);
 /* Removes and returns the pending exploration whose lookup had exact key
  * 'request_key' (the store that follows an explored miss resolves it). */
-int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[16], sc_validation_t *out);
+int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[SC_KEY_BYTES],
+                            sc_validation_t *out);
 /* Removes and returns the pending validation 'id' (SC_ENOTFOUND if unknown
  * or already answered). */
 int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out);
 /* Removes and returns the newest pending validation of entry 'key'. */
-int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[16], sc_validation_t *out);
+int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[SC_KEY_BYTES], sc_validation_t *out);
 
 /* Records a verdict in the namespace's counts. */
 void sc_quality_record(sc_quality_t *q, const char *ns, sc_match_t match, sc_verdict_t verdict);
@@ -118,6 +121,50 @@ int sc_quality_budget_threshold(sc_quality_t *q, const char *ns, uint64_t scope,
  * answers out of n whose exact upper bound at confidence 1 - alpha is still
  * at most eps; -1 when even k = 0 is too many (n too small). */
 int64_t sc_budget_max_wrong(uint64_t n, double eps, double alpha);
+
+/* ---- the quality loop's records in the store ------------------------------ */
+
+/* Two tables in the store hold the quality loop's records, opaque to the
+ * store (sc_store.h); these functions are the only code that knows their
+ * bytes (cache/quality_records.c):
+ *   validations: be64 time_ms | the first 8 bytes of the validation id ->
+ *                a JSON object (one verdict), listed by GET /v1/validations;
+ *   negatives:   request key | entry key -> nothing: a pairing judged wrong,
+ *                never served again. */
+
+/* A verdict on validation 'v', as its record tells it. */
+typedef struct {
+    sc_verdict_t verdict;
+    const char *method;          /* how the answers were compared ("normalized", ...) */
+    double answer_similarity;    /* cosine between the answers; -2 or less = not measured */
+    const char *cached;          /* the served answer (compact JSON), NULL = unknown */
+    size_t cached_len;
+    const char *fresh;           /* the re-inferred answer, NULL = unknown */
+    size_t fresh_len;
+    uint64_t time_ms;            /* when the verdict was reached: orders the log */
+    uint64_t retention;          /* validation records the store keeps (0 = no bound) */
+} sc_verdict_info_t;
+
+/* Answers in validation records are cut to this many bytes: enough to audit
+ * a verdict. */
+#define SC_RECORD_ANSWER_MAX 1024
+
+/* Makes 'op' (zeroed by the caller) the store write of verdict 'info' on
+ * validation 'v' ('v->id' must be set). The record it allocates belongs to
+ * the op (sc_write_op_clear frees it). 0 or SC_ENOMEM. */
+int sc_quality_validation_op(sc_write_op_t *op, const sc_validation_t *v,
+                             const sc_verdict_info_t *info);
+/* Makes 'op' (zeroed by the caller) the store write that remembers that
+ * request 'request_key' must never match entry 'entry_key' again. */
+void sc_quality_negative_op(sc_write_op_t *op, const uint8_t request_key[SC_KEY_BYTES],
+                            const uint8_t entry_key[SC_KEY_BYTES]);
+/* 1 if request 'request_key' was judged not to match entry 'entry_key', in
+ * the reader's snapshot (between sc_store_read_begin and _end); else 0. */
+int sc_quality_is_negative(sc_store_reader_t *r, const uint8_t request_key[SC_KEY_BYTES],
+                           const uint8_t entry_key[SC_KEY_BYTES]);
+/* Appends up to 'limit' validation records, newest first, to 'out' as a JSON
+ * array, from the reader's snapshot. */
+int sc_quality_validations_json(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
 
 /* ---- comparing answers --------------------------------------------------- */
 

@@ -10,12 +10,11 @@
 #include <stdint.h>
 
 #include "sc_common.h"
+#include "sc_key.h"
 #include "sc_vec.h"
 
 typedef enum { SC_REQ_LOOKUP = 1, SC_REQ_STORE = 2 } sc_req_kind_t;
 
-#define SC_KEY_BYTES 16
-#define SC_KEY_HEX (2 * SC_KEY_BYTES)
 #define SC_MAX_NAMESPACE 128
 #define SC_MAX_TENANT 256
 #define SC_MAX_MODEL 256

@@ -3,7 +3,9 @@
  * never wait for a writer. Every write goes through one writer thread that
  * group-commits a batch of operations per transaction, so a slow fsync delays
  * acknowledgements but never a lookup. The writer also sweeps expired entries
- * along an expiry index and evicts least-recently-hit entries when full. */
+ * along an expiry index and evicts least-recently-hit entries when full.
+ * The implementation is cache/store*.c; cache/store_internal.h lists its
+ * tables and their byte layouts. */
 #ifndef SC_STORE_H
 #define SC_STORE_H
 
@@ -11,9 +13,12 @@
 
 #include "sc_common.h"
 #include "sc_config.h"
+#include "sc_key.h"
 #include "sc_log.h"
 
-#define SC_STORE_KEY_BYTES 16
+/* Deprecated alias of SC_KEY_BYTES (sc_key.h), kept while server/ still uses
+ * it; it goes once no caller does. */
+#define SC_STORE_KEY_BYTES SC_KEY_BYTES
 
 typedef struct sc_store_s sc_store_t;
 typedef struct sc_store_reader_s sc_store_reader_t;
@@ -65,9 +70,9 @@ typedef struct {
  * delete, replace, invalidate, TTL expiry or eviction. 'vec' is valid only
  * during the call. Calls must not block for long: they delay commits. */
 typedef struct {
-    void (*on_put)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+    void (*on_put)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                    const float *vec, uint32_t dim);
-    void (*on_delete)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+    void (*on_delete)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                       uint32_t dim);
     void *ctx;
 } sc_store_listener_t;
@@ -109,11 +114,11 @@ int sc_store_read_begin(sc_store_reader_t *r);
 void sc_store_read_end(sc_store_reader_t *r);
 /* Fetches entry 'key' within the current snapshot. 'meta' may be NULL.
  * SC_ENOTFOUND if absent. Expiry is the caller's decision. */
-int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_STORE_KEY_BYTES], sc_entry_t *e,
+int sc_store_get(sc_store_reader_t *r, const uint8_t key[SC_KEY_BYTES], sc_entry_t *e,
                  sc_entry_meta_t *meta);
 /* Finds the entry whose key starts with the 8 bytes of 'label' (the vector
  * index label). 'key' receives the full key. SC_ENOTFOUND if none. */
-int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_STORE_KEY_BYTES],
+int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_KEY_BYTES],
                           sc_entry_t *e, sc_entry_meta_t *meta);
 /* Entries and record bytes namespace 'name' holds (zeros if none), as of
  * the reader's snapshot (between sc_store_read_begin and _end). */
@@ -126,17 +131,28 @@ int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, s
 /* Calls 'fn' for every unexpired entry that has a vector, in one read
  * snapshot (rebuilding indexes at start-up); a non-zero return stops. */
 int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
-                          int (*fn)(void *ctx, const uint8_t key[SC_STORE_KEY_BYTES],
+                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES],
                                      uint64_t scope, const float *vec, uint32_t dim),
                           void *ctx);
-/* 1 if request 'req_key' was judged not to match entry 'entry_key'. */
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_STORE_KEY_BYTES],
-                         const uint8_t entry_key[SC_STORE_KEY_BYTES]);
-/* Appends up to 'limit' validation records (newest first) as a JSON array. */
-int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
+
+/* The quality loop's tables. The store keeps opaque bytes under opaque keys
+ * there; what they mean (and how they are encoded) is the quality code's
+ * (cache/quality_records.c, sc_quality.h). */
+typedef enum {
+    SC_TABLE_VALIDATIONS = 0,    /* 16-byte keys in age order -> a record; bounded */
+    SC_TABLE_NEGATIVES = 1,      /* 32-byte keys -> nothing: a set */
+} sc_store_table_t;
+/* 1 if 'key' ('len' bytes) is in table 't' in the reader's snapshot, else 0. */
+int sc_store_table_has(sc_store_reader_t *r, sc_store_table_t t, const void *key, size_t len);
+/* Calls 'fn' with the values of table 't', highest key first, at most
+ * 'limit' of them, within the reader's snapshot; 'val' points into the map
+ * (valid during the call). A non-zero return from 'fn' stops the walk and is
+ * returned. */
+int sc_store_table_newest(sc_store_reader_t *r, sc_store_table_t t, size_t limit,
+                          int (*fn)(void *ctx, const void *val, size_t len), void *ctx);
 
 /* The label a key has in the vector indexes: its first 8 bytes. */
-uint64_t sc_store_label(const uint8_t key[SC_STORE_KEY_BYTES]);
+uint64_t sc_store_label(const uint8_t key[SC_KEY_BYTES]);
 
 /* ---- writes (through the writer thread) --------------------------------- */
 
@@ -147,15 +163,15 @@ typedef enum {
     SC_OP_NS_PUT,         /* namespace 'ns' <- 'record' (JSON settings) */
     SC_OP_NS_DELETE,      /* remove namespace 'ns' settings and all its entries */
     SC_OP_SYNC,           /* no change; completes once all before it are durable */
-    SC_OP_VALIDATION,     /* record 'record' (JSON) under 'key' (8-byte time + id); keeps the newest 'count' */
-    SC_OP_NEGATIVE,       /* remember that request 'key' must not match entry 'key2' */
+    SC_OP_VALIDATION,     /* validations: 'key' <- 'record' (opaque); keeps the 'count' highest */
+    SC_OP_NEGATIVE,       /* negatives: adds the 32-byte key 'key' then 'key2' */
 } sc_op_type_t;
 
 typedef struct sc_write_op_s sc_write_op_t;
 struct sc_write_op_s {
     sc_op_type_t type;
-    uint8_t key[SC_STORE_KEY_BYTES];
-    uint8_t key2[SC_STORE_KEY_BYTES]; /* NEGATIVE: the entry */
+    uint8_t key[SC_KEY_BYTES];
+    uint8_t key2[SC_KEY_BYTES];  /* NEGATIVE: the second half of its key */
     sc_buf_t record;             /* owned by the op: PUT / NS_PUT / VALIDATION payload */
     char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
     int all;                     /* INVALIDATE: remove everything */
@@ -185,12 +201,21 @@ void sc_write_op_free(sc_write_op_t *op);
  * update is dropped and counted. Returns the entry's hits buffered since the
  * last flush, this one included (so stored hits + this is the entry's count),
  * or 0 if the update was dropped. */
-uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t now_ms);
+uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_KEY_BYTES], uint64_t now_ms);
 
 /* Runs one sweep now (tests); returns entries removed or SC_E*. Must not be
  * called while the writer thread runs. */
 int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms);
 
 int sc_store_stats(sc_store_t *s, sc_store_stats_t *st);
+
+/* ---- deprecated --------------------------------------------------------- */
+
+/* Kept for server/ until it calls sc_quality_is_negative and
+ * sc_quality_validations_json (sc_quality.h) instead; they are those
+ * functions, defined with them in cache/quality_records.c. */
+int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
+                         const uint8_t entry_key[SC_KEY_BYTES]);
+int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
 
 #endif

@@ -1,5 +1,5 @@
-/* tests/server/quality.c -- the pieces of the quality loop that are pure
- * logic (server/quality.c): comparing answers by each method, the exact
+/* tests/cache/quality.c -- the pieces of the quality loop that are pure
+ * logic (cache/quality.c): comparing answers by each method, the exact
  * binomial bound behind the error budget, the thresholds learned from
  * observations, and the pending table's expiry. */
 #include "../../cache/quality.c"
