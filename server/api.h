@@ -17,11 +17,12 @@
 
 #define SC_JSON_CT "application/json"
 
-/* The most nearest neighbours a semantic lookup examines: the top of
- * --semantic-candidates' range (core/config.c), checked at start-up and in
- * tests/server/router.c. The search's label and similarity arrays are sized
- * by it. */
-#define SC_SEMANTIC_CANDIDATES_MAX 256
+/* The most nearest neighbours a semantic lookup examines: what one index
+ * search can return, and the top of --semantic-candidates' range in
+ * core/config.c (which cannot see this header: start-up refuses a larger
+ * value, and tests/server/router.c checks the two agree). The search's label
+ * and similarity arrays are sized by it. */
+#define SC_SEMANTIC_CANDIDATES_MAX SC_SCOPES_K_MAX
 
 /* ---- endpoint labels ----------------------------------------------------- */
 
