@@ -131,6 +131,8 @@ void sc_api_health(const sc_call_t *a);
 /* ---- helpers shared by the handlers (api_util.c) ------------------------ */
 
 void sc_api_reply_json(sc_conn_t *c, int status, const sc_buf_t *b);
+/* Answers {<members>"key":"<hex>"}; 'members' is "" or JSON members ending in ','. */
+void sc_api_reply_key(sc_conn_t *c, int status, const char *members, const uint8_t key[SC_KEY_BYTES]);
 /* 1 if the body is declared JSON; otherwise answers 415 and returns 0. */
 int sc_api_require_json(const sc_call_t *a);
 /* Appends the 32 hex digits of an entry key. */

@@ -460,17 +460,26 @@ static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns
     return hit;
 }
 
+/* Decodes a lookup or store body into 'req'; 0, or the error is answered. */
+static int parse_request(const sc_call_t *a, sc_req_kind_t kind, sc_request_t *req)
+{
+    char err[256];
+    if (!sc_api_require_json(a))
+        return -1;
+    if (sc_request_parse(req, kind, a->http->body.ptr, a->http->body.len, err, sizeof(err))) {
+        sc_conn_problem(a->c, 400, "invalid-request", err);
+        return -1;
+    }
+    return 0;
+}
+
 void sc_api_lookup(const sc_call_t *a)
 {
     sc_ctx_t *ctx = a->ctx;
-    if (!sc_api_require_json(a))
-        return;
     sc_request_t req;
     char err[256];
-    if (sc_request_parse(&req, SC_REQ_LOOKUP, a->http->body.ptr, a->http->body.len, err, sizeof(err))) {
-        sc_conn_problem(a->c, 400, "invalid-request", err);
+    if (parse_request(a, SC_REQ_LOOKUP, &req))
         return;
-    }
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, req.ns, req.ns_len, &ns);
     double threshold = ns.threshold;
@@ -517,16 +526,10 @@ void sc_api_lookup(const sc_call_t *a)
 
 static void store_complete(sc_pending_t *p)
 {
-    if (p->op.result) {
+    if (p->op.result)
         sc_pending_failed(p);
-    } else {
-        sc_buf_t b = {0};
-        sc_buf_puts(&b, "{\"key\":\"");
-        sc_api_append_key(&b, p->key);
-        sc_buf_puts(&b, "\"}");
-        sc_conn_respond(p->conn, 201, SC_JSON_CT, NULL, b.data, b.len);
-        sc_buf_free(&b);
-    }
+    else
+        sc_api_reply_key(p->conn, 201, "", p->key);
     sc_pending_finish(p);
 }
 
@@ -674,14 +677,10 @@ static void resolve_exploration(sc_worker_t *w, const sc_request_t *req)
 void sc_api_store(const sc_call_t *a)
 {
     sc_ctx_t *ctx = a->ctx;
-    if (!sc_api_require_json(a))
-        return;
     sc_request_t req;
     char err[256];
-    if (sc_request_parse(&req, SC_REQ_STORE, a->http->body.ptr, a->http->body.len, err, sizeof(err))) {
-        sc_conn_problem(a->c, 400, "invalid-request", err);
+    if (parse_request(a, SC_REQ_STORE, &req))
         return;
-    }
     if (req.has_ttl && req.ttl_s > ctx->cfg.max_ttl_s) {
         snprintf(err, sizeof(err), "\"ttl_s\" must be at most %lld (--max-ttl-s)",
                  (long long)ctx->cfg.max_ttl_s);

@@ -14,12 +14,7 @@ static void delete_complete(sc_pending_t *p)
     } else if (!p->op.count) {
         sc_conn_problem(p->conn, 404, "not-found", "no entry with this key");
     } else {
-        sc_buf_t b = {0};
-        sc_buf_puts(&b, "{\"deleted\":true,\"key\":\"");
-        sc_api_append_key(&b, p->key);
-        sc_buf_puts(&b, "\"}");
-        sc_conn_respond(p->conn, 200, SC_JSON_CT, NULL, b.data, b.len);
-        sc_buf_free(&b);
+        sc_api_reply_key(p->conn, 200, "\"deleted\":true,", p->key);
     }
     sc_pending_finish(p);
 }

@@ -14,6 +14,15 @@ void sc_api_reply_json(sc_conn_t *c, int status, const sc_buf_t *b)
     sc_conn_respond(c, status, SC_JSON_CT, NULL, b->data ? b->data : "", b->len);
 }
 
+void sc_api_reply_key(sc_conn_t *c, int status, const char *members, const uint8_t key[SC_KEY_BYTES])
+{
+    char body[64 + SC_KEY_HEX];
+    char hex[SC_KEY_HEX + 1];
+    sc_hex_encode(key, SC_KEY_BYTES, hex);
+    int n = snprintf(body, sizeof(body), "{%s\"key\":\"%s\"}", members, hex);
+    sc_conn_respond(c, status, SC_JSON_CT, NULL, body, n < (int)sizeof(body) ? (size_t)n : 0);
+}
+
 int sc_api_require_json(const sc_call_t *a)
 {
     if (a->http->content_type_json)

@@ -237,6 +237,13 @@ static void fx_send(int fd, const char *s)
     ck_assert_int_eq(tu_send_all(fd, s, strlen(s)), 0);
 }
 
+/* Sends 'req' and pumps until 'want' was received 'times' times. */
+static char *fx_ask(fixture_t *fx, int fd, const char *req, const char *want, int times)
+{
+    fx_send(fd, req);
+    return fx_pump(fx, fd, want, times, NULL);
+}
+
 /* Drains and closes everything; the loop must close cleanly. */
 static void fx_stop(fixture_t *fx, int fd)
 {
@@ -281,11 +288,10 @@ START_TEST(pipelined_requests_answer_in_order)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+    char *out = fx_ask(fx, fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
                 "GET /async HTTP/1.1\r\nHost: x\r\n\r\n"
                 "POST /three HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-                "GET /four?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
-    char *out = fx_pump(fx, fd, "HTTP/1.1 200", 4, NULL);
+                "GET /four?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200", 4);
     const char *want[] = {"GET /one\n", "late", "POST /three\nhello", "GET /four?q=1\n"};
     const char *p = out;
     for (size_t i = 0; i < 4; i++) {
@@ -305,15 +311,13 @@ START_TEST(chunked_body_keep_alive_and_http10)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
-    char *out = fx_pump(fx, fd, "abcdefg", 1, NULL);
+    char *out = fx_ask(fx, fd, "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n", "abcdefg", 1);
     ck_assert_msg(strstr(out, "POST /c\nabcdefg"), "got %s", out);
     ck_assert_ptr_null(strstr(out, "Connection: close"));
     free(out);
     /* The same connection serves the next request. */
-    fx_send(fd, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
-    out = fx_pump(fx, fd, "/again", 1, NULL);
+    out = fx_ask(fx, fd, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n", "/again", 1);
     ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200"));
     free(out);
     /* HTTP/1.0 without keep-alive: answered, then closed. */
@@ -332,13 +336,12 @@ START_TEST(expect_continue_comes_before_the_body)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
-    char *out = fx_pump(fx, fd, "100 Continue", 1, NULL);
+    char *out = fx_ask(fx, fd, "POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+                       "100 Continue", 1);
     ck_assert_str_eq(out, "HTTP/1.1 100 Continue\r\n\r\n");
     ck_assert_int_eq(fx->requests, 0);
     free(out);
-    fx_send(fd, "body");
-    out = fx_pump(fx, fd, "POST /e\nbody", 1, NULL);
+    out = fx_ask(fx, fd, "body", "POST /e\nbody", 1);
     ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200"));
     free(out);
     fx_stop(fx, fd);
@@ -349,11 +352,10 @@ START_TEST(every_header_reaches_the_handler)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "GET /header?x-custom HTTP/1.1\r\nHost: x\r\nX-CUSTOM:   spaced value  \r\n\r\n"
+    char *out = fx_ask(fx, fd, "GET /header?x-custom HTTP/1.1\r\nHost: x\r\nX-CUSTOM:   spaced value  \r\n\r\n"
                 "GET /header?X-Absent HTTP/1.1\r\nHost: x\r\n\r\n"
                 "GET /header?authorization HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n"
-                "GET /headers HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n");
-    char *out = fx_pump(fx, fd, "HTTP/1.1 200", 4, NULL);
+                "GET /headers HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n", "HTTP/1.1 200", 4);
     ck_assert_msg(strstr(out, "present=spaced value"), "got %s", out);
     ck_assert_ptr_nonnull(strstr(out, "absent="));
     ck_assert_ptr_nonnull(strstr(out, "present=Bearer t0k"));
@@ -442,8 +444,7 @@ START_TEST(slow_request_times_out_and_unanswered_is_500)
 {
     fixture_t *fx = fx_start(4096, 100, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "GET /forget HTTP/1.1\r\n\r\n");
-    char *out = fx_pump(fx, fd, "HTTP/1.1 500", 1, NULL);
+    char *out = fx_ask(fx, fd, "GET /forget HTTP/1.1\r\n\r\n", "HTTP/1.1 500", 1);
     ck_assert_msg(strstr(out, "the request was not answered"), "got %s", out);
     free(out);
     fx_send(fd, "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
@@ -466,8 +467,7 @@ START_TEST(connections_over_the_limit_get_503)
     ck_assert_msg(strncmp(out, "HTTP/1.1 503", 12) == 0, "got %s", out);
     free(out);
     close(b);
-    fx_send(a, "GET /fine HTTP/1.1\r\n\r\n");
-    out = fx_pump(fx, a, "/fine", 1, NULL);
+    out = fx_ask(fx, a, "GET /fine HTTP/1.1\r\n\r\n", "/fine", 1);
     ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 200"));
     free(out);
     fx_stop(fx, a);
@@ -480,8 +480,8 @@ START_TEST(stream_is_chunked_and_keeps_pipeline_order)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
-    char *out = fx_pump(fx, fd, "GET /after", 1, NULL);
+    char *out = fx_ask(fx, fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
+                       "GET /after", 1);
     const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
                        "X-Stream: yes\r\n\r\n"; /* no Content-Length on a stream */
     ck_assert_msg(strncmp(out, head, strlen(head)) == 0, "got %s", out);
@@ -493,8 +493,7 @@ START_TEST(stream_is_chunked_and_keeps_pipeline_order)
     ck_assert_int_eq(fx->responses, 2);
     free(out);
     /* A stream begun and ended inside the handler. */
-    fx_send(fd, "GET /stream-now HTTP/1.1\r\n\r\n");
-    out = fx_pump(fx, fd, "0\r\n\r\n", 1, NULL);
+    out = fx_ask(fx, fd, "GET /stream-now HTTP/1.1\r\n\r\n", "0\r\n\r\n", 1);
     ck_assert_ptr_nonnull(strstr(out, "HTTP/1.1 201"));
     body = dechunk(out);
     ck_assert_str_eq(body, "abcde");
@@ -543,8 +542,7 @@ START_TEST(closed_client_fails_stream_writes)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    fx_send(fd, "GET /stream-watch HTTP/1.1\r\n\r\n");
-    char *out = fx_pump(fx, fd, "chunked", 1, NULL);
+    char *out = fx_ask(fx, fd, "GET /stream-watch HTTP/1.1\r\n\r\n", "chunked", 1);
     free(out);
     /* A reset: the loop sees the hang-up, then writes fail. */
     struct linger lg = {1, 0};
