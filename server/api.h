@@ -36,7 +36,7 @@
 #define SC_EP_ENUM(id, name) SC_EP_##id,
 typedef enum { SC_ENDPOINTS(SC_EP_ENUM) SC_EP_COUNT } sc_endpoint_t;
 #undef SC_EP_ENUM
-/* "lookup", ... for every sc_endpoint_t (static strings). */
+/* "lookup", ... for every sc_endpoint_t (static strings; api_util.c). */
 extern const char *const sc_endpoint_names[SC_EP_COUNT];
 
 /* ---- the route table ----------------------------------------------------- */

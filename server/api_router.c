@@ -11,10 +11,6 @@
 
 #define M SC_METHOD
 
-#define SC_EP_NAME(id, name) name,
-const char *const sc_endpoint_names[SC_EP_COUNT] = {SC_ENDPOINTS(SC_EP_NAME)};
-#undef SC_EP_NAME
-
 /* Lookups first: they are most of the traffic. A future pass-through family
  * adds its rows here, e.g. a catch-all last:
  *   {"/v1/{path}", SC_METHODS_ANY, 0, SC_EP_PROXY, sc_proxy_forward}. */

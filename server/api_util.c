@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Here, not in the router, so that api_stats.c does not depend on the file
+ * that dispatches to it. */
+#define SC_EP_NAME(id, name) name,
+const char *const sc_endpoint_names[SC_EP_COUNT] = {SC_ENDPOINTS(SC_EP_NAME)};
+#undef SC_EP_NAME
+
 void sc_api_reply_json(sc_conn_t *c, int status, const sc_buf_t *b)
 {
     sc_conn_respond(c, status, SC_JSON_CT, NULL, b->data ? b->data : "", b->len);
