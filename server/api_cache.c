@@ -101,7 +101,7 @@ static void semantic_lookup(sc_ctx_t *ctx, sc_store_reader_t *reader, const sc_r
         uint8_t key[SC_KEY_BYTES];
         if (sc_store_get_by_label(reader, labels[i], key, e, meta) || !candidate_valid(req, e, now))
             continue;
-        if (sc_store_is_negative(reader, req->key, key))
+        if (sc_quality_is_negative(reader, req->key, key))
             continue; /* validated as a wrong answer for this very request */
         memcpy(sv, e->vector, req->dim * sizeof(float)); /* LMDB data is unaligned */
         double sim = sc_vec_dot(sv, req->vec, req->dim);

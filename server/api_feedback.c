@@ -240,7 +240,7 @@ void sc_api_validations(const sc_call_t *a)
     sc_buf_t b = {0};
     int rc = sc_store_read_begin(a->w->reader);
     if (!rc)
-        rc = sc_store_validations(a->w->reader, limit, &b);
+        rc = sc_quality_validations_json(a->w->reader, limit, &b);
     sc_store_read_end(a->w->reader);
     if (rc) {
         sc_buf_free(&b);

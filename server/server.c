@@ -33,7 +33,7 @@ struct sc_server_s {
 
 /* ---- the vector indexes ------------------------------------------------ */
 
-static void index_on_put(void *arg, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+static void index_on_put(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                          const float *vec, uint32_t dim)
 {
     sc_ctx_t *ctx = arg;
@@ -42,7 +42,7 @@ static void index_on_put(void *arg, const uint8_t key[SC_STORE_KEY_BYTES], uint6
         sc_log(ctx->log, SC_ERROR, "index: add failed: %s", sc_strerror(rc));
 }
 
-static void index_on_delete(void *arg, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+static void index_on_delete(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                             uint32_t dim)
 {
     sc_ctx_t *ctx = arg;
@@ -50,7 +50,7 @@ static void index_on_delete(void *arg, const uint8_t key[SC_STORE_KEY_BYTES], ui
     sc_scopes_remove(ctx->scopes, scope, sc_store_label(key)); /* absent is fine */
 }
 
-static int rebuild_one(void *arg, const uint8_t key[SC_STORE_KEY_BYTES], uint64_t scope,
+static int rebuild_one(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
                        const float *vec, uint32_t dim)
 {
     sc_ctx_t *ctx = arg;

@@ -25,29 +25,6 @@ static void submit_detached(sc_ctx_t *ctx, sc_write_op_t *op)
     }
 }
 
-/* Answers in validation records are cut here: enough to audit a verdict. */
-#define RECORD_ANSWER_MAX 1024
-
-static void record_answer(sc_buf_t *b, const char *name, const char *json, size_t len)
-{
-    char *text, *structure;
-    sc_buf_printf(b, ",\"%s\":", name);
-    if (!json || sc_answer_core(json, len, &text, &structure)) {
-        sc_buf_puts(b, "null");
-        return;
-    }
-    const char *s = text ? text : structure;
-    size_t n = strlen(s);
-    if (n > RECORD_ANSWER_MAX) {
-        n = RECORD_ANSWER_MAX;
-        while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
-    }
-    sc_buf_json_str(b, s, n);
-    free(text);
-    free(structure);
-}
-
 int sc_validation_apply(sc_ctx_t *ctx, sc_validation_t *v, sc_verdict_t verd, const char *method,
                         double answer_sim, const char *fresh, size_t flen, const char *cached,
                         size_t clen)
@@ -64,38 +41,20 @@ int sc_validation_apply(sc_ctx_t *ctx, sc_validation_t *v, sc_verdict_t verd, co
         memcpy(raw + 8, &b, 8);
         sc_hex_encode(raw, 16, v->id);
     }
-    char hex[SC_KEY_HEX + 1];
-    sc_hex_encode(v->entry_key, SC_KEY_BYTES, hex);
     sc_write_op_t *rec = calloc(1, sizeof(*rec));
-    if (rec) {
-        rec->type = SC_OP_VALIDATION;
-        for (int i = 0; i < 8; i++)
-            rec->key[i] = (uint8_t)(now >> (56 - 8 * i)); /* time first: ordered by age */
-        sc_hex_decode(v->id, 16, rec->key + 8, 8);
-        rec->count = (uint64_t)ctx->cfg.validation_retention;
-        sc_buf_printf(&rec->record, "{\"validation_id\":\"%s\",\"time_ms\":%llu,\"namespace\":",
-                      v->id, (unsigned long long)now);
-        sc_buf_json_str(&rec->record, v->ns, strlen(v->ns));
-        sc_buf_printf(&rec->record, ",\"key\":\"%s\",\"scope\":\"%016llx\",\"match\":\"%s\","
-                      "\"similarity\":%.6f,\"verdict\":\"%s\",\"method\":\"%s\"", hex,
-                      (unsigned long long)v->scope, sc_match_names[v->match], v->similarity,
-                      verd == SC_VERDICT_WRONG ? "wrong" : "correct", method);
-        if (answer_sim > -2)
-            sc_buf_printf(&rec->record, ",\"answer_similarity\":%.6f", answer_sim);
-        record_answer(&rec->record, "cached_answer", cached, clen);
-        record_answer(&rec->record, "fresh_answer", fresh, flen);
-        sc_buf_puts(&rec->record, "}");
+    sc_verdict_info_t info = {verd,  method, answer_sim, cached, clen,
+                              fresh, flen,   now,        (uint64_t)ctx->cfg.validation_retention};
+    if (rec && sc_quality_validation_op(rec, v, &info) == 0)
         submit_detached(ctx, rec);
-    }
+    else if (rec)
+        sc_write_op_free(rec);
     /* A wrong semantic pairing is remembered so this request never matches
      * that entry again, whether or not the entry itself stays. */
     if (verd == SC_VERDICT_WRONG && v->match != SC_MATCH_EXACT &&
         memcmp(v->request_key, v->entry_key, SC_KEY_BYTES)) {
         sc_write_op_t *neg = calloc(1, sizeof(*neg));
         if (neg) {
-            neg->type = SC_OP_NEGATIVE;
-            memcpy(neg->key, v->request_key, SC_KEY_BYTES);
-            memcpy(neg->key2, v->entry_key, SC_KEY_BYTES);
+            sc_quality_negative_op(neg, v->request_key, v->entry_key);
             submit_detached(ctx, neg);
         }
     }

@@ -16,10 +16,6 @@
 #include "sc_key.h"
 #include "sc_log.h"
 
-/* Deprecated alias of SC_KEY_BYTES (sc_key.h), kept while server/ still uses
- * it; it goes once no caller does. */
-#define SC_STORE_KEY_BYTES SC_KEY_BYTES
-
 typedef struct sc_store_s sc_store_t;
 typedef struct sc_store_reader_s sc_store_reader_t;
 
@@ -208,14 +204,5 @@ uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_KEY_BYTES], uint64_t
 int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms);
 
 int sc_store_stats(sc_store_t *s, sc_store_stats_t *st);
-
-/* ---- deprecated --------------------------------------------------------- */
-
-/* Kept for server/ until it calls sc_quality_is_negative and
- * sc_quality_validations_json (sc_quality.h) instead; they are those
- * functions, defined with them in cache/quality_records.c. */
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
-                         const uint8_t entry_key[SC_KEY_BYTES]);
-int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
 
 #endif

@@ -114,7 +114,7 @@ static int has_record(sc_ctx_t *ctx, sc_store_reader_t *r)
 {
     sc_buf_t b = {0};
     (void)ctx;
-    int ok = sc_store_read_begin(r) == 0 && sc_store_validations(r, 10, &b) == 0 &&
+    int ok = sc_store_read_begin(r) == 0 && sc_quality_validations_json(r, 10, &b) == 0 &&
              b.data && strstr(b.data, "\"verdict\":\"wrong\"") && strstr(b.data, "\"method\":\"exact\"") &&
              strstr(b.data, "\"cached_answer\":\"old\"") && strstr(b.data, "\"fresh_answer\":\"new\"");
     sc_store_read_end(r);
@@ -128,7 +128,7 @@ static int has_negative(sc_ctx_t *ctx, sc_store_reader_t *r)
     (void)ctx;
     memset(req, 0xCD, 16);
     memset(entry, 0xAB, 16);
-    int ok = sc_store_read_begin(r) == 0 && sc_store_is_negative(r, req, entry);
+    int ok = sc_store_read_begin(r) == 0 && sc_quality_is_negative(r, req, entry);
     sc_store_read_end(r);
     return ok;
 }
