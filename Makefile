@@ -14,7 +14,7 @@ BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
               libjansson-dev libutf8proc-dev check
 TEST_DEPS := python3 python3-numpy prometheus
 
-WARN := -Wall -Wextra -Werror -Wstrict-prototypes
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes -pedantic
 OPT ?= -O2 -g
 SAN ?=
 # Layers, lowest first. Each folder compiles with the include paths of its own

@@ -525,7 +525,7 @@ START_TEST(replay_chat_rewrites_ids_keeps_boundaries)
         /* One event per recorded event (the usage chunk only when asked),
          * each the recorded data with id, created and model replaced. */
         ck_assert_uint_eq(json_array_size(got), e.n_events - (include_usage ? 0 : 1));
-        char id[64];
+        char id[sizeof(rp.id) + 16];
         snprintf(id, sizeof(id), "\"id\":\"%s\"", rp.id);
         for (size_t i = 0, j = 0; i < e.n_events; i++) {
             if (!include_usage && i == e.n_events - 2)
