@@ -72,7 +72,7 @@ static const opt_t options[] = {
     INT_OPT("hnsw-m", 4, 128, "16", hnsw_m, "HNSW graph degree"),
     INT_OPT("hnsw-ef-construction", 8, 4096, "200", hnsw_ef_construction, "HNSW build beam"),
     INT_OPT("hnsw-ef-search", 1, 16384, "512", hnsw_ef_search, "HNSW search beam (recall@1 >= 0.99 on SIFT-5k needs 512; see BENCHMARKS.md)"),
-    INT_OPT("semantic-candidates", 1, 256, "8", semantic_candidates, "nearest neighbours examined per semantic lookup (expired or deleted ones are skipped)"),
+    INT_OPT("semantic-candidates", 1, SC_SEMANTIC_CANDIDATES_MAX, "8", semantic_candidates, "nearest neighbours examined per semantic lookup (expired or deleted ones are skipped)"),
     INT_OPT("search-threads", -1, 256, "0", search_threads, "semantic-search workers (an HNSW search can take milliseconds, so the event loops hand it off); 0 = one per event loop; -1 = search on the event loops"),
     INT_OPT("search-queue", 1, 1000000, "4096", search_queue, "semantic searches waiting for a worker; beyond it lookups answer exact-only (\"semantic\":\"skipped\", reason queue_full)"),
     INT_OPT("index-delta-max", 1, 1000000, "1024", index_delta_max, "new vectors and removals an HNSW scope keeps beside its graph (searched exactly) before they are merged into a copy of the graph in the background; searches never wait for graph inserts"),

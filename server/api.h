@@ -17,12 +17,10 @@
 
 #define SC_JSON_CT "application/json"
 
-/* The most nearest neighbours a semantic lookup examines: what one index
- * search can return, and the top of --semantic-candidates' range in
- * core/config.c (which cannot see this header: start-up refuses a larger
- * value, and tests/server/router.c checks the two agree). The search's label
- * and similarity arrays are sized by it. */
-#define SC_SEMANTIC_CANDIDATES_MAX SC_SCOPES_K_MAX
+/* --semantic-candidates' top (sc_config.h) sizes the search's label and
+ * similarity arrays; one index search must be able to fill them. */
+_Static_assert(SC_SCOPES_K_MAX >= SC_SEMANTIC_CANDIDATES_MAX,
+               "an index search returns fewer candidates than --semantic-candidates allows");
 
 /* ---- endpoint labels ----------------------------------------------------- */
 

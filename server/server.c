@@ -130,10 +130,6 @@ static void load_namespace(void *arg, const char *name, size_t len, const char *
 
 int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
 {
-    if (cfg->semantic_candidates > SC_SEMANTIC_CANDIDATES_MAX) {
-        sc_log(log, SC_ERROR, "--semantic-candidates is at most %d", SC_SEMANTIC_CANDIDATES_MAX);
-        return SC_EINVAL;
-    }
     sc_server_t *srv = calloc(1, sizeof(*srv));
     if (!srv)
         return SC_ENOMEM;

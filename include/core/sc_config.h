@@ -10,6 +10,11 @@
 typedef enum { SC_SYNC_FULL = 0, SC_SYNC_PERIODIC = 1, SC_SYNC_NONE = 2 } sc_sync_mode_t;
 typedef enum { SC_EVICT_LRU = 0, SC_EVICT_NONE = 1, SC_EVICT_VALUE = 2 } sc_evict_mode_t;
 
+/* The top of --semantic-candidates: the most nearest neighbours a semantic
+ * lookup examines. The server sizes its candidate arrays by it and
+ * static-asserts that one index search can return that many. */
+#define SC_SEMANTIC_CANDIDATES_MAX 256
+
 typedef struct sc_config_s {
     char host[256];              /* listen address; loopback by default */
     int64_t port;                /* listen port */
