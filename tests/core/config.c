@@ -419,8 +419,8 @@ START_TEST(help_and_version)
     cap_free(&err);
     char *argv2[] = {"semcached", "--version"};
     cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 2, argv2, out.f, cap_open(&err)), 1);
-    ck_assert_str_eq(cap_text(&out), "semcached " SC_VERSION "\n");
+    ck_assert_int_eq(sc_config_parse(&cfg, 2, argv2, out.f, cap_open(&err)), SC_CONFIG_VERSION);
+    ck_assert_str_eq(cap_text(&out), ""); /* main prints it: it knows the SIMD level */
     cap_free(&out);
     cap_free(&err);
 }
