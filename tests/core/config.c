@@ -9,38 +9,11 @@
 
 #include "testutil.h"
 
-/* Captures what a call writes to its error stream. */
-typedef struct {
-    char *text;
-    size_t len;
-    FILE *f;
-} capture_t;
-
-static FILE *cap_open(capture_t *c)
-{
-    c->text = NULL;
-    c->len = 0;
-    c->f = open_memstream(&c->text, &c->len);
-    ck_assert_ptr_nonnull(c->f);
-    return c->f;
-}
-
-/* Closes the stream; the text stays in c->text until cap_free. */
-static const char *cap_text(capture_t *c)
-{
-    if (c->f) {
-        fclose(c->f);
-        c->f = NULL;
-    }
-    return c->text;
-}
-
-static void cap_free(capture_t *c)
-{
-    cap_text(c);
-    free(c->text);
-    c->text = NULL;
-}
+/* Captures what a call writes to its error stream (testutil). */
+typedef tu_capture_t capture_t;
+#define cap_open tu_cap_open
+#define cap_text tu_cap_text
+#define cap_free tu_cap_free
 
 /* The environment of the test run must not leak into these tests. */
 static void clear_env(void)

@@ -13,38 +13,6 @@
 #include "sc_namespaces.h"
 #include "testutil.h"
 
-/* A text stream captured in memory (open_memstream). */
-typedef struct {
-    char *text;
-    size_t len;
-    FILE *f;
-} capture_t;
-
-static FILE *cap_open(capture_t *c)
-{
-    c->text = NULL;
-    c->len = 0;
-    c->f = open_memstream(&c->text, &c->len);
-    ck_assert_ptr_nonnull(c->f);
-    return c->f;
-}
-
-static const char *cap_text(capture_t *c)
-{
-    if (c->f) {
-        fclose(c->f);
-        c->f = NULL;
-    }
-    return c->text;
-}
-
-static void cap_free(capture_t *c)
-{
-    cap_text(c);
-    free(c->text);
-    c->text = NULL;
-}
-
 /* The environment of the test run must not leak into these tests. */
 static void clear_env(void)
 {
@@ -57,10 +25,10 @@ static void clear_env(void)
  * leaves what was written to the error stream in 'msg' (caller frees). */
 static int load(sc_config_t *cfg, const char *text, char **msg)
 {
-    capture_t err;
+    tu_capture_t err;
     sc_config_defaults(cfg);
-    int rc = sc_config_load_text(cfg, "t.conf", text, strlen(text), cap_open(&err));
-    cap_text(&err);
+    int rc = sc_config_load_text(cfg, "t.conf", text, strlen(text), tu_cap_open(&err));
+    tu_cap_text(&err);
     *msg = err.text;
     return rc;
 }
@@ -76,14 +44,22 @@ static void expect_error(const char *text, const char *want)
     sc_config_release(&cfg);
 }
 
-/* Writes 'text' to a new temporary file; 'path' receives its name. */
-static void write_file(char path[64], const char *text)
+/* sc_config_parse of 'args' (NULL-ended; argv[0] is added) on the defaults.
+ * Returns its code; 'out' and 'err' receive what it printed (owned). */
+static int parse(sc_config_t *cfg, const char *const *args, char **out, char **err)
 {
-    snprintf(path, 64, "/tmp/semcached-conf-XXXXXX");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
+    char *argv[16] = {"semcached"};
+    int argc = 1;
+    for (; args[argc - 1]; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    tu_capture_t o, e;
+    sc_config_defaults(cfg);
+    int rc = sc_config_parse(cfg, argc, argv, tu_cap_open(&o), tu_cap_open(&e));
+    tu_cap_text(&o);
+    tu_cap_text(&e);
+    *out = o.text;
+    *err = e.text;
+    return rc;
 }
 
 START_TEST(syntax_comments_blanks_and_whitespace)
@@ -197,97 +173,80 @@ START_TEST(errors_name_the_file_and_line)
     free(msg);
     sc_config_release(&cfg);
     /* A NUL byte is found wherever it is. */
-    capture_t err;
+    tu_capture_t err;
     sc_config_defaults(&cfg);
     static const char with_nul[] = "a = 1\n\nport =\0 1\n";
-    ck_assert_int_eq(sc_config_load_text(&cfg, "t.conf", with_nul, sizeof(with_nul) - 1, cap_open(&err)),
+    ck_assert_int_eq(sc_config_load_text(&cfg, "t.conf", with_nul, sizeof(with_nul) - 1, tu_cap_open(&err)),
                      SC_EINVAL);
-    ck_assert_str_eq(cap_text(&err), "t.conf:3: a NUL byte (is this a text file?)\n");
-    cap_free(&err);
+    ck_assert_str_eq(tu_cap_text(&err), "t.conf:3: a NUL byte (is this a text file?)\n");
+    tu_cap_free(&err);
     /* A file that cannot be opened says so and returns -errno. */
-    ck_assert_int_eq(sc_config_load_file(&cfg, "/nonexistent/semcached.conf", cap_open(&err)), -ENOENT);
-    ck_assert_str_eq(cap_text(&err), "/nonexistent/semcached.conf: cannot open the config file: "
+    ck_assert_int_eq(sc_config_load_file(&cfg, "/nonexistent/semcached.conf", tu_cap_open(&err)), -ENOENT);
+    ck_assert_str_eq(tu_cap_text(&err), "/nonexistent/semcached.conf: cannot open the config file: "
                                      "No such file or directory\n");
-    cap_free(&err);
+    tu_cap_free(&err);
 }
 END_TEST
 
 START_TEST(precedence_flags_env_file_defaults)
 {
     clear_env();
-    char path[64];
-    write_file(path, "port = 1111\nthreads = 3\nhost = 10.0.0.1\nlog-level = debug\n");
+    char path[64], other[64], *out, *err;
+    tu_write_temp(path, "port = 1111\nthreads = 3\nhost = 10.0.0.1\nlog-level = debug\n");
+    tu_write_temp(other, "port = 2222\n");
     setenv("SEMCACHED_THREADS", "4", 1);
     setenv("SEMCACHED_HOST", "10.0.0.2", 1);
     setenv("SEMCACHED_LOG_LEVEL", "warn", 1);
-    char *argv[] = {"semcached", "--config", path, "--host", "10.0.0.3", NULL};
     sc_config_t cfg;
-    sc_config_defaults(&cfg);
-    capture_t out, err;
-    cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 5, argv, out.f, cap_open(&err)), 0);
-    ck_assert_str_eq(cap_text(&err), "");
+    ck_assert_int_eq(parse(&cfg, (const char *[]){"--config", path, "--host", "10.0.0.3", NULL}, &out, &err), 0);
+    ck_assert_str_eq(err, "");
     ck_assert_int_eq(cfg.port, 1111);          /* file over default */
     ck_assert_int_eq(cfg.threads, 4);          /* environment over file */
     ck_assert_int_eq(cfg.log_level, SC_WARN);  /* environment over file */
     ck_assert_str_eq(cfg.host, "10.0.0.3");    /* flag over environment and file */
     ck_assert_int_eq(cfg.sync, SC_SYNC_FULL);  /* nobody set it: the default */
     ck_assert_str_eq(cfg.config_file, path);
-    cap_free(&out);
-    cap_free(&err);
+    free(out);
+    free(err);
 
     /* SEMCACHED_CONFIG names the file when no flag does; --config=FILE wins
      * over it. */
-    char other[64];
-    write_file(other, "port = 2222\n");
     setenv("SEMCACHED_CONFIG", other, 1);
-    char *argv_env[] = {"semcached", NULL};
-    sc_config_defaults(&cfg);
-    cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 1, argv_env, out.f, cap_open(&err)), 0);
+    ck_assert_int_eq(parse(&cfg, (const char *[]){NULL}, &out, &err), 0);
     ck_assert_int_eq(cfg.port, 2222);
     ck_assert_str_eq(cfg.config_file, other);
-    cap_free(&out);
-    cap_free(&err);
+    free(out);
+    free(err);
     char flag[80];
     snprintf(flag, sizeof(flag), "--config=%s", path);
-    char *argv_flag[] = {"semcached", flag, NULL};
-    sc_config_defaults(&cfg);
-    cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 2, argv_flag, out.f, cap_open(&err)), 0);
+    ck_assert_int_eq(parse(&cfg, (const char *[]){flag, NULL}, &out, &err), 0);
     ck_assert_int_eq(cfg.port, 1111);
     ck_assert_str_eq(cfg.config_file, path);
-    cap_free(&out);
-    cap_free(&err);
+    free(out);
+    free(err);
 
     /* A bad file stops the parse with its position; --help does not read it. */
-    unlink(other);
-    write_file(other, "port = 1\nport = 0\n");
-    setenv("SEMCACHED_CONFIG", other, 1);
-    sc_config_defaults(&cfg);
-    cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 1, argv_env, out.f, cap_open(&err)), SC_EINVAL);
+    FILE *f = fopen(other, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("port = 1\nport = 0\n", f);
+    fclose(f);
+    ck_assert_int_eq(parse(&cfg, (const char *[]){NULL}, &out, &err), SC_EINVAL);
     char want[160];
     snprintf(want, sizeof(want), "%s:2: port: '0' is not an integer number in [1, 65535]\n", other);
-    ck_assert_str_eq(cap_text(&err), want);
-    cap_free(&out);
-    cap_free(&err);
-    char *argv_help[] = {"semcached", "--help", NULL};
-    cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 2, argv_help, out.f, cap_open(&err)), SC_CONFIG_DONE);
-    ck_assert_str_eq(cap_text(&err), "");
-    ck_assert_ptr_nonnull(strstr(cap_text(&out), "  --config TEXT\n"));
-    cap_free(&out);
-    cap_free(&err);
+    ck_assert_str_eq(err, want);
+    free(out);
+    free(err);
+    ck_assert_int_eq(parse(&cfg, (const char *[]){"--help", NULL}, &out, &err), SC_CONFIG_DONE);
+    ck_assert_str_eq(err, "");
+    ck_assert_ptr_nonnull(strstr(out, "  --config TEXT\n"));
+    free(out);
+    free(err);
     /* A value that looks like a flag is a value, not a request for help. */
-    char *argv_val[] = {"semcached", "--auth-token", "--help", NULL};
     unsetenv("SEMCACHED_CONFIG");
-    sc_config_defaults(&cfg);
-    cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 3, argv_val, out.f, cap_open(&err)), 0);
+    ck_assert_int_eq(parse(&cfg, (const char *[]){"--auth-token", "--help", NULL}, &out, &err), 0);
     ck_assert_str_eq(cfg.auth_token, "--help");
-    cap_free(&out);
-    cap_free(&err);
+    free(out);
+    free(err);
     unlink(path);
     unlink(other);
     clear_env();
@@ -428,9 +387,9 @@ static char *uncomment(const char *text)
 
 START_TEST(example_config_is_the_defaults)
 {
-    capture_t t;
-    sc_config_template(cap_open(&t));
-    const char *text = cap_text(&t);
+    tu_capture_t t;
+    sc_config_template(tu_cap_open(&t));
+    const char *text = tu_cap_text(&t);
     sc_config_opt_t o;
     int n = 0;
     for (size_t i = 0; sc_config_option(i, &o) == 0; i++, n++) {
@@ -466,15 +425,15 @@ START_TEST(example_config_is_the_defaults)
         ck_assert_msg(len <= 80, "long line: %.*s", (int)len, p);
         p += len + (p[len] == '\n');
     }
-    cap_free(&t);
+    tu_cap_free(&t);
 }
 END_TEST
 
 START_TEST(man_page_lists_every_option)
 {
-    capture_t m;
-    sc_config_man(cap_open(&m));
-    const char *man = cap_text(&m);
+    tu_capture_t m;
+    sc_config_man(tu_cap_open(&m));
+    const char *man = tu_cap_text(&m);
     ck_assert_ptr_nonnull(strstr(man, ".TH SEMCACHED 1 "));
     sc_config_opt_t o;
     for (size_t i = 0; sc_config_option(i, &o) == 0; i++) {
@@ -489,22 +448,22 @@ START_TEST(man_page_lists_every_option)
     for (const char *p = man; (p = strchr(p, '\n')) != NULL; p++)
         ck_assert_msg(p[1] != '\'', "line starts with ': %.40s", p + 1);
     ck_assert_ptr_null(strstr(man, "\n.\n"));
-    cap_free(&m);
+    tu_cap_free(&m);
 }
 END_TEST
 
 START_TEST(version_names_the_build)
 {
-    capture_t v;
-    sc_config_version(cap_open(&v), "v1-2-gabc", "AVX");
-    const char *text = cap_text(&v);
+    tu_capture_t v;
+    sc_config_version(tu_cap_open(&v), "v1-2-gabc", "AVX");
+    const char *text = tu_cap_text(&v);
     ck_assert_ptr_nonnull(strstr(text, "semcached " SC_VERSION "\nbuild: v1-2-gabc\ncompiler: "));
     ck_assert_ptr_nonnull(strstr(text, "\nhnswlib simd: AVX\nblas: OpenBLAS "));
-    cap_free(&v);
-    sc_config_version(cap_open(&v), NULL, "");
-    ck_assert_ptr_nonnull(strstr(cap_text(&v), "build: unknown\n"));
-    ck_assert_ptr_nonnull(strstr(cap_text(&v), "simd: unknown\n"));
-    cap_free(&v);
+    tu_cap_free(&v);
+    sc_config_version(tu_cap_open(&v), NULL, "");
+    ck_assert_ptr_nonnull(strstr(tu_cap_text(&v), "build: unknown\n"));
+    ck_assert_ptr_nonnull(strstr(tu_cap_text(&v), "simd: unknown\n"));
+    tu_cap_free(&v);
 }
 END_TEST
 

@@ -19,28 +19,6 @@
 
 #include "testutil.h"
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* Writes 'text' to a new file under /tmp; 'path' receives its name. */
-static void write_conf(char path[64], const char *text)
-{
-    snprintf(path, 64, "/tmp/semcached-conf-XXXXXX");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-}
-
 /* Starts the binary with 'args' (NULL-ended, argv[0] added) and 'env' set
  * (NAME=VALUE, or NULL); stdout and stderr go to 'out_fd' when >= 0. */
 static pid_t spawn(const char *const *args, const char *env, int out_fd)
@@ -104,13 +82,13 @@ START_TEST(port_from_the_file_and_the_environment_wins)
 {
     char data[] = "/tmp/semcached-test-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(data));
-    int file_port = free_port(), env_port = free_port();
+    int file_port = tu_free_port(), env_port = tu_free_port();
     ck_assert_int_ne(file_port, env_port);
     char text[512], path[64];
     snprintf(text, sizeof(text), "# written by tests/integration/config.c\n"
                                  "port = %d\ndata-dir = \"%s\"\nthreads = 1\nlog-level = warn\n",
              file_port, data);
-    write_conf(path, text);
+    tu_write_temp(path, text);
 
     /* The file alone: it listens on the file's port. */
     pid_t pid = spawn((const char *[]){"--config", path, NULL}, NULL, -1);
@@ -148,7 +126,7 @@ START_TEST(options_from_the_file_take_effect_and_flags_win)
 {
     char path[64];
     /* tu_server_start passes --port: that flag, not the file's port, must win. */
-    write_conf(path, "port = 1\nauth-token = \"from the file\"\n");
+    tu_write_temp(path, "port = 1\nauth-token = \"from the file\"\n");
     tu_server_t srv;
     tu_server_start(&srv, (const char *[]){"--config", path, NULL});
     tu_resp_t r = tu_http(srv.port, "GET", "/v1/namespaces/x", NULL);
@@ -168,7 +146,7 @@ END_TEST
 START_TEST(a_bad_file_stops_the_start_with_its_line)
 {
     char path[64], *out;
-    write_conf(path, "# ok\nport = 8080\nthreshold = 2\n");
+    tu_write_temp(path, "# ok\nport = 8080\nthreshold = 2\n");
     ck_assert_int_eq(run((const char *[]){"--config", path, NULL}, &out), 2);
     char want[128];
     snprintf(want, sizeof(want), "%s:3: threshold: '2' is not a number in [-1, 1]\n", path);
