@@ -107,7 +107,8 @@ typedef struct sc_config_s {
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */
     char config_file[1024];      /* --config: file the options were read from; "" = none */
-    sc_config_ns_t *ns_presets;  /* its [namespace NAME] sections; owned, freed by sc_config_release */
+    sc_config_ns_t *ns_presets;  /* its [namespace NAME] sections; owned, freed by sc_config_release
+                                  * (a struct copy shares them: release the original last) */
     size_t n_ns_presets;
 } sc_config_t;
 
@@ -152,8 +153,8 @@ int sc_config_option(size_t i, sc_config_opt_t *out);
  * NAME]" header, lines are that namespace's settings until the next header. */
 
 /* Reads 'path' into 'cfg' (options applied, presets appended). On an error
- * writes "PATH:LINE: message" to 'err' and returns SC_EINVAL, or -errno when
- * the file cannot be read. */
+ * writes "PATH:LINE: message" to 'err' and returns SC_EINVAL; a file that
+ * cannot be read gives "PATH: reason" and -errno (SC_ETOOBIG past 1 MiB). */
 int sc_config_load_file(sc_config_t *cfg, const char *path, FILE *err);
 /* The same from 'len' bytes of 'text'; 'name' stands for the path in messages. */
 int sc_config_load_text(sc_config_t *cfg, const char *name, const char *text, size_t len,
