@@ -256,47 +256,8 @@ void sc_config_usage(FILE *out)
     fprintf(out, "  --help      print this and exit\n  --version   print the version and exit\n");
 }
 
-/* The flags that print and exit (handled before anything is read, so a bad
- * file or variable cannot hide --help), and the --config path (the last one
- * given). Option values are skipped so "--auth-token --help" is a token. */
-static int scan_argv(int argc, char **argv, const char **file, FILE *out)
+int sc_config_apply_env(sc_config_t *cfg, FILE *err)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            sc_config_usage(out);
-            return SC_CONFIG_DONE;
-        }
-        if (strcmp(a, "--help-man") == 0) { /* hidden: `make` builds semcached.1 from it */
-            sc_config_man(out);
-            return SC_CONFIG_DONE;
-        }
-        if (strcmp(a, "--help-config") == 0) { /* hidden: the example semcached.conf */
-            sc_config_template(out);
-            return SC_CONFIG_DONE;
-        }
-        if (strcmp(a, "--version") == 0)
-            return SC_CONFIG_VERSION;
-        if (strncmp(a, "--config=", 9) == 0)
-            *file = a + 9;
-        else if (strncmp(a, "--", 2) == 0 && !strchr(a, '=') && find(a + 2, strlen(a + 2)) &&
-                 i + 1 < argc) {
-            if (strcmp(a, "--config") == 0)
-                *file = argv[i + 1];
-            i++;
-        }
-    }
-    return 0;
-}
-
-int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
-{
-    const char *file = getenv("SEMCACHED_CONFIG");
-    int rc = scan_argv(argc, argv, &file, out);
-    if (rc)
-        return rc;
-    if (file && *file && sc_config_load_file(cfg, file, err))
-        return SC_EINVAL;
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char env[96];
         env_name(options[i].name, env, sizeof(env));
@@ -304,6 +265,11 @@ int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *er
         if (v && apply(cfg, &options[i], v, err))
             return SC_EINVAL;
     }
+    return 0;
+}
+
+int sc_config_apply_args(sc_config_t *cfg, int argc, char **argv, FILE *err)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {

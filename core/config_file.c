@@ -1,9 +1,10 @@
-/* config_file.c -- the --config file. "name = value" lines set options through
- * the options table (sc_config_set), so the file accepts exactly what the
- * flags accept; "[namespace NAME]" sections are collected as presets for the
- * server, which alone knows namespace settings (core must not see cache/).
- * The file is read whole and split into lines in place, so every message can
- * name its FILE:LINE. */
+/* config_file.c -- the --config file, and sc_config_parse, which reads the
+ * sources in precedence order (file, environment, flags) on top of the
+ * options table in config.c. "name = value" lines set options through the
+ * table (sc_config_set), so the file accepts exactly what the flags accept;
+ * "[namespace NAME]" sections are collected as presets for the server, which
+ * alone knows namespace settings (core must not see cache/). The file is read
+ * whole and split into lines in place, so every message names its FILE:LINE. */
 #define _GNU_SOURCE
 #include "sc_config.h"
 #include "sc_common.h"
@@ -373,4 +374,50 @@ int sc_config_ns_json(const sc_config_ns_t *ns, sc_buf_t *out)
             rc = kv_member_json(&ns->kv[i], out);
     }
     return rc ? rc : sc_buf_puts(out, "}");
+}
+
+/* The flags that print and exit (handled before anything is read, so a bad
+ * file or variable cannot hide --help), and the --config path (the last one
+ * given). Option values are skipped so "--auth-token --help" is a token. */
+static int scan_argv(int argc, char **argv, const char **file, FILE *out)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            sc_config_usage(out);
+            return SC_CONFIG_DONE;
+        }
+        if (strcmp(a, "--help-man") == 0) { /* hidden: `make` builds semcached.1 from it */
+            sc_config_man(out);
+            return SC_CONFIG_DONE;
+        }
+        if (strcmp(a, "--help-config") == 0) { /* hidden: the example semcached.conf */
+            sc_config_template(out);
+            return SC_CONFIG_DONE;
+        }
+        if (strcmp(a, "--version") == 0)
+            return SC_CONFIG_VERSION;
+        if (strncmp(a, "--config=", 9) == 0)
+            *file = a + 9;
+        else if (strncmp(a, "--", 2) == 0 && !strchr(a, '=') && known_option(a + 2) &&
+                 i + 1 < argc) {
+            if (strcmp(a, "--config") == 0)
+                *file = argv[i + 1];
+            i++;
+        }
+    }
+    return 0;
+}
+
+int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+    const char *file = getenv("SEMCACHED_CONFIG");
+    int rc = scan_argv(argc, argv, &file, out);
+    if (rc)
+        return rc;
+    if (file && *file && sc_config_load_file(cfg, file, err))
+        return SC_EINVAL;
+    if (sc_config_apply_env(cfg, err) || sc_config_apply_args(cfg, argc, argv, err))
+        return SC_EINVAL;
+    return 0;
 }

@@ -120,12 +120,18 @@ typedef struct sc_config_s {
  * the whole struct: call sc_config_release first on one that has presets. */
 void sc_config_defaults(sc_config_t *cfg);
 /* Applies, lowest precedence first, the config file (--config FILE or
- * SEMCACHED_CONFIG), SEMCACHED_* environment variables, then argv. On a bad
- * value writes a message to 'err' ("FILE:LINE: ..." for the file) and returns
- * SC_EINVAL; 'cfg' may then hold presets to release. Returns SC_CONFIG_DONE or
+ * SEMCACHED_CONFIG), SEMCACHED_* environment variables, then argv (in
+ * core/config_file.c, above the table in config.c). On a bad value writes a
+ * message to 'err' ("FILE:LINE: ..." for the file) and returns SC_EINVAL;
+ * 'cfg' may then hold presets to release. Returns SC_CONFIG_DONE or
  * SC_CONFIG_VERSION when a flag that prints and exits was given (nothing is
  * read then). */
 int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err);
+/* The two last steps of sc_config_parse, on their own (core/config.c):
+ * SEMCACHED_* variables, then --name value / --name=value arguments (argv[0]
+ * skipped; no --help handling). SC_EINVAL with a message on a bad value. */
+int sc_config_apply_env(sc_config_t *cfg, FILE *err);
+int sc_config_apply_args(sc_config_t *cfg, int argc, char **argv, FILE *err);
 /* Frees the namespace presets; every other field stays valid. Idempotent. */
 void sc_config_release(sc_config_t *cfg);
 /* Prints every option, its environment variable, default and help. */
