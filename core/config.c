@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef SC_VERSION
-#define SC_VERSION "0.1.0"
-#endif
-
 typedef enum { OPT_INT, OPT_SIZE, OPT_ENUM, OPT_STR, OPT_DOUBLE } opt_type_t;
 
 typedef struct {
@@ -43,6 +39,7 @@ static const char *const onoff_choices[] = {"off", "on", NULL};
 #define STR_OPT(n, d, f, h) {n, OPT_STR, 0, 0, d, F(f), sizeof(((sc_config_t *)0)->f), NULL, h, 0, 0}
 
 static const opt_t options[] = {
+    STR_OPT("config", "", config_file, "read options (and [namespace NAME] presets) from this file first: flags win over the environment, which wins over the file; see CONFIGURATION FILE in semcached(1)"),
     STR_OPT("host", "127.0.0.1", host, "address to listen on"),
     INT_OPT("port", 1, 65535, "8080", port, "TCP port to listen on"),
     INT_OPT("threads", 0, 256, "0", threads, "event-loop threads sharing the port (SO_REUSEPORT); 0 = one per core"),
@@ -232,30 +229,34 @@ static void env_name(const char *opt, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* What an option takes, as --help shows it: N, X, TEXT or "a|b|c". */
+static void choices_text(const opt_t *o, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", o->type == OPT_STR ? "TEXT" : o->type == OPT_DOUBLE ? "X" : "N");
+    if (o->type == OPT_ENUM)
+        for (size_t c = 0, n = 0; o->choices[c] && n < cap; c++)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", c ? "|" : "", o->choices[c]);
+}
+
 void sc_config_usage(FILE *out)
 {
-    fprintf(out, "usage: semcached [--option value]...\n\n"
+    fprintf(out, "usage: semcached [--config FILE] [--option value]...\n\n"
                  "A semantic and exact-match response cache for LLM applications.\n"
-                 "Every option can also be set as an environment variable; flags win.\n\n");
+                 "Every option can also be set as an environment variable or in the --config\n"
+                 "file; flags win over the environment, which wins over the file.\n\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const opt_t *o = &options[i];
         char env[96];
         env_name(o->name, env, sizeof(env));
-        char choices[128] = "";
-        if (o->type == OPT_ENUM) {
-            size_t n = 0;
-            for (int c = 0; o->choices[c]; c++)
-                n += (size_t)snprintf(choices + n, sizeof(choices) - n, "%s%s",
-                                      c ? "|" : "", o->choices[c]);
-        }
-        fprintf(out, "  --%s %s\n      %s\n      default: %s   env: %s\n", o->name,
-                o->type == OPT_ENUM ? choices : o->type == OPT_STR ? "TEXT" : o->type == OPT_DOUBLE ? "X" : "N",
+        char arg[128];
+        choices_text(o, arg, sizeof(arg));
+        fprintf(out, "  --%s %s\n      %s\n      default: %s   env: %s\n", o->name, arg,
                 o->help, o->def[0] ? o->def : "\"\"", env);
     }
     fprintf(out, "  --help      print this and exit\n  --version   print the version and exit\n");
 }
 
-int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err)
+int sc_config_apply_env(sc_config_t *cfg, FILE *err)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char env[96];
@@ -264,16 +265,13 @@ int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *er
         if (v && apply(cfg, &options[i], v, err))
             return SC_EINVAL;
     }
+    return 0;
+}
+
+int sc_config_apply_args(sc_config_t *cfg, int argc, char **argv, FILE *err)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            sc_config_usage(out);
-            return 1;
-        }
-        if (strcmp(a, "--version") == 0) {
-            fprintf(out, "semcached %s\n", SC_VERSION);
-            return 1;
-        }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(err, "semcached: unexpected argument '%s' (see --help)\n", a);
             return SC_EINVAL;
@@ -297,5 +295,19 @@ int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *er
         if (apply(cfg, o, val, err))
             return SC_EINVAL;
     }
+    return 0;
+}
+
+int sc_config_option(size_t i, sc_config_opt_t *out)
+{
+    if (i >= N_OPTIONS)
+        return SC_ENOTFOUND;
+    const opt_t *o = &options[i];
+    out->name = o->name;
+    out->def = o->def;
+    out->help = o->help;
+    out->is_string = o->type == OPT_STR;
+    env_name(o->name, out->env, sizeof(out->env));
+    choices_text(o, out->arg, sizeof(out->arg));
     return 0;
 }

@@ -260,3 +260,18 @@ extern "C" void sc_hnsw_destroy(sc_hnsw_t *h)
     delete h->space;
     delete h;
 }
+
+// The distance kernels hnswlib was compiled with, for --version: its USE_*
+// macros follow the compiler's target flags (HNSW_ARCH in the Makefile).
+extern "C" const char *sc_hnsw_simd(void)
+{
+#if defined(USE_AVX512)
+    return "AVX-512";
+#elif defined(USE_AVX)
+    return "AVX";
+#elif defined(USE_SSE)
+    return "SSE";
+#else
+    return "none";
+#endif
+}

@@ -366,3 +366,42 @@ void tu_mock_stop(pid_t pid)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }
+
+int tu_free_port(void)
+{
+    return free_port();
+}
+
+FILE *tu_cap_open(tu_capture_t *c)
+{
+    c->text = NULL;
+    c->len = 0;
+    c->f = open_memstream(&c->text, &c->len);
+    ck_assert_ptr_nonnull(c->f);
+    return c->f;
+}
+
+const char *tu_cap_text(tu_capture_t *c)
+{
+    if (c->f) {
+        fclose(c->f);
+        c->f = NULL;
+    }
+    return c->text;
+}
+
+void tu_cap_free(tu_capture_t *c)
+{
+    tu_cap_text(c);
+    free(c->text);
+    c->text = NULL;
+}
+
+void tu_write_temp(char path[64], const char *text)
+{
+    snprintf(path, 64, "/tmp/semcached-test-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}

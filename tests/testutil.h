@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -60,6 +61,23 @@ struct json_t;
 struct json_t *tu_call(int port, const char *method, const char *path, const char *body, int want);
 /* The string member 'key' of object 'j', or "" if absent or not a string. */
 const char *tu_str(struct json_t *j, const char *key);
+
+/* A free TCP port on 127.0.0.1 (bound, read and released). */
+int tu_free_port(void);
+
+/* What a function writes to a FILE *, kept in memory (open_memstream). */
+typedef struct {
+    char *text;           /* owned; valid after tu_cap_text until tu_cap_free */
+    size_t len;
+    FILE *f;
+} tu_capture_t;
+FILE *tu_cap_open(tu_capture_t *c);
+/* Closes the stream (once) and returns the text written to it. */
+const char *tu_cap_text(tu_capture_t *c);
+void tu_cap_free(tu_capture_t *c);
+/* Writes 'text' to a new file /tmp/semcached-test-XXXXXX; its name goes to
+ * 'path'. The caller unlinks it. */
+void tu_write_temp(char path[64], const char *text);
 
 /* Counts occurrences of 'needle' in 'hay'. */
 int tu_count(const char *hay, const char *needle);

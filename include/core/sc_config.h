@@ -1,11 +1,19 @@
 /* sc_config.h -- the server's configuration: one struct, one options table.
  * Every option is declared once in config.c with its bounds, default and help;
- * it can be set as --name value, --name=value, or SEMCACHED_NAME (flags win). */
+ * it can be set as --name value, --name=value, SEMCACHED_NAME, or a line of
+ * the --config file (flags win over the environment, which wins over the file).
+ * The man page, the example config file and --help all come from the table. */
 #ifndef SC_CONFIG_H
 #define SC_CONFIG_H
 
 #include <stdint.h>
 #include <stdio.h>
+
+#include "sc_common.h"
+
+#ifndef SC_VERSION
+#define SC_VERSION "0.1.0"
+#endif
 
 typedef enum { SC_SYNC_FULL = 0, SC_SYNC_PERIODIC = 1, SC_SYNC_NONE = 2 } sc_sync_mode_t;
 typedef enum { SC_EVICT_LRU = 0, SC_EVICT_NONE = 1, SC_EVICT_VALUE = 2 } sc_evict_mode_t;
@@ -14,6 +22,24 @@ typedef enum { SC_EVICT_LRU = 0, SC_EVICT_NONE = 1, SC_EVICT_VALUE = 2 } sc_evic
  * lookup examines. The server sizes its candidate arrays by it and
  * static-asserts that one index search can return that many. */
 #define SC_SEMANTIC_CANDIDATES_MAX 256
+
+/* One "key = value" line of a [namespace NAME] section of the config file. */
+typedef struct {
+    char *key;                   /* setting name as written, e.g. "threshold" */
+    char *value;                 /* its text, quotes and backslash escapes removed */
+    int quoted;                  /* written as "...": always a string, never a number */
+    int line;                    /* line number in the file, for messages */
+} sc_config_kv_t;
+
+/* A [namespace NAME] section: settings the server gives namespace NAME at
+ * start, in the form PUT /v1/namespaces/NAME takes (converted to JSON by
+ * sc_config_ns_json; core does not know the namespace settings). */
+typedef struct {
+    char *name;                  /* namespace name, checked like the API's */
+    int line;                    /* line of the section header */
+    sc_config_kv_t *kv;          /* settings in file order; a repeated key keeps its last value */
+    size_t n_kv;
+} sc_config_ns_t;
 
 typedef struct sc_config_s {
     char host[256];              /* listen address; loopback by default */
@@ -85,17 +111,82 @@ typedef struct sc_config_s {
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */
+    char config_file[1024];      /* --config: file the options were read from; "" = none */
+    sc_config_ns_t *ns_presets;  /* its [namespace NAME] sections; owned, freed by sc_config_release
+                                  * (a struct copy shares them: release the original last) */
+    size_t n_ns_presets;
 } sc_config_t;
 
-/* Fills 'cfg' with every option's default. */
+/* What sc_config_parse returns besides 0 and SC_EINVAL: the caller exits 0. */
+#define SC_CONFIG_DONE 1    /* --help, --help-man or --help-config was printed to 'out' */
+#define SC_CONFIG_VERSION 2 /* --version: print sc_config_version() (the caller knows the SIMD level) */
+
+/* Fills 'cfg' with every option's default (no namespace presets). Overwrites
+ * the whole struct: call sc_config_release first on one that has presets. */
 void sc_config_defaults(sc_config_t *cfg);
-/* Applies SEMCACHED_* environment variables, then argv. On a bad value writes
- * a message to 'err' and returns SC_EINVAL. Returns 1 if --help or --version
- * was handled (the caller should exit 0). */
+/* Applies, lowest precedence first, the config file (--config FILE or
+ * SEMCACHED_CONFIG), SEMCACHED_* environment variables, then argv (in
+ * core/config_file.c, above the table in config.c). On a bad value writes a
+ * message to 'err' ("FILE:LINE: ..." for the file) and returns SC_EINVAL;
+ * 'cfg' may then hold presets to release. Returns SC_CONFIG_DONE or
+ * SC_CONFIG_VERSION when a flag that prints and exits was given (nothing is
+ * read then). */
 int sc_config_parse(sc_config_t *cfg, int argc, char **argv, FILE *out, FILE *err);
+/* The two last steps of sc_config_parse, on their own (core/config.c):
+ * SEMCACHED_* variables, then --name value / --name=value arguments (argv[0]
+ * skipped; no --help handling). SC_EINVAL with a message on a bad value. */
+int sc_config_apply_env(sc_config_t *cfg, FILE *err);
+int sc_config_apply_args(sc_config_t *cfg, int argc, char **argv, FILE *err);
+/* Frees the namespace presets; every other field stays valid. Idempotent. */
+void sc_config_release(sc_config_t *cfg);
 /* Prints every option, its environment variable, default and help. */
 void sc_config_usage(FILE *out);
 /* Sets one option by name from text; for tests and config presets. */
 int sc_config_set(sc_config_t *cfg, const char *name, const char *value, FILE *err);
+
+/* One row of the options table, for the generated documents. Every pointer is
+ * static (the table's) but 'arg' and 'env', which are copies. */
+typedef struct {
+    const char *name;            /* flag without "--", e.g. "data-dir" */
+    const char *def;             /* default as text; "" = empty */
+    const char *help;            /* one or more sentences */
+    int is_string;               /* a TEXT option (quoted in the config file) */
+    char arg[128];               /* "N", "X", "TEXT" or the choices "a|b|c" */
+    char env[96];                /* its environment variable, SEMCACHED_... */
+} sc_config_opt_t;
+/* Fills 'out' with row 'i'; SC_ENOTFOUND past the last row. */
+int sc_config_option(size_t i, sc_config_opt_t *out);
+
+/* ---- core/config_file.c: the --config file --------------------------------
+ * Lines are "name = value" (the option's flag name without --), '#' comments
+ * and blank lines; a value may be "quoted" with \\ \" \n \t \r escapes; an
+ * unquoted value ends at a '#' that follows a blank. After a "[namespace
+ * NAME]" header, lines are that namespace's settings until the next header. */
+
+/* Reads 'path' into 'cfg' (options applied, presets appended). On an error
+ * writes "PATH:LINE: message" to 'err' and returns SC_EINVAL; a file that
+ * cannot be read gives "PATH: reason" and -errno (SC_ETOOBIG past 1 MiB). */
+int sc_config_load_file(sc_config_t *cfg, const char *path, FILE *err);
+/* The same from 'len' bytes of 'text'; 'name' stands for the path in messages. */
+int sc_config_load_text(sc_config_t *cfg, const char *name, const char *text, size_t len,
+                        FILE *err);
+/* Appends preset 'ns' as a JSON object (the body PUT /v1/namespaces/NAME
+ * takes): a quoted value is a string; an unquoted one is a JSON number,
+ * true/false (also on/off) or null when it reads as one, else a string. */
+int sc_config_ns_json(const sc_config_ns_t *ns, sc_buf_t *out);
+/* Appends the single setting 'kv' as a one-member JSON object, so a server
+ * can apply settings one at a time and name the line of a bad one. */
+int sc_config_kv_json(const sc_config_kv_t *kv, sc_buf_t *out);
+
+/* ---- core/config_doc.c: documents generated from the options table -------- */
+
+/* --help-man: the semcached(1) man page in roff (man(7) macros). */
+void sc_config_man(FILE *out);
+/* --help-config: an example config file, every option commented out with its
+ * default and help, and a commented namespace section. */
+void sc_config_template(FILE *out);
+/* --version: version, 'git' (git describe at build time), compiler, 'simd'
+ * (the hnswlib kernels, from sc_hnsw_simd) and the BLAS library. */
+void sc_config_version(FILE *out, const char *git, const char *simd);
 
 #endif

@@ -50,6 +50,9 @@ int sc_hnsw_foreach(const sc_hnsw_t *h, void (*fn)(void *ctx, uint64_t label, co
 int sc_hnsw_save(const sc_hnsw_t *h, const char *path);
 int sc_hnsw_load(sc_hnsw_t **out, const char *path, uint32_t dim);
 void sc_hnsw_destroy(sc_hnsw_t *h);
+/* The SIMD distance kernels the wrapper was compiled with: "AVX-512", "AVX",
+ * "SSE" or "none". Static string. */
+const char *sc_hnsw_simd(void);
 
 /* ---- flat (exact, BLAS) ----------------------------------------------- */
 

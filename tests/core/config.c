@@ -9,38 +9,11 @@
 
 #include "testutil.h"
 
-/* Captures what a call writes to its error stream. */
-typedef struct {
-    char *text;
-    size_t len;
-    FILE *f;
-} capture_t;
-
-static FILE *cap_open(capture_t *c)
-{
-    c->text = NULL;
-    c->len = 0;
-    c->f = open_memstream(&c->text, &c->len);
-    ck_assert_ptr_nonnull(c->f);
-    return c->f;
-}
-
-/* Closes the stream; the text stays in c->text until cap_free. */
-static const char *cap_text(capture_t *c)
-{
-    if (c->f) {
-        fclose(c->f);
-        c->f = NULL;
-    }
-    return c->text;
-}
-
-static void cap_free(capture_t *c)
-{
-    cap_text(c);
-    free(c->text);
-    c->text = NULL;
-}
+/* Captures what a call writes to its error stream (testutil). */
+typedef tu_capture_t capture_t;
+#define cap_open tu_cap_open
+#define cap_text tu_cap_text
+#define cap_free tu_cap_free
 
 /* The environment of the test run must not leak into these tests. */
 static void clear_env(void)
@@ -419,8 +392,8 @@ START_TEST(help_and_version)
     cap_free(&err);
     char *argv2[] = {"semcached", "--version"};
     cap_open(&out);
-    ck_assert_int_eq(sc_config_parse(&cfg, 2, argv2, out.f, cap_open(&err)), 1);
-    ck_assert_str_eq(cap_text(&out), "semcached " SC_VERSION "\n");
+    ck_assert_int_eq(sc_config_parse(&cfg, 2, argv2, out.f, cap_open(&err)), SC_CONFIG_VERSION);
+    ck_assert_str_eq(cap_text(&out), ""); /* main prints it: it knows the SIMD level */
     cap_free(&out);
     cap_free(&err);
 }
