@@ -120,6 +120,15 @@ void sc_api_store(const sc_call_t *a);
 void sc_api_entry(const sc_call_t *a);       /* api_entries.c */
 void sc_api_invalidate(const sc_call_t *a);
 void sc_api_namespace(const sc_call_t *a);   /* api_namespaces.c */
+/* Writes namespace 'name''s settings 'ns' to the store in the background
+ * (nobody waits for the commit). 0, SC_ENOMEM or the store's refusal. */
+int sc_api_ns_persist(sc_ctx_t *ctx, const char *name, size_t len, const sc_ns_config_t *ns);
+/* Gives namespace 'name' the settings JSON 'settings' exactly as PUT
+ * /v1/namespaces/NAME would (same checks), at start-up from the config
+ * file's [namespace NAME] sections. 0, or SC_EINVAL / SC_ECONFLICT /
+ * SC_ENOMEM with the reason in 'err'. */
+int sc_api_ns_preset(sc_ctx_t *ctx, const char *name, const json_t *settings, char *err,
+                     size_t cap);
 void sc_api_feedback(const sc_call_t *a);    /* api_feedback.c */
 void sc_api_validations(const sc_call_t *a);
 void sc_api_stats(const sc_call_t *a);       /* api_stats.c */

@@ -533,22 +533,6 @@ static void store_complete(sc_pending_t *p)
     sc_pending_finish(p);
 }
 
-static int submit_ns_put(sc_ctx_t *ctx, const char *name, size_t len, const sc_ns_config_t *ns)
-{
-    sc_write_op_t *op = calloc(1, sizeof(*op));
-    if (!op)
-        return SC_ENOMEM;
-    op->type = SC_OP_NS_PUT;
-    op->done = sc_write_op_free; /* nobody waits for it */
-    op->ns = strndup(name, len);
-    int rc = op->ns ? sc_ns_config_to_json(ns, &op->record) : SC_ENOMEM;
-    if (!rc)
-        rc = sc_store_submit(ctx->store, op);
-    if (rc)
-        sc_write_op_free(op);
-    return rc;
-}
-
 /* Encodes the entry 'req' describes into 'p''s write op; 'ttl' in seconds
  * (0 = never expires). */
 static int encode_entry(sc_pending_t *p, const sc_request_t *req, int64_t ttl)
@@ -601,7 +585,7 @@ static void store_commit(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, const 
     }
     /* The namespace's first vector fixes its dimensions (and embedder):
      * persist that before the entry, in queue order. */
-    if (recorded && submit_ns_put(ctx, req->ns, req->ns_len, &ns))
+    if (recorded && sc_api_ns_persist(ctx, req->ns, req->ns_len, &ns))
         sc_log(ctx->log, SC_ERROR, "namespace %.*s: could not persist its dimensions",
                (int)req->ns_len, req->ns);
     int64_t ttl = req->has_ttl ? req->ttl_s : ns.ttl_s >= 0 ? ns.ttl_s : ctx->cfg.default_ttl_s;

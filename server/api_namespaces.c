@@ -124,6 +124,57 @@ static int check_embedder_kept(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_confi
     return 0;
 }
 
+int sc_api_ns_persist(sc_ctx_t *ctx, const char *name, size_t len, const sc_ns_config_t *ns)
+{
+    sc_write_op_t *op = calloc(1, sizeof(*op));
+    if (!op)
+        return SC_ENOMEM;
+    op->type = SC_OP_NS_PUT;
+    op->done = sc_write_op_free; /* nobody waits for it */
+    op->ns = strndup(name, len);
+    int rc = op->ns ? sc_ns_config_to_json(ns, &op->record) : SC_ENOMEM;
+    if (!rc)
+        rc = sc_store_submit(ctx->store, op);
+    if (rc)
+        sc_write_op_free(op);
+    return rc;
+}
+
+/* What PUT does to the settings a user controls: they are replaced, the
+ * recorded embedder and dimensions stay unless given, and the result must
+ * be something this server can honour. 0, SC_EINVAL (400) or SC_ECONFLICT
+ * (409) with the reason in 'err'. */
+static int next_settings(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_config_t *ns,
+                         const json_t *j, sc_ns_config_t *next, char *err, size_t cap)
+{
+    sc_ns_config_defaults(&ctx->cfg, next);
+    next->dimensions = ns->dimensions;
+    memcpy(next->embedder, ns->embedder, sizeof(next->embedder));
+    if (sc_ns_config_apply_json(next, j, err, cap) || check_supported(ctx, next, err, cap))
+        return SC_EINVAL;
+    int rc = check_embedder_kept(ctx, name, ns, next, err, cap);
+    next->configured = 1;
+    return rc;
+}
+
+int sc_api_ns_preset(sc_ctx_t *ctx, const char *name, const json_t *settings, char *err,
+                     size_t cap)
+{
+    sc_slice_t n = {name, strlen(name)};
+    if (!valid_ns_name(n)) {
+        snprintf(err, cap, "a namespace name is 1 to 128 characters from [A-Za-z0-9_.-]");
+        return SC_EINVAL;
+    }
+    sc_ns_config_t ns, next;
+    sc_namespaces_get(ctx->namespaces, n.ptr, n.len, &ns);
+    int rc = next_settings(ctx, n, &ns, settings, &next, err, cap);
+    if (!rc && (rc = sc_namespaces_set(ctx->namespaces, n.ptr, n.len, &next)) == 0)
+        rc = sc_api_ns_persist(ctx, n.ptr, n.len, &next);
+    if (rc == SC_ENOMEM)
+        snprintf(err, cap, "out of memory");
+    return rc;
+}
+
 static void put_namespace(const sc_call_t *a, sc_slice_t name, const sc_ns_config_t *ns)
 {
     sc_ctx_t *ctx = a->ctx;
@@ -137,23 +188,17 @@ static void put_namespace(const sc_call_t *a, sc_slice_t name, const sc_ns_confi
         sc_conn_problem(a->c, 400, "invalid-request", err);
         return;
     }
-    /* PUT replaces the settings a user controls; the recorded embedder and
-     * dimensions stay unless given, and cannot change while entries exist. */
     sc_ns_config_t next;
-    sc_ns_config_defaults(&ctx->cfg, &next);
-    next.dimensions = ns->dimensions;
-    memcpy(next.embedder, ns->embedder, sizeof(next.embedder));
-    int rc = sc_ns_config_apply_json(&next, j, err, sizeof(err));
+    int rc = next_settings(ctx, name, ns, j, &next, err, sizeof(err));
     json_decref(j);
-    if (rc || check_supported(ctx, &next, err, sizeof(err))) {
-        sc_conn_problem(a->c, 400, "invalid-request", err);
-        return;
-    }
-    if (check_embedder_kept(ctx, name, ns, &next, err, sizeof(err))) {
+    if (rc == SC_ECONFLICT) {
         sc_conn_problem(a->c, 409, "embedder-mismatch", err);
         return;
     }
-    next.configured = 1;
+    if (rc) {
+        sc_conn_problem(a->c, 400, "invalid-request", err);
+        return;
+    }
     sc_pending_t *p = sc_pending_new(a->w, a->c, ns_put_complete, SC_OP_NS_PUT);
     if (!p || !(p->op.ns = strndup(name.ptr, name.len)) || sc_ns_config_to_json(&next, &p->op.record) ||
         sc_namespaces_set(ctx->namespaces, name.ptr, name.len, &next)) {

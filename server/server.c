@@ -233,6 +233,35 @@ void sc_server_stop(sc_server_t *srv)
 
 /* The store, namespaces, indexes, quality, validation client, search pool,
  * models: everything the loops use, in dependency order. */
+/* The config file's [namespace NAME] sections, applied as PUTs once the
+ * store and the models are open; a preset the API would refuse stops the
+ * start, naming its section's line. */
+static int apply_presets(sc_ctx_t *ctx)
+{
+    const sc_config_t *cfg = &ctx->cfg;
+    for (size_t i = 0; i < cfg->n_ns_presets; i++) {
+        const sc_config_ns_t *p = &cfg->ns_presets[i];
+        sc_buf_t b = {0};
+        char err[768];
+        json_t *j = NULL;
+        int rc = sc_config_ns_json(p, &b);
+        if (!rc && !(j = json_loadb(b.data, b.len, 0, NULL)))
+            rc = SC_ENOMEM;
+        if (rc)
+            snprintf(err, sizeof(err), "%s", sc_strerror(rc));
+        else
+            rc = sc_api_ns_preset(ctx, p->name, j, err, sizeof(err));
+        json_decref(j);
+        sc_buf_free(&b);
+        if (rc) {
+            sc_log(ctx->log, SC_ERROR, "%s:%d: [namespace %s]: %s", cfg->config_file, p->line,
+                   p->name, err);
+            return SC_EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int open_engine(sc_server_t *srv)
 {
     sc_ctx_t *ctx = &srv->ctx;
@@ -291,7 +320,7 @@ static int open_engine(sc_server_t *srv)
         return rc;
     if (ctx->models.n && (rc = sc_vec_cache_create(&ctx->vec_cache, 4096, 300000)))
         return rc;
-    return 0;
+    return apply_presets(ctx);
 }
 
 static int start_main_loop(sc_server_t *srv)

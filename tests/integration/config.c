@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -159,6 +160,43 @@ START_TEST(a_bad_file_stops_the_start_with_its_line)
 }
 END_TEST
 
+/* [namespace NAME] sections are applied at start as PUTs would be: the
+ * settings are visible through the API, and a preset the API would refuse
+ * stops the start naming its section's line. */
+START_TEST(namespace_presets_are_applied_at_start)
+{
+    char path[64];
+    tu_write_temp(path, "# presets\n[namespace support]\nthreshold = 0.93\nsample_rate = 0.25\n");
+    tu_server_t srv;
+    tu_server_start(&srv, (const char *[]){"--config", path, NULL});
+    tu_resp_t r = tu_http(srv.port, "GET", "/v1/namespaces/support", NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    json_t *settings = json_object_get(j, "settings") ? json_object_get(j, "settings") : j;
+    ck_assert_msg(json_real_value(json_object_get(settings, "threshold")) == 0.93, "%s", r.body);
+    ck_assert_msg(json_real_value(json_object_get(settings, "sample_rate")) == 0.25, "%s", r.body);
+    json_decref(j);
+    tu_resp_free(&r);
+    tu_server_destroy(&srv);
+    unlink(path);
+
+    char data[] = "/tmp/semcached-preset-XXXXXX", port[16], *out;
+    ck_assert_ptr_nonnull(mkdtemp(data));
+    snprintf(port, sizeof(port), "%d", tu_free_port());
+    tu_write_temp(path, "port = 1\n\n[namespace checked]\ndelivery = \"upstream\"\n");
+    ck_assert_int_ne(run((const char *[]){"--config", path, "--port", port, "--data-dir", data, NULL}, &out), 0);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:3: [namespace checked]: delivery \"upstream\" needs", path);
+    ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+    free(out);
+    unlink(path);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", data);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(version_reports_the_build)
 {
     char *out;
@@ -191,6 +229,7 @@ int main(void)
     tcase_add_test(tc, port_from_the_file_and_the_environment_wins);
     tcase_add_test(tc, options_from_the_file_take_effect_and_flags_win);
     tcase_add_test(tc, a_bad_file_stops_the_start_with_its_line);
+    tcase_add_test(tc, namespace_presets_are_applied_at_start);
     tcase_add_test(tc, version_reports_the_build);
     suite_add_tcase(s, tc);
     return tu_run(s);
