@@ -154,8 +154,9 @@ int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
     return 0;
 }
 
-/* Binds a listening socket with SO_REUSEPORT so every worker can own one. */
-static int bind_socket(const char *host, int port, int *out_fd, int *bound_port)
+/* Binds a socket to 'host':'port'; with 'reuseport' (SO_REUSEPORT) every
+ * worker can own one. */
+static int bind_socket(const char *host, int port, int reuseport, int *out_fd, int *bound_port)
 {
     struct addrinfo hints = {0}, *res;
     char portstr[16];
@@ -173,7 +174,7 @@ static int bind_socket(const char *host, int port, int *out_fd, int *bound_port)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+    if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
         bind(fd, res->ai_addr, res->ai_addrlen)) {
         int e = -errno;
         close(fd);
@@ -231,8 +232,6 @@ void sc_server_stop(sc_server_t *srv)
 
 /* ---- start-up -------------------------------------------------------------- */
 
-/* The store, namespaces, indexes, quality, validation client, search pool,
- * models: everything the loops use, in dependency order. */
 /* The config file's [namespace NAME] sections, applied as PUTs once the
  * store and the models are open; a preset the API would refuse stops the
  * start, naming its section's line. */
@@ -262,6 +261,8 @@ static int apply_presets(sc_ctx_t *ctx)
     return 0;
 }
 
+/* The store, namespaces, indexes, quality, validation client, search pool,
+ * models: everything the loops use, in dependency order. */
 static int open_engine(sc_server_t *srv)
 {
     sc_ctx_t *ctx = &srv->ctx;
@@ -341,6 +342,29 @@ static int start_main_loop(sc_server_t *srv)
     return 0;
 }
 
+/* The loops' sockets share the port through SO_REUSEPORT, which would just as
+ * well let a second semcached (another data directory, another cache) join
+ * it, and the kernel would split connections between the two. So before
+ * anything else a probe binds the address without SO_REUSEPORT, which fails
+ * while any socket is bound there, as nginx and Redis refuse. Port 0 (any
+ * free port) needs no probe. */
+static int probe_address(const sc_ctx_t *ctx)
+{
+    int fd, port;
+    if (ctx->cfg.port == 0)
+        return 0;
+    int rc = bind_socket(ctx->cfg.host, (int)ctx->cfg.port, 0, &fd, &port);
+    if (rc == -EADDRINUSE) {
+        sc_log(ctx->log, SC_ERROR, "cannot listen on %s:%lld: address already in use (another "
+               "process listens there; semcached does not share a port)", ctx->cfg.host,
+               (long long)ctx->cfg.port);
+        return rc;
+    }
+    if (rc == 0)
+        close(fd);
+    return rc == SC_EINVAL ? 0 : rc; /* an unresolvable host is reported by the real bind */
+}
+
 /* Binds worker 'i''s socket (port 0 means "any free port": the first worker
  * picks it, the rest join) and sets the worker up with the API as handler. */
 static int start_worker(sc_server_t *srv, int i)
@@ -348,7 +372,7 @@ static int start_worker(sc_server_t *srv, int i)
     sc_ctx_t *ctx = &srv->ctx;
     sc_worker_t *w = &ctx->workers[i];
     int fd = -1, port = i == 0 ? (int)ctx->cfg.port : srv->bound_port;
-    int rc = bind_socket(ctx->cfg.host, port, &fd, &srv->bound_port);
+    int rc = bind_socket(ctx->cfg.host, port, 1, &fd, &srv->bound_port);
     if (rc)
         return rc;
     sc_http_handler_t h = {sc_api_on_request, sc_api_on_response, w};
@@ -385,7 +409,7 @@ int sc_server_run(sc_server_t *srv)
     sc_ctx_t *ctx = &srv->ctx;
     int rc, started = 0;
     ctx->started_ms = sc_now_ms();
-    if ((rc = open_engine(srv)))
+    if ((rc = probe_address(ctx)) || (rc = open_engine(srv)))
         return rc;
     if ((rc = pthread_create(&srv->loader, NULL, loader_main, srv)))
         return -rc;

@@ -197,6 +197,31 @@ START_TEST(namespace_presets_are_applied_at_start)
 }
 END_TEST
 
+/* A second semcached on a port another one serves refuses to start (every
+ * loop binds with SO_REUSEPORT, which would otherwise let it join the port
+ * and split connections between two caches); the first keeps serving. */
+START_TEST(a_second_server_on_the_same_port_refuses_to_start)
+{
+    tu_server_t srv;
+    tu_server_start(&srv, (const char *[]){NULL});
+    char data[] = "/tmp/semcached-port-XXXXXX", port[16], *out;
+    ck_assert_ptr_nonnull(mkdtemp(data));
+    snprintf(port, sizeof(port), "%d", srv.port);
+    ck_assert_int_ne(run((const char *[]){"--port", port, "--data-dir", data, NULL}, &out), 0);
+    ck_assert_msg(strstr(out, "address already in use") != NULL, "%s", out);
+    free(out);
+    for (int i = 0; i < 20; i++) { /* every new connection still reaches the first */
+        tu_resp_t r = tu_http(srv.port, "GET", "/healthz", NULL);
+        ck_assert_int_eq(r.status, 200);
+        tu_resp_free(&r);
+    }
+    tu_server_destroy(&srv);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", data);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(version_reports_the_build)
 {
     char *out;
@@ -230,6 +255,7 @@ int main(void)
     tcase_add_test(tc, options_from_the_file_take_effect_and_flags_win);
     tcase_add_test(tc, a_bad_file_stops_the_start_with_its_line);
     tcase_add_test(tc, namespace_presets_are_applied_at_start);
+    tcase_add_test(tc, a_second_server_on_the_same_port_refuses_to_start);
     tcase_add_test(tc, version_reports_the_build);
     suite_add_tcase(s, tc);
     return tu_run(s);
