@@ -37,24 +37,25 @@ start() { # build, data dir, extra args; sets $port and $pid
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 rate() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f %.0f" % (d["rate"], d["latency_us"]["p99"]))'; }
 
+# Each side keeps its populated data directories across rounds (a restart
+# loads the index snapshot), so only the first round pays for populating.
 run_side() { # side label, build dir
-  local side=$1 build=$2 r
-  rm -rf "$tmp/d"
-  start "$build" "$tmp/d"
-  "$LOAD" --port "$port" -c 32 -n 10 -w exact --keys 10000 --value-size 512 --json >/dev/null
+  local side=$1 build=$2 r d
+  d="$tmp/exact_$side"
+  start "$build" "$d"
+  [ -e "$d.done" ] || { "$LOAD" --port "$port" -c 32 -n 10 -w exact --keys 10000 --value-size 512 --json >/dev/null; touch "$d.done"; }
   r=$("$LOAD" --port "$port" -c 32 -d "$DUR" -w exact --keys 10000 --value-size 512 --no-populate --json | rate)
   echo "exact $side $r" | tee -a "$tmp/results"
   stop
-  rm -rf "$tmp/d"
-  start "$build" "$tmp/d"
-  "$LOAD" --port "$port" -c 16 -n 10 -w vectors --keys "$VECTORS" --dim 384 --json >/dev/null
+  d="$tmp/vectors_$side"
+  start "$build" "$d"
+  [ -e "$d.done" ] || { "$LOAD" --port "$port" -c 16 -n 10 -w vectors --keys "$VECTORS" --dim 384 --json >/dev/null; touch "$d.done"; }
   bench/wait_index_settled.sh "$port" >/dev/null 2>&1 || true
   r=$("$LOAD" --port "$port" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384 --no-populate --json | rate)
   echo "vectors $side $r" | tee -a "$tmp/results"
   stop
   if [ -e "$MODEL" ] && [ -e "$SHARED/data/qqp/qqp_dev.tsv" ]; then
-    rm -rf "$tmp/d"
-    start "$build" "$tmp/d" --model "$MODEL"
+    start "$build" "$tmp/text_$side" --model "$MODEL"
     r=$("$LOAD" --port "$port" -c 16 -d "$DUR" -w text --dataset "$SHARED/data/qqp/qqp_dev.tsv" --json | rate)
     echo "text_glove $side $r" | tee -a "$tmp/results"
     stop
