@@ -85,6 +85,7 @@ static const opt_t options[] = {
     STR_OPT("models", "", models, "more server-side models that namespaces choose with their \"model\" setting, as NAME=SPEC,NAME=SPEC (SPEC as for --model); --model itself is \"default\". Each has its own --embed-threads workers"),
     STR_OPT("embed-remote-model", "text-embedding-3-small", embed_remote_model, "model name sent to a remote:URL embedder (its API key comes from SEMCACHED_EMBED_API_KEY)"),
     INT_OPT("embed-remote-concurrency", 1, 1024, "8", embed_remote_concurrency, "remote embedding calls in flight"),
+    INT_OPT("embed-dimensions", 0, 65536, "0", embed_dimensions, "dimension of the remote:URL embedders' vectors, so the server starts without asking the endpoint (an answer of another size then fails as an embedding error); 0 = learn it from a probe: an endpoint that does not answer at start leaves its model unavailable (lookups exact-only) until a background probe gets an answer"),
     DOUBLE_OPT("sample-rate", 0, 1, "0.05", sample_rate, "default fraction of hits marked for validation (namespaces can override)"),
     INT_OPT("validate-first", 0, 1000000, "5", validate_first, "a new scope's first semantic hits are always marked for validation"),
     INT_OPT("validation-pending", 1, 10000000, "10000", validation_pending, "most validations awaiting feedback; beyond, samples are dropped and counted"),

@@ -38,14 +38,27 @@ int sc_bert_embed(const sc_bert_t *b, const char *const *texts, const size_t *le
 typedef struct sc_remote_s sc_remote_t;
 
 /* 'url' is a base URL (…/v1/embeddings is appended) or a full …/embeddings
- * URL; 'api_key' may be NULL. Probes the endpoint once to learn the
- * dimension; fails with a sentence in 'err' if it does not answer. */
+ * URL; 'api_key' may be NULL. 'dimensions' 0: probes the endpoint once to
+ * learn the dimension; fails (SC_EINVAL, a sentence in 'err') if it refuses
+ * the probe (4xx but 408/429, or no embeddings in a 2xx), and opens with the
+ * dimension unknown (sc_remote_dim 0) if it does not answer. A given
+ * 'dimensions' needs no call at open. */
 int sc_remote_open(sc_remote_t **out, const char *url, const char *model, const char *api_key,
-                   long timeout_ms, int max_inflight, sc_log_t *log, char *err, size_t err_cap);
+                   long timeout_ms, int max_inflight, uint32_t dimensions, sc_log_t *log,
+                   char *err, size_t err_cap);
 void sc_remote_close(sc_remote_t *r);
+/* 0 while unknown; once known it never changes. Any thread. */
 uint32_t sc_remote_dim(const sc_remote_t *r);
-/* Embeds 'n' texts (one HTTP call) into 'out' (n x dim, L2-normalized). */
-int sc_remote_embed(const sc_remote_t *r, const char *const *texts, const size_t *lens, size_t n,
+/* 1 if the last call (embedding or probe) answered with embeddings. */
+int sc_remote_up(const sc_remote_t *r);
+/* One blocking call with a fixed text (worker threads only): learns the
+ * dimension if unknown, checks it otherwise. 0; SC_EINVAL when the endpoint
+ * refused it (see open); another SC_E* when it did not answer. 'err' says
+ * why. */
+int sc_remote_probe(sc_remote_t *r, char *err, size_t err_cap);
+/* Embeds 'n' texts (one HTTP call) into 'out' (n x dim, L2-normalized);
+ * SC_EREMOTE while the dimension is unknown. */
+int sc_remote_embed(sc_remote_t *r, const char *const *texts, const size_t *lens, size_t n,
                     float *out);
 
 #endif

@@ -67,7 +67,26 @@ void sc_embedder_set_threads(sc_embedder_t *e, int threads)
 
 uint32_t sc_embedder_dim(const sc_embedder_t *e)
 {
-    return e->dim;
+    return e->kind == KIND_REMOTE ? sc_remote_dim(e->remote) : e->dim;
+}
+
+sc_embedder_state_t sc_embedder_state(const sc_embedder_t *e)
+{
+    if (e->kind != KIND_REMOTE)
+        return SC_EMBEDDER_UP;
+    if (!sc_remote_dim(e->remote))
+        return SC_EMBEDDER_UNAVAILABLE;
+    return sc_remote_up(e->remote) ? SC_EMBEDDER_UP : SC_EMBEDDER_DOWN;
+}
+
+const char *sc_embedder_state_name(sc_embedder_state_t s)
+{
+    return s == SC_EMBEDDER_UP ? "up" : s == SC_EMBEDDER_DOWN ? "down" : "unavailable";
+}
+
+int sc_embedder_probe(sc_embedder_t *e, char *err, size_t err_cap)
+{
+    return e->kind == KIND_REMOTE ? sc_remote_probe(e->remote, err, err_cap) : 0;
 }
 
 const char *sc_embedder_identity(const sc_embedder_t *e)
@@ -428,19 +447,18 @@ int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t er
 
 int sc_embedder_open_remote(sc_embedder_t **out, const char *url, const char *model,
                             const char *api_key, long timeout_ms, int max_inflight,
-                            struct sc_log_s *log, char *err, size_t err_cap)
+                            uint32_t dimensions, struct sc_log_s *log, char *err, size_t err_cap)
 {
     sc_embedder_t *e = calloc(1, sizeof(*e));
     if (!e)
         return SC_ENOMEM;
-    int rc = sc_remote_open(&e->remote, url, model, api_key, timeout_ms, max_inflight, log, err,
-                            err_cap);
+    int rc = sc_remote_open(&e->remote, url, model, api_key, timeout_ms, max_inflight, dimensions,
+                            log, err, err_cap);
     if (rc) {
         free(e);
         return rc;
     }
-    e->kind = KIND_REMOTE;
-    e->dim = sc_remote_dim(e->remote);
+    e->kind = KIND_REMOTE; /* its dimension is the remote's, learnt maybe later */
     snprintf(e->identity, sizeof(e->identity), "remote:%s@%s", model && *model ? model : "text-embedding-3-small", url);
     *out = e;
     return 0;

@@ -511,7 +511,9 @@ void sc_api_lookup(const sc_call_t *a)
     int skip = -1;
     const sc_model_t *model = sc_models_for(&ctx->models, &ns);
     if (semantic && !req.vec && model) {
-        if (!model_fits(model, &ns))
+        if (!sc_models_available(model))
+            skip = SC_SKIP_UNAVAILABLE; /* its endpoint has not answered yet */
+        else if (!model_fits(model, &ns))
             skip = SC_SKIP_EMBEDDER;
         else if (embed_async(a, model, &req, threshold, 0) == 0)
             return; /* answered when the embedding is done */
@@ -681,6 +683,10 @@ void sc_api_store(const sc_call_t *a)
     resolve_exploration(a->w, &req);
     const sc_model_t *model = sc_models_for(&ctx->models, &ns);
     const char *embedder = req.embedder;
+    if (!req.vec && req.text.len && ns.semantic && model && !sc_models_available(model)) {
+        atomic_fetch_add(&ctx->semantic_skipped[SC_SKIP_UNAVAILABLE], 1);
+        model = NULL; /* stored exact-only, never embedded later */
+    }
     if (!req.vec && req.text.len && ns.semantic && model) {
         embedder = sc_embedder_identity(model->embedder);
         if (!model_fits(model, &ns)) {

@@ -7,12 +7,16 @@
  * a text in microseconds and a lone lookup would otherwise sit out the whole
  * max_wait. Under load, jobs that arrive while a batch runs form the next
  * batch without any wait. Until a batch has been embedded the worker waits
- * the whole max_wait, as it knows nothing of the model's cost. */
+ * the whole max_wait, as it knows nothing of the model's cost. An idle
+ * worker also probes an embedder that is not up (a remote endpoint that did
+ * not answer), one worker at a time, 1 s after a failed probe and doubling to
+ * 30 s: the blocking call is the worker's, never an event loop's. */
 #define _GNU_SOURCE
 #include "embedpool.h"
 
 #include "sc_fifo.h"
 #include "sc_common.h"
+#include "sc_log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +26,7 @@
 
 struct sc_embed_pool_s {
     sc_embedder_t *e;
+    sc_log_t *log;                /* borrowed; may be NULL */
     size_t max_batch;
     uint64_t max_wait_ns;
     pthread_mutex_t mu;
@@ -30,10 +35,16 @@ struct sc_embed_pool_s {
     int stopping;
     uint64_t batch_ns_avg;        /* guarded by mu: running average of a batch's
                                      embedding time, bounds the straggler wait */
+    uint64_t next_probe_ns;       /* guarded by mu: monotonic time of the next probe */
+    uint64_t probe_backoff_ns;    /* guarded by mu: the wait after the next failure */
+    int probing;                  /* guarded by mu: a worker is probing */
     pthread_t *threads;
     int n_threads;
-    _Atomic uint64_t batches, texts, timeouts, rejected, errors;
+    _Atomic uint64_t batches, texts, timeouts, rejected, errors, probes;
 };
+
+#define PROBE_FIRST_NS 1000000000ull /* 1 s after the first failed probe */
+#define PROBE_MAX_NS 30000000000ull  /* doubling up to 30 s */
 
 static void finish(sc_embed_job_t *j, int result)
 {
@@ -45,6 +56,7 @@ static void finish(sc_embed_job_t *j, int result)
  * took (0 when every job had timed out and nothing was embedded). */
 static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
 {
+    /* Callers submit only once the dimension is known; never embed without. */
     uint32_t dim = sc_embedder_dim(p->e);
     const char *texts[256];
     size_t lens[256], live = 0;
@@ -62,10 +74,11 @@ static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
     }
     if (!live)
         return 0;
-    float *out = malloc(live * dim * sizeof(float));
+    float *out = dim ? malloc(live * dim * sizeof(float)) : NULL;
     uint8_t empty[32];
     uint64_t t0 = sc_mono_ns();
-    int rc = out ? sc_embedder_embed(p->e, texts, lens, live, out, empty) : SC_ENOMEM;
+    int rc = out ? sc_embedder_embed(p->e, texts, lens, live, out, empty)
+                 : dim ? SC_ENOMEM : SC_EREMOTE;
     uint64_t took = sc_mono_ns() - t0;
     atomic_fetch_add(&p->batches, 1);
     atomic_fetch_add(&p->texts, live);
@@ -96,6 +109,58 @@ static uint64_t straggler_wait_ns(const sc_embed_pool_t *p)
     return p->batch_ns_avg;
 }
 
+/* The CLOCK_REALTIME deadline (the condition variable's clock) 'ns' from now. */
+static struct timespec deadline_in(uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ns += (uint64_t)ts.tv_nsec;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return ts;
+}
+
+/* One probe, with mu held on entry and exit (released during the call). */
+static void probe_once(sc_embed_pool_t *p)
+{
+    char err[512];
+    p->probing = 1;
+    pthread_mutex_unlock(&p->mu);
+    int rc = sc_embedder_probe(p->e, err, sizeof(err));
+    atomic_fetch_add(&p->probes, 1);
+    pthread_mutex_lock(&p->mu);
+    p->probing = 0;
+    if (rc) {
+        p->next_probe_ns = sc_mono_ns() + p->probe_backoff_ns;
+        sc_log(p->log, SC_WARN, "%s; next probe in %.0f s", err, (double)p->probe_backoff_ns / 1e9);
+        p->probe_backoff_ns = p->probe_backoff_ns * 2 > PROBE_MAX_NS ? PROBE_MAX_NS
+                                                                     : p->probe_backoff_ns * 2;
+    }
+}
+
+/* Waits (mu held) until there is a job or the pool stops, probing an
+ * embedder that is not up when its time comes. */
+static void wait_for_jobs(sc_embed_pool_t *p)
+{
+    while (!p->jobs.len && !p->stopping) {
+        if (p->probing || sc_embedder_state(p->e) == SC_EMBEDDER_UP) {
+            if (!p->probing) { /* should it go down, probe at once */
+                p->next_probe_ns = 0;
+                p->probe_backoff_ns = PROBE_FIRST_NS;
+            }
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        uint64_t now = sc_mono_ns();
+        if (now >= p->next_probe_ns) {
+            probe_once(p);
+            continue;
+        }
+        struct timespec ts = deadline_in(p->next_probe_ns - now);
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     sc_embed_pool_t *p = arg;
@@ -103,18 +168,13 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), "sc-embed");
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->jobs.len && !p->stopping)
-            pthread_cond_wait(&p->cv, &p->mu);
+        wait_for_jobs(p);
         if (p->stopping && !p->jobs.len)
             break;
         /* Give stragglers a moment to join the batch. */
         uint64_t wait_ns = straggler_wait_ns(p);
         if (p->jobs.len < p->max_batch && wait_ns && !p->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + wait_ns;
-            ts.tv_sec += (time_t)(ns / 1000000000u);
-            ts.tv_nsec = (long)(ns % 1000000000u);
+            struct timespec ts = deadline_in(wait_ns);
             while (p->jobs.len < p->max_batch && !p->stopping &&
                    pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
                 ;
@@ -139,12 +199,14 @@ static void *worker_main(void *arg)
 }
 
 int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, size_t max_batch,
-                         uint64_t max_wait_us, size_t max_queue)
+                         uint64_t max_wait_us, size_t max_queue, sc_log_t *log)
 {
     sc_embed_pool_t *p = calloc(1, sizeof(*p));
     if (!p)
         return SC_ENOMEM;
     p->e = e;
+    p->log = log;
+    p->probe_backoff_ns = PROBE_FIRST_NS; /* next_probe_ns 0: the first probe at once */
     p->max_batch = max_batch < 1 ? 1 : max_batch > 256 ? 256 : max_batch;
     p->max_wait_ns = max_wait_us * 1000u;
     p->jobs = SC_FIFO_INIT(sc_embed_job_t, next, max_queue);
@@ -205,6 +267,7 @@ void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st)
     st->timeouts = atomic_load(&p->timeouts);
     st->rejected = atomic_load(&p->rejected);
     st->errors = atomic_load(&p->errors);
+    st->probes = atomic_load(&p->probes);
     pthread_mutex_lock(&p->mu);
     st->queue_depth = p->jobs.len;
     pthread_mutex_unlock(&p->mu);

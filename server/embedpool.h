@@ -5,7 +5,9 @@
  * embeds them in one call. The wait is --embed-wait-us at most and never
  * longer than a batch of this model takes to embed (a running average). The queue is bounded: a full queue, a job past its
  * deadline or a model error fail the job, and the caller falls back to an
- * exact-only lookup instead of waiting. */
+ * exact-only lookup instead of waiting. Idle workers also probe an
+ * embedder that is not up (a remote endpoint down), so it comes up without a
+ * restart. */
 #ifndef SC_EMBEDPOOL_H
 #define SC_EMBEDPOOL_H
 
@@ -30,10 +32,13 @@ struct sc_embed_job_s {
 
 
 typedef struct sc_embed_pool_s sc_embed_pool_t;
+struct sc_log_s;
 
-/* 'e' must outlive the pool. */
+/* 'e' and 'log' (may be NULL: failed probes are not logged) must outlive
+ * the pool. While 'e' is not up (sc_embedder_state), an idle worker probes
+ * it: at once, then 1 s after a failed probe, doubling to 30 s. */
 int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, size_t max_batch,
-                         uint64_t max_wait_us, size_t max_queue);
+                         uint64_t max_wait_us, size_t max_queue, struct sc_log_s *log);
 /* Queues 'job'. SC_EBUSY when the queue is full (done is not called). */
 int sc_embed_pool_submit(sc_embed_pool_t *p, sc_embed_job_t *job);
 /* Fails queued jobs with SC_ECLOSED, finishes running batches, joins. */
@@ -41,6 +46,7 @@ void sc_embed_pool_destroy(sc_embed_pool_t *p);
 
 typedef struct {
     uint64_t batches, texts, timeouts, rejected, errors;
+    uint64_t probes;         /* sc_embedder_probe calls */
     uint64_t queue_depth;
 } sc_embed_pool_stats_t;
 void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st);

@@ -1,6 +1,8 @@
 /* models.c -- loading the server-side embedders named by --model and
  * --models, each with its own pool of embedding workers, and finding them by
- * name. Loading happens once at start-up, before any loop runs. */
+ * name. Loading happens once at start-up, before any loop runs; a remote
+ * model whose endpoint does not answer then is loaded "unavailable" and its
+ * pool probes it until it does. */
 #define _GNU_SOURCE
 #include "models.h"
 
@@ -55,7 +57,8 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
     if (strncmp(path, "remote:", 7) == 0)
         rc = sc_embedder_open_remote(&m->embedder, path + 7, cfg->embed_remote_model,
                                      getenv("SEMCACHED_EMBED_API_KEY"), (long)cfg->embed_timeout_ms,
-                                     (int)cfg->embed_remote_concurrency, log, err, sizeof(err));
+                                     (int)cfg->embed_remote_concurrency,
+                                     (uint32_t)cfg->embed_dimensions, log, err, sizeof(err));
     else
         rc = sc_embedder_open(&m->embedder, path, err, sizeof(err));
     if (rc) {
@@ -65,7 +68,7 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
     sc_embedder_set_threads(m->embedder, (int)cfg->embed_intra_threads);
     rc = sc_embed_pool_create(&m->pool, m->embedder, (int)cfg->embed_threads,
                               (size_t)cfg->embed_batch, (uint64_t)cfg->embed_wait_us,
-                              (size_t)cfg->embed_queue);
+                              (size_t)cfg->embed_queue, log);
     if (rc) {
         sc_embedder_close(m->embedder);
         m->embedder = NULL;
@@ -73,10 +76,21 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
     }
     snprintf(m->name, sizeof(m->name), "%s", name);
     ms->n++;
-    sc_log(log, SC_INFO, "model %s (%s) loaded in %.2f s: %u dimensions", name,
-           sc_embedder_identity(m->embedder), (double)(sc_mono_ns() - t0) / 1e9,
-           sc_embedder_dim(m->embedder));
+    if (sc_models_available(m))
+        sc_log(log, SC_INFO, "model %s (%s) loaded in %.2f s: %u dimensions", name,
+               sc_embedder_identity(m->embedder), (double)(sc_mono_ns() - t0) / 1e9,
+               sc_embedder_dim(m->embedder));
+    else
+        sc_log(log, SC_WARN, "model %s (%s) is unavailable until its endpoint answers a probe "
+               "(1 s after a failure, doubling to 30 s): its namespaces answer exact-only "
+               "(semantic_skip_reason embedder_unavailable); --embed-dimensions avoids the wait",
+               name, sc_embedder_identity(m->embedder));
     return 0;
+}
+
+int sc_models_available(const sc_model_t *m)
+{
+    return sc_embedder_dim(m->embedder) != 0;
 }
 
 int sc_models_open(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log)

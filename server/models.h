@@ -2,7 +2,8 @@
  * NAME=SPEC of --models adds one. Each model has its own embedding workers
  * (embedpool.h); namespaces choose one with their "model" setting. The table
  * is filled at start-up and read-only afterwards, so any thread may look a
- * model up without a lock. */
+ * model up without a lock (a remote model's dimension and state are atomics
+ * inside its embedder). */
 #ifndef SC_MODELS_H
 #define SC_MODELS_H
 
@@ -35,6 +36,10 @@ void sc_models_close(sc_models_t *ms);
 /* The model called 'name' ("" or NULL = "default"), or NULL. Valid until
  * sc_models_close. */
 const sc_model_t *sc_models_find(const sc_models_t *ms, const char *name);
+/* 1 when 'm' can embed: its dimension is known. A remote model whose
+ * endpoint did not answer at start (and no --embed-dimensions) is not, until
+ * its pool's probe gets an answer; its namespaces answer exact-only. */
+int sc_models_available(const sc_model_t *m);
 /* The model namespace settings 'ns' embed with ('ns->model'), or NULL. */
 const sc_model_t *sc_models_for(const sc_models_t *ms, const sc_ns_config_t *ns);
 

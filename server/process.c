@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 static const char *const skip_names[SC_SKIP_COUNT] = {"queue_full", "timeout", "error",
-                                                      "embedder_mismatch"};
+                                                      "embedder_mismatch", "embedder_unavailable"};
 static const char *const index_names[SC_INDEX_SOURCE_COUNT] = {
     "loading", "snapshot", "rebuild", "rebuild_stale_snapshot", "rebuild_damaged_snapshot",
     "rebuild_failed"};

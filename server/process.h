@@ -36,9 +36,10 @@ typedef enum {
     SC_SKIP_TIMEOUT,              /* the embedding missed its deadline */
     SC_SKIP_ERROR,                /* the model failed */
     SC_SKIP_EMBEDDER,             /* the namespace holds another embedder's vectors */
+    SC_SKIP_UNAVAILABLE,          /* the model's remote endpoint has not answered yet */
     SC_SKIP_COUNT
 } sc_skip_reason_t;
-/* "queue_full", "timeout", "error", "embedder_mismatch". */
+/* "queue_full", "timeout", "error", "embedder_mismatch", "embedder_unavailable". */
 const char *sc_skip_reason_name(sc_skip_reason_t r);
 
 /* Where the vector indexes came from at start-up (set by the index loader). */

@@ -87,6 +87,7 @@ typedef struct sc_config_s {
     int64_t embed_timeout_ms;    /* a text not embedded within this is skipped */
     char embed_remote_model[256];/* model name sent to a remote:URL embedder */
     int64_t embed_remote_concurrency; /* remote embedding calls in flight */
+    int64_t embed_dimensions;    /* remote embedders' dimension; 0 = learn it from a probe */
     double sample_rate;          /* default fraction of hits validated */
     int64_t validate_first;      /* a new scope's first semantic hits are always validated */
     int64_t validation_pending;  /* most validations awaiting feedback */

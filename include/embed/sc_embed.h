@@ -2,8 +2,9 @@
  * batch of texts into L2-normalized float32 vectors, and report the model's
  * identity (name + hash of its weights) and dimensions. Implementations:
  * static word-vector models (GloVe, model2vec) and the tokenizers they use.
- * An embedder is immutable after open and may be used from several threads at
- * once; the server calls it only from its embedding worker threads. */
+ * An embedder is immutable after open (a remote one's dimension and state
+ * are atomics) and may be used from several threads at once; the server
+ * calls it only from its embedding worker threads. */
 #ifndef SC_EMBED_H
 #define SC_EMBED_H
 
@@ -20,14 +21,37 @@ typedef struct sc_embedder_s sc_embedder_t;
 int sc_embedder_open(sc_embedder_t **out, const char *spec, char *err, size_t err_cap);
 /* An OpenAI-compatible endpoint ("remote:URL" in --model): 'model' is the
  * name sent with each request, 'api_key' may be NULL, 'timeout_ms' bounds
- * each call and 'max_inflight' the calls in flight. 'log' outlives 'e'. */
+ * each call and 'max_inflight' the calls in flight. 'dimensions' 0 = learn
+ * it from a probe at open: an endpoint that refuses the probe (a 4xx but
+ * 408/429, or a 2xx without embeddings: wrong key, URL or model) fails the
+ * open with a sentence in 'err'; one that does not answer opens the embedder
+ * "unavailable" (dimension 0) until sc_embedder_probe succeeds. A given
+ * 'dimensions' needs no call at open. 'log' outlives 'e'. */
 struct sc_log_s;
 int sc_embedder_open_remote(sc_embedder_t **out, const char *url, const char *model,
                             const char *api_key, long timeout_ms, int max_inflight,
-                            struct sc_log_s *log, char *err, size_t err_cap);
+                            uint32_t dimensions, struct sc_log_s *log, char *err, size_t err_cap);
 void sc_embedder_close(sc_embedder_t *e);
 
+/* 0 while a remote embedder's dimension is unknown (see the state below);
+ * once known it never changes. */
 uint32_t sc_embedder_dim(const sc_embedder_t *e);
+
+/* Whether the embedder can be used. A local model is always up. A remote
+ * one is "unavailable" while its dimension is unknown (nothing may be
+ * embedded: callers answer exact-only without trying), then "up" or "down"
+ * as its last call (embedding or probe) answered or not. Any thread. */
+typedef enum { SC_EMBEDDER_UP, SC_EMBEDDER_DOWN, SC_EMBEDDER_UNAVAILABLE } sc_embedder_state_t;
+sc_embedder_state_t sc_embedder_state(const sc_embedder_t *e);
+/* "up", "down", "unavailable" (static strings). */
+const char *sc_embedder_state_name(sc_embedder_state_t s);
+/* One probe of an embedder whose state is not up (blocking for at most its
+ * call timeout: embedding worker threads only, one at a time): learns a
+ * remote dimension, or checks a given one. 0 when it answered (the state is
+ * then up); SC_EINVAL when it refused (wrong key, URL or model), SC_EDIM when
+ * it answers another dimension than was given, another SC_E* when it did
+ * not answer; 'err' says why. A local model answers 0 at once. */
+int sc_embedder_probe(sc_embedder_t *e, char *err, size_t err_cap);
 /* Threads one embedding call may use (a BERT forward pass splits its token
  * rows and attention heads over them; other embedders ignore it). Call right
  * after open, before the embedder is shared. */

@@ -189,7 +189,7 @@ START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
     int st = pclose(p);
     tu_mock_stop(mock);
     ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
-    ck_assert_msg(strstr(out, "did not answer a probe"), "output: %s", out);
+    ck_assert_msg(strstr(out, "refused probe 1: HTTP 401"), "output: %s", out);
 }
 END_TEST
 

@@ -1,7 +1,8 @@
 /* tests/server/embedpool.c -- the embedding workers (server/embedpool.c):
  * a lone text is embedded at once rather than after --embed-wait-us when the
  * model's batches are fast, and texts still gather into one batch when
- * batches are slow. The model is the small
+ * batches are slow; an embedder that is not up is probed with a doubling
+ * wait. The model is the small
  * GloVe file of the fuzz corpus, so the test needs nothing outside the tree. */
 #include "../../server/embedpool.c"
 
@@ -63,7 +64,7 @@ START_TEST(lone_texts_do_not_wait_out_max_wait_with_a_fast_model)
 {
     sc_embedder_t *e = open_model();
     sc_embed_pool_t *p;
-    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 1000000, 64), 0);
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 1000000, 64, NULL), 0);
     uint64_t t0 = sc_mono_ns();
     for (int i = 0; i < 20; i++) {
         test_job_t j;
@@ -89,7 +90,7 @@ START_TEST(texts_gather_into_one_batch_when_batches_are_slow)
 {
     sc_embedder_t *e = open_model();
     sc_embed_pool_t *p;
-    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 300000, 64), 0);
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 300000, 64, NULL), 0);
     pthread_mutex_lock(&p->mu);
     p->batch_ns_avg = 10000000000ull;
     pthread_mutex_unlock(&p->mu);
@@ -110,6 +111,46 @@ START_TEST(texts_gather_into_one_batch_when_batches_are_slow)
 }
 END_TEST
 
+/* A remote embedder whose endpoint never answers (a port nothing listens
+ * on): it opens unavailable, and the idle worker probes at once, then 1 s and
+ * 2 s later (the wait doubles). A local model is never probed. */
+START_TEST(an_unavailable_embedder_is_probed_with_backoff)
+{
+    char url[64], err[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", tu_free_port());
+    sc_embedder_t *e;
+    ck_assert_int_eq(sc_embedder_open_remote(&e, url, "m", NULL, 500, 2, 0, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_embedder_state(e), SC_EMBEDDER_UNAVAILABLE);
+    ck_assert_uint_eq(sc_embedder_dim(e), 0);
+    ck_assert_str_eq(sc_embedder_state_name(sc_embedder_state(e)), "unavailable");
+    sc_embed_pool_t *p;
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 1000, 64, NULL), 0);
+    usleep(4000000); /* probes at ~0, 1 and 3 s; the next at 7 s */
+    sc_embed_pool_stats_t st;
+    sc_embed_pool_stats(p, &st);
+    ck_assert_uint_eq(st.probes, 3);
+    pthread_mutex_lock(&p->mu);
+    uint64_t now = sc_mono_ns(); /* probe 3 at ~3 s waits 4 s: the next at ~7 s */
+    ck_assert(p->next_probe_ns > now + 2 * PROBE_FIRST_NS && p->next_probe_ns <= now + 4 * PROBE_FIRST_NS);
+    ck_assert_uint_eq(p->probe_backoff_ns, 8 * PROBE_FIRST_NS);
+    pthread_mutex_unlock(&p->mu);
+    ck_assert_int_eq(sc_embedder_state(e), SC_EMBEDDER_UNAVAILABLE);
+    ck_assert_int_eq(sc_embedder_probe(e, err, sizeof(err)), SC_EREMOTE);
+    ck_assert_ptr_nonnull(strstr(err, "did not answer probe 5"));
+    sc_embed_pool_destroy(p);
+    sc_embedder_close(e);
+    /* The local model is up from the start: its pool never probes. */
+    e = open_model();
+    ck_assert_int_eq(sc_embedder_state(e), SC_EMBEDDER_UP);
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 1000, 64, NULL), 0);
+    usleep(100000);
+    sc_embed_pool_stats(p, &st);
+    ck_assert_uint_eq(st.probes, 0);
+    sc_embed_pool_destroy(p);
+    sc_embedder_close(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("embedpool");
@@ -118,6 +159,7 @@ int main(void)
     tcase_add_test(tc, straggler_wait_is_bounded_by_the_batch_time);
     tcase_add_test(tc, lone_texts_do_not_wait_out_max_wait_with_a_fast_model);
     tcase_add_test(tc, texts_gather_into_one_batch_when_batches_are_slow);
+    tcase_add_test(tc, an_unavailable_embedder_is_probed_with_backoff);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
