@@ -212,6 +212,11 @@ static void render_engine(sc_ctx_t *ctx, sc_buf_t *b)
          (uint64_t)atomic_load(&ctx->n_conns)},
     };
     scalars(b, embed, sizeof(embed) / sizeof(embed[0]));
+    family(b, "semcached_embedder_up", "gauge",
+           "1 while the model can embed (a remote endpoint's last call answered), else 0.");
+    for (int i = 0; i < ctx->models.n; i++)
+        sc_buf_printf(b, "semcached_embedder_up{model=\"%s\"} %d\n", ctx->models.m[i].name,
+                      sc_embedder_state(ctx->models.m[i].embedder) == SC_EMBEDDER_UP);
 }
 
 /* ---- quality --------------------------------------------------------------- */
@@ -370,6 +375,19 @@ static void render_quality_json(void *arg, const char *ns, const sc_quality_ns_t
                   st->upper, st->semantic_rate, st->semantic_upper);
 }
 
+/* One model: identity, dimensions (null while a remote one is unknown) and
+ * state ("up", "down", "unavailable"). */
+static void model_info(sc_buf_t *b, const sc_model_t *m)
+{
+    uint32_t dim = sc_embedder_dim(m->embedder);
+    sc_buf_printf(b, "{\"identity\":\"%s\",\"dimensions\":", sc_embedder_identity(m->embedder));
+    if (dim)
+        sc_buf_printf(b, "%u", dim);
+    else
+        sc_buf_puts(b, "null");
+    sc_buf_printf(b, ",\"state\":\"%s\"}", sc_embedder_state_name(sc_embedder_state(m->embedder)));
+}
+
 /* "embedder" is the default model's (null without --model); "models" lists
  * every model namespaces may choose. */
 static void stats_models(sc_ctx_t *ctx, sc_buf_t *b)
@@ -377,15 +395,17 @@ static void stats_models(sc_ctx_t *ctx, sc_buf_t *b)
     const sc_model_t *dm = sc_models_find(&ctx->models, "default");
     sc_buf_puts(b, "{\"embedder\":");
     if (dm)
-        sc_buf_printf(b, "{\"identity\":\"%s\",\"dimensions\":%u},", sc_embedder_identity(dm->embedder),
-                      sc_embedder_dim(dm->embedder));
+        model_info(b, dm);
     else
-        sc_buf_puts(b, "null,");
-    sc_buf_puts(b, "\"models\":{");
-    for (int i = 0; i < ctx->models.n; i++)
-        sc_buf_printf(b, "%s\"%s\":{\"identity\":\"%s\",\"dimensions\":%u}", i ? "," : "",
-                      ctx->models.m[i].name, sc_embedder_identity(ctx->models.m[i].embedder),
-                      sc_embedder_dim(ctx->models.m[i].embedder));
+        sc_buf_puts(b, "null");
+    sc_buf_puts(b, ",\"models\":{");
+    for (int i = 0; i < ctx->models.n; i++) {
+        if (i)
+            sc_buf_puts(b, ",");
+        sc_buf_json_str(b, ctx->models.m[i].name, strlen(ctx->models.m[i].name));
+        sc_buf_puts(b, ":");
+        model_info(b, &ctx->models.m[i]);
+    }
     sc_buf_puts(b, "},");
 }
 
@@ -458,12 +478,28 @@ void sc_api_stats(const sc_call_t *a)
 /* ---- health ---------------------------------------------------------------- */
 
 /* /healthz: the loop answers. /readyz: the store is open and the indexes
- * are loaded (a load balancer holds traffic until then). */
+ * are loaded (a load balancer holds traffic until then); its body also says
+ * each model's state, which never makes it 503: exact hits need no model. */
 void sc_api_health(const sc_call_t *a)
 {
     if (a->route->label == SC_EP_READYZ && !atomic_load(&a->ctx->ready)) {
         static const char nr[] = "{\"status\":\"starting\"}";
         sc_conn_respond(a->c, 503, SC_JSON_CT, NULL, nr, sizeof(nr) - 1);
+        return;
+    }
+    if (a->route->label == SC_EP_READYZ) {
+        const sc_models_t *ms = &a->ctx->models;
+        sc_buf_t b = {0};
+        sc_buf_puts(&b, "{\"status\":\"ok\",\"embedders\":{");
+        for (int i = 0; i < ms->n; i++) {
+            if (i)
+                sc_buf_puts(&b, ",");
+            sc_buf_json_str(&b, ms->m[i].name, strlen(ms->m[i].name));
+            sc_buf_printf(&b, ":\"%s\"", sc_embedder_state_name(sc_embedder_state(ms->m[i].embedder)));
+        }
+        sc_buf_puts(&b, "}}");
+        sc_api_reply_json(a->c, 200, &b);
+        sc_buf_free(&b);
         return;
     }
     static const char ok[] = "{\"status\":\"ok\"}";

@@ -585,6 +585,20 @@ def probe_auth(ck, port):
       headers=dict(user, **{"X-Padding": "p" * 2000}), expect=431)
 
 
+def probe_remote_down(ck, port):
+    """A remote:URL model whose endpoint does not answer: the "unavailable" shapes."""
+    x = ck.exchange
+    _, j, _ = x("readyz, embedder unavailable", port, "GET", "/readyz", expect=200)
+    ck.result("readyz says the embedder is unavailable",
+              [] if j and j.get("embedders") == {"default": "unavailable"} else [f"readyz: {j}"])
+    x("stats, embedder unavailable", port, "GET", "/v1/stats", expect=200)
+    _, j, _ = x("lookup, embedder unavailable", port, "POST", "/v1/lookup",
+                json.dumps({"model": "m", "prompt": "no endpoint"}),
+                headers={"Content-Type": "application/json"}, expect=200)
+    ck.result("lookup skipped with embedder_unavailable",
+              [] if j and j.get("semantic_skip_reason") == "embedder_unavailable" else [f"lookup: {j}"])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", required=True, help="the spec, as JSON (or YAML when PyYAML is there)")
@@ -610,6 +624,8 @@ def main():
                                          "--max-body-bytes", "1024", "--max-header-bytes", "1024",
                                          "--evict", "none", "--max-entries", "1"]))
         probe_auth(ck, servers[1].port)
+        servers.append(Server(a.server, ["--model", f"remote:http://127.0.0.1:{free_port()}"]))
+        probe_remote_down(ck, servers[2].port)
         ck.coverage()
     except (RuntimeError, OSError, ValueError) as e:
         ck.result("checker run", [f"{type(e).__name__}: {e}"])

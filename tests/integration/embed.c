@@ -2,7 +2,8 @@
  * plain-text lookups hit semantically, the store after a miss reuses the
  * lookup's embedding, the namespace records the model's identity, embedding
  * failures degrade to exact-only answers ("semantic":"skipped"), a
- * missing model is a clear start-up error, and namespaces choose among
+ * missing model is a clear start-up error, a remote endpoint down at start
+ * is not (the model comes up when it answers), and namespaces choose among
  * several loaded models. */
 #define _GNU_SOURCE
 #include <jansson.h>
@@ -193,6 +194,146 @@ START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
 }
 END_TEST
 
+/* The default model's state in /readyz (which answers 200 whatever it is). */
+static const char *readyz_state(int port, char *buf, size_t cap)
+{
+    json_t *j = call(port, "GET", "/readyz", NULL, 200);
+    ck_assert_str_eq(sfield(j, "status"), "ok");
+    snprintf(buf, cap, "%s", sfield(json_object_get(j, "embedders"), "default"));
+    json_decref(j);
+    return buf;
+}
+
+/* Polls /readyz until the default model is 'want'; the milliseconds it took,
+ * or -1 after 'limit_ms'. */
+static long wait_state(int port, const char *want, long limit_ms)
+{
+    char st[32];
+    for (long ms = 0; ms <= limit_ms; ms += 20) {
+        if (strcmp(readyz_state(port, st, sizeof(st)), want) == 0)
+            return ms;
+        usleep(20000);
+    }
+    return -1;
+}
+
+static void remote_args(char *model, size_t cap, int port)
+{
+    snprintf(model, cap, "remote:http://127.0.0.1:%d", port);
+}
+
+/* The endpoint is down at start: the server starts anyway, namespaces on the
+ * model answer exact-only ("embedder_unavailable") and stores are kept
+ * exact-only; once the endpoint listens, a background probe learns the
+ * dimension and semantic lookups work without a restart. */
+START_TEST(remote_embedder_down_at_start_comes_up)
+{
+    int mport = tu_free_port();
+    char model[128], st[32];
+    remote_args(model, sizeof(model), mport);
+    const char *args[] = {"--model", model, NULL};
+    tu_server_t s;
+    tu_server_start(&s, args);
+    ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "unavailable");
+    json_t *j = call(s.port, "GET", "/v1/stats", NULL, 200);
+    json_t *em = json_object_get(j, "embedder");
+    ck_assert(json_is_null(json_object_get(em, "dimensions")));
+    ck_assert_str_eq(sfield(em, "state"), "unavailable");
+    ck_assert(strncmp(sfield(em, "identity"), "remote:text-embedding-3-small@", 30) == 0);
+    json_decref(j);
+    ck_assert_int_eq(metric(s.port, "semcached_embedder_up{model=\"default\"} "), 0);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    ck_assert_str_eq(sfield(j, "semantic"), "skipped");
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "embedder_unavailable");
+    json_decref(j);
+    /* Stored exact-only (never embedded later), and hit exactly. */
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"link\"}", 201));
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "exact");
+    json_decref(j);
+    ck_assert_int_eq(metric(s.port, "semcached_semantic_skipped_total{reason=\"embedder_unavailable\"} "), 2);
+    ck_assert_int_eq(metric(s.port, "semcached_embed_texts_total "), 0);
+    j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
+    ck_assert(json_is_null(json_object_get(json_object_get(j, "settings"), "dimensions")));
+    json_decref(j);
+    /* The endpoint appears: up within the backoff (1 s doubling), no restart. */
+    char opt[32];
+    snprintf(opt, sizeof(opt), "--port %d", mport);
+    int got;
+    pid_t mock = tu_mock_start(opt, &got);
+    ck_assert_int_eq(got, mport);
+    long took = wait_state(s.port, "up", 10000);
+    ck_assert_int_ge(took, 0);
+    fprintf(stderr, "remote embedder came up %ld ms after its endpoint started\n", took);
+    ck_assert_int_eq(metric(s.port, "semcached_embedder_up{model=\"default\"} "), 1);
+    j = call(s.port, "GET", "/v1/stats", NULL, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
+    json_decref(j);
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"my account password changed\",\"response\":\"done\"}", 201));
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"changed my account password\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    ck_assert_str_eq(sfield(j, "response"), "done");
+    json_decref(j);
+    /* The entry stored while unavailable stays exact-only: no vector to match. */
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"please reset my password\"}", 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    json_decref(j);
+    /* Down later: failures are "error" as ever, and /readyz says "down". */
+    tu_mock_stop(mock);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"password my changed account\"}", 200);
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
+    json_decref(j);
+    ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "down");
+    tu_server_destroy(&s);
+}
+END_TEST
+
+/* With --embed-dimensions the endpoint is never needed to start; once it
+ * listens the first embedding works at once (no probe waited for). A given
+ * dimension that conflicts with what a namespace recorded keeps semantic off
+ * there (embedder_mismatch). */
+START_TEST(remote_embedder_with_given_dimensions)
+{
+    int mport = tu_free_port();
+    char model[128], st[32], opt[32];
+    remote_args(model, sizeof(model), mport);
+    const char *args[] = {"--model", model, "--embed-dimensions", "64", NULL};
+    tu_server_t s;
+    tu_server_start(&s, args);
+    /* Known dimension, no answer yet: "down", and lookups try (and fail). */
+    ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "down");
+    json_t *j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
+    json_decref(j);
+    snprintf(opt, sizeof(opt), "--port %d", mport);
+    int got;
+    pid_t mock = tu_mock_start(opt, &got);
+    /* At once, before the next probe (1 s after the failed one): embedded. */
+    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"link\"}", 201));
+    j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
+    json_decref(j);
+    ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "up");
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"please reset my password\"}", 200);
+    ck_assert_str_eq(sfield(j, "match"), "semantic");
+    json_decref(j);
+    /* Restarted with another given dimension: the namespace's 64 wins. */
+    tu_server_stop(&s, SIGTERM);
+    free(s.args[s.n_args - 1]);
+    s.args[s.n_args - 1] = strdup("32");
+    tu_server_restart(&s);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"my password reset please\"}", 200);
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "embedder_mismatch");
+    json_decref(j);
+    /* The endpoint answers 64, not 32: a probe fails and says so. */
+    ck_assert_int_eq(wait_state(s.port, "up", 1500), -1);
+    ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "down");
+    tu_mock_stop(mock);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 /* Two tiny random BERT models (tests/embed/tiny_bert.py, different weights):
  * --model is "default", --models names the other; a namespace picks one. */
 START_TEST(namespaces_choose_their_model)
@@ -261,6 +402,8 @@ int main(void)
     tcase_add_test(tc, missing_model_is_a_clear_startup_error);
     tcase_add_test(tc, remote_embedder_end_to_end);
     tcase_add_test(tc, remote_embedder_with_a_wrong_key_does_not_start);
+    tcase_add_test(tc, remote_embedder_down_at_start_comes_up);
+    tcase_add_test(tc, remote_embedder_with_given_dimensions);
     tcase_add_test(tc, namespaces_choose_their_model);
     if (tu_shared()) {
         tcase_add_test(tc, text_lookups_hit_semantically);
