@@ -96,6 +96,32 @@ START_TEST(text_lookups_hit_semantically)
 }
 END_TEST
 
+/* A text lookup of 'prompt' whose answer has 'field' equal to 'want'. */
+static void expect_lookup(int port, const char *prompt, const char *field, const char *want)
+{
+    char body[512];
+    snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"%s\"}", prompt);
+    json_t *j = call(port, "POST", "/v1/lookup", body, 200);
+    ck_assert_str_eq(sfield(j, field), want);
+    json_decref(j);
+}
+
+/* A text lookup of 'prompt' answers exact-only for 'reason'; its store still
+ * succeeds (kept for exact matching) and the same lookup then hits exactly. */
+static void skipped_then_exact(int port, const char *prompt, const char *reason)
+{
+    char body[512];
+    snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"%s\"}", prompt);
+    json_t *j = call(port, "POST", "/v1/lookup", body, 200);
+    ck_assert_str_eq(sfield(j, "status"), "miss");
+    ck_assert_str_eq(sfield(j, "semantic"), "skipped");
+    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), reason);
+    json_decref(j);
+    snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"%s\",\"response\":1}", prompt);
+    json_decref(call(port, "POST", "/v1/store", body, 201));
+    expect_lookup(port, prompt, "match", "exact");
+}
+
 START_TEST(embedding_failures_fall_back_to_exact)
 {
     tu_server_t s;
@@ -104,16 +130,7 @@ START_TEST(embedding_failures_fall_back_to_exact)
     snprintf(potion, sizeof(potion), "%s/models/potion-base-2M", tu_shared());
     const char *args[] = {"--model", potion, "--embed-timeout-ms", "1", "--embed-wait-us", "5000", NULL};
     tu_server_start(&s, args);
-    json_t *j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"anything at all\"}", 200);
-    ck_assert_str_eq(sfield(j, "status"), "miss");
-    ck_assert_str_eq(sfield(j, "semantic"), "skipped");
-    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "timeout");
-    json_decref(j);
-    /* The store still succeeds (kept for exact matching) and exact hits work. */
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"anything at all\",\"response\":1}", 201));
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"anything at all\"}", 200);
-    ck_assert_str_eq(sfield(j, "match"), "exact");
-    json_decref(j);
+    skipped_then_exact(s.port, "anything at all", "timeout");
     ck_assert_int_ge(metric(s.port, "semcached_semantic_skipped_total{reason=\"timeout\"} "), 2);
     tu_server_destroy(&s);
 }
@@ -150,9 +167,7 @@ START_TEST(remote_embedder_end_to_end)
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
     json_decref(j);
     json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"ok\"}", 201));
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"Please reset my password\"}", 200);
-    ck_assert_str_eq(sfield(j, "match"), "semantic");
-    json_decref(j);
+    expect_lookup(s.port, "Please reset my password", "match", "semantic");
     /* A slow endpoint: answered exact-only after the timeout, not stalled. */
     uint64_t t0 = (uint64_t)time(NULL);
     j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"answer slowly please\"}", 200);
@@ -167,9 +182,7 @@ START_TEST(remote_embedder_end_to_end)
     ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
     json_decref(j);
     /* Exact hits never needed the endpoint. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
-    ck_assert_str_eq(sfield(j, "match"), "exact");
-    json_decref(j);
+    expect_lookup(s.port, "reset my password please", "match", "exact");
     tu_server_destroy(&s);
     unsetenv("SEMCACHED_EMBED_API_KEY");
 }
@@ -242,16 +255,8 @@ START_TEST(remote_embedder_down_at_start_comes_up)
     ck_assert(strncmp(sfield(em, "identity"), "remote:text-embedding-3-small@", 30) == 0);
     json_decref(j);
     ck_assert_int_eq(metric(s.port, "semcached_embedder_up{model=\"default\"} "), 0);
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
-    ck_assert_str_eq(sfield(j, "status"), "miss");
-    ck_assert_str_eq(sfield(j, "semantic"), "skipped");
-    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "embedder_unavailable");
-    json_decref(j);
     /* Stored exact-only (never embedded later), and hit exactly. */
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"link\"}", 201));
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
-    ck_assert_str_eq(sfield(j, "match"), "exact");
-    json_decref(j);
+    skipped_then_exact(s.port, "reset my password please", "embedder_unavailable");
     ck_assert_int_eq(metric(s.port, "semcached_semantic_skipped_total{reason=\"embedder_unavailable\"} "), 2);
     ck_assert_int_eq(metric(s.port, "semcached_embed_texts_total "), 0);
     j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
@@ -276,14 +281,10 @@ START_TEST(remote_embedder_down_at_start_comes_up)
     ck_assert_str_eq(sfield(j, "response"), "done");
     json_decref(j);
     /* The entry stored while unavailable stays exact-only: no vector to match. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"please reset my password\"}", 200);
-    ck_assert_str_eq(sfield(j, "status"), "miss");
-    json_decref(j);
+    expect_lookup(s.port, "please reset my password", "status", "miss");
     /* Down later: failures are "error" as ever, and /readyz says "down". */
     tu_mock_stop(mock);
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"password my changed account\"}", 200);
-    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
-    json_decref(j);
+    expect_lookup(s.port, "password my changed account", "semantic_skip_reason", "error");
     ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "down");
     tu_server_destroy(&s);
 }
@@ -303,29 +304,23 @@ START_TEST(remote_embedder_with_given_dimensions)
     tu_server_start(&s, args);
     /* Known dimension, no answer yet: "down", and lookups try (and fail). */
     ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "down");
-    json_t *j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"reset my password please\"}", 200);
-    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
-    json_decref(j);
+    expect_lookup(s.port, "reset my password please", "semantic_skip_reason", "error");
     snprintf(opt, sizeof(opt), "--port %d", mport);
     int got;
     pid_t mock = tu_mock_start(opt, &got);
     /* At once, before the next probe (1 s after the failed one): embedded. */
     json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"link\"}", 201));
-    j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
+    json_t *j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
     json_decref(j);
     ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "up");
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"please reset my password\"}", 200);
-    ck_assert_str_eq(sfield(j, "match"), "semantic");
-    json_decref(j);
+    expect_lookup(s.port, "please reset my password", "match", "semantic");
     /* Restarted with another given dimension: the namespace's 64 wins. */
     tu_server_stop(&s, SIGTERM);
     free(s.args[s.n_args - 1]);
     s.args[s.n_args - 1] = strdup("32");
     tu_server_restart(&s);
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"my password reset please\"}", 200);
-    ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "embedder_mismatch");
-    json_decref(j);
+    expect_lookup(s.port, "my password reset please", "semantic_skip_reason", "embedder_mismatch");
     /* The endpoint answers 64, not 32: a probe fails and says so. */
     ck_assert_int_eq(wait_state(s.port, "up", 1500), -1);
     ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "down");
