@@ -42,10 +42,12 @@ typedef struct {
 } graph_ref_t;
 
 /* The decide-search's per-scope estimate (index/scopes_search.c): how often
- * the widest beam changed a decision the small beam had taken at once. */
+ * the widest beam changed a decision the small beam had taken at once, for
+ * hits and for misses apart (they fail differently: a hit by missing a
+ * slightly better entry, a miss by a search stranded far from the query). */
 typedef struct {
-    _Atomic uint64_t checks;   /* verified decisions << 32 | disagreements, decayed */
-    atomic_uint lookups;       /* HNSW lookups, for choosing which to verify */
+    _Atomic uint64_t checks[2]; /* [hit, miss]: verified << 32 | disagreements, decayed */
+    atomic_uint lookups;        /* HNSW lookups, for choosing which to verify */
 } trust_t;
 
 typedef struct scope_s {
@@ -193,8 +195,8 @@ void scopes_clear_table(sc_scopes_t *s);
 int scopes_become_hnsw(scope_t *sc, sc_hnsw_t *g);
 /* Live vectors of a scope of either kind (caller holds its lock). */
 size_t scopes_index_live(const scope_t *sc);
-/* 1 if 'sc' is an HNSW scope whose small beam is distrusted (defined in
- * index/scopes_search.c). */
+/* 1 if 'sc' is an HNSW scope whose small beam is distrusted for hits or for
+ * misses (defined in index/scopes_search.c). */
 int scopes_untrusted(const sc_scopes_t *s, const scope_t *sc);
 
 #endif

@@ -12,8 +12,9 @@
 
 /* Extra graph candidates asked for when tombstones may hide some. */
 #define TOMB_SLACK_MAX 64
-/* A scope's first at-once decisions are all verified at the widest beam. */
-#define VERIFY_WARMUP 64
+/* A scope's first at-once hits, and misses, are all verified at the widest
+ * beam (a few hundred wide searches in the life of a scope). */
+#define VERIFY_WARMUP 256
 /* Verified decisions the estimate remembers: counts halve past this. */
 #define TRUST_WINDOW 1024
 /* Two candidates this close in similarity are the same decision. */
@@ -172,18 +173,25 @@ static int same_decision(const answer_t *x, const answer_t *y, double t)
     return !hx || x->labels[0] == y->labels[0] || fabsf(x->sims[0] - y->sims[0]) < TIE_EPS;
 }
 
-/* Trusted unless it disagreed at least twice and more often than the
- * configured rate (one disagreement alone never distrusts a scope). */
-static int trusted(const sc_scopes_config_t *c, const trust_t *t)
+/* Trusted while its disagreements are within the configured rate of its
+ * verified decisions: at 0.002 one disagreement in the first 500 checks
+ * already distrusts (the estimate decays, so trust returns once 1 in
+ * search_verify_every lookups show the rate is down again). */
+static int trusted(const sc_scopes_config_t *c, const trust_t *t, int side)
 {
-    uint64_t v = atomic_load_explicit(&t->checks, memory_order_relaxed);
+    uint64_t v = atomic_load_explicit(&t->checks[side], memory_order_relaxed);
     double checks = (double)(v >> 32), dis = (double)(v & 0xffffffffu);
-    return dis < 2 || dis <= c->search_max_disagree * checks;
+    return dis == 0 || dis <= c->search_max_disagree * checks;
 }
 
-static void trust_record(trust_t *t, int disagreed)
+static uint64_t verified(const trust_t *t, int side)
 {
-    uint64_t old = atomic_load(&t->checks), next;
+    return atomic_load_explicit(&t->checks[side], memory_order_relaxed) >> 32;
+}
+
+static void trust_record(trust_t *t, int side, int disagreed)
+{
+    uint64_t old = atomic_load(&t->checks[side]), next;
     do {
         uint64_t c = (old >> 32) + 1, d = (old & 0xffffffffu) + (disagreed != 0);
         if (c >= TRUST_WINDOW) {
@@ -191,16 +199,21 @@ static void trust_record(trust_t *t, int disagreed)
             d /= 2;
         }
         next = c << 32 | d;
-    } while (!atomic_compare_exchange_weak(&t->checks, &old, next));
+    } while (!atomic_compare_exchange_weak(&t->checks[side], &old, next));
 }
 
 int scopes_untrusted(const sc_scopes_t *s, const scope_t *sc)
 {
-    return !sc->flat && !trusted(&s->cfg, &sc->trust);
+    return !sc->flat && (!trusted(&s->cfg, &sc->trust, 0) || !trusted(&s->cfg, &sc->trust, 1));
 }
 
 /* The decide-search on an HNSW scope whose view is open: see
- * sc_scopes_search_decide. Writes the served answer to 'out'. */
+ * sc_scopes_search_decide. Writes the served answer to 'out'. A decision
+ * the small beam takes at once is served unless it is picked for
+ * verification (every one until its side has VERIFY_WARMUP checks, then 1
+ * in search_verify_every) or its side is distrusted; either way the widest
+ * beam answers. With both sides distrusted the small beam only runs for
+ * the lookups picked for verification. */
 static int decide(sc_scopes_t *s, scope_t *sc, const view_t *v, const float *q, size_t k,
                   double threshold, answer_t *out, sc_search_info_t *info)
 {
@@ -210,30 +223,29 @@ static int decide(sc_scopes_t *s, scope_t *sc, const view_t *v, const float *q, 
     if (threshold < -1.0 || !small || small >= wide)
         return graph_answer(sc, v, q, k, wide, out);
     trust_t *t = &sc->trust;
-    info->trusted = trusted(c, t);
     unsigned nth = atomic_fetch_add_explicit(&t->lookups, 1, memory_order_relaxed);
-    uint64_t checks = atomic_load_explicit(&t->checks, memory_order_relaxed) >> 32;
     size_t every = c->search_verify_every;
-    int sample = every && (checks < VERIFY_WARMUP || nth % every == 0);
+    int picked = every && nth % every == 0;
+    int trust_hit = trusted(c, t, 0), trust_miss = trusted(c, t, 1);
+    info->trusted = trust_hit && trust_miss;
     int rc;
-    if (!info->trusted && !sample) {
+    answer_t a;
+    if (!trust_hit && !trust_miss && !picked) {
         rc = graph_answer(sc, v, q, k, wide, out);
-    } else {
+    } else if ((rc = graph_answer(sc, v, q, k < 2 ? 2 : k, small, &a)) == 0) {
         /* Two candidates at least, for the gap to the second best. */
-        answer_t a;
-        rc = graph_answer(sc, v, q, k < 2 ? 2 : k, small, &a);
-        if (!rc && !clear_at_once(c, &a, threshold)) {
+        int side = !(a.n && a.sims[0] >= threshold);
+        int verify = every && (picked || verified(t, side) < VERIFY_WARMUP);
+        if (!clear_at_once(c, &a, threshold) || verify || !(side ? trust_miss : trust_hit)) {
             rc = graph_answer(sc, v, q, k, wide, out);
-        } else if (!rc && sample) {
-            rc = graph_answer(sc, v, q, k, wide, out);
-            if (!rc) {
+            if (!rc && verify && clear_at_once(c, &a, threshold)) {
                 info->verified = 1;
                 info->disagreed = !same_decision(&a, out, threshold);
-                trust_record(t, info->disagreed);
+                trust_record(t, side, info->disagreed);
                 atomic_fetch_add(&s->verified, 1);
                 atomic_fetch_add(&s->disagreed, (uint64_t)info->disagreed);
             }
-        } else if (!rc) {
+        } else {
             *out = a;
             info->beam = SC_SEARCH_SMALL;
         }
@@ -288,4 +300,14 @@ int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t di
 {
     return sc_scopes_search_decide(s, scope, q, dim, k, SC_SCOPES_NO_THRESHOLD, labels, sims, n,
                                    NULL);
+}
+
+void sc_scopes_set_search(sc_scopes_t *s, const sc_scopes_config_t *cfg)
+{
+    s->cfg.hnsw_ef_search = cfg->hnsw_ef_search;
+    s->cfg.hnsw_ef_search_min = cfg->hnsw_ef_search_min;
+    s->cfg.search_margin = cfg->search_margin;
+    s->cfg.search_gap = cfg->search_gap;
+    s->cfg.search_verify_every = cfg->search_verify_every;
+    s->cfg.search_max_disagree = cfg->search_max_disagree;
 }

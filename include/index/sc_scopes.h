@@ -41,6 +41,11 @@ typedef struct {
     double search_max_disagree;  /* distrust a scope's small beam past this disagreement rate */
 } sc_scopes_config_t;
 
+/* The index options of a server configuration (--index-flat-max, --hnsw-*,
+ * --search-*, --index-delta-max, --compact-deleted-ratio). */
+struct sc_config_s;
+void sc_scopes_config_from(sc_scopes_config_t *out, const struct sc_config_s *c);
+
 /* Most candidates one search returns. */
 #define SC_SCOPES_K_MAX 256
 
@@ -89,7 +94,7 @@ typedef struct {
     sc_search_beam_t beam;
     int verified;  /* also decided at the small beam, re-run wide for the estimate */
     int disagreed; /* verified, and the widest beam decided otherwise */
-    int trusted;   /* the scope's small beam was trusted for this lookup */
+    int trusted;   /* the scope's small beam was trusted for hits and misses */
 } sc_search_info_t;
 
 /* A search for a cache decision: is there a live entry with similarity >=
@@ -99,10 +104,11 @@ typedef struct {
  * candidate is clearly above the threshold (by search_margin, and by
  * search_gap above the second best) or clearly below it (by search_margin),
  * and the widest beam answers otherwise. A scope keeps an estimate of how
- * often the widest beam would have changed an at-once decision, from 1 in
- * search_verify_every of them (and its first 64) re-run at the widest beam;
- * past search_max_disagree the scope's lookups all use the widest beam
- * until the estimate recovers. Flat scopes and deltas are always exact.
+ * often the widest beam would have changed an at-once hit, and apart an
+ * at-once miss, from 1 in search_verify_every of them (and the first 256 of
+ * each) re-run at the widest beam, whose answer is then served; past
+ * search_max_disagree, that kind of decision goes to the widest beam until
+ * the estimate recovers. Flat scopes and deltas are always exact.
  * 'threshold' < -1 (e.g. SC_SCOPES_NO_THRESHOLD) means no decision: the
  * widest beam, exactly sc_scopes_search. 'info' may be NULL. Thread-safe
  * like sc_scopes_search; errors are the same. */
@@ -110,6 +116,11 @@ typedef struct {
 int sc_scopes_search_decide(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim,
                             size_t k, double threshold, uint64_t *labels, float *sims,
                             size_t *n, sc_search_info_t *info);
+
+/* Takes the search fields of 'cfg' (hnsw_ef_search, hnsw_ef_search_min and
+ * the search_* ones) for later searches; for benchmarks and tests, not while
+ * searches run. */
+void sc_scopes_set_search(sc_scopes_t *s, const sc_scopes_config_t *cfg);
 
 /* Loading: the loader adds directly, then replays what was logged meanwhile
  * and switches to live mode. */
