@@ -23,7 +23,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sc_config.h"
 #include "scopes_internal.h"
 
 static void log_push(oplog_t *l, int remove, uint64_t scope, uint64_t label, const float *vec,
@@ -554,22 +553,6 @@ static void *rebuild_main(void *arg)
 }
 
 /* ---- public ----------------------------------------------------------------- */
-
-void sc_scopes_config_from(sc_scopes_config_t *out, const sc_config_t *c)
-{
-    memset(out, 0, sizeof(*out));
-    out->flat_max = (size_t)c->index_flat_max;
-    out->hnsw_m = (size_t)c->hnsw_m;
-    out->hnsw_ef_construction = (size_t)c->hnsw_ef_construction;
-    out->hnsw_ef_search = (size_t)c->hnsw_ef_search;
-    out->compact_deleted_ratio = c->compact_deleted_ratio;
-    out->delta_max = (size_t)c->index_delta_max;
-    out->hnsw_ef_search_min = (size_t)c->hnsw_ef_search_min;
-    out->search_margin = c->search_margin;
-    out->search_gap = c->search_gap;
-    out->search_verify_every = (size_t)c->search_verify_every;
-    out->search_max_disagree = c->search_max_disagree;
-}
 
 int sc_scopes_create(sc_scopes_t **out, const sc_scopes_config_t *cfg, sc_log_t *log)
 {

@@ -4,10 +4,12 @@
  * it supports is clear, widening only near the threshold or for a scope
  * whose own measured disagreement says the small beam cannot be trusted.
  * The graph is searched after the scope's lock is released, through a
- * reference, so no change ever waits for a search. */
+ * reference, so no change ever waits for a search. The index options' helpers
+ * (sc_scopes_config_from, sc_scopes_set_search) end the file. */
 #define _GNU_SOURCE
 #include <math.h>
 
+#include "sc_config.h"
 #include "scopes_internal.h"
 
 /* Extra graph candidates asked for when tombstones may hide some. */
@@ -300,6 +302,24 @@ int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t di
 {
     return sc_scopes_search_decide(s, scope, q, dim, k, SC_SCOPES_NO_THRESHOLD, labels, sims, n,
                                    NULL);
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+void sc_scopes_config_from(sc_scopes_config_t *out, const sc_config_t *c)
+{
+    memset(out, 0, sizeof(*out));
+    out->flat_max = (size_t)c->index_flat_max;
+    out->hnsw_m = (size_t)c->hnsw_m;
+    out->hnsw_ef_construction = (size_t)c->hnsw_ef_construction;
+    out->hnsw_ef_search = (size_t)c->hnsw_ef_search;
+    out->compact_deleted_ratio = c->compact_deleted_ratio;
+    out->delta_max = (size_t)c->index_delta_max;
+    out->hnsw_ef_search_min = (size_t)c->hnsw_ef_search_min;
+    out->search_margin = c->search_margin;
+    out->search_gap = c->search_gap;
+    out->search_verify_every = (size_t)c->search_verify_every;
+    out->search_max_disagree = c->search_max_disagree;
 }
 
 void sc_scopes_set_search(sc_scopes_t *s, const sc_scopes_config_t *cfg)

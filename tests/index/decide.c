@@ -422,6 +422,27 @@ START_TEST(beams_follow_the_margins)
 }
 END_TEST
 
+/* 600 lookups of rewordings (cosine 0.9) of stored vectors at threshold
+ * 0.8, k = 1: counts verified disagreements, and misses the small beam
+ * answered in the last 300. */
+static void reword_lookups(sc_scopes_t *s, uint64_t *rng, const float *base, size_t n,
+                           uint32_t dim, size_t *disagreed, size_t *small_miss_late)
+{
+    for (size_t i = 0; i < 600; i++) {
+        float q[1024];
+        vd_paraphrase(rng, base + (i * 37 % n) * dim, dim, 0.9, q);
+        uint64_t label;
+        float sim;
+        size_t got;
+        sc_search_info_t info;
+        ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, dim, 1, 0.8, &label, &sim, &got,
+                                                 &info), 0);
+        *disagreed += (size_t)info.disagreed;
+        if (i >= 300)
+            *small_miss_late += info.beam == SC_SEARCH_SMALL && sim < 0.8f;
+    }
+}
+
 START_TEST(a_scope_distrusts_a_small_beam_that_disagrees)
 {
     /* Overlapping clusters and a beam of 2 (k = 1; the gap needs two
@@ -436,18 +457,7 @@ START_TEST(a_scope_distrusts_a_small_beam_that_disagrees)
     cfg.hnsw_ef_search_min = 1;
     sc_scopes_t *s = load_scope(&cfg, base, N, D);
     size_t small_miss_late = 0, disagreed = 0;
-    for (size_t i = 0; i < 600; i++) {
-        float q[D];
-        vd_paraphrase(&rng, base + (i * 37 % N) * D, D, 0.9, q);
-        uint64_t labels[K];
-        float sims[K];
-        size_t n;
-        sc_search_info_t info;
-        ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, D, 1, 0.8, labels, sims, &n, &info), 0);
-        disagreed += (size_t)info.disagreed;
-        if (i >= 300)
-            small_miss_late += info.beam == SC_SEARCH_SMALL && sims[0] < 0.8f;
-    }
+    reword_lookups(s, &rng, base, N, D, &disagreed, &small_miss_late);
     sc_scopes_stats_t st;
     sc_scopes_stats(s, &st);
     fprintf(stderr, "beam 2 on clustered 64-d: %zu disagreements, %llu verified, untrusted %llu, "
@@ -464,14 +474,7 @@ START_TEST(a_scope_distrusts_a_small_beam_that_disagrees)
     /* The same data and queries with the default small beam: trusted. */
     default_cfg(&cfg, 500);
     s = load_scope(&cfg, base, N, D);
-    for (size_t i = 0; i < 600; i++) {
-        float q[D];
-        vd_paraphrase(&rng, base + (i * 37 % N) * D, D, 0.9, q);
-        uint64_t labels[K];
-        float sims[K];
-        size_t n;
-        ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, D, 1, 0.8, labels, sims, &n, NULL), 0);
-    }
+    reword_lookups(s, &rng, base, N, D, &disagreed, &small_miss_late);
     sc_scopes_stats(s, &st);
     ck_assert_uint_eq(st.scopes_untrusted, 0);
     ck_assert_uint_gt(st.decided_small, 300);
