@@ -164,23 +164,70 @@ extern "C" int sc_hnsw_mark_deleted(sc_hnsw_t *h, uint64_t label)
     return 0;
 }
 
+// searchKnn of hnswlib 0.6.2 with the beam as an argument instead of the
+// graph's ef_ member, so searches with different beams can share one graph
+// from several threads: greedy descent through the upper levels, then the
+// level-0 beam search. The queue pops worst first; the result is filled from
+// the back so index 0 is the best.
+static void search_beam(const sc_hnsw_t *h, const float *query, size_t k, size_t ef,
+                        uint64_t *labels, float *sims, size_t *n)
+{
+    auto *g = h->graph;
+    *n = 0;
+    if (g->cur_element_count == 0)
+        return;
+    hnswlib::tableint cur = g->enterpoint_node_;
+    float curdist = g->fstdistfunc_(query, g->getDataByInternalId(cur), g->dist_func_param_);
+    for (int level = g->maxlevel_; level > 0; level--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            unsigned int *data = (unsigned int *)g->get_linklist(cur, level);
+            int size = g->getListCount(data);
+            hnswlib::tableint *links = (hnswlib::tableint *)(data + 1);
+            for (int i = 0; i < size; i++) {
+                float d = g->fstdistfunc_(query, g->getDataByInternalId(links[i]),
+                                          g->dist_func_param_);
+                if (d < curdist) {
+                    curdist = d;
+                    cur = links[i];
+                    changed = true;
+                }
+            }
+        }
+    }
+    if (ef < k)
+        ef = k;
+    auto top = g->num_deleted_ ? g->searchBaseLayerST<true>(cur, query, ef)
+                               : g->searchBaseLayerST<false>(cur, query, ef);
+    while (top.size() > k)
+        top.pop();
+    size_t m = top.size();
+    for (size_t i = m; i-- > 0;) {
+        labels[i] = (uint64_t)g->getExternalLabel(top.top().second);
+        sims[i] = 1.0f - top.top().first; // distance = 1 - inner product
+        top.pop();
+    }
+    *n = m;
+}
+
 extern "C" int sc_hnsw_search(const sc_hnsw_t *h, const float *query, size_t k, uint64_t *labels,
                               float *sims, size_t *n)
 {
     *n = 0;
     if (k == 0)
         return 0;
-    GUARD({
-        auto res = h->graph->searchKnn(query, k);
-        // The queue pops worst first; fill from the back so index 0 is best.
-        size_t m = res.size();
-        for (size_t i = m; i-- > 0;) {
-            labels[i] = (uint64_t)res.top().second;
-            sims[i] = 1.0f - res.top().first; // distance = 1 - inner product
-            res.pop();
-        }
-        *n = m;
-    });
+    GUARD(search_beam(h, query, k, h->graph->ef_, labels, sims, n));
+    return 0;
+}
+
+extern "C" int sc_hnsw_search_ef(const sc_hnsw_t *h, const float *query, size_t k, size_t ef,
+                                 uint64_t *labels, float *sims, size_t *n)
+{
+    *n = 0;
+    if (k == 0)
+        return 0;
+    GUARD(search_beam(h, query, k, ef < 1 ? 1 : ef, labels, sims, n));
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* scopes.c -- per-scope vector indexes with strict isolation, flat-to-HNSW
- * promotion, delta merges, background compaction and snapshots.
+ * promotion, delta merges and background compaction. Searches are in
+ * index/scopes_search.c, snapshots in index/scopes_snapshot.c.
  *
  * An HNSW scope is three layers: the graph, which nothing changes once
  * searches can see it (hnswlib cannot search during an insert), a small flat
@@ -16,94 +17,13 @@
  * manager mutex. Scope objects are never freed while the manager lives, so a
  * pointer found under the table lock stays valid after it is released. */
 #define _GNU_SOURCE
-#include "sc_scopes.h"
-
 #include <errno.h>
-#include <jansson.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sc_index.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-#define FLAT_MAGIC 0x31464353u  /* "SCF1" */
-#define DELTA_MAGIC 0x31444353u /* "SCD1" */
-/* Extra graph candidates asked for when tombstones may hide some. */
-#define TOMB_SLACK_MAX 64
-
-typedef struct {
-    int remove;
-    uint64_t scope, label;
-    uint32_t dim;
-    float *vec; /* owned copy for adds */
-} logop_t;
-
-typedef struct {
-    logop_t *ops;
-    size_t n, cap;
-} oplog_t;
-
-/* A set of labels: open addressing with a parallel "used" byte, since any
- * 64-bit value (0 included) can be a label. */
-typedef struct {
-    uint64_t *keys;
-    uint8_t *used;
-    size_t n, cap;
-} labelset_t;
-
-/* A published graph: searches hold a reference while they read it, the
- * scope holds one while it is current; the last one out frees it. */
-typedef struct {
-    atomic_size_t refs;
-    sc_hnsw_t *h;
-} graph_ref_t;
-
-typedef struct scope_s {
-    uint64_t id;
-    uint32_t dim;
-    pthread_rwlock_t lock;   /* guards every field below but the log ones */
-    uint64_t generation;     /* bumped when the scope is reset to another dim */
-    sc_flat_t *flat;         /* a flat scope: the whole index; NULL for HNSW */
-    graph_ref_t *graph;      /* an HNSW scope: immutable once published */
-    sc_flat_t *delta;        /* HNSW: vectors added since the graph was built */
-    labelset_t tomb;         /* HNSW: labels dead in the graph or frozen delta */
-    int merging;             /* the frozen layers below are being merged */
-    sc_flat_t *frozen_delta; /* read-only while merging */
-    labelset_t frozen_tomb;  /* labels dead in the graph; read-only while merging */
-    pthread_mutex_t log_mu;
-    int rebuilding;          /* guarded by log_mu: a flat scope's changes are logged */
-    oplog_t log;             /* guarded by log_mu */
-    int queued;              /* guarded by the manager mutex */
-    struct scope_s *next;    /* hash chain */
-    struct scope_s *next_queued;
-} scope_t;
-
-struct sc_scopes_s {
-    sc_scopes_config_t cfg;
-    sc_log_t *log;
-    pthread_rwlock_t table_lock;
-    scope_t **buckets;
-    size_t n_buckets, n_scopes;
-    pthread_mutex_t load_mu;
-    _Atomic int ready;
-    oplog_t load_log;        /* guarded by load_mu */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_cond_t idle_cv;
-    scope_t *queue_head, *queue_tail;
-    int busy, stop;
-    _Atomic uint64_t promotions, compactions, merges;
-};
+#include "scopes_internal.h"
 
 static void log_push(oplog_t *l, int remove, uint64_t scope, uint64_t label, const float *vec,
                      uint32_t dim)
@@ -134,89 +54,6 @@ static void log_clear(oplog_t *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* ---- label sets ------------------------------------------------------------ */
-
-static size_t label_slot(uint64_t label, size_t cap)
-{
-    return (size_t)((label ^ (label >> 29)) * 0x9E3779B97F4A7C15ull) & (cap - 1);
-}
-
-static int labelset_has(const labelset_t *t, uint64_t label)
-{
-    if (!t->n)
-        return 0;
-    for (size_t i = label_slot(label, t->cap);; i = (i + 1) & (t->cap - 1)) {
-        if (!t->used[i])
-            return 0;
-        if (t->keys[i] == label)
-            return 1;
-    }
-}
-
-static int labelset_add(labelset_t *t, uint64_t label);
-
-static int labelset_grow(labelset_t *t)
-{
-    labelset_t g = {0};
-    g.cap = t->cap ? t->cap * 2 : 64;
-    g.keys = malloc(g.cap * sizeof(uint64_t));
-    g.used = calloc(g.cap, 1);
-    if (!g.keys || !g.used) {
-        free(g.keys);
-        free(g.used);
-        return SC_ENOMEM;
-    }
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->used[i])
-            labelset_add(&g, t->keys[i]);
-    free(t->keys);
-    free(t->used);
-    *t = g;
-    return 0;
-}
-
-/* Adds 'label' (a no-op if present). */
-static int labelset_add(labelset_t *t, uint64_t label)
-{
-    if ((t->n + 1) * 2 > t->cap && labelset_grow(t))
-        return SC_ENOMEM;
-    size_t i = label_slot(label, t->cap);
-    for (; t->used[i]; i = (i + 1) & (t->cap - 1))
-        if (t->keys[i] == label)
-            return 0;
-    t->used[i] = 1;
-    t->keys[i] = label;
-    t->n++;
-    return 0;
-}
-
-static void labelset_clear(labelset_t *t)
-{
-    free(t->keys);
-    free(t->used);
-    memset(t, 0, sizeof(*t));
-}
-
-/* ---- graphs ------------------------------------------------------------------ */
-
-static graph_ref_t *graph_publish(sc_hnsw_t *h)
-{
-    graph_ref_t *g = malloc(sizeof(*g));
-    if (!g)
-        return NULL;
-    atomic_init(&g->refs, 1);
-    g->h = h;
-    return g;
-}
-
-static void graph_unref(graph_ref_t *g)
-{
-    if (g && atomic_fetch_sub(&g->refs, 1) == 1) {
-        sc_hnsw_destroy(g->h);
-        free(g);
-    }
-}
-
 /* ---- table -------------------------------------------------------------- */
 
 static scope_t *find_locked(sc_scopes_t *s, uint64_t id)
@@ -227,7 +64,7 @@ static scope_t *find_locked(sc_scopes_t *s, uint64_t id)
     return NULL;
 }
 
-static scope_t *find(sc_scopes_t *s, uint64_t id)
+scope_t *scopes_find(sc_scopes_t *s, uint64_t id)
 {
     pthread_rwlock_rdlock(&s->table_lock);
     scope_t *sc = find_locked(s, id);
@@ -254,7 +91,7 @@ static void rehash_locked(sc_scopes_t *s)
     s->n_buckets = nb;
 }
 
-static scope_t *scope_new(uint64_t id, uint32_t dim)
+scope_t *scopes_scope_new(uint64_t id, uint32_t dim)
 {
     scope_t *sc = calloc(1, sizeof(*sc));
     if (!sc)
@@ -287,7 +124,7 @@ static void drop_hnsw_layers(scope_t *sc)
     labelset_clear(&sc->tomb);
 }
 
-static void scope_free(scope_t *sc)
+void scopes_scope_free(scope_t *sc)
 {
     sc_flat_destroy(sc->flat);
     drop_hnsw_layers(sc);
@@ -300,7 +137,7 @@ static void scope_free(scope_t *sc)
 }
 
 /* Inserts 'fresh' (or returns the existing scope with that id). */
-static scope_t *insert_scope(sc_scopes_t *s, scope_t *fresh)
+scope_t *scopes_insert(sc_scopes_t *s, scope_t *fresh)
 {
     pthread_rwlock_wrlock(&s->table_lock);
     scope_t *sc = find_locked(s, fresh->id);
@@ -313,27 +150,27 @@ static scope_t *insert_scope(sc_scopes_t *s, scope_t *fresh)
     }
     pthread_rwlock_unlock(&s->table_lock);
     if (sc != fresh)
-        scope_free(fresh);
+        scopes_scope_free(fresh);
     return sc;
 }
 
 static scope_t *get_or_create(sc_scopes_t *s, uint64_t id, uint32_t dim)
 {
-    scope_t *sc = find(s, id);
+    scope_t *sc = scopes_find(s, id);
     if (sc)
         return sc;
-    scope_t *fresh = scope_new(id, dim);
-    return fresh ? insert_scope(s, fresh) : NULL;
+    scope_t *fresh = scopes_scope_new(id, dim);
+    return fresh ? scopes_insert(s, fresh) : NULL;
 }
 
-static void clear_table(sc_scopes_t *s)
+void scopes_clear_table(sc_scopes_t *s)
 {
     pthread_rwlock_wrlock(&s->table_lock);
     for (size_t i = 0; i < s->n_buckets; i++) {
         scope_t *sc = s->buckets[i], *next;
         for (; sc; sc = next) {
             next = sc->next;
-            scope_free(sc);
+            scopes_scope_free(sc);
         }
         s->buckets[i] = NULL;
     }
@@ -388,7 +225,7 @@ static size_t hnsw_deleted(const scope_t *sc)
 
 /* Turns the scope into an HNSW scope around 'g' (owned), with empty upper
  * layers. */
-static int become_hnsw(scope_t *sc, sc_hnsw_t *g)
+int scopes_become_hnsw(scope_t *sc, sc_hnsw_t *g)
 {
     graph_ref_t *ref = graph_publish(g);
     sc_flat_t *delta = NULL;
@@ -467,7 +304,7 @@ static int build_hnsw(sc_scopes_t *s, const vecset_t *v, sc_hnsw_t **out)
     return rc;
 }
 
-static size_t index_live(const scope_t *sc)
+size_t scopes_index_live(const scope_t *sc)
 {
     return sc->flat ? sc_flat_count(sc->flat) : hnsw_live(sc);
 }
@@ -537,7 +374,7 @@ static void promote(sc_scopes_t *s, scope_t *sc)
     pthread_rwlock_wrlock(&sc->lock);
     pthread_mutex_lock(&sc->log_mu);
     if (!rc && fresh && sc->flat && sc->generation == generation) {
-        rc = become_hnsw(sc, fresh);
+        rc = scopes_become_hnsw(sc, fresh);
         if (!rc) {
             fresh = NULL;
             for (size_t i = 0; i < sc->log.n; i++) {
@@ -758,7 +595,7 @@ void sc_scopes_destroy(sc_scopes_t *s)
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
-    clear_table(s);
+    scopes_clear_table(s);
     log_clear(&s->load_log);
     free(s->buckets);
     pthread_rwlock_destroy(&s->table_lock);
@@ -777,7 +614,7 @@ static int apply_add(sc_scopes_t *s, uint64_t id, uint64_t label, const float *v
         return SC_ENOMEM;
     pthread_rwlock_wrlock(&sc->lock);
     if (sc->dim != dim) {
-        if (index_live(sc) != 0) {
+        if (scopes_index_live(sc) != 0) {
             pthread_rwlock_unlock(&sc->lock);
             return SC_EDIM;
         }
@@ -812,7 +649,7 @@ static int apply_add(sc_scopes_t *s, uint64_t id, uint64_t label, const float *v
         vecset_add_flat(&v, sc->flat);
         sc_hnsw_t *h = NULL;
         if (!v.oom && build_hnsw(s, &v, &h) == 0) {
-            if (become_hnsw(sc, h) == 0)
+            if (scopes_become_hnsw(sc, h) == 0)
                 atomic_fetch_add(&s->promotions, 1);
             else
                 sc_hnsw_destroy(h);
@@ -827,7 +664,7 @@ static int apply_add(sc_scopes_t *s, uint64_t id, uint64_t label, const float *v
 
 static int apply_remove(sc_scopes_t *s, uint64_t id, uint64_t label)
 {
-    scope_t *sc = find(s, id);
+    scope_t *sc = scopes_find(s, id);
     if (!sc)
         return SC_ENOTFOUND;
     pthread_rwlock_wrlock(&sc->lock);
@@ -905,117 +742,6 @@ int sc_scopes_ready(sc_scopes_t *s)
     return atomic_load(&s->ready);
 }
 
-typedef struct {
-    uint64_t label;
-    float sim;
-} cand_t;
-
-static int cand_by_sim_desc(const void *a, const void *b)
-{
-    float x = ((const cand_t *)a)->sim, y = ((const cand_t *)b)->sim;
-    return (x < y) - (x > y);
-}
-
-/* Appends a flat layer's top-k, leaving out tombstoned labels. */
-static int search_flat_layer(const sc_flat_t *f, const labelset_t *tomb, const float *q, size_t k,
-                             cand_t *out, size_t *n)
-{
-    if (!f || !sc_flat_count(f))
-        return 0;
-    uint64_t labels[SC_SCOPES_K_MAX];
-    float sims[SC_SCOPES_K_MAX];
-    size_t m = 0;
-    int rc = sc_flat_search(f, q, k, labels, sims, &m);
-    for (size_t i = 0; !rc && i < m; i++)
-        if (!tomb || !labelset_has(tomb, labels[i]))
-            out[(*n)++] = (cand_t){labels[i], sims[i]};
-    return rc;
-}
-
-/* Whether 'label', found in graph 'g' by a search that ran without the lock,
- * is still live (caller holds the lock). While 'g' is current its
- * tombstones say; if a merge swapped graphs meanwhile, the current layers
- * are asked directly, so a removal that finished is never undone. (After a
- * swap, a vector replaced and merged meanwhile keeps its old similarity in
- * this one answer; the lookup recomputes similarities from the store.) */
-static int graph_hit_live(const scope_t *sc, const graph_ref_t *g, uint64_t label)
-{
-    if (sc->flat)
-        return 0; /* reset to another embedder */
-    if (sc->graph == g)
-        return !labelset_has(&sc->tomb, label) && !labelset_has(&sc->frozen_tomb, label);
-    /* A copy in a delta is the current one (and the delta scan reports it). */
-    if (sc_flat_contains(sc->delta, label) ||
-        (sc->frozen_delta && sc_flat_contains(sc->frozen_delta, label)))
-        return 0;
-    return sc_hnsw_contains(sc->graph->h, label) && !labelset_has(&sc->tomb, label) &&
-           !labelset_has(&sc->frozen_tomb, label);
-}
-
-int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
-                     uint64_t *labels, float *sims, size_t *n)
-{
-    *n = 0;
-    if (k > SC_SCOPES_K_MAX)
-        k = SC_SCOPES_K_MAX;
-    /* Before the load finishes, graphs are still being filled in place. */
-    if (!atomic_load(&s->ready))
-        return SC_ENOTFOUND;
-    scope_t *sc = find(s, scope);
-    if (!sc)
-        return SC_ENOTFOUND;
-    pthread_rwlock_rdlock(&sc->lock);
-    if (sc->dim != dim) {
-        pthread_rwlock_unlock(&sc->lock);
-        return SC_EDIM;
-    }
-    if (sc->flat) {
-        int rc = sc_flat_search(sc->flat, q, k, labels, sims, n);
-        pthread_rwlock_unlock(&sc->lock);
-        return rc;
-    }
-    /* The small layers are scanned under the lock; the graph is searched
-     * after it, through a reference, so no change ever waits for it. */
-    cand_t cand[3 * SC_SCOPES_K_MAX + TOMB_SLACK_MAX];
-    size_t nc = 0;
-    int rc = search_flat_layer(sc->delta, NULL, q, k, cand, &nc);
-    if (!rc)
-        rc = search_flat_layer(sc->frozen_delta, &sc->tomb, q, k, cand, &nc);
-    graph_ref_t *g = sc->graph;
-    atomic_fetch_add(&g->refs, 1);
-    size_t slack = sc->tomb.n + sc->frozen_tomb.n;
-    pthread_rwlock_unlock(&sc->lock);
-    if (slack > TOMB_SLACK_MAX)
-        slack = TOMB_SLACK_MAX;
-    uint64_t glabels[SC_SCOPES_K_MAX + TOMB_SLACK_MAX];
-    float gsims[SC_SCOPES_K_MAX + TOMB_SLACK_MAX];
-    size_t gn = 0;
-    if (!rc)
-        rc = sc_hnsw_search(g->h, q, k + slack, glabels, gsims, &gn);
-    if (!rc && gn) {
-        pthread_rwlock_rdlock(&sc->lock);
-        for (size_t i = 0; i < gn; i++)
-            if (graph_hit_live(sc, g, glabels[i]))
-                cand[nc++] = (cand_t){glabels[i], gsims[i]};
-        pthread_rwlock_unlock(&sc->lock);
-    }
-    graph_unref(g);
-    if (rc)
-        return rc;
-    qsort(cand, nc, sizeof(cand[0]), cand_by_sim_desc);
-    for (size_t i = 0; i < nc && *n < k; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < *n && !seen; j++)
-            seen = labels[j] == cand[i].label;
-        if (seen)
-            continue;
-        labels[*n] = cand[i].label;
-        sims[*n] = cand[i].sim;
-        (*n)++;
-    }
-    return 0;
-}
-
 void sc_scopes_quiesce(sc_scopes_t *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -1041,6 +767,7 @@ void sc_scopes_stats(sc_scopes_t *s, sc_scopes_stats_t *st)
                 st->vectors_delta += sc_flat_count(sc->delta) +
                                      (sc->frozen_delta ? sc_flat_count(sc->frozen_delta) : 0);
                 st->rebuilding += (uint64_t)sc->merging;
+                st->scopes_untrusted += (uint64_t)scopes_untrusted(s, sc);
             }
             pthread_rwlock_unlock(&sc->lock);
             pthread_mutex_lock(&sc->log_mu);
@@ -1051,300 +778,8 @@ void sc_scopes_stats(sc_scopes_t *s, sc_scopes_stats_t *st)
     st->promotions = atomic_load(&s->promotions);
     st->compactions = atomic_load(&s->compactions);
     st->merges = atomic_load(&s->merges);
-}
-
-/* ---- snapshots ------------------------------------------------------------ */
-
-static int file_xxh3(const char *path, uint64_t *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    XXH3_state_t *st = XXH3_createState();
-    if (!st) {
-        fclose(f);
-        return SC_ENOMEM;
-    }
-    XXH3_64bits_reset(st);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        XXH3_64bits_update(st, buf, n);
-    int rc = ferror(f) ? SC_ECORRUPT : 0;
-    fclose(f);
-    *out = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    return rc;
-}
-
-static int write_flat(const sc_flat_t *f, const char *path)
-{
-    FILE *o = fopen(path, "wb");
-    if (!o)
-        return -errno;
-    uint32_t hdr[2] = {FLAT_MAGIC, sc_flat_dim(f)};
-    uint64_t n = sc_flat_count(f);
-    int ok = fwrite(hdr, sizeof(hdr), 1, o) == 1 && fwrite(&n, 8, 1, o) == 1;
-    for (size_t i = 0; ok && i < n; i++) {
-        uint64_t label = sc_flat_label(f, i);
-        ok = fwrite(&label, 8, 1, o) == 1 &&
-             fwrite(sc_flat_row(f, i), sizeof(float), hdr[1], o) == hdr[1];
-    }
-    ok = fflush(o) == 0 && fsync(fileno(o)) == 0 && ok;
-    return fclose(o) == 0 && ok ? 0 : SC_ESTORE;
-}
-
-static int read_flat(const char *path, uint32_t dim, sc_flat_t **out)
-{
-    FILE *in = fopen(path, "rb");
-    if (!in)
-        return SC_ECORRUPT;
-    uint32_t hdr[2];
-    uint64_t n;
-    int rc = SC_ECORRUPT;
-    float *row = malloc(dim * sizeof(float));
-    if (row && fread(hdr, sizeof(hdr), 1, in) == 1 && fread(&n, 8, 1, in) == 1 &&
-        hdr[0] == FLAT_MAGIC && hdr[1] == dim && sc_flat_create(out, dim) == 0) {
-        rc = 0;
-        for (uint64_t i = 0; i < n && !rc; i++) {
-            uint64_t label;
-            if (fread(&label, 8, 1, in) != 1 || fread(row, sizeof(float), dim, in) != dim)
-                rc = SC_ECORRUPT;
-            else
-                rc = sc_flat_add(*out, row, label);
-        }
-        if (rc)
-            sc_flat_destroy(*out);
-    }
-    free(row);
-    fclose(in);
-    return rc;
-}
-
-/* The upper layers of an HNSW scope as one file: delta rows (the current
- * delta, then frozen rows nobody replaced or removed since), then the
- * tombstones that name a live graph vector. Loaded back, they rebuild the
- * same layers around the saved graph. */
-static int write_delta(const scope_t *sc, const char *path)
-{
-    FILE *o = fopen(path, "wb");
-    if (!o)
-        return -errno;
-    uint32_t hdr[2] = {DELTA_MAGIC, sc->dim};
-    const sc_flat_t *fd = sc->frozen_delta;
-    uint64_t n = sc_flat_count(sc->delta);
-    for (size_t i = 0; fd && i < sc_flat_count(fd); i++)
-        n += !labelset_has(&sc->tomb, sc_flat_label(fd, i));
-    int ok = fwrite(hdr, sizeof(hdr), 1, o) == 1 && fwrite(&n, 8, 1, o) == 1;
-    for (int layer = 0; layer < 2; layer++) {
-        const sc_flat_t *f = layer ? fd : sc->delta;
-        for (size_t i = 0; ok && f && i < sc_flat_count(f); i++) {
-            uint64_t label = sc_flat_label(f, i);
-            if (layer && labelset_has(&sc->tomb, label))
-                continue;
-            ok = fwrite(&label, 8, 1, o) == 1 &&
-                 fwrite(sc_flat_row(f, i), sizeof(float), sc->dim, o) == sc->dim;
-        }
-    }
-    uint64_t nt = 0;
-    const labelset_t *sets[2] = {&sc->tomb, &sc->frozen_tomb};
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < sets[k]->cap; i++)
-            nt += sets[k]->used[i] && sc_hnsw_contains(sc->graph->h, sets[k]->keys[i]) &&
-                  (k == 0 || !labelset_has(&sc->tomb, sets[k]->keys[i]));
-    ok = ok && fwrite(&nt, 8, 1, o) == 1;
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; ok && i < sets[k]->cap; i++)
-            if (sets[k]->used[i] && sc_hnsw_contains(sc->graph->h, sets[k]->keys[i]) &&
-                (k == 0 || !labelset_has(&sc->tomb, sets[k]->keys[i])))
-                ok = fwrite(&sets[k]->keys[i], 8, 1, o) == 1;
-    ok = fflush(o) == 0 && fsync(fileno(o)) == 0 && ok;
-    return fclose(o) == 0 && ok ? 0 : SC_ESTORE;
-}
-
-/* Reads a delta file into the (empty) upper layers of HNSW scope 'sc'. */
-static int read_delta(const char *path, scope_t *sc)
-{
-    FILE *in = fopen(path, "rb");
-    if (!in)
-        return SC_ECORRUPT;
-    uint32_t hdr[2];
-    uint64_t n = 0, nt = 0;
-    int rc = SC_ECORRUPT;
-    float *row = malloc(sc->dim * sizeof(float));
-    if (row && fread(hdr, sizeof(hdr), 1, in) == 1 && fread(&n, 8, 1, in) == 1 &&
-        hdr[0] == DELTA_MAGIC && hdr[1] == sc->dim) {
-        rc = 0;
-        for (uint64_t i = 0; i < n && !rc; i++) {
-            uint64_t label;
-            if (fread(&label, 8, 1, in) != 1 || fread(row, sizeof(float), sc->dim, in) != sc->dim)
-                rc = SC_ECORRUPT;
-            else
-                rc = sc_flat_add(sc->delta, row, label);
-        }
-        if (!rc && fread(&nt, 8, 1, in) != 1)
-            rc = SC_ECORRUPT;
-        for (uint64_t i = 0; i < nt && !rc; i++) {
-            uint64_t label;
-            if (fread(&label, 8, 1, in) != 1 || !sc_hnsw_contains(sc->graph->h, label))
-                rc = SC_ECORRUPT;
-            else
-                rc = labelset_add(&sc->tomb, label);
-        }
-    }
-    free(row);
-    fclose(in);
-    return rc;
-}
-
-static void hex64(char out[17], uint64_t v)
-{
-    snprintf(out, 17, "%016llx", (unsigned long long)v);
-}
-
-int sc_scopes_save(sc_scopes_t *s, const char *dir, uint64_t txnid)
-{
-    if (mkdir(dir, 0755) && errno != EEXIST)
-        return -errno;
-    json_t *scopes = json_array();
-    int rc = 0;
-    pthread_rwlock_rdlock(&s->table_lock);
-    for (size_t i = 0; i < s->n_buckets && !rc; i++)
-        for (scope_t *sc = s->buckets[i]; sc && !rc; sc = sc->next) {
-            pthread_rwlock_rdlock(&sc->lock);
-            if (index_live(sc) == 0) {
-                pthread_rwlock_unlock(&sc->lock);
-                continue;
-            }
-            char name[64], dname[64], path[4096];
-            char scope_hex[17], sum_hex[17], dsum_hex[17];
-            snprintf(name, sizeof(name), "%016llx.%s", (unsigned long long)sc->id,
-                     sc->flat ? "flat" : "hnsw");
-            snprintf(path, sizeof(path), "%s/%s", dir, name);
-            rc = sc->flat ? write_flat(sc->flat, path) : sc_hnsw_save(sc->graph->h, path);
-            uint64_t sum = 0, dsum = 0;
-            if (!rc)
-                rc = file_xxh3(path, &sum);
-            if (!rc && !sc->flat) {
-                snprintf(dname, sizeof(dname), "%016llx.delta", (unsigned long long)sc->id);
-                snprintf(path, sizeof(path), "%s/%s", dir, dname);
-                rc = write_delta(sc, path);
-                if (!rc)
-                    rc = file_xxh3(path, &dsum);
-            }
-            hex64(scope_hex, sc->id);
-            hex64(sum_hex, sum);
-            hex64(dsum_hex, dsum);
-            json_t *ent = json_pack("{s:s,s:s,s:i,s:s,s:s}", "scope", scope_hex, "kind",
-                                    sc->flat ? "flat" : "hnsw", "dim", (json_int_t)sc->dim,
-                                    "file", name, "xxh3", sum_hex);
-            if (!sc->flat) {
-                json_object_set_new(ent, "delta_file", json_string(dname));
-                json_object_set_new(ent, "delta_xxh3", json_string(dsum_hex));
-            }
-            json_array_append_new(scopes, ent);
-            pthread_rwlock_unlock(&sc->lock);
-        }
-    pthread_rwlock_unlock(&s->table_lock);
-    if (!rc) {
-        char txn[32], tmp[4096], path[4096];
-        snprintf(txn, sizeof(txn), "%llu", (unsigned long long)txnid);
-        json_t *m = json_pack("{s:i,s:s,s:o}", "version", 1, "lmdb_txnid", txn, "scopes", scopes);
-        scopes = NULL;
-        snprintf(tmp, sizeof(tmp), "%s/manifest.json.tmp", dir);
-        snprintf(path, sizeof(path), "%s/manifest.json", dir);
-        /* Written then renamed: a crash leaves the old manifest or the new. */
-        rc = json_dump_file(m, tmp, JSON_INDENT(1)) ? SC_ESTORE : 0;
-        json_decref(m);
-        if (!rc && rename(tmp, path))
-            rc = -errno;
-    }
-    json_decref(scopes);
-    return rc;
-}
-
-/* Whether file 'name' in 'dir' has checksum 'sum_hex'. */
-static int checksum_ok(const char *dir, const char *name, const char *sum_hex)
-{
-    char path[4096];
-    uint64_t sum;
-    if (!name || !sum_hex || strchr(name, '/'))
-        return 0;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return file_xxh3(path, &sum) == 0 && sum == strtoull(sum_hex, NULL, 16);
-}
-
-int sc_scopes_load_snapshot(sc_scopes_t *s, const char *dir, uint64_t txnid)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/manifest.json", dir);
-    json_error_t e;
-    json_t *m = json_load_file(path, 0, &e);
-    if (!m)
-        return access(path, F_OK) ? SC_ENOTFOUND : SC_ECORRUPT;
-    const char *txn = json_string_value(json_object_get(m, "lmdb_txnid"));
-    json_t *scopes = json_object_get(m, "scopes");
-    if (json_integer_value(json_object_get(m, "version")) != 1 || !txn || !json_is_array(scopes)) {
-        json_decref(m);
-        return SC_ECORRUPT;
-    }
-    if (strtoull(txn, NULL, 10) != txnid) {
-        json_decref(m);
-        return SC_ECONFLICT;
-    }
-    int rc = 0;
-    size_t i;
-    json_t *ent;
-    json_array_foreach(scopes, i, ent) {
-        const char *scope_hex = json_string_value(json_object_get(ent, "scope"));
-        const char *kind = json_string_value(json_object_get(ent, "kind"));
-        const char *file = json_string_value(json_object_get(ent, "file"));
-        const char *sum_hex = json_string_value(json_object_get(ent, "xxh3"));
-        json_int_t dim = json_integer_value(json_object_get(ent, "dim"));
-        if (!scope_hex || !kind || !file || !sum_hex || dim <= 0 || dim > 65536 ||
-            strchr(file, '/')) {
-            rc = SC_ECORRUPT;
-            break;
-        }
-        const char *dfile = json_string_value(json_object_get(ent, "delta_file"));
-        const char *dsum = json_string_value(json_object_get(ent, "delta_xxh3"));
-        if (!checksum_ok(dir, file, sum_hex) || (dfile && !checksum_ok(dir, dfile, dsum))) {
-            rc = SC_ECORRUPT;
-            break;
-        }
-        snprintf(path, sizeof(path), "%s/%s", dir, file);
-        scope_t *sc = scope_new(strtoull(scope_hex, NULL, 16), (uint32_t)dim);
-        if (!sc) {
-            rc = SC_ENOMEM;
-            break;
-        }
-        if (strcmp(kind, "hnsw") == 0) {
-            sc_hnsw_t *h = NULL;
-            rc = sc_hnsw_load(&h, path, (uint32_t)dim);
-            if (!rc) {
-                sc_hnsw_set_ef(h, s->cfg.hnsw_ef_search);
-                rc = become_hnsw(sc, h);
-                if (rc)
-                    sc_hnsw_destroy(h);
-            }
-            if (!rc && dfile) {
-                snprintf(path, sizeof(path), "%s/%s", dir, dfile);
-                rc = read_delta(path, sc);
-            }
-        } else {
-            sc_flat_destroy(sc->flat);
-            sc->flat = NULL;
-            rc = read_flat(path, (uint32_t)dim, &sc->flat);
-        }
-        if (rc) {
-            scope_free(sc);
-            rc = SC_ECORRUPT;
-            break;
-        }
-        insert_scope(s, sc);
-    }
-    json_decref(m);
-    if (rc)
-        clear_table(s); /* all or nothing: the caller rebuilds from LMDB */
-    return rc;
+    st->decided_small = atomic_load(&s->decided_small);
+    st->decided_wide = atomic_load(&s->decided_wide);
+    st->verified = atomic_load(&s->verified);
+    st->disagreed = atomic_load(&s->disagreed);
 }

@@ -1,14 +1,19 @@
-/* crossover.c -- semcached-crossover: times one query against the BLAS flat
- * scan and against HNSW (server defaults) at growing scope sizes, in process,
- * to choose --index-flat-max: below the crossover the exact scan is as fast
- * and has perfect recall. Prints one JSON object per size. */
+/* crossover.c -- semcached-crossover: times one lookup against the BLAS flat
+ * scan and against an HNSW scope (server defaults) at growing scope sizes,
+ * in process, to choose --index-flat-max: below the crossover the exact scan
+ * is as fast and has perfect recall. HNSW is timed with the widest beam
+ * alone (--hnsw-ef-search) and with the decide-search at threshold 0.90 on
+ * cache-like traffic: half the queries reword a stored entry (cosine
+ * 0.70-1.00 to it), half are new. Prints one JSON object per size. */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "sc_common.h"
 #include "sc_config.h"
 #include "sc_index.h"
+#include "sc_scopes.h"
 
 static uint64_t rng = 88172645463325252ULL;
 static float frand(void)
@@ -37,51 +42,83 @@ static void embedding_like(float *v, int dim)
     sc_vec_normalize(v, (uint32_t)dim);
 }
 
+/* A rewording of stored vector 'src': cosine about 'cosine' to it. */
+static void reword(const float *src, int dim, double cosine, float *out)
+{
+    double t = sqrt(1 / (cosine * cosine) - 1), ss = 0;
+    for (int i = 0; i < dim; i++) {
+        out[i] = frand();
+        ss += (double)out[i] * out[i];
+    }
+    for (int i = 0; i < dim; i++)
+        out[i] = (float)(src[i] + t / sqrt(ss) * out[i]);
+    sc_vec_normalize(out, (uint32_t)dim);
+}
+
 int main(int argc, char **argv)
 {
     int dim = argc > 1 ? atoi(argv[1]) : 384;
     static const size_t sizes[] = {250, 500, 1000, 2000, 4000, 8000, 16000, 32000};
     sc_config_t cfg;
     sc_config_defaults(&cfg);
+    sc_scopes_config_t scfg;
+    sc_scopes_config_from(&scfg, &cfg);
+    scfg.flat_max = 0; /* a graph at any size */
     const size_t nq = 2000;
     basis = malloc((size_t)dim * LATENT * sizeof(float));
     for (size_t i = 0; i < (size_t)dim * LATENT; i++)
         basis[i] = frand();
     float *q = malloc(nq * (size_t)dim * sizeof(float));
-    for (size_t i = 0; i < nq; i++)
-        embedding_like(q + i * (size_t)dim, dim);
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
         size_t n = sizes[si];
         sc_flat_t *f;
-        sc_hnsw_t *h;
+        sc_scopes_t *s;
         sc_flat_create(&f, (uint32_t)dim);
-        sc_hnsw_create(&h, (uint32_t)dim, n, (size_t)cfg.hnsw_m, (size_t)cfg.hnsw_ef_construction, 1);
-        sc_hnsw_set_ef(h, (size_t)cfg.hnsw_ef_search);
-        float *v = malloc((size_t)dim * sizeof(float));
+        sc_scopes_create(&s, &scfg, NULL);
+        float *v = malloc(n * (size_t)dim * sizeof(float));
         for (size_t i = 0; i < n; i++) {
-            embedding_like(v, dim);
-            sc_flat_add(f, v, i);
-            sc_hnsw_add(h, v, i);
+            embedding_like(v + i * (size_t)dim, dim);
+            sc_flat_add(f, v + i * (size_t)dim, i);
+            sc_scopes_load_add(s, 1, i, v + i * (size_t)dim, (uint32_t)dim);
+        }
+        sc_scopes_finish_load(s);
+        for (size_t i = 0; i < nq; i++) {
+            if (i % 2)
+                embedding_like(q + i * (size_t)dim, dim);
+            else
+                reword(v + (size_t)((frand() + 0.5f) * (float)(n - 1)) * (size_t)dim, dim,
+                       0.85 + 0.3 * frand(), q + i * (size_t)dim);
         }
         uint64_t labels[8];
         float sims[8];
         size_t got;
-        double t_flat, t_hnsw;
+        double t_flat, t_wide, t_decide;
         uint64_t t0 = sc_mono_ns();
         for (size_t i = 0; i < nq; i++)
             sc_flat_search(f, q + i * (size_t)dim, 8, labels, sims, &got);
         t_flat = (double)(sc_mono_ns() - t0) / (double)nq / 1e3;
         t0 = sc_mono_ns();
         for (size_t i = 0; i < nq; i++)
-            sc_hnsw_search(h, q + i * (size_t)dim, 8, labels, sims, &got);
-        t_hnsw = (double)(sc_mono_ns() - t0) / (double)nq / 1e3;
-        printf("{\"vectors\":%zu,\"dim\":%d,\"flat_us\":%.2f,\"hnsw_us\":%.2f,\"ef_search\":%lld}\n", n,
-               dim, t_flat, t_hnsw, (long long)cfg.hnsw_ef_search);
+            sc_scopes_search(s, 1, q + i * (size_t)dim, (uint32_t)dim, 8, labels, sims, &got);
+        t_wide = (double)(sc_mono_ns() - t0) / (double)nq / 1e3;
+        t0 = sc_mono_ns();
+        for (size_t i = 0; i < nq; i++)
+            sc_scopes_search_decide(s, 1, q + i * (size_t)dim, (uint32_t)dim, 8, 0.90, labels,
+                                    sims, &got, NULL);
+        t_decide = (double)(sc_mono_ns() - t0) / (double)nq / 1e3;
+        sc_scopes_stats_t st;
+        sc_scopes_stats(s, &st);
+        printf("{\"vectors\":%zu,\"dim\":%d,\"flat_us\":%.2f,\"hnsw_us\":%.2f,\"ef_search\":%lld,"
+               "\"decide_us\":%.2f,\"ef_search_min\":%lld,\"small_beam\":%.3f}\n",
+               n, dim, t_flat, t_wide, (long long)cfg.hnsw_ef_search, t_decide,
+               (long long)cfg.hnsw_ef_search_min,
+               (double)st.decided_small / (double)(st.decided_small + st.decided_wide));
         fflush(stdout);
         free(v);
         sc_flat_destroy(f);
-        sc_hnsw_destroy(h);
+        sc_scopes_destroy(s);
     }
     free(q);
+    free(basis);
     return 0;
 }

@@ -70,7 +70,12 @@ typedef struct sc_config_s {
     int64_t index_flat_max;      /* a scope is promoted from flat to HNSW past this many vectors */
     int64_t hnsw_m;              /* HNSW graph degree */
     int64_t hnsw_ef_construction;/* HNSW build beam */
-    int64_t hnsw_ef_search;      /* HNSW search beam */
+    int64_t hnsw_ef_search;      /* the widest HNSW search beam */
+    int64_t hnsw_ef_search_min;  /* a semantic lookup's first, small beam; 0 = widest only */
+    double search_margin;        /* small beam decides when best is this far from the threshold */
+    double search_gap;           /* ... and, for a hit, this far above the second best */
+    int64_t search_verify_every; /* 1 in N at-once decisions re-run at the widest beam */
+    double search_max_disagree;  /* past this disagreement rate a scope uses the widest beam */
     int64_t semantic_candidates; /* nearest neighbours checked per semantic lookup */
     int64_t search_threads;      /* semantic-search workers; 0 = one per event loop, -1 = on the loops */
     int64_t search_queue;        /* searches waiting; beyond, lookups answer exact-only */

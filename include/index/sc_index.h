@@ -40,6 +40,10 @@ int sc_hnsw_clone(const sc_hnsw_t *h, size_t extra, sc_hnsw_t **out);
  * sims[i]. '*n' receives how many were found. */
 int sc_hnsw_search(const sc_hnsw_t *h, const float *query, size_t k, uint64_t *labels,
                    float *sims, size_t *n);
+/* The same with search beam 'ef' for this call only (the index's own beam is
+ * untouched), so lookups with different beams may share one graph. */
+int sc_hnsw_search_ef(const sc_hnsw_t *h, const float *query, size_t k, size_t ef,
+                      uint64_t *labels, float *sims, size_t *n);
 size_t sc_hnsw_live(const sc_hnsw_t *h);
 size_t sc_hnsw_deleted(const sc_hnsw_t *h);
 uint32_t sc_hnsw_dim(const sc_hnsw_t *h);
