@@ -273,14 +273,8 @@ static int open_engine(sc_server_t *srv)
      * loops (flat index) and the embedding workers, that burns a core the
      * loops need. Measured: a helper at 90 % of a core on a text replay. */
     openblas_set_num_threads((int)cfg->blas_threads);
-    sc_scopes_config_t icfg = {
-        .flat_max = (size_t)cfg->index_flat_max,
-        .hnsw_m = (size_t)cfg->hnsw_m,
-        .hnsw_ef_construction = (size_t)cfg->hnsw_ef_construction,
-        .hnsw_ef_search = (size_t)cfg->hnsw_ef_search,
-        .compact_deleted_ratio = cfg->compact_deleted_ratio,
-        .delta_max = (size_t)cfg->index_delta_max,
-    };
+    sc_scopes_config_t icfg;
+    sc_scopes_config_from(&icfg, cfg);
     snprintf(srv->index_dir, sizeof(srv->index_dir), "%s/index", cfg->data_dir);
     sc_quality_opts_t qopts = {
         .max_pending = (size_t)cfg->validation_pending,
