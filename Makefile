@@ -53,7 +53,12 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 LAYERS := core index embed cache server
 LIB_SRC := $(filter-out server/main.c,$(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
 LIB_CXX := $(wildcard index/*.cc)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
+# Data compiled into the library (file:symbol): each file becomes the bytes
+# 'symbol'[] (NUL-terminated) and 'symbol'_len in build/gen/'symbol'.c, so the
+# binary always carries them. contrib/prices.json is the default price table.
+EMBED_DATA := contrib/prices.json:sc_prices_json
+EMBED_OBJ := $(foreach d,$(EMBED_DATA),$(BUILD)/gen/$(word 2,$(subst :, ,$(d))).o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(EMBED_OBJ)
 LIB := $(BUILD)/libsemcached.a
 SERVER := $(BUILD)/semcached
 BENCH_SRC := $(wildcard bench/*.c)
@@ -97,6 +102,18 @@ $(BUILD)/%.o: %.c Makefile
 $(BUILD)/%.o: %.cc Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(LAYER_INC) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+define embed_data
+$(BUILD)/gen/$(2).c: $(1) Makefile
+	@mkdir -p $$(dir $$@)
+	{ echo '/* generated from $(1) by the Makefile: do not edit */'; echo '#include <stddef.h>'; \
+	  echo 'extern const unsigned char $(2)[]; extern const size_t $(2)_len;'; \
+	  echo 'const unsigned char $(2)[] = {'; od -An -v -tu1 $(1) | sed 's/  */,/g; s/^,//; s/$$$$/,/'; \
+	  echo '0};'; echo 'const size_t $(2)_len = sizeof($(2)) - 1;'; } > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach d,$(EMBED_DATA),$(eval $(call embed_data,$(word 1,$(subst :, ,$(d))),$(word 2,$(subst :, ,$(d))))))
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
