@@ -55,14 +55,16 @@ LIB_SRC := $(filter-out server/main.c,$(foreach l,$(LAYERS),$(wildcard $(l)/*.c)
 LIB_CXX := $(wildcard index/*.cc)
 # Data compiled into the library (file:symbol): each file becomes the bytes
 # 'symbol'[] (NUL-terminated) and 'symbol'_len in build/gen/'symbol'.c, so the
-# binary always carries them. contrib/prices.json is the default price table.
-EMBED_DATA := contrib/prices.json:sc_prices_json
+# binary always carries them: contrib/prices.json is the default price table,
+# cache/guard_words.txt the word list of the rare-word guard.
+EMBED_DATA := contrib/prices.json:sc_prices_json cache/guard_words.txt:sc_guard_words_txt
 EMBED_OBJ := $(foreach d,$(EMBED_DATA),$(BUILD)/gen/$(word 2,$(subst :, ,$(d))).o)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(EMBED_OBJ)
 LIB := $(BUILD)/libsemcached.a
 SERVER := $(BUILD)/semcached
 BENCH_SRC := $(wildcard bench/*.c)
-BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover $(BUILD)/semcached-embed-eval $(BUILD)/semcached-bert-bench
+BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover $(BUILD)/semcached-embed-eval $(BUILD)/semcached-bert-bench \
+         $(BUILD)/semcached-guards-eval
 TOOLS := $(BUILD)/semcached-convert
 TEST_UTIL := $(BUILD)/tests/testutil.o
 TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
@@ -140,6 +142,9 @@ $(BUILD)/semcached-bert-bench: $(BUILD)/bench/tools/bert_bench.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-embed-eval: $(BUILD)/bench/tools/embed_eval.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-guards-eval: $(BUILD)/bench/tools/guards_eval.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-crossover: $(BUILD)/bench/tools/crossover.o $(LIB)
