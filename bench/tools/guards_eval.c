@@ -354,8 +354,8 @@ static void threshold_report(const lookup_t *la, size_t na, const lookup_t *lb, 
         sweep_t sa, sb;
         sweep(la, na, g, rare_rank, &sa);
         sweep(lb, nb, g, rare_rank, &sb);
-        static const double targets[] = {0.05, 0.02};
-        for (int k = 0; k < 2; k++) {
+        static const double targets[] = {0.30, 0.20, 0.10, 0.05, 0.02};
+        for (int k = 0; k < 5; k++) {
             int c = choose(&sa, targets[k]);
             printf("| %s | %.0f %% |", g ? "all three" : "none", 100 * targets[k]);
             if (c < 0) {
