@@ -212,26 +212,27 @@ START_TEST(agreement_between_methods_is_counted_per_namespace)
     /* semantic vs judge in "a": 3 agree (2 correct, 1 wrong), 1 where only
      * the semantic method said wrong, 1 where only the judge did; the
      * order of the methods in the call does not matter. */
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "semantic", SC_VERDICT_CORRECT, "judge",
-                                                 SC_VERDICT_CORRECT), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "judge", SC_VERDICT_CORRECT, "semantic",
-                                                 SC_VERDICT_CORRECT), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "semantic", SC_VERDICT_WRONG, "judge",
-                                                 SC_VERDICT_WRONG), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "semantic", SC_VERDICT_WRONG, "judge",
-                                                 SC_VERDICT_CORRECT), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "judge", SC_VERDICT_WRONG, "semantic",
-                                                 SC_VERDICT_CORRECT), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "normalized", SC_VERDICT_WRONG, "judge",
-                                                 SC_VERDICT_CORRECT), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "b", "exact", SC_VERDICT_WRONG, "normalized",
-                                                 SC_VERDICT_WRONG), 0);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "judge", SC_VERDICT_WRONG, "judge",
-                                                 SC_VERDICT_CORRECT), SC_EINVAL);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "fuzzy", SC_VERDICT_WRONG, "judge",
-                                                 SC_VERDICT_CORRECT), SC_EINVAL);
-    ck_assert_int_eq(sc_quality_record_agreement(q, "a", "exact", (sc_verdict_t)7, "judge",
-                                                 SC_VERDICT_CORRECT), SC_EINVAL);
+    static const struct {
+        const char *ns, *ma;
+        sc_verdict_t va;
+        const char *mb;
+        sc_verdict_t vb;
+        int rc;
+    } rec[] = {
+        {"a", "semantic", SC_VERDICT_CORRECT, "judge", SC_VERDICT_CORRECT, 0},
+        {"a", "judge", SC_VERDICT_CORRECT, "semantic", SC_VERDICT_CORRECT, 0},
+        {"a", "semantic", SC_VERDICT_WRONG, "judge", SC_VERDICT_WRONG, 0},
+        {"a", "semantic", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, 0},
+        {"a", "judge", SC_VERDICT_WRONG, "semantic", SC_VERDICT_CORRECT, 0},
+        {"a", "normalized", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, 0},
+        {"b", "exact", SC_VERDICT_WRONG, "normalized", SC_VERDICT_WRONG, 0},
+        {"a", "judge", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
+        {"a", "fuzzy", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
+        {"a", "exact", (sc_verdict_t)7, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
+    };
+    for (size_t i = 0; i < sizeof(rec) / sizeof(rec[0]); i++)
+        ck_assert_int_eq(sc_quality_record_agreement(q, rec[i].ns, rec[i].ma, rec[i].va, rec[i].mb,
+                                                     rec[i].vb), rec[i].rc);
     sc_agreement_t ag;
     ck_assert_int_eq(sc_quality_agreement(q, "a", "judge", "semantic", &ag), 0);
     ck_assert_str_eq(ag.a, "semantic");
