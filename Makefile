@@ -53,12 +53,18 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 LAYERS := core index embed cache server
 LIB_SRC := $(filter-out server/main.c,$(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
 LIB_CXX := $(wildcard index/*.cc)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
+# Data compiled into the library (file:symbol): each file becomes the bytes
+# 'symbol'[] (NUL-terminated) and 'symbol'_len in build/gen/'symbol'.c, so the
+# binary always carries them: contrib/prices.json is the default price table,
+# cache/guard_words.txt the word list of the rare-word guard.
+EMBED_DATA := contrib/prices.json:sc_prices_json cache/guard_words.txt:sc_guard_words_txt
+EMBED_OBJ := $(foreach d,$(EMBED_DATA),$(BUILD)/gen/$(word 2,$(subst :, ,$(d))).o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(EMBED_OBJ)
 LIB := $(BUILD)/libsemcached.a
 SERVER := $(BUILD)/semcached
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover $(BUILD)/semcached-embed-eval $(BUILD)/semcached-bert-bench \
-         $(BUILD)/semcached-search-bench
+         $(BUILD)/semcached-search-bench $(BUILD)/semcached-guards-eval
 TOOLS := $(BUILD)/semcached-convert
 TEST_UTIL := $(BUILD)/tests/testutil.o
 TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
@@ -99,6 +105,18 @@ $(BUILD)/%.o: %.cc Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(LAYER_INC) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
+define embed_data
+$(BUILD)/gen/$(2).c: $(1) Makefile
+	@mkdir -p $$(dir $$@)
+	{ echo '/* generated from $(1) by the Makefile: do not edit */'; echo '#include <stddef.h>'; \
+	  echo 'extern const unsigned char $(2)[]; extern const size_t $(2)_len;'; \
+	  echo 'const unsigned char $(2)[] = {'; od -An -v -tu1 $(1) | sed 's/  */,/g; s/^,//; s/$$$$/,/'; \
+	  echo '0};'; echo 'const size_t $(2)_len = sizeof($(2)) - 1;'; } > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach d,$(EMBED_DATA),$(eval $(call embed_data,$(word 1,$(subst :, ,$(d))),$(word 2,$(subst :, ,$(d))))))
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -124,6 +142,9 @@ $(BUILD)/semcached-bert-bench: $(BUILD)/bench/tools/bert_bench.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-embed-eval: $(BUILD)/bench/tools/embed_eval.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-guards-eval: $(BUILD)/bench/tools/guards_eval.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-crossover: $(BUILD)/bench/tools/crossover.o $(LIB)

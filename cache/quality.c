@@ -1,21 +1,19 @@
-/* quality.c -- validation sampling, pending validations, verdict counts and
- * the error-budget thresholds learned from them, and comparing answers. One
+/* quality.c -- validation sampling, pending validations, verdict counts,
+ * the error-budget thresholds learned from them, and how often two
+ * comparison methods agree. One
  * mutex guards small structures touched when a hit is sampled, a verdict
  * arrives, or a lookup in a max_error_rate namespace asks for its threshold
  * (a cached number, only recomputed after new observations). What the loop
- * keeps in the store (verdict records, negatives) is quality_records.c. */
+ * keeps in the store (verdict records, negatives) is quality_records.c;
+ * comparing answers is quality_compare.c. */
 #define _GNU_SOURCE
 #include "sc_quality.h"
 
-#include <ctype.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "sc_request.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -31,6 +29,8 @@ typedef struct ns_stats_s {
     uint64_t cached_version;      /* the threshold below was computed at */
     double cached_eps, cached_t;
     int cached_ok;
+    /* pairs judged by methods i < j: [i][j][verdict of i][verdict of j] */
+    uint64_t agree[SC_COMPARE_METHODS][SC_COMPARE_METHODS][2][2];
     struct ns_stats_s *next;
 } ns_stats_t;
 
@@ -46,6 +46,8 @@ typedef struct {
 } scope_obs_t;
 
 const char *const sc_match_names[SC_MATCH_KINDS] = {"exact", "semantic", "explore"};
+const char *const sc_compare_method_names[SC_COMPARE_METHODS] = {"exact", "normalized", "semantic",
+                                                                 "judge"};
 
 struct sc_quality_s {
     pthread_mutex_t mu;
@@ -583,122 +585,78 @@ uint64_t sc_quality_pending(sc_quality_t *q)
     return n;
 }
 
-/* ---- comparing answers ------------------------------------------------- */
+/* ---- agreement between comparison methods ----------------------------- */
 
-/* Tool-call ids are minted fresh by every completion; they say nothing about
- * the answer, so the structure is compared without them. */
-static void drop_tool_call_ids(json_t *calls)
+int sc_compare_method(const char *name)
 {
-    size_t i;
-    json_t *c;
-    json_array_foreach(calls, i, c)
-        if (json_is_object(c))
-            json_object_del(c, "id");
+    for (int i = 0; name && i < SC_COMPARE_METHODS; i++)
+        if (strcmp(name, sc_compare_method_names[i]) == 0)
+            return i;
+    return -1;
 }
 
-int sc_answer_core(const char *json, size_t len, char **text, char **structure)
+int sc_quality_record_agreement(sc_quality_t *q, const char *ns, const char *ma, sc_verdict_t va,
+                                const char *mb, sc_verdict_t vb)
 {
-    *text = *structure = NULL;
-    json_error_t e;
-    json_t *v = json_loadb(json, len, JSON_DECODE_ANY, &e);
-    if (!v)
+    int a = sc_compare_method(ma), b = sc_compare_method(mb);
+    if (a < 0 || b < 0 || a == b || (va != SC_VERDICT_CORRECT && va != SC_VERDICT_WRONG) ||
+        (vb != SC_VERDICT_CORRECT && vb != SC_VERDICT_WRONG))
         return SC_EINVAL;
-    json_t *t = v; /* borrowed view of the part that is the answer */
-    if (json_is_object(t) && json_is_array(json_object_get(t, "choices"))) {
-        json_t *msg = json_object_get(json_array_get(json_object_get(t, "choices"), 0), "message");
-        json_t *calls = json_object_get(msg, "tool_calls");
-        if (json_is_array(calls) && json_array_size(calls)) {
-            drop_tool_call_ids(calls);
-            t = calls;
-        } else {
-            t = json_object_get(msg, "content");
-        }
-    } else if (json_is_object(t) && json_is_string(json_object_get(t, "content"))) {
-        t = json_object_get(t, "content");
+    if (a > b) { /* kept once per unordered pair, in the names' order */
+        int m = a;
+        a = b;
+        b = m;
+        sc_verdict_t v = va;
+        va = vb;
+        vb = v;
     }
-    int rc = 0;
-    json_t *parsed = NULL;
-    if (json_is_string(t)) {
-        /* A JSON-mode answer is text that holds a structure. */
-        const char *sv = json_string_value(t);
-        size_t sl = json_string_length(t), o = 0;
-        while (o < sl && (sv[o] == ' ' || sv[o] == '\n' || sv[o] == '\t' || sv[o] == '\r'))
-            o++;
-        if (o < sl && (sv[o] == '{' || sv[o] == '['))
-            parsed = json_loadb(sv, sl, 0, &e);
-        if (!parsed) {
-            *text = strndup(sv, sl);
-            rc = *text ? 0 : SC_ENOMEM;
-            json_decref(v);
-            return rc;
-        }
-        t = parsed;
-    }
-    sc_buf_t b = {0};
-    if (t && sc_canonical_json(t, &b) == 0 && b.data) {
-        *structure = b.data; /* the buffer's NUL-terminated storage */
-    } else {
-        sc_buf_free(&b);
-        rc = SC_EINVAL;
-    }
-    json_decref(parsed);
-    json_decref(v);
-    return rc;
+    pthread_mutex_lock(&q->mu);
+    ns_stats_t *s = stats_of(q, ns, 1);
+    if (s)
+        s->agree[a][b][va][vb]++;
+    pthread_mutex_unlock(&q->mu);
+    return s ? 0 : SC_ENOMEM;
 }
 
-char *sc_answer_text(const char *json, size_t len)
+static void agreement_of(const ns_stats_t *s, int a, int b, sc_agreement_t *out)
 {
-    char *text, *structure;
-    if (sc_answer_core(json, len, &text, &structure))
-        return NULL;
-    free(structure);
-    return text;
+    memset(out, 0, sizeof(*out));
+    out->a = sc_compare_method_names[a];
+    out->b = sc_compare_method_names[b];
+    if (!s)
+        return;
+    const uint64_t(*c)[2] = s->agree[a][b];
+    out->both_correct = c[SC_VERDICT_CORRECT][SC_VERDICT_CORRECT];
+    out->both_wrong = c[SC_VERDICT_WRONG][SC_VERDICT_WRONG];
+    out->a_wrong_only = c[SC_VERDICT_WRONG][SC_VERDICT_CORRECT];
+    out->b_wrong_only = c[SC_VERDICT_CORRECT][SC_VERDICT_WRONG];
+    out->pairs = out->both_correct + out->both_wrong + out->a_wrong_only + out->b_wrong_only;
+    out->agreement = out->pairs ? (double)(out->both_correct + out->both_wrong) / (double)out->pairs : 0;
 }
 
-/* Lower-case letters and digits only, single spaces between words. */
-static char *fold(const char *s)
+int sc_quality_agreement(sc_quality_t *q, const char *ns, const char *ma, const char *mb,
+                         sc_agreement_t *out)
 {
-    size_t n = strlen(s), o = 0;
-    char *out = malloc(n + 1);
-    int space = 0;
-    for (size_t i = 0; out && i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (isalnum(c) || c >= 0x80) {
-            if (space && o)
-                out[o++] = ' ';
-            space = 0;
-            out[o++] = (char)tolower(c);
-        } else {
-            space = 1;
+    int a = sc_compare_method(ma), b = sc_compare_method(mb);
+    if (a < 0 || b < 0 || a == b)
+        return SC_EINVAL;
+    pthread_mutex_lock(&q->mu);
+    agreement_of(stats_of(q, ns, 0), a < b ? a : b, a < b ? b : a, out);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+void sc_quality_agreement_foreach(sc_quality_t *q, const char *ns,
+                                  void (*fn)(void *ctx, const sc_agreement_t *ag), void *ctx)
+{
+    pthread_mutex_lock(&q->mu);
+    const ns_stats_t *s = stats_of(q, ns, 0);
+    for (int a = 0; s && a < SC_COMPARE_METHODS; a++)
+        for (int b = a + 1; b < SC_COMPARE_METHODS; b++) {
+            sc_agreement_t ag;
+            agreement_of(s, a, b, &ag);
+            if (ag.pairs)
+                fn(ctx, &ag);
         }
-    }
-    if (out)
-        out[o] = '\0';
-    return out;
-}
-
-int sc_answers_agree(const char *a, size_t alen, const char *b, size_t blen, const char *method)
-{
-    char *ta, *sa, *tb, *sb;
-    int agree = 0;
-    int ra = sc_answer_core(a, alen, &ta, &sa), rb = sc_answer_core(b, blen, &tb, &sb);
-    if (ra || rb) {
-        agree = 0; /* an answer that is not JSON cannot match anything */
-    } else if (sa || sb) {
-        agree = sa && sb && strcmp(sa, sb) == 0;
-    } else if (strcmp(method, "exact") == 0) {
-        agree = strcmp(ta, tb) == 0;
-    } else {
-        char *fa = fold(ta), *fb = fold(tb);
-        agree = fa && fb && strcmp(fa, fb) == 0;
-        if (!agree && fa && fb && strcmp(method, "semantic") == 0)
-            agree = 2; /* differ in words: the embeddings decide */
-        free(fa);
-        free(fb);
-    }
-    free(ta);
-    free(sa);
-    free(tb);
-    free(sb);
-    return agree;
+    pthread_mutex_unlock(&q->mu);
 }

@@ -82,6 +82,40 @@ typedef struct {
     double semantic_rate, semantic_upper; /* the same for semantic hits alone */
 } sc_quality_ns_t;
 
+/* ---- agreement between comparison methods -------------------------------
+ * The same answer pair can be compared by two methods (the namespace's own
+ * and a second one, e.g. semantic and judge); counting how often they agree
+ * shows how much the choice of method matters for that traffic. */
+
+#define SC_COMPARE_METHODS 4
+/* "exact", "normalized", "semantic", "judge": the order counts are kept in. */
+extern const char *const sc_compare_method_names[SC_COMPARE_METHODS];
+/* The index of method 'name' in sc_compare_method_names, or -1. */
+int sc_compare_method(const char *name);
+
+typedef struct {
+    const char *a, *b;           /* the methods (static names), a before b in the list above */
+    uint64_t pairs;              /* answer pairs compared by both */
+    uint64_t both_correct, both_wrong;
+    uint64_t a_wrong_only;       /* a said wrong, b said correct */
+    uint64_t b_wrong_only;
+    double agreement;            /* (both_correct + both_wrong) / pairs; 0 when no pairs */
+} sc_agreement_t;
+
+/* Records that one answer pair was judged 'va' by method 'ma' and 'vb' by
+ * 'mb' in namespace 'ns' (the order of the two methods does not matter).
+ * SC_EINVAL for an unknown method, the same method twice or a bad verdict. */
+int sc_quality_record_agreement(sc_quality_t *q, const char *ns, const char *ma, sc_verdict_t va,
+                                const char *mb, sc_verdict_t vb);
+/* The counts of methods 'ma' and 'mb' in 'ns' (zeros if none), with 'a' and
+ * 'b' in the list's order whatever the order asked. SC_EINVAL as above. */
+int sc_quality_agreement(sc_quality_t *q, const char *ns, const char *ma, const char *mb,
+                         sc_agreement_t *out);
+/* Calls 'fn' for each pair of methods with at least one pair recorded in
+ * 'ns', under the quality lock ('fn' must not call back into 'q'). */
+void sc_quality_agreement_foreach(sc_quality_t *q, const char *ns,
+                                  void (*fn)(void *ctx, const sc_agreement_t *ag), void *ctx);
+
 /* Counts of namespace 'ns' (zeros if none). */
 void sc_quality_ns(sc_quality_t *q, const char *ns, sc_quality_ns_t *out);
 /* Calls 'fn' for each namespace with validations. */
@@ -175,12 +209,13 @@ int sc_quality_validations_json(sc_store_reader_t *r, size_t limit, sc_buf_t *ou
  * left out. Exactly one of '*text' and '*structure' is set (malloc'd). */
 int sc_answer_core(const char *json, size_t len, char **text, char **structure);
 /* Compares two answers by 'method': "exact" (byte-equal text), "normalized"
- * (text with case, whitespace and punctuation folded), or "semantic" (as
- * normalized here; the caller then compares embeddings when they differ).
- * Structured answers agree when their canonical structures are equal,
- * whatever the method. Returns 1 if they agree, 0 if not, and for
- * "semantic" 2 when both are texts that differ after folding (the verdict
- * then needs their embeddings). */
+ * (text with case, whitespace and punctuation folded), "semantic" or
+ * "judge" (as normalized here; the caller then compares embeddings, or asks
+ * a model through sc_judge.h, when they differ). Structured answers agree
+ * when their canonical structures are equal, whatever the method. Returns 1
+ * if they agree, 0 if not, and for "semantic" and "judge" 2 when both are
+ * texts that differ after folding (the verdict then needs the embeddings or
+ * the judge). */
 int sc_answers_agree(const char *a, size_t alen, const char *b, size_t blen, const char *method);
 /* The text of an answer, as in sc_answer_core; NULL for a structured one. */
 char *sc_answer_text(const char *json, size_t len);

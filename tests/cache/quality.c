@@ -18,6 +18,9 @@ START_TEST(answers_compare_by_method)
     ck_assert_int_eq(AGREE("\"Paris\"", "\"Lyon\"", "normalized"), 0);
     ck_assert_int_eq(AGREE("\"Paris\"", "\"PARIS\"", "semantic"), 1);
     ck_assert_int_eq(AGREE("\"Paris\"", "\"Lyon\"", "semantic"), 2);
+    ck_assert_int_eq(AGREE("\"Paris!\"", "\"paris\"", "judge"), 1);
+    ck_assert_int_eq(AGREE("\"Paris\"", "\"It is Paris\"", "judge"), 2);
+    ck_assert_int_eq(AGREE("\"Paris\"", "\"It is Paris\"", "normalized"), 0);
     /* The text is found inside completions and {"content": ...} objects,
      * whatever else differs (ids, timestamps, usage). */
     const char *c1 = "{\"id\":\"a\",\"created\":1,\"choices\":[{\"message\":{\"role\":\"assistant\","
@@ -194,6 +197,74 @@ START_TEST(unanswered_validations_expire_to_make_room)
 }
 END_TEST
 
+static void list_pair(void *ctx, const sc_agreement_t *ag)
+{
+    sc_buf_printf(ctx, "%s/%s:%llu ", ag->a, ag->b, (unsigned long long)ag->pairs);
+}
+
+START_TEST(agreement_between_methods_is_counted_per_namespace)
+{
+    sc_quality_opts_t o = {.max_pending = 4, .budget_max_scopes = 0};
+    sc_quality_t *q;
+    ck_assert_int_eq(sc_quality_create(&q, &o), 0);
+    ck_assert_int_eq(sc_compare_method("judge"), 3);
+    ck_assert_int_eq(sc_compare_method("fuzzy"), -1);
+    /* semantic vs judge in "a": 3 agree (2 correct, 1 wrong), 1 where only
+     * the semantic method said wrong, 1 where only the judge did; the
+     * order of the methods in the call does not matter. */
+    static const struct {
+        const char *ns, *ma;
+        sc_verdict_t va;
+        const char *mb;
+        sc_verdict_t vb;
+        int rc;
+    } rec[] = {
+        {"a", "semantic", SC_VERDICT_CORRECT, "judge", SC_VERDICT_CORRECT, 0},
+        {"a", "judge", SC_VERDICT_CORRECT, "semantic", SC_VERDICT_CORRECT, 0},
+        {"a", "semantic", SC_VERDICT_WRONG, "judge", SC_VERDICT_WRONG, 0},
+        {"a", "semantic", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, 0},
+        {"a", "judge", SC_VERDICT_WRONG, "semantic", SC_VERDICT_CORRECT, 0},
+        {"a", "normalized", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, 0},
+        {"b", "exact", SC_VERDICT_WRONG, "normalized", SC_VERDICT_WRONG, 0},
+        {"a", "judge", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
+        {"a", "fuzzy", SC_VERDICT_WRONG, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
+        {"a", "exact", (sc_verdict_t)7, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
+    };
+    for (size_t i = 0; i < sizeof(rec) / sizeof(rec[0]); i++)
+        ck_assert_int_eq(sc_quality_record_agreement(q, rec[i].ns, rec[i].ma, rec[i].va, rec[i].mb,
+                                                     rec[i].vb), rec[i].rc);
+    sc_agreement_t ag;
+    ck_assert_int_eq(sc_quality_agreement(q, "a", "judge", "semantic", &ag), 0);
+    ck_assert_str_eq(ag.a, "semantic");
+    ck_assert_str_eq(ag.b, "judge");
+    ck_assert_uint_eq(ag.pairs, 5);
+    ck_assert_uint_eq(ag.both_correct, 2);
+    ck_assert_uint_eq(ag.both_wrong, 1);
+    ck_assert_uint_eq(ag.a_wrong_only, 1);
+    ck_assert_uint_eq(ag.b_wrong_only, 1);
+    ck_assert_double_eq_tol(ag.agreement, 0.6, 1e-12);
+    ck_assert_int_eq(sc_quality_agreement(q, "b", "semantic", "judge", &ag), 0);
+    ck_assert_uint_eq(ag.pairs, 0);
+    ck_assert_double_eq(ag.agreement, 0);
+    ck_assert_int_eq(sc_quality_agreement(q, "none", "exact", "normalized", &ag), 0);
+    ck_assert_uint_eq(ag.pairs, 0);
+    ck_assert_int_eq(sc_quality_agreement(q, "a", "exact", "exact", &ag), SC_EINVAL);
+    /* foreach lists the pairs of methods that have counts, in order. */
+    sc_buf_t seen = {0};
+    sc_quality_agreement_foreach(q, "a", list_pair, &seen);
+    ck_assert_str_eq(seen.data, "normalized/judge:1 semantic/judge:5 ");
+    sc_buf_reset(&seen);
+    sc_quality_agreement_foreach(q, "nothing", list_pair, &seen);
+    ck_assert_uint_eq(seen.len, 0);
+    sc_buf_free(&seen);
+    /* The verdict counts are untouched by agreement records. */
+    sc_quality_ns_t st;
+    sc_quality_ns(q, "a", &st);
+    ck_assert_uint_eq(st.validated[SC_MATCH_SEMANTIC], 0);
+    sc_quality_destroy(q);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("quality");
@@ -203,6 +274,7 @@ int main(void)
     tcase_add_test(tc, thresholds_are_learned_conservatively);
     tcase_add_test(tc, scopes_get_their_own_threshold_once_observed_enough);
     tcase_add_test(tc, unanswered_validations_expire_to_make_room);
+    tcase_add_test(tc, agreement_between_methods_is_counted_per_namespace);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
