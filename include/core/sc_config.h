@@ -80,6 +80,15 @@ typedef struct sc_config_s {
     int64_t max_label_values;    /* distinct namespace (or namespace+model) label values in /metrics */
     int64_t log_level;           /* sc_log_level_t */
     char log_file[512];          /* "" = stderr */
+    /* fleet (docs/fleet.md) */
+    char redis[1024];            /* Redis URL or unix socket path; "" = no fleet */
+    char fleet[128];             /* fleet name: names the stream and registry keys */
+    int64_t fleet_retention;     /* stream records kept (MAXLEN ~); 0 = unbounded */
+    int64_t fleet_retention_s;   /* or by age (MINID ~); 0 = by count */
+    int64_t fleet_outbox_max;    /* unpublished local changes kept; 0 = unbounded */
+    int64_t fleet_max_lag_ms;    /* a joining node is ready once caught up within this */
+    int64_t fleet_tombstone_s;   /* how long deletes and invalidations are remembered */
+    char fleet_advertise[256];   /* URL peers reach this node at; "" = http://host:port */
 } sc_config_t;
 
 /* Fills 'cfg' with every option's default. */
