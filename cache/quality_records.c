@@ -101,16 +101,3 @@ int sc_quality_validations_json(sc_store_reader_t *r, size_t limit, sc_buf_t *ou
     sc_buf_puts(out, "]");
     return rc;
 }
-
-/* ---- deprecated names (sc_store.h), until server/ uses the ones above ---- */
-
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
-                         const uint8_t entry_key[SC_KEY_BYTES])
-{
-    return sc_quality_is_negative(r, req_key, entry_key);
-}
-
-int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out)
-{
-    return sc_quality_validations_json(r, limit, out);
-}

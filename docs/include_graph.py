@@ -6,6 +6,12 @@ them; calls are read with nm from the objects in build/. Both must run
 downwards only: core < index, embed < cache < server (index and embed are
 siblings that never see each other), and no two modules may need each other.
 
+A module is one .c/.cc file, or several that share a private header named
+<dir>/<stem>_internal.h (not under include/): a module split across files by
+responsibility, whose files may call each other through that header (the
+store's record codec, reads, writer and eviction behind store_internal.h).
+Such a group counts as the module <dir>/<stem> in every check.
+
 usage: docs/include_graph.py [--build DIR] [--allow-cycles-in LAYER]...
                              [--markdown | --update docs/architecture.md]
 Exit status: 0 clean, 1 a violation, 2 the tree could not be read.
@@ -125,37 +131,60 @@ def scan_includes(root, files, inc_paths):
     return out
 
 
+# file -> module name for files grouped behind a private *_internal.h
+# header; filled by group_modules() before any check runs.
+GROUP = {}
+INTERNAL_RE = re.compile(r'^(.*)_internal\.h$')
+
+
+def group_modules(includes):
+    """Files that include a private <dir>/<stem>_internal.h of their own
+    folder form the module <dir>/<stem> (see the module docstring)."""
+    for rel, found in includes.items():
+        if rel.endswith(".h") or rel.startswith("include/"):
+            continue
+        for _line, hdr, _on_path in found:
+            m = INTERNAL_RE.match(hdr)
+            if m and not hdr.startswith("include/") and os.path.dirname(hdr) == os.path.dirname(rel):
+                GROUP[rel] = m.group(1)
+                break
+
+
 def module_of(rel):
-    """Module name of a .c/.cc file: its path without the extension."""
-    return os.path.splitext(rel)[0]
+    """Module name of a .c/.cc file: its path without the extension, or its
+    group's name when it sits behind a private *_internal.h header."""
+    return GROUP.get(rel, os.path.splitext(rel)[0])
 
 
 def read_symbols(root, build, modules):
     """module -> (defined set, undefined set) from nm; problems listed."""
     syms, problems = {}, []
-    for mod, src in sorted(modules.items()):
-        obj = os.path.join(build, mod + ".o")
-        if not os.path.isfile(obj):
-            problems.append("%s: no object %s (run make all)" % (src, obj))
-            continue
-        if os.path.getmtime(obj) < os.path.getmtime(os.path.join(root, src)):
-            print("include_graph: warning: %s is older than %s; the symbol checks read the old "
-                  "code (run make all)" % (obj, src), file=sys.stderr)
-        try:
-            out = subprocess.run(["nm", "-P", obj], check=True, capture_output=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError) as e:
-            fail_setup("nm %s: %s" % (obj, e))
+    for mod, srcs in sorted(modules.items()):
         defined, undefined = set(), set()
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) < 2:
+        for src in srcs:
+            obj = os.path.join(build, os.path.splitext(src)[0] + ".o")
+            if not os.path.isfile(obj):
+                problems.append("%s: no object %s (run make all)" % (src, obj))
                 continue
-            name, t = f[0], f[1]
-            if t in ("U", "w", "v"):
-                undefined.add(name)
-            elif t.isupper():
-                defined.add(name)
-        syms[mod] = (defined, undefined)
+            if os.path.getmtime(obj) < os.path.getmtime(os.path.join(root, src)):
+                print("include_graph: warning: %s is older than %s; the symbol checks read the "
+                      "old code (run make all)" % (obj, src), file=sys.stderr)
+            try:
+                out = subprocess.run(["nm", "-P", obj], check=True, capture_output=True,
+                                     text=True).stdout
+            except (OSError, subprocess.CalledProcessError) as e:
+                fail_setup("nm %s: %s" % (obj, e))
+            for line in out.splitlines():
+                f = line.split()
+                if len(f) < 2:
+                    continue
+                name, t = f[0], f[1]
+                if t in ("U", "w", "v"):
+                    undefined.add(name)
+                elif t.isupper():
+                    defined.add(name)
+        # Calls between the files of one module are the module's own business.
+        syms[mod] = (defined, undefined - defined)
     return syms, problems
 
 
@@ -420,7 +449,7 @@ def markdown(inc_edges, call_edges, modules, report, allow, have_syms, command):
         out.append('  subgraph L_%s ["%s/"]' % (layer, layer))
         for mod in sorted(m for m in modules if layer_of(m) == layer):
             node = re.sub(r'\W', '_', mod)
-            out.append('    %s["%s"]' % (node, os.path.basename(modules[mod])))
+            out.append('    %s["%s"]' % (node, ", ".join(os.path.basename(f) for f in modules[mod])))
         out.append("  end")
     for src, dst in layer_pairs(inc_edges, call_edges):
         if src != dst:
@@ -479,7 +508,11 @@ def main():
     if not files:
         fail_setup("no sources under %s" % root)
     includes = scan_includes(root, files, makefile_include_paths(root))
-    modules = {module_of(f): f for f in files if not f.endswith(".h")}
+    group_modules(includes)
+    modules = {}
+    for f in files:
+        if not f.endswith(".h"):
+            modules.setdefault(module_of(f), []).append(f)
     report = Report()
     syms = {}
     if not args.no_symbols:

@@ -1,4 +1,5 @@
-/* embedpool.h -- embedding worker threads with micro-batching. Event loops
+/* embedpool.h -- embedding worker threads with micro-batching, one pool per
+ * server-side model (models.c); handlers submit through sc_model_t. Event loops
  * submit one text per job and never run model code; a worker takes the jobs
  * that arrived within a short wait after the first (up to --embed-batch) and
  * embeds them in one call. The wait is --embed-wait-us at most and never

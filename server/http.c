@@ -1,19 +1,18 @@
-/* http.c -- HTTP/1.1 connections on a libuv loop, parsed by http_parser.
+/* http.c -- HTTP/1.1 connections on a libuv loop: reading, handing complete
+ * requests to the loop's handler, writing responses, streaming, timeouts.
  * The parser is paused at the end of every message, so pipelined requests are
- * handled strictly one after another and their responses leave in order; an
- * asynchronous handler (a store waiting for its commit) stops reading until it
- * answers. A response is written straight to the socket when it fits; what
+ * handled strictly one after another and their responses leave in order; a
+ * handler that holds a request (an async store, a stream) stops parsing until
+ * it answers. A response is written straight to the socket when it fits; what
  * does not is handed to uv_write, and responses produced while that write is
- * in flight are coalesced into the next one. One timer per connection enforces the idle and request
- * timeouts, so a slow client cannot hold a worker. */
+ * in flight are coalesced into the next one. One timer per connection enforces
+ * the idle and request timeouts, so a slow client cannot hold a loop. */
 #define _GNU_SOURCE
-#include "server_internal.h"
+#include "http_internal.h"
 
-#include <ctype.h>
-#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #define READ_CHUNK 65536
@@ -24,170 +23,14 @@ static void conn_process(sc_conn_t *c);
 static void conn_close(sc_conn_t *c);
 static void conn_flush(sc_conn_t *c);
 static void conn_arm_timer(sc_conn_t *c);
+static void update_reading(sc_conn_t *c);
 
-const char *sc_http_reason(int status)
+/* "Close once the answers are out" applies when no answer is still owed: a
+ * held request or an open stream will add more. */
+static int may_close(const sc_conn_t *c)
 {
-    switch (status) {
-#define XX(num, name, string) case num: return #string;
-        HTTP_STATUS_MAP(XX)
-#undef XX
-    default: return "Unknown";
-    }
+    return c->close_after_write && !c->busy && !c->streaming;
 }
-
-/* ---- parser callbacks ------------------------------------------------- */
-
-static int fail_request(sc_conn_t *c, int status, const char *detail)
-{
-    if (!c->err_status) {
-        c->err_status = status;
-        c->err_detail = detail;
-    }
-    return -1; /* makes http_parser stop with a callback error */
-}
-
-static int on_message_begin(http_parser *p)
-{
-    sc_conn_t *c = p->data;
-    sc_buf_reset(&c->url);
-    sc_buf_reset(&c->body);
-    c->hname_len = 0;
-    c->hname_done = 0;
-    c->header_wanted = 0;
-    c->header_bytes = 0;
-    c->content_type_seen = c->content_type_json = c->has_clen = c->expect_continue = 0;
-    sc_buf_reset(&c->auth);
-    c->in_message = 1;
-    return 0;
-}
-
-static int count_header_bytes(sc_conn_t *c, size_t n)
-{
-    c->header_bytes += n;
-    if (c->header_bytes > (size_t)c->w->srv->cfg.max_header_bytes)
-        return fail_request(c, 431, "request line and headers exceed --max-header-bytes");
-    return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-    sc_conn_t *c = p->data;
-    if (count_header_bytes(c, n))
-        return -1;
-    return sc_buf_append(&c->url, at, n) ? fail_request(c, 503, "out of memory") : 0;
-}
-
-static void finish_header(sc_conn_t *c)
-{
-    if (!c->header_wanted)
-        return;
-    const char *v = c->hval.data ? c->hval.data : "";
-    while (*v == ' ' || *v == '\t')
-        v++;
-    if (c->header_wanted == 1) {
-        c->content_type_seen = 1;
-        /* application/json, optionally with parameters; also +json types. */
-        size_t n = strcspn(v, ";");
-        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-            n--;
-        c->content_type_json =
-            (n == 16 && strncasecmp(v, "application/json", 16) == 0) ||
-            (n > 5 && strncasecmp(v + n - 5, "+json", 5) == 0 && memchr(v, '/', n));
-    } else if (c->header_wanted == 2) {
-        c->expect_continue = strncasecmp(v, "100-continue", 12) == 0;
-    } else if (c->header_wanted == 3) {
-        sc_buf_reset(&c->auth);
-        sc_buf_puts(&c->auth, v);
-    }
-    c->header_wanted = 0;
-    sc_buf_reset(&c->hval);
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-    sc_conn_t *c = p->data;
-    if (count_header_bytes(c, n))
-        return -1;
-    if (c->hname_done) { /* a new header starts: close the previous one */
-        finish_header(c);
-        c->hname_len = 0;
-        c->hname_done = 0;
-    }
-    for (size_t i = 0; i < n && c->hname_len < sizeof(c->hname) - 1; i++)
-        c->hname[c->hname_len++] = (char)tolower((unsigned char)at[i]);
-    c->hname[c->hname_len] = '\0';
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-    sc_conn_t *c = p->data;
-    if (count_header_bytes(c, n))
-        return -1;
-    if (!c->hname_done) {
-        c->hname_done = 1;
-        if (strcmp(c->hname, "content-type") == 0)
-            c->header_wanted = 1;
-        else if (strcmp(c->hname, "expect") == 0)
-            c->header_wanted = 2;
-        else if (strcmp(c->hname, "content-length") == 0)
-            c->has_clen = 1;
-        else if (strcmp(c->hname, "authorization") == 0)
-            c->header_wanted = 3;
-    }
-    if (c->header_wanted && sc_buf_append(&c->hval, at, n))
-        return fail_request(c, 503, "out of memory");
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    sc_conn_t *c = p->data;
-    finish_header(c);
-    const sc_config_t *cfg = &c->w->srv->cfg;
-    if (p->http_major != 1)
-        return fail_request(c, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
-    int chunked = (p->flags & F_CHUNKED) != 0;
-    int has_body = chunked || (c->has_clen && p->content_length > 0);
-    if (c->has_clen && p->content_length > (uint64_t)cfg->max_body_bytes)
-        return fail_request(c, 413, "request body exceeds --max-body-bytes");
-    if ((p->method == HTTP_POST || p->method == HTTP_PUT) && !chunked && !c->has_clen)
-        return fail_request(c, 411, "a request body needs Content-Length or chunked encoding");
-    if (c->expect_continue && has_body) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        sc_buf_append(&c->out, cont, sizeof(cont) - 1);
-        conn_flush(c);
-    }
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-    sc_conn_t *c = p->data;
-    if (c->body.len + n > (size_t)c->w->srv->cfg.max_body_bytes)
-        return fail_request(c, 413, "request body exceeds --max-body-bytes");
-    return sc_buf_append(&c->body, at, n) ? fail_request(c, 503, "out of memory") : 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    sc_conn_t *c = p->data;
-    c->keep_alive = http_should_keep_alive(p);
-    c->request_ready = 1;
-    c->in_message = 0;
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
 
 /* ---- output ----------------------------------------------------------- */
 
@@ -203,7 +46,7 @@ static void on_write(uv_write_t *wr, int status)
     }
     if (c->out.len) {
         conn_flush(c);
-    } else if (c->close_after_write) {
+    } else if (may_close(c)) {
         conn_close(c);
     } else if (!c->reading && !c->busy && !c->closing) {
         conn_process(c); /* output drained: resume reading */
@@ -213,8 +56,13 @@ static void on_write(uv_write_t *wr, int status)
 
 static void conn_flush(sc_conn_t *c)
 {
-    if (c->writing || !c->out.len || c->closing)
+    if (c->writing || c->closing)
         return;
+    if (!c->out.len) {
+        if (may_close(c))
+            conn_close(c);
+        return;
+    }
     /* Most answers fit in the socket's send buffer: write them now. Only the
      * rest goes through uv_write, whose completion is a callback a loop
      * iteration later and, once libuv's write queue drains, an epoll_ctl
@@ -229,7 +77,7 @@ static void conn_flush(sc_conn_t *c)
     size_t written = n > 0 ? (size_t)n : 0;
     if (written == c->out.len) {
         sc_buf_reset(&c->out);
-        if (c->close_after_write)
+        if (may_close(c))
             conn_close(c);
         return;
     }
@@ -247,35 +95,39 @@ static void conn_flush(sc_conn_t *c)
     }
 }
 
-void sc_conn_respond(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int status,
-                     const char *content_type, const char *extra_headers, const char *body,
-                     size_t len)
+/* Draining: the last answer to what was received closes the connection. */
+static void decide_close(sc_conn_t *c)
 {
-    /* Draining: the last answer to what was received closes the connection. */
-    if (!c->keep_alive || (c->w->stopping && c->in_off >= c->in.len))
+    if (!c->keep_alive || (c->hl->stopping && c->in_off >= c->in.len))
         c->close_after_write = 1;
-    if (!c->closing) {
-        /* Assembled by hand: this runs for every response. */
-        sc_buf_t *o = &c->out;
-        sc_buf_reserve(o, len + 256);
-        sc_buf_puts(o, "HTTP/1.1 ");
-        sc_buf_u64(o, (uint64_t)status);
-        sc_buf_puts(o, " ");
-        sc_buf_puts(o, sc_http_reason(status));
-        sc_buf_puts(o, "\r\nContent-Type: ");
-        sc_buf_puts(o, content_type);
-        sc_buf_puts(o, "\r\nContent-Length: ");
-        sc_buf_u64(o, len);
-        sc_buf_puts(o, "\r\n");
-        if (extra_headers)
-            sc_buf_puts(o, extra_headers);
-        if (c->close_after_write)
-            sc_buf_puts(o, "Connection: close\r\n");
-        sc_buf_puts(o, "\r\n");
-        sc_buf_append(o, body, len);
-    }
-    sc_metrics_request(c->w->metrics, ep, status, sc_mono_ns() - started_ns);
-    if (c->busy) { /* an async handler finished: flush and carry on */
+}
+
+/* The status line and Content-Type, which every response carries. */
+static void put_head(sc_conn_t *c, int status, const char *content_type)
+{
+    /* Assembled by hand: this runs for every response. */
+    sc_buf_t *o = &c->out;
+    sc_buf_puts(o, "HTTP/1.1 ");
+    sc_buf_u64(o, (uint64_t)status);
+    sc_buf_puts(o, " ");
+    sc_buf_puts(o, sc_http_reason(status));
+    sc_buf_puts(o, "\r\nContent-Type: ");
+    sc_buf_puts(o, content_type);
+    sc_buf_puts(o, "\r\n");
+}
+
+/* The request's response is complete: tell on_response, and if a handler
+ * held the request, flush and carry on with pipelined requests. */
+static void response_done(sc_conn_t *c, int status)
+{
+    const sc_http_handler_t *h = &c->hl->h;
+    if (h->on_response)
+        h->on_response(h->ctx, c->tag, status, sc_mono_ns() - c->started_ns);
+    c->tag = -1;
+    c->responded = 1;
+    c->streaming = 0;
+    c->gone_cb = NULL;
+    if (c->busy) {
         c->busy = 0;
         conn_flush(c);
         if (!c->close_after_write)
@@ -283,46 +135,131 @@ void sc_conn_respond(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int st
     }
 }
 
-void sc_conn_problem(sc_conn_t *c, sc_endpoint_t ep, uint64_t started_ns, int status,
-                     const char *slug, const char *detail)
+void sc_conn_set_tag(sc_conn_t *c, int tag)
+{
+    c->tag = tag;
+}
+
+void sc_conn_respond(sc_conn_t *c, int status, const char *content_type, const char *extra_headers,
+                     const char *body, size_t len)
+{
+    if (c->responded || c->streaming)
+        return; /* one response per request */
+    decide_close(c);
+    if (!c->closing) {
+        sc_buf_reserve(&c->out, len + 256);
+        put_head(c, status, content_type);
+        sc_buf_puts(&c->out, "Content-Length: ");
+        sc_buf_u64(&c->out, len);
+        sc_buf_puts(&c->out, "\r\n");
+        if (extra_headers)
+            sc_buf_puts(&c->out, extra_headers);
+        sc_buf_puts(&c->out, c->close_after_write ? "Connection: close\r\n\r\n" : "\r\n");
+        sc_buf_append(&c->out, body, len);
+    }
+    response_done(c, status);
+}
+
+void sc_conn_problem(sc_conn_t *c, int status, const char *slug, const char *detail)
 {
     sc_buf_t b = {0};
     sc_buf_printf(&b, "{\"type\":\"urn:semcached:problem:%s\",\"title\":\"%s\",\"status\":%d,\"detail\":",
                   slug, sc_http_reason(status), status);
     sc_buf_json_str(&b, detail, strlen(detail));
     sc_buf_puts(&b, "}");
-    sc_conn_respond(c, ep, started_ns, status, "application/problem+json", NULL,
-                    b.data ? b.data : "", b.len);
+    sc_conn_respond(c, status, "application/problem+json", NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
 }
 
-/* ---- lifecycle -------------------------------------------------------- */
+/* ---- streamed responses ----------------------------------------------- */
+
+int sc_conn_stream_begin(sc_conn_t *c, int status, const char *content_type,
+                         const char *extra_headers)
+{
+    if (c->responded || c->streaming)
+        return SC_EINVAL;
+    decide_close(c);
+    /* HTTP/1.0 has no chunked encoding: the end of the body is the close. */
+    c->streaming = c->version_minor >= 1 ? 1 : 2;
+    if (c->streaming == 2)
+        c->close_after_write = 1;
+    c->stream_status = status;
+    if (c->closing)
+        return SC_ECLOSED;
+    put_head(c, status, content_type);
+    if (c->streaming == 1)
+        sc_buf_puts(&c->out, "Transfer-Encoding: chunked\r\n");
+    if (extra_headers)
+        sc_buf_puts(&c->out, extra_headers);
+    sc_buf_puts(&c->out, c->close_after_write ? "Connection: close\r\n\r\n" : "\r\n");
+    c->in_call = 1;
+    conn_flush(c);
+    c->in_call = 0;
+    return c->closing ? SC_ECLOSED : 0;
+}
+
+int sc_conn_stream_write(sc_conn_t *c, const void *data, size_t len)
+{
+    if (!c->streaming)
+        return SC_EINVAL;
+    if (c->closing)
+        return SC_ECLOSED;
+    if (!len || c->head)
+        return 0; /* an empty chunk would end the stream */
+    if (c->streaming == 1) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        sc_buf_append(&c->out, size, (size_t)n);
+        sc_buf_append(&c->out, data, len);
+        sc_buf_append(&c->out, "\r\n", 2);
+    } else {
+        sc_buf_append(&c->out, data, len);
+    }
+    c->in_call = 1;
+    conn_flush(c);
+    c->in_call = 0;
+    return c->closing ? SC_ECLOSED : 0;
+}
+
+int sc_conn_stream_end(sc_conn_t *c)
+{
+    if (!c->streaming)
+        return SC_EINVAL;
+    int rc = c->closing ? SC_ECLOSED : 0;
+    if (!rc && c->streaming == 1 && !c->head)
+        sc_buf_append(&c->out, "0\r\n\r\n", 5);
+    response_done(c, c->stream_status);
+    return rc;
+}
+
+size_t sc_conn_out_pending(const sc_conn_t *c)
+{
+    return c->out.len + c->out_inflight.len;
+}
+
+/* ---- holders and the client going away ------------------------------------ */
 
 void sc_conn_hold(sc_conn_t *c)
 {
     c->busy = 1;
     c->refs++;
-    c->w->pending_ops++;
 }
 
 static void conn_free(sc_conn_t *c)
 {
-    sc_worker_t *w = c->w;
+    sc_http_loop_t *hl = c->hl;
     if (c->prev)
         c->prev->next = c->next;
     else
-        w->conns = c->next;
+        hl->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    sc__http_request_free(c);
     sc_buf_free(&c->in);
-    sc_buf_free(&c->url);
-    sc_buf_free(&c->body);
-    sc_buf_free(&c->hval);
-    sc_buf_free(&c->auth);
     sc_buf_free(&c->out);
     sc_buf_free(&c->out_inflight);
-    atomic_fetch_sub(&w->srv->n_conns, 1);
-    atomic_fetch_sub(&w->n_open, 1);
+    atomic_fetch_sub(hl->n_conns, 1);
+    atomic_fetch_sub(&hl->n_open, 1);
     free(c);
 }
 
@@ -330,6 +267,33 @@ void sc_conn_release(sc_conn_t *c)
 {
     if (--c->refs == 0)
         conn_free(c);
+}
+
+int sc_conn_gone(const sc_conn_t *c)
+{
+    return c->gone;
+}
+
+/* Tells the holder of the request, once, that its client is gone; not from
+ * inside an sc_conn_* call, which returns SC_ECLOSED instead. */
+static void tell_gone(sc_conn_t *c)
+{
+    if (!c->gone_cb || c->gone_told || !c->gone)
+        return;
+    c->gone_told = 1;
+    if (c->in_call)
+        return;
+    c->refs++; /* the callback may answer and release */
+    c->gone_cb(c, c->gone_arg, c->gone);
+    sc_conn_release(c);
+}
+
+void sc_conn_on_gone(sc_conn_t *c, sc_conn_gone_fn cb, void *arg)
+{
+    c->gone_cb = cb;
+    c->gone_arg = arg;
+    c->gone_told = c->gone != 0; /* already gone: the caller checks sc_conn_gone */
+    update_reading(c);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -342,8 +306,12 @@ static void conn_close(sc_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    c->reading = 0;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    c->gone |= SC_CONN_CLOSED;
+    if (c->busy)
+        tell_gone(c);
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -361,12 +329,23 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = c->in.cap - c->in.len - 1;
 }
 
+/* An answer of the HTTP layer itself (a parse error, a timeout): it belongs
+ * to no handler, so it carries no tag. */
+static void answer_error(sc_conn_t *c, uint64_t started_ns, int status, const char *slug,
+                         const char *detail)
+{
+    c->tag = -1;
+    c->responded = 0;
+    c->started_ns = started_ns;
+    sc_conn_problem(c, status, slug, detail);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     sc_conn_t *c = t->data;
     if (c->closing)
         return;
-    if (c->w->stopping) { /* --drain-timeout-ms is up: close, answered or not */
+    if (c->hl->stopping) { /* --drain-timeout-ms is up: close, answered or not */
         conn_close(c);
         return;
     }
@@ -375,8 +354,8 @@ static void on_timer(uv_timer_t *t)
     if (c->in_message || c->in_off < c->in.len) {
         c->keep_alive = 0;
         c->close_after_write = 1;
-        sc_conn_problem(c, SC_EP_OTHER, c->request_started_ns, 408, "request-timeout",
-                        "the request did not arrive completely within --request-timeout-ms");
+        answer_error(c, c->request_started_ns, 408, "request-timeout",
+                     "the request did not arrive completely within --request-timeout-ms");
         conn_flush(c);
     } else {
         conn_close(c);
@@ -387,25 +366,31 @@ static void conn_arm_timer(sc_conn_t *c)
 {
     if (c->closing)
         return;
-    const sc_config_t *cfg = &c->w->srv->cfg;
-    if (c->w->stopping) { /* one deadline for the whole drain */
-        uint64_t now = sc_mono_ns(), end = c->w->drain_deadline_ns;
+    const sc_http_limits_t *lim = &c->hl->lim;
+    if (c->hl->stopping) { /* one deadline for the whole drain */
+        uint64_t now = sc_mono_ns(), end = c->hl->drain_deadline_ns;
         uv_timer_start(&c->timer, on_timer, end > now ? (end - now) / 1000000u + 1 : 0, 0);
     } else if (c->busy || c->close_after_write) {
         uv_timer_stop(&c->timer);
     } else if (c->in_message || c->in_off < c->in.len) {
         uint64_t now = sc_mono_ns();
-        uint64_t deadline = c->request_started_ns + (uint64_t)cfg->request_timeout_ms * 1000000u;
+        uint64_t deadline = c->request_started_ns + lim->request_timeout_ms * 1000000u;
         uv_timer_start(&c->timer, on_timer, deadline > now ? (deadline - now) / 1000000u + 1 : 0, 0);
     } else {
-        uv_timer_start(&c->timer, on_timer, (uint64_t)cfg->idle_timeout_ms, 0);
+        uv_timer_start(&c->timer, on_timer, lim->idle_timeout_ms, 0);
     }
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
-static void set_reading(sc_conn_t *c, int on)
+/* Reads while requests may be parsed; while a handler holds one, only if it
+ * asked to hear of a hang-up (the input is then buffered, up to a bound). */
+static void update_reading(sc_conn_t *c)
 {
+    int on = !c->hl->stopping && !c->close_after_write && !(c->gone & SC_CONN_HUNG_UP) &&
+             c->out.len + c->out_inflight.len < OUT_HIGH_WATER;
+    if (on && (c->busy || c->streaming))
+        on = c->gone_cb && c->in.len - c->in_off < READ_CHUNK;
     if (c->closing || c->reading == on)
         return;
     if (on)
@@ -418,33 +403,42 @@ static void set_reading(sc_conn_t *c, int on)
 static void dispatch(sc_conn_t *c)
 {
     sc_http_request_t req;
-    struct http_parser_url u;
-    memset(&req, 0, sizeof(req));
-    req.method = c->parser.method;
-    req.started_ns = sc_mono_ns();
-    req.body.ptr = c->body.data ? c->body.data : "";
-    req.body.len = c->body.len;
-    req.content_type_json = !c->content_type_seen || c->content_type_json;
-    req.authorization.ptr = c->auth.data ? c->auth.data : "";
-    req.authorization.len = c->auth.len;
-    http_parser_url_init(&u);
-    if (!c->url.len || http_parser_parse_url(c->url.data, c->url.len, 0, &u) ||
-        !(u.field_set & (1 << UF_PATH))) {
+    int rc = sc__http_request_build(c, &req);
+    c->tag = -1;
+    c->responded = 0;
+    c->streaming = 0;
+    c->gone_cb = NULL;
+    c->gone_told = 0;
+    c->head = c->parser.method == HTTP_HEAD;
+    c->version_minor = c->parser.http_minor;
+    c->started_ns = req.started_ns;
+    if (rc) {
         c->close_after_write = 1;
-        sc_conn_problem(c, SC_EP_OTHER, req.started_ns, 400, "bad-request", "malformed request target");
+        sc_conn_problem(c, rc == SC_EINVAL ? 400 : 503, rc == SC_EINVAL ? "bad-request" : "out-of-memory",
+                        rc == SC_EINVAL ? "malformed request target" : "out of memory");
         return;
     }
-    req.path.ptr = c->url.data + u.field_data[UF_PATH].off;
-    req.path.len = u.field_data[UF_PATH].len;
-    if (u.field_set & (1 << UF_QUERY)) {
-        req.query.ptr = c->url.data + u.field_data[UF_QUERY].off;
-        req.query.len = u.field_data[UF_QUERY].len;
+    c->hl->h.on_request(c->hl->h.ctx, c, &req);
+    if (!c->busy && !c->responded) { /* the handler forgot to answer: never stall the pipeline */
+        if (c->streaming)
+            sc_conn_stream_end(c);
+        else
+            sc_conn_problem(c, 500, "internal-error", "the request was not answered");
     }
-    sc_api_handle(c, &req);
+}
+
+static const char *error_slug(int status)
+{
+    return status == 431   ? "headers-too-large"
+           : status == 505 ? "http-version-not-supported"
+           : status == 413 ? "body-too-large"
+           : status == 411 ? "length-required"
+           : status == 503 ? "out-of-memory"
+                           : "bad-request";
 }
 
 /* Parses and handles buffered requests until the buffer is empty, a handler
- * goes asynchronous, or the connection is to close. */
+ * holds a request, or the connection is to close. */
 static void conn_process(sc_conn_t *c)
 {
     if (c->closing)
@@ -453,9 +447,15 @@ static void conn_process(sc_conn_t *c)
         if (!c->in_message)
             c->request_started_ns = sc_mono_ns();
         size_t avail = c->in.len - c->in_off;
-        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + c->in_off, avail);
+        size_t n = http_parser_execute(&c->parser, &sc__http_settings, c->in.data + c->in_off, avail);
         c->in_off += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (c->send_continue) { /* before the body, and before any answer */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            c->send_continue = 0;
+            sc_buf_append(&c->out, cont, sizeof(cont) - 1);
+            conn_flush(c);
+        }
         if (c->request_ready) {
             c->request_ready = 0;
             if (e == HPE_PAUSED)
@@ -468,13 +468,7 @@ static void conn_process(sc_conn_t *c)
             const char *detail = c->err_detail ? c->err_detail : http_errno_description(e);
             c->keep_alive = 0;
             c->close_after_write = 1;
-            sc_conn_problem(c, SC_EP_OTHER, c->request_started_ns, status,
-                            status == 431 ? "headers-too-large"
-                            : status == 505 ? "http-version-not-supported"
-                            : status == 413 ? "body-too-large"
-                            : status == 411 ? "length-required"
-                                            : "bad-request",
-                            detail);
+            answer_error(c, c->request_started_ns, status, error_slug(status), detail);
             break;
         }
         if (n < avail) /* cannot happen without an error or pause; be safe */
@@ -489,7 +483,9 @@ static void conn_process(sc_conn_t *c)
         c->in_off = 0;
     }
     conn_flush(c);
-    if (c->w->stopping && !c->busy && !c->closing && !c->close_after_write) {
+    if (c->closing)
+        return;
+    if (c->hl->stopping && !c->busy && !c->close_after_write) {
         /* Draining, and every complete request received is answered (what
          * is left is at most part of one): close once the answers are out. */
         c->close_after_write = 1;
@@ -498,8 +494,7 @@ static void conn_process(sc_conn_t *c)
             return;
         }
     }
-    set_reading(c, !c->w->stopping && !c->busy && !c->close_after_write &&
-                       c->out.len + c->out_inflight.len < OUT_HIGH_WATER);
+    update_reading(c);
     conn_arm_timer(c);
 }
 
@@ -508,11 +503,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     sc_conn_t *c = s->data;
     (void)buf;
     if (n < 0) {
-        /* EOF or error: answers already queued still go out if we can. */
-        if (c->writing || c->busy)
-            c->close_after_write = 1, set_reading(c, 0);
-        else
+        /* EOF or error: answers already queued (or owed) still go out if we can. */
+        c->gone |= SC_CONN_HUNG_UP;
+        if (c->writing || c->busy) {
+            c->close_after_write = 1;
+            update_reading(c);
+        } else {
             conn_close(c);
+        }
+        if (c->busy)
+            tell_gone(c);
         return;
     }
     if (n == 0)
@@ -522,114 +522,83 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     conn_process(c);
 }
 
-/* A new connection object on loop 'w' (not yet connected to a socket). */
-static sc_conn_t *conn_new(sc_worker_t *w)
+/* ---- connections and the loop ----------------------------------------- */
+
+/* A new connection object on loop 'hl' (not yet connected to a socket). */
+static sc_conn_t *conn_new(sc_http_loop_t *hl)
 {
     sc_conn_t *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->w = w;
-    uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
+    c->hl = hl;
+    c->tag = -1;
+    uv_tcp_init(hl->loop, &c->tcp);
+    uv_timer_init(hl->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->refs = 2; /* tcp + timer handles */
-    atomic_fetch_add(&w->srv->n_conns, 1);
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
+    atomic_fetch_add(hl->n_conns, 1);
+    c->next = hl->conns;
+    if (hl->conns)
+        hl->conns->prev = c;
+    hl->conns = c;
     return c;
 }
 
 static void conn_start(sc_conn_t *c)
 {
-    sc_server_t *srv = c->w->srv;
+    sc_http_loop_t *hl = c->hl;
     uv_tcp_nodelay(&c->tcp, 1);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->keep_alive = 1;
-    if (atomic_load(&srv->n_conns) > srv->cfg.max_connections) {
+    if (atomic_load(hl->n_conns) > hl->lim.max_connections) {
         c->keep_alive = 0;
-        sc_conn_problem(c, SC_EP_OTHER, sc_mono_ns(), 503, "too-many-connections",
-                        "the server is at --max-connections; retry later");
+        answer_error(c, sc_mono_ns(), 503, "too-many-connections",
+                     "the server is at --max-connections; retry later");
         c->close_after_write = 1;
         conn_flush(c);
         return;
     }
-    set_reading(c, 1);
+    update_reading(c);
     conn_arm_timer(c);
 }
 
-/* The loop a new connection should live on: the one owning the fewest
- * (this one unless another has at least two fewer). SO_REUSEPORT hashes
- * connections to loops at random, so 32 connections often split 12/20, and
- * with a steady request rate per connection the busier loop saturates while
- * the other idles: handing connections over keeps the loops even. */
-static sc_worker_t *least_loaded(sc_worker_t *w)
+int sc_http_loop_create(sc_http_loop_t **out, uv_loop_t *loop, const sc_http_limits_t *lim,
+                        const sc_http_handler_t *h, _Atomic int64_t *n_conns)
 {
-    sc_server_t *srv = w->srv;
-    sc_worker_t *best = w;
-    int best_n = atomic_load(&w->n_open);
-    for (int i = 0; i < srv->n_workers; i++) {
-        sc_worker_t *o = &srv->workers[i];
-        int n = atomic_load(&o->n_open);
-        if (o != w && n + 1 < best_n) { /* a stopping loop closes what it is handed */
-            best = o;
-            best_n = n;
-        }
-    }
-    return best;
+    sc_http_loop_t *hl = calloc(1, sizeof(*hl));
+    if (!hl)
+        return SC_ENOMEM;
+    hl->loop = loop;
+    hl->lim = *lim;
+    hl->h = *h;
+    hl->n_conns = n_conns;
+    atomic_init(&hl->n_open, 0);
+    *out = hl;
+    return 0;
 }
 
-static void free_handle(uv_handle_t *h)
+void sc_http_loop_destroy(sc_http_loop_t *hl)
 {
-    free(h);
+    free(hl);
 }
 
-void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener)
+void sc_http_loop_expect(sc_http_loop_t *hl, int n)
 {
-    sc_worker_t *to = least_loaded(w);
-    if (to != w) {
-        /* Accept here, hand a duplicate of the socket to the other loop
-         * (libuv handles belong to one loop) and close ours. */
-        uv_tcp_t *tmp = malloc(sizeof(*tmp));
-        if (!tmp)
-            return;
-        uv_tcp_init(&w->loop, tmp);
-        uv_os_fd_t fd;
-        int dup_fd = -1;
-        if (uv_accept(listener, (uv_stream_t *)tmp) == 0 && uv_fileno((uv_handle_t *)tmp, &fd) == 0)
-            dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        uv_close((uv_handle_t *)tmp, free_handle);
-        if (dup_fd < 0)
-            return;
-        atomic_fetch_add(&to->n_open, 1);
-        pthread_mutex_lock(&to->done_mu);
-        if (to->n_adopt == to->cap_adopt) {
-            size_t cap = to->cap_adopt ? to->cap_adopt * 2 : 16;
-            int *a = realloc(to->adopt_fds, cap * sizeof(int));
-            if (a) {
-                to->adopt_fds = a;
-                to->cap_adopt = cap;
-            }
-        }
-        int queued = to->n_adopt < to->cap_adopt;
-        if (queued)
-            to->adopt_fds[to->n_adopt++] = dup_fd;
-        pthread_mutex_unlock(&to->done_mu);
-        if (queued) {
-            uv_async_send(&to->wakeup);
-            return;
-        }
-        atomic_fetch_sub(&to->n_open, 1);
-        atomic_fetch_add(&w->n_open, 1);
-        sc__conn_adopt(w, dup_fd); /* no room to hand it over: keep it */
-        return;
-    }
-    sc_conn_t *c = conn_new(w);
+    atomic_fetch_add(&hl->n_open, n);
+}
+
+int sc_http_loop_conns(const sc_http_loop_t *hl)
+{
+    return atomic_load(&hl->n_open);
+}
+
+void sc_http_accept(sc_http_loop_t *hl, uv_stream_t *listener)
+{
+    sc_conn_t *c = conn_new(hl);
     if (!c)
         return;
-    atomic_fetch_add(&w->n_open, 1);
+    atomic_fetch_add(&hl->n_open, 1);
     if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
         conn_close(c);
         return;
@@ -637,13 +606,12 @@ void sc__conn_accept(sc_worker_t *w, uv_stream_t *listener)
     conn_start(c);
 }
 
-/* 'w->n_open' already counts the connection (the hand-over did). */
-void sc__conn_adopt(sc_worker_t *w, int fd)
+void sc_http_adopt(sc_http_loop_t *hl, int fd)
 {
-    sc_conn_t *c = w->stopping ? NULL : conn_new(w);
+    sc_conn_t *c = hl->stopping ? NULL : conn_new(hl);
     if (!c) {
         close(fd);
-        atomic_fetch_sub(&w->n_open, 1);
+        atomic_fetch_sub(&hl->n_open, 1);
         return;
     }
     if (uv_tcp_open(&c->tcp, (uv_os_sock_t)fd)) {
@@ -654,16 +622,15 @@ void sc__conn_adopt(sc_worker_t *w, int fd)
     conn_start(c);
 }
 
-/* Stops reading everywhere; each connection answers the requests it has
- * already received (pipelined ones too: a client must not lose a request the
- * server read), then closes, all within --drain-timeout-ms. */
-void sc__conn_shutdown_all(sc_worker_t *w)
+void sc_http_drain(sc_http_loop_t *hl, uint64_t deadline_ns)
 {
-    for (sc_conn_t *c = w->conns, *next; c; c = next) {
+    hl->stopping = 1;
+    hl->drain_deadline_ns = deadline_ns;
+    for (sc_conn_t *c = hl->conns, *next; c; c = next) {
         next = c->next; /* a close frees only in its callback, later */
         if (c->closing)
             continue;
-        set_reading(c, 0);
+        update_reading(c);
         if (c->busy)
             conn_arm_timer(c); /* its answer carries on with the drain */
         else

@@ -1,5 +1,6 @@
 /* main.c -- the semcached binary: parse options, set up logging, run the
- * server until a signal, exit 0 after a clean drain. */
+ * server (sc_server.h, server.c) until a signal, exit 0 after a clean drain.
+ * Not in the library: tests start the server through the same public API. */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -1,7 +1,8 @@
-/* metrics.c -- sharded counters and histograms rendered in Prometheus text
- * format. Label values from requests go through a registry (mutex-guarded,
- * append-only, capped) fronted by a per-shard direct-mapped cache, so the hot
- * path takes no lock after a namespace's first request on a thread. */
+/* metrics.c -- sharded counters and histograms, summed on demand (the text
+ * exposition is api_stats.c's). Label values from requests go through a
+ * registry (mutex-guarded, append-only, capped) fronted by a per-shard
+ * direct-mapped cache, so the hot path takes no lock after a namespace's
+ * first request on a thread. */
 #define _GNU_SOURCE
 #include "sc_metrics.h"
 
@@ -13,24 +14,18 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-static const int status_codes[] = {200, 201, 204, 400, 401, 403, 404, 405, 408, 409,
-                                   411, 413, 415, 422, 429, 431, 500, 503, 505, 507};
-#define N_CODES (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + "other" */
+const int sc_metrics_status_codes[SC_METRICS_STATUS_SLOTS - 1] = {
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 422, 429, 431, 500, 503, 505, 507};
+#define N_CODES SC_METRICS_STATUS_SLOTS
 
-/* Request duration buckets in seconds: 100 us to 10 s. */
-static const double dur_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                     0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-#define N_BUCKETS (sizeof(dur_buckets) / sizeof(dur_buckets[0]))
+const double sc_metrics_dur_le[SC_METRICS_DUR_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define N_BUCKETS SC_METRICS_DUR_BUCKETS
 
-/* Similarity buckets: fine-grained where thresholds are usually set. */
-static const double sim_buckets[] = {0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9,
-                                     0.925, 0.95, 0.975, 0.99, 1};
-#define N_SIM_BUCKETS (sizeof(sim_buckets) / sizeof(sim_buckets[0]))
-
-static const char *const endpoint_names[SC_EP_COUNT] = {
-    "lookup", "store", "entries", "invalidate", "stats", "healthz",
-    "readyz", "metrics", "namespaces", "feedback", "other"};
-static const char *const result_names[SC_LR_COUNT] = {"exact_hit", "semantic_hit", "miss"};
+const double sc_metrics_sim_le[SC_METRICS_SIM_BUCKETS] = {
+    0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 0.99, 1};
+#define N_SIM_BUCKETS SC_METRICS_SIM_BUCKETS
+#define N_EP SC_METRICS_MAX_ENDPOINTS
 
 #define CACHE_SLOTS 64
 
@@ -53,10 +48,10 @@ typedef struct {
 
 struct sc_metrics_shard_s {
     struct sc_metrics_s *owner; /* for the label registries */
-    counter_t requests[SC_EP_COUNT][N_CODES];
-    counter_t dur_bucket[SC_EP_COUNT][N_BUCKETS];
-    counter_t dur_count[SC_EP_COUNT];
-    counter_t dur_sum_ns[SC_EP_COUNT];
+    counter_t requests[N_EP][N_CODES];
+    counter_t dur_bucket[N_EP][N_BUCKETS];
+    counter_t dur_count[N_EP];
+    counter_t dur_sum_ns[N_EP];
     counter_t sim_bucket[2][N_SIM_BUCKETS]; /* [miss, hit] */
     counter_t sim_count[2];
     _Atomic double sim_sum[2];
@@ -69,6 +64,7 @@ struct sc_metrics_shard_s {
 
 struct sc_metrics_s {
     int n_shards;
+    int n_endpoints;
     sc_metrics_shard_t *shards;
     registry_t ns;            /* namespace values */
     registry_t nsm;           /* "namespace\0model" values */
@@ -145,12 +141,15 @@ static int cached_id(registry_t *r, cache_slot_t *cache, const char *v, size_t l
     return id;
 }
 
-int sc_metrics_create(sc_metrics_t **out, int n_shards, int max_labels)
+int sc_metrics_create(sc_metrics_t **out, int n_shards, int n_endpoints, int max_labels)
 {
+    if (n_endpoints < 1 || n_endpoints > N_EP)
+        return SC_EINVAL;
     sc_metrics_t *m = calloc(1, sizeof(*m));
     if (!m)
         return SC_ENOMEM;
     m->n_shards = n_shards;
+    m->n_endpoints = n_endpoints;
     m->shards = calloc((size_t)n_shards, sizeof(sc_metrics_shard_t));
     if (!m->shards || registry_init(&m->ns, (size_t)max_labels) ||
         registry_init(&m->nsm, (size_t)max_labels))
@@ -190,25 +189,22 @@ sc_metrics_shard_t *sc_metrics_shard(sc_metrics_t *m, int i)
     return &m->shards[i];
 }
 
-const char *sc_endpoint_name(sc_endpoint_t ep)
-{
-    return endpoint_names[ep < SC_EP_COUNT ? ep : SC_EP_OTHER];
-}
-
 static size_t code_index(int status)
 {
     for (size_t i = 0; i < N_CODES - 1; i++)
-        if (status_codes[i] == status)
+        if (sc_metrics_status_codes[i] == status)
             return i;
     return N_CODES - 1;
 }
 
-void sc_metrics_request(sc_metrics_shard_t *sh, sc_endpoint_t ep, int status, uint64_t dur_ns)
+void sc_metrics_request(sc_metrics_shard_t *sh, int ep, int status, uint64_t dur_ns)
 {
+    if (ep < 0 || ep >= sh->owner->n_endpoints)
+        ep = sh->owner->n_endpoints - 1;
     bump(&sh->requests[ep][code_index(status)], 1);
     double secs = (double)dur_ns / 1e9;
     for (size_t i = 0; i < N_BUCKETS; i++)
-        if (secs <= dur_buckets[i]) {
+        if (secs <= sc_metrics_dur_le[i]) {
             bump(&sh->dur_bucket[ep][i], 1); /* cumulated at render time */
             break;
         }
@@ -246,7 +242,7 @@ void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity)
 {
     hit = hit != 0;
     for (size_t i = 0; i < N_SIM_BUCKETS; i++)
-        if (similarity <= sim_buckets[i]) {
+        if (similarity <= sc_metrics_sim_le[i]) {
             bump(&sh->sim_bucket[hit][i], 1);
             break;
         }
@@ -256,140 +252,83 @@ void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity)
                           memory_order_relaxed);
 }
 
-/* ---- rendering -------------------------------------------------------- */
+/* ---- reading ---------------------------------------------------------- */
 
-static void label_value(sc_buf_t *out, const char *v, size_t len)
+void sc_metrics_endpoint(sc_metrics_t *m, int ep, sc_metrics_endpoint_t *out)
 {
-    /* Prometheus label values escape backslash, quote and newline. */
-    for (size_t i = 0; i < len; i++) {
-        char c = v[i];
-        if (c == '\\' || c == '"')
-            sc_buf_append(out, "\\", 1);
-        if (c == '\n')
-            sc_buf_append(out, "\\n", 2);
+    memset(out, 0, sizeof(*out));
+    if (ep < 0 || ep >= m->n_endpoints)
+        return;
+    for (int s = 0; s < m->n_shards; s++) {
+        sc_metrics_shard_t *sh = &m->shards[s];
+        for (size_t c = 0; c < N_CODES; c++)
+            out->by_status[c] += rd(&sh->requests[ep][c]);
+        for (size_t b = 0; b < N_BUCKETS; b++)
+            out->le[b] += rd(&sh->dur_bucket[ep][b]);
+        out->count += rd(&sh->dur_count[ep]);
+        out->sum_ns += rd(&sh->dur_sum_ns[ep]);
+    }
+    for (size_t b = 1; b < N_BUCKETS; b++) /* counted in the first bucket that fits */
+        out->le[b] += out->le[b - 1];
+}
+
+void sc_metrics_similarities(sc_metrics_t *m, int hit, sc_metrics_similarity_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    hit = hit != 0;
+    for (int s = 0; s < m->n_shards; s++) {
+        sc_metrics_shard_t *sh = &m->shards[s];
+        for (size_t b = 0; b < N_SIM_BUCKETS; b++)
+            out->le[b] += rd(&sh->sim_bucket[hit][b]);
+        out->count += rd(&sh->sim_count[hit]);
+        out->sum += atomic_load_explicit(&sh->sim_sum[hit], memory_order_relaxed);
+    }
+    for (size_t b = 1; b < N_SIM_BUCKETS; b++)
+        out->le[b] += out->le[b - 1];
+}
+
+void sc_metrics_foreach_lookups(sc_metrics_t *m,
+                                void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                           const uint64_t by_result[SC_LR_COUNT]),
+                                void *arg)
+{
+    size_t n = atomic_load(&m->ns.n);
+    for (size_t id = 0; id <= m->ns.cap; id++) {
+        if (id < m->ns.cap && id >= n)
+            continue;
+        uint64_t v[SC_LR_COUNT] = {0};
+        for (int s = 0; s < m->n_shards; s++)
+            for (int r = 0; r < SC_LR_COUNT; r++)
+                v[r] += rd(&m->shards[s].lookups[id * SC_LR_COUNT + (size_t)r]);
+        if (id < m->ns.cap)
+            fn(arg, m->ns.values[id], m->ns.lens[id], v);
         else
-            sc_buf_append(out, &c, 1);
+            fn(arg, NULL, 0, v);
     }
 }
 
-int sc_metrics_render(sc_metrics_t *m, sc_buf_t *out)
+void sc_metrics_foreach_tokens(sc_metrics_t *m,
+                               void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                          const char *model, size_t model_len,
+                                          const uint64_t tokens[2]),
+                               void *arg)
 {
-    sc_buf_puts(out, "# HELP semcached_requests_total HTTP requests by endpoint and status code.\n"
-                     "# TYPE semcached_requests_total counter\n");
-    for (int ep = 0; ep < SC_EP_COUNT; ep++)
-        for (size_t c = 0; c < N_CODES; c++) {
-            uint64_t v = 0;
-            for (int s = 0; s < m->n_shards; s++)
-                v += rd(&m->shards[s].requests[ep][c]);
-            if (!v)
-                continue;
-            if (c < N_CODES - 1)
-                sc_buf_printf(out, "semcached_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
-                              endpoint_names[ep], status_codes[c], (unsigned long long)v);
-            else
-                sc_buf_printf(out, "semcached_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n",
-                              endpoint_names[ep], (unsigned long long)v);
-        }
-
-    sc_buf_puts(out, "# HELP semcached_request_duration_seconds Time from a request's last byte "
-                     "to its response being queued.\n"
-                     "# TYPE semcached_request_duration_seconds histogram\n");
-    for (int ep = 0; ep < SC_EP_COUNT; ep++) {
-        uint64_t count = 0, sum_ns = 0;
-        for (int s = 0; s < m->n_shards; s++) {
-            count += rd(&m->shards[s].dur_count[ep]);
-            sum_ns += rd(&m->shards[s].dur_sum_ns[ep]);
-        }
-        if (!count)
-            continue;
-        uint64_t cum = 0;
-        for (size_t b = 0; b < N_BUCKETS; b++) {
-            for (int s = 0; s < m->n_shards; s++)
-                cum += rd(&m->shards[s].dur_bucket[ep][b]);
-            sc_buf_printf(out, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
-                          endpoint_names[ep], dur_buckets[b], (unsigned long long)cum);
-        }
-        sc_buf_printf(out, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
-                      endpoint_names[ep], (unsigned long long)count);
-        sc_buf_printf(out, "semcached_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n",
-                      endpoint_names[ep], (double)sum_ns / 1e9);
-        sc_buf_printf(out, "semcached_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-                      endpoint_names[ep], (unsigned long long)count);
-    }
-
-    sc_buf_puts(out, "# HELP semcached_semantic_similarity Best similarity of semantic searches: "
-                     "of served hits, and of near misses (a valid candidate below the threshold).\n"
-                     "# TYPE semcached_semantic_similarity histogram\n");
-    for (int hit = 1; hit >= 0; hit--) {
-        const char *outcome = hit ? "hit" : "near_miss";
-        uint64_t count = 0, cum = 0;
-        double sum = 0;
-        for (int s = 0; s < m->n_shards; s++) {
-            count += rd(&m->shards[s].sim_count[hit]);
-            sum += atomic_load_explicit(&m->shards[s].sim_sum[hit], memory_order_relaxed);
-        }
-        for (size_t b = 0; b < N_SIM_BUCKETS; b++) {
-            for (int s = 0; s < m->n_shards; s++)
-                cum += rd(&m->shards[s].sim_bucket[hit][b]);
-            sc_buf_printf(out, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"%g\"} %llu\n",
-                          outcome, sim_buckets[b], (unsigned long long)cum);
-        }
-        sc_buf_printf(out, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"+Inf\"} %llu\n"
-                           "semcached_semantic_similarity_sum{outcome=\"%s\"} %.6f\n"
-                           "semcached_semantic_similarity_count{outcome=\"%s\"} %llu\n",
-                      outcome, (unsigned long long)count, outcome, sum, outcome,
-                      (unsigned long long)count);
-    }
-
-    sc_buf_puts(out, "# HELP semcached_lookups_total Lookups by namespace and result.\n"
-                     "# TYPE semcached_lookups_total counter\n");
-    size_t n_ns = atomic_load(&m->ns.n);
-    for (size_t id = 0; id <= m->ns.cap; id++) {
-        if (id < m->ns.cap && id >= n_ns)
-            continue;
-        for (int r = 0; r < SC_LR_COUNT; r++) {
-            uint64_t v = 0;
-            for (int s = 0; s < m->n_shards; s++)
-                v += rd(&m->shards[s].lookups[id * SC_LR_COUNT + (size_t)r]);
-            if (id == m->ns.cap && !v)
-                continue;
-            sc_buf_puts(out, "semcached_lookups_total{namespace=\"");
-            if (id < m->ns.cap)
-                label_value(out, m->ns.values[id], m->ns.lens[id]);
-            else
-                sc_buf_puts(out, "_other");
-            sc_buf_printf(out, "\",result=\"%s\"} %llu\n", result_names[r], (unsigned long long)v);
-        }
-    }
-
-    sc_buf_puts(out, "# HELP semcached_tokens_saved_total Prompt and completion tokens of served "
-                     "hits, from the usage stored with each entry.\n"
-                     "# TYPE semcached_tokens_saved_total counter\n");
-    size_t n_nsm = atomic_load(&m->nsm.n);
+    size_t n = atomic_load(&m->nsm.n);
     for (size_t id = 0; id <= m->nsm.cap; id++) {
-        if (id < m->nsm.cap && id >= n_nsm)
+        if (id < m->nsm.cap && id >= n)
             continue;
-        for (int kind = 0; kind < 2; kind++) {
-            uint64_t v = 0;
-            for (int s = 0; s < m->n_shards; s++)
-                v += rd(&m->shards[s].tokens[id * 2 + (size_t)kind]);
-            if (id == m->nsm.cap && !v)
-                continue;
-            sc_buf_puts(out, "semcached_tokens_saved_total{namespace=\"");
-            if (id < m->nsm.cap) {
-                const char *val = m->nsm.values[id];
-                size_t ns_len = strlen(val);
-                label_value(out, val, ns_len);
-                sc_buf_puts(out, "\",model=\"");
-                label_value(out, val + ns_len + 1, m->nsm.lens[id] - ns_len - 1);
-            } else {
-                sc_buf_puts(out, "_other\",model=\"_other");
-            }
-            sc_buf_printf(out, "\",kind=\"%s\"} %llu\n", kind ? "completion" : "prompt",
-                          (unsigned long long)v);
+        uint64_t v[2] = {0};
+        for (int s = 0; s < m->n_shards; s++)
+            for (int kind = 0; kind < 2; kind++)
+                v[kind] += rd(&m->shards[s].tokens[id * 2 + (size_t)kind]);
+        if (id < m->nsm.cap) { /* stored as "namespace\0model" */
+            const char *val = m->nsm.values[id];
+            size_t ns_len = strlen(val);
+            fn(arg, val, ns_len, val + ns_len + 1, m->nsm.lens[id] - ns_len - 1, v);
+        } else {
+            fn(arg, NULL, 0, NULL, 0, v);
         }
     }
-    return out->data ? 0 : SC_ENOMEM;
 }
 
 void sc_metrics_totals(sc_metrics_t *m, sc_metrics_totals_t *t)
@@ -405,7 +344,7 @@ void sc_metrics_totals(sc_metrics_t *m, sc_metrics_totals_t *t)
             t->prompt_tokens_saved += rd(&sh->tokens[id * 2]);
             t->completion_tokens_saved += rd(&sh->tokens[id * 2 + 1]);
         }
-        for (int ep = 0; ep < SC_EP_COUNT; ep++)
+        for (int ep = 0; ep < m->n_endpoints; ep++)
             t->requests += rd(&sh->dur_count[ep]);
     }
 }

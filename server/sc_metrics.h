@@ -1,9 +1,11 @@
-/* sc_metrics.h -- Prometheus metrics with one shard per event-loop thread.
- * A shard is written only by its own thread (relaxed single-writer updates,
- * no locked instructions), and the scraper sums shards. Label values that come
- * from requests (namespace, model) are capped at --max-label-values distinct
- * values; the rest are reported as "_other" so a client cannot blow up
- * Prometheus. Tenant is never a label. */
+/* sc_metrics.h -- the server's request and lookup counters, one shard per
+ * event-loop thread. A shard is written only by its own thread (relaxed
+ * single-writer updates, no locked instructions); readers sum the shards.
+ * Label values that come from requests (namespace, model) are capped at
+ * --max-label-values distinct values; the rest are counted under "_other" so
+ * a client cannot blow up Prometheus. Tenant is never a label. This module
+ * only counts: the Prometheus text is written by api_stats.c, and endpoint
+ * labels are small ints whose names the route table owns. */
 #ifndef SC_METRICS_H
 #define SC_METRICS_H
 
@@ -12,38 +14,76 @@
 
 #include "sc_common.h"
 
-typedef enum {
-    SC_EP_LOOKUP, SC_EP_STORE, SC_EP_ENTRIES, SC_EP_INVALIDATE, SC_EP_STATS, SC_EP_HEALTHZ,
-    SC_EP_READYZ, SC_EP_METRICS, SC_EP_NAMESPACES, SC_EP_FEEDBACK, SC_EP_OTHER, SC_EP_COUNT
-} sc_endpoint_t;
-
 typedef enum { SC_LR_EXACT_HIT, SC_LR_SEMANTIC_HIT, SC_LR_MISS, SC_LR_COUNT } sc_lookup_result_t;
+
+/* The most endpoint labels a metrics object can count. */
+#define SC_METRICS_MAX_ENDPOINTS 32
+/* Status codes counted by name; any other counts in the last slot ("other"). */
+#define SC_METRICS_STATUS_SLOTS 21
+extern const int sc_metrics_status_codes[SC_METRICS_STATUS_SLOTS - 1];
+/* Request duration buckets in seconds (100 us to 10 s), and similarity
+ * buckets (fine-grained where thresholds are usually set). */
+#define SC_METRICS_DUR_BUCKETS 16
+extern const double sc_metrics_dur_le[SC_METRICS_DUR_BUCKETS];
+#define SC_METRICS_SIM_BUCKETS 14
+extern const double sc_metrics_sim_le[SC_METRICS_SIM_BUCKETS];
 
 typedef struct sc_metrics_s sc_metrics_t;
 typedef struct sc_metrics_shard_s sc_metrics_shard_t;
 
-/* 'n_shards' is the number of writer threads; 'max_labels' the label cap. */
-int sc_metrics_create(sc_metrics_t **out, int n_shards, int max_labels);
+/* 'n_shards' is the number of writer threads, 'n_endpoints' the number of
+ * endpoint labels (at most SC_METRICS_MAX_ENDPOINTS), 'max_labels' the cap
+ * on request-derived label values. */
+int sc_metrics_create(sc_metrics_t **out, int n_shards, int n_endpoints, int max_labels);
 void sc_metrics_destroy(sc_metrics_t *m);
 /* The shard owned by thread 'i' (0 <= i < n_shards). Valid until destroy. */
 sc_metrics_shard_t *sc_metrics_shard(sc_metrics_t *m, int i);
 
-/* Hot-path updates; call only from the shard's owning thread. */
-void sc_metrics_request(sc_metrics_shard_t *sh, sc_endpoint_t ep, int status, uint64_t dur_ns);
+/* Hot-path updates; call only from the shard's owning thread. An endpoint
+ * out of range counts as the last one. */
+void sc_metrics_request(sc_metrics_shard_t *sh, int endpoint, int status, uint64_t dur_ns);
 void sc_metrics_lookup(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
                        sc_lookup_result_t result);
 void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
                              const char *model, size_t model_len, uint64_t prompt_tokens,
                              uint64_t completion_tokens);
-
 /* A semantic search's best similarity: of the hit served, or (near miss) of
  * the best valid candidate below the threshold. */
 void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
 
-/* Appends the text exposition of every family above to 'out'. */
-int sc_metrics_render(sc_metrics_t *m, sc_buf_t *out);
+/* ---- reading: sums over every shard (each counter at some recent value) -- */
 
-/* Totals across shards, for /v1/stats. */
+typedef struct {
+    uint64_t by_status[SC_METRICS_STATUS_SLOTS];
+    uint64_t le[SC_METRICS_DUR_BUCKETS]; /* cumulative: requests done within sc_metrics_dur_le[i] s */
+    uint64_t count;
+    uint64_t sum_ns;
+} sc_metrics_endpoint_t;
+void sc_metrics_endpoint(sc_metrics_t *m, int endpoint, sc_metrics_endpoint_t *out);
+
+typedef struct {
+    uint64_t le[SC_METRICS_SIM_BUCKETS]; /* cumulative */
+    uint64_t count;
+    double sum;
+} sc_metrics_similarity_t;
+/* 'hit' 1: served semantic hits; 0: near misses. */
+void sc_metrics_similarities(sc_metrics_t *m, int hit, sc_metrics_similarity_t *out);
+
+/* Calls 'fn' for every namespace seen (in first-seen order), then with
+ * ns == NULL for "_other" (values past the cap). 'ns' is valid during the
+ * call. */
+void sc_metrics_foreach_lookups(sc_metrics_t *m,
+                                void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                           const uint64_t by_result[SC_LR_COUNT]),
+                                void *arg);
+/* The same by namespace and model: 'tokens' is {prompt, completion}. */
+void sc_metrics_foreach_tokens(sc_metrics_t *m,
+                               void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                          const char *model, size_t model_len,
+                                          const uint64_t tokens[2]),
+                               void *arg);
+
+/* Totals across shards and labels, for /v1/stats. */
 typedef struct {
     uint64_t lookups[SC_LR_COUNT];
     uint64_t prompt_tokens_saved;
@@ -51,7 +91,5 @@ typedef struct {
     uint64_t requests;
 } sc_metrics_totals_t;
 void sc_metrics_totals(sc_metrics_t *m, sc_metrics_totals_t *t);
-
-const char *sc_endpoint_name(sc_endpoint_t ep);
 
 #endif

@@ -1,6 +1,7 @@
 /* searchpool.c -- semantic-search workers: one mutex-guarded FIFO, N threads,
- * each with its own LMDB reader. Jobs are closures; the API layer decides
- * what a search does and posts its answer back to the event loop. */
+ * each with its own LMDB reader. Jobs are closures; the API layer
+ * (api_cache.c) decides what a search does and posts its answer back to the
+ * request's loop (process.c's tasks). Owned by the process context. */
 #define _GNU_SOURCE
 #include "searchpool.h"
 

@@ -16,45 +16,22 @@
 
 #include "sc_index.h"
 
-static void submit_detached(sc_server_t *srv, sc_write_op_t *op)
+static void submit_detached(sc_ctx_t *ctx, sc_write_op_t *op)
 {
     op->done = sc_write_op_free;
-    if (sc_store_submit(srv->store, op)) {
-        sc_log(srv->log, SC_WARN, "validation: write queue full; a validation write was dropped");
+    if (sc_store_submit(ctx->store, op)) {
+        sc_log(ctx->log, SC_WARN, "validation: write queue full; a validation write was dropped");
         sc_write_op_free(op);
     }
 }
 
-/* Answers in validation records are cut here: enough to audit a verdict. */
-#define RECORD_ANSWER_MAX 1024
-
-static void record_answer(sc_buf_t *b, const char *name, const char *json, size_t len)
-{
-    char *text, *structure;
-    sc_buf_printf(b, ",\"%s\":", name);
-    if (!json || sc_answer_core(json, len, &text, &structure)) {
-        sc_buf_puts(b, "null");
-        return;
-    }
-    const char *s = text ? text : structure;
-    size_t n = strlen(s);
-    if (n > RECORD_ANSWER_MAX) {
-        n = RECORD_ANSWER_MAX;
-        while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
-    }
-    sc_buf_json_str(b, s, n);
-    free(text);
-    free(structure);
-}
-
-int sc_validation_apply(sc_server_t *srv, sc_validation_t *v, sc_verdict_t verd, const char *method,
+int sc_validation_apply(sc_ctx_t *ctx, sc_validation_t *v, sc_verdict_t verd, const char *method,
                         double answer_sim, const char *fresh, size_t flen, const char *cached,
                         size_t clen)
 {
-    sc_quality_record(srv->quality, v->ns, v->match, verd);
+    sc_quality_record(ctx->quality, v->ns, v->match, verd);
     if (v->match != SC_MATCH_EXACT)
-        sc_quality_observe(srv->quality, v->ns, v->scope, v->similarity, verd);
+        sc_quality_observe(ctx->quality, v->ns, v->scope, v->similarity, verd);
     uint64_t now = sc_now_ms();
     if (!v->id[0]) {
         /* Feedback by key for an entry nobody sampled: give the record an id. */
@@ -64,51 +41,33 @@ int sc_validation_apply(sc_server_t *srv, sc_validation_t *v, sc_verdict_t verd,
         memcpy(raw + 8, &b, 8);
         sc_hex_encode(raw, 16, v->id);
     }
-    char hex[SC_KEY_HEX + 1];
-    sc_hex_encode(v->entry_key, SC_KEY_BYTES, hex);
     sc_write_op_t *rec = calloc(1, sizeof(*rec));
-    if (rec) {
-        rec->type = SC_OP_VALIDATION;
-        for (int i = 0; i < 8; i++)
-            rec->key[i] = (uint8_t)(now >> (56 - 8 * i)); /* time first: ordered by age */
-        sc_hex_decode(v->id, 16, rec->key + 8, 8);
-        rec->count = (uint64_t)srv->cfg.validation_retention;
-        sc_buf_printf(&rec->record, "{\"validation_id\":\"%s\",\"time_ms\":%llu,\"namespace\":",
-                      v->id, (unsigned long long)now);
-        sc_buf_json_str(&rec->record, v->ns, strlen(v->ns));
-        sc_buf_printf(&rec->record, ",\"key\":\"%s\",\"scope\":\"%016llx\",\"match\":\"%s\","
-                      "\"similarity\":%.6f,\"verdict\":\"%s\",\"method\":\"%s\"", hex,
-                      (unsigned long long)v->scope, sc_match_names[v->match], v->similarity,
-                      verd == SC_VERDICT_WRONG ? "wrong" : "correct", method);
-        if (answer_sim > -2)
-            sc_buf_printf(&rec->record, ",\"answer_similarity\":%.6f", answer_sim);
-        record_answer(&rec->record, "cached_answer", cached, clen);
-        record_answer(&rec->record, "fresh_answer", fresh, flen);
-        sc_buf_puts(&rec->record, "}");
-        submit_detached(srv, rec);
-    }
+    sc_verdict_info_t info = {verd,  method, answer_sim, cached, clen,
+                              fresh, flen,   now,        (uint64_t)ctx->cfg.validation_retention};
+    if (rec && sc_quality_validation_op(rec, v, &info) == 0)
+        submit_detached(ctx, rec);
+    else if (rec)
+        sc_write_op_free(rec);
     /* A wrong semantic pairing is remembered so this request never matches
      * that entry again, whether or not the entry itself stays. */
     if (verd == SC_VERDICT_WRONG && v->match != SC_MATCH_EXACT &&
         memcmp(v->request_key, v->entry_key, SC_KEY_BYTES)) {
         sc_write_op_t *neg = calloc(1, sizeof(*neg));
         if (neg) {
-            neg->type = SC_OP_NEGATIVE;
-            memcpy(neg->key, v->request_key, SC_KEY_BYTES);
-            memcpy(neg->key2, v->entry_key, SC_KEY_BYTES);
-            submit_detached(srv, neg);
+            sc_quality_negative_op(neg, v->request_key, v->entry_key);
+            submit_detached(ctx, neg);
         }
     }
     /* An exploration was never served: its candidate may be right for its
      * own question, so it stays. */
     sc_ns_config_t ns;
-    sc_namespaces_get(srv->namespaces, v->ns, strlen(v->ns), &ns);
+    sc_namespaces_get(ctx->namespaces, v->ns, strlen(v->ns), &ns);
     if (verd == SC_VERDICT_WRONG && v->match != SC_MATCH_EXPLORE && ns.invalidate_on_wrong) {
         sc_write_op_t *del = calloc(1, sizeof(*del));
         if (del) {
             del->type = SC_OP_DELETE;
             memcpy(del->key, v->entry_key, SC_KEY_BYTES);
-            submit_detached(srv, del);
+            submit_detached(ctx, del);
             return 1;
         }
     }
@@ -122,7 +81,7 @@ typedef struct {
     char *text[2];
     _Atomic int left;
     sc_compare_done_fn done;
-    void *ctx;
+    void *arg;
     double min_sim;
 } sem_compare_t;
 
@@ -147,7 +106,7 @@ static void sem_finish(sem_compare_t *sc)
          * and the fold already said they differ. */
         verdict = SC_VERDICT_WRONG;
     }
-    sc->done(sc->ctx, verdict, sim);
+    sc->done(sc->arg, verdict, sim);
     for (int i = 0; i < 2; i++) {
         free(sc->job[i].vec);
         free(sc->text[i]);
@@ -165,21 +124,21 @@ static void sem_done1(sc_embed_job_t *job)
     sem_finish(sem_of(job, 1));
 }
 
-int sc_compare_answers(sc_server_t *srv, const sc_ns_config_t *ns, const char *fresh, size_t flen,
-                       const char *cached, size_t clen, sc_compare_done_fn done, void *ctx,
+int sc_compare_answers(sc_ctx_t *ctx, const sc_ns_config_t *ns, const char *fresh, size_t flen,
+                       const char *cached, size_t clen, sc_compare_done_fn done, void *arg,
                        const char **method)
 {
     /* A static string: callers keep it past 'ns'. */
     const char *m = strcmp(ns->compare, "exact") == 0      ? "exact"
                     : strcmp(ns->compare, "semantic") == 0 ? "semantic"
                                                            : "normalized";
-    const sc_model_t *model = sc_server_model(srv, ns);
+    const sc_model_t *model = sc_models_for(&ctx->models, ns);
     if (strcmp(m, "semantic") == 0 && !model)
         m = "normalized"; /* no such model on this server: the nearest method it has */
     *method = m;
     int agree = sc_answers_agree(fresh, flen, cached, clen, m);
     if (agree != 2) {
-        done(ctx, agree ? SC_VERDICT_CORRECT : SC_VERDICT_WRONG, -2);
+        done(arg, agree ? SC_VERDICT_CORRECT : SC_VERDICT_WRONG, -2);
         return 0;
     }
     sem_compare_t *sc = calloc(1, sizeof(*sc));
@@ -188,10 +147,10 @@ int sc_compare_answers(sc_server_t *srv, const sc_ns_config_t *ns, const char *f
     sc->text[0] = sc_answer_text(fresh, flen);
     sc->text[1] = sc_answer_text(cached, clen);
     sc->done = done;
-    sc->ctx = ctx;
+    sc->arg = arg;
     sc->min_sim = ns->answer_similarity;
     atomic_store(&sc->left, 2);
-    uint64_t deadline = sc_mono_ns() + (uint64_t)srv->cfg.embed_timeout_ms * 1000000u;
+    uint64_t deadline = sc_mono_ns() + (uint64_t)ctx->cfg.embed_timeout_ms * 1000000u;
     for (int i = 0; i < 2; i++) {
         sc->job[i].text = sc->text[i] ? sc->text[i] : "";
         sc->job[i].len = sc->text[i] ? strlen(sc->text[i]) : 0;
@@ -215,7 +174,7 @@ int sc_compare_answers(sc_server_t *srv, const sc_ns_config_t *ns, const char *f
 
 typedef struct {
     sc_http_call_t call;
-    sc_server_t *srv;
+    sc_ctx_t *ctx;
     sc_validation_t v;
     sc_ns_config_t ns;
     sc_buf_t cached;              /* the served (or candidate) answer */
@@ -230,18 +189,18 @@ static void delivery_free(delivery_t *d)
     free(d);
 }
 
-static void upstream_verdict(void *ctx, int verdict, double answer_sim)
+static void upstream_verdict(void *arg, int verdict, double answer_sim)
 {
-    delivery_t *d = ctx;
-    sc_server_t *srv = d->srv;
+    delivery_t *d = arg;
+    sc_ctx_t *ctx = d->ctx;
     sc_validation_t v;
     const char *method = d->method;
     if (verdict < 0) {
-        atomic_fetch_add(&srv->upstream_failures, 1);
-        sc_quality_abandon(srv->quality, d->v.id);
-    } else if (sc_quality_take(srv->quality, d->v.id, &v) == 0) {
+        atomic_fetch_add(&ctx->upstream_failures, 1);
+        sc_quality_abandon(ctx->quality, d->v.id);
+    } else if (sc_quality_take(ctx->quality, d->v.id, &v) == 0) {
         /* Still pending (feedback did not answer it first): ours to apply. */
-        sc_validation_apply(srv, &v, (sc_verdict_t)verdict, method, answer_sim,
+        sc_validation_apply(ctx, &v, (sc_verdict_t)verdict, method, answer_sim,
                             d->call.response.data, d->call.response.len, d->cached.data,
                             d->cached.len);
     }
@@ -250,44 +209,44 @@ static void upstream_verdict(void *ctx, int verdict, double answer_sim)
 
 /* One line per 10 s at most: an upstream outage under load must not flood
  * the log (the counters in /metrics have every failure). */
-static int may_warn(sc_server_t *srv)
+static int may_warn(sc_ctx_t *ctx)
 {
-    uint64_t now = sc_now_ms(), last = atomic_load(&srv->delivery_warned_ms);
-    return now - last >= 10000 && atomic_compare_exchange_strong(&srv->delivery_warned_ms, &last, now);
+    uint64_t now = sc_now_ms(), last = atomic_load(&ctx->delivery_warned_ms);
+    return now - last >= 10000 && atomic_compare_exchange_strong(&ctx->delivery_warned_ms, &last, now);
 }
 
 static void on_delivered(sc_http_call_t *call)
 {
     delivery_t *d = (delivery_t *)call;
-    sc_server_t *srv = d->srv;
+    sc_ctx_t *ctx = d->ctx;
     int ok = !call->error && call->status >= 200 && call->status < 300;
     if (d->webhook) {
-        atomic_fetch_add(ok ? &srv->webhook_posts : &srv->webhook_failures, 1);
+        atomic_fetch_add(ok ? &ctx->webhook_posts : &ctx->webhook_failures, 1);
         if (!ok) {
-            if (may_warn(srv))
-                sc_log(srv->log, SC_WARN, "webhook: delivery failed (%s, HTTP %ld); validation dropped "
+            if (may_warn(ctx))
+                sc_log(ctx->log, SC_WARN, "webhook: delivery failed (%s, HTTP %ld); validation dropped "
                    "(further failures for 10 s are only counted)",
                    call->error ? sc_strerror(call->error) : "answered", call->status);
-            sc_quality_abandon(srv->quality, d->v.id);
+            sc_quality_abandon(ctx->quality, d->v.id);
         }
         delivery_free(d); /* the receiver answers through /v1/feedback */
         return;
     }
-    atomic_fetch_add(&srv->upstream_calls, 1);
+    atomic_fetch_add(&ctx->upstream_calls, 1);
     if (!ok) {
-        atomic_fetch_add(&srv->upstream_failures, 1);
-        if (may_warn(srv))
-            sc_log(srv->log, SC_WARN, "upstream: re-inference failed (%s, HTTP %ld); validation dropped "
+        atomic_fetch_add(&ctx->upstream_failures, 1);
+        if (may_warn(ctx))
+            sc_log(ctx->log, SC_WARN, "upstream: re-inference failed (%s, HTTP %ld); validation dropped "
                    "(further failures for 10 s are only counted)",
                call->error ? sc_strerror(call->error) : "answered", call->status);
-        sc_quality_abandon(srv->quality, d->v.id);
+        sc_quality_abandon(ctx->quality, d->v.id);
         delivery_free(d);
         return;
     }
-    if (sc_compare_answers(srv, &d->ns, call->response.data ? call->response.data : "",
+    if (sc_compare_answers(ctx, &d->ns, call->response.data ? call->response.data : "",
                            call->response.len, d->cached.data, d->cached.len, upstream_verdict, d,
                            &d->method)) {
-        sc_quality_abandon(srv->quality, d->v.id);
+        sc_quality_abandon(ctx->quality, d->v.id);
         delivery_free(d);
     }
 }
@@ -340,35 +299,35 @@ static int webhook_body(const sc_validation_t *v, const sc_request_t *req, const
     return out->data ? 0 : SC_ENOMEM;
 }
 
-int sc_validation_deliver(sc_server_t *srv, const sc_ns_config_t *ns, const sc_validation_t *v,
+int sc_validation_deliver(sc_ctx_t *ctx, const sc_ns_config_t *ns, const sc_validation_t *v,
                           const sc_request_t *req, const char *cached, size_t clen)
 {
     if (ns->delivery == SC_DELIVERY_CALLER)
         return 1;
-    const char *url = ns->delivery == SC_DELIVERY_UPSTREAM ? srv->cfg.upstream_url : srv->cfg.webhook_url;
+    const char *url = ns->delivery == SC_DELIVERY_UPSTREAM ? ctx->cfg.upstream_url : ctx->cfg.webhook_url;
     delivery_t *d = NULL;
-    if (!srv->vclient || !url[0] || !(d = calloc(1, sizeof(*d))))
+    if (!ctx->vclient || !url[0] || !(d = calloc(1, sizeof(*d))))
         goto drop;
-    d->srv = srv;
+    d->ctx = ctx;
     d->v = *v;
     d->ns = *ns;
     d->webhook = ns->delivery == SC_DELIVERY_WEBHOOK;
     snprintf(d->call.url, sizeof(d->call.url), "%s", url);
-    const char *key = d->webhook ? srv->webhook_key : srv->upstream_key;
+    const char *key = d->webhook ? ctx->webhook_key : ctx->upstream_key;
     if (key[0])
         snprintf(d->call.auth, sizeof(d->call.auth), "Bearer %s", key);
-    d->call.timeout_ms = (long)srv->cfg.upstream_timeout_ms;
+    d->call.timeout_ms = (long)ctx->cfg.upstream_timeout_ms;
     d->call.done = on_delivered;
     int rc = d->webhook ? webhook_body(v, req, cached, clen, &d->call.body)
                         : upstream_body(req, &d->call.body);
     if (rc || sc_buf_append(&d->cached, cached, clen) || !d->cached.data)
         goto drop;
-    if (sc_http_client_submit(srv->vclient, &d->call))
+    if (sc_http_client_submit(ctx->vclient, &d->call))
         goto drop;
     return 0;
 drop:
     if (d)
         delivery_free(d);
-    sc_quality_abandon(srv->quality, v->id);
+    sc_quality_abandon(ctx->quality, v->id);
     return 0;
 }

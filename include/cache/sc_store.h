@@ -16,10 +16,6 @@
 #include "sc_key.h"
 #include "sc_log.h"
 
-/* Deprecated alias of SC_KEY_BYTES (sc_key.h), kept while server/ still uses
- * it; it goes once no caller does. */
-#define SC_STORE_KEY_BYTES SC_KEY_BYTES
-
 typedef struct sc_store_s sc_store_t;
 typedef struct sc_store_reader_s sc_store_reader_t;
 
@@ -296,17 +292,8 @@ int sc_store_snapshot_copy(sc_store_t *s, int fd);
 /* Makes the environment in 'dir' (a peer's snapshot just installed, no
  * store open on it) this node's: a new node id and an empty outbox (the
  * peer's unpublished records are the peer's to publish). SC_ECORRUPT if it
- * is not a fleet store. */
-/* '*applied' receives the snapshot's last applied stream ID. */
+ * is not a fleet store. '*applied' receives the snapshot's last applied
+ * stream ID. */
 int sc_store_fleet_adopt(const char *dir, sc_stream_id_t *applied);
-
-/* ---- deprecated --------------------------------------------------------- */
-
-/* Kept for server/ until it calls sc_quality_is_negative and
- * sc_quality_validations_json (sc_quality.h) instead; they are those
- * functions, defined with them in cache/quality_records.c. */
-int sc_store_is_negative(sc_store_reader_t *r, const uint8_t req_key[SC_KEY_BYTES],
-                         const uint8_t entry_key[SC_KEY_BYTES]);
-int sc_store_validations(sc_store_reader_t *r, size_t limit, sc_buf_t *out);
 
 #endif

@@ -1,6 +1,7 @@
-/* sc_server.h -- the semcached HTTP server: one libuv event loop per worker
- * thread, all accepting on the same port through SO_REUSEPORT, plus the store's
- * writer thread. The main thread only waits for signals. */
+/* sc_server.h -- the semcached HTTP server, the one public header of the
+ * server layer: one libuv event loop per worker thread, all accepting on the
+ * same port through SO_REUSEPORT, plus the store's writer thread. The main
+ * thread only waits for signals. Everything else in server/ is private. */
 #ifndef SC_SERVER_H
 #define SC_SERVER_H
 

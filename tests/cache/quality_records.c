@@ -116,27 +116,22 @@ START_TEST(validations_are_listed_newest_first_and_negatives_found)
     sc_store_reader_t *r;
     ck_assert_int_eq(sc_store_reader_create(s, &r), 0);
     ck_assert_int_eq(sc_store_read_begin(r), 0);
-    sc_buf_t list = {0}, old_name = {0};
+    sc_buf_t list = {0};
     ck_assert_int_eq(sc_quality_validations_json(r, 10, &list), 0);
     ck_assert_ptr_nonnull(strstr(list.data, "\"time_ms\":1002"));
     ck_assert(strstr(list.data, "\"time_ms\":1002") < strstr(list.data, "\"time_ms\":1001"));
     ck_assert_ptr_null(strstr(list.data, "\"time_ms\":1000"));
     ck_assert_int_eq(list.data[0], '[');
     ck_assert_int_eq(list.data[list.len - 1], ']');
-    /* The deprecated name is the same function. */
-    ck_assert_int_eq(sc_store_validations(r, 10, &old_name), 0);
-    ck_assert_str_eq(old_name.data, list.data);
     sc_buf_reset(&list);
     ck_assert_int_eq(sc_quality_validations_json(r, 1, &list), 0);
     ck_assert_ptr_null(strstr(list.data, "\"time_ms\":1001"));
     /* A negative holds for that request and that entry only, one way. */
     ck_assert_int_eq(sc_quality_is_negative(r, v.request_key, v.entry_key), 1);
     ck_assert_int_eq(sc_quality_is_negative(r, v.entry_key, v.request_key), 0);
-    ck_assert_int_eq(sc_store_is_negative(r, v.request_key, v.entry_key), 1);
     sc_store_read_end(r);
     sc_store_reader_destroy(r);
     sc_buf_free(&list);
-    sc_buf_free(&old_name);
     th_store_remove(s, dir);
 }
 END_TEST

@@ -1,0 +1,193 @@
+/* api_namespaces.c -- /v1/namespaces/{name}: GET shows a namespace's
+ * settings, usage and quality; PUT replaces its settings and DELETE removes
+ * it with its entries (both admin, both answered at commit). Settings this
+ * server cannot honour (a delivery without its URL, an unloaded model) and
+ * changes of embedder under stored vectors are refused up front. */
+#define _GNU_SOURCE
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int valid_ns_name(sc_slice_t n)
+{
+    if (n.len == 0 || n.len > SC_MAX_NAMESPACE)
+        return 0;
+    for (size_t i = 0; i < n.len; i++) {
+        char ch = n.ptr[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-' || ch == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void append_quality(sc_ctx_t *ctx, const char *name, const sc_ns_config_t *ns, sc_buf_t *b)
+{
+    sc_quality_ns_t q;
+    sc_quality_ns(ctx->quality, name, &q);
+    sc_buf_printf(b, ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
+                     "\"false_hit_rate_upper\":%.6f,\"semantic_false_hit_rate\":%.6f,"
+                     "\"semantic_false_hit_rate_upper\":%.6f,\"explored\":%llu,\"explored_wrong\":%llu",
+                  (unsigned long long)(q.validated[0] + q.validated[1]),
+                  (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper, q.semantic_rate,
+                  q.semantic_upper, (unsigned long long)q.validated[SC_MATCH_EXPLORE],
+                  (unsigned long long)q.wrong[SC_MATCH_EXPLORE]);
+    double lt;
+    uint64_t n_obs = 0;
+    if (ns->max_error_rate > 0) {
+        int ok = sc_api_learned_threshold(ctx, name, ns, &lt, &n_obs);
+        sc_buf_printf(b, ",\"budget_observations\":%llu,\"learned_threshold\":",
+                      (unsigned long long)n_obs);
+        if (ok)
+            sc_buf_printf(b, "%.3f", lt);
+        else
+            sc_buf_puts(b, "null");
+    }
+    sc_buf_puts(b, "}}");
+}
+
+static void reply_namespace(sc_worker_t *w, sc_conn_t *c, int status, sc_slice_t name,
+                            const sc_ns_config_t *ns)
+{
+    sc_buf_t b = {0};
+    sc_buf_puts(&b, "{\"name\":");
+    sc_buf_json_str(&b, name.ptr, name.len);
+    sc_buf_printf(&b, ",\"configured\":%s,\"settings\":", ns->configured ? "true" : "false");
+    sc_ns_config_to_json(ns, &b);
+    char name_z[SC_MAX_NAMESPACE + 1];
+    snprintf(name_z, sizeof(name_z), "%.*s", (int)name.len, name.ptr);
+    uint64_t used_entries = 0, used_bytes = 0;
+    if (sc_store_read_begin(w->reader) == 0) {
+        sc_store_ns_usage(w->reader, name_z, &used_entries, &used_bytes);
+        sc_store_read_end(w->reader);
+    }
+    sc_buf_printf(&b, ",\"usage\":{\"entries\":%llu,\"bytes\":%llu}",
+                  (unsigned long long)used_entries, (unsigned long long)used_bytes);
+    append_quality(w->ctx, name_z, ns, &b);
+    sc_conn_respond(c, status, SC_JSON_CT, NULL, b.data, b.len);
+    sc_buf_free(&b);
+}
+
+static void ns_put_complete(sc_pending_t *p)
+{
+    if (p->op.result) {
+        sc_pending_failed(p);
+    } else {
+        sc_ns_config_t ns;
+        sc_slice_t name = {p->op.ns, strlen(p->op.ns)};
+        sc_namespaces_get(p->w->ctx->namespaces, name.ptr, name.len, &ns);
+        reply_namespace(p->w, p->conn, 200, name, &ns);
+    }
+    sc_pending_finish(p);
+}
+
+/* Settings this server cannot honour are refused now, not discovered later
+ * as silently dropped validations. 0, or the reason in 'err'. */
+static int check_supported(sc_ctx_t *ctx, const sc_ns_config_t *next, char *err, size_t cap)
+{
+    if (next->delivery == SC_DELIVERY_UPSTREAM && !ctx->cfg.upstream_url[0])
+        snprintf(err, cap, "delivery \"upstream\" needs the server started with --upstream-url");
+    else if (next->delivery == SC_DELIVERY_WEBHOOK && !ctx->cfg.webhook_url[0])
+        snprintf(err, cap, "delivery \"webhook\" needs the server started with --webhook-url");
+    else if (next->model[0] && !sc_models_for(&ctx->models, next))
+        snprintf(err, cap, "model \"%s\" is not loaded (--models NAME=SPEC loads it)", next->model);
+    else if (strcmp(next->compare, "semantic") == 0 && !sc_models_for(&ctx->models, next))
+        snprintf(err, cap, "compare \"semantic\" embeds the answers and needs a server-side "
+                           "model (--model)");
+    else
+        return 0;
+    return SC_EINVAL;
+}
+
+/* A namespace that holds vectors keeps its embedder and dimensions: choosing
+ * a model that is another embedder, or other settings, is refused (409). */
+static int check_embedder_kept(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_config_t *ns,
+                               const sc_ns_config_t *next, char *err, size_t cap)
+{
+    const sc_model_t *chosen = sc_models_for(&ctx->models, next);
+    if (ns->embedder[0] && chosen && strcmp(ns->model, next->model) != 0 &&
+        strcmp(ns->embedder, sc_embedder_identity(chosen->embedder)) != 0) {
+        snprintf(err, cap, "namespace '%.*s' holds vectors from embedder '%s', not model "
+                 "\"%s\" (%s); DELETE the namespace to change models", (int)name.len, name.ptr,
+                 ns->embedder, next->model[0] ? next->model : "default",
+                 sc_embedder_identity(chosen->embedder));
+        return SC_ECONFLICT;
+    }
+    if ((ns->dimensions && next->dimensions != ns->dimensions) ||
+        (ns->embedder[0] && strcmp(ns->embedder, next->embedder) != 0)) {
+        snprintf(err, cap, "namespace '%.*s' already holds vectors of %u dimensions from "
+                 "embedder '%s'; DELETE the namespace to change them", (int)name.len, name.ptr,
+                 ns->dimensions, ns->embedder[0] ? ns->embedder : "(unnamed)");
+        return SC_ECONFLICT;
+    }
+    return 0;
+}
+
+static void put_namespace(const sc_call_t *a, sc_slice_t name, const sc_ns_config_t *ns)
+{
+    sc_ctx_t *ctx = a->ctx;
+    if (!sc_api_require_json(a))
+        return;
+    json_error_t jerr;
+    char err[768]; /* names two embedder identities and a namespace */
+    json_t *j = json_loadb(a->http->body.ptr, a->http->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        snprintf(err, sizeof(err), "body is not valid JSON: %s", jerr.text);
+        sc_conn_problem(a->c, 400, "invalid-request", err);
+        return;
+    }
+    /* PUT replaces the settings a user controls; the recorded embedder and
+     * dimensions stay unless given, and cannot change while entries exist. */
+    sc_ns_config_t next;
+    sc_ns_config_defaults(&ctx->cfg, &next);
+    next.dimensions = ns->dimensions;
+    memcpy(next.embedder, ns->embedder, sizeof(next.embedder));
+    int rc = sc_ns_config_apply_json(&next, j, err, sizeof(err));
+    json_decref(j);
+    if (rc || check_supported(ctx, &next, err, sizeof(err))) {
+        sc_conn_problem(a->c, 400, "invalid-request", err);
+        return;
+    }
+    if (check_embedder_kept(ctx, name, ns, &next, err, sizeof(err))) {
+        sc_conn_problem(a->c, 409, "embedder-mismatch", err);
+        return;
+    }
+    next.configured = 1;
+    sc_pending_t *p = sc_pending_new(a->w, a->c, ns_put_complete, SC_OP_NS_PUT);
+    if (!p || !(p->op.ns = strndup(name.ptr, name.len)) || sc_ns_config_to_json(&next, &p->op.record) ||
+        sc_namespaces_set(ctx->namespaces, name.ptr, name.len, &next)) {
+        if (p)
+            sc_pending_free(p);
+        sc_conn_problem(a->c, 503, "out-of-memory", "out of memory");
+        return;
+    }
+    sc_pending_submit(p);
+}
+
+/* GET, PUT or DELETE; the route table admits no other method. */
+void sc_api_namespace(const sc_call_t *a)
+{
+    sc_ctx_t *ctx = a->ctx;
+    sc_slice_t name = a->param;
+    if (!valid_ns_name(name)) {
+        sc_conn_problem(a->c, 404, "not-found", "a namespace name is 1 to 128 characters from [A-Za-z0-9_.-]");
+        return;
+    }
+    sc_ns_config_t ns;
+    sc_namespaces_get(ctx->namespaces, name.ptr, name.len, &ns);
+    if (a->http->method == HTTP_GET) {
+        reply_namespace(a->w, a->c, 200, name, &ns);
+    } else if (a->http->method == HTTP_DELETE) {
+        sc_pending_t *p = sc_pending_new(a->w, a->c, sc_pending_removed, SC_OP_NS_DELETE);
+        if (!p || !(p->op.ns = strndup(name.ptr, name.len))) {
+            free(p);
+            sc_conn_problem(a->c, 503, "out-of-memory", "out of memory");
+            return;
+        }
+        sc_namespaces_remove(ctx->namespaces, name.ptr, name.len);
+        sc_pending_submit(p);
+    } else {
+        put_namespace(a, name, &ns);
+    }
+}

@@ -1,0 +1,471 @@
+/* api_stats.c -- the read-only views of the process: GET /v1/stats (JSON),
+ * GET /metrics (the Prometheus text exposition: this is the one place that
+ * writes it, from the shard counters of metrics.c, the store, the indexes,
+ * the embedding pools, quality and the process counters) and the health
+ * checks /healthz and /readyz. */
+#define _GNU_SOURCE
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const result_names[SC_LR_COUNT] = {"exact_hit", "semantic_hit", "miss"};
+
+/* ---- Prometheus text helpers ------------------------------------------- */
+
+static void family(sc_buf_t *b, const char *name, const char *type, const char *help)
+{
+    sc_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family with one unlabelled sample. */
+typedef struct {
+    const char *name, *type, *help;
+    uint64_t v;
+} scalar_t;
+
+static void scalars(sc_buf_t *b, const scalar_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        family(b, s[i].name, s[i].type, s[i].help);
+        sc_buf_printf(b, "%s %llu\n", s[i].name, (unsigned long long)s[i].v);
+    }
+}
+
+/* Prometheus label values escape backslash, quote and newline. */
+static void label_value(sc_buf_t *out, const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        if (c == '\\' || c == '"')
+            sc_buf_append(out, "\\", 1);
+        if (c == '\n')
+            sc_buf_append(out, "\\n", 2);
+        else
+            sc_buf_append(out, &c, 1);
+    }
+}
+
+/* ---- the shard counters -------------------------------------------------- */
+
+static void render_requests(sc_metrics_t *m, sc_buf_t *b)
+{
+    sc_metrics_endpoint_t e[SC_EP_COUNT];
+    for (int ep = 0; ep < SC_EP_COUNT; ep++)
+        sc_metrics_endpoint(m, ep, &e[ep]);
+    family(b, "semcached_requests_total", "counter", "HTTP requests by endpoint and status code.");
+    for (int ep = 0; ep < SC_EP_COUNT; ep++)
+        for (size_t c = 0; c < SC_METRICS_STATUS_SLOTS; c++) {
+            if (!e[ep].by_status[c])
+                continue;
+            sc_buf_printf(b, "semcached_requests_total{endpoint=\"%s\",code=\"", sc_endpoint_names[ep]);
+            if (c < SC_METRICS_STATUS_SLOTS - 1)
+                sc_buf_printf(b, "%d", sc_metrics_status_codes[c]);
+            else
+                sc_buf_puts(b, "other");
+            sc_buf_printf(b, "\"} %llu\n", (unsigned long long)e[ep].by_status[c]);
+        }
+    family(b, "semcached_request_duration_seconds", "histogram",
+           "Time from a request's last byte to its response being queued.");
+    for (int ep = 0; ep < SC_EP_COUNT; ep++) {
+        const char *name = sc_endpoint_names[ep];
+        if (!e[ep].count)
+            continue;
+        for (size_t k = 0; k < SC_METRICS_DUR_BUCKETS; k++)
+            sc_buf_printf(b, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
+                          name, sc_metrics_dur_le[k], (unsigned long long)e[ep].le[k]);
+        sc_buf_printf(b, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+                         "semcached_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n"
+                         "semcached_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+                      name, (unsigned long long)e[ep].count, name, (double)e[ep].sum_ns / 1e9, name,
+                      (unsigned long long)e[ep].count);
+    }
+}
+
+static void render_similarity(sc_metrics_t *m, sc_buf_t *b)
+{
+    family(b, "semcached_semantic_similarity", "histogram",
+           "Best similarity of semantic searches: of served hits, and of near misses (a valid "
+           "candidate below the threshold).");
+    for (int hit = 1; hit >= 0; hit--) {
+        const char *outcome = hit ? "hit" : "near_miss";
+        sc_metrics_similarity_t s;
+        sc_metrics_similarities(m, hit, &s);
+        for (size_t k = 0; k < SC_METRICS_SIM_BUCKETS; k++)
+            sc_buf_printf(b, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"%g\"} %llu\n",
+                          outcome, sc_metrics_sim_le[k], (unsigned long long)s.le[k]);
+        sc_buf_printf(b, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"+Inf\"} %llu\n"
+                         "semcached_semantic_similarity_sum{outcome=\"%s\"} %.6f\n"
+                         "semcached_semantic_similarity_count{outcome=\"%s\"} %llu\n",
+                      outcome, (unsigned long long)s.count, outcome, s.sum, outcome,
+                      (unsigned long long)s.count);
+    }
+}
+
+/* Values past the label cap are "_other", shown only when counted. */
+static void lookup_row(void *arg, const char *ns, size_t ns_len, const uint64_t v[SC_LR_COUNT])
+{
+    sc_buf_t *b = arg;
+    for (int r = 0; r < SC_LR_COUNT; r++) {
+        if (!ns && !v[r])
+            continue;
+        sc_buf_puts(b, "semcached_lookups_total{namespace=\"");
+        if (ns)
+            label_value(b, ns, ns_len);
+        else
+            sc_buf_puts(b, "_other");
+        sc_buf_printf(b, "\",result=\"%s\"} %llu\n", result_names[r], (unsigned long long)v[r]);
+    }
+}
+
+static void tokens_row(void *arg, const char *ns, size_t ns_len, const char *model,
+                       size_t model_len, const uint64_t v[2])
+{
+    sc_buf_t *b = arg;
+    for (int kind = 0; kind < 2; kind++) {
+        if (!ns && !v[kind])
+            continue;
+        sc_buf_puts(b, "semcached_tokens_saved_total{namespace=\"");
+        if (ns) {
+            label_value(b, ns, ns_len);
+            sc_buf_puts(b, "\",model=\"");
+            label_value(b, model, model_len);
+        } else {
+            sc_buf_puts(b, "_other\",model=\"_other");
+        }
+        sc_buf_printf(b, "\",kind=\"%s\"} %llu\n", kind ? "completion" : "prompt",
+                      (unsigned long long)v[kind]);
+    }
+}
+
+static void render_shards(sc_metrics_t *m, sc_buf_t *b)
+{
+    render_requests(m, b);
+    render_similarity(m, b);
+    family(b, "semcached_lookups_total", "counter", "Lookups by namespace and result.");
+    sc_metrics_foreach_lookups(m, lookup_row, b);
+    family(b, "semcached_tokens_saved_total", "counter",
+           "Prompt and completion tokens of served hits, from the usage stored with each entry.");
+    sc_metrics_foreach_tokens(m, tokens_row, b);
+}
+
+/* ---- the store, the indexes, the models ---------------------------------- */
+
+static void render_engine(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    sc_store_stats_t st;
+    sc_scopes_stats_t ix;
+    sc_embed_pool_stats_t ep = {0};
+    for (int i = 0; i < ctx->models.n; i++) { /* all models' workers together */
+        sc_embed_pool_stats_t one;
+        sc_embed_pool_stats(ctx->models.m[i].pool, &one);
+        ep.texts += one.texts;
+        ep.batches += one.batches;
+        ep.queue_depth += one.queue_depth;
+    }
+    sc_store_stats(ctx->store, &st);
+    sc_scopes_stats(ctx->scopes, &ix);
+    const scalar_t store[] = {
+        {"semcached_entries", "gauge", "Entries in the store (expired ones until swept).", st.entries},
+        {"semcached_store_bytes", "gauge", "Bytes of LMDB pages in use.", st.bytes},
+        {"semcached_store_map_bytes", "gauge", "Configured LMDB map size (--map-size).", st.map_bytes},
+        {"semcached_expired_total", "counter", "Entries removed because their TTL passed.", st.expired_total},
+        {"semcached_evicted_total", "counter", "Entries removed to make room.", st.evicted_total},
+        {"semcached_store_commits_total", "counter", "Write transactions committed.", st.commits_total},
+        {"semcached_store_writes_total", "counter", "Write operations applied.", st.writes_total},
+        {"semcached_write_queue_depth", "gauge", "Write operations waiting for the writer.", st.queue_depth},
+        {"semcached_hit_updates_dropped_total", "counter",
+         "Hit-count updates dropped because the buffer was full.", st.touches_dropped},
+    };
+    scalars(b, store, sizeof(store) / sizeof(store[0]));
+    family(b, "semcached_index_vectors", "gauge", "Live vectors by index kind.");
+    sc_buf_printf(b, "semcached_index_vectors{kind=\"flat\"} %llu\nsemcached_index_vectors{kind=\"hnsw\"} %llu\n",
+                  (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw);
+    family(b, "semcached_index_scopes", "gauge", "Scopes by index kind.");
+    sc_buf_printf(b, "semcached_index_scopes{kind=\"flat\"} %llu\nsemcached_index_scopes{kind=\"hnsw\"} %llu\n",
+                  (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw);
+    const scalar_t index[] = {
+        {"semcached_index_delta_vectors", "gauge",
+         "Vectors of HNSW scopes kept in their exact delta, not yet merged into the graph.", ix.vectors_delta},
+        {"semcached_index_deleted_vectors", "gauge",
+         "Vectors deleted or tombstoned in HNSW indexes, awaiting compaction.", ix.deleted_hnsw},
+        {"semcached_index_promotions_total", "counter", "Scopes promoted from flat to HNSW.", ix.promotions},
+        {"semcached_index_merges_total", "counter", "Deltas merged into a copy of their HNSW graph.", ix.merges},
+        {"semcached_index_compactions_total", "counter",
+         "HNSW indexes rebuilt to drop deleted vectors.", ix.compactions},
+        {"semcached_index_ready", "gauge", "1 once the indexes are loaded.",
+         (uint64_t)sc_scopes_ready(ctx->scopes)},
+    };
+    scalars(b, index, sizeof(index) / sizeof(index[0]));
+    family(b, "semcached_semantic_skipped_total", "counter",
+           "Lookups answered exact-only (and stores kept without a vector) because embedding was "
+           "not possible.");
+    for (int r = 0; r < SC_SKIP_COUNT; r++)
+        sc_buf_printf(b, "semcached_semantic_skipped_total{reason=\"%s\"} %llu\n",
+                      sc_skip_reason_name((sc_skip_reason_t)r),
+                      (unsigned long long)atomic_load(&ctx->semantic_skipped[r]));
+    const scalar_t embed[] = {
+        {"semcached_embed_texts_total", "counter", "Texts embedded by the server's model.", ep.texts},
+        {"semcached_embed_batches_total", "counter", "Embedding batches run.", ep.batches},
+        {"semcached_embed_queue_depth", "gauge", "Texts waiting for the embedding workers.", ep.queue_depth},
+        {"semcached_connections", "gauge", "Open client connections.",
+         (uint64_t)atomic_load(&ctx->n_conns)},
+    };
+    scalars(b, embed, sizeof(embed) / sizeof(embed[0]));
+}
+
+/* ---- quality --------------------------------------------------------------- */
+
+typedef struct {
+    sc_buf_t *b;
+    int section; /* 0 counts, 1 rate, 2 upper, 3 semantic rate, 4 semantic upper */
+    int left;
+} quality_render_t;
+
+static void render_quality(void *arg, const char *ns, const sc_quality_ns_t *st)
+{
+    quality_render_t *r = arg;
+    if (r->left-- <= 0)
+        return; /* bounded like every request-derived label */
+    if (r->section == 0) {
+        for (int m = 0; m < SC_MATCH_KINDS; m++) {
+            sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"correct\"} %llu\n",
+                          ns, sc_match_names[m], (unsigned long long)(st->validated[m] - st->wrong[m]));
+            sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"wrong\"} %llu\n",
+                          ns, sc_match_names[m], (unsigned long long)st->wrong[m]);
+        }
+    } else if (r->section <= 2) {
+        sc_buf_printf(r->b, "semcached_false_hit_rate%s{namespace=\"%s\"} %.6f\n",
+                      r->section == 1 ? "" : "_upper", ns, r->section == 1 ? st->rate : st->upper);
+    } else {
+        sc_buf_printf(r->b, "semcached_semantic_false_hit_rate%s{namespace=\"%s\"} %.6f\n",
+                      r->section == 3 ? "" : "_upper", ns,
+                      r->section == 3 ? st->semantic_rate : st->semantic_upper);
+    }
+}
+
+/* Namespace names with validations, collected first: the learned threshold
+ * takes the quality lock that sc_quality_foreach holds. */
+typedef struct {
+    char (*names)[SC_MAX_NAMESPACE + 1];
+    int n, cap;
+} ns_names_t;
+
+static void collect_name(void *arg, const char *ns, const sc_quality_ns_t *st)
+{
+    ns_names_t *l = arg;
+    (void)st;
+    if (l->n < l->cap)
+        snprintf(l->names[l->n++], SC_MAX_NAMESPACE + 1, "%s", ns);
+}
+
+static void render_learned_thresholds(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    ns_names_t l = {NULL, 0, (int)ctx->cfg.max_label_values};
+    l.names = calloc((size_t)l.cap, sizeof(*l.names));
+    if (!l.names)
+        return;
+    sc_quality_foreach(ctx->quality, collect_name, &l);
+    family(b, "semcached_learned_threshold", "gauge",
+           "Similarity above which a max_error_rate namespace serves semantic hits (absent until "
+           "its validations support one).");
+    for (int i = 0; i < l.n; i++) {
+        sc_ns_config_t ns;
+        double t;
+        sc_namespaces_get(ctx->namespaces, l.names[i], strlen(l.names[i]), &ns);
+        if (sc_api_learned_threshold(ctx, l.names[i], &ns, &t, NULL))
+            sc_buf_printf(b, "semcached_learned_threshold{namespace=\"%s\"} %.3f\n", l.names[i], t);
+    }
+    free(l.names);
+}
+
+static void render_validation(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    static const char *const rates[4][2] = {
+        {"semcached_false_hit_rate", "Wrong validated hits over validated hits."},
+        {"semcached_false_hit_rate_upper",
+         "Upper end of the 95 % Wilson interval of the false-hit rate."},
+        {"semcached_semantic_false_hit_rate",
+         "Wrong validated semantic hits over validated semantic hits."},
+        {"semcached_semantic_false_hit_rate_upper",
+         "Upper end of the 95 % Wilson interval of the semantic false-hit rate."},
+    };
+    quality_render_t qr = {b, 0, (int)ctx->cfg.max_label_values};
+    family(b, "semcached_validations_total", "counter",
+           "Validated hits by namespace, match kind and verdict.");
+    sc_quality_foreach(ctx->quality, render_quality, &qr);
+    for (int i = 0; i < 4; i++) {
+        family(b, rates[i][0], "gauge", rates[i][1]);
+        qr.section = i + 1;
+        qr.left = (int)ctx->cfg.max_label_values;
+        sc_quality_foreach(ctx->quality, render_quality, &qr);
+    }
+    render_learned_thresholds(ctx, b);
+}
+
+/* The whole /metrics text. */
+static void render_prometheus(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    render_shards(ctx->metrics, b);
+    render_engine(ctx, b);
+    render_validation(ctx, b);
+    sc_store_stats_t st;
+    sc_store_stats(ctx->store, &st);
+    family(b, "semcached_store_writer_seconds_total", "counter",
+           "Time the store's writer thread spent by kind of work (a busy writer makes stores wait).");
+    sc_buf_printf(b, "semcached_store_writer_seconds_total{work=\"writes\"} %.6f\n"
+                     "semcached_store_writer_seconds_total{work=\"sweep\"} %.6f\n"
+                     "semcached_store_writer_seconds_total{work=\"sync\"} %.6f\n",
+                  (double)st.writer_writes_ns / 1e9, (double)st.writer_sweep_ns / 1e9,
+                  (double)st.writer_sync_ns / 1e9);
+    const scalar_t process[] = {
+        {"semcached_validation_dropped_total", "counter",
+         "Hits that were to be validated but found the pending table full or could not be delivered.",
+         sc_quality_dropped(ctx->quality)},
+        {"semcached_validation_expired_total", "counter",
+         "Validations forgotten unanswered after --validation-timeout-s.", sc_quality_expired(ctx->quality)},
+        {"semcached_validations_pending", "gauge", "Validations awaiting feedback.",
+         sc_quality_pending(ctx->quality)},
+        {"semcached_upstream_calls_total", "counter", "Re-inference calls to --upstream-url that ended.",
+         atomic_load(&ctx->upstream_calls)},
+        {"semcached_upstream_failures_total", "counter",
+         "Re-inferences that failed (error, timeout, non-2xx, no comparison).",
+         atomic_load(&ctx->upstream_failures)},
+        {"semcached_webhook_posts_total", "counter", "Validations posted to --webhook-url.",
+         atomic_load(&ctx->webhook_posts)},
+        {"semcached_webhook_failures_total", "counter", "Webhook posts that failed.",
+         atomic_load(&ctx->webhook_failures)},
+        {"semcached_compare_failures_total", "counter",
+         "Verdicts lost because the answers could not be embedded.", atomic_load(&ctx->compare_failures)},
+    };
+    scalars(b, process, sizeof(process) / sizeof(process[0]));
+}
+
+void sc_api_metrics(const sc_call_t *a)
+{
+    sc_buf_t b = {0};
+    render_prometheus(a->ctx, &b);
+    sc_conn_respond(a->c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
+                    b.len);
+    sc_buf_free(&b);
+}
+
+/* ---- /v1/stats ------------------------------------------------------------- */
+
+static void render_quality_json(void *arg, const char *ns, const sc_quality_ns_t *st)
+{
+    quality_render_t *r = arg;
+    if (r->left-- <= 0)
+        return;
+    if (r->section++)
+        sc_buf_puts(r->b, ",");
+    sc_buf_json_str(r->b, ns, strlen(ns));
+    sc_buf_printf(r->b, ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                        "\"wrong\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                        "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f,"
+                        "\"semantic_false_hit_rate\":%.6f,\"semantic_false_hit_rate_upper\":%.6f}",
+                  (unsigned long long)st->validated[0], (unsigned long long)st->validated[1],
+                  (unsigned long long)st->validated[2], (unsigned long long)st->wrong[0],
+                  (unsigned long long)st->wrong[1], (unsigned long long)st->wrong[2], st->rate,
+                  st->upper, st->semantic_rate, st->semantic_upper);
+}
+
+/* "embedder" is the default model's (null without --model); "models" lists
+ * every model namespaces may choose. */
+static void stats_models(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    const sc_model_t *dm = sc_models_find(&ctx->models, "default");
+    sc_buf_puts(b, "{\"embedder\":");
+    if (dm)
+        sc_buf_printf(b, "{\"identity\":\"%s\",\"dimensions\":%u},", sc_embedder_identity(dm->embedder),
+                      sc_embedder_dim(dm->embedder));
+    else
+        sc_buf_puts(b, "null,");
+    sc_buf_puts(b, "\"models\":{");
+    for (int i = 0; i < ctx->models.n; i++)
+        sc_buf_printf(b, "%s\"%s\":{\"identity\":\"%s\",\"dimensions\":%u}", i ? "," : "",
+                      ctx->models.m[i].name, sc_embedder_identity(ctx->models.m[i].embedder),
+                      sc_embedder_dim(ctx->models.m[i].embedder));
+    sc_buf_puts(b, "},");
+}
+
+static void stats_engine(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    sc_store_stats_t st;
+    sc_metrics_totals_t t;
+    sc_scopes_stats_t ix;
+    sc_store_stats(ctx->store, &st);
+    sc_metrics_totals(ctx->metrics, &t);
+    sc_scopes_stats(ctx->scopes, &ix);
+    uint64_t lookups = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT] + t.lookups[SC_LR_MISS];
+    uint64_t hits = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT];
+    int ready = atomic_load(&ctx->ready);
+    sc_buf_printf(b, "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
+                     "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
+                     "\"delta\":%llu,\"deleted\":%llu,\"promotions\":%llu,\"merges\":%llu,"
+                     "\"compactions\":%llu,\"rebuilding\":%llu},",
+                  ready ? "true" : "false",
+                  sc_index_source_name(ready ? ctx->index_source : SC_INDEX_LOADING),
+                  ready ? ctx->index_load_s : 0.0,
+                  (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw,
+                  (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
+                  (unsigned long long)ix.vectors_delta, (unsigned long long)ix.deleted_hnsw,
+                  (unsigned long long)ix.promotions, (unsigned long long)ix.merges,
+                  (unsigned long long)ix.compactions, (unsigned long long)ix.rebuilding);
+    sc_buf_printf(b, "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
+                     "\"lookups\":{\"total\":%llu,\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
+                     "\"hit_rate\":%.6f,\"tokens_saved\":{\"prompt\":%llu,\"completion\":%llu},"
+                     "\"expired_total\":%llu,\"evicted_total\":%llu,\"commits_total\":%llu,"
+                     "\"writes_total\":%llu,\"write_queue\":%llu,"
+                     "\"writer_busy_s\":{\"writes\":%.3f,\"sweep\":%.3f,\"sync\":%.3f},",
+                  (unsigned long long)st.entries, (unsigned long long)st.bytes,
+                  (unsigned long long)st.map_bytes, (unsigned long long)lookups,
+                  (unsigned long long)t.lookups[SC_LR_EXACT_HIT],
+                  (unsigned long long)t.lookups[SC_LR_SEMANTIC_HIT],
+                  (unsigned long long)t.lookups[SC_LR_MISS],
+                  lookups ? (double)hits / (double)lookups : 0.0,
+                  (unsigned long long)t.prompt_tokens_saved,
+                  (unsigned long long)t.completion_tokens_saved,
+                  (unsigned long long)st.expired_total, (unsigned long long)st.evicted_total,
+                  (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
+                  (unsigned long long)st.queue_depth, (double)st.writer_writes_ns / 1e9,
+                  (double)st.writer_sweep_ns / 1e9, (double)st.writer_sync_ns / 1e9);
+}
+
+void sc_api_stats(const sc_call_t *a)
+{
+    sc_ctx_t *ctx = a->ctx;
+    sc_buf_t b = {0};
+    stats_models(ctx, &b);
+    stats_engine(ctx, &b);
+    sc_buf_printf(&b, "\"connections\":%lld,\"event_loops\":%d,\"uptime_s\":%llu",
+                  (long long)atomic_load(&ctx->n_conns), ctx->n_workers,
+                  (unsigned long long)((sc_now_ms() - ctx->started_ms) / 1000));
+    sc_buf_puts(&b, ",\"connections_by_loop\":[");
+    for (int i = 0; i < ctx->n_workers; i++)
+        sc_buf_printf(&b, "%s%d", i ? "," : "", sc_http_loop_conns(ctx->workers[i].http));
+    sc_buf_puts(&b, "]");
+    sc_buf_printf(&b, ",\"quality\":{\"pending\":%llu,\"dropped\":%llu,\"namespaces\":{",
+                  (unsigned long long)sc_quality_pending(ctx->quality),
+                  (unsigned long long)sc_quality_dropped(ctx->quality));
+    quality_render_t qr = {&b, 0, (int)ctx->cfg.max_label_values};
+    sc_quality_foreach(ctx->quality, render_quality_json, &qr);
+    sc_buf_puts(&b, "}}}");
+    sc_api_reply_json(a->c, 200, &b);
+    sc_buf_free(&b);
+}
+
+/* ---- health ---------------------------------------------------------------- */
+
+/* /healthz: the loop answers. /readyz: the store is open and the indexes
+ * are loaded (a load balancer holds traffic until then). */
+void sc_api_health(const sc_call_t *a)
+{
+    if (a->route->label == SC_EP_READYZ && !atomic_load(&a->ctx->ready)) {
+        static const char nr[] = "{\"status\":\"starting\"}";
+        sc_conn_respond(a->c, 503, SC_JSON_CT, NULL, nr, sizeof(nr) - 1);
+        return;
+    }
+    static const char ok[] = "{\"status\":\"ok\"}";
+    sc_conn_respond(a->c, 200, SC_JSON_CT, NULL, ok, sizeof(ok) - 1);
+}

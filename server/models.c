@@ -1,0 +1,108 @@
+/* models.c -- loading the server-side embedders named by --model and
+ * --models, each with its own pool of embedding workers, and finding them by
+ * name. Loading happens once at start-up, before any loop runs. */
+#define _GNU_SOURCE
+#include "models.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "glove-100d" names the default model in the model cache (`make model`). */
+static void resolve_model(const char *spec, char *out, size_t cap)
+{
+    if (strcmp(spec, "glove-100d") == 0) {
+        const char *cache = getenv("SEMCACHED_MODEL_CACHE");
+        const char *home = getenv("HOME");
+        if (cache && *cache)
+            snprintf(out, cap, "%s/glove-100d.scglove", cache);
+        else
+            snprintf(out, cap, "%s/.cache/semcached/glove-100d.scglove", home ? home : ".");
+    } else {
+        snprintf(out, cap, "%s", spec);
+    }
+}
+
+const sc_model_t *sc_models_find(const sc_models_t *ms, const char *name)
+{
+    if (!name || !*name)
+        name = "default";
+    for (int i = 0; i < ms->n; i++)
+        if (strcmp(ms->m[i].name, name) == 0)
+            return &ms->m[i];
+    return NULL;
+}
+
+const sc_model_t *sc_models_for(const sc_models_t *ms, const sc_ns_config_t *ns)
+{
+    return sc_models_find(ms, ns->model);
+}
+
+/* Loads model 'spec' as 'name' with its own embedding workers. */
+static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, const char *name,
+                      const char *spec)
+{
+    char path[2048], err[512];
+    resolve_model(spec, path, sizeof(path));
+    if (ms->n >= SC_MAX_MODELS || strlen(name) >= sizeof(ms->m[0].name) || sc_models_find(ms, name)) {
+        sc_log(log, SC_ERROR, "model %s: too many models (%d), a name too long or twice", name,
+               SC_MAX_MODELS);
+        return SC_EINVAL;
+    }
+    sc_model_t *m = &ms->m[ms->n];
+    uint64_t t0 = sc_mono_ns();
+    int rc;
+    if (strncmp(path, "remote:", 7) == 0)
+        rc = sc_embedder_open_remote(&m->embedder, path + 7, cfg->embed_remote_model,
+                                     getenv("SEMCACHED_EMBED_API_KEY"), (long)cfg->embed_timeout_ms,
+                                     (int)cfg->embed_remote_concurrency, log, err, sizeof(err));
+    else
+        rc = sc_embedder_open(&m->embedder, path, err, sizeof(err));
+    if (rc) {
+        sc_log(log, SC_ERROR, "cannot load the model %s: %s (run `make model`?)", path, err);
+        return rc;
+    }
+    sc_embedder_set_threads(m->embedder, (int)cfg->embed_intra_threads);
+    rc = sc_embed_pool_create(&m->pool, m->embedder, (int)cfg->embed_threads,
+                              (size_t)cfg->embed_batch, (uint64_t)cfg->embed_wait_us,
+                              (size_t)cfg->embed_queue);
+    if (rc) {
+        sc_embedder_close(m->embedder);
+        m->embedder = NULL;
+        return rc;
+    }
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    ms->n++;
+    sc_log(log, SC_INFO, "model %s (%s) loaded in %.2f s: %u dimensions", name,
+           sc_embedder_identity(m->embedder), (double)(sc_mono_ns() - t0) / 1e9,
+           sc_embedder_dim(m->embedder));
+    return 0;
+}
+
+int sc_models_open(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log)
+{
+    int rc = 0;
+    if (cfg->model[0] && (rc = open_model(ms, cfg, log, "default", cfg->model)))
+        return rc;
+    char list[sizeof(cfg->models)], *save = NULL;
+    snprintf(list, sizeof(list), "%s", cfg->models);
+    for (char *item = strtok_r(list, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item || !eq[1]) {
+            sc_log(log, SC_ERROR, "--models: '%s' is not NAME=SPEC", item);
+            return SC_EINVAL;
+        }
+        *eq = '\0';
+        rc = open_model(ms, cfg, log, item, eq + 1);
+    }
+    return rc;
+}
+
+void sc_models_close(sc_models_t *ms)
+{
+    for (int i = 0; i < ms->n; i++) {
+        sc_embed_pool_destroy(ms->m[i].pool);
+        sc_embedder_close(ms->m[i].embedder);
+    }
+    ms->n = 0;
+}
