@@ -198,7 +198,7 @@ static void conn_down(fleet_conn_t *c, const char *why)
     c->retry_at_ms = c->since_ms + c->backoff_ms;
     c->backoff_ms = c->backoff_ms * 2 > FLEET_BACKOFF_MAX_MS ? FLEET_BACKOFF_MAX_MS
                                                              : c->backoff_ms * 2;
-    if (was == CONN_READY)
+    if (was == CONN_READY && !f->stopping && !f->closing)
         sc_log(f->log, SC_WARN, "fleet: %s connection to Redis lost (%s); retrying", c->name,
                why);
     c->on_down(f);
@@ -747,6 +747,28 @@ void sc_fleet_destroy(sc_fleet_t *f)
 }
 
 /* ---- state -------------------------------------------------------------- */
+
+size_t sc_fleet_peers(sc_fleet_t *f, sc_fleet_peer_t *out, size_t cap)
+{
+    pthread_mutex_lock(&f->peers_mu);
+    size_t n = f->n_peers < cap ? f->n_peers : cap;
+    if (n)
+        memcpy(out, f->peers, n * sizeof(*out));
+    pthread_mutex_unlock(&f->peers_mu);
+    return n;
+}
+
+const char *sc_fleet_node_hex(const sc_fleet_t *f)
+{
+    return f->node_hex;
+}
+
+void sc_fleet_snapshot_trailer(uint64_t bytes, uint8_t out[SC_FLEET_SNAPSHOT_TRAILER])
+{
+    memcpy(out, SC_FLEET_SNAPSHOT_MAGIC, 8);
+    for (int i = 0; i < 8; i++)
+        out[8 + i] = (uint8_t)(bytes >> (8 * i));
+}
 
 int sc_fleet_ready(sc_fleet_t *f)
 {

@@ -204,6 +204,28 @@ static int download(const char *url, const char *token, const char *path, sc_log
     return 0;
 }
 
+/* Checks the trailer of the snapshot in 'path' and cuts it off. */
+static int strip_trailer(const char *path)
+{
+    struct stat st;
+    uint8_t t[SC_FLEET_SNAPSHOT_TRAILER], want[SC_FLEET_SNAPSHOT_TRAILER];
+    FILE *f = fopen(path, "r+b");
+    if (!f)
+        return -errno;
+    int rc = SC_ECORRUPT;
+    if (fstat(fileno(f), &st) == 0 && st.st_size > SC_FLEET_SNAPSHOT_TRAILER &&
+        fseeko(f, st.st_size - SC_FLEET_SNAPSHOT_TRAILER, SEEK_SET) == 0 &&
+        fread(t, 1, sizeof(t), f) == sizeof(t)) {
+        uint64_t len = (uint64_t)st.st_size - SC_FLEET_SNAPSHOT_TRAILER;
+        sc_fleet_snapshot_trailer(len, want);
+        if (memcmp(t, want, sizeof(t)) == 0 && ftruncate(fileno(f), (off_t)len) == 0 &&
+            fsync(fileno(f)) == 0)
+            rc = 0;
+    }
+    fclose(f);
+    return rc;
+}
+
 /* Copies peer 'p''s snapshot into 'dir' (replacing its environment) if it
  * covers 'need'. */
 static int install_from(const fleet_peer_t *p, const char *token, const char *dir,
@@ -218,6 +240,8 @@ static int install_from(const fleet_peer_t *p, const char *token, const char *di
         return -errno;
     sc_stream_id_t got;
     int rc = download(p->url, token, file, log);
+    if (!rc && (rc = strip_trailer(file)))
+        sc_log(log, SC_WARN, "fleet: the snapshot from %s is incomplete", p->url);
     if (!rc && (rc = sc_store_fleet_adopt(tmp, &got)) == 0 && sc__fleet_id_cmp(&got, need) < 0)
         rc = SC_ECONFLICT; /* the peer fell behind meanwhile */
     if (!rc && rename(file, target))

@@ -59,14 +59,7 @@ typedef struct fleet_batch_s {
     struct fleet_batch_s *next;
 } fleet_batch_t;
 
-/* A registry row: a node's snapshot URL and how far it has applied. */
-typedef struct {
-    uint64_t node;
-    char url[512];
-    sc_stream_id_t applied;
-    uint64_t seen_ms;           /* wall ms of its last heartbeat */
-    uint64_t lag_ms, lag_records;
-} fleet_peer_t;
+typedef sc_fleet_peer_t fleet_peer_t;
 
 struct sc_fleet_s {
     sc_config_t cfg;

@@ -35,6 +35,23 @@ typedef struct {
 /* SC_EINVAL (with a sentence in 'err') if 'url' is none of the above. */
 int sc_redis_addr_parse(const char *url, sc_redis_addr_t *out, char *err, size_t err_cap);
 
+/* A node as the fleet's registry shows it (each node rewrites its row every
+ * second): where its snapshot is served and how far it has applied. */
+typedef struct {
+    uint64_t node;
+    char url[512];                /* its snapshot URL, "-" = none */
+    sc_stream_id_t applied;
+    uint64_t seen_ms;             /* wall ms of its last heartbeat */
+    uint64_t lag_ms, lag_records; /* its replication lag as it reported it */
+} sc_fleet_peer_t;
+
+/* A snapshot as a node serves it: the compacted LMDB copy, then a trailer
+ * (SC_FLEET_SNAPSHOT_MAGIC, then the copy's length, le64), so a copy cut
+ * short by a failure is told from a whole one. */
+#define SC_FLEET_SNAPSHOT_MAGIC "SCSNAP01"
+#define SC_FLEET_SNAPSHOT_TRAILER 16
+void sc_fleet_snapshot_trailer(uint64_t bytes, uint8_t out[SC_FLEET_SNAPSHOT_TRAILER]);
+
 typedef struct {
     sc_store_fleet_stats_t store; /* outbox, applied, conflicts, ... (sc_store.h) */
     int connected;                /* both Redis connections are up */
@@ -74,6 +91,11 @@ void sc_fleet_destroy(sc_fleet_t *f);
  * stream with a lag within --fleet-max-lag-ms. Any thread. */
 int sc_fleet_ready(sc_fleet_t *f);
 void sc_fleet_stats(sc_fleet_t *f, sc_fleet_stats_t *st);
+/* Copies up to 'cap' registry rows (as of the last heartbeat, this node's
+ * own included) into 'out'; returns how many. Any thread. */
+size_t sc_fleet_peers(sc_fleet_t *f, sc_fleet_peer_t *out, size_t cap);
+/* This node's id as 16 hex digits (valid once started). */
+const char *sc_fleet_node_hex(const sc_fleet_t *f);
 
 /* Before the store opens on 'dir': when the stream no longer holds the
  * records after this node's last applied ID (a new node in a trimmed fleet,

@@ -340,6 +340,9 @@ START_TEST(a_node_joining_a_trimmed_stream_copies_a_snapshot)
     /* A serves its snapshot (here as a file; the server streams it over HTTP). */
     FILE *out = fopen(snap, "wb");
     ck_assert_int_eq(sc_store_snapshot_copy(a.s, fileno(out)), 0);
+    uint8_t trailer[SC_FLEET_SNAPSHOT_TRAILER];
+    sc_fleet_snapshot_trailer((uint64_t)lseek(fileno(out), 0, SEEK_END), trailer);
+    ck_assert_int_eq(write(fileno(out), trailer, sizeof(trailer)), (int)sizeof(trailer));
     fclose(out);
     fnode_config(&d, &r, "join", NULL);
     int installed = 0;
