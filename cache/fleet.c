@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <hiredis/adapters/libuv.h>
 
 uint64_t sc__fleet_mono_ms(void)
 {
@@ -181,6 +180,81 @@ int sc__fleet_peer_parse(const char *field, size_t flen, const char *val, size_t
     return 0;
 }
 
+/* ---- hiredis on libuv ------------------------------------------------------ */
+
+/* hiredis 0.14's adapters/libuv.h returns on a poll error (status < 0, after
+ * which libuv has stopped the handle), so a connection reset by Redis went
+ * unnoticed until the watchdog fired (5 s in tests/integration/fleet.c).
+ * This copy hands the error to hiredis, whose read then fails and
+ * disconnects; otherwise it is the shipped adapter. */
+typedef struct {
+    redisAsyncContext *ac;      /* NULL once hiredis cleaned up */
+    uv_poll_t handle;
+    int events;
+} uv_events_t;
+
+static void ev_poll(uv_poll_t *h, int status, int events)
+{
+    uv_events_t *p = h->data;
+    if (p->ac && status < 0) {
+        redisAsyncHandleRead(p->ac);
+        if (p->ac && p->events) /* nothing wrong after all: poll again */
+            uv_poll_start(&p->handle, p->events, ev_poll);
+        return;
+    }
+    if (p->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(p->ac);
+    if (p->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(p->ac);
+}
+
+static void ev_update(uv_events_t *p, int add, int ev)
+{
+    p->events = add ? p->events | ev : p->events & ~ev;
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, ev_poll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void ev_add_read(void *d) { ev_update(d, 1, UV_READABLE); }
+static void ev_del_read(void *d) { ev_update(d, 0, UV_READABLE); }
+static void ev_add_write(void *d) { ev_update(d, 1, UV_WRITABLE); }
+static void ev_del_write(void *d) { ev_update(d, 0, UV_WRITABLE); }
+
+static void ev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void ev_cleanup(void *d)
+{
+    uv_events_t *p = d;
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->handle, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    uv_events_t *p = calloc(1, sizeof(*p));
+    if (!p || ac->ev.data)
+        goto fail;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd))
+        goto fail;
+    p->ac = ac;
+    p->handle.data = p;
+    ac->ev.data = p;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    return REDIS_OK;
+fail:
+    free(p);
+    return REDIS_ERR;
+}
+
 /* ---- connections ------------------------------------------------------------ */
 
 static void conn_down(fleet_conn_t *c, const char *why)
@@ -302,7 +376,7 @@ static void conn_connect(fleet_conn_t *c)
     redisAsyncContext *ac =
         a->unix_path[0] ? redisAsyncConnectUnix(a->unix_path) : redisAsyncConnect(a->host, a->port);
     c->since_ms = sc__fleet_mono_ms();
-    if (!ac || ac->err || redisLibuvAttach(ac, &f->loop) != REDIS_OK) {
+    if (!ac || ac->err || ev_attach(ac, &f->loop) != REDIS_OK) {
         if (ac)
             redisAsyncFree(ac);
         c->retry_at_ms = c->since_ms + c->backoff_ms;

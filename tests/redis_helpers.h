@@ -3,6 +3,7 @@
  * append-only file (so a stop and start keeps the stream, as a production
  * Redis with persistence would), stopped and restarted on the same port.
  * Tests that need it report themselves skipped when redis-server is absent.
+ * Also WAIT_UNTIL / ASSERT_SOON for what replication makes true later.
  * Header-only (static inline). */
 #ifndef SC_TESTS_REDIS_HELPERS_H
 #define SC_TESTS_REDIS_HELPERS_H
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sc_common.h"
 #include "testutil.h"
 
 typedef struct {
@@ -55,6 +57,27 @@ static inline void th_sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+
+/* Polls 'cond' every 5 ms for up to 'ms'; 'out' = the ms it took, or -1.
+ * Replication is asynchronous: the fleet tests wait for what must happen. */
+#define WAIT_UNTIL(out, cond, ms)                                            \
+    do {                                                                     \
+        uint64_t t0_ = sc_now_ms();                                          \
+        (out) = -1;                                                          \
+        while (sc_now_ms() - t0_ <= (uint64_t)(ms)) {                        \
+            if (cond) {                                                      \
+                (out) = (long)(sc_now_ms() - t0_);                           \
+                break;                                                       \
+            }                                                                \
+            th_sleep_ms(5);                                                  \
+        }                                                                    \
+    } while (0)
+#define ASSERT_SOON(cond, ms)                                                \
+    do {                                                                     \
+        long w_;                                                             \
+        WAIT_UNTIL(w_, cond, ms);                                            \
+        ck_assert_msg(w_ >= 0, "not within %d ms: %s", (int)(ms), #cond);    \
+    } while (0)
 
 /* A connection to 'r', or NULL if it does not answer. */
 static inline redisContext *th_redis_conn(const th_redis_t *r)

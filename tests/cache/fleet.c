@@ -155,26 +155,6 @@ static uint64_t sum_of(fnode_t *n, uint64_t *entries)
     return s;
 }
 
-/* Polls 'cond' every 5 ms for up to 'ms'; 'out' = the ms it took, or -1. */
-#define WAIT_UNTIL(out, cond, ms)                                            \
-    do {                                                                     \
-        uint64_t t0_ = sc_now_ms();                                          \
-        (out) = -1;                                                          \
-        while (sc_now_ms() - t0_ <= (uint64_t)(ms)) {                        \
-            if (cond) {                                                      \
-                (out) = (long)(sc_now_ms() - t0_);                           \
-                break;                                                       \
-            }                                                                \
-            th_sleep_ms(5);                                                  \
-        }                                                                    \
-    } while (0)
-#define ASSERT_SOON(cond, ms)                                                \
-    do {                                                                     \
-        long w_;                                                             \
-        WAIT_UNTIL(w_, cond, ms);                                            \
-        ck_assert_msg(w_ >= 0, "not within %d ms: %s", (int)(ms), #cond);    \
-    } while (0)
-
 /* Both nodes hold the same entries at the same versions, with nothing left
  * to publish. */
 static int converged(fnode_t *a, fnode_t *b, uint64_t want_entries)
