@@ -619,6 +619,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     heartbeat(f, now);
+    sc__fleet_read_settle(f);
     sc__fleet_pub_pump(f);
     sc__fleet_read_pump(f);
 }
@@ -761,6 +762,7 @@ int sc_fleet_start(sc_fleet_t *f, const char *snapshot_url, int joining)
     sc_hex_encode(raw, 8, f->node_hex);
     snprintf(f->snapshot_url, sizeof(f->snapshot_url), "%s", snapshot_url ? snapshot_url : "");
     sc_store_fleet_applied(f->store, &f->read_id);
+    f->submitted_id = f->read_id;
     atomic_store(&f->read_ms, f->read_id.ms);
     atomic_store(&f->read_seq, f->read_id.seq);
     f->joining = joining;

@@ -96,6 +96,8 @@ struct sc_fleet_s {
 
     /* reader (loop thread) */
     sc_stream_id_t read_id;         /* next XREAD starts after it */
+    sc_stream_id_t submitted_id;    /* the last batch given to the writer ends here */
+    uint64_t submitted_ms;          /* monotonic: when */
     int xread_pending;
     int apply_inflight;
     uint64_t inflight_records;
@@ -164,6 +166,9 @@ int sc__fleet_pub_busy(sc_fleet_t *f);
 /* Issues the next XREAD when allowed. */
 void sc__fleet_read_pump(sc_fleet_t *f);
 void sc__fleet_read_reset(sc_fleet_t *f);
+/* Records the position read so far as applied, when only this node's own
+ * records were read since the last batch (heartbeat). */
+void sc__fleet_read_settle(sc_fleet_t *f);
 /* Handles the batches the writer finished (loop thread). */
 void sc__fleet_read_done(sc_fleet_t *f, fleet_batch_t *list);
 /* The store's completion callback of a batch (writer thread). */

@@ -58,6 +58,7 @@ static void mark_ready(sc_fleet_t *f, const char *how)
 /* Gives 'b' to the writer; a full queue keeps it in f->held for the tick. */
 static int submit(sc_fleet_t *f, fleet_batch_t *b)
 {
+    f->submitted_ms = sc__fleet_mono_ms();
     int rc = sc_store_submit(f->store, &b->op);
     if (rc == SC_EBUSY) {
         f->held = b;
@@ -164,13 +165,23 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
     }
-    id_to_key(b->op.key2, &f->read_id);
-    id_to_key(b->op.key, &last);
     b->at_end = entries->elements < FLEET_READ_COUNT;
     f->at_end = b->at_end;
     f->read_id = last;
     atomic_store(&f->read_ms, last.ms);
     atomic_store(&f->read_seq, last.seq);
+    /* Only this node's own records: no writer transaction (on a node that
+     * mostly stores, one per XREAD doubled its commits); the next batch, or
+     * the heartbeat, records the position. Re-reading them after a crash
+     * skips them again. */
+    if (!b->records && !b->at_end && sc__fleet_mono_ms() < f->submitted_ms + FLEET_HEARTBEAT_MS) {
+        sc__fleet_batch_free(b);
+        sc__fleet_read_pump(f);
+        return;
+    }
+    id_to_key(b->op.key2, &f->submitted_id);
+    id_to_key(b->op.key, &last);
+    f->submitted_id = last;
     if (submit(f, b))
         f->resync = 1; /* the store is closing */
     sc__fleet_read_pump(f);
@@ -191,6 +202,25 @@ void sc__fleet_read_pump(sc_fleet_t *f)
     const char *argv[8] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", f->stream_key, id};
     if (sc__fleet_command(&f->rd, on_xread, (void *)(uintptr_t)f->gen, 8, argv, NULL) == 0)
         f->xread_pending = 1;
+}
+
+void sc__fleet_read_settle(sc_fleet_t *f)
+{
+    if (f->held || f->resync || sc__fleet_id_cmp(&f->submitted_id, &f->read_id) == 0 ||
+        sc__fleet_mono_ms() < f->submitted_ms + FLEET_HEARTBEAT_MS)
+        return;
+    fleet_batch_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return;
+    b->f = f;
+    b->gen = f->gen;
+    b->op.type = SC_OP_FLEET_APPLY;
+    b->op.done = sc__fleet_batch_done;
+    id_to_key(b->op.key2, &f->submitted_id);
+    id_to_key(b->op.key, &f->read_id);
+    f->submitted_id = f->read_id;
+    if (submit(f, b))
+        f->resync = 1;
 }
 
 void sc__fleet_read_reset(sc_fleet_t *f)
@@ -246,6 +276,7 @@ void sc__fleet_read_done(sc_fleet_t *f, fleet_batch_t *list)
     }
     if (f->resync && !f->apply_inflight && !f->held) {
         sc_store_fleet_applied(f->store, &f->read_id);
+        f->submitted_id = f->read_id;
         atomic_store(&f->read_ms, f->read_id.ms);
         atomic_store(&f->read_seq, f->read_id.seq);
         f->resync = 0;
