@@ -141,21 +141,31 @@ void sc__fleet_keys(const char *name, char *stream_key, char *nodes_key, size_t 
     snprintf(nodes_key, cap, "semcached:{%s}:nodes", name);
 }
 
-int sc__fleet_trim_args(const sc_config_t *cfg, char buf[32], const char **argv)
+int sc__fleet_xadd_args(const sc_config_t *cfg, const char *key, const void *rec, size_t len,
+                        char trim[32], const char **argv, size_t *lens)
 {
+    int argc = 0;
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
     if (cfg->fleet_retention_s > 0) {
         uint64_t now = sc_now_ms(), keep = (uint64_t)cfg->fleet_retention_s * 1000u;
-        snprintf(buf, 32, "%" PRIu64, now > keep ? now - keep : 0);
-        argv[0] = "MINID";
+        snprintf(trim, 32, "%" PRIu64, now > keep ? now - keep : 0);
+        argv[argc++] = "MINID";
     } else if (cfg->fleet_retention > 0) {
-        snprintf(buf, 32, "%" PRId64, cfg->fleet_retention);
-        argv[0] = "MAXLEN";
-    } else {
-        return 0;
+        snprintf(trim, 32, "%" PRId64, cfg->fleet_retention);
+        argv[argc++] = "MAXLEN";
     }
-    argv[1] = "~"; /* whole macro nodes only: trimming stays O(1) per XADD */
-    argv[2] = buf;
-    return 3;
+    if (argc == 3) {
+        argv[argc++] = "~"; /* whole macro nodes only: trimming stays O(1) per XADD */
+        argv[argc++] = trim;
+    }
+    argv[argc++] = "*";
+    argv[argc++] = "r";
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    argv[argc] = rec;
+    lens[argc++] = len;
+    return argc;
 }
 
 int sc__fleet_peer_parse(const char *field, size_t flen, const char *val, size_t vlen,

@@ -81,17 +81,8 @@ static int flush_one(void *ctx, uint64_t seq, const void *rec, size_t len)
     const char *argv[8];
     size_t lens[8];
     char trim[32];
-    int argc = 0;
     (void)seq;
-    argv[argc++] = "XADD";
-    argv[argc++] = fl->key;
-    argc += sc__fleet_trim_args(fl->cfg, trim, argv + argc);
-    argv[argc++] = "*";
-    argv[argc++] = "r";
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    argv[argc] = rec;
-    lens[argc++] = len;
+    int argc = sc__fleet_xadd_args(fl->cfg, fl->key, rec, len, trim, argv, lens);
     redisReply *r = redisCommandArgv(fl->c, argc, argv, lens);
     if (!r || r->type == REDIS_REPLY_ERROR)
         fl->failed++;

@@ -150,8 +150,11 @@ void sc__fleet_keys(const char *name, char *stream_key, char *nodes_key, size_t 
  * '*first' receives the first ID the stream still holds. */
 int sc__fleet_trimmed_past(const redisReply *r, const sc_stream_id_t *pos,
                            sc_stream_id_t *first);
-/* The XADD trim arguments for 'cfg' into 'argv' (0, 3 or 4 of them). */
-int sc__fleet_trim_args(const sc_config_t *cfg, char buf[32], const char **argv);
+/* The XADD of record 'rec' ('len' bytes) to stream 'key' with the trim
+ * 'cfg' asks for, as argv / lens (8 slots each; 'trim' holds a number they
+ * point to). Returns argc. */
+int sc__fleet_xadd_args(const sc_config_t *cfg, const char *key, const void *rec, size_t len,
+                        char trim[32], const char **argv, size_t *lens);
 
 /* ---- fleet_pub.c ---------------------------------------------------------- */
 

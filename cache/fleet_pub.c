@@ -65,16 +65,7 @@ static int send_one(void *ctx, uint64_t seq, const void *rec, size_t len)
     const char *argv[8];
     size_t lens[8];
     char trim[32];
-    int argc = 0;
-    argv[argc++] = "XADD";
-    argv[argc++] = f->stream_key;
-    argc += sc__fleet_trim_args(&f->cfg, trim, argv + argc);
-    argv[argc++] = "*";
-    argv[argc++] = "r";
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    argv[argc] = rec;
-    lens[argc++] = len;
+    int argc = sc__fleet_xadd_args(&f->cfg, f->stream_key, rec, len, trim, argv, lens);
     if (sc__fleet_command(&f->pub, on_xadd, (void *)(uintptr_t)seq, argc, argv, lens))
         return 1;
     f->sent_upto = seq;

@@ -39,6 +39,19 @@ void sc__fleet_batch_done(sc_write_op_t *op)
     pthread_mutex_unlock(&f->mu);
 }
 
+/* A new batch read in this generation (NULL when out of memory). */
+static fleet_batch_t *batch_new(sc_fleet_t *f)
+{
+    fleet_batch_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->f = f;
+    b->gen = f->gen;
+    b->op.type = SC_OP_FLEET_APPLY;
+    b->op.done = sc__fleet_batch_done;
+    return b;
+}
+
 static void id_to_key(uint8_t out[16], const sc_stream_id_t *id)
 {
     put_be64(out, id->ms);
@@ -149,13 +162,9 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
         sc__fleet_read_pump(f);
         return;
     }
-    fleet_batch_t *b = calloc(1, sizeof(*b));
+    fleet_batch_t *b = batch_new(f);
     if (!b)
         return;
-    b->f = f;
-    b->gen = f->gen;
-    b->op.type = SC_OP_FLEET_APPLY;
-    b->op.done = sc__fleet_batch_done;
     sc_stream_id_t last = f->read_id;
     for (size_t i = 0; i < entries->elements; i++) {
         if (add_entry(f, b, entries->element[i], &last)) {
@@ -209,13 +218,9 @@ void sc__fleet_read_settle(sc_fleet_t *f)
     if (f->held || f->resync || sc__fleet_id_cmp(&f->submitted_id, &f->read_id) == 0 ||
         sc__fleet_mono_ms() < f->submitted_ms + FLEET_HEARTBEAT_MS)
         return;
-    fleet_batch_t *b = calloc(1, sizeof(*b));
+    fleet_batch_t *b = batch_new(f);
     if (!b)
         return;
-    b->f = f;
-    b->gen = f->gen;
-    b->op.type = SC_OP_FLEET_APPLY;
-    b->op.done = sc__fleet_batch_done;
     id_to_key(b->op.key2, &f->submitted_id);
     id_to_key(b->op.key, &f->read_id);
     f->submitted_id = f->read_id;

@@ -17,6 +17,7 @@
 #include "sc_fleet.h"
 #include "sc_fleet_record.h"
 #include "sc_store.h"
+#include "fleet_helpers.h"
 #include "store_helpers.h"
 #include "testutil.h"
 
@@ -89,54 +90,19 @@ static void fnode_close(fnode_t *n)
     th_store_remove(NULL, n->dir);
 }
 
-static void make_key(uint8_t key[16], unsigned i)
-{
-    memset(key, 0, 16);
-    memcpy(key, &i, sizeof(i));
-    key[15] = 0xfe;
-}
-
 static int put(fnode_t *n, unsigned i, const char *ns, const char *resp, uint64_t ttl_ms)
 {
-    sc_write_op_t op = {.type = SC_OP_PUT};
-    make_key(op.key, i);
-    float vec[3] = {0, 1, 0};
-    uint64_t now = sc_now_ms();
-    sc_entry_t e = {.created_ms = now, .expires_ms = ttl_ms ? now + ttl_ms : 0, .scope = 5,
-                    .ns = {ns, strlen(ns)}, .tenant = {"t", 1}, .model = {"m", 1},
-                    .text = {"q", 1}, .response = {resp, strlen(resp)}, .vector = vec, .dim = 3};
-    ck_assert_int_eq(sc_store_encode(&e, &op.record), 0);
-    int rc = th_store_write(n->s, &op);
-    sc_write_op_clear(&op);
-    return rc;
+    return fh_put(n->s, i, ns, resp, ttl_ms ? sc_now_ms() + ttl_ms : 0, 1);
 }
 
 static int write_op(fnode_t *n, sc_op_type_t type, const char *ns, const char *doc)
 {
-    sc_write_op_t op = {.type = type};
-    if (ns)
-        op.ns = strdup(ns);
-    if (doc)
-        sc_buf_puts(&op.record, doc);
-    int rc = th_store_write(n->s, &op);
-    sc_write_op_clear(&op);
-    return rc;
+    return fh_write(n->s, type, 0, ns, doc);
 }
 
 static int has(fnode_t *n, unsigned i, uint32_t *dim)
 {
-    sc_store_reader_t *r;
-    ck_assert_int_eq(sc_store_reader_create(n->s, &r), 0);
-    ck_assert_int_eq(sc_store_read_begin(r), 0);
-    uint8_t key[16];
-    make_key(key, i);
-    sc_entry_t e;
-    int found = sc_store_get(r, key, &e, NULL) == 0;
-    if (found && dim)
-        *dim = e.dim;
-    sc_store_read_end(r);
-    sc_store_reader_destroy(r);
-    return found;
+    return fh_has(n->s, i, dim);
 }
 
 static sc_fleet_stats_t stats(fnode_t *n)
@@ -224,7 +190,7 @@ START_TEST(foreign_entries_are_skipped_and_counted)
     sc_store_encode(&e, &entry);
     sc_frec_t fr = {.type = SC_FREC_PUT, .origin = 99, .hlc = sc_now_ms() << 16,
                     .payload = {entry.data, entry.len}};
-    make_key(fr.key, 50);
+    fh_key(fr.key, 50);
     ck_assert_int_eq(sc_frec_encode(&fr, &rec), 0);
     freeReplyObject(redisCommand(rc, "XADD %s * r %b extra 1", key, rec.data, rec.len));
     rec.data[72] ^= 1;

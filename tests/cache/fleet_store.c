@@ -13,6 +13,7 @@
 
 #include "sc_fleet_record.h"
 #include "sc_store.h"
+#include "fleet_helpers.h"
 #include "store_helpers.h"
 #include "testutil.h"
 
@@ -73,62 +74,19 @@ static void node_close(node_t *n)
     th_store_remove(n->s, n->dir);
 }
 
-static void make_key(uint8_t key[16], unsigned i)
-{
-    memset(key, 0, 16);
-    memcpy(key, &i, sizeof(i));
-    key[15] = 0xcd;
-}
-
 static int put(node_t *n, unsigned i, const char *ns, uint64_t expires, int with_vec)
 {
-    sc_write_op_t op = {.type = SC_OP_PUT};
-    make_key(op.key, i);
-    float vec[3] = {1, 0, 0};
-    sc_entry_t e = {.created_ms = sc_now_ms(), .expires_ms = expires, .scope = 9,
-                    .ns = {ns, strlen(ns)}, .tenant = {"t", 1}, .model = {"m", 1},
-                    .text = {"q", 1}, .response = {"\"a\"", 3},
-                    .vector = with_vec ? vec : NULL, .dim = with_vec ? 3 : 0};
-    ck_assert_int_eq(sc_store_encode(&e, &op.record), 0);
-    int rc = th_store_write(n->s, &op);
-    sc_write_op_clear(&op);
-    return rc;
+    return fh_put(n->s, i, ns, "\"a\"", expires, with_vec);
 }
 
 static int simple(node_t *n, sc_op_type_t type, unsigned i, const char *ns, const char *doc)
 {
-    sc_write_op_t op = {.type = type};
-    make_key(op.key, i);
-    if (ns)
-        op.ns = strdup(ns);
-    if (doc)
-        sc_buf_puts(&op.record, doc);
-    if (type == SC_OP_INVALIDATE && !ns)
-        op.all = 1;
-    if (type == SC_OP_NEGATIVE)
-        make_key(op.key2, i + 1);
-    if (type == SC_OP_VALIDATION)
-        op.count = 100;
-    int rc = th_store_write(n->s, &op);
-    sc_write_op_clear(&op);
-    return rc;
+    return fh_write(n->s, type, i, ns, doc);
 }
 
-/* 1 if entry 'i' is there; '*dim' receives its vector's dimensions. */
 static int has(node_t *n, unsigned i, uint32_t *dim)
 {
-    sc_store_reader_t *r;
-    ck_assert_int_eq(sc_store_reader_create(n->s, &r), 0);
-    ck_assert_int_eq(sc_store_read_begin(r), 0);
-    uint8_t key[16];
-    make_key(key, i);
-    sc_entry_t e;
-    int found = sc_store_get(r, key, &e, NULL) == 0;
-    if (found && dim)
-        *dim = e.dim;
-    sc_store_read_end(r);
-    sc_store_reader_destroy(r);
-    return found;
+    return fh_has(n->s, i, dim);
 }
 
 typedef struct {
@@ -467,7 +425,7 @@ START_TEST(expired_skewed_and_own_records_are_skipped)
     ck_assert_int_eq(sc_store_encode(&e, &entry), 0);
     sc_frec_t r = {.type = SC_FREC_PUT, .origin = 77, .hlc = (sc_now_ms() + 3600000) << 16,
                    .payload = {entry.data, entry.len}};
-    make_key(r.key, 2);
+    fh_key(r.key, 2);
     ck_assert_int_eq(sc_frec_encode(&r, &rec), 0);
     sc_store_fleet_batch_add(&batch, rec.data, rec.len);
     ck_assert_int_eq(apply(&b, &batch, NULL), 0);

@@ -162,13 +162,28 @@ static void start_node(tu_server_t *s, const th_redis_t *r, const char *fleet,
     tu_server_start(s, args);
 }
 
+/* A Redis and 'n' nodes of fleet 'fleet' on it ('more': extra options). */
+static void fleet_up(th_redis_t *r, tu_server_t *s, int n, const char *fleet,
+                     const char *const *more)
+{
+    memset(r, 0, sizeof(*r));
+    th_redis_start(r);
+    for (int i = 0; i < n; i++)
+        start_node(&s[i], r, fleet, more);
+}
+
+static void fleet_down(th_redis_t *r, tu_server_t *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        tu_server_destroy(&s[i]);
+    th_redis_destroy(r);
+}
+
 START_TEST(changes_reach_every_node)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     tu_server_t s[3];
-    for (int i = 0; i < 3; i++)
-        start_node(&s[i], &r, "three", NULL);
+    fleet_up(&r, s, 3, "three", NULL);
     /* Five stores on A: each an exact and a semantic hit on B and C. */
     long took[5];
     for (unsigned k = 0; k < 5; k++) {
@@ -202,9 +217,7 @@ START_TEST(changes_reach_every_node)
                 5000);
     ASSERT_SOON(converged(s, 3), 5000);
     ck_assert_int_eq(status_of(s[0].port, "/readyz"), 200);
-    for (int i = 0; i < 3; i++)
-        tu_server_destroy(&s[i]);
-    th_redis_destroy(&r);
+    fleet_down(&r, s, 3);
 }
 END_TEST
 
@@ -233,6 +246,18 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* One writer thread per node: 'n' stores each, 'pace_us' apart, seeds
+ * from 'base' times the node's number. */
+static void writers_start(writer_t *w, pthread_t *t, tu_server_t *s, int nodes, unsigned base,
+                          int n, int pace_us, _Atomic int *stop)
+{
+    for (int i = 0; i < nodes; i++) {
+        w[i] = (writer_t){.s = &s[i], .base = base * (unsigned)(i + 1), .n = n,
+                          .pace_us = pace_us, .stop = stop};
+        pthread_create(&t[i], NULL, writer_main, &w[i]);
+    }
+}
+
 /* Every acknowledged store of every writer is an exact hit on every node. */
 static void check_acked(tu_server_t *s, int n, writer_t *w, int n_writers)
 {
@@ -248,19 +273,13 @@ static void check_acked(tu_server_t *s, int n, writer_t *w, int n_writers)
 
 START_TEST(kill_9_during_a_write_burst_loses_nothing)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     tu_server_t s[3];
-    for (int i = 0; i < 3; i++)
-        start_node(&s[i], &r, "crash", NULL);
+    fleet_up(&r, s, 3, "crash", NULL);
     _Atomic int stop = 0;
     writer_t w[3];
     pthread_t t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = (writer_t){.s = &s[i], .base = 100000u * (unsigned)(i + 1), .n = 600,
-                          .pace_us = 1000, .stop = &stop};
-        pthread_create(&t[i], NULL, writer_main, &w[i]);
-    }
+    writers_start(w, t, s, 3, 100000u, 600, 1000, &stop);
     usleep(400000);
     tu_server_stop(&s[1], SIGKILL); /* B dies mid-burst; its writer sees failures */
     usleep(300000);
@@ -269,27 +288,19 @@ START_TEST(kill_9_during_a_write_burst_loses_nothing)
         pthread_join(t[i], NULL);
     ASSERT_SOON(converged(s, 3), 20000);
     check_acked(s, 3, w, 3);
-    for (int i = 0; i < 3; i++)
-        tu_server_destroy(&s[i]);
-    th_redis_destroy(&r);
+    fleet_down(&r, s, 3);
 }
 END_TEST
 
 START_TEST(redis_stopped_for_ten_seconds_loses_nothing)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     tu_server_t s[3];
-    for (int i = 0; i < 3; i++)
-        start_node(&s[i], &r, "outage", NULL);
+    fleet_up(&r, s, 3, "outage", NULL);
     _Atomic int stop = 0;
     writer_t w[3];
     pthread_t t[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = (writer_t){.s = &s[i], .base = 200000u * (unsigned)(i + 1), .n = 1200,
-                          .pace_us = 10000, .stop = &stop};
-        pthread_create(&t[i], NULL, writer_main, &w[i]);
-    }
+    writers_start(w, t, s, 3, 200000u, 1200, 10000, &stop);
     usleep(500000);
     th_redis_stop(&r);
     sleep(10); /* the nodes keep serving and storing; their outboxes grow */
@@ -304,20 +315,16 @@ START_TEST(redis_stopped_for_ten_seconds_loses_nothing)
     ck_assert_int_ge(took, 0);
     fprintf(stderr, "fleet: converged %ld ms after the writes stopped\n", took);
     check_acked(s, 3, w, 3);
-    for (int i = 0; i < 3; i++)
-        tu_server_destroy(&s[i]);
-    th_redis_destroy(&r);
+    fleet_down(&r, s, 3);
 }
 END_TEST
 
 START_TEST(a_fourth_node_joins_a_trimmed_stream_from_a_snapshot)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
     const char *retain[] = {"--fleet-retention", "40", NULL};
+    th_redis_t r;
     tu_server_t s[4];
-    for (int i = 0; i < 3; i++)
-        start_node(&s[i], &r, "join", retain);
+    fleet_up(&r, s, 3, "join", retain);
     for (unsigned k = 0; k < 300; k++)
         ck_assert_int_eq(store(s[k % 3].port, 300000u + k, "old", NULL), 201);
     ASSERT_SOON(converged(s, 3), 20000);
@@ -333,9 +340,7 @@ START_TEST(a_fourth_node_joins_a_trimmed_stream_from_a_snapshot)
     ck_assert_int_eq(store(s[3].port, 399999u, "new", NULL), 201);
     ASSERT_SOON(converged(s, 4), 20000);
     ck_assert(exact_hit(s[0].port, 399999u));
-    for (int i = 0; i < 4; i++)
-        tu_server_destroy(&s[i]);
-    th_redis_destroy(&r);
+    fleet_down(&r, s, 4);
 }
 END_TEST
 
@@ -354,11 +359,9 @@ static void *racer_main(void *arg)
 
 START_TEST(concurrent_writes_to_one_key_end_with_one_winner)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     tu_server_t s[3];
-    for (int i = 0; i < 3; i++)
-        start_node(&s[i], &r, "race", NULL);
+    fleet_up(&r, s, 3, "race", NULL);
     racer_t a = {s[0].port, "from-a"}, b = {s[1].port, "from-b"};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, racer_main, &a);
@@ -373,19 +376,15 @@ START_TEST(concurrent_writes_to_one_key_end_with_one_winner)
     ck_assert(strcmp(r0, "from-a") == 0 || strcmp(r0, "from-b") == 0);
     ck_assert_str_eq(r0, r1);
     ck_assert_str_eq(r0, r2);
-    for (int i = 0; i < 3; i++)
-        tu_server_destroy(&s[i]);
-    th_redis_destroy(&r);
+    fleet_down(&r, s, 3);
 }
 END_TEST
 
 START_TEST(foreign_stream_entries_are_skipped_and_counted)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     tu_server_t s[2];
-    for (int i = 0; i < 2; i++)
-        start_node(&s[i], &r, "bad", NULL);
+    fleet_up(&r, s, 2, "bad", NULL);
     redisContext *rc = th_redis_conn(&r);
     const char *key = "semcached:{bad}:stream";
     freeReplyObject(redisCommand(rc, "XADD %s * hello world", key));
@@ -399,9 +398,7 @@ START_TEST(foreign_stream_entries_are_skipped_and_counted)
     tu_resp_free(&m);
     for (int i = 0; i < 2; i++) /* both still answer */
         ck_assert_int_eq(status_of(s[i].port, "/healthz"), 200);
-    for (int i = 0; i < 2; i++)
-        tu_server_destroy(&s[i]);
-    th_redis_destroy(&r);
+    fleet_down(&r, s, 2);
 }
 END_TEST
 
