@@ -10,14 +10,17 @@
 #      alone, closed loop, FLEET_LOOKUP_ROUNDS (5) rounds alternating, with
 #      the server's CPU time per request;
 #   3. semcached-fleet-bench: an exact hit that reads Redis (GET of the
-#      serialized entry) against the local LMDB hit, in one process.
+#      serialized entry) against the local LMDB hit, in one process;
+#   and catch-up: the rate a new node applies a backlog of FLEET_CATCHUP
+#   (20000) records at, indexing included.
 # FLEET_PARTS ("lag lookups hits") picks among them. Everything shares the
 # machine's cores with the load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RATES=${FLEET_RATES:-1000 5000}
-PARTS=${FLEET_PARTS:-lag lookups hits}  # which of the three to run
+PARTS=${FLEET_PARTS:-lag catchup lookups hits}  # which of the parts to run
+CATCHUP=${FLEET_CATCHUP:-20000}
 LROUNDS=${FLEET_LOOKUP_ROUNDS:-5}
 DUR=${FLEET_DURATION:-10}
 ROUNDS=${FLEET_ROUNDS:-3}
@@ -110,6 +113,28 @@ want lag && for rate in $RATES; do
   lag_run vector-store "$rate" --dim 384
   lag_run miss-store "$rate"
 done
+
+# ---- catch-up: how fast a node applies a backlog ---------------------------------
+# A stores CATCHUP entries while B is not running; then B starts (a new node:
+# the stream holds everything, so it reads it from the start) and applies
+# them as fast as it can: the rate one node applies at, index included.
+if want catchup; then
+  for wl in vector-store miss-store; do
+    pa=$(free_port) pb=$(free_port)
+    a=$(start_node "$pa" "$tmp/cu-$wl-a" --redis "$REDIS" --fleet "cu-$wl")
+    pids+=("$a")
+    extra=(); [ "$wl" = vector-store ] && extra=(--dim 384)
+    "$B" --port "$pa" -c 32 -n "$CATCHUP" -w "$wl" --no-populate --json "${extra[@]}" >/dev/null
+    t0=$(date +%s.%N)
+    b=$(start_node "$pb" "$tmp/cu-$wl-b" --redis "$REDIS" --fleet "cu-$wl")
+    pids+=("$b")
+    wait_converged "$pa" "$pb"
+    t1=$(date +%s.%N)
+    python3 -c 'import json,sys; n=int(sys.argv[3]); s=float(sys.argv[2])-float(sys.argv[1]); print(json.dumps({"name":"fleet_catchup","workload":sys.argv[4],"records":n,"seconds":round(s,2),"records_s":round(n/s)}))' "$t0" "$t1" "$(fleet_field "$pb" applied)" "$wl" >> "$OUT"
+    tail -n 1 "$OUT" >&2
+    stop_node "$a"; stop_node "$b"
+  done
+fi
 
 # ---- 2. exact hits: a node in a fleet against the same node alone -----------------
 # On a shared machine throughput swings with the neighbours' load, so each

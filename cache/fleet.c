@@ -457,11 +457,21 @@ static void on_peers(redisAsyncContext *ac, void *reply, void *priv)
         return;
     fleet_peer_t *peers = calloc(r->elements / 2 + 1, sizeof(*peers));
     size_t n = 0;
+    uint64_t now = sc_now_ms();
     for (size_t i = 0; peers && i + 1 < r->elements; i += 2) {
         redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
-            sc__fleet_peer_parse(k->str, k->len, v->str, v->len, &peers[n]) == 0)
-            n++;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            sc__fleet_peer_parse(k->str, k->len, v->str, v->len, &peers[n]))
+            continue;
+        if (peers[n].seen_ms + FLEET_PEER_FORGET_MS < now) {
+            /* A node gone for a day (every snapshot install makes a new
+             * id): any node's heartbeat removes its row. */
+            const char *argv[3] = {"HDEL", f->nodes_key, k->str};
+            size_t lens[3] = {4, strlen(f->nodes_key), k->len};
+            f->beat_pending += sc__fleet_command(&f->pub, on_beat_reply, NULL, 3, argv, lens) == 0;
+            continue;
+        }
+        n++;
     }
     pthread_mutex_lock(&f->peers_mu);
     free(f->peers);

@@ -28,6 +28,7 @@
 #define FLEET_CONNECT_MS 3000      /* a connection not up within this is retried */
 #define FLEET_BACKOFF_MAX_MS 2000  /* reconnect backoff ceiling */
 #define FLEET_PEER_FRESH_MS 30000  /* registry rows older than this are ignored */
+#define FLEET_PEER_FORGET_MS (24 * 3600 * 1000ull) /* ... and older than this removed */
 #define FLEET_LAG_COUNT_MAX 100000 /* records lag is counted exactly up to this */
 #define FLEET_LAG_BUCKETS 320      /* log-linear lag histogram: 8 per power of two */
 

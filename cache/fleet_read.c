@@ -118,7 +118,10 @@ static int add_entry(sc_fleet_t *f, fleet_batch_t *b, const redisReply *e, sc_st
     }
     const redisReply *v = fields->element[1];
     sc_frec_t r;
-    if (sc_frec_decode(v->str, v->len, &r)) {
+    sc_entry_t entry;
+    if (sc_frec_decode(v->str, v->len, &r) ||
+        (r.type == SC_FREC_PUT && (sc_store_decode(r.payload.ptr, r.payload.len, &entry) ||
+                                   entry.dim > SC_FREC_MAX_DIM))) {
         malformed(f, id, "a damaged record, or one of another version");
         return 0;
     }

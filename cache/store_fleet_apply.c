@@ -107,8 +107,10 @@ static int apply_put(sc_store_t *s, MDB_txn *txn, const sc_frec_t *r, const fver
     sc_entry_t e;
     fver_t held;
     int rc, hit;
-    if (sc_store_decode(r->payload.ptr, r->payload.len, &e))
-        return 0; /* the decoder checked it already */
+    if (sc_store_decode(r->payload.ptr, r->payload.len, &e)) {
+        *out = REFUSED; /* the fleet's reader drops these before they get here */
+        return 0;
+    }
     if (e.expires_ms && e.expires_ms <= sc_now_ms()) {
         *out = REFUSED;
         return 0;

@@ -63,8 +63,9 @@ typedef struct {
  * (so a node never publishes what its peers would refuse). */
 int sc_frec_encode(const sc_frec_t *r, sc_buf_t *out);
 /* Decodes and validates 'len' bytes at 'p'. SC_ECORRUPT for anything but a
- * well-formed record of a known type whose parts fit its type (a PUT's
- * payload must be a valid entry record, an NS_PUT's a JSON object). */
+ * well-formed record of a known type whose parts fit its type (an NS_PUT's
+ * payload must be a JSON object; a PUT's must be non-empty, and is checked
+ * as an entry record by sc_store_decode, which the fleet's reader does). */
 int sc_frec_decode(const void *p, size_t len, sc_frec_t *r);
 /* The type's name ("put", "delete", ...) or "unknown". Static. */
 const char *sc_frec_type_name(int type);

@@ -195,12 +195,20 @@ START_TEST(foreign_entries_are_skipped_and_counted)
     freeReplyObject(redisCommand(rc, "XADD %s * r %b extra 1", key, rec.data, rec.len));
     rec.data[72] ^= 1;
     freeReplyObject(redisCommand(rc, "XADD %s * r %b", key, rec.data, rec.len));
+    /* Well-formed, but what it stores is not an entry record. */
+    sc_frec_t junk = {.type = SC_FREC_PUT, .origin = 99, .hlc = sc_now_ms() << 16,
+                      .payload = {"not an entry", 12}};
+    fh_key(junk.key, 51);
+    sc_buf_t jrec = {0};
+    ck_assert_int_eq(sc_frec_encode(&junk, &jrec), 0);
+    freeReplyObject(redisCommand(rc, "XADD %s * r %b", key, jrec.data, jrec.len));
+    sc_buf_free(&jrec);
     redisFree(rc);
     ck_assert_int_eq(put(&a, 3, "ns", "\"after\"", 0), 0);
     ASSERT_SOON(has(&b, 3, NULL), 5000);
-    ck_assert(!has(&b, 50, NULL));
-    ck_assert_uint_eq(stats(&b).malformed, 4);
-    ck_assert_uint_eq(stats(&a).malformed, 4);
+    ck_assert(!has(&b, 50, NULL) && !has(&b, 51, NULL));
+    ck_assert_uint_eq(stats(&b).malformed, 5);
+    ck_assert_uint_eq(stats(&a).malformed, 5);
     sc_buf_free(&rec);
     sc_buf_free(&entry);
     fnode_close(&a);
