@@ -20,8 +20,8 @@ LMDB_BYTES = 4400      # LMDB pages per entry, 384-d vector + 512-byte answer (/
 INDEX_BYTES = 1800     # RAM per entry in the vector index: 384 x 4 B + HNSW links (M=16) + label
 RECORD_BYTES = 2400    # one stream record (92-byte header + the 2.2 KB entry record)
 DELIVERIES_S = 250000  # 2.4 KB values Redis sends per second from one core (redis-benchmark GET -P 16, this machine)
-BASE_LAG_MS = 16       # replication lag p50 between two nodes at 1,000 stores/s (bench/fleet.sh)
-APPLY_S = 5000         # stores/s one node applies from the stream (bench/fleet.sh, 5k stores/s run)
+BASE_LAG_MS = 18       # replication lag p50 between two nodes at 1,000 exact-only stores/s (bench/fleet.sh)
+APPLY_S = 1250         # 384-d stores/s one node applies from the stream, indexing included (bench/fleet.sh catch-up)
 RAM_PER_NODE = 64 << 30
 NET_BYTES_S = 1.25e9   # 10 Gbit/s for snapshot copies
 
