@@ -105,6 +105,25 @@ static int has(fnode_t *n, unsigned i, uint32_t *dim)
     return fh_has(n->s, i, dim);
 }
 
+static sc_fleet_stats_t stats(fnode_t *n);
+
+/* A Redis and two nodes of fleet 'name' on it, both connected. */
+static void pair_up(th_redis_t *r, fnode_t *a, fnode_t *b, const char *name)
+{
+    memset(r, 0, sizeof(*r));
+    th_redis_start(r);
+    fnode_open(a, r, name);
+    fnode_open(b, r, name);
+    ASSERT_SOON(stats(a).connected && stats(b).connected, 5000);
+}
+
+static void pair_down(th_redis_t *r, fnode_t *a, fnode_t *b)
+{
+    fnode_close(a);
+    fnode_close(b);
+    th_redis_destroy(r);
+}
+
 static sc_fleet_stats_t stats(fnode_t *n)
 {
     sc_fleet_stats_t st;
@@ -174,11 +193,9 @@ END_TEST
 
 START_TEST(foreign_entries_are_skipped_and_counted)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     fnode_t a, b;
-    fnode_open(&a, &r, "bad");
-    fnode_open(&b, &r, "bad");
+    pair_up(&r, &a, &b, "bad");
     redisContext *rc = th_redis_conn(&r);
     ck_assert_ptr_nonnull(rc);
     const char *key = "semcached:{bad}:stream";
@@ -211,20 +228,15 @@ START_TEST(foreign_entries_are_skipped_and_counted)
     ck_assert_uint_eq(stats(&a).malformed, 5);
     sc_buf_free(&rec);
     sc_buf_free(&entry);
-    fnode_close(&a);
-    fnode_close(&b);
-    th_redis_destroy(&r);
+    pair_down(&r, &a, &b);
 }
 END_TEST
 
 START_TEST(concurrent_writes_to_one_key_end_with_one_winner)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     fnode_t a, b;
-    fnode_open(&a, &r, "race");
-    fnode_open(&b, &r, "race");
-    ASSERT_SOON(stats(&a).connected && stats(&b).connected, 5000);
+    pair_up(&r, &a, &b, "race");
     for (int i = 0; i < 30; i++) {
         char v[16];
         snprintf(v, sizeof(v), "\"a%d\"", i);
@@ -234,20 +246,15 @@ START_TEST(concurrent_writes_to_one_key_end_with_one_winner)
     }
     ASSERT_SOON(converged(&a, &b, 1), 10000);
     ck_assert_uint_gt(stats(&a).store.conflicts + stats(&b).store.conflicts, 0);
-    fnode_close(&a);
-    fnode_close(&b);
-    th_redis_destroy(&r);
+    pair_down(&r, &a, &b);
 }
 END_TEST
 
 START_TEST(a_redis_outage_loses_nothing)
 {
-    th_redis_t r = {0};
-    th_redis_start(&r);
+    th_redis_t r;
     fnode_t a, b;
-    fnode_open(&a, &r, "outage");
-    fnode_open(&b, &r, "outage");
-    ASSERT_SOON(stats(&a).connected && stats(&b).connected, 5000);
+    pair_up(&r, &a, &b, "outage");
     for (unsigned i = 0; i < 10; i++)
         ck_assert_int_eq(put(&a, i, "ns", "\"x\"", 0), 0);
     th_redis_stop(&r);
@@ -264,9 +271,7 @@ START_TEST(a_redis_outage_loses_nothing)
     for (unsigned i = 0; i < 30; i++)
         ck_assert(has(&a, i, NULL) && has(&b, i, NULL));
     ck_assert_uint_ge(stats(&a).reconnects, 4);
-    fnode_close(&a);
-    fnode_close(&b);
-    th_redis_destroy(&r);
+    pair_down(&r, &a, &b);
 }
 END_TEST
 
