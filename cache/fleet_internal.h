@@ -1,6 +1,9 @@
 /* fleet_internal.h -- what the fleet's files share (behind sc_fleet.h):
- *   fleet.c       lifecycle, the loop thread, the two Redis connections,
- *                 the heartbeat (registry, lag, trimmed-stream check), stats
+ *   fleet.c       lifecycle, the loop thread, the heartbeat (registry, lag,
+ *                 trimmed-stream check), stats
+ *   fleet_conn.c  the two Redis connections (hiredis on the loop, handshake,
+ *                 reconnects, watchdog)
+ *   fleet_wire.c  the formats: --redis URLs, stream IDs, keys, XADD, registry
  *   fleet_pub.c   the publisher: outbox -> XADD, then SC_OP_FLEET_ACK
  *   fleet_read.c  the reader: XREAD BLOCK -> SC_OP_FLEET_APPLY batches
  *   fleet_boot.c  joining: a peer's snapshot before the store opens
@@ -131,6 +134,13 @@ struct sc_fleet_s {
 uint64_t sc__fleet_mono_ms(void);
 /* Wakes the loop thread (any thread). */
 void sc__fleet_wake(sc_fleet_t *f);
+
+/* ---- fleet_conn.c --------------------------------------------------------- */
+
+/* Connects, retries and watches 'c' (every tick); 'wanted' = keep it up. */
+void sc__fleet_conn_tick(fleet_conn_t *c, uint64_t now, int wanted);
+/* Frees 'c''s connection from outside hiredis's callbacks (it reconnects). */
+void sc__fleet_conn_kill(fleet_conn_t *c, const char *why);
 /* Sends a command on 'c' (argv form, binary-safe) with the watchdog armed. */
 int sc__fleet_command(fleet_conn_t *c, redisCallbackFn *fn, void *priv, int argc,
                       const char **argv, const size_t *lens);
@@ -138,6 +148,9 @@ int sc__fleet_command(fleet_conn_t *c, redisCallbackFn *fn, void *priv, int argc
 void sc__fleet_answered(fleet_conn_t *c);
 /* Drops 'c' from within a hiredis callback (it reconnects). */
 void sc__fleet_drop(fleet_conn_t *c, const char *why);
+
+/* ---- fleet_wire.c --------------------------------------------------------- */
+
 /* "ms-seq" <-> id. Parsing is strict: digits, '-', digits. */
 int sc__fleet_id_parse(const char *s, size_t len, sc_stream_id_t *id);
 void sc__fleet_id_format(const sc_stream_id_t *id, char out[48]);
