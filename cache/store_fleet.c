@@ -492,15 +492,21 @@ void sc__store_fleet_gc(sc_store_t *s)
 
 /* ---- reads -------------------------------------------------------------- */
 
+/* A read snapshot for the calls below: SC_EINVAL outside fleet mode. */
+static int begin_read(sc_store_t *s, MDB_txn **txn)
+{
+    if (!s->fleet.on || !s->env)
+        return SC_EINVAL;
+    return sc__store_from_mdb(mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn));
+}
+
 int sc_store_fleet_applied(sc_store_t *s, sc_stream_id_t *id)
 {
     id->ms = id->seq = 0;
-    if (!s->fleet.on || !s->env)
-        return SC_EINVAL;
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = begin_read(s, &txn);
     if (rc)
-        return sc__store_from_mdb(rc);
+        return rc;
     MDB_val k = {7, "applied"}, v;
     if (mdb_get(txn, s->fleet.dbi_meta, &k, &v) == 0 && v.mv_size == 16) {
         id->ms = get_be64(v.mv_data);
@@ -514,13 +520,11 @@ int sc_store_fleet_outbox_read(sc_store_t *s, uint64_t after, size_t max,
                                int (*fn)(void *ctx, uint64_t seq, const void *rec, size_t len),
                                void *ctx)
 {
-    if (!s->fleet.on || !s->env)
-        return SC_EINVAL;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = begin_read(s, &txn);
     if (rc)
-        return sc__store_from_mdb(rc);
+        return rc;
     if ((rc = mdb_cursor_open(txn, s->fleet.dbi_outbox, &cur))) {
         mdb_txn_abort(txn);
         return sc__store_from_mdb(rc);
@@ -565,9 +569,9 @@ int sc_store_fleet_stats(sc_store_t *s, sc_store_fleet_stats_t *st)
     st->vectors_dropped = atomic_load(&f->vectors_dropped);
     st->own = atomic_load(&f->own);
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = begin_read(s, &txn);
     if (rc)
-        return sc__store_from_mdb(rc);
+        return rc;
     MDB_stat ms;
     if (mdb_stat(txn, f->dbi_outbox, &ms) == 0)
         st->outbox_depth = ms.ms_entries;
@@ -580,13 +584,11 @@ int sc_store_fleet_stats(sc_store_t *s, sc_store_fleet_stats_t *st)
 int sc_store_fleet_checksum(sc_store_t *s, uint64_t now_ms, uint64_t *entries, uint64_t *sum)
 {
     *entries = *sum = 0;
-    if (!s->fleet.on || !s->env)
-        return SC_EINVAL;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = begin_read(s, &txn);
     if (rc)
-        return sc__store_from_mdb(rc);
+        return rc;
     if ((rc = mdb_cursor_open(txn, s->dbi_entries, &cur)) == 0) {
         MDB_val k, v;
         /* Keys come in order, so chaining their hashes is order-free. */
