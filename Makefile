@@ -11,8 +11,8 @@ DATA_DIR ?= ./data
 
 BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
               libopenblas-dev libhnswlib-dev libcurl4-openssl-dev libhttp-parser-dev \
-              libjansson-dev libutf8proc-dev check
-TEST_DEPS := python3 python3-numpy prometheus
+              libjansson-dev libutf8proc-dev libhiredis-dev check
+TEST_DEPS := python3 python3-numpy prometheus redis-server redis-tools
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -pedantic
 OPT ?= -O2 -g
@@ -46,7 +46,7 @@ CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing $(EXTRA_CFLAGS)
 # present). `make HNSW_ARCH=` builds a portable binary (SSE only).
 HNSW_ARCH ?= -march=native
 CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing $(HNSW_ARCH) $(EXTRA_CXXFLAGS)
-LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lutf8proc -lpthread -lm -lstdc++
+LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lhiredis -lutf8proc -lpthread -lm -lstdc++
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 # The core library: every layer but the binaries' entry points.
@@ -64,7 +64,7 @@ LIB := $(BUILD)/libsemcached.a
 SERVER := $(BUILD)/semcached
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH := $(BUILD)/semcached-bench $(BUILD)/semcached-crossover $(BUILD)/semcached-embed-eval $(BUILD)/semcached-bert-bench \
-         $(BUILD)/semcached-search-bench $(BUILD)/semcached-guards-eval
+         $(BUILD)/semcached-search-bench $(BUILD)/semcached-guards-eval $(BUILD)/semcached-fleet-bench
 TOOLS := $(BUILD)/semcached-convert
 TEST_UTIL := $(BUILD)/tests/testutil.o
 TEST_SRC := $(filter-out tests/testutil.c,$(shell find tests -name '*.c' -not -path 'tests/fuzz/*'))
@@ -145,6 +145,9 @@ $(BUILD)/semcached-embed-eval: $(BUILD)/bench/tools/embed_eval.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-guards-eval: $(BUILD)/bench/tools/guards_eval.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/semcached-fleet-bench: $(BUILD)/bench/tools/fleet_bench.o $(BUILD)/bench/histogram.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/semcached-crossover: $(BUILD)/bench/tools/crossover.o $(LIB)

@@ -83,8 +83,9 @@ static int ns_usage_rebuild_if_missing(sc_store_t *s, MDB_txn *txn)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Opens (creating) the nine tables in one transaction. The names are on
- * disk: store_internal.h lists them with their layouts. */
+/* Opens (creating) the nine tables, and in fleet mode the fleet's six, in
+ * one transaction. The names are on disk: store_internal.h lists them with
+ * their layouts. */
 static int open_tables(sc_store_t *s)
 {
     MDB_txn *txn;
@@ -100,7 +101,7 @@ static int open_tables(sc_store_t *s)
         (rc = mdb_dbi_open(txn, "validations", MDB_CREATE, &s->dbi_valid)) ||
         (rc = mdb_dbi_open(txn, "negatives", MDB_CREATE, &s->dbi_neg)) ||
         (rc = mdb_dbi_open(txn, "nsuse", MDB_CREATE, &s->dbi_nsuse)) ||
-        (rc = ns_usage_rebuild_if_missing(s, txn))) {
+        (rc = ns_usage_rebuild_if_missing(s, txn)) || (rc = sc__store_fleet_open(s, txn))) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -114,7 +115,7 @@ int sc_store_open(sc_store_t *s, const char *dir)
         return -errno;
     if ((rc = mdb_env_create(&s->env)))
         return sc__store_from_mdb(rc);
-    mdb_env_set_maxdbs(s->env, 12);
+    mdb_env_set_maxdbs(s->env, 16); /* nine tables, six more in fleet mode */
     mdb_env_set_maxreaders(s->env, 512);
     if ((rc = mdb_env_set_mapsize(s->env, (size_t)s->cfg.map_size)))
         goto fail_env;
@@ -188,6 +189,7 @@ void sc_store_destroy(sc_store_t *s)
     free(s->touches);
     free(s->touches_spare);
     free(s->events);
+    sc__store_fleet_destroy(s);
     free(s);
 }
 

@@ -28,7 +28,20 @@
  *                     (cache/quality_records.c: be64 time_ms | 8 id bytes ->
  *                     JSON); the lowest keys go beyond the retention
  *   negatives    32 opaque bytes -> empty; the quality loop's set (request
- *                     key | entry key: a pairing judged wrong) */
+ *                     key | entry key: a pairing judged wrong)
+ * In fleet mode (store_fleet.c, docs/fleet.md) six more, created only then:
+ *   fleet        "node" -> le64 this node's id; "applied" -> be64 ms | be64
+ *                     seq, the last stream record applied; "hlc" -> le64 the
+ *                     last timestamp given (a restart never goes below it)
+ *   fleet_outbox be64 sequence -> stream record (sc_fleet_record.h) not yet
+ *                     published; the lowest go first
+ *   fleet_versions K -> le64 hlc | le64 origin: the change that wrote the
+ *                     entry; removed with the entry
+ *   fleet_tombstones K -> le64 hlc | le64 origin | le64 wall ms written: a
+ *                     delete, kept --fleet-tombstone-s
+ *   fleet_invalidations be64 hlc | be64 origin -> le64 wall ms | the
+ *                     invalidation (or namespace delete) stream record
+ *   fleet_nsversions namespace name -> le64 hlc | le64 origin | u8 deleted */
 #ifndef SC_STORE_INTERNAL_H
 #define SC_STORE_INTERNAL_H
 
@@ -37,6 +50,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "bytes.h"
 #include "sc_store.h"
 
 /* Expired entries are removed in slices of at most this many per transaction,
@@ -80,6 +94,39 @@ typedef struct {
     uint32_t dim;
 } event_t;
 
+/* A change's version: newer is a higher 'hlc', ties broken by 'origin'. */
+typedef struct {
+    uint64_t hlc, origin;
+} fver_t;
+
+/* A peer's namespace change, reported to the hooks after its commit. */
+typedef struct {
+    char *name;                 /* owned */
+    size_t len;
+    char *doc;                  /* owned; NULL = deleted */
+    size_t doc_len;
+} fleet_ns_event_t;
+
+/* Fleet mode (store_fleet.c); all zero when it is off. */
+typedef struct {
+    int on;
+    sc_store_fleet_opts_t opts;
+    sc_store_fleet_hooks_t hooks;
+    MDB_dbi dbi_meta, dbi_outbox, dbi_ver, dbi_tomb, dbi_itomb, dbi_nsver;
+    uint64_t node;              /* set at open */
+    /* writer thread only */
+    uint64_t hlc;               /* last timestamp given or seen */
+    uint64_t next_seq;          /* next outbox key */
+    int outbox_added;           /* this transaction added outbox records */
+    fleet_ns_event_t *ns_events;
+    size_t n_ns_events, ns_events_cap;
+    uint64_t next_gc_ms;        /* monotonic */
+    sc_buf_t scratch;           /* one record being encoded */
+    uint64_t last_embedder_log_ms;
+    _Atomic uint64_t recorded, applied, duplicates, conflicts, refused, skewed;
+    _Atomic uint64_t vectors_dropped, own, outbox_dropped;
+} fleet_t;
+
 struct sc_store_s {
     sc_config_t cfg;
     sc_log_t *log;
@@ -110,6 +157,7 @@ struct sc_store_s {
     size_t n_events, events_cap;
     uint64_t txnid_at_open;
     int writer_stopped;
+    fleet_t fleet;
 };
 
 struct sc_store_reader_s {
@@ -117,45 +165,6 @@ struct sc_store_reader_s {
     MDB_txn *txn;
     int active;
 };
-
-/* ---- byte helpers ----------------------------------------------------- */
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint32_t get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-static inline uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-static inline void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-static inline uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* ---- store_record.c: byte layouts --------------------------------------- */
 
@@ -189,8 +198,15 @@ int sc__store_ns_usage_add(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, int64_t d
 int sc__store_del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *existed);
 /* Applies buffered hit count 't' to its entry's meta and LRU row. */
 int sc__store_apply_touch(sc_store_t *s, MDB_txn *txn, const touch_t *t);
-/* Applies 'op'; puts are refused (op->result = SC_EFULL) when 'refuse_puts'. */
+/* Applies 'op'; puts are refused (op->result = SC_EFULL) when 'refuse_puts'.
+ * In fleet mode a local op is also recorded for the peers. */
 int sc__store_apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts);
+/* Applies 'op' to the entry tables alone (a peer's change comes this way). */
+int sc__store_apply_plain(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts);
+/* Removes the entries matching the filters ('ptr' NULL = any; 'all' = every
+ * entry) and, when 'before' is not NULL, older than it; '*count' = removed. */
+int sc__store_invalidate(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, sc_slice_t tenant,
+                         sc_slice_t model, int all, const fver_t *before, uint64_t *count);
 /* Delivers the index changes collected in the transaction to the listener;
  * call after its commit (an abort drops them: s->n_events = 0). */
 void sc__store_events_dispatch(sc_store_t *s);
@@ -214,6 +230,43 @@ int sc__store_ns_limits_after_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op
 /* Removes up to SWEEP_SLICE entries expired by 'now_ms' in one transaction;
  * '*more' is set when some remain. Returns the number removed or SC_E*. */
 int sc__store_sweep_slice(sc_store_t *s, uint64_t now_ms, int *more);
+
+/* ---- store_fleet.c: fleet mode (all no-ops when it is off) ------------------ */
+
+/* Opens the fleet tables inside the opening transaction; sets the node id. */
+int sc__store_fleet_open(sc_store_t *s, MDB_txn *txn);
+/* Forgets what an aborted transaction left for after its commit. */
+void sc__store_fleet_txn_reset(sc_store_t *s);
+/* After a commit: calls the hooks for what the transaction did. */
+void sc__store_fleet_committed(sc_store_t *s);
+/* Records local op 'op', just applied, as a stream record in the outbox. */
+int sc__store_fleet_record_local(sc_store_t *s, MDB_txn *txn, const sc_write_op_t *op);
+/* SC_OP_FLEET_APPLY and SC_OP_FLEET_ACK. */
+int sc__store_fleet_apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts);
+/* Removes entry 'key''s version row (with the entry). */
+int sc__store_fleet_forget(sc_store_t *s, MDB_txn *txn, const uint8_t *key);
+/* 1 if entry 'key''s version is older than 'v' (no version counts as oldest). */
+int sc__store_fleet_older(sc_store_t *s, MDB_txn *txn, const uint8_t *key, const fver_t *v);
+/* Forgets tombstones past --fleet-tombstone-s when due (writer timers). */
+void sc__store_fleet_gc(sc_store_t *s);
+void sc__store_fleet_destroy(sc_store_t *s);
+/* Rows shared with store_fleet_apply.c (LMDB codes). */
+void sc__fleet_ver_encode(const fver_t *v, uint8_t out[16]);
+/* Reads the version at the front of row 'key' of 'dbi'; MDB_NOTFOUND if none. */
+int sc__fleet_ver_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, fver_t *v);
+/* 1 if 'a' is newer than 'b'. */
+int sc__fleet_newer(const fver_t *a, const fver_t *b);
+/* Remembers a delete of 'key' at 'v' (unless a newer one is remembered). */
+int sc__fleet_tomb_put(sc_store_t *s, MDB_txn *txn, const uint8_t *key, const fver_t *v);
+/* Remembers invalidation (or namespace delete) record 'rec' made at 'v'. */
+int sc__fleet_itomb_put(sc_store_t *s, MDB_txn *txn, const fver_t *v, const void *rec,
+                        size_t len);
+int sc__fleet_nsver_put(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, const fver_t *v,
+                        int deleted);
+/* Persists the clock in the transaction. */
+int sc__fleet_save_hlc(sc_store_t *s, MDB_txn *txn);
+/* Queues a peer's namespace change for the hooks ('doc' NULL = deleted). */
+int sc__fleet_ns_event(sc_store_t *s, sc_slice_t name, const sc_slice_t *doc);
 
 /* ---- store_writer.c: the writer thread ---------------------------------- */
 

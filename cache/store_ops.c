@@ -106,7 +106,7 @@ int sc__store_del_entry(sc_store_t *s, MDB_txn *txn, const uint8_t *key, int *ex
     MDB_val k = {SC_KEY_BYTES, (void *)key}, v;
     *existed = 0;
     int rc = del_meta(s, txn, key);
-    if (rc)
+    if (rc || (rc = sc__store_fleet_forget(s, txn, key)))
         return rc;
     rc = mdb_get(txn, s->dbi_entries, &k, &v);
     if (rc == MDB_NOTFOUND)
@@ -157,12 +157,20 @@ static int put_entry(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     return 0;
 }
 
-static int match_filter(const char *want, sc_slice_t have)
+/* 1 if 'have' passes filter 'want' (ptr NULL = any). */
+static int match_filter(sc_slice_t want, sc_slice_t have)
 {
-    return !want || (strlen(want) == have.len && memcmp(want, have.ptr, have.len) == 0);
+    return !want.ptr || (want.len == have.len && memcmp(want.ptr, have.ptr, have.len) == 0);
 }
 
-static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
+static sc_slice_t filter_of(const char *s)
+{
+    sc_slice_t f = {s, s ? strlen(s) : 0};
+    return f;
+}
+
+int sc__store_invalidate(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, sc_slice_t tenant,
+                         sc_slice_t model, int all, const fver_t *before, uint64_t *count)
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->dbi_entries, &cur);
@@ -176,8 +184,11 @@ static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
         sc_entry_t e;
         if (k.mv_size != SC_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e))
             continue;
-        if (!op->all && !(match_filter(op->ns, e.ns) && match_filter(op->tenant, e.tenant) &&
-                          match_filter(op->model, e.model)))
+        if (!all && !(match_filter(ns, e.ns) && match_filter(tenant, e.tenant) &&
+                      match_filter(model, e.model)))
+            continue;
+        /* A peer's invalidation spares entries written after it. */
+        if (before && !sc__store_fleet_older(s, txn, k.mv_data, before))
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
@@ -200,7 +211,7 @@ static int invalidate(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
     for (size_t i = 0; i < n && !rc; i++) {
         int existed;
         rc = sc__store_del_entry(s, txn, keys + i * SC_KEY_BYTES, &existed);
-        op->count += (uint64_t)existed;
+        *count += (uint64_t)existed;
     }
     free(keys);
     return rc;
@@ -275,6 +286,16 @@ static int put_negative(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op)
 
 int sc__store_apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts)
 {
+    if (op->type == SC_OP_FLEET_APPLY || op->type == SC_OP_FLEET_ACK)
+        return sc__store_fleet_apply_op(s, txn, op, refuse_puts);
+    int rc = sc__store_apply_plain(s, txn, op, refuse_puts);
+    if (rc == 0 && s->fleet.on && op->result == 0)
+        rc = sc__store_fleet_record_local(s, txn, op);
+    return rc;
+}
+
+int sc__store_apply_plain(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refuse_puts)
+{
     int rc = 0, existed;
     MDB_val k, v;
     switch (op->type) {
@@ -296,7 +317,8 @@ int sc__store_apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refus
         break;
     case SC_OP_INVALIDATE:
         op->count = 0;
-        rc = invalidate(s, txn, op);
+        rc = sc__store_invalidate(s, txn, filter_of(op->ns), filter_of(op->tenant),
+                                  filter_of(op->model), op->all, NULL, &op->count);
         break;
     case SC_OP_NS_PUT:
         k.mv_size = strlen(op->ns);
@@ -313,7 +335,8 @@ int sc__store_apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refus
         if (rc == MDB_NOTFOUND)
             rc = 0;
         if (!rc)
-            rc = invalidate(s, txn, op);
+            rc = sc__store_invalidate(s, txn, filter_of(op->ns), filter_of(NULL),
+                                      filter_of(NULL), 0, NULL, &op->count);
         break;
     case SC_OP_SYNC:
         rc = sc__store_flush_touches(s, txn);
@@ -323,6 +346,10 @@ int sc__store_apply_op(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int refus
         break;
     case SC_OP_NEGATIVE:
         rc = put_negative(s, txn, op);
+        break;
+    case SC_OP_FLEET_APPLY:
+    case SC_OP_FLEET_ACK:
+        rc = EINVAL; /* not an entry change: sc__store_apply_op routes them */
         break;
     }
     return rc;

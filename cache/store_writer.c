@@ -120,6 +120,7 @@ retry:;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
         goto fail;
     s->n_events = 0;
+    sc__store_fleet_txn_reset(s);
     for (sc_write_op_t *op = ops; op; op = op->next) {
         op->result = 0;
         if ((rc = sc__store_apply_op(s, txn, op, refuse_puts)))
@@ -173,12 +174,14 @@ retry:;
         goto fail;
     atomic_fetch_add(&s->commits_total, 1);
     sc__store_events_dispatch(s); /* before acknowledging: a hit must not precede its index */
+    sc__store_fleet_committed(s);
     complete_ops(s, ops, 0);
     return;
 fail:
     if (txn)
         mdb_txn_abort(txn);
     s->n_events = 0;
+    sc__store_fleet_txn_reset(s);
     if (rc != MDB_MAP_FULL)
         sc_log(s->log, SC_ERROR, "store: write transaction failed: %s", mdb_strerror(rc));
     complete_ops(s, ops, sc__store_from_mdb(rc));
@@ -335,6 +338,7 @@ static void run_timers(sc_store_t *s, writer_t *w)
         atomic_fetch_add_explicit(&s->writer_sync_ns, sc_mono_ns() - t0, memory_order_relaxed);
         w->next_sync = now + (uint64_t)s->cfg.sync_interval_ms;
     }
+    sc__store_fleet_gc(s);
 }
 
 void *sc__store_writer_main(void *arg)

@@ -115,6 +115,15 @@ static const opt_t options[] = {
     INT_OPT("max-label-values", 1, 100000, "200", max_label_values, "distinct namespace (and namespace+model) label values in /metrics; the rest are reported as _other"),
     ENUM_OPT("log-level", level_choices, "info", log_level, "least severe level that is logged"),
     STR_OPT("log-file", "", log_file, "log to this file instead of stderr (reopened on SIGHUP)"),
+    /* A fleet of nodes sharing one cache through a Redis stream (docs/fleet.md). */
+    STR_OPT("redis", "", redis, "fleet mode: Redis at redis://[user:password@]host:port[/db] or a unix socket path (set it through SEMCACHED_REDIS to keep the password off the command line); with --fleet, every change is replicated to the other nodes; empty = no fleet"),
+    STR_OPT("fleet", "", fleet, "fleet name: the nodes that share one cache (its Redis keys are semcached:{NAME}:*)"),
+    INT_OPT("fleet-retention", 0, INT64_MAX / 2, "100000", fleet_retention, "stream records Redis keeps (XADD MAXLEN ~; about 2.4 KB each with a 384-d vector); a node down for more changes than this copies a peer's snapshot when it returns; 0 = unbounded"),
+    INT_OPT("fleet-retention-s", 0, 315360000, "0", fleet_retention_s, "keep stream records by age instead (XADD MINID ~ now - this); 0 = by --fleet-retention"),
+    INT_OPT("fleet-outbox-max", 0, INT64_MAX / 2, "1000000", fleet_outbox_max, "local changes kept for publishing while Redis is unreachable; beyond it the oldest unpublished ones are dropped and counted (never the local data); 0 = unbounded"),
+    INT_OPT("fleet-max-lag-ms", 0, 86400000, "1000", fleet_max_lag_ms, "a joining node answers /readyz 200 once it has read the stream to its end with a lag within this"),
+    INT_OPT("fleet-tombstone-s", 1, 315360000, "86400", fleet_tombstone_s, "how long deletes and invalidations are remembered, so a store older than one that arrives later (up to this late) cannot bring an entry back"),
+    STR_OPT("fleet-advertise", "", fleet_advertise, "base URL the other nodes reach this one at for its snapshot (joining nodes copy it); empty = http://HOST:PORT"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -30,7 +30,7 @@ _Static_assert(SC_SCOPES_K_MAX >= SC_SEMANTIC_CANDIDATES_MAX,
 #define SC_ENDPOINTS(X)                                                                          \
     X(LOOKUP, "lookup") X(STORE, "store") X(ENTRIES, "entries") X(INVALIDATE, "invalidate")      \
     X(STATS, "stats") X(HEALTHZ, "healthz") X(READYZ, "readyz") X(METRICS, "metrics")            \
-    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(OTHER, "other")
+    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(FLEET, "fleet") X(OTHER, "other")
 #define SC_EP_ENUM(id, name) SC_EP_##id,
 typedef enum { SC_ENDPOINTS(SC_EP_ENUM) SC_EP_COUNT } sc_endpoint_t;
 #undef SC_EP_ENUM
@@ -134,6 +134,8 @@ void sc_api_validations(const sc_call_t *a);
 void sc_api_stats(const sc_call_t *a);       /* api_stats.c */
 void sc_api_metrics(const sc_call_t *a);
 void sc_api_health(const sc_call_t *a);
+void sc_api_fleet_snapshot(const sc_call_t *a); /* api_fleet.c */
+void sc_api_fleet_checksum(const sc_call_t *a);
 
 /* ---- helpers shared by the handlers (api_util.c) ------------------------ */
 

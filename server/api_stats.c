@@ -309,11 +309,127 @@ static void render_validation(sc_ctx_t *ctx, sc_buf_t *b)
 }
 
 /* The whole /metrics text. */
+/* ---- the fleet ------------------------------------------------------------ */
+
+/* The registry rows of this node's peers (and itself), at most this many
+ * in the output: a fleet's size bounds the labels. */
+#define FLEET_PEERS_SHOWN 64
+
+static void render_fleet(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    if (!ctx->fleet)
+        return;
+    sc_fleet_stats_t f;
+    sc_fleet_stats(ctx->fleet, &f);
+    const scalar_t gauges[] = {
+        {"semcached_fleet_connected", "gauge", "1 while both Redis connections are up.",
+         (uint64_t)f.connected},
+        {"semcached_fleet_ready", "gauge", "1 unless this node is joining and not caught up.",
+         (uint64_t)f.ready},
+        {"semcached_fleet_resync_needed", "gauge",
+         "1 when the stream was trimmed past this node while it ran (restart it).",
+         (uint64_t)f.resync_needed},
+        {"semcached_fleet_replication_lag_records", "gauge",
+         "Stream records after this node's position (exact up to 100000).", f.lag_records},
+        {"semcached_fleet_outbox_depth", "gauge", "Local changes not yet published.",
+         f.store.outbox_depth},
+        {"semcached_fleet_outbox_dropped_total", "counter",
+         "Unpublished local changes dropped beyond --fleet-outbox-max.", f.store.outbox_dropped},
+        {"semcached_fleet_published_total", "counter", "Local changes published to the stream.",
+         f.published},
+        {"semcached_fleet_publish_errors_total", "counter", "Records Redis refused.",
+         f.publish_errors},
+        {"semcached_fleet_applied_total", "counter", "Peers' changes applied.", f.store.applied},
+        {"semcached_fleet_conflicts_total", "counter",
+         "Peers' changes that lost to a newer version or a tombstone.", f.store.conflicts},
+        {"semcached_fleet_duplicates_total", "counter", "Records applied already.",
+         f.store.duplicates},
+        {"semcached_fleet_refused_total", "counter",
+         "Peers' stores this node could not hold (full, expired).", f.store.refused},
+        {"semcached_fleet_vectors_dropped_total", "counter",
+         "Peers' entries kept exact-only: another embedder made their vectors.",
+         f.store.vectors_dropped},
+        {"semcached_fleet_tombstones", "gauge", "Deletes remembered.", f.store.tombstones},
+        {"semcached_fleet_reconnects_total", "counter", "Redis connections established.",
+         f.reconnects},
+    };
+    family(b, "semcached_fleet_replication_lag_seconds", "gauge",
+           "Age of the newest peer change when this node applied it (0 when caught up).");
+    sc_buf_printf(b, "semcached_fleet_replication_lag_seconds %.3f\n", (double)f.lag_ms / 1e3);
+    scalars(b, gauges, sizeof(gauges) / sizeof(gauges[0]));
+    family(b, "semcached_fleet_skipped_total", "counter", "Stream records not applied, by reason.");
+    sc_buf_printf(b, "semcached_fleet_skipped_total{reason=\"own\"} %llu\n"
+                     "semcached_fleet_skipped_total{reason=\"malformed\"} %llu\n"
+                     "semcached_fleet_skipped_total{reason=\"skewed\"} %llu\n",
+                  (unsigned long long)f.store.own, (unsigned long long)f.malformed,
+                  (unsigned long long)f.store.skewed);
+    sc_fleet_peer_t peers[FLEET_PEERS_SHOWN];
+    size_t n = sc_fleet_peers(ctx->fleet, peers, FLEET_PEERS_SHOWN);
+    family(b, "semcached_fleet_node_lag_seconds", "gauge",
+           "Each node's replication lag as its last heartbeat in the registry said.");
+    for (size_t i = 0; i < n; i++)
+        sc_buf_printf(b, "semcached_fleet_node_lag_seconds{node=\"%016llx\"} %.3f\n",
+                      (unsigned long long)peers[i].node, (double)peers[i].lag_ms / 1e3);
+    family(b, "semcached_fleet_node_lag_records", "gauge",
+           "Each node's replication lag in records as its last heartbeat said.");
+    for (size_t i = 0; i < n; i++)
+        sc_buf_printf(b, "semcached_fleet_node_lag_records{node=\"%016llx\"} %llu\n",
+                      (unsigned long long)peers[i].node, (unsigned long long)peers[i].lag_records);
+}
+
+static void stats_fleet(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    if (!ctx->fleet) {
+        sc_buf_puts(b, "null");
+        return;
+    }
+    sc_fleet_stats_t f;
+    sc_fleet_stats(ctx->fleet, &f);
+    sc_buf_printf(b, "{\"name\":");
+    sc_buf_json_str(b, ctx->cfg.fleet, strlen(ctx->cfg.fleet));
+    sc_buf_printf(b, ",\"node\":\"%s\",\"connected\":%s,\"ready\":%s,\"resync_needed\":%s,"
+                     "\"read_id\":\"%llu-%llu\",\"lag_ms\":%llu,\"lag_records\":%llu,"
+                     "\"lag_p50_ms\":%llu,\"lag_p99_ms\":%llu,"
+                     "\"outbox\":{\"depth\":%llu,\"dropped\":%llu},\"recorded\":%llu,"
+                     "\"published\":%llu,\"publish_errors\":%llu,\"read\":%llu,\"batches\":%llu,"
+                     "\"applied\":%llu,\"duplicates\":%llu,\"conflicts\":%llu,\"refused\":%llu,"
+                     "\"skipped\":{\"own\":%llu,\"malformed\":%llu,\"skewed\":%llu},"
+                     "\"vectors_dropped\":%llu,\"tombstones\":%llu,\"reconnects\":%llu,\"nodes\":[",
+                  sc_fleet_node_hex(ctx->fleet), f.connected ? "true" : "false",
+                  f.ready ? "true" : "false", f.resync_needed ? "true" : "false",
+                  (unsigned long long)f.read_id.ms, (unsigned long long)f.read_id.seq,
+                  (unsigned long long)f.lag_ms, (unsigned long long)f.lag_records,
+                  (unsigned long long)f.lag_p50_ms, (unsigned long long)f.lag_p99_ms,
+                  (unsigned long long)f.store.outbox_depth,
+                  (unsigned long long)f.store.outbox_dropped, (unsigned long long)f.store.recorded,
+                  (unsigned long long)f.published, (unsigned long long)f.publish_errors,
+                  (unsigned long long)f.read, (unsigned long long)f.batches,
+                  (unsigned long long)f.store.applied, (unsigned long long)f.store.duplicates,
+                  (unsigned long long)f.store.conflicts, (unsigned long long)f.store.refused,
+                  (unsigned long long)f.store.own, (unsigned long long)f.malformed,
+                  (unsigned long long)f.store.skewed, (unsigned long long)f.store.vectors_dropped,
+                  (unsigned long long)f.store.tombstones, (unsigned long long)f.reconnects);
+    sc_fleet_peer_t peers[FLEET_PEERS_SHOWN];
+    size_t n = sc_fleet_peers(ctx->fleet, peers, FLEET_PEERS_SHOWN);
+    uint64_t now = sc_now_ms();
+    for (size_t i = 0; i < n; i++)
+        sc_buf_printf(b, "%s{\"node\":\"%016llx\",\"applied_id\":\"%llu-%llu\",\"lag_ms\":%llu,"
+                         "\"lag_records\":%llu,\"seen_ms_ago\":%llu}",
+                      i ? "," : "", (unsigned long long)peers[i].node,
+                      (unsigned long long)peers[i].applied.ms,
+                      (unsigned long long)peers[i].applied.seq,
+                      (unsigned long long)peers[i].lag_ms,
+                      (unsigned long long)peers[i].lag_records,
+                      (unsigned long long)(now > peers[i].seen_ms ? now - peers[i].seen_ms : 0));
+    sc_buf_puts(b, "]}");
+}
+
 static void render_prometheus(sc_ctx_t *ctx, sc_buf_t *b)
 {
     render_shards(ctx->metrics, b);
     render_engine(ctx, b);
     render_validation(ctx, b);
+    render_fleet(ctx, b);
     sc_store_stats_t st;
     sc_store_stats(ctx->store, &st);
     family(b, "semcached_store_writer_seconds_total", "counter",
@@ -470,7 +586,9 @@ void sc_api_stats(const sc_call_t *a)
                   (unsigned long long)sc_quality_dropped(ctx->quality));
     quality_render_t qr = {&b, 0, (int)ctx->cfg.max_label_values};
     sc_quality_foreach(ctx->quality, render_quality_json, &qr);
-    sc_buf_puts(&b, "}}}");
+    sc_buf_puts(&b, "}},\"fleet\":");
+    stats_fleet(ctx, &b);
+    sc_buf_puts(&b, "}");
     sc_api_reply_json(a->c, 200, &b);
     sc_buf_free(&b);
 }
@@ -478,13 +596,19 @@ void sc_api_stats(const sc_call_t *a)
 /* ---- health ---------------------------------------------------------------- */
 
 /* /healthz: the loop answers. /readyz: the store is open and the indexes
- * are loaded (a load balancer holds traffic until then); its body also says
- * each model's state, which never makes it 503: exact hits need no model. */
+ * are loaded (a load balancer holds traffic until then), and a node joining
+ * a fleet has caught up with it; its body also says each model's state,
+ * which never makes it 503: exact hits need no model. */
 void sc_api_health(const sc_call_t *a)
 {
     if (a->route->label == SC_EP_READYZ && !atomic_load(&a->ctx->ready)) {
         static const char nr[] = "{\"status\":\"starting\"}";
         sc_conn_respond(a->c, 503, SC_JSON_CT, NULL, nr, sizeof(nr) - 1);
+        return;
+    }
+    if (a->route->label == SC_EP_READYZ && a->ctx->fleet && !sc_fleet_ready(a->ctx->fleet)) {
+        static const char cu[] = "{\"status\":\"catching_up\"}";
+        sc_conn_respond(a->c, 503, SC_JSON_CT, NULL, cu, sizeof(cu) - 1);
         return;
     }
     if (a->route->label == SC_EP_READYZ) {

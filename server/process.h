@@ -16,6 +16,7 @@
 #include "models.h"
 #include "sc_common.h"
 #include "sc_config.h"
+#include "sc_fleet.h"
 #include "sc_httpclient.h"
 #include "sc_log.h"
 #include "sc_metrics.h"
@@ -74,6 +75,7 @@ typedef struct sc_ctx_s {
     sc_search_pool_t *search_pool; /* semantic searches off the loops, or NULL (inline) */
     sc_vec_cache_t *vec_cache;    /* lookup embeddings, reused by the store that follows */
     sc_http_client_t *vclient;    /* upstream re-inference and webhook posts, or NULL */
+    sc_fleet_t *fleet;            /* replication to the other nodes (--redis), or NULL */
     char upstream_key[480];       /* from the environment variable --upstream-key-env names */
     char webhook_key[480];        /* from --webhook-key-env */
     _Atomic uint64_t upstream_calls, upstream_failures, webhook_posts, webhook_failures;

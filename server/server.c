@@ -6,6 +6,7 @@
  * drain and exit, SIGHUP reopens the log. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "fleet_node.h"
 #include "process.h"
 #include "sc_server.h"
 
@@ -26,6 +27,7 @@ struct sc_server_s {
     int loader_started;
     char index_dir[1100];         /* snapshots of the indexes */
     int bound_port;               /* the port actually bound */
+    int fleet_joining;            /* a peer's snapshot was installed at start-up */
     uv_loop_t main_loop;          /* signals only */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_async_t main_wakeup;       /* sc_server_stop from any thread */
@@ -108,24 +110,6 @@ static void *loader_main(void *arg)
            (unsigned long long)(st.scopes_flat + st.scopes_hnsw));
     atomic_store(&ctx->ready, 1); /* publishes index_source and index_load_s */
     return NULL;
-}
-
-static void load_namespace(void *arg, const char *name, size_t len, const char *doc, size_t doc_len)
-{
-    sc_ctx_t *ctx = arg;
-    json_error_t e;
-    json_t *j = json_loadb(doc, doc_len, 0, &e);
-    sc_ns_config_t c;
-    char err[256];
-    sc_ns_config_defaults(&ctx->cfg, &c);
-    if (j && sc_ns_config_apply_json(&c, j, err, sizeof(err)) == 0) {
-        c.configured = 1;
-        sc_namespaces_set(ctx->namespaces, name, len, &c);
-    } else {
-        sc_log(ctx->log, SC_ERROR, "namespace %.*s: stored settings are unreadable; using defaults",
-               (int)len, name);
-    }
-    json_decref(j);
 }
 
 int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
@@ -285,6 +269,7 @@ static int open_engine(sc_server_t *srv)
         .pending_timeout_ms = (uint64_t)cfg->validation_timeout_s * 1000u,
     };
     if ((rc = sc_store_create(&ctx->store, cfg, ctx->log)) ||
+        (rc = sc_fleet_node_prepare(ctx, srv->index_dir, &srv->fleet_joining)) ||
         (rc = sc_namespaces_create(&ctx->namespaces, cfg)) ||
         (rc = sc_scopes_create(&ctx->scopes, &icfg, ctx->log)) ||
         (rc = sc_quality_create(&ctx->quality, &qopts)))
@@ -304,7 +289,7 @@ static int open_engine(sc_server_t *srv)
         sc_log(ctx->log, SC_ERROR, "cannot open the store in %s: %s", cfg->data_dir, sc_strerror(rc));
         return rc;
     }
-    if ((rc = sc_store_ns_foreach(ctx->store, load_namespace, ctx)))
+    if ((rc = sc_store_ns_foreach(ctx->store, sc_fleet_node_ns_loaded, ctx)))
         return rc;
     int search_threads = cfg->search_threads ? (int)cfg->search_threads : ctx->n_workers;
     if (search_threads > 0 &&
@@ -426,6 +411,8 @@ int sc_server_run(sc_server_t *srv)
     }
     sc_log(ctx->log, SC_INFO, "semcached listening on %s:%d with %d event loops, data in %s",
            ctx->cfg.host, srv->bound_port, ctx->n_workers, ctx->cfg.data_dir);
+    if ((rc = sc_fleet_node_start(ctx, srv->bound_port, srv->fleet_joining)))
+        goto stop;
     uv_run(&srv->main_loop, UV_RUN_DEFAULT);
     rc = 0;
 stop:
@@ -440,6 +427,7 @@ stop:
         close_main_handles(srv);
     uv_run(&srv->main_loop, UV_RUN_DEFAULT);
     uv_loop_close(&srv->main_loop);
+    sc_fleet_node_stop(ctx); /* the loops are gone: publish the last changes */
     stop_engine(srv);
     sc_log(ctx->log, SC_INFO, "semcached stopped");
     return rc;
@@ -461,6 +449,9 @@ void sc_server_destroy(sc_server_t *srv)
     sc_search_pool_destroy(ctx->search_pool); /* after the loops: none is waiting on them */
     sc_models_close(&ctx->models);
     sc_vec_cache_destroy(ctx->vec_cache);
+    if (ctx->store)
+        sc_store_stop_writer(ctx->store); /* its hooks call the fleet until it stops */
+    sc_fleet_node_destroy(ctx);
     sc_store_destroy(ctx->store);
     sc_scopes_destroy(ctx->scopes);
     sc_namespaces_destroy(ctx->namespaces);

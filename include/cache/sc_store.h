@@ -161,6 +161,12 @@ typedef enum {
     SC_OP_SYNC,           /* no change; completes once all before it are durable */
     SC_OP_VALIDATION,     /* validations: 'key' <- 'record' (opaque); keeps the 'count' highest */
     SC_OP_NEGATIVE,       /* negatives: adds the 32-byte key 'key' then 'key2' */
+    /* Fleet mode only (see "fleet replication" below). */
+    SC_OP_FLEET_APPLY,    /* applies the stream records in 'record' (sc_store_fleet_batch_add)
+                             read after stream ID 'key2' up to 'key'; 'count' = applied.
+                             SC_ECONFLICT (nothing changed) unless 'key2' is the last ID
+                             applied, so a batch is applied once and in order */
+    SC_OP_FLEET_ACK,      /* removes outbox records up to sequence 'count' (published) */
 } sc_op_type_t;
 
 typedef struct sc_write_op_s sc_write_op_t;
@@ -204,5 +210,90 @@ uint32_t sc_store_touch(sc_store_t *s, const uint8_t key[SC_KEY_BYTES], uint64_t
 int sc_store_sweep_now(sc_store_t *s, uint64_t now_ms);
 
 int sc_store_stats(sc_store_t *s, sc_store_stats_t *st);
+
+/* ---- fleet replication (store_fleet.c; docs/fleet.md) -------------------
+ * In fleet mode every local change committed by the writer is also written,
+ * in the same transaction, as a stream record (sc_fleet_record.h) to an
+ * outbox table, and every entry carries the hybrid logical timestamp and
+ * origin node of its last change, so that changes arriving from peers
+ * (SC_OP_FLEET_APPLY) resolve by "newest wins". Deletes and invalidations
+ * leave tombstones so an older store arriving late cannot bring an entry
+ * back. The ID of the last stream record applied is stored in the same
+ * transaction as its effects. Off unless sc_store_fleet_enable is called: a
+ * store without it writes exactly what it always has. */
+
+typedef struct {
+    uint64_t outbox_max;    /* most unpublished records kept; beyond, the oldest are
+                               dropped and counted (0 = no bound) */
+    uint64_t tombstone_ms;  /* how long deletes and invalidations are remembered */
+    uint64_t max_skew_ms;   /* records timestamped further ahead of this clock are refused */
+} sc_store_fleet_opts_t;
+
+/* Called on the writer thread after the commit they follow; none may block. */
+typedef struct {
+    /* Records were added to the outbox. */
+    void (*on_outbox)(void *ctx);
+    /* A peer's namespace change was applied: 'doc' is the settings (JSON),
+     * NULL when the namespace was deleted. Valid during the call. */
+    void (*on_ns)(void *ctx, const char *name, size_t len, const char *doc, size_t doc_len);
+    /* Writes into 'out' ('cap' bytes, NUL-terminated) the identity of the
+     * embedder that makes this node's vectors for namespace 'ns' ("" =
+     * unnamed). A peer's entry whose vector another embedder made is kept
+     * exact-only. NULL = every vector is accepted. */
+    void (*embedder_of)(void *ctx, sc_slice_t ns, char *out, size_t cap);
+    void *ctx;
+} sc_store_fleet_hooks_t;
+
+/* A Redis stream ID ("ms-seq"); {0, 0} = before the first record. */
+typedef struct {
+    uint64_t ms, seq;
+} sc_stream_id_t;
+
+typedef struct {
+    uint64_t node;               /* this node's id */
+    uint64_t outbox_depth;       /* records not yet published */
+    uint64_t outbox_dropped;     /* unpublished records dropped beyond outbox_max */
+    uint64_t recorded;           /* local changes written to the outbox */
+    uint64_t applied;            /* peers' records applied */
+    uint64_t duplicates;         /* records already applied (same version) */
+    uint64_t conflicts;          /* records that lost to a newer version or tombstone */
+    uint64_t refused;            /* peers' stores this node could not hold (full, expired) */
+    uint64_t skewed;             /* records timestamped beyond max_skew_ms ahead */
+    uint64_t vectors_dropped;    /* peers' entries kept exact-only (other embedder) */
+    uint64_t own;                /* own records read back from the stream */
+    uint64_t tombstones;         /* delete tombstones held */
+} sc_store_fleet_stats_t;
+
+/* Turns fleet mode on; call before sc_store_open. Hooks may be NULL. */
+int sc_store_fleet_enable(sc_store_t *s, const sc_store_fleet_opts_t *o,
+                          const sc_store_fleet_hooks_t *hooks);
+/* This node's id (random, kept in LMDB; 0 before open or when off). */
+uint64_t sc_store_fleet_node(sc_store_t *s);
+/* The ID of the last stream record applied ({0, 0} if none). */
+int sc_store_fleet_applied(sc_store_t *s, sc_stream_id_t *id);
+/* Calls 'fn' with outbox records whose sequence is above 'after', oldest
+ * first, at most 'max' of them, in one read snapshot; 'rec' points into the
+ * map (valid during the call). A non-zero return from 'fn' stops the walk. */
+int sc_store_fleet_outbox_read(sc_store_t *s, uint64_t after, size_t max,
+                               int (*fn)(void *ctx, uint64_t seq, const void *rec, size_t len),
+                               void *ctx);
+/* Appends stream record 'rec' to batch 'b' (the 'record' of an
+ * SC_OP_FLEET_APPLY op: each record as le32 length, then its bytes). */
+int sc_store_fleet_batch_add(sc_buf_t *b, const void *rec, size_t len);
+int sc_store_fleet_stats(sc_store_t *s, sc_store_fleet_stats_t *st);
+/* An order-independent digest of the live entries: for each unexpired entry,
+ * its key and the timestamp and origin of its version. Equal on two nodes
+ * that hold the same entries at the same versions. */
+int sc_store_fleet_checksum(sc_store_t *s, uint64_t now_ms, uint64_t *entries, uint64_t *sum);
+/* Writes a compacted copy of the environment (mdb_env_copyfd2) to 'fd': a
+ * consistent snapshot, applied stream ID included. Blocks until done; call
+ * from a thread that may block. */
+int sc_store_snapshot_copy(sc_store_t *s, int fd);
+/* Makes the environment in 'dir' (a peer's snapshot just installed, no
+ * store open on it) this node's: a new node id and an empty outbox (the
+ * peer's unpublished records are the peer's to publish). SC_ECORRUPT if it
+ * is not a fleet store. '*applied' receives the snapshot's last applied
+ * stream ID. */
+int sc_store_fleet_adopt(const char *dir, sc_stream_id_t *applied);
 
 #endif

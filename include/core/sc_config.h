@@ -121,6 +121,15 @@ typedef struct sc_config_s {
     sc_config_ns_t *ns_presets;  /* its [namespace NAME] sections; owned, freed by sc_config_release
                                   * (a struct copy shares them: release the original last) */
     size_t n_ns_presets;
+    /* fleet (docs/fleet.md) */
+    char redis[1024];            /* Redis URL or unix socket path; "" = no fleet */
+    char fleet[128];             /* fleet name: names the stream and registry keys */
+    int64_t fleet_retention;     /* stream records kept (MAXLEN ~); 0 = unbounded */
+    int64_t fleet_retention_s;   /* or by age (MINID ~); 0 = by count */
+    int64_t fleet_outbox_max;    /* unpublished local changes kept; 0 = unbounded */
+    int64_t fleet_max_lag_ms;    /* a joining node is ready once caught up within this */
+    int64_t fleet_tombstone_s;   /* how long deletes and invalidations are remembered */
+    char fleet_advertise[256];   /* URL peers reach this node at; "" = http://host:port */
 } sc_config_t;
 
 /* What sc_config_parse returns besides 0 and SC_EINVAL: the caller exits 0. */

@@ -34,6 +34,8 @@ static const struct {
     {"/readyz", HTTP_GET, 0, SC_EP_READYZ},
     {"/readyz", HTTP_HEAD, 0, SC_EP_READYZ},
     {"/metrics", HTTP_GET, 0, SC_EP_METRICS},
+    {"/v1/fleet/snapshot", HTTP_GET, 1, SC_EP_FLEET},
+    {"/v1/fleet/checksum", HTTP_GET, 1, SC_EP_FLEET},
 };
 
 START_TEST(every_row_routes_as_the_api_says)
