@@ -32,7 +32,9 @@
 #define SC_ENDPOINTS(X)                                                                          \
     X(LOOKUP, "lookup") X(STORE, "store") X(ENTRIES, "entries") X(INVALIDATE, "invalidate")      \
     X(STATS, "stats") X(HEALTHZ, "healthz") X(READYZ, "readyz") X(METRICS, "metrics")            \
-    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(OTHER, "other")
+    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback")                                          \
+    X(CHAT, "chat_completions") X(RESPONSES, "responses") X(MESSAGES, "messages")                \
+    X(EMBEDDINGS, "embeddings") X(PROXY, "proxy") X(OTHER, "other")
 #define SC_EP_ENUM(id, name) SC_EP_##id,
 typedef enum { SC_ENDPOINTS(SC_EP_ENUM) SC_EP_COUNT } sc_endpoint_t;
 #undef SC_EP_ENUM
@@ -63,6 +65,8 @@ enum {
     SC_ROUTE_PUBLIC = 1,          /* no token ever (health checks) */
     SC_ROUTE_METRICS_AUTH = 2,    /* no token unless --metrics-auth on */
     SC_ROUTE_ADMIN = 4,           /* the admin token (--admin-token, else --auth-token) */
+    SC_ROUTE_PROXY = 8,           /* proxied: Authorization is the provider's key, so the
+                                   * user token rides in X-Semcached-Token */
 };
 
 /* Method bits: SC_METHOD(HTTP_GET) | SC_METHOD(HTTP_HEAD); any method at all
@@ -127,6 +131,9 @@ void sc_api_validations(const sc_call_t *a);
 void sc_api_stats(const sc_call_t *a);       /* api_stats.c */
 void sc_api_metrics(const sc_call_t *a);
 void sc_api_health(const sc_call_t *a);
+void sc_proxy_api(const sc_call_t *a);       /* proxy.c: chat completions, responses, messages */
+void sc_proxy_embeddings(const sc_call_t *a);
+void sc_proxy_passthrough(const sc_call_t *a); /* any other /v1/ path, any method */
 
 /* ---- the cache steps the proxy shares (api_cache.c, api_store.c) -------- */
 
