@@ -121,7 +121,14 @@ static void answer(px_t *px, emb_t *m, const sc_proxy_usage_t *usage, const char
         if (upstream_headers)
             sc_buf_puts(&h, upstream_headers);
         px_cache_headers(px, &h, NULL);
-        sc_buf_printf(&h, "X-Semcached-Cached-Inputs: %zu/%zu\r\n", m->e.n - m->n_missing, m->e.n);
+        /* Each input's own entry, in the client's order. */
+        sc_buf_puts(&h, "X-Semcached-Key: ");
+        for (size_t i = 0; i < m->e.n; i++) {
+            if (i)
+                sc_buf_puts(&h, ", ");
+            sc_api_append_key(&h, m->e.keys[i]);
+        }
+        sc_buf_printf(&h, "\r\nX-Semcached-Cached-Inputs: %zu/%zu\r\n", m->e.n - m->n_missing, m->e.n);
         if (!m->n_missing)
             sc_buf_printf(&h, "Age: %llu\r\n",
                           (unsigned long long)((sc_now_ms() - m->oldest_ms) / 1000));
