@@ -22,6 +22,7 @@ typedef struct {
     size_t *missing;              /* the inputs sent upstream, in order */
     size_t n_missing;
     uint64_t oldest_ms;           /* the oldest cached input served (Age) */
+    sc_buf_t answer, answer_headers; /* the client's answer, sent once the fetched are stored */
 } emb_t;
 
 static void emb_free(void *arg)
@@ -32,6 +33,8 @@ static void emb_free(void *arg)
     free(m->vecs);
     free(m->dims);
     free(m->missing);
+    sc_buf_free(&m->answer);
+    sc_buf_free(&m->answer_headers);
     sc_proxy_embeddings_free(&m->e);
     free(m);
 }
@@ -109,41 +112,45 @@ static void lookup_inputs(px_t *px, emb_t *m)
 
 /* ---- answering --------------------------------------------------------------------- */
 
-static void answer(px_t *px, emb_t *m, const sc_proxy_usage_t *usage, const char *upstream_headers)
+/* Builds the client's answer into m->answer / m->answer_headers; 0, or
+ * answered (502) already. */
+static int prepare(px_t *px, emb_t *m, const sc_proxy_usage_t *usage, const char *upstream_headers)
 {
-    sc_buf_t body = {0}, h = {0};
-    int rc = sc_proxy_embeddings_answer(&m->e, (const float *const *)m->vecs, m->dims, NULL, usage,
-                                        &body);
-    if (rc) {
+    sc_buf_t *h = &m->answer_headers;
+    if (sc_proxy_embeddings_answer(&m->e, (const float *const *)m->vecs, m->dims, NULL, usage,
+                                   &m->answer)) {
         px->result = SC_PXR_ERROR;
         px_error(px, 502, "the embeddings could not be assembled");
-    } else {
-        if (upstream_headers)
-            sc_buf_puts(&h, upstream_headers);
-        px_cache_headers(px, &h, NULL);
-        /* Each input's own entry, in the client's order. */
-        sc_buf_puts(&h, "X-Semcached-Key: ");
-        for (size_t i = 0; i < m->e.n; i++) {
-            if (i)
-                sc_buf_puts(&h, ", ");
-            sc_api_append_key(&h, m->e.keys[i]);
-        }
-        sc_buf_printf(&h, "\r\nX-Semcached-Cached-Inputs: %zu/%zu\r\n", m->e.n - m->n_missing, m->e.n);
-        if (!m->n_missing)
-            sc_buf_printf(&h, "Age: %llu\r\n",
-                          (unsigned long long)((sc_now_ms() - m->oldest_ms) / 1000));
-        px_respond(px, 200, SC_JSON_CT, h.data, body.data ? body.data : "", body.len);
+        return -1;
     }
-    sc_buf_free(&body);
-    sc_buf_free(&h);
+    if (upstream_headers)
+        sc_buf_puts(h, upstream_headers);
+    px_cache_headers(px, h, NULL);
+    /* Each input's own entry, in the client's order. */
+    sc_buf_puts(h, "X-Semcached-Key: ");
+    for (size_t i = 0; i < m->e.n; i++) {
+        if (i)
+            sc_buf_puts(h, ", ");
+        sc_api_append_key(h, m->e.keys[i]);
+    }
+    sc_buf_printf(h, "\r\nX-Semcached-Cached-Inputs: %zu/%zu\r\n", m->e.n - m->n_missing, m->e.n);
+    if (!m->n_missing)
+        sc_buf_printf(h, "Age: %llu\r\n", (unsigned long long)((sc_now_ms() - m->oldest_ms) / 1000));
+    return 0;
 }
 
-static void store_done(void *arg, int rc)
+static void respond_prepared(px_t *px)
 {
-    if (rc)
-        px_fallback(arg, rc == SC_EBUSY ? SC_PXF_WRITE_QUEUE
-                         : rc == SC_EFULL || rc == SC_ETOOBIG ? SC_PXF_STORE_FULL
-                                                              : SC_PXF_STORE_ERROR);
+    emb_t *m = px->ext;
+    px_respond(px, 200, SC_JSON_CT, m->answer_headers.data, m->answer.data ? m->answer.data : "",
+               m->answer.len);
+}
+
+/* after_store: the fetched inputs are committed, so the answer goes out. */
+static void answer_stored(px_t *px)
+{
+    respond_prepared(px);
+    px_free(px);
 }
 
 /* Stores every fetched input under its own key (no text: exact only). */
@@ -164,7 +171,7 @@ static void store_fetched(px_t *px, emb_t *m)
             .has_ttl = px->ctl.has_ttl, .ttl_s = px->ctl.ttl_s,
         };
         memcpy(req.key, m->e.keys[i], SC_KEY_BYTES);
-        sc_cache_store_detached(px->w, &req, &json, store_done, px->proxy);
+        px_store_request(px, &req, &json);
         sc_buf_free(&json);
     }
 }
@@ -193,9 +200,12 @@ static void collected(px_t *px)
         px_cache_headers(px, &h, NULL);
         px_respond(px, (int)call->status, ct ? ct : SC_JSON_CT, h.data,
                    px->body.data ? px->body.data : "", px->body.len);
-    } else {
-        answer(px, m, &usage, h.data);
+    } else if (prepare(px, m, &usage, h.data) == 0) {
         store_fetched(px, m);
+        if (px->stores_pending) /* answered at commit: the next request finds them */
+            px->after_store = answer_stored;
+        else
+            respond_prepared(px);
     }
     sc_buf_free(&h);
 }
@@ -235,7 +245,8 @@ void px_embeddings(px_t *px, const sc_proxy_ctx_t *pctx)
     lookup_inputs(px, m);
     px->result = px->ctl.no_cache ? SC_PXR_BYPASS : m->n_missing ? SC_PXR_MISS : SC_PXR_HIT;
     if (!m->n_missing) {
-        answer(px, m, NULL, NULL);
+        if (prepare(px, m, NULL, NULL) == 0)
+            respond_prepared(px);
         px_free(px);
         return;
     }

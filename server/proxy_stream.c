@@ -211,6 +211,34 @@ static int serve_stream(px_t *px, sc_proxy_entry_t *e, const char *headers)
     return 0;
 }
 
+/* A Responses body echoes request fields the key leaves out (they never
+ * change the answer): the stored body gets this request's values, or their
+ * defaults when it sent none, so no client sees another's. The body is
+ * re-encoded only when a value differs. */
+static int responses_echo(const px_t *px, sc_buf_t *body)
+{
+    static const char *const echoed[] = {"user", "metadata", "safety_identifier", "prompt_cache_key", NULL};
+    json_t *req = px->http ? json_loadb(px->http->body.ptr, px->http->body.len, 0, NULL) : NULL;
+    json_t *b = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
+    int changed = 0, rc = 0;
+    for (int i = 0; echoed[i] && json_is_object(b); i++) {
+        json_t *want = json_object_get(req, echoed[i]), *have = json_object_get(b, echoed[i]);
+        if (!have || (want ? json_equal(want, have) : json_is_null(have) || (json_is_object(have) &&
+                                                                          !json_object_size(have))))
+            continue; /* absent from the answer, or already what this request implies */
+        json_object_set_new(b, echoed[i], want ? json_incref(want)
+                                           : strcmp(echoed[i], "metadata") == 0 ? json_object() : json_null());
+        changed = 1;
+    }
+    if (changed) {
+        sc_buf_reset(body);
+        rc = sc_api_dump_compact(b, body);
+    }
+    json_decref(req);
+    json_decref(b);
+    return rc;
+}
+
 int px_serve_hit(px_t *px, sc_lookup_out_t *out)
 {
     sc_proxy_entry_t e, synth;
@@ -232,6 +260,8 @@ int px_serve_hit(px_t *px, sc_lookup_out_t *out)
             rc = sc_proxy_assemble(&e, &body);
         else
             rc = sc_buf_append(&body, e.body.ptr, e.body.len);
+        if (!rc && px->api == SC_API_OPENAI_RESPONSES)
+            rc = responses_echo(px, &body);
         if (!rc) {
             px_respond(px, e.status, SC_JSON_CT, h.data, body.data ? body.data : "", body.len);
             px_free(px);

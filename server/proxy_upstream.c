@@ -250,6 +250,14 @@ static void take_bytes(px_t *px, const char *p, size_t n)
     }
 }
 
+static void end_stream(px_t *px)
+{
+    if (px->conn)
+        sc_conn_stream_end(px->conn);
+    px_release(px);
+    px_free(px);
+}
+
 /* The upstream call ended: the client's answer ends with it. */
 static void finish(px_t *px)
 {
@@ -259,11 +267,15 @@ static void finish(px_t *px)
                                   (uint64_t)call->total_us * 1000u);
     if (px->mode == PX_COLLECT) {
         px->collected(px);
-    } else if (!px->begun) { /* no answer at all */
+        if (px->stores_pending)
+            return; /* px->after_store answers and frees */
+    } else if (!px->begun) { /* no answer at all (or the client left first: cancelled) */
         int timeout = call->error == SC_ETIMEDOUT;
-        sc_log(px->w->ctx->log, SC_WARN, "proxy: upstream %s: %s", call->url,
-               call->error_text[0] ? call->error_text : sc_strerror(call->error));
-        px->result = SC_PXR_ERROR;
+        if (!px->gone) {
+            sc_log(px->w->ctx->log, SC_WARN, "proxy: upstream %s: %s", call->url,
+                   call->error_text[0] ? call->error_text : sc_strerror(call->error));
+            px->result = SC_PXR_ERROR;
+        }
         px_error(px, timeout ? 504 : 502,
                  timeout ? "the upstream API did not answer in time" : "the upstream API is unreachable");
     } else if (call->error) { /* cut mid-way: the client sees the cut, nothing is stored */
@@ -271,10 +283,14 @@ static void finish(px_t *px)
             sc_conn_stream_abort(px->conn);
         px_release(px);
     } else {
+        /* The answer ends when it is stored: the client's next identical
+         * request must find it (read-your-writes, like the native store). */
         px_record_end(px);
-        if (px->conn)
-            sc_conn_stream_end(px->conn);
-        px_release(px);
+        px->after_store = end_stream;
+        if (px->stores_pending)
+            return;
+        end_stream(px);
+        return;
     }
     px_free(px);
 }
@@ -388,13 +404,45 @@ void px_forward(px_t *px, sc_buf_t *body)
 
 /* ---- storing an answer ------------------------------------------------------------ */
 
+/* One detached write of this px, reported back to its loop. */
+typedef struct {
+    sc_task_t task;
+    px_t *px;
+} store_wait_t;
+
+static void store_task(sc_task_t *t)
+{
+    store_wait_t *sw = (store_wait_t *)t;
+    px_t *px = sw->px;
+    free(sw);
+    if (--px->stores_pending == 0 && px->after_store)
+        px->after_store(px);
+}
+
+/* The store's writer thread (or the loop, when the write was not queued). */
 static void store_done(void *arg, int rc)
 {
-    sc_proxy_t *p = arg;
+    store_wait_t *sw = arg;
     if (rc)
-        px_fallback(p, rc == SC_EFULL || rc == SC_ETOOBIG ? SC_PXF_STORE_FULL
-                       : rc == SC_EBUSY                   ? SC_PXF_WRITE_QUEUE
-                                                          : SC_PXF_STORE_ERROR);
+        px_fallback(sw->px->proxy, rc == SC_EFULL || rc == SC_ETOOBIG ? SC_PXF_STORE_FULL
+                                   : rc == SC_EBUSY                   ? SC_PXF_WRITE_QUEUE
+                                                                      : SC_PXF_STORE_ERROR);
+    sc_worker_post(sw->px->w, &sw->task);
+}
+
+void px_store_request(px_t *px, sc_request_t *req, sc_buf_t *entry_json)
+{
+    store_wait_t *sw = calloc(1, sizeof(*sw));
+    if (!sw) {
+        px_fallback(px->proxy, SC_PXF_NOMEM);
+        sc_request_free(req);
+        return;
+    }
+    sw->task.run = store_task;
+    sw->px = px;
+    px->stores_pending++;
+    sc_worker_expect(px->w); /* the post store_done makes, once */
+    sc_cache_store_detached(px->w, req, entry_json, store_done, sw);
 }
 
 static uint32_t tokens(int64_t n)
@@ -414,5 +462,5 @@ void px_store(px_t *px, sc_buf_t *entry_json, const sc_sse_usage_t *usage)
     req.prompt_tokens = tokens(usage->input >= 0 ? usage->input + cached : 0);
     req.completion_tokens = tokens(usage->output);
     req.has_usage = usage->input >= 0 || usage->output >= 0;
-    sc_cache_store_detached(px->w, &req, entry_json, store_done, px->proxy);
+    px_store_request(px, &req, entry_json);
 }

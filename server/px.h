@@ -63,6 +63,8 @@ struct px_s {
     void *ext;                    /* the mode's own state (embeddings), freed by 'ext_free' */
     void (*ext_free)(void *ext);
     uint64_t submitted_ns;
+    int stores_pending;           /* writes of this answer not yet committed */
+    void (*after_store)(px_t *px); /* then: ends the client's answer and frees */
 
     /* ---- handed over from the client thread (guarded by 'mu') -------------- */
     pthread_mutex_t mu;
@@ -133,9 +135,13 @@ void px_upstream_headers(const px_t *px, sc_buf_t *out);
 void px_client_gone(px_t *px);
 /* Ends the upstream call (its done still comes); nothing if none runs. */
 void px_cancel(px_t *px);
-/* The store of a finished answer nobody waits for: 'entry_json' (taken
- * over) under px->req, with 'usage'. */
+/* The store of a finished answer: 'entry_json' (taken over) under px->req,
+ * with 'usage'. */
 void px_store(px_t *px, sc_buf_t *entry_json, const sc_sse_usage_t *usage);
+/* Queues the write of 'req' (taken over) with 'entry_json' (taken over) and
+ * counts it in stores_pending; px->after_store runs once every write of the
+ * px is committed (or failed, counted as a fallback). */
+void px_store_request(px_t *px, sc_request_t *req, sc_buf_t *entry_json);
 
 /* ---- proxy_stream.c ---------------------------------------------------------- */
 

@@ -127,8 +127,8 @@ static resp_t post(int port, const char *path, const char *headers, const char *
     return http(port, "POST", path, headers, body);
 }
 
-/* Waits until the entry a miss's answer named is stored: the proxy answers
- * first and writes after, so the next request may come before the commit. */
+/* Waits until the entry a miss's answer named is stored. A miss's answer
+ * ends at its commit, so this is for clients that left before the end. */
 static void wait_stored(int port, const resp_t *miss)
 {
     char path[96];
@@ -280,8 +280,7 @@ static void miss_then_hit(const char *path, const char *headers, const char *bod
     ck_assert_int_eq((int)strlen(hdr(miss, "X-Semcached-Key")), 32);
     ck_assert_str_eq(hdr(miss, "Age"), "");
     ck_assert_int_eq(upstream_calls(path), calls + 1);
-    wait_stored(srv.port, miss);
-    *hit = post(srv.port, path, headers, body);
+    *hit = post(srv.port, path, headers, body); /* at once: the miss ended at its commit */
     ck_assert_int_eq(hit->status, 200);
     ck_assert_str_eq(hdr(hit, "X-Cache"), "HIT");
     ck_assert_str_eq(hdr(hit, "X-Semcached-Match"), "exact");
@@ -635,8 +634,23 @@ START_TEST(responses_with_state_and_other_paths_pass_through)
         resp_free(&r);
     }
     ck_assert_int_eq(upstream_calls("/v1/responses"), calls + 2);
+    /* A hit echoes this request's metadata, not the one stored with it. */
+    resp_t r = post(srv.port, "/v1/responses", KEY_A,
+                    "{\"model\":\"gpt-4.1\",\"input\":\"echo\",\"metadata\":{\"who\":\"first\"}}");
+    ck_assert(strstr(r.body, "\"metadata\":{\"who\":\"first\"}"));
+    wait_stored(srv.port, &r);
+    resp_free(&r);
+    r = post(srv.port, "/v1/responses", KEY_A,
+             "{\"model\":\"gpt-4.1\",\"input\":\"echo\",\"metadata\":{\"who\":\"second\"}}");
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    ck_assert(strstr(r.body, "\"metadata\":{\"who\":\"second\"}"));
+    resp_free(&r);
+    r = post(srv.port, "/v1/responses", KEY_A, "{\"model\":\"gpt-4.1\",\"input\":\"echo\"}");
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    ck_assert(strstr(r.body, "\"metadata\":{}"));
+    resp_free(&r);
     calls = upstream_calls("/v1/models");
-    resp_t r = http(srv.port, "GET", "/v1/models", KEY_A, NULL);
+    r = http(srv.port, "GET", "/v1/models", KEY_A, NULL);
     ck_assert_int_eq(r.status, 200);
     ck_assert(strstr(r.body, "\"gpt-4o-mini\""));
     resp_free(&r);
