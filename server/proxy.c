@@ -177,6 +177,14 @@ void px_release(px_t *px)
     px->held = 0;
 }
 
+void px_end_stream(px_t *px)
+{
+    if (px->conn)
+        sc_conn_stream_end(px->conn);
+    px_release(px);
+    px_free(px);
+}
+
 void px_respond(px_t *px, int status, const char *ctype, const char *headers, const char *body,
                 size_t len)
 {

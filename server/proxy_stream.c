@@ -135,15 +135,6 @@ void px_record_end(px_t *px)
 
 /* ---- serving a hit ---------------------------------------------------------------------- */
 
-/* Ends a replay: the stream, the connection, the px. */
-static void replay_done(px_t *px)
-{
-    if (px->conn)
-        sc_conn_stream_end(px->conn);
-    px_release(px);
-    px_free(px);
-}
-
 /* Writes every event due by now; schedules the next, or ends. */
 static void replay_tick(uv_timer_t *t)
 {
@@ -155,7 +146,7 @@ static void replay_tick(uv_timer_t *t)
     write_out(px, b.data, b.len);
     sc_buf_free(&b);
     if (px->gone || px->next_ev >= px->entry.n_events) {
-        replay_done(px);
+        px_end_stream(px);
         return;
     }
     uv_timer_start(&px->timer, replay_tick, px->entry.events[px->next_ev].offset_ms - elapsed, 0);
@@ -168,7 +159,7 @@ static void replay_gone(sc_conn_t *c, void *arg, int why)
     (void)why;
     px->gone = 1;
     uv_timer_stop(&px->timer);
-    replay_done(px);
+    px_end_stream(px);
 }
 
 /* A streamed hit: 'e' (a STREAM entry, taken over) replayed. */

@@ -141,33 +141,34 @@ static int build_call(px_t *px, sc_buf_t *body)
 
 /* ---- the client thread's side -------------------------------------------------- */
 
-/* Under px->mu: posts the px's task unless it is already waiting. */
-static void kick(px_t *px)
+/* Hands something new to the loop: sets '*flag' (when not NULL) or appends
+ * 'n' bytes to the inbox, and posts the px's task unless it is already
+ * waiting. 0 or SC_ENOMEM. */
+static int kick(px_t *px, int *flag, const char *p, size_t n)
 {
+    pthread_mutex_lock(&px->mu);
+    int rc = 0;
+    if (flag)
+        *flag = 1;
+    else
+        rc = sc_buf_append(&px->inbox, p, n);
     if (!px->queued) {
         px->queued = 1;
         sc_worker_post(px->w, &px->task);
     }
+    pthread_mutex_unlock(&px->mu);
+    return rc;
 }
 
 static int on_up_headers(sc_http_call_t *call)
 {
     px_t *px = call->data;
-    pthread_mutex_lock(&px->mu);
-    px->up_headers = 1;
-    kick(px);
-    pthread_mutex_unlock(&px->mu);
-    return 0;
+    return kick(px, &px->up_headers, NULL, 0);
 }
 
 static int on_up_data(sc_http_call_t *call, const char *p, size_t n)
 {
-    px_t *px = call->data;
-    pthread_mutex_lock(&px->mu);
-    int rc = sc_buf_append(&px->inbox, p, n);
-    kick(px);
-    pthread_mutex_unlock(&px->mu);
-    return rc;
+    return kick(call->data, NULL, p, n);
 }
 
 /* The client thread's last touch of 'px': once the loop has seen up_done
@@ -175,10 +176,7 @@ static int on_up_data(sc_http_call_t *call, const char *p, size_t n)
 static void on_up_done(sc_http_call_t *call)
 {
     px_t *px = call->data;
-    pthread_mutex_lock(&px->mu);
-    px->up_done = 1;
-    kick(px);
-    pthread_mutex_unlock(&px->mu);
+    kick(px, &px->up_done, NULL, 0);
 }
 
 /* ---- the loop's side ------------------------------------------------------------ */
@@ -250,14 +248,6 @@ static void take_bytes(px_t *px, const char *p, size_t n)
     }
 }
 
-static void end_stream(px_t *px)
-{
-    if (px->conn)
-        sc_conn_stream_end(px->conn);
-    px_release(px);
-    px_free(px);
-}
-
 /* The upstream call ended: the client's answer ends with it. */
 static void finish(px_t *px)
 {
@@ -286,10 +276,10 @@ static void finish(px_t *px)
         /* The answer ends when it is stored: the client's next identical
          * request must find it (read-your-writes, like the native store). */
         px_record_end(px);
-        px->after_store = end_stream;
+        px->after_store = px_end_stream;
         if (px->stores_pending)
             return;
-        end_stream(px);
+        px_end_stream(px);
         return;
     }
     px_free(px);

@@ -115,6 +115,8 @@ void px_hold(px_t *px);
 /* Forgets the connection after its answer is complete (a stream ended or
  * was cut), releasing our hold. */
 void px_release(px_t *px);
+/* Ends the client's stream, lets the connection go and frees 'px'. */
+void px_end_stream(px_t *px);
 /* Appends our response headers: X-Cache, X-Semcached-Key (and for hits
  * X-Semcached-Match, -Similarity, Age, -Validation-Id). */
 void px_cache_headers(const px_t *px, sc_buf_t *out, const sc_lookup_out_t *hit);

@@ -191,23 +191,9 @@ static sc_http_loop_t hloop_;
 static sc_proxy_t proxy_; /* no upstream client: only requests answered before one is needed */
 
 /* Routes one request on a connection that is already closing (nothing is
- * written; the response is still recorded through on_response). */
-static void route(int method, const char *path, const char *authorization)
-{
-    sc_conn_t c;
-    memset(&c, 0, sizeof(c));
-    c.hl = &hloop_;
-    c.closing = 1;
-    c.keep_alive = 1;
-    c.tag = -1;
-    sc_http_header_t h = {S("authorization"), {authorization, authorization ? strlen(authorization) : 0}};
-    sc_http_request_t r = {.method = method, .path = {path, strlen(path)}, .headers = &h,
-                           .n_headers = authorization ? 1 : 0, .started_ns = sc_mono_ns()};
-    sc_api_on_request(&worker_, &c, &r);
-    ck_assert_int_eq(c.responded, 1);
-}
-
-/* The same on a proxied route, with X-Semcached-Token 'token' (NULL = none). */
+ * written; the response is still recorded through on_response), with an
+ * Authorization header and an X-Semcached-Token header (NULL = none). A
+ * proxied request carries the body "{}". */
 static void route_proxy(int method, const char *path, const char *authorization, const char *token)
 {
     sc_conn_t c;
@@ -227,6 +213,11 @@ static void route_proxy(int method, const char *path, const char *authorization,
                            .started_ns = sc_mono_ns()};
     sc_api_on_request(&worker_, &c, &r);
     ck_assert_int_eq(c.responded, 1);
+}
+
+static void route(int method, const char *path, const char *authorization)
+{
+    route_proxy(method, path, authorization, NULL);
 }
 
 static uint64_t answered(sc_endpoint_t ep, int status)
