@@ -190,6 +190,10 @@ static void render_proxy(sc_ctx_t *ctx, sc_buf_t *b)
     for (int i = 0; i < SC_PXF_COUNT; i++)
         sc_buf_printf(b, "semcached_proxy_fallbacks_total{reason=\"%s\"} %llu\n",
                       sc_proxy_fallback_names[i], (unsigned long long)fb[i]);
+    family(b, "semcached_proxy_upstream_pauses_total", "counter",
+           "Upstream transfers paused because their client read slowly (--proxy-buffer-high).");
+    sc_buf_printf(b, "semcached_proxy_upstream_pauses_total %llu\n",
+                  (unsigned long long)sc_proxy_pauses(ctx->proxy));
     family(b, "semcached_proxy_upstream_seconds", "histogram",
            "Upstream calls of the proxy, from the transfer's start to its last byte.");
     upstream_hist(b, "semcached_proxy_upstream_seconds", &px, 0);

@@ -83,6 +83,11 @@ void sc_proxy_fallbacks(const sc_proxy_t *p, uint64_t out[SC_PXF_COUNT])
         out[i] = p ? atomic_load(&p->fallbacks[i]) : 0;
 }
 
+uint64_t sc_proxy_pauses(const sc_proxy_t *p)
+{
+    return p ? atomic_load(&p->pauses) : 0;
+}
+
 void px_cache_headers(const px_t *px, sc_buf_t *out, const sc_lookup_out_t *hit)
 {
     static const char *const x_cache[] = {"HIT", "MISS", "BYPASS", "BYPASS", "MISS"};

@@ -51,5 +51,7 @@ void sc_proxy_deny(sc_conn_t *c, const sc_http_request_t *req, int status);
 
 /* The fallback counters, for /metrics. */
 void sc_proxy_fallbacks(const sc_proxy_t *p, uint64_t out[SC_PXF_COUNT]);
+/* Upstream transfers paused so far because a client read slowly. */
+uint64_t sc_proxy_pauses(const sc_proxy_t *p);
 
 #endif

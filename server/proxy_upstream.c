@@ -141,9 +141,21 @@ static int build_call(px_t *px, sc_buf_t *body)
 
 /* ---- the client thread's side -------------------------------------------------- */
 
+/* Under px->mu: pauses the transfer (once). Pause and resume are both
+ * decided under the px's lock, so the client thread's pause (a loop that
+ * falls behind) and the loop's (a client that reads slowly) never cross. */
+static void pause_locked(px_t *px)
+{
+    if (!px->paused && sc_http_client_pause(px->proxy->client, &px->call) == 0) {
+        px->paused = 1;
+        atomic_fetch_add(&px->proxy->pauses, 1);
+    }
+}
+
 /* Hands something new to the loop: sets '*flag' (when not NULL) or appends
- * 'n' bytes to the inbox, and posts the px's task unless it is already
- * waiting. 0 or SC_ENOMEM. */
+ * 'n' bytes to the inbox (pausing the transfer while the inbox is past the
+ * high mark), and posts the px's task unless it is already waiting. 0 or
+ * SC_ENOMEM. */
 static int kick(px_t *px, int *flag, const char *p, size_t n)
 {
     pthread_mutex_lock(&px->mu);
@@ -152,6 +164,8 @@ static int kick(px_t *px, int *flag, const char *p, size_t n)
         *flag = 1;
     else
         rc = sc_buf_append(&px->inbox, p, n);
+    if (!flag && px->inbox.len > (size_t)px->w->ctx->cfg.proxy_buffer_high)
+        pause_locked(px);
     if (!px->queued) {
         px->queued = 1;
         sc_worker_post(px->w, &px->task);
@@ -239,12 +253,11 @@ static void take_bytes(px_t *px, const char *p, size_t n)
         return;
     }
     px_relay(px, p, n);
-    const sc_config_t *cfg = &px->w->ctx->cfg;
-    if (px->conn && !px->gone && !px->paused &&
-        sc_conn_out_pending(px->conn) > (size_t)cfg->proxy_buffer_high &&
-        sc_http_client_pause(px->proxy->client, &px->call) == 0) {
-        px->paused = 1;
-        timer_every(px, 2); /* sc_conn has no drain notice: watch it */
+    if (px->conn && !px->gone &&
+        sc_conn_out_pending(px->conn) > (size_t)px->w->ctx->cfg.proxy_buffer_high) {
+        pthread_mutex_lock(&px->mu);
+        pause_locked(px);
+        pthread_mutex_unlock(&px->mu);
     }
 }
 
@@ -306,29 +319,40 @@ static void px_task(sc_task_t *t)
     if (in.len)
         take_bytes(px, in.data, in.len);
     px->spare = in;
-    if (done)
+    if (done) {
         finish(px);
+        return;
+    }
+    pthread_mutex_lock(&px->mu);
+    int paused = px->paused;
+    pthread_mutex_unlock(&px->mu);
+    if (paused)
+        timer_every(px, 2); /* sc_conn has no drain notice: watch the output */
 }
 
-/* Flow control while paused (every 2 ms), the finish window once the
- * client left (every 100 ms). */
+/* Flow control while paused (every 2 ms): resumes once the inbox and the
+ * client's output are below the low mark (or the client left); the finish
+ * window once the client left (every 100 ms). */
 static void on_tick(uv_timer_t *t)
 {
     px_t *px = t->data;
     sc_ctx_t *ctx = px->w->ctx;
-    if (px->paused && (!px->conn || px->gone ||
-                       sc_conn_out_pending(px->conn) <= (size_t)ctx->cfg.proxy_buffer_low)) {
-        sc_http_client_resume(px->proxy->client, &px->call);
+    size_t low = (size_t)ctx->cfg.proxy_buffer_low;
+    int out_low = !px->conn || px->gone || sc_conn_out_pending(px->conn) <= low;
+    pthread_mutex_lock(&px->mu);
+    if (px->paused && out_low && px->inbox.len <= low &&
+        sc_http_client_resume(px->proxy->client, &px->call) != SC_EINVAL)
         px->paused = 0;
-    }
+    int paused = px->paused;
+    pthread_mutex_unlock(&px->mu);
     if (px->gone && (atomic_load(&ctx->stopping) || sc_now_ms() >= px->gone_deadline_ms)) {
         px_cancel(px);
         px->gone_deadline_ms = UINT64_MAX; /* once */
     }
-    if (!px->paused && !(px->gone && px->gone_deadline_ms != UINT64_MAX)) {
+    if (!paused && !(px->gone && px->gone_deadline_ms != UINT64_MAX)) {
         uv_timer_stop(t);
         px->timer_on = 0;
-    } else if (!px->paused && px->timer_on != 100) {
+    } else if (!paused && px->timer_on != 100) {
         timer_every(px, 100);
     }
 }

@@ -25,6 +25,7 @@ struct sc_proxy_s {
     uint8_t secret[32];           /* the tenant hash key, from <data-dir>/proxy.secret */
     char key[2][512];             /* [provider]: from --openai-key-env / --anthropic-key-env */
     _Atomic uint64_t fallbacks[SC_PXF_COUNT];
+    _Atomic uint64_t pauses;      /* upstream transfers paused for a slow client */
 };
 
 typedef struct px_s px_t;
@@ -73,6 +74,8 @@ struct px_s {
     int up_headers;               /* on_headers ran */
     int up_done;                  /* done ran: the client thread is finished with this px */
     int queued;                   /* 'task' is posted and has not run yet */
+    int paused;                   /* the upstream transfer is paused: the inbox or the
+                                   * client's output passed --proxy-buffer-high */
     sc_task_t task;
 
     /* ---- the loop's side --------------------------------------------------- */
@@ -83,7 +86,6 @@ struct px_s {
     sc_buf_t out;                 /* bytes to relay from one feed */
     sc_buf_t body;                /* a JSON answer being recorded, or collected */
     int body_over;                /* ... it outgrew --proxy-record-max-bytes */
-    int paused;                   /* the upstream transfer is paused (slow client) */
     int gone;                     /* the client left */
     uint64_t gone_deadline_ms;    /* cancel the upstream call if it is not done by then */
     uv_timer_t timer;             /* flow control, the finish window, replay pacing */

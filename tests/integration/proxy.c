@@ -4,8 +4,8 @@
  * Cache-Control / X-Semcached-* controls, tenants, upstream errors passed
  * through or answered in each API's shape, pass-through paths, embeddings
  * cached input by input, clients and upstreams that leave mid-stream, 200
- * concurrent streams compared event by event with the mock's own, and the
- * native API beside it. Upstream call counts come from the mock's /stats. */
+ * concurrent streams compared event by event with the mock's own, a slow
+ * client (flow control), replay pacing, and the native API beside it. Upstream call counts come from the mock's /stats. */
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <pthread.h>
@@ -14,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sc_common.h"
 #include "testutil.h"
 
 static pid_t mock_pid;
@@ -626,6 +629,90 @@ START_TEST(two_hundred_concurrent_streams_lose_and_reorder_nothing)
 }
 END_TEST
 
+START_TEST(a_slow_client_pauses_the_upstream_and_loses_nothing)
+{
+    tu_server_t s;
+    const char *more[] = {"--proxy-buffer-high", "4096", "--proxy-buffer-low", "1024", NULL};
+    server_with(&s, more);
+    char *b = chat("a long answer for a slow reader", 1);
+    /* About 5 MB of events: more than the sockets between us hold. */
+    char *req = request_text("POST", "/v1/chat/completions",
+                             KEY_A "X-Mock-Chunks: 20000\r\nX-Mock-Answer-Repeat: 10000\r\n", b);
+    /* A modest receive window (set before connecting), and no reading for a
+     * while: the sockets fill and the proxy's output backs up. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0), window = 65536;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof(window));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(tu_send_all(fd, req, strlen(req)), 0);
+    usleep(800 * 1000);
+    size_t cap = 1 << 20, len = 0;
+    char *raw = malloc(cap);
+    for (;;) {
+        if (len + 65536 > cap)
+            raw = realloc(raw, cap *= 2);
+        ssize_t n = recv(fd, raw + len, 65536, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    resp_t r;
+    parse_resp(raw, len, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(r.complete);
+    ck_assert_int_eq(tu_count(r.body, "data: "), 20003); /* role, 20000 pieces, finish, [DONE] */
+    static char text[300000];
+    chat_text(r.body, 1, text, sizeof(text));
+    ck_assert_int_eq((int)strlen(text), 10000 * 24 - 1); /* every piece, in order */
+    for (int i = 0; i < 10000; i++)
+        ck_assert(strncmp(text + i * 24, text, 23) == 0);
+    resp_free(&r);
+    r = http(s.port, "GET", "/metrics", NULL, NULL);
+    const char *pauses = strstr(r.body, "\nsemcached_proxy_upstream_pauses_total ");
+    ck_assert_ptr_nonnull(pauses);
+    ck_assert_int_gt(atoi(pauses + 39), 0);
+    resp_free(&r);
+    free(raw);
+    free(req);
+    free(b);
+    tu_server_destroy(&s);
+}
+END_TEST
+
+START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
+{
+    tu_server_t s;
+    const char *more[] = {"--stream-replay-pace", "original", NULL};
+    server_with(&s, more);
+    char *b = chat("slowly, please", 1);
+    resp_t r = post(s.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    resp_free(&r);
+    uint64_t t0 = sc_mono_ns();
+    r = post(s.port, "/v1/chat/completions", KEY_A, b);
+    double ms = (double)(sc_mono_ns() - t0) / 1e6;
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    ck_assert(r.complete);
+    ck_assert_int_eq(tu_count(r.body, "data: "), 7); /* role, 4 pieces, finish, [DONE] */
+    /* 6 gaps of 60 ms were recorded: the replay takes them again. */
+    ck_assert_msg(ms >= 300, "the paced replay took %.0f ms", ms);
+    resp_free(&r);
+    tu_server_destroy(&s);
+    /* The default replays at once. */
+    t0 = sc_mono_ns();
+    r = post(srv.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
+    resp_free(&r);
+    t0 = sc_mono_ns();
+    r = post(srv.port, "/v1/chat/completions", KEY_A, b);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    ck_assert_msg((double)(sc_mono_ns() - t0) / 1e6 < 300, "an unpaced replay took long");
+    resp_free(&r);
+    free(b);
+}
+END_TEST
+
 /* ---- beside the native API ------------------------------------------------------------ */
 
 START_TEST(proxied_entries_are_ordinary_entries)
@@ -666,6 +753,10 @@ START_TEST(proxied_entries_are_ordinary_entries)
     ck_assert(strstr(r.body, "semcached_proxy_upstream_first_byte_seconds_count{api=\"chat\"}"));
     ck_assert(strstr(r.body, "semcached_requests_total{endpoint=\"chat_completions\",code=\"200\"}"));
     ck_assert(strstr(r.body, "semcached_proxy_fallbacks_total{reason=\"store_full\"} 0"));
+    /* Hits count the usage stored with their entries as tokens saved. */
+    const char *saved = strstr(r.body, "semcached_tokens_saved_total{namespace=\"default\",model=\"gpt-4o-mini\",kind=\"completion\"} ");
+    ck_assert_ptr_nonnull(saved);
+    ck_assert_int_gt(atoi(strchr(saved, '}') + 2), 0);
     resp_free(&r);
 }
 END_TEST
@@ -689,6 +780,8 @@ int main(void)
     tcase_add_test(tc, a_client_leaving_mid_stream_does_not_stop_the_recording);
     tcase_add_test(tc, an_upstream_dying_mid_stream_cuts_the_client_and_stores_nothing);
     tcase_add_test(tc, two_hundred_concurrent_streams_lose_and_reorder_nothing);
+    tcase_add_test(tc, a_slow_client_pauses_the_upstream_and_loses_nothing);
+    tcase_add_test(tc, a_streamed_hit_replays_at_the_recorded_pace_when_asked);
     tcase_add_test(tc, proxied_entries_are_ordinary_entries);
     suite_add_tcase(s, tc);
     return tu_run(s);

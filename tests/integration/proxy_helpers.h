@@ -211,13 +211,17 @@ static void chat_text(const char *body, int stream, char *out, size_t cap)
         json_decref(j);
         return;
     }
+    size_t len = 0;
     for (const char *p = strstr(body, "data: "); p; p = strstr(p + 6, "data: ")) {
         const char *e = strstr(p, "\n");
         json_t *j = json_loadb(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6), 0, NULL);
         const char *t = json_string_value(json_object_get(json_object_get(
             json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));
-        if (t)
-            strncat(out, t, cap - strlen(out) - 1);
+        size_t n = t ? strlen(t) : 0;
+        if (n && len + n < cap) {
+            memcpy(out + len, t, n + 1);
+            len += n;
+        }
         json_decref(j);
     }
 }
