@@ -318,6 +318,42 @@ START_TEST(two_keys_never_share_an_entry)
 }
 END_TEST
 
+START_TEST(a_configured_key_fills_in_for_clients_without_one)
+{
+    setenv("SC_PROXY_TEST_KEY", "sk-from-env", 1); /* the server inherits it */
+    tu_server_t s;
+    const char *more[] = {"--openai-key-env", "SC_PROXY_TEST_KEY", "--anthropic-key-env",
+                          "SC_PROXY_TEST_KEY", NULL};
+    server_with(&s, more);
+    unsetenv("SC_PROXY_TEST_KEY");
+    resp_t r = http(s.port, "GET", "/v1/models", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    r = http(mock_port, "GET", "/stats", NULL, NULL);
+    json_t *j = json_loads(r.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "last_headers"), "authorization")),
+                     "Bearer sk-from-env");
+    json_decref(j);
+    resp_free(&r);
+    char *m = message("a keyless client", 0);
+    r = post(s.port, "/v1/messages", "anthropic-version: 2023-06-01\r\n", m);
+    ck_assert_int_eq(r.status, 200); /* the mock refuses a request without a key */
+    resp_free(&r);
+    /* The keyless client's tenant is the configured key's: not a client with its own key. */
+    r = post(s.port, "/v1/messages", ANTHROPIC, m);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    resp_free(&r);
+    r = http(mock_port, "GET", "/stats", NULL, NULL);
+    j = json_loads(r.body, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "last_headers"), "x-api-key")),
+                     "sk-alpha"); /* the client's own key goes upstream */
+    json_decref(j);
+    resp_free(&r);
+    free(m);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 /* ---- errors ------------------------------------------------------------------------ */
 
 START_TEST(upstream_errors_pass_through_uncached)
@@ -772,6 +808,7 @@ int main(void)
     tcase_add_test(tc, cache_control_ttl_and_max_age);
     tcase_add_test(tc, threshold_can_only_be_raised);
     tcase_add_test(tc, two_keys_never_share_an_entry);
+    tcase_add_test(tc, a_configured_key_fills_in_for_clients_without_one);
     tcase_add_test(tc, upstream_errors_pass_through_uncached);
     tcase_add_test(tc, upstream_down_or_hanging_is_502_or_504_in_each_shape);
     tcase_add_test(tc, malformed_bodies);
