@@ -7,7 +7,7 @@
  * lookup through sc_cache_lookup: one lookup, two ways of answering. */
 #define _GNU_SOURCE
 #include "api.h"
-#include "api_cache.h"
+#include "api_cache_internal.h"
 #include "validate.h"
 
 #include <stddef.h>

@@ -6,7 +6,7 @@
  * stored answer validates the candidate it was not served. */
 #define _GNU_SOURCE
 #include "api.h"
-#include "api_cache.h"
+#include "api_cache_internal.h"
 #include "validate.h"
 
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * px_t's lifetime and the proxy's own answers, which always come in the
  * provider's error shape so that SDKs raise their usual exceptions. */
 #define _GNU_SOURCE
-#include "px.h"
+#include "proxy_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

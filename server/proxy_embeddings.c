@@ -7,7 +7,7 @@
  * vector as little-endian float32, exact, never indexed for semantic
  * search. */
 #define _GNU_SOURCE
-#include "px.h"
+#include "proxy_internal.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * and created time and the request's model, all at once or at the recorded
  * pace. */
 #define _GNU_SOURCE
-#include "px.h"
+#include "proxy_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * known keys. --proxy-tenant header takes X-Semcached-Tenant instead (an
  * application sharing one key among its own users), none shares across keys. */
 #define _GNU_SOURCE
-#include "px.h"
+#include "proxy_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

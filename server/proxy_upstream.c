@@ -10,7 +10,7 @@
  * leaves during a miss lets the answer finish within
  * --proxy-finish-after-disconnect-ms, to be stored. */
 #define _GNU_SOURCE
-#include "px.h"
+#include "proxy_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include "../../server/api_router.c"
 
 #include "http_internal.h"
-#include "px.h"
+#include "../../server/proxy_internal.h"
 #include "testutil.h"
 
 #define S(lit) ((sc_slice_t){lit, sizeof(lit) - 1})

@@ -1,11 +1,11 @@
-/* px.h -- one proxied request (px_t) as the proxy's files share
+/* proxy_internal.h -- one proxied request (px_t) as the proxy's files share
  * it: proxy.c reads the request and decides (hit, miss, bypass, pass-through),
  * proxy_upstream.c runs the upstream call on the HTTP client's thread and
  * brings its bytes back to the request's loop, proxy_stream.c relays and
  * records them and replays hits, proxy_embeddings.c serves embeddings input
  * by input, proxy_tenant.c derives the tenant. Private to those files. */
-#ifndef SC_PX_H
-#define SC_PX_H
+#ifndef SC_SERVER_PROXY_INTERNAL_H
+#define SC_SERVER_PROXY_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,10 +1,10 @@
-/* api_cache.h -- what the lookup (api_cache.c) and store (api_store.c)
+/* api_cache_internal.h -- what the lookup (api_cache.c) and store (api_store.c)
  * halves of the cache handlers share, private to the two: request checks,
  * the embedding step both wait on, and the store commits an embedding
  * finishes with. Handlers elsewhere use api.h (sc_cache_lookup,
  * sc_cache_store_detached). */
-#ifndef SC_API_CACHE_H
-#define SC_API_CACHE_H
+#ifndef SC_API_CACHE_INTERNAL_H
+#define SC_API_CACHE_INTERNAL_H
 
 #include "api.h"
 
