@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 
 BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
               libopenblas-dev libhnswlib-dev libcurl4-openssl-dev libhttp-parser-dev \
-              libjansson-dev libutf8proc-dev libhiredis-dev check
+              libjansson-dev libutf8proc-dev libhiredis-dev libssl-dev check
 TEST_DEPS := python3 python3-numpy prometheus redis-server redis-tools
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -pedantic
@@ -46,7 +46,7 @@ CFLAGS := -std=c11 $(OPT) $(WARN) $(SAN) -fno-strict-aliasing $(EXTRA_CFLAGS)
 # present). `make HNSW_ARCH=` builds a portable binary (SSE only).
 HNSW_ARCH ?= -march=native
 CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror $(SAN) -fno-strict-aliasing $(HNSW_ARCH) $(EXTRA_CXXFLAGS)
-LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lhiredis -lutf8proc -lpthread -lm -lstdc++
+LDLIBS := -luv -llmdb -ljansson -lhttp_parser -lopenblas -lcurl -lhiredis -lcrypto -lutf8proc -lpthread -lm -lstdc++
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 # The core library: every layer but the binaries' entry points.

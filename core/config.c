@@ -30,6 +30,8 @@ static const char *const sync_choices[] = {"full", "periodic", "none", NULL};
 static const char *const evict_choices[] = {"lru", "none", "value", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const onoff_choices[] = {"off", "on", NULL};
+static const char *const proxy_tenant_choices[] = {"key", "header", "none", NULL};
+static const char *const pace_choices[] = {"none", "original", NULL};
 
 #define F(f) offsetof(sc_config_t, f)
 #define INT_OPT(n, lo, hi, d, f, h) {n, OPT_INT, lo, hi, d, F(f), 0, NULL, h, 0, 0}
@@ -124,6 +126,23 @@ static const opt_t options[] = {
     INT_OPT("fleet-max-lag-ms", 0, 86400000, "1000", fleet_max_lag_ms, "a joining node answers /readyz 200 once it has read the stream to its end with a lag within this"),
     INT_OPT("fleet-tombstone-s", 1, 315360000, "86400", fleet_tombstone_s, "how long deletes and invalidations are remembered, so a store older than one that arrives later (up to this late) cannot bring an entry back"),
     STR_OPT("fleet-advertise", "", fleet_advertise, "base URL the other nodes reach this one at for its snapshot (joining nodes copy it); empty = http://HOST:PORT"),
+    /* ---- the transparent proxy (README "Use it as a proxy") ---- */
+    STR_OPT("openai-base-url", "https://api.openai.com/v1", openai_base_url, "upstream of the OpenAI-compatible proxy routes (POST /v1/chat/completions, /v1/responses, /v1/embeddings and other /v1/ paths): /v1/X is forwarded to <this>/X"),
+    STR_OPT("anthropic-base-url", "https://api.anthropic.com/v1", anthropic_base_url, "upstream of POST /v1/messages (and of other /v1/ paths sent with an anthropic-version header)"),
+    STR_OPT("openai-key-env", "", openai_key_env, "environment variable (read once at start) whose key is sent upstream as \"Authorization: Bearer\" when an OpenAI client sends no key; empty = none"),
+    STR_OPT("anthropic-key-env", "", anthropic_key_env, "environment variable (read once at start) whose key is sent upstream as x-api-key when an Anthropic client sends no key; empty = none"),
+    ENUM_OPT("proxy-tenant", proxy_tenant_choices, "key", proxy_tenant, "proxied requests' tenant: key = a keyed hash of the client's API key (two keys never share entries), header = the X-Semcached-Tenant header (\"\" when absent), none = every client shares"),
+    INT_OPT("proxy-timeout-ms", 100, 86400000, "600000", proxy_timeout_ms, "one whole upstream call, a stream to its last event included; then 504 (or the stream is cut)"),
+    INT_OPT("proxy-connect-timeout-ms", 10, 600000, "10000", proxy_connect_timeout_ms, "TCP and TLS set-up of an upstream connection"),
+    INT_OPT("proxy-idle-timeout-ms", 10, 86400000, "300000", proxy_idle_timeout_ms, "no upstream byte (first byte included) for this long ends the call; also the longest a slow client may keep an upstream stream paused"),
+    INT_OPT("proxy-concurrency", 1, 1000000, "1024", proxy_concurrency, "upstream transfers in flight (libcurl multi on one thread; connections are reused, HTTP/2 where offered)"),
+    INT_OPT("proxy-queue", 1, 10000000, "4096", proxy_queue, "upstream calls waiting beyond --proxy-concurrency; beyond, the proxy answers 503 in the API's error shape"),
+    INT_OPT("proxy-max-host-connections", 0, 1000000, "0", proxy_max_host_connections, "most connections to one upstream host; 0 = no cap"),
+    SIZE_OPT("proxy-record-max-bytes", 1024, 1LL << 30, "8M", proxy_record_max_bytes, "most bytes of one upstream answer (stream events or body) recorded for the cache; a larger answer is relayed but not stored"),
+    INT_OPT("proxy-finish-after-disconnect-ms", 0, 3600000, "30000", proxy_finish_after_disconnect_ms, "when a client leaves during a miss, the upstream answer is still recorded and stored if it ends within this; 0 = stop at once"),
+    ENUM_OPT("stream-replay-pace", pace_choices, "none", stream_replay_pace, "how a streamed hit is replayed: none = every event at once; original = with the recorded gaps between events"),
+    SIZE_OPT("proxy-buffer-high", 4096, 1LL << 30, "1M", proxy_buffer_high, "a streamed miss pauses its upstream transfer while this much output waits for a slow client"),
+    SIZE_OPT("proxy-buffer-low", 0, 1LL << 30, "256K", proxy_buffer_low, "... and resumes it once the waiting output is below this"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

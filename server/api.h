@@ -30,7 +30,9 @@ _Static_assert(SC_SCOPES_K_MAX >= SC_SEMANTIC_CANDIDATES_MAX,
 #define SC_ENDPOINTS(X)                                                                          \
     X(LOOKUP, "lookup") X(STORE, "store") X(ENTRIES, "entries") X(INVALIDATE, "invalidate")      \
     X(STATS, "stats") X(HEALTHZ, "healthz") X(READYZ, "readyz") X(METRICS, "metrics")            \
-    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(FLEET, "fleet") X(OTHER, "other")
+    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(FLEET, "fleet")                      \
+    X(CHAT, "chat_completions") X(RESPONSES, "responses") X(MESSAGES, "messages")                \
+    X(EMBEDDINGS, "embeddings") X(PROXY, "proxy") X(OTHER, "other")
 #define SC_EP_ENUM(id, name) SC_EP_##id,
 typedef enum { SC_ENDPOINTS(SC_EP_ENUM) SC_EP_COUNT } sc_endpoint_t;
 #undef SC_EP_ENUM
@@ -61,6 +63,8 @@ enum {
     SC_ROUTE_PUBLIC = 1,          /* no token ever (health checks) */
     SC_ROUTE_METRICS_AUTH = 2,    /* no token unless --metrics-auth on */
     SC_ROUTE_ADMIN = 4,           /* the admin token (--admin-token, else --auth-token) */
+    SC_ROUTE_PROXY = 8,           /* proxied: Authorization is the provider's key, so the
+                                   * user token rides in X-Semcached-Token */
 };
 
 /* Method bits: SC_METHOD(HTTP_GET) | SC_METHOD(HTTP_HEAD); any method at all
@@ -136,6 +140,51 @@ void sc_api_metrics(const sc_call_t *a);
 void sc_api_health(const sc_call_t *a);
 void sc_api_fleet_snapshot(const sc_call_t *a); /* api_fleet.c */
 void sc_api_fleet_checksum(const sc_call_t *a);
+void sc_proxy_api(const sc_call_t *a);       /* proxy.c: chat completions, responses, messages */
+void sc_proxy_embeddings(const sc_call_t *a);
+void sc_proxy_passthrough(const sc_call_t *a); /* any other /v1/ path, any method */
+
+/* ---- the cache steps the proxy shares (api_cache.c, api_store.c) -------- */
+
+/* A lookup's outcome, as sc_cache_lookup hands it to its continuation. */
+typedef struct {
+    sc_lookup_result_t result;    /* SC_LR_EXACT_HIT, SC_LR_SEMANTIC_HIT or SC_LR_MISS */
+    sc_request_t req;             /* the request handed back, with its vector when it was
+                                   * embedded; the continuation may move it out (else it
+                                   * is freed after the continuation returns) */
+    uint8_t key[SC_KEY_BYTES];    /* hit: the entry served */
+    double similarity;            /* hit: 1 for exact, the cosine for semantic */
+    uint64_t created_ms;          /* hit: when the entry was stored */
+    sc_buf_t response;            /* hit: the entry's response (same ownership as req) */
+    char validation_id[SC_VALIDATION_ID_HEX + 1]; /* "" or a validation the caller is asked for
+                                   * (namespace delivery "caller") */
+    int skip;                     /* sc_skip_reason_t why semantic was skipped, or -1 */
+} sc_lookup_out_t;
+
+/* Runs on the loop thread; 'c' is the connection the lookup was for. */
+typedef void (*sc_lookup_then_fn)(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lookup_out_t *out);
+
+/* The native lookup without its answer: exact on the loop, then (namespace
+ * semantic, request with text) embedding and search on their pools, with
+ * the namespace's threshold rules (an error budget included), hit counts,
+ * validation sampling and metrics. 'req' is taken over (left empty); the
+ * caller has checked its threshold. 'then' runs exactly once on the loop
+ * thread, possibly before this returns; 'c' is held meanwhile. An internal
+ * failure is a miss (fail-open). */
+void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
+                     sc_lookup_then_fn then, void *arg);
+
+/* A detached write's result, 0 or SC_E* (SC_EFULL, SC_EBUSY, SC_ETOOBIG...),
+ * on the store's writer thread or the caller's. */
+typedef void (*sc_store_done_fn)(void *arg, int result);
+
+/* Stores 'req' (taken over: key, scope, namespace, tenant, model, text,
+ * vector, TTL, usage) with 'response' (the entry's response JSON, taken
+ * over) when nobody waits for the commit: the proxy's store after it has
+ * answered. Embeds the text first when the namespace is semantic and the
+ * request has no vector yet. 'done' (may be NULL) hears the result once. */
+void sc_cache_store_detached(sc_worker_t *w, sc_request_t *req, sc_buf_t *response,
+                             sc_store_done_fn done, void *arg);
 
 /* ---- helpers shared by the handlers (api_util.c) ------------------------ */
 

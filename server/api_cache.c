@@ -1,11 +1,13 @@
-/* api_cache.c -- POST /v1/lookup and POST /v1/store, and the asynchronous
- * steps they share: embedding a text on the model's workers, the semantic
- * search on a search worker, and the store write answered at commit. An
- * exact lookup runs on the loop against an LMDB read snapshot and answers in
- * microseconds. A lookup never fails because of an internal error: it
- * answers "miss" (fail-open), since the caller can always ask the model. */
+/* api_cache.c -- POST /v1/lookup, and the asynchronous steps lookups and
+ * stores (api_store.c) share: embedding a text on the model's workers and
+ * the semantic search on a search worker. An exact lookup runs on the loop
+ * against an LMDB read snapshot and answers in microseconds. A lookup never
+ * fails because of an internal error: it answers "miss" (fail-open), since
+ * the caller can always ask the model. The proxy (proxy*.c) runs the same
+ * lookup through sc_cache_lookup: one lookup, two ways of answering. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "api_cache_internal.h"
 #include "validate.h"
 
 #include <stddef.h>
@@ -14,9 +16,7 @@
 
 _Static_assert(SC_SEMANTIC_CANDIDATES_MAX >= 1, "the search needs room for one candidate");
 
-/* Checks a request's vector against server and namespace limits. Returns 0,
- * or answers the error itself and returns -1. */
-static int check_vector(const sc_call_t *a, const sc_request_t *req, sc_ns_config_t *ns)
+int sc__check_vector(const sc_call_t *a, const sc_request_t *req, sc_ns_config_t *ns)
 {
     sc_ctx_t *ctx = a->ctx;
     char err[256];
@@ -47,10 +47,7 @@ static int check_vector(const sc_call_t *a, const sc_request_t *req, sc_ns_confi
     return 0;
 }
 
-/* Does model 'm' match what namespace settings 'ns' (read once by the
- * caller) have recorded? The same rule as sc_namespaces_check_vector,
- * without taking the table's write lock again on every text request. */
-static int model_fits(const sc_model_t *m, const sc_ns_config_t *ns)
+int sc__model_fits(const sc_model_t *m, const sc_ns_config_t *ns)
 {
     return (!ns->dimensions || ns->dimensions == sc_embedder_dim(m->embedder)) &&
            (!ns->embedder[0] || strcmp(ns->embedder, sc_embedder_identity(m->embedder)) == 0);
@@ -65,17 +62,22 @@ typedef struct {
     uint8_t key[SC_KEY_BYTES];
 } semantic_result_t;
 
+/* Not expired, and young enough for the request's max-age. */
+static int entry_fresh(const sc_request_t *req, const sc_entry_t *e, uint64_t now)
+{
+    double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
+    return !(e->expires_ms && now >= e->expires_ms) && !(req->has_max_age && age_s > req->max_age_s);
+}
+
 /* Is candidate 'e' one this request may be answered with? Scope equality is
  * the isolation rule; namespace, tenant and model are compared again so a
  * hash collision can never leak an entry. */
 static int candidate_valid(const sc_request_t *req, const sc_entry_t *e, uint64_t now)
 {
-    double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
     return e->scope == req->scope && e->dim == req->dim && e->ns.len == req->ns_len &&
            !memcmp(e->ns.ptr, req->ns, req->ns_len) && e->tenant.len == req->tenant_len &&
            !memcmp(e->tenant.ptr, req->tenant, req->tenant_len) && e->model.len == req->model_len &&
-           !memcmp(e->model.ptr, req->model, req->model_len) &&
-           !(e->expires_ms && now >= e->expires_ms) && !(req->has_max_age && age_s > req->max_age_s);
+           !memcmp(e->model.ptr, req->model, req->model_len) && entry_fresh(req, e, now);
 }
 
 /* Searches the request's scope and validates candidates against LMDB, best
@@ -150,17 +152,17 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
 }
 
 /* Marks a served hit (or an explored candidate) for validation and hands it
- * to the namespace's delivery; with delivery "caller" the answer gains
- * "validate": true and a "validation_id" for POST /v1/feedback. 'b' holds the
- * finished response object; 'e' is the served or candidate entry. */
-static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
-                         const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match,
-                         double similarity, const sc_entry_t *e, sc_buf_t *b)
+ * to the namespace's delivery: 1 with the validation's id in 'id' when the
+ * delivery is "caller" (the answer must carry it). 'e' is the served or
+ * candidate entry. */
+static int sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
+                  const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match, double similarity,
+                  const sc_entry_t *e, char id[SC_VALIDATION_ID_HEX + 1])
 {
     double rate = match == SC_MATCH_EXPLORE ? ns->explore_rate : ns->sample_rate;
     int drawn = sc_quality_draw(&w->rng, rate);
-    if (!b->len || (!drawn && match != SC_MATCH_SEMANTIC))
-        return; /* the common case, before building anything */
+    if (!drawn && match != SC_MATCH_SEMANTIC)
+        return 0; /* the common case, before building anything */
     sc_validation_t v;
     memset(&v, 0, sizeof(v));
     memcpy(v.entry_key, entry_key, SC_KEY_BYTES);
@@ -170,12 +172,26 @@ static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_co
     v.similarity = similarity;
     snprintf(v.ns, sizeof(v.ns), "%.*s", (int)req->ns_len, req->ns);
     if (sc_quality_sample(w->ctx->quality, drawn ? 1.0 : 0.0, &v, sc_now_ms(), &w->rng) != 1)
-        return;
+        return 0;
     if (!sc_validation_deliver(w->ctx, ns, &v, req, e->response.ptr, e->response.len))
+        return 0;
+    memcpy(id, v.id, sizeof(v.id));
+    return 1;
+}
+
+/* sample() for the native answer: with delivery "caller" it gains
+ * "validate": true and a "validation_id" for POST /v1/feedback. 'b' holds the
+ * finished response object. */
+static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
+                         const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match,
+                         double similarity, const sc_entry_t *e, sc_buf_t *b)
+{
+    char id[SC_VALIDATION_ID_HEX + 1];
+    if (!b->len || !sample(w, req, ns, entry_key, match, similarity, e, id))
         return;
     b->len--; /* reopen the object */
     sc_buf_printf(b, ",%s\"validate\":true,\"validation_id\":\"%s\"}",
-                  match == SC_MATCH_EXPLORE ? "\"explore\":true," : "", v.id);
+                  match == SC_MATCH_EXPLORE ? "\"explore\":true," : "", id);
 }
 
 /* The threshold a max_error_rate namespace serves at: what its validations
@@ -212,9 +228,12 @@ typedef struct {
     int held;                     /* the connection waits for the worker */
     uint64_t now;
     semantic_result_t sem;
-    sc_buf_t hit;                 /* the complete hit object when sem.hit */
+    sc_buf_t hit;                 /* native: the complete hit object when sem.hit */
     sc_buf_t cached;              /* response of the hit or best candidate */
     uint32_t prompt_tokens, completion_tokens;
+    uint64_t created_ms;          /* of the hit or best candidate */
+    sc_lookup_then_fn then;       /* the proxy's continuation, or NULL: the native answer */
+    void *then_arg;
 } lookup_wait_t;
 
 /* The search and the checks of its candidates; 'reader' has no snapshot open. */
@@ -228,13 +247,15 @@ static void lookup_search(lookup_wait_t *lw, sc_store_reader_t *reader)
     semantic_lookup(ctx, reader, &lw->req, lw->threshold, lw->now, &e, &meta, &lw->sem);
     if (lw->sem.hit) {
         uint32_t unwritten = sc_store_touch(ctx->store, lw->sem.key, lw->now);
-        append_hit(&lw->hit, "semantic", lw->sem.key, &e, meta.hits + (unwritten ? unwritten : 1),
-                   lw->now, &lw->sem);
+        if (!lw->then)
+            append_hit(&lw->hit, "semantic", lw->sem.key, &e,
+                       meta.hits + (unwritten ? unwritten : 1), lw->now, &lw->sem);
     }
     if (lw->sem.searched) {
         sc_buf_append(&lw->cached, e.response.ptr, e.response.len);
         lw->prompt_tokens = e.prompt_tokens;
         lw->completion_tokens = e.completion_tokens;
+        lw->created_ms = e.created_ms;
     }
     sc_store_read_end(reader);
 }
@@ -255,8 +276,63 @@ static void append_miss(sc_ctx_t *ctx, const lookup_wait_t *lw, sc_buf_t *b)
     sc_buf_puts(b, "}");
 }
 
+/* Frees a finished lookup and lets its connection go. */
+static void lookup_free(lookup_wait_t *lw)
+{
+    sc_conn_t *c = lw->conn;
+    int held = lw->held;
+    sc_request_free(&lw->req);
+    sc_buf_free(&lw->hit);
+    sc_buf_free(&lw->cached);
+    free(lw);
+    if (held)
+        sc_conn_release(c);
+}
+
+/* The proxy's end of a lookup that missed exactly: the outcome goes to its
+ * continuation. Explorations are the native caller's (it stores the fresh
+ * answer that resolves them); the proxy neither explores nor needs the
+ * vector cache, since it gets the request back with its vector. */
+static void lookup_hand_back(lookup_wait_t *lw)
+{
+    sc_worker_t *w = lw->w;
+    semantic_result_t *sem = &lw->sem;
+    sc_lookup_out_t out;
+    memset(&out, 0, sizeof(out));
+    out.result = SC_LR_MISS;
+    out.skip = lw->skip;
+    if (sem->searched)
+        sc_metrics_similarity(w->metrics, sem->hit, sem->similarity);
+    if (lw->skip >= 0)
+        atomic_fetch_add(&w->ctx->semantic_skipped[lw->skip], 1);
+    if (sem->hit && lw->cached.data) {
+        sc_entry_t cand = {.response = {lw->cached.data, lw->cached.len}};
+        out.result = SC_LR_SEMANTIC_HIT;
+        memcpy(out.key, sem->key, SC_KEY_BYTES);
+        out.similarity = sem->similarity;
+        out.created_ms = lw->created_ms;
+        sc_metrics_tokens_saved(w->metrics, lw->req.ns, lw->req.ns_len, lw->req.model,
+                                lw->req.model_len, lw->prompt_tokens, lw->completion_tokens);
+        sample(w, &lw->req, &lw->ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand,
+               out.validation_id);
+        out.response = lw->cached;
+        memset(&lw->cached, 0, sizeof(lw->cached));
+    }
+    sc_metrics_lookup(w->metrics, lw->req.ns, lw->req.ns_len, out.result);
+    out.req = lw->req;
+    memset(&lw->req, 0, sizeof(lw->req));
+    lw->then(w, lw->conn, lw->then_arg, &out);
+    sc_request_free(&out.req);
+    sc_buf_free(&out.response);
+    lookup_free(lw);
+}
+
 static void lookup_respond(lookup_wait_t *lw)
 {
+    if (lw->then) {
+        lookup_hand_back(lw);
+        return;
+    }
     sc_conn_t *c = lw->conn;
     sc_worker_t *w = lw->w;
     sc_ctx_t *ctx = w->ctx;
@@ -290,13 +366,7 @@ static void lookup_respond(lookup_wait_t *lw)
     sc_metrics_lookup(w->metrics, req->ns, req->ns_len, result);
     sc_api_reply_json(c, 200, &b);
     sc_buf_free(&b);
-    int held = lw->held;
-    sc_request_free(&lw->req);
-    sc_buf_free(&lw->hit);
-    sc_buf_free(&lw->cached);
-    free(lw);
-    if (held)
-        sc_conn_release(c);
+    lookup_free(lw);
 }
 
 static void lookup_task_run(sc_task_t *t)
@@ -313,16 +383,26 @@ static void lookup_job_run(sc_search_job_t *job, sc_store_reader_t *reader)
 
 /* Answers a lookup that missed exactly, after an optional semantic search
  * with the request's vector. 'skip' >= 0 says why semantic was skipped.
- * Takes 'req' over (the caller's copy is left empty). */
+ * Takes 'req' over (the caller's copy is left empty). 'then' NULL answers
+ * the native way, else hands the outcome to it. */
 static void finish_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
-                          int semantic, int skip)
+                          int semantic, int skip, sc_lookup_then_fn then, void *then_arg)
 {
     sc_ctx_t *ctx = w->ctx;
     lookup_wait_t *lw = calloc(1, sizeof(*lw));
     if (!lw) {
-        sc_conn_problem(c, 503, "out-of-memory", "out of memory");
+        if (then) { /* a miss, as fail-open as the native lookup */
+            sc_lookup_out_t out = {.result = SC_LR_MISS, .req = *req, .skip = skip};
+            memset(req, 0, sizeof(*req));
+            then(w, c, then_arg, &out);
+            sc_request_free(&out.req);
+        } else {
+            sc_conn_problem(c, 503, "out-of-memory", "out of memory");
+        }
         return;
     }
+    lw->then = then;
+    lw->then_arg = then_arg;
     lw->job.run = lookup_job_run;
     lw->task.run = lookup_task_run;
     lw->w = w;
@@ -349,80 +429,72 @@ static void finish_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, doubl
 
 /* ---- embedding on the model's workers ------------------------------------ */
 
-static void store_commit(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, const char *embedder);
-
-/* A request waiting for the embedding workers. */
-typedef struct {
-    sc_task_t task;
-    sc_embed_job_t job;
-    sc_worker_t *w;
-    sc_conn_t *conn;
-    sc_request_t req;             /* owned (moved from the handler) */
-    double threshold;
-    int is_store;
-    const sc_model_t *model;      /* the namespace's; lives as long as the server */
-} embed_wait_t;
-
 static void embed_job_done(sc_embed_job_t *job)
 {
-    embed_wait_t *ew = (embed_wait_t *)((char *)job - offsetof(embed_wait_t, job));
+    sc__embed_wait_t *ew = (sc__embed_wait_t *)((char *)job - offsetof(sc__embed_wait_t, job));
     sc_worker_post(ew->w, &ew->task);
 }
 
 static void embed_task_run(sc_task_t *t)
 {
-    embed_wait_t *ew = (embed_wait_t *)t;
+    sc__embed_wait_t *ew = (sc__embed_wait_t *)t;
     sc_conn_t *c = ew->conn;
     sc_ctx_t *ctx = ew->w->ctx;
     int skip = -1;
     if (ew->job.result) {
         skip = ew->job.result == SC_ETIMEDOUT ? SC_SKIP_TIMEOUT : SC_SKIP_ERROR;
         sc_log(ctx->log, SC_WARN, "embedding failed (%s): %s",
-               ew->is_store ? "stored without a vector" : "exact-only lookup", sc_strerror(ew->job.result));
+               ew->kind != EW_LOOKUP ? "stored without a vector" : "exact-only lookup",
+               sc_strerror(ew->job.result));
     } else if (!ew->job.empty) {
         ew->req.vec = ew->job.vec; /* the request owns it now */
         ew->req.dim = ew->job.dim;
         ew->job.vec = NULL;
     }
     free(ew->job.vec);
-    if (ew->is_store) {
-        if (skip >= 0)
-            atomic_fetch_add(&ctx->semantic_skipped[skip], 1);
-        store_commit(ew->w, c, &ew->req, sc_embedder_identity(ew->model->embedder));
-    } else {
-        finish_lookup(ew->w, c, &ew->req, ew->threshold, 1, skip);
-    }
+    const char *embedder = sc_embedder_identity(ew->model->embedder);
+    if (ew->kind != EW_LOOKUP && skip >= 0)
+        atomic_fetch_add(&ctx->semantic_skipped[skip], 1);
+    if (ew->kind == EW_STORE)
+        sc__store_commit(ew->w, c, &ew->req, embedder);
+    else if (ew->kind == EW_STORE_DETACHED)
+        sc__store_detached(ew->w, &ew->req, embedder, &ew->response, ew->store_done, ew->store_arg);
+    else
+        finish_lookup(ew->w, c, &ew->req, ew->threshold, 1, skip, ew->then, ew->then_arg);
     sc_request_free(&ew->req);
+    sc_buf_free(&ew->response);
     free(ew);
-    sc_conn_release(c);
+    if (c)
+        sc_conn_release(c);
 }
 
-/* Hands the request to the embedding workers; the connection waits. Returns
- * -1 (nothing queued, 'req' untouched) when the queue is full. */
-static int embed_async(const sc_call_t *a, const sc_model_t *m, sc_request_t *req, double threshold,
-                       int is_store)
+int sc__embed_async(sc_worker_t *w, sc_conn_t *c, const sc_model_t *m, sc_request_t *req,
+                       sc__embed_wait_t *how)
 {
-    embed_wait_t *ew = calloc(1, sizeof(*ew));
+    sc__embed_wait_t *ew = malloc(sizeof(*ew));
     if (!ew)
         return -1;
+    *ew = *how;
+    memset(&ew->job, 0, sizeof(ew->job));
     ew->task.run = embed_task_run;
-    ew->w = a->w;
-    ew->conn = a->c;
+    ew->w = w;
+    ew->conn = c;
     ew->req = *req; /* moved: the handler must not free it now */
-    ew->threshold = threshold;
-    ew->is_store = is_store;
     ew->model = m;
     ew->job.text = ew->req.text.data;
     ew->job.len = ew->req.text.len;
-    ew->job.deadline_ns = sc_mono_ns() + (uint64_t)a->ctx->cfg.embed_timeout_ms * 1000000u;
+    ew->job.deadline_ns = sc_mono_ns() + (uint64_t)w->ctx->cfg.embed_timeout_ms * 1000000u;
     ew->job.done = embed_job_done;
     if (sc_embed_pool_submit(m->pool, &ew->job)) {
-        *req = ew->req;
         free(ew);
         return -1;
     }
     memset(req, 0, sizeof(*req));
-    sc_api_hold(a->w, a->c);
+    memset(&how->response, 0, sizeof(how->response));
+    if (c)
+        sc_api_hold(w, c);
+    else
+        sc_worker_expect(w);
     return 0;
 }
 
@@ -460,8 +532,7 @@ static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns
     return hit;
 }
 
-/* Decodes a lookup or store body into 'req'; 0, or the error is answered. */
-static int parse_request(const sc_call_t *a, sc_req_kind_t kind, sc_request_t *req)
+int sc__parse_request(const sc_call_t *a, sc_req_kind_t kind, sc_request_t *req)
 {
     char err[256];
     if (!sc_api_require_json(a))
@@ -478,7 +549,7 @@ void sc_api_lookup(const sc_call_t *a)
     sc_ctx_t *ctx = a->ctx;
     sc_request_t req;
     char err[256];
-    if (parse_request(a, SC_REQ_LOOKUP, &req))
+    if (sc__parse_request(a, SC_REQ_LOOKUP, &req))
         return;
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, req.ns, req.ns_len, &ns);
@@ -494,7 +565,7 @@ void sc_api_lookup(const sc_call_t *a)
         }
         threshold = req.threshold;
     }
-    if (check_vector(a, &req, &ns)) {
+    if (sc__check_vector(a, &req, &ns)) {
         sc_request_free(&req);
         return;
     }
@@ -513,200 +584,79 @@ void sc_api_lookup(const sc_call_t *a)
     if (semantic && !req.vec && model) {
         if (!sc_models_available(model))
             skip = SC_SKIP_UNAVAILABLE; /* its endpoint has not answered yet */
-        else if (!model_fits(model, &ns))
+        else if (!sc__model_fits(model, &ns))
             skip = SC_SKIP_EMBEDDER;
-        else if (embed_async(a, model, &req, threshold, 0) == 0)
+        else if (sc__embed_async(a->w, a->c, model, &req,
+                             &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold}) == 0)
             return; /* answered when the embedding is done */
         else
             skip = SC_SKIP_QUEUE_FULL;
     }
-    finish_lookup(a->w, a->c, &req, threshold, semantic, skip);
+    finish_lookup(a->w, a->c, &req, threshold, semantic, skip, NULL, NULL);
     sc_request_free(&req);
 }
 
-/* ---- POST /v1/store -------------------------------------------------------- */
+/* ---- the proxy's lookup ------------------------------------------------------ */
 
-static void store_complete(sc_pending_t *p)
-{
-    if (p->op.result)
-        sc_pending_failed(p);
-    else
-        sc_api_reply_key(p->conn, 201, "", p->key);
-    sc_pending_finish(p);
-}
-
-/* Encodes the entry 'req' describes into 'p''s write op; 'ttl' in seconds
- * (0 = never expires). */
-static int encode_entry(sc_pending_t *p, const sc_request_t *req, int64_t ttl)
+/* sc_cache_lookup's exact step: 1 with 'out' filled on a fresh entry. */
+static int exact_probe(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
+                       sc_lookup_out_t *out)
 {
     uint64_t now = sc_now_ms();
-    sc_buf_t resp = {0};
-    if (sc_api_dump_compact(req->response, &resp)) {
-        sc_buf_free(&resp);
-        return SC_ENOMEM;
-    }
-    sc_entry_t e = {
-        .created_ms = now,
-        .expires_ms = ttl ? now + (uint64_t)ttl * 1000u : 0,
-        .scope = req->scope,
-        .prompt_tokens = req->prompt_tokens,
-        .completion_tokens = req->completion_tokens,
-        .ns = {req->ns, req->ns_len},
-        .tenant = {req->tenant, req->tenant_len},
-        .model = {req->model, req->model_len},
-        .text = {req->text.data ? req->text.data : "", req->text.len},
-        .response = {resp.data, resp.len},
-        /* A vector is kept only with semantic text to match against. */
-        .vector = req->text.len ? req->vec : NULL,
-        .dim = req->text.len && req->vec ? req->dim : 0,
-    };
-    memcpy(p->key, req->key, SC_KEY_BYTES);
-    memcpy(p->op.key, req->key, SC_KEY_BYTES);
-    int rc = sc_store_encode(&e, &p->op.record);
-    sc_buf_free(&resp);
-    return rc ? SC_ETOOBIG : 0;
-}
-
-/* Builds the entry (TTL, response, vector) and queues its write; the reply
- * goes out when the commit is durable. Records the namespace's embedder on
- * its first vector. Does not free 'req'. */
-static void store_commit(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, const char *embedder)
-{
-    sc_ctx_t *ctx = w->ctx;
-    sc_ns_config_t ns;
-    int recorded = 0;
-    sc_namespaces_get(ctx->namespaces, req->ns, req->ns_len, &ns);
-    if (req->vec && req->text.len) {
-        int rc = sc_namespaces_check_vector(ctx->namespaces, req->ns, req->ns_len, req->dim,
-                                            embedder, 1, &recorded, &ns);
-        if (rc) { /* a concurrent first store recorded another embedder */
-            sc_conn_problem(c, rc == SC_EDIM ? 400 : 409, "embedder-mismatch",
-                            "the namespace's embedder changed meanwhile; retry");
-            return;
-        }
-    }
-    /* The namespace's first vector fixes its dimensions (and embedder):
-     * persist that before the entry, in queue order. */
-    if (recorded && sc_api_ns_persist(ctx, req->ns, req->ns_len, &ns))
-        sc_log(ctx->log, SC_ERROR, "namespace %.*s: could not persist its dimensions",
-               (int)req->ns_len, req->ns);
-    int64_t ttl = req->has_ttl ? req->ttl_s : ns.ttl_s >= 0 ? ns.ttl_s : ctx->cfg.default_ttl_s;
-    sc_pending_t *p = sc_pending_new(w, c, store_complete, SC_OP_PUT);
-    int rc = p ? encode_entry(p, req, ttl) : SC_ENOMEM;
-    if (rc) {
-        if (p)
-            sc_pending_free(p);
-        if (rc == SC_ENOMEM)
-            sc_conn_problem(c, 503, "out-of-memory", "out of memory");
-        else
-            sc_conn_problem(c, 413, "entry-too-large",
-                            "a field of the entry exceeds the record format's limits");
-        return;
-    }
-    p->op.ns_max_entries = ns.max_entries;
-    p->op.ns_max_bytes = ns.max_bytes;
-    sc_pending_submit(p);
-}
-
-/* An explored miss whose answer is now being stored: that fresh answer
- * validates the candidate it was not served, at no extra inference. */
-typedef struct {
-    sc_ctx_t *ctx;
-    sc_validation_t val;
-    sc_buf_t fresh, cached;
-    const char *method;
-} explore_check_t;
-
-static void explore_compared(void *arg, int verdict, double answer_sim)
-{
-    explore_check_t *x = arg;
-    if (verdict >= 0)
-        sc_validation_apply(x->ctx, &x->val, (sc_verdict_t)verdict, x->method, answer_sim,
-                            x->fresh.data, x->fresh.len, x->cached.data, x->cached.len);
-    else
-        atomic_fetch_add(&x->ctx->compare_failures, 1);
-    sc_buf_free(&x->fresh);
-    sc_buf_free(&x->cached);
-    free(x);
-}
-
-static void resolve_exploration(sc_worker_t *w, const sc_request_t *req)
-{
-    sc_ctx_t *ctx = w->ctx;
-    sc_validation_t val;
-    if (!req->response || sc_quality_take_explore(ctx->quality, req->key, &val))
-        return;
-    explore_check_t *x = calloc(1, sizeof(*x));
     sc_entry_t e;
-    sc_entry_meta_t meta;
-    int have = x && sc_store_read_begin(w->reader) == 0 &&
-               sc_store_get(w->reader, val.entry_key, &e, &meta) == 0;
-    if (have)
-        sc_buf_append(&x->cached, e.response.ptr, e.response.len);
-    sc_store_read_end(w->reader);
-    if (!have || !x->cached.data) { /* the candidate is gone: nothing to compare */
-        if (x)
-            sc_buf_free(&x->cached);
-        free(x);
-        return;
+    int hit = 0;
+    if (sc_store_read_begin(w->reader))
+        return 0;
+    if (sc_store_get(w->reader, req->key, &e, NULL) == 0 && entry_fresh(req, &e, now) &&
+        sc_buf_append(&out->response, e.response.ptr, e.response.len) == 0) {
+        hit = 1;
+        sc_store_touch(w->ctx->store, req->key, now);
+        out->result = SC_LR_EXACT_HIT;
+        memcpy(out->key, req->key, SC_KEY_BYTES);
+        out->similarity = 1.0;
+        out->created_ms = e.created_ms;
+        sample(w, req, ns, req->key, SC_MATCH_EXACT, 1.0, &e, out->validation_id);
+        sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
+                                e.prompt_tokens, e.completion_tokens);
     }
-    x->ctx = ctx;
-    x->val = val;
-    sc_api_dump_compact(req->response, &x->fresh);
-    sc_ns_config_t ns;
-    sc_namespaces_get(ctx->namespaces, val.ns, strlen(val.ns), &ns);
-    if (sc_compare_answers(ctx, &ns, x->fresh.data ? x->fresh.data : "", x->fresh.len,
-                           x->cached.data, x->cached.len, explore_compared, x, &x->method))
-        explore_compared(x, -1, -2);
+    sc_store_read_end(w->reader);
+    return hit;
 }
 
-void sc_api_store(const sc_call_t *a)
+void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
+                     sc_lookup_then_fn then, void *arg)
 {
-    sc_ctx_t *ctx = a->ctx;
-    sc_request_t req;
-    char err[256];
-    if (parse_request(a, SC_REQ_STORE, &req))
-        return;
-    if (req.has_ttl && req.ttl_s > ctx->cfg.max_ttl_s) {
-        snprintf(err, sizeof(err), "\"ttl_s\" must be at most %lld (--max-ttl-s)",
-                 (long long)ctx->cfg.max_ttl_s);
-        sc_request_free(&req);
-        sc_conn_problem(a->c, 400, "invalid-request", err);
-        return;
-    }
+    sc_ctx_t *ctx = w->ctx;
     sc_ns_config_t ns;
-    sc_namespaces_get(ctx->namespaces, req.ns, req.ns_len, &ns);
-    if (check_vector(a, &req, &ns)) {
-        sc_request_free(&req);
+    sc_namespaces_get(ctx->namespaces, req->ns, req->ns_len, &ns);
+    sc_lookup_out_t out;
+    memset(&out, 0, sizeof(out));
+    out.skip = -1;
+    if (exact_probe(w, req, &ns, &out)) {
+        sc_metrics_lookup(w->metrics, req->ns, req->ns_len, SC_LR_EXACT_HIT);
+        out.req = *req;
+        memset(req, 0, sizeof(*req));
+        then(w, c, arg, &out);
+        sc_request_free(&out.req);
+        sc_buf_free(&out.response);
         return;
     }
-    resolve_exploration(a->w, &req);
+    sc_buf_free(&out.response);
+    int semantic = ns.semantic && req->text.len;
+    int skip = -1;
     const sc_model_t *model = sc_models_for(&ctx->models, &ns);
-    const char *embedder = req.embedder;
-    if (!req.vec && req.text.len && ns.semantic && model && !sc_models_available(model)) {
-        atomic_fetch_add(&ctx->semantic_skipped[SC_SKIP_UNAVAILABLE], 1);
-        model = NULL; /* stored exact-only, never embedded later */
-    }
-    if (!req.vec && req.text.len && ns.semantic && model) {
-        embedder = sc_embedder_identity(model->embedder);
-        if (!model_fits(model, &ns)) {
-            snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from another embedder than "
-                     "its model's (%s); delete the namespace to change embedders",
-                     (int)req.ns_len, req.ns, embedder);
-            sc_request_free(&req);
-            sc_conn_problem(a->c, 409, "embedder-mismatch", err);
+    if (semantic && !req->vec && model) {
+        if (!sc_models_available(model))
+            skip = SC_SKIP_UNAVAILABLE; /* its endpoint has not answered yet */
+        else if (!sc__model_fits(model, &ns))
+            skip = SC_SKIP_EMBEDDER;
+        else if (sc__embed_async(w, c, model, req,
+                             &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold,
+                                             .then = then, .then_arg = arg}) == 0)
             return;
-        }
-        /* Reuse the embedding of the lookup that missed, if it is recent. */
-        uint32_t dim = sc_embedder_dim(model->embedder);
-        req.vec = sc_vec_cache_take(ctx->vec_cache, req.key, dim, sc_now_ms());
-        if (req.vec)
-            req.dim = dim;
-        else if (embed_async(a, model, &req, 0, 1) == 0)
-            return; /* committed once embedded */
         else
-            atomic_fetch_add(&ctx->semantic_skipped[SC_SKIP_QUEUE_FULL], 1);
+            skip = SC_SKIP_QUEUE_FULL;
     }
-    store_commit(a->w, a->c, &req, embedder);
-    sc_request_free(&req);
+    finish_lookup(w, c, req, threshold, semantic, skip, then, arg);
 }
+

@@ -5,15 +5,19 @@
  * Allow; both after authorization, as every non-public request is. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "proxy.h"
 
 #include <string.h>
 #include <strings.h>
 
 #define M SC_METHOD
 
-/* Lookups first: they are most of the traffic. A future pass-through family
- * adds its rows here, e.g. a catch-all last:
- *   {"/v1/{path}", SC_METHODS_ANY, 0, SC_EP_PROXY, sc_proxy_forward}. */
+#define PROXY SC_ROUTE_PROXY
+
+/* Lookups first: they are most of the traffic. The proxied APIs follow, each
+ * with a pass-through row for its other methods (OpenAI lists stored chat
+ * completions with GET /v1/chat/completions), and the catch-all last: it
+ * takes exactly the /v1/ paths no row before it knows. */
 const sc_route_t sc_routes[] = {
     {"/v1/lookup", M(HTTP_POST), 0, SC_EP_LOOKUP, sc_api_lookup},
     {"/v1/store", M(HTTP_POST), 0, SC_EP_STORE, sc_api_store},
@@ -30,6 +34,15 @@ const sc_route_t sc_routes[] = {
     {"/metrics", M(HTTP_GET), SC_ROUTE_METRICS_AUTH, SC_EP_METRICS, sc_api_metrics},
     {"/v1/fleet/snapshot", M(HTTP_GET), SC_ROUTE_ADMIN, SC_EP_FLEET, sc_api_fleet_snapshot},
     {"/v1/fleet/checksum", M(HTTP_GET), SC_ROUTE_ADMIN, SC_EP_FLEET, sc_api_fleet_checksum},
+    {"/v1/chat/completions", M(HTTP_POST), PROXY, SC_EP_CHAT, sc_proxy_api},
+    {"/v1/chat/completions", SC_METHODS_ANY, PROXY, SC_EP_PROXY, sc_proxy_passthrough},
+    {"/v1/messages", M(HTTP_POST), PROXY, SC_EP_MESSAGES, sc_proxy_api},
+    {"/v1/messages", SC_METHODS_ANY, PROXY, SC_EP_PROXY, sc_proxy_passthrough},
+    {"/v1/responses", M(HTTP_POST), PROXY, SC_EP_RESPONSES, sc_proxy_api},
+    {"/v1/responses", SC_METHODS_ANY, PROXY, SC_EP_PROXY, sc_proxy_passthrough},
+    {"/v1/embeddings", M(HTTP_POST), PROXY, SC_EP_EMBEDDINGS, sc_proxy_embeddings},
+    {"/v1/embeddings", SC_METHODS_ANY, PROXY, SC_EP_PROXY, sc_proxy_passthrough},
+    {"/v1/{path}", SC_METHODS_ANY, PROXY, SC_EP_PROXY, sc_proxy_passthrough},
 };
 const size_t sc_n_routes = sizeof(sc_routes) / sizeof(sc_routes[0]);
 
@@ -53,6 +66,21 @@ static int pattern_match(const char *pattern, sc_slice_t path, sc_slice_t *param
 static int strictness(unsigned flags)
 {
     return flags & SC_ROUTE_ADMIN ? 3 : flags & SC_ROUTE_PUBLIC ? 0 : flags & SC_ROUTE_METRICS_AUTH ? 1 : 2;
+}
+
+/* The token a request presents for a row with 'flags', as "Bearer <token>":
+ * Authorization, or X-Semcached-Token on proxied rows (where Authorization
+ * carries the provider's key), bare or with its "Bearer " prefix. 'buf'
+ * holds the rebuilt value. */
+static sc_slice_t presented_token(const sc_http_request_t *req, unsigned flags, char *buf, size_t cap)
+{
+    if (!(flags & SC_ROUTE_PROXY))
+        return sc_http_request_header(req, "authorization");
+    sc_slice_t t = sc_http_request_header(req, "x-semcached-token");
+    if (!t.ptr || (t.len >= 7 && strncasecmp(t.ptr, "Bearer ", 7) == 0))
+        return t;
+    int n = snprintf(buf, cap, "Bearer %.*s", (int)t.len, t.ptr);
+    return n > 0 && (size_t)n < cap ? (sc_slice_t){buf, (size_t)n} : (sc_slice_t){NULL, 0};
 }
 
 sc_route_result_t sc_route_match(const sc_route_t *routes, size_t n, sc_slice_t path, int method,
@@ -172,9 +200,13 @@ void sc_api_on_request(void *worker, sc_conn_t *c, const sc_http_request_t *req)
     sc_route_result_t r = sc_route_match(sc_routes, sc_n_routes, req->path, req->method, &m);
     /* Unknown paths need the user token like any API call: no probing. */
     unsigned flags = r == SC_ROUTE_NOT_FOUND ? 0 : m.flags;
-    int denied = sc_route_auth(&w->ctx->cfg, flags, sc_http_request_header(req, "authorization"));
-    if (denied) {
-        deny(c, denied); /* labelled "other": no endpoint was reached */
+    char token[320];
+    int denied = sc_route_auth(&w->ctx->cfg, flags, presented_token(req, flags, token, sizeof(token)));
+    if (denied) { /* labelled "other": no endpoint was reached */
+        if (flags & SC_ROUTE_PROXY)
+            sc_proxy_deny(c, req, denied);
+        else
+            deny(c, denied);
         return;
     }
     if (r == SC_ROUTE_NOT_FOUND) {

@@ -5,6 +5,7 @@
  * checks /healthz and /readyz. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "proxy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,58 @@ static void render_shards(sc_metrics_t *m, sc_buf_t *b)
     family(b, "semcached_tokens_saved_total", "counter",
            "Prompt and completion tokens of served hits, from the usage stored with each entry.");
     sc_metrics_foreach_tokens(m, tokens_row, b);
+}
+
+/* ---- the proxy ----------------------------------------------------------------- */
+
+static void upstream_hist(sc_buf_t *b, const char *name, const sc_metrics_proxy_t *px, int ttfb)
+{
+    for (int a = 0; a < SC_METRICS_PROXY_APIS; a++) {
+        const sc_metrics_hist_t *h = ttfb ? &px->ttfb[a] : &px->total[a];
+        const char *api = sc_proxy_api_names[a];
+        if (!h->count)
+            continue;
+        for (size_t k = 0; k < SC_METRICS_UP_BUCKETS; k++)
+            sc_buf_printf(b, "%s_bucket{api=\"%s\",le=\"%g\"} %llu\n", name, api, sc_metrics_up_le[k],
+                          (unsigned long long)h->le[k]);
+        sc_buf_printf(b, "%s_bucket{api=\"%s\",le=\"+Inf\"} %llu\n%s_sum{api=\"%s\"} %.6f\n"
+                         "%s_count{api=\"%s\"} %llu\n",
+                      name, api, (unsigned long long)h->count, name, api, (double)h->sum_ns / 1e9, name,
+                      api, (unsigned long long)h->count);
+    }
+}
+
+static void render_proxy(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    sc_metrics_proxy_t px;
+    uint64_t fb[SC_PXF_COUNT];
+    sc_metrics_proxy_read(ctx->metrics, &px);
+    sc_proxy_fallbacks(ctx->proxy, fb);
+    family(b, "semcached_proxy_requests_total", "counter",
+           "Proxied requests by API and result: hit (served from the cache), miss (forwarded, "
+           "then stored), bypass (Cache-Control no-cache or no-store), passthrough (not cacheable, "
+           "or not a cached API), error (the proxy's own answer: upstream unreachable or late, "
+           "a malformed request).");
+    for (int a = 0; a < SC_METRICS_PROXY_APIS; a++)
+        for (int r = 0; r < SC_METRICS_PROXY_RESULTS; r++)
+            sc_buf_printf(b, "semcached_proxy_requests_total{api=\"%s\",result=\"%s\"} %llu\n",
+                          sc_proxy_api_names[a], sc_proxy_result_names[r],
+                          (unsigned long long)px.requests[a][r]);
+    family(b, "semcached_proxy_fallbacks_total", "counter",
+           "Proxied requests the cache side let through as a plain proxy would, by reason.");
+    for (int i = 0; i < SC_PXF_COUNT; i++)
+        sc_buf_printf(b, "semcached_proxy_fallbacks_total{reason=\"%s\"} %llu\n",
+                      sc_proxy_fallback_names[i], (unsigned long long)fb[i]);
+    family(b, "semcached_proxy_upstream_pauses_total", "counter",
+           "Upstream transfers paused because their client read slowly (--proxy-buffer-high).");
+    sc_buf_printf(b, "semcached_proxy_upstream_pauses_total %llu\n",
+                  (unsigned long long)sc_proxy_pauses(ctx->proxy));
+    family(b, "semcached_proxy_upstream_seconds", "histogram",
+           "Upstream calls of the proxy, from the transfer's start to its last byte.");
+    upstream_hist(b, "semcached_proxy_upstream_seconds", &px, 0);
+    family(b, "semcached_proxy_upstream_first_byte_seconds", "histogram",
+           "Upstream calls of the proxy, from the transfer's start to the first response byte.");
+    upstream_hist(b, "semcached_proxy_upstream_first_byte_seconds", &px, 1);
 }
 
 /* ---- the store, the indexes, the models ---------------------------------- */
@@ -427,6 +480,7 @@ static void stats_fleet(sc_ctx_t *ctx, sc_buf_t *b)
 static void render_prometheus(sc_ctx_t *ctx, sc_buf_t *b)
 {
     render_shards(ctx->metrics, b);
+    render_proxy(ctx, b);
     render_engine(ctx, b);
     render_validation(ctx, b);
     render_fleet(ctx, b);

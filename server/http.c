@@ -232,6 +232,19 @@ int sc_conn_stream_end(sc_conn_t *c)
     return rc;
 }
 
+int sc_conn_stream_abort(sc_conn_t *c)
+{
+    if (!c->streaming)
+        return SC_EINVAL;
+    /* No last chunk: once the queued bytes are out the connection closes,
+     * and the client sees a body that never ended. */
+    c->keep_alive = 0;
+    c->close_after_write = 1;
+    response_done(c, c->stream_status);
+    conn_flush(c);
+    return 0;
+}
+
 size_t sc_conn_out_pending(const sc_conn_t *c)
 {
     return c->out.len + c->out_inflight.len;

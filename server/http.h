@@ -120,6 +120,11 @@ int sc_conn_stream_begin(sc_conn_t *c, int status, const char *content_type,
                          const char *extra_headers);
 int sc_conn_stream_write(sc_conn_t *c, const void *data, size_t len);
 int sc_conn_stream_end(sc_conn_t *c);
+/* Instead of stream_end when the source failed mid-way (a proxied upstream
+ * cut off): the bytes written so far go out, then the connection closes
+ * without the terminating chunk, so the client sees the cut rather than a
+ * complete body. 0, or SC_EINVAL when no stream is open. */
+int sc_conn_stream_abort(sc_conn_t *c);
 /* Response bytes queued but not yet taken by the kernel: a streaming handler
  * may slow its source while this is large. */
 size_t sc_conn_out_pending(const sc_conn_t *c);

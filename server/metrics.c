@@ -15,7 +15,8 @@
 #include <xxhash.h>
 
 const int sc_metrics_status_codes[SC_METRICS_STATUS_SLOTS - 1] = {
-    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 422, 429, 431, 500, 503, 505, 507};
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 422, 429, 431, 500, 502, 503,
+    504, 505, 507}; /* 502 and 504: the proxy's upstream unreachable or late */
 #define N_CODES SC_METRICS_STATUS_SLOTS
 
 const double sc_metrics_dur_le[SC_METRICS_DUR_BUCKETS] = {
@@ -25,6 +26,11 @@ const double sc_metrics_dur_le[SC_METRICS_DUR_BUCKETS] = {
 const double sc_metrics_sim_le[SC_METRICS_SIM_BUCKETS] = {
     0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 0.99, 1};
 #define N_SIM_BUCKETS SC_METRICS_SIM_BUCKETS
+
+const double sc_metrics_up_le[SC_METRICS_UP_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+#define N_UP SC_METRICS_UP_BUCKETS
+#define N_PAPI SC_METRICS_PROXY_APIS
 #define N_EP SC_METRICS_MAX_ENDPOINTS
 
 #define CACHE_SLOTS 64
@@ -55,6 +61,10 @@ struct sc_metrics_shard_s {
     counter_t sim_bucket[2][N_SIM_BUCKETS]; /* [miss, hit] */
     counter_t sim_count[2];
     _Atomic double sim_sum[2];
+    counter_t proxy[N_PAPI][SC_METRICS_PROXY_RESULTS];
+    counter_t up_bucket[2][N_PAPI][N_UP]; /* [ttfb, total] */
+    counter_t up_count[2][N_PAPI];
+    counter_t up_sum_ns[2][N_PAPI];
     counter_t *lookups;       /* [(cap+1) * SC_LR_COUNT] by namespace id */
     counter_t *tokens;        /* [(cap+1) * 2] by namespace+model id */
     cache_slot_t ns_cache[CACHE_SLOTS];
@@ -252,7 +262,54 @@ void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity)
                           memory_order_relaxed);
 }
 
+void sc_metrics_proxy_request(sc_metrics_shard_t *sh, int api, int result)
+{
+    if (api >= 0 && api < N_PAPI && result >= 0 && result < SC_METRICS_PROXY_RESULTS)
+        bump(&sh->proxy[api][result], 1);
+}
+
+void sc_metrics_proxy_upstream(sc_metrics_shard_t *sh, int api, uint64_t ttfb_ns, uint64_t total_ns)
+{
+    if (api < 0 || api >= N_PAPI)
+        return;
+    uint64_t ns[2] = {ttfb_ns, total_ns};
+    for (int k = 0; k < 2; k++) {
+        double secs = (double)ns[k] / 1e9;
+        for (size_t i = 0; i < N_UP; i++)
+            if (secs <= sc_metrics_up_le[i]) {
+                bump(&sh->up_bucket[k][api][i], 1);
+                break;
+            }
+        bump(&sh->up_count[k][api], 1);
+        bump(&sh->up_sum_ns[k][api], ns[k]);
+    }
+}
+
 /* ---- reading ---------------------------------------------------------- */
+
+void sc_metrics_proxy_read(sc_metrics_t *m, sc_metrics_proxy_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int s = 0; s < m->n_shards; s++) {
+        sc_metrics_shard_t *sh = &m->shards[s];
+        for (int a = 0; a < N_PAPI; a++) {
+            for (int r = 0; r < SC_METRICS_PROXY_RESULTS; r++)
+                out->requests[a][r] += rd(&sh->proxy[a][r]);
+            sc_metrics_hist_t *h[2] = {&out->ttfb[a], &out->total[a]};
+            for (int k = 0; k < 2; k++) {
+                for (size_t b = 0; b < N_UP; b++)
+                    h[k]->le[b] += rd(&sh->up_bucket[k][a][b]);
+                h[k]->count += rd(&sh->up_count[k][a]);
+                h[k]->sum_ns += rd(&sh->up_sum_ns[k][a]);
+            }
+        }
+    }
+    for (int a = 0; a < N_PAPI; a++)
+        for (size_t b = 1; b < N_UP; b++) {
+            out->ttfb[a].le[b] += out->ttfb[a].le[b - 1];
+            out->total[a].le[b] += out->total[a].le[b - 1];
+        }
+}
 
 void sc_metrics_endpoint(sc_metrics_t *m, int ep, sc_metrics_endpoint_t *out)
 {

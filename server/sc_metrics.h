@@ -19,7 +19,7 @@ typedef enum { SC_LR_EXACT_HIT, SC_LR_SEMANTIC_HIT, SC_LR_MISS, SC_LR_COUNT } sc
 /* The most endpoint labels a metrics object can count. */
 #define SC_METRICS_MAX_ENDPOINTS 32
 /* Status codes counted by name; any other counts in the last slot ("other"). */
-#define SC_METRICS_STATUS_SLOTS 21
+#define SC_METRICS_STATUS_SLOTS 23
 extern const int sc_metrics_status_codes[SC_METRICS_STATUS_SLOTS - 1];
 /* Request duration buckets in seconds (100 us to 10 s), and similarity
  * buckets (fine-grained where thresholds are usually set). */
@@ -50,6 +50,16 @@ void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_l
 /* A semantic search's best similarity: of the hit served, or (near miss) of
  * the best valid candidate below the threshold. */
 void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
+
+/* The proxy's requests by API and result, and its upstream calls' time to
+ * first byte and whole duration by API (small ints whose names proxy.h
+ * owns). Buckets for upstream times, in seconds: LLM calls take seconds. */
+#define SC_METRICS_PROXY_APIS 5
+#define SC_METRICS_PROXY_RESULTS 5
+#define SC_METRICS_UP_BUCKETS 14
+extern const double sc_metrics_up_le[SC_METRICS_UP_BUCKETS];
+void sc_metrics_proxy_request(sc_metrics_shard_t *sh, int api, int result);
+void sc_metrics_proxy_upstream(sc_metrics_shard_t *sh, int api, uint64_t ttfb_ns, uint64_t total_ns);
 
 /* ---- reading: sums over every shard (each counter at some recent value) -- */
 
@@ -82,6 +92,17 @@ void sc_metrics_foreach_tokens(sc_metrics_t *m,
                                           const char *model, size_t model_len,
                                           const uint64_t tokens[2]),
                                void *arg);
+
+typedef struct {
+    uint64_t le[SC_METRICS_UP_BUCKETS]; /* cumulative */
+    uint64_t count;
+    uint64_t sum_ns;
+} sc_metrics_hist_t;
+typedef struct {
+    uint64_t requests[SC_METRICS_PROXY_APIS][SC_METRICS_PROXY_RESULTS];
+    sc_metrics_hist_t ttfb[SC_METRICS_PROXY_APIS], total[SC_METRICS_PROXY_APIS];
+} sc_metrics_proxy_t;
+void sc_metrics_proxy_read(sc_metrics_t *m, sc_metrics_proxy_t *out);
 
 /* Totals across shards and labels, for /v1/stats. */
 typedef struct {

@@ -8,6 +8,7 @@
 #include "api.h"
 #include "fleet_node.h"
 #include "process.h"
+#include "proxy.h"
 #include "sc_server.h"
 
 #include <arpa/inet.h>
@@ -291,6 +292,8 @@ static int open_engine(sc_server_t *srv)
     }
     if ((rc = sc_store_ns_foreach(ctx->store, sc_fleet_node_ns_loaded, ctx)))
         return rc;
+    if ((rc = sc_proxy_create(&ctx->proxy, ctx)))
+        return rc;
     int search_threads = cfg->search_threads ? (int)cfg->search_threads : ctx->n_workers;
     if (search_threads > 0 &&
         (rc = sc_search_pool_create(&ctx->search_pool, ctx->store, search_threads,
@@ -367,6 +370,9 @@ static void stop_engine(sc_server_t *srv)
      * verdicts already reached) go in with the final commit. */
     sc_http_client_destroy(ctx->vclient);
     ctx->vclient = NULL;
+    /* The loops have stopped, and each waited for its proxied calls. */
+    sc_proxy_destroy(ctx->proxy);
+    ctx->proxy = NULL;
     sc_store_stop_writer(ctx->store);
     if (srv->loader_started) {
         pthread_join(srv->loader, NULL);
@@ -446,6 +452,7 @@ void sc_server_destroy(sc_server_t *srv)
     }
     /* The writer commits everything still queued before the store closes. */
     sc_http_client_destroy(ctx->vclient); /* if sc_server_run failed before stopping it */
+    sc_proxy_destroy(ctx->proxy);
     sc_search_pool_destroy(ctx->search_pool); /* after the loops: none is waiting on them */
     sc_models_close(&ctx->models);
     sc_vec_cache_destroy(ctx->vec_cache);

@@ -56,6 +56,8 @@ Request headers (override the options for one request):
   X-Mock-First-Byte-Delay-Ms N wait N ms before the status line
   X-Mock-Fail-After-Chunks N   close the connection after N events (a JSON
                                answer: after its headers and half its body)
+  X-Mock-Answer-Repeat N       chat: the answer text N times, space-separated
+                               (a long stream, for flow-control tests)
   X-Mock-Hang 1                accept and never answer (until the client goes)
 It prints "READY <port>" once listening and serves until killed."""
 import argparse, collections, json, select, socket, sys, threading, time
@@ -95,6 +97,7 @@ class Controls:
         self.fail_after = num("X-Mock-Fail-After-Chunks", None)
         self.retry_after = headers.get("X-Mock-Retry-After", "1")
         self.hang = (headers.get("X-Mock-Hang") or "0").lower() not in ("0", "false", "no")
+        self.repeat = max(1, num("X-Mock-Answer-Repeat", 1))
 
 
 def input_text(kind, req):
@@ -344,7 +347,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "chat":
             with LOCK:
                 STATS["chat_calls"] += 1
-            result = apis.chat_chunks(req, ARGS, ctl.chunks) if stream else apis.chat_completion(req, ARGS)
+            opts = argparse.Namespace(**vars(ARGS), repeat=ctl.repeat)
+            result = apis.chat_chunks(req, opts, ctl.chunks) if stream else apis.chat_completion(req, opts)
         elif kind == "responses":
             result = apis.responses_events(req, ARGS, ctl.chunks) if stream else apis.response(req, ARGS)
         elif kind == "embeddings":

@@ -194,7 +194,7 @@ def chat_completion(req, opts):
                                    "function": {"name": tool[0], "arguments": tool[1]}}]}
         finish, out = "tool_calls", tool[1]
     else:
-        out = answer_for(text)
+        out = " ".join([answer_for(text)] * getattr(opts, "repeat", 1))
         message = {"role": "assistant", "content": out, "refusal": None, "annotations": []}
         finish = "stop"
     return {"id": new_id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()),

@@ -130,6 +130,23 @@ typedef struct sc_config_s {
     int64_t fleet_max_lag_ms;    /* a joining node is ready once caught up within this */
     int64_t fleet_tombstone_s;   /* how long deletes and invalidations are remembered */
     char fleet_advertise[256];   /* URL peers reach this node at; "" = http://host:port */
+    /* ---- the transparent proxy (server/proxy*.c) ---- */
+    char openai_base_url[1024];  /* upstream of /v1/chat/completions, /v1/responses, /v1/embeddings, ... */
+    char anthropic_base_url[1024]; /* upstream of /v1/messages and Anthropic's other /v1/ paths */
+    char openai_key_env[128];    /* environment variable with a key for clients that send none; "" = none */
+    char anthropic_key_env[128];
+    int64_t proxy_tenant;        /* sc_proxy_tenant_mode_t: key, header, none */
+    int64_t proxy_timeout_ms;    /* one whole upstream call (streams included) */
+    int64_t proxy_connect_timeout_ms;
+    int64_t proxy_idle_timeout_ms; /* no upstream byte for this long ends the call */
+    int64_t proxy_concurrency;   /* upstream transfers in flight */
+    int64_t proxy_queue;         /* upstream calls waiting beyond those */
+    int64_t proxy_max_host_connections; /* 0 = no cap */
+    int64_t proxy_record_max_bytes; /* most recorded stream (or answer) bytes worth storing */
+    int64_t proxy_finish_after_disconnect_ms; /* keep recording after the client left, this long */
+    int64_t stream_replay_pace;  /* 0 none, 1 original */
+    int64_t proxy_buffer_high;   /* pause the upstream when this much output is queued */
+    int64_t proxy_buffer_low;    /* resume it below this */
 } sc_config_t;
 
 /* What sc_config_parse returns besides 0 and SC_EINVAL: the caller exits 0. */

@@ -1,12 +1,14 @@
 /* tests/server/router.c -- the route table and the router (server/
  * api_router.c): every row's path, methods, admin flag and metrics label;
  * 404 and 405 (with its Allow list) from the same table; token checks for
- * user, admin, public and metrics rows; a catch-all row for a future
- * pass-through; and the router end to end on a connection with no socket,
- * whose answers are seen through the metrics it records. */
+ * user, admin, public and metrics rows; the proxy's rows and its catch-all
+ * pass-through, with the token in X-Semcached-Token; and the router end to
+ * end on a connection with no socket, whose answers are seen through the
+ * metrics it records. */
 #include "../../server/api_router.c"
 
 #include "http_internal.h"
+#include "../../server/proxy_internal.h"
 #include "testutil.h"
 
 #define S(lit) ((sc_slice_t){lit, sizeof(lit) - 1})
@@ -17,6 +19,7 @@ static const struct {
     int method;
     int admin;
     sc_endpoint_t label;
+    int proxy;
 } expected[] = {
     {"/v1/lookup", HTTP_POST, 0, SC_EP_LOOKUP},
     {"/v1/store", HTTP_POST, 0, SC_EP_STORE},
@@ -36,6 +39,15 @@ static const struct {
     {"/metrics", HTTP_GET, 0, SC_EP_METRICS},
     {"/v1/fleet/snapshot", HTTP_GET, 1, SC_EP_FLEET},
     {"/v1/fleet/checksum", HTTP_GET, 1, SC_EP_FLEET},
+    {"/v1/chat/completions", HTTP_POST, 0, SC_EP_CHAT, 1},
+    {"/v1/chat/completions", HTTP_GET, 0, SC_EP_PROXY, 1},
+    {"/v1/messages", HTTP_POST, 0, SC_EP_MESSAGES, 1},
+    {"/v1/messages", HTTP_GET, 0, SC_EP_PROXY, 1},
+    {"/v1/responses", HTTP_POST, 0, SC_EP_RESPONSES, 1},
+    {"/v1/responses", HTTP_DELETE, 0, SC_EP_PROXY, 1},
+    {"/v1/embeddings", HTTP_POST, 0, SC_EP_EMBEDDINGS, 1},
+    {"/v1/embeddings", HTTP_GET, 0, SC_EP_PROXY, 1},
+    {"/v1/models", HTTP_GET, 0, SC_EP_PROXY, 1},
 };
 
 START_TEST(every_row_routes_as_the_api_says)
@@ -48,6 +60,7 @@ START_TEST(every_row_routes_as_the_api_says)
         ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, p, expected[i].method, &m), SC_ROUTE_FOUND);
         ck_assert_int_eq(m.route->label, expected[i].label);
         ck_assert_int_eq((m.route->flags & SC_ROUTE_ADMIN) != 0, expected[i].admin);
+        ck_assert_int_eq((m.route->flags & SC_ROUTE_PROXY) != 0, expected[i].proxy);
         ck_assert_int_eq(m.flags, m.route->flags);
         ck_assert(m.route->handler != NULL);
         rows_hit[m.route - sc_routes]++;
@@ -78,12 +91,20 @@ END_TEST
 
 START_TEST(unknown_paths_and_wrong_methods)
 {
-    const char *unknown[] = {"/", "/v2/lookup", "/v1/lookupx", "/v1/looku", "/healthzz", "/v1/entries",
-                             "/metrics/", "/V1/lookup"};
+    const char *unknown[] = {"/", "/v2/lookup", "/healthzz", "/metrics/", "/V1/lookup"};
     sc_route_match_t m;
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         sc_slice_t p = {unknown[i], strlen(unknown[i])};
         ck_assert_msg(sc_route_match(sc_routes, sc_n_routes, p, HTTP_GET, &m) == SC_ROUTE_NOT_FOUND, "%s", unknown[i]);
+    }
+    /* Under /v1/, what no native row knows is the proxy's pass-through. */
+    const char *proxied[] = {"/v1/lookupx", "/v1/looku", "/v1/entries", "/v1/models/gpt-4.1",
+                             "/v1/chat/completions/abc", "/v1/messages/count_tokens"};
+    for (size_t i = 0; i < sizeof(proxied) / sizeof(proxied[0]); i++) {
+        sc_slice_t p = {proxied[i], strlen(proxied[i])};
+        ck_assert_msg(sc_route_match(sc_routes, sc_n_routes, p, HTTP_PATCH, &m) == SC_ROUTE_FOUND, "%s", proxied[i]);
+        ck_assert_int_eq(m.route->label, SC_EP_PROXY);
+        ck_assert(m.route->handler == sc_proxy_passthrough);
     }
     char allow[96];
     ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/lookup"), HTTP_GET, &m), SC_ROUTE_NO_METHOD);
@@ -169,10 +190,13 @@ END_TEST
 static sc_ctx_t ctx_;
 static sc_worker_t worker_;
 static sc_http_loop_t hloop_;
+static sc_proxy_t proxy_; /* no upstream client: only requests answered before one is needed */
 
 /* Routes one request on a connection that is already closing (nothing is
- * written; the response is still recorded through on_response). */
-static void route(int method, const char *path, const char *authorization)
+ * written; the response is still recorded through on_response), with an
+ * Authorization header and an X-Semcached-Token header (NULL = none). A
+ * proxied request carries the body "{}". */
+static void route_proxy(int method, const char *path, const char *authorization, const char *token)
 {
     sc_conn_t c;
     memset(&c, 0, sizeof(c));
@@ -180,11 +204,22 @@ static void route(int method, const char *path, const char *authorization)
     c.closing = 1;
     c.keep_alive = 1;
     c.tag = -1;
-    sc_http_header_t h = {S("authorization"), {authorization, authorization ? strlen(authorization) : 0}};
-    sc_http_request_t r = {.method = method, .path = {path, strlen(path)}, .headers = &h,
-                           .n_headers = authorization ? 1 : 0, .started_ns = sc_mono_ns()};
+    sc_http_header_t h[2];
+    size_t n = 0;
+    if (authorization)
+        h[n++] = (sc_http_header_t){S("authorization"), {authorization, strlen(authorization)}};
+    if (token)
+        h[n++] = (sc_http_header_t){S("x-semcached-token"), {token, strlen(token)}};
+    sc_http_request_t r = {.method = method, .path = {path, strlen(path)}, .headers = h,
+                           .n_headers = n, .content_type_json = 1, .body = S("{}"),
+                           .started_ns = sc_mono_ns()};
     sc_api_on_request(&worker_, &c, &r);
     ck_assert_int_eq(c.responded, 1);
+}
+
+static void route(int method, const char *path, const char *authorization)
+{
+    route_proxy(method, path, authorization, NULL);
 }
 
 static uint64_t answered(sc_endpoint_t ep, int status)
@@ -203,6 +238,9 @@ START_TEST(router_answers_404_405_401_403_and_health)
     ck_assert_int_eq(sc_metrics_create(&ctx_.metrics, 1, SC_EP_COUNT, 8), 0);
     worker_.ctx = &ctx_;
     worker_.metrics = sc_metrics_shard(ctx_.metrics, 0);
+    ck_assert_int_eq(uv_loop_init(&worker_.loop), 0);
+    proxy_.ctx = &ctx_;
+    ctx_.proxy = &proxy_;
     hloop_.h = (sc_http_handler_t){sc_api_on_request, sc_api_on_response, &worker_};
     route(HTTP_GET, "/nope", NULL);
     ck_assert_int_eq(answered(SC_EP_OTHER, 404), 1);
@@ -233,6 +271,16 @@ START_TEST(router_answers_404_405_401_403_and_health)
     ck_assert_int_eq(answered(SC_EP_HEALTHZ, 200), 2);
     route(HTTP_GET, "/nope", "Bearer u");
     ck_assert_int_eq(answered(SC_EP_OTHER, 404), 2);
+    /* Proxied routes: Authorization is the provider's key, so the user
+     * token (bare or as a bearer) rides in X-Semcached-Token. */
+    route_proxy(HTTP_POST, "/v1/chat/completions", "Bearer u", NULL);
+    route_proxy(HTTP_GET, "/v1/models", "Bearer u", "wrong");
+    ck_assert_int_eq(answered(SC_EP_OTHER, 401), 4);
+    route_proxy(HTTP_POST, "/v1/messages", NULL, "u");
+    route_proxy(HTTP_POST, "/v1/messages", NULL, "Bearer u");
+    ck_assert_int_eq(answered(SC_EP_MESSAGES, 400), 2); /* admitted: a malformed body */
+    uv_run(&worker_.loop, UV_RUN_DEFAULT); /* the proxy's requests close their timers */
+    ck_assert_int_eq(uv_loop_close(&worker_.loop), 0);
     sc_metrics_destroy(ctx_.metrics);
 }
 END_TEST

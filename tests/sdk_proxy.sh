@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# sdk_proxy.sh -- the official-SDK tests (tests/sdk/*.test.mjs) through
+# semcached's proxy: tests/mock_upstream.py and semcached (exact-only, its
+# upstreams the mock) on free loopback ports with a temporary data
+# directory, SC_EXPECT_CACHE=1 so that every question asked twice must be a
+# miss then a hit with one upstream call; then the proxy's own SDK tests
+# (tests/sdk/proxy/), which also get a semcached whose upstream is down
+# (SC_PROXY_DOWN_URL). Everything started is stopped by pid. Prints the
+# SC-RESULT line tests/run.sh adds up; skipped without node or node_modules.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+if ! command -v node >/dev/null || [ ! -f node_modules/openai/package.json ] ||
+   [ ! -f node_modules/@anthropic-ai/sdk/package.json ]; then
+  echo "SKIP: the SDK tests need node and node_modules (make deps-node)"
+  echo "SC-RESULT passed=0 failed=0 skipped=1"
+  exit 0
+fi
+tmp=$(mktemp -d /tmp/sc-sdk-proxy-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
+  echo "SC-RESULT passed=0 failed=1 skipped=0"
+  exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+python3 tests/mock_upstream.py --port 0 >"$tmp/mock.out" 2>"$tmp/mock.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^READY ' "$tmp/mock.out" && break; sleep 0.05; done
+mock=$(awk '/^READY /{print $2}' "$tmp/mock.out")
+[ -n "$mock" ] || fail "tests/mock_upstream.py did not start"
+
+# The proxy, and one whose upstream is a port nothing listens on.
+start() { # name port upstream
+  "$BUILD/semcached" --port "$2" --data-dir "$tmp/$1" --threads 2 --log-level warn \
+    --openai-base-url "$3" --anthropic-base-url "$3" >"$tmp/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$2/readyz" >/dev/null && return 0; sleep 0.05; done
+  fail "semcached ($1) did not start"
+}
+port=$(free_port) down=$(free_port) closed=$(free_port)
+start proxy "$port" "http://127.0.0.1:$mock/v1"
+start down "$down" "http://127.0.0.1:$closed/v1"
+
+out=$(SC_OPENAI_BASE_URL="http://127.0.0.1:$port/v1" SC_ANTHROPIC_BASE_URL="http://127.0.0.1:$port" \
+      SC_MOCK_URL="http://127.0.0.1:$mock" SC_EXPECT_CACHE=1 SC_PROXY_DOWN_URL="http://127.0.0.1:$down" \
+      node --test --test-reporter=tap tests/sdk/*.test.mjs tests/sdk/proxy/*.test.mjs 2>&1)
+rc=$?
+count() { printf '%s\n' "$out" | sed -n "s/^# $1 \([0-9]*\)$/\1/p" | tail -n 1; }
+passed=$(count pass) failed=$(count fail) skipped=$(count skipped) cancelled=$(count cancelled)
+if [ -z "$passed" ] || [ -z "$failed" ]; then
+  printf '%s\n' "$out" | tail -n 40
+  fail "no summary from node --test (exit $rc)"
+fi
+failed=$((failed + ${cancelled:-0}))
+[ "$failed" = 0 ] && [ "$rc" != 0 ] && failed=1
+if [ "$failed" != 0 ]; then
+  printf '%s\n' "$out" | grep -B2 -A30 '^not ok' | head -n 120
+  for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
+fi
+echo "SC-RESULT passed=$passed failed=$failed skipped=${skipped:-0}"
+[ "$failed" = 0 ]
