@@ -1,10 +1,11 @@
-/* bench.c -- semcached-bench: an HTTP/1.1 load generator on libuv.
+/* bench.c -- semcached-bench's engine: an HTTP/1.1 load generator on libuv.
  * Closed loop (each connection keeps --pipeline requests outstanding) or open
  * loop at a fixed --rate, where every request has an intended send time on a
  * fixed schedule (a timerfd with nanosecond resolution) and its latency is
  * measured from that time, so a stalled server cannot hide its queueing
  * (no coordinated omission). Latencies go into a log-linear histogram; non-2xx
- * answers and transport errors are counted apart, never folded in. */
+ * answers and transport errors are counted apart, never folded in. The
+ * options, data files and report are in bench_main.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -23,112 +24,7 @@
 #include "histogram.h"
 #include "sc_common.h"
 
-#define MAX_PIPELINE 256
-
-typedef enum { K_LOOKUP, K_STORE, K_RAW, K_COUNT } kind_t;
-typedef enum { W_EXACT, W_MISS_STORE, W_VECTORS, W_TEXT, W_RAW, W_VECTOR_STORE, W_COUNT } workload_t;
-static const char *const workload_names[W_COUNT] = {"exact", "miss-store", "vectors", "text", "raw",
-                                                    "vector-store"};
-
-typedef struct {
-    char host[256];
-    int port;
-    int connections, pipeline, threads;
-    double duration_s, warmup_s, rate;
-    uint64_t requests;
-    int mix[W_COUNT];             /* weights; the workload of each request */
-    int mix_total;
-    size_t keys;
-    double zipf;
-    size_t value_size;
-    long ttl_s;                   /* miss-store: ttl_s of the stores (0 = server default) */
-    int dim;
-    char dataset[1024];
-    char raw_path[512];
-    char ns[128];
-    int json;
-    int populate;                 /* store the key space first */
-    char dump_prefix[1024];       /* write the vectors as fvecs and exit */
-} cfg_t;
-
-typedef struct {
-    char *q1, *q2;
-    int duplicate;
-} pair_t;
-
-typedef struct {
-    uint64_t key;
-    char *b64;                    /* base64 of the noisy query vector */
-} query_t;
-
-#define QUERY_POOL 4096
-
-typedef struct {
-    cfg_t cfg;
-    query_t *queries;             /* vectors workload: pre-encoded lookups, so the
-                                     load generator spends its CPU on sending */
-    double *zipf_cdf;
-    pair_t *pairs;
-    size_t n_pairs;
-    char *value;                  /* the stored response string */
-    uint64_t start_ns, measure_ns, end_ns;
-    _Atomic int stopping;
-} bench_t;
-
-typedef struct {
-    kind_t kind;
-    workload_t wl;
-    uint64_t intended_ns;         /* open loop: scheduled time; closed: send time */
-    int label;                    /* text workload: the pair's is_duplicate */
-    uint64_t follow_key;          /* miss-store: key to store after the miss */
-} inflight_t;
-
-typedef struct thread_s thread_t;
-
-typedef struct {
-    uv_tcp_t tcp;
-    uv_connect_t creq;
-    thread_t *t;
-    http_parser parser;
-    int connected, closed;
-    inflight_t q[MAX_PIPELINE];
-    int head, count;
-    sc_buf_t body;
-    sc_buf_t pending;             /* follow-up requests to send first */
-    char rbuf[65536];             /* reads land here: no allocation per read */
-    int pending_n;
-    inflight_t pending_meta[MAX_PIPELINE];
-} conn_t;
-
-typedef struct {
-    uint64_t done[K_COUNT];
-    uint64_t non2xx, transport;
-    uint64_t exact_hits, semantic_hits, misses;
-    uint64_t tp, fp;              /* semantic hits on labelled pairs */
-    histogram_t lat[K_COUNT];
-    histogram_t all;
-} stats_t;
-
-struct thread_s {
-    bench_t *b;
-    int id;
-    uv_loop_t loop;
-    conn_t *conns;
-    int n_conns;
-    pthread_t th;
-    uint64_t rng;
-    uint64_t key_counter;
-    stats_t st;                   /* measured window only */
-    _Atomic uint64_t live_done, live_errors, live_hits;
-    /* open loop */
-    int timer_fd;
-    uv_poll_t timer_poll;
-    uint64_t next_ns, interval_ns;
-    uint64_t *backlog;            /* intended send times not yet sent */
-    size_t bl_head, bl_count, bl_cap;
-    uv_timer_t stop_timer;
-    uint64_t sent_total;
-};
+#include "bench_internal.h"
 
 /* ---- randomness and data ------------------------------------------------ */
 
@@ -145,7 +41,7 @@ static double rng_unit(uint64_t *s)
     return (double)(rng_next(s) >> 11) / 9007199254740992.0;
 }
 
-static size_t zipf_pick(bench_t *b, uint64_t *rng)
+size_t bench_zipf_pick(bench_t *b, uint64_t *rng)
 {
     if (!b->zipf_cdf)
         return (size_t)(rng_next(rng) % b->cfg.keys);
@@ -165,7 +61,7 @@ static void vector_raw(float *out, uint64_t k, int dim, double noise, uint64_t *
 
 /* Vector of key 'k' (deterministic), plus noise when 'noise' > 0, as base64
  * little-endian float32: what OpenAI's encoding_format "base64" returns. */
-static void vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t *rng)
+void bench_vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t *rng)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint8_t raw[4 * 4096 + 3];
@@ -212,7 +108,7 @@ static void vector_raw(float *out, uint64_t k, int dim, double noise, uint64_t *
 /* Writes the base vectors and 10,000 noisy queries (Zipf-picked keys, the
  * same recipe as the vectors workload) as texmex fvecs, so an in-process
  * peer can search exactly the same data. */
-static int dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys)
+int bench_dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys)
 {
     char path[1100];
     float *v = malloc((size_t)dim * sizeof(float));
@@ -252,14 +148,18 @@ static int dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, s
 
 static void http_post(sc_buf_t *out, const cfg_t *c, const char *path, const sc_buf_t *body)
 {
-    sc_buf_printf(out, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                       "Content-Length: %zu\r\n\r\n", path, c->host, body->len);
+    sc_buf_printf(out,
+                  "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %zu\r\n\r\n",
+                  path, c->host, body->len);
     sc_buf_append(out, body->data, body->len);
 }
 
 static void body_head(sc_buf_t *b, const cfg_t *c)
 {
-    sc_buf_printf(b, "{\"namespace\":\"%s\",\"model\":\"bench-model\",\"params\":{\"temperature\":0},", c->ns);
+    sc_buf_printf(b,
+                  "{\"namespace\":\"%s\",\"model\":\"bench-model\",\"params\":{\"temperature\":0},",
+                  c->ns);
 }
 
 static void build_store(thread_t *t, sc_buf_t *out, workload_t wl, uint64_t k)
@@ -277,13 +177,15 @@ static void build_store(thread_t *t, sc_buf_t *out, workload_t wl, uint64_t k)
     }
     if (wl == W_VECTORS || wl == W_VECTOR_STORE) {
         sc_buf_puts(&body, ",\"embedding\":\"");
-        vector_b64(&body, k, b->cfg.dim, 0, &t->rng);
+        bench_vector_b64(&body, k, b->cfg.dim, 0, &t->rng);
         sc_buf_puts(&body, "\"");
     }
-    if ((wl == W_MISS_STORE || wl == W_VECTOR_STORE) && b->cfg.ttl_s > 0) /* churn: fresh entries expire */
+    if ((wl == W_MISS_STORE || wl == W_VECTOR_STORE) &&
+        b->cfg.ttl_s > 0) /* churn: fresh entries expire */
         sc_buf_printf(&body, ",\"ttl_s\":%ld", b->cfg.ttl_s);
-    sc_buf_printf(&body, ",\"response\":\"%s\",\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":%zu}}",
-                  b->value, b->cfg.value_size / 4);
+    sc_buf_printf(
+        &body, ",\"response\":\"%s\",\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":%zu}}",
+        b->value, b->cfg.value_size / 4);
     http_post(out, &b->cfg, "/v1/store", &body);
     sc_buf_free(&body);
 }
@@ -313,7 +215,7 @@ static void build_request(thread_t *t, sc_buf_t *out, inflight_t *m)
         sc_buf_printf(out, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", c->raw_path, c->host);
         return;
     case W_EXACT: {
-        uint64_t k = zipf_pick(b, &t->rng);
+        uint64_t k = bench_zipf_pick(b, &t->rng);
         body_head(&body, c);
         sc_buf_printf(&body, "\"prompt\":\"bench question number %llu\"}", (unsigned long long)k);
         break;
@@ -742,7 +644,7 @@ static void *thread_main(void *arg)
 
 /* ---- phases -------------------------------------------------------------- */
 
-static void run_phase(bench_t *b, thread_t *threads, int progress)
+void bench_run_phase(bench_t *b, thread_t *threads, int progress)
 {
     b->start_ns = sc_mono_ns();
     b->measure_ns = b->start_ns + (uint64_t)(b->cfg.warmup_s * 1e9);
@@ -826,7 +728,7 @@ static int populate_done(http_parser *p)
 
 /* Stores every key of the key space once, 64 pipelined stores at a time on
  * one blocking connection (not measured). */
-static void populate(bench_t *b, workload_t wl)
+void bench_populate(bench_t *b, workload_t wl)
 {
     size_t n = wl == W_TEXT ? b->n_pairs : b->cfg.keys;
     struct sockaddr_in a;
@@ -875,294 +777,3 @@ static void populate(bench_t *b, workload_t wl)
     fprintf(stderr, "populated %zu entries in %.1f s\n", n, (double)(sc_mono_ns() - t0) / 1e9);
 }
 
-/* ---- setup and report ---------------------------------------------------- */
-
-static int load_pairs(bench_t *b, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *line = NULL;
-    size_t cap = 0, n = 0, alloc = 0;
-    while (getline(&line, &cap, f) > 0) {
-        char *t1 = strchr(line, '\t');
-        char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-        if (!t2)
-            continue;
-        *t1 = *t2 = '\0';
-        if (n == alloc) {
-            alloc = alloc ? alloc * 2 : 1024;
-            b->pairs = realloc(b->pairs, alloc * sizeof(pair_t));
-        }
-        b->pairs[n].q1 = strdup(line);
-        b->pairs[n].q2 = strdup(t1 + 1);
-        b->pairs[n].duplicate = atoi(t2 + 1) == 1;
-        n++;
-    }
-    free(line);
-    fclose(f);
-    b->n_pairs = n;
-    return n ? 0 : -1;
-}
-
-static int parse_mix(cfg_t *c, const char *s)
-{
-    memset(c->mix, 0, sizeof(c->mix));
-    c->mix_total = 0;
-    char *copy = strdup(s), *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        int w = eq ? atoi(eq + 1) : 1;
-        if (eq)
-            *eq = '\0';
-        int found = 0;
-        for (int i = 0; i < W_COUNT; i++)
-            if (strcmp(tok, workload_names[i]) == 0) {
-                c->mix[i] += w;
-                c->mix_total += w;
-                found = 1;
-            }
-        if (!found || w < 0) {
-            free(copy);
-            return -1;
-        }
-    }
-    free(copy);
-    return c->mix_total > 0 ? 0 : -1;
-}
-
-static void usage(void)
-{
-    fprintf(stderr,
-            "usage: semcached-bench [options]\n"
-            "  --host H --port P        server (127.0.0.1:8080)\n"
-            "  -c, --connections N      connections (32)\n"
-            "  --pipeline D             requests outstanding per connection (1)\n"
-            "  -t, --threads N          client event loops (1)\n"
-            "  -d, --duration S         measured seconds (10)      --warmup S (2)\n"
-            "  -n, --requests N         stop after N requests instead of a duration\n"
-            "  --rate R                 open loop at R request starts/s (a miss-store start\n"
-            "                           is followed by its store; default: closed loop)\n"
-            "  -w, --workload W         exact | miss-store | vectors | vector-store | text |\n"
-            "                           raw, or a mix such as exact=80,miss-store=20 (exact);\n"
-            "                           vector-store stores new entries with vectors in the\n"
-            "                           vectors scope (with --ttl they expire)\n"
-            "  --keys N                 key space of exact and vectors (10000)\n"
-            "  --zipf S                 Zipf exponent of key popularity; 0 = uniform (0.99)\n"
-            "  --value-size B           bytes of each stored response (512)\n"
-            "  --ttl S                  ttl_s of miss-store's and vector-store's stores (0: the\n"
-            "                           server's default)\n"
-            "  --dim D                  vector dimensions for vectors (384)\n"
-            "  --dataset FILE           question1<TAB>question2<TAB>label pairs for text\n"
-            "  --path P                 request path for raw (/)\n"
-            "  --namespace NS           namespace to use (bench)\n"
-            "  --no-populate            do not store the key space first\n"
-            "  --json                   print the result as JSON on stdout\n"
-            "  --dump-vectors PREFIX    write the vectors workload's data as PREFIX_base.fvecs\n"
-            "                           and PREFIX_query.fvecs, then exit\n");
-}
-
-static void report(bench_t *b, thread_t *threads)
-{
-    stats_t tot;
-    memset(&tot, 0, sizeof(tot));
-    for (int k = 0; k < K_COUNT; k++)
-        hist_init(&tot.lat[k]);
-    hist_init(&tot.all);
-    for (int i = 0; i < b->cfg.threads; i++) {
-        stats_t *s = &threads[i].st;
-        for (int k = 0; k < K_COUNT; k++) {
-            tot.done[k] += s->done[k];
-            hist_merge(&tot.lat[k], &s->lat[k]);
-        }
-        hist_merge(&tot.all, &s->all);
-        tot.non2xx += s->non2xx;
-        tot.transport += s->transport;
-        tot.exact_hits += s->exact_hits;
-        tot.semantic_hits += s->semantic_hits;
-        tot.misses += s->misses;
-        tot.tp += s->tp;
-        tot.fp += s->fp;
-    }
-    double secs = (double)(b->end_ns - b->measure_ns) / 1e9;
-    if (secs <= 0)
-        secs = 1e-9;
-    uint64_t ok = tot.all.total;
-    double rps = (double)ok / secs;
-    uint64_t lookups = tot.exact_hits + tot.semantic_hits + tot.misses;
-    double us = 1e3;
-    const histogram_t *h = &tot.all;
-    char wl[128] = "";
-    for (int i = 0, n = 0; i < W_COUNT; i++)
-        if (b->cfg.mix[i])
-            n += snprintf(wl + n, sizeof(wl) - (size_t)n, "%s%s=%d", n ? "," : "", workload_names[i], b->cfg.mix[i]);
-    if (b->cfg.json) {
-        printf("{\"workload\":\"%s\",\"connections\":%d,\"pipeline\":%d,\"threads\":%d,"
-               "\"mode\":\"%s\",\"target_rate\":%.1f,\"seconds\":%.3f,\"requests\":%llu,\"rate\":%.1f,"
-               "\"errors\":{\"non2xx\":%llu,\"transport\":%llu},"
-               "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
-               "\"lookups\":{\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
-               "\"semantic_precision\":",
-               wl, b->cfg.connections, b->cfg.pipeline, b->cfg.threads,
-               b->cfg.rate > 0 ? "open" : "closed", b->cfg.rate, secs, (unsigned long long)ok, rps,
-               (unsigned long long)tot.non2xx, (unsigned long long)tot.transport,
-               (double)hist_quantile(h, 0.5) / us, (double)hist_quantile(h, 0.9) / us,
-               (double)hist_quantile(h, 0.99) / us, (double)hist_quantile(h, 0.999) / us,
-               (double)h->max / us, hist_mean(h) / us, (unsigned long long)tot.exact_hits,
-               (unsigned long long)tot.semantic_hits, (unsigned long long)tot.misses);
-        if (tot.tp + tot.fp)
-            printf("%.4f", (double)tot.tp / (double)(tot.tp + tot.fp));
-        else
-            printf("null");
-        static const char *const names[K_COUNT] = {"lookup", "store", "raw"};
-        printf(",\"by_kind\":{");
-        for (int k = 0, first = 1; k < K_COUNT; k++) {
-            if (!tot.done[k])
-                continue;
-            printf("%s\"%s\":{\"requests\":%llu,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}",
-                   first ? "" : ",", names[k], (unsigned long long)tot.done[k],
-                   (double)tot.done[k] / secs, (double)hist_quantile(&tot.lat[k], 0.5) / us,
-                   (double)hist_quantile(&tot.lat[k], 0.99) / us);
-            first = 0;
-        }
-        printf("}}\n");
-        return;
-    }
-    printf("\nsemcached-bench: %s, %s loop%s, %d connections, pipeline %d, %d threads\n", wl,
-           b->cfg.rate > 0 ? "open" : "closed", "", b->cfg.connections, b->cfg.pipeline,
-           b->cfg.threads);
-    if (b->cfg.rate > 0)
-        printf("  target rate     %.0f req/s\n", b->cfg.rate);
-    printf("  measured        %.2f s, %llu requests, %.0f req/s\n", secs, (unsigned long long)ok, rps);
-    printf("  errors          %llu non-2xx, %llu transport\n", (unsigned long long)tot.non2xx,
-           (unsigned long long)tot.transport);
-    printf("  latency (us)    p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
-           (double)hist_quantile(h, 0.5) / us, (double)hist_quantile(h, 0.9) / us,
-           (double)hist_quantile(h, 0.99) / us, (double)hist_quantile(h, 0.999) / us,
-           (double)h->max / us, hist_mean(h) / us);
-    static const char *const kn[K_COUNT] = {"lookup", "store", "raw"};
-    for (int k = 0; k < K_COUNT; k++)
-        if (tot.done[k] && tot.done[k] != ok)
-            printf("  %-15s %llu, p50 %.1f us, p99 %.1f us\n", kn[k], (unsigned long long)tot.done[k],
-                   (double)hist_quantile(&tot.lat[k], 0.5) / us,
-                   (double)hist_quantile(&tot.lat[k], 0.99) / us);
-    if (lookups)
-        printf("  lookups         %llu exact hits, %llu semantic hits, %llu misses (hit rate %.1f%%)\n",
-               (unsigned long long)tot.exact_hits, (unsigned long long)tot.semantic_hits,
-               (unsigned long long)tot.misses,
-               100.0 * (double)(tot.exact_hits + tot.semantic_hits) / (double)lookups);
-    if (tot.tp + tot.fp)
-        printf("  semantic hits   precision %.3f (%llu on duplicate pairs, %llu on non-duplicates)\n",
-               (double)tot.tp / (double)(tot.tp + tot.fp), (unsigned long long)tot.tp,
-               (unsigned long long)tot.fp);
-}
-
-int main(int argc, char **argv)
-{
-    static bench_t b;
-    cfg_t *c = &b.cfg;
-    snprintf(c->host, sizeof(c->host), "127.0.0.1");
-    c->port = 8080;
-    c->connections = 32;
-    c->pipeline = 1;
-    c->threads = 1;
-    c->duration_s = 10;
-    c->warmup_s = 2;
-    c->keys = 10000;
-    c->zipf = 0.99;
-    c->value_size = 512;
-    c->dim = 384;
-    c->populate = 1;
-    snprintf(c->raw_path, sizeof(c->raw_path), "/");
-    snprintf(c->ns, sizeof(c->ns), "bench");
-    parse_mix(c, "exact");
-    static const struct option opts[] = {
-        {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'}, {"connections", 1, 0, 'c'},
-        {"pipeline", 1, 0, 'P'}, {"threads", 1, 0, 't'}, {"duration", 1, 0, 'd'},
-        {"warmup", 1, 0, 'W'}, {"requests", 1, 0, 'n'}, {"rate", 1, 0, 'r'},
-        {"workload", 1, 0, 'w'}, {"keys", 1, 0, 'k'}, {"zipf", 1, 0, 'z'},
-        {"value-size", 1, 0, 'v'}, {"dim", 1, 0, 'D'}, {"dataset", 1, 0, 'S'},
-        {"path", 1, 0, 'u'}, {"namespace", 1, 0, 'N'}, {"no-populate", 0, 0, 'x'},
-        {"json", 0, 0, 'j'}, {"ttl", 1, 0, 'T'}, {"dump-vectors", 1, 0, 'V'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int o;
-    while ((o = getopt_long(argc, argv, "c:t:d:n:w:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'H': snprintf(c->host, sizeof(c->host), "%s", optarg); break;
-        case 'p': c->port = atoi(optarg); break;
-        case 'c': c->connections = atoi(optarg); break;
-        case 'P': c->pipeline = atoi(optarg); break;
-        case 't': c->threads = atoi(optarg); break;
-        case 'd': c->duration_s = atof(optarg); break;
-        case 'W': c->warmup_s = atof(optarg); break;
-        case 'n': c->requests = strtoull(optarg, NULL, 10); break;
-        case 'r': c->rate = atof(optarg); break;
-        case 'w':
-            if (parse_mix(c, optarg)) {
-                fprintf(stderr, "semcached-bench: bad --workload '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'k': c->keys = strtoull(optarg, NULL, 10); break;
-        case 'z': c->zipf = atof(optarg); break;
-        case 'v': c->value_size = strtoull(optarg, NULL, 10); break;
-        case 'T': c->ttl_s = atol(optarg); break;
-        case 'D': c->dim = atoi(optarg); break;
-        case 'S': snprintf(c->dataset, sizeof(c->dataset), "%s", optarg); break;
-        case 'u': snprintf(c->raw_path, sizeof(c->raw_path), "%s", optarg); break;
-        case 'N': snprintf(c->ns, sizeof(c->ns), "%s", optarg); break;
-        case 'x': c->populate = 0; break;
-        case 'j': c->json = 1; break;
-        case 'V': snprintf(c->dump_prefix, sizeof(c->dump_prefix), "%s", optarg); break;
-        default: usage(); return o == 'h' ? 0 : 2;
-        }
-    }
-    if (c->connections < 1 || c->threads < 1 || c->pipeline < 1 || c->pipeline > MAX_PIPELINE ||
-        c->keys < 1 || c->dim < 1 || c->dim > 4096 || c->threads > c->connections) {
-        fprintf(stderr, "semcached-bench: bad arguments (see --help)\n");
-        return 2;
-    }
-    if (c->mix[W_TEXT] && (!c->dataset[0] || load_pairs(&b, c->dataset))) {
-        fprintf(stderr, "semcached-bench: the text workload needs --dataset with pairs\n");
-        return 2;
-    }
-    if (c->zipf > 0) {
-        b.zipf_cdf = malloc(c->keys * sizeof(double));
-        double sum = 0;
-        for (size_t i = 0; i < c->keys; i++)
-            sum += 1.0 / pow((double)(i + 1), c->zipf);
-        double acc = 0;
-        for (size_t i = 0; i < c->keys; i++) {
-            acc += 1.0 / pow((double)(i + 1), c->zipf) / sum;
-            b.zipf_cdf[i] = acc;
-        }
-    }
-    if (c->dump_prefix[0])
-        return dump_vectors(c->dump_prefix, c->keys, c->dim, b.zipf_cdf, c->keys) ? 1 : 0;
-    b.value = malloc(c->value_size + 1);
-    for (size_t i = 0; i < c->value_size; i++)
-        b.value[i] = (char)('a' + i % 26);
-    b.value[c->value_size] = '\0';
-    if (c->mix[W_VECTORS]) {
-        uint64_t rng = 99;
-        b.queries = calloc(QUERY_POOL, sizeof(query_t));
-        for (size_t i = 0; i < QUERY_POOL; i++) {
-            sc_buf_t enc = {0};
-            b.queries[i].key = zipf_pick(&b, &rng);
-            vector_b64(&enc, b.queries[i].key, c->dim, 0.02, &rng);
-            b.queries[i].b64 = enc.data;
-        }
-    }
-    if (c->populate) {
-        if (c->mix[W_EXACT])
-            populate(&b, W_EXACT);
-        if (c->mix[W_VECTORS])
-            populate(&b, W_VECTORS);
-        if (c->mix[W_TEXT])
-            populate(&b, W_TEXT);
-    }
-    thread_t *threads = calloc((size_t)c->threads, sizeof(thread_t));
-    run_phase(&b, threads, !c->json);
-    report(&b, threads);
-    free(threads);
-    return 0;
-}

@@ -70,7 +70,6 @@ static void on_peers(redisAsyncContext *ac, void *reply, void *priv)
     pthread_mutex_unlock(&f->peers_mu);
 }
 
-
 static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
 {
     fleet_conn_t *c = ac->data;
@@ -117,8 +116,8 @@ static void heartbeat(sc_fleet_t *f, uint64_t now)
     sc_store_fleet_applied(f->store, &applied);
     sc__fleet_id_format(&applied, id);
     snprintf(row, sizeof(row), "%s %s %" PRIu64 " %" PRIu64 " %" PRIu64,
-             f->snapshot_url[0] ? f->snapshot_url : "-", id, sc_now_ms(),
-             atomic_load(&f->lag_ms), atomic_load(&f->lag_records));
+             f->snapshot_url[0] ? f->snapshot_url : "-", id, sc_now_ms(), atomic_load(&f->lag_ms),
+             atomic_load(&f->lag_records));
     const char *hset[4] = {"HSET", f->nodes_key, f->node_hex, row};
     const char *hgetall[2] = {"HGETALL", f->nodes_key};
     const char *xinfo[3] = {"XINFO", "STREAM", f->stream_key};
@@ -288,8 +287,9 @@ int sc_fleet_create(sc_fleet_t **out, const sc_config_t *cfg, sc_log_t *log)
 {
     char err[256];
     if (!cfg->redis[0] || !fleet_name_ok(cfg->fleet)) {
-        sc_log(log, SC_ERROR, "fleet: --redis and --fleet go together; --fleet is 1-64 of "
-                              "[A-Za-z0-9._-]");
+        sc_log(log, SC_ERROR,
+               "fleet: --redis and --fleet go together; --fleet is 1-64 of "
+               "[A-Za-z0-9._-]");
         return SC_EINVAL;
     }
     sc_fleet_t *f = calloc(1, sizeof(*f));
@@ -303,10 +303,18 @@ int sc_fleet_create(sc_fleet_t **out, const sc_config_t *cfg, sc_log_t *log)
     f->cfg = *cfg;
     f->log = log;
     sc__fleet_keys(cfg->fleet, f->stream_key, f->nodes_key, sizeof(f->stream_key));
-    f->pub = (fleet_conn_t){.f = f, .name = "publisher", .backoff_ms = 100, .up = &f->pub_up,
-                            .on_ready = pub_ready, .on_down = pub_down};
-    f->rd = (fleet_conn_t){.f = f, .name = "reader", .backoff_ms = 100, .up = &f->rd_up,
-                           .on_ready = rd_ready, .on_down = rd_down};
+    f->pub = (fleet_conn_t){.f = f,
+                            .name = "publisher",
+                            .backoff_ms = 100,
+                            .up = &f->pub_up,
+                            .on_ready = pub_ready,
+                            .on_down = pub_down};
+    f->rd = (fleet_conn_t){.f = f,
+                           .name = "reader",
+                           .backoff_ms = 100,
+                           .up = &f->rd_up,
+                           .on_ready = rd_ready,
+                           .on_down = rd_down};
     pthread_mutex_init(&f->mu, NULL);
     pthread_mutex_init(&f->peers_mu, NULL);
     *out = f;
@@ -323,8 +331,8 @@ int sc_fleet_attach(sc_fleet_t *f, sc_store_t *s, const sc_store_fleet_hooks_t *
         .tombstone_ms = (uint64_t)f->cfg.fleet_tombstone_s * 1000u,
         .max_skew_ms = FLEET_MAX_SKEW_MS,
     };
-    sc_store_fleet_hooks_t h = {.on_outbox = hook_outbox, .on_ns = hook_ns,
-                                .embedder_of = hook_embedder, .ctx = f};
+    sc_store_fleet_hooks_t h = {
+        .on_outbox = hook_outbox, .on_ns = hook_ns, .embedder_of = hook_embedder, .ctx = f};
     return sc_store_fleet_enable(s, &o, &h);
 }
 
@@ -361,8 +369,8 @@ int sc_fleet_start(sc_fleet_t *f, const char *snapshot_url, int joining)
         return -rc;
     }
     f->started = 1;
-    sc_log(f->log, SC_INFO, "fleet: node %s joins fleet '%s' at %s (%s)", f->node_hex,
-           f->cfg.fleet, f->addr.unix_path[0] ? f->addr.unix_path : f->addr.host,
+    sc_log(f->log, SC_INFO, "fleet: node %s joins fleet '%s' at %s (%s)", f->node_hex, f->cfg.fleet,
+           f->addr.unix_path[0] ? f->addr.unix_path : f->addr.host,
            joining ? "joining: not ready until caught up" : "following");
     return 0;
 }

@@ -26,8 +26,10 @@ static redisContext *connect_sync(const sc_redis_addr_t *a, sc_log_t *log)
     redisContext *c = a->unix_path[0] ? redisConnectUnixWithTimeout(a->unix_path, tv)
                                       : redisConnectWithTimeout(a->host, a->port, tv);
     if (!c || c->err) {
-        sc_log(log, SC_WARN, "fleet: Redis unreachable at start-up (%s); starting from the "
-                             "local store", c ? c->errstr : "out of memory");
+        sc_log(log, SC_WARN,
+               "fleet: Redis unreachable at start-up (%s); starting from the "
+               "local store",
+               c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
         return NULL;
@@ -94,9 +96,8 @@ static int flush_one(void *ctx, uint64_t seq, const void *rec, size_t len)
 
 /* Opens the local store (creating it) to read its position, and publishes
  * what it has not published: the snapshot replaces the whole environment. */
-static int local_position(const sc_config_t *cfg, sc_log_t *log, const char *dir,
-                          redisContext *c, const char *key, sc_stream_id_t *applied,
-                          uint64_t *node, int publish)
+static int local_position(const sc_config_t *cfg, sc_log_t *log, const char *dir, redisContext *c,
+                          const char *key, sc_stream_id_t *applied, uint64_t *node, int publish)
 {
     sc_store_t *s;
     sc_store_fleet_opts_t o = {.outbox_max = 0, .tombstone_ms = 1000, .max_skew_ms = 1000};
@@ -114,8 +115,9 @@ static int local_position(const sc_config_t *cfg, sc_log_t *log, const char *dir
         sc_store_fleet_outbox_read(s, 0, SIZE_MAX, flush_one, &fl);
     sc_store_destroy(s);
     if (fl.failed) {
-        sc_log(log, SC_ERROR, "fleet: could not publish this node's %llu unpublished changes "
-                              "before copying a snapshot; keeping the local store",
+        sc_log(log, SC_ERROR,
+               "fleet: could not publish this node's %llu unpublished changes "
+               "before copying a snapshot; keeping the local store",
                (unsigned long long)fl.failed);
         return SC_EREMOTE;
     }
@@ -246,8 +248,10 @@ static int install_from(const fleet_peer_t *p, const char *token, const char *di
     unlink(lock);
     char id[48];
     sc__fleet_id_format(&got, id);
-    sc_log(log, SC_INFO, "fleet: installed the snapshot of node %016llx from %s (applied up "
-                         "to %s)", (unsigned long long)p->node, p->url, id);
+    sc_log(log, SC_INFO,
+           "fleet: installed the snapshot of node %016llx from %s (applied up "
+           "to %s)",
+           (unsigned long long)p->node, p->url, id);
     return 0;
 }
 
@@ -276,8 +280,10 @@ int sc_fleet_bootstrap(const sc_config_t *cfg, sc_log_t *log, const char *dir,
     char have[48], head[48];
     sc__fleet_id_format(&applied, have);
     sc__fleet_id_format(&first, head);
-    sc_log(log, SC_INFO, "fleet: the stream now starts at %s, records after this node's "
-                         "position %s were trimmed: copying a peer's snapshot", head, have);
+    sc_log(log, SC_INFO,
+           "fleet: the stream now starts at %s, records after this node's "
+           "position %s were trimmed: copying a peer's snapshot",
+           head, have);
     /* A peer's snapshot covers the gap if it applied up to just before the
      * first record left. */
     sc_stream_id_t trimmed = first;
@@ -297,8 +303,9 @@ int sc_fleet_bootstrap(const sc_config_t *cfg, sc_log_t *log, const char *dir,
             *installed = 1;
             return 0;
         }
-    sc_log(log, SC_ERROR, "fleet: no peer could give a snapshot (%zu tried); starting from "
-                          "the local store, which misses the changes trimmed from the stream",
+    sc_log(log, SC_ERROR,
+           "fleet: no peer could give a snapshot (%zu tried); starting from "
+           "the local store, which misses the changes trimmed from the stream",
            n);
     return 0;
 }

@@ -18,7 +18,7 @@
  * This copy hands the error to hiredis, whose read then fails and
  * disconnects; otherwise it is the shipped adapter. */
 typedef struct {
-    redisAsyncContext *ac;      /* NULL once hiredis cleaned up */
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
     uv_poll_t handle;
     int events;
 } uv_events_t;
@@ -47,10 +47,22 @@ static void ev_update(uv_events_t *p, int add, int ev)
         uv_poll_stop(&p->handle);
 }
 
-static void ev_add_read(void *d) { ev_update(d, 1, UV_READABLE); }
-static void ev_del_read(void *d) { ev_update(d, 0, UV_READABLE); }
-static void ev_add_write(void *d) { ev_update(d, 1, UV_WRITABLE); }
-static void ev_del_write(void *d) { ev_update(d, 0, UV_WRITABLE); }
+static void ev_add_read(void *d)
+{
+    ev_update(d, 1, UV_READABLE);
+}
+static void ev_del_read(void *d)
+{
+    ev_update(d, 0, UV_READABLE);
+}
+static void ev_add_write(void *d)
+{
+    ev_update(d, 1, UV_WRITABLE);
+}
+static void ev_del_write(void *d)
+{
+    ev_update(d, 0, UV_WRITABLE);
+}
 
 static void ev_closed(uv_handle_t *h)
 {
@@ -100,11 +112,10 @@ static void conn_down(fleet_conn_t *c, const char *why)
     c->busy_since_ms = 0;
     c->since_ms = sc__fleet_mono_ms();
     c->retry_at_ms = c->since_ms + c->backoff_ms;
-    c->backoff_ms = c->backoff_ms * 2 > FLEET_BACKOFF_MAX_MS ? FLEET_BACKOFF_MAX_MS
-                                                             : c->backoff_ms * 2;
+    c->backoff_ms =
+        c->backoff_ms * 2 > FLEET_BACKOFF_MAX_MS ? FLEET_BACKOFF_MAX_MS : c->backoff_ms * 2;
     if (was == CONN_READY && !f->stopping && !f->closing)
-        sc_log(f->log, SC_WARN, "fleet: %s connection to Redis lost (%s); retrying", c->name,
-               why);
+        sc_log(f->log, SC_WARN, "fleet: %s connection to Redis lost (%s); retrying", c->name, why);
     c->on_down(f);
 }
 
@@ -127,8 +138,8 @@ void sc__fleet_drop(fleet_conn_t *c, const char *why)
     }
 }
 
-int sc__fleet_command(fleet_conn_t *c, redisCallbackFn *fn, void *priv, int argc,
-                      const char **argv, const size_t *lens)
+int sc__fleet_command(fleet_conn_t *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                      const size_t *lens)
 {
     if (!c->ac || redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, lens) != REDIS_OK)
         return SC_EREMOTE;

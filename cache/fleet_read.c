@@ -93,8 +93,10 @@ static void malformed(sc_fleet_t *f, const char *id, const char *why)
     uint64_t now = sc_now_ms();
     if (now >= f->last_malformed_log_ms + 60000) {
         f->last_malformed_log_ms = now;
-        sc_log(f->log, SC_WARN, "fleet: skipped stream entry %s: %s (counted in "
-                                "fleet.malformed; said once a minute)", id, why);
+        sc_log(f->log, SC_WARN,
+               "fleet: skipped stream entry %s: %s (counted in "
+               "fleet.malformed; said once a minute)",
+               id, why);
     }
 }
 
@@ -120,8 +122,8 @@ static int add_entry(sc_fleet_t *f, fleet_batch_t *b, const redisReply *e, sc_st
     sc_frec_t r;
     sc_entry_t entry;
     if (sc_frec_decode(v->str, v->len, &r) ||
-        (r.type == SC_FREC_PUT && (sc_store_decode(r.payload.ptr, r.payload.len, &entry) ||
-                                   entry.dim > SC_FREC_MAX_DIM))) {
+        (r.type == SC_FREC_PUT &&
+         (sc_store_decode(r.payload.ptr, r.payload.len, &entry) || entry.dim > SC_FREC_MAX_DIM))) {
         malformed(f, id, "a damaged record, or one of another version");
         return 0;
     }

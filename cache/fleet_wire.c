@@ -55,8 +55,10 @@ int sc_redis_addr_parse(const char *url, sc_redis_addr_t *a, char *err, size_t e
         return 0;
     }
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, err_cap, "--redis must be redis://[user:password@]host:port[/db] or a "
-                               "unix socket path, not '%s'", url);
+        snprintf(err, err_cap,
+                 "--redis must be redis://[user:password@]host:port[/db] or a "
+                 "unix socket path, not '%s'",
+                 url);
         return SC_EINVAL;
     }
     const char *rest = url + 8, *at = strrchr(rest, '@'), *host = at ? at + 1 : rest;
@@ -180,8 +182,7 @@ int sc__fleet_peer_parse(const char *field, size_t flen, const char *val, size_t
     return 0;
 }
 
-int sc__fleet_trimmed_past(const redisReply *r, const sc_stream_id_t *pos,
-                           sc_stream_id_t *first)
+int sc__fleet_trimmed_past(const redisReply *r, const sc_stream_id_t *pos, sc_stream_id_t *first)
 {
     long long length = -1, added = -1;
     sc_stream_id_t deleted = {0, 0};

@@ -19,8 +19,8 @@
 #include <xxhash.h>
 
 #define MAX_TOKENS 2048
-#define WORD_MAX 64       /* longer runs are cut (no real word is longer) */
-#define TYPO_MIN_LEN 5    /* words this long may differ by one edit (a typo) */
+#define WORD_MAX 64    /* longer runs are cut (no real word is longer) */
+#define TYPO_MIN_LEN 5 /* words this long may differ by one edit (a typo) */
 
 /* Generated from cache/guard_words.txt by the Makefile. */
 extern const unsigned char sc_guard_words_txt[];
@@ -29,11 +29,11 @@ extern const size_t sc_guard_words_txt_len;
 /* ---- the word list ---------------------------------------------------------- */
 
 struct sc_guard_words_s {
-    char *own;                /* the file's bytes (NULL for the built-in list) */
-    const char **word;        /* by rank */
+    char *own;         /* the file's bytes (NULL for the built-in list) */
+    const char **word; /* by rank */
     uint8_t *len;
     uint32_t n;
-    uint32_t *slot;           /* rank + 1; 0 = empty */
+    uint32_t *slot; /* rank + 1; 0 = empty */
     size_t mask;
 };
 
@@ -57,7 +57,8 @@ static int words_build(sc_guard_words_t *w, const char *text, size_t len, size_t
     for (const char *p = text, *end = text + len; p < end && w->n < lines;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t l = (size_t)((nl ? nl : end) - p);
-        if (l && l <= WORD_MAX && sc_guard_words_rank(w, p, l) < 0) { /* first (more frequent) wins */
+        if (l && l <= WORD_MAX &&
+            sc_guard_words_rank(w, p, l) < 0) { /* first (more frequent) wins */
             size_t i = (size_t)XXH3_64bits(p, l) & w->mask;
             while (w->slot[i])
                 i = (i + 1) & w->mask;
@@ -139,12 +140,12 @@ void sc_guard_words_free(sc_guard_words_t *w)
 enum { TOK_WORD = 0, TOK_NUMBER = 1 };
 
 typedef struct {
-    uint32_t off, len;        /* into the text's token bytes */
+    uint32_t off, len; /* into the text's token bytes */
     uint8_t kind;
 } tok_t;
 
 typedef struct {
-    sc_buf_t bytes;           /* token strings, each NUL-terminated */
+    sc_buf_t bytes; /* token strings, each NUL-terminated */
     tok_t tok[MAX_TOKENS];
     uint32_t n;
     int negated;
@@ -172,24 +173,24 @@ static int emit(text_t *t, const char *s, size_t len, int kind)
 /* The cue words of negation; "n't" is found in contractions (tokenize). The
  * list and its limits are documented in docs/quality.md ("Guards"). */
 static const char *const negations[] = {
-    "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "noone",
-    "without", "cannot", "non", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent",
-    "cant", "couldnt", "wouldnt", "shouldnt", "wont", "havent", "hasnt", "hadnt", "aint",
-    "neednt", "mustnt", NULL};
+    "not",     "no",     "never",   "none",   "nobody", "nothing", "neither", "nor",
+    "nowhere", "noone",  "without", "cannot", "non",    "dont",    "doesnt",  "didnt",
+    "isnt",    "arent",  "wasnt",   "werent", "cant",   "couldnt", "wouldnt", "shouldnt",
+    "wont",    "havent", "hasnt",   "hadnt",  "aint",   "neednt",  "mustnt",  NULL};
 
 /* Number words: two to twenty and the tens. "one" is left out: it is a
  * pronoun as often as a number ("which one is better"). */
 static const char *const number_words[] = {
-    "zero", "", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty", NULL};
-static const char *const tens[] = {"thirty", "forty", "fifty", "sixty", "seventy", "eighty",
-                                   "ninety", NULL};
+    "zero",    "",          "two",      "three",    "four",   "five",     "six",      "seven",
+    "eight",   "nine",      "ten",      "eleven",   "twelve", "thirteen", "fourteen", "fifteen",
+    "sixteen", "seventeen", "eighteen", "nineteen", "twenty", NULL};
+static const char *const tens[] = {"thirty",  "forty",  "fifty",  "sixty",
+                                   "seventy", "eighty", "ninety", NULL};
 /* Dates: month and weekday names ("may" is left out: a modal verb). */
 static const char *const date_words[] = {
-    "january", "february", "march", "april", "june", "july", "august", "september", "october",
-    "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-    "sunday", NULL};
+    "january",   "february", "march",    "april",    "june",   "july",    "august",
+    "september", "october",  "november", "december", "monday", "tuesday", "wednesday",
+    "thursday",  "friday",   "saturday", "sunday",   NULL};
 
 static int in_list(const char *const *list, const char *w, size_t len)
 {
@@ -247,7 +248,8 @@ static int fold_char(utf8proc_int32_t c, utf8proc_int32_t out[4])
 {
     int lb = 0;
     utf8proc_ssize_t n = utf8proc_decompose_char(
-        c, out, 4, UTF8PROC_CASEFOLD | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_STABLE, &lb);
+        c, out, 4, UTF8PROC_CASEFOLD | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_STABLE,
+        &lb);
     return n < 0 || n > 4 ? 0 : (int)n;
 }
 
@@ -351,7 +353,8 @@ static size_t stem(const char *w, size_t n, char *out)
     if (n > 4 && ENDS("ies")) {
         n -= 2;
         out[n - 1] = 'y';
-    } else if (n > 4 && (ENDS("ses") || ENDS("xes") || ENDS("zes") || ENDS("ches") || ENDS("shes"))) {
+    } else if (n > 4 &&
+               (ENDS("ses") || ENDS("xes") || ENDS("zes") || ENDS("ches") || ENDS("shes"))) {
         n -= 2;
     } else if (n > 3 && ENDS("s") && !ENDS("ss") && !ENDS("us") && !ENDS("is")) {
         n--;
@@ -382,7 +385,8 @@ static int one_edit(const char *a, size_t al, const char *b, size_t bl)
         i++;
     if (al == bl)
         return i == al || strcmp(a + i + 1, b + i + 1) == 0 ||
-               (i + 1 < al && a[i] == b[i + 1] && a[i + 1] == b[i] && strcmp(a + i + 2, b + i + 2) == 0);
+               (i + 1 < al && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+                strcmp(a + i + 2, b + i + 2) == 0);
     return al > bl ? strcmp(a + i + 1, b + i) == 0 : strcmp(a + i, b + i + 1) == 0;
 }
 
@@ -423,8 +427,8 @@ static int latin(const char *w, size_t len)
 {
     for (size_t i = 0; i < len;) {
         utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)w + i,
-                                              (utf8proc_ssize_t)(len - i), &c);
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)w + i, (utf8proc_ssize_t)(len - i), &c);
         if (k <= 0 || c >= 0x250)
             return 0;
         i += (size_t)k;
@@ -539,7 +543,8 @@ int sc_guard_check(const char *a, size_t alen, const char *b, size_t blen, const
     if (!rc)
         rc = tokenize(tb, b, blen);
     if (!rc && (o->checks & SC_GUARD_NEGATION) && ta->negated != tb->negated)
-        reason(out, SC_GUARD_NEGATION, "negation in the %s text only", ta->negated ? "first" : "second");
+        reason(out, SC_GUARD_NEGATION, "negation in the %s text only",
+               ta->negated ? "first" : "second");
     const char *w;
     if (!rc && (o->checks & SC_GUARD_NUMBERS) &&
         ((w = lone_number(ta, tb)) != NULL || (w = lone_number(tb, ta)) != NULL))

@@ -119,7 +119,8 @@ static int blocks_text(json_t *arr, const char *type, sc_buf_t *text)
         return SC_EINVAL;
     size_t i;
     json_t *blk;
-    json_array_foreach(arr, i, blk) {
+    json_array_foreach(arr, i, blk)
+    {
         json_t *t = json_object_get(blk, "type"), *s = json_object_get(blk, "text");
         if (!json_is_string(t) || strcmp(json_string_value(t), type) || !json_is_string(s))
             return SC_EINVAL;
@@ -137,7 +138,8 @@ static int reply_text(sc_api_t api, json_t *root, sc_buf_t *text)
     if (api == SC_API_OPENAI_CHAT) {
         json_t *c0 = json_array_get(json_object_get(root, "choices"), 0);
         json_t *msg = json_object_get(c0, "message"), *fin = json_object_get(c0, "finish_reason");
-        json_t *content = json_object_get(msg, "content"), *refusal = json_object_get(msg, "refusal");
+        json_t *content = json_object_get(msg, "content"),
+               *refusal = json_object_get(msg, "refusal");
         json_t *tools = json_object_get(msg, "tool_calls");
         if (!json_is_string(content) || (refusal && !json_is_null(refusal)) ||
             (tools && !json_is_null(tools)) ||
@@ -155,7 +157,8 @@ static int reply_text(sc_api_t api, json_t *root, sc_buf_t *text)
         /* output: reasoning items may precede the one message */
         json_t *output = json_object_get(root, "output"), *item, *msg = NULL;
         size_t i;
-        json_array_foreach(output, i, item) {
+        json_array_foreach(output, i, item)
+        {
             const char *type = json_string_value(json_object_get(item, "type"));
             if (type && strcmp(type, "reasoning") == 0)
                 continue;
@@ -168,8 +171,7 @@ static int reply_text(sc_api_t api, json_t *root, sc_buf_t *text)
     return SC_EINVAL;
 }
 
-int sc_judge_parse(sc_api_t api, const char *body, size_t len, sc_verdict_t *out,
-                   sc_usage_t *usage)
+int sc_judge_parse(sc_api_t api, const char *body, size_t len, sc_verdict_t *out, sc_usage_t *usage)
 {
     if (usage && sc_usage_parse(body, len, usage) != 0)
         memset(usage, 0, sizeof(*usage));

@@ -150,8 +150,7 @@ void sc_namespaces_remove(sc_namespaces_t *t, const char *name, size_t len)
 }
 
 int sc_namespaces_check_vector(sc_namespaces_t *t, const char *name, size_t len, uint32_t dim,
-                               const char *embedder, int record, int *recorded,
-                               sc_ns_config_t *out)
+                               const char *embedder, int record, int *recorded, sc_ns_config_t *out)
 {
     int rc = 0;
     *recorded = 0;
@@ -193,7 +192,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
+    json_object_foreach((json_t *)j, k, v)
+    {
         /* null means "not set" for the fields that have such a state. */
         if (json_is_null(v) && strcmp(k, "dimensions") == 0) {
             c->dimensions = 0;
@@ -207,8 +207,9 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
                 snprintf(err, err_cap, "\"%s\" must be true or false", k);
                 return SC_EINVAL;
             }
-            *(k[0] == 's' ? &c->semantic : k[0] == 'a' ? &c->allow_lower_threshold
-                                                       : &c->invalidate_on_wrong) = json_is_true(v);
+            *(k[0] == 's'   ? &c->semantic
+              : k[0] == 'a' ? &c->allow_lower_threshold
+                            : &c->invalidate_on_wrong) = json_is_true(v);
         } else if (strcmp(k, "sample_rate") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1)) {
                 snprintf(err, err_cap, "\"sample_rate\" must be a number in [0, 1]");
@@ -219,8 +220,9 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             /* Whether the server has it is the caller's check. */
             if (!(json_is_null(v) || (json_is_string(v) && json_string_length(v) > 0 &&
                                       json_string_length(v) < sizeof(c->model)))) {
-                snprintf(err, err_cap, "\"model\" must be the name of a server model (--model is "
-                                       "\"default\", --models names more) or null");
+                snprintf(err, err_cap,
+                         "\"model\" must be the name of a server model (--model is "
+                         "\"default\", --models names more) or null");
                 return SC_EINVAL;
             }
             snprintf(c->model, sizeof(c->model), "%s",
@@ -231,7 +233,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             if (!json_is_string(v) || (strcmp(json_string_value(v), "exact") != 0 &&
                                        strcmp(json_string_value(v), "normalized") != 0 &&
                                        strcmp(json_string_value(v), "semantic") != 0)) {
-                snprintf(err, err_cap, "\"compare\" must be \"exact\", \"normalized\" or \"semantic\"");
+                snprintf(err, err_cap,
+                         "\"compare\" must be \"exact\", \"normalized\" or \"semantic\"");
                 return SC_EINVAL;
             }
             snprintf(c->compare, sizeof(c->compare), "%s", json_string_value(v));
@@ -241,7 +244,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
                 if (strcmp(json_string_value(v), sc_delivery_names[i]) == 0)
                     d = i;
             if (d < 0) {
-                snprintf(err, err_cap, "\"delivery\" must be \"caller\", \"upstream\" or \"webhook\"");
+                snprintf(err, err_cap,
+                         "\"delivery\" must be \"caller\", \"upstream\" or \"webhook\"");
                 return SC_EINVAL;
             }
             c->delivery = d;
@@ -294,15 +298,18 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
             snprintf(c->embedder, sizeof(c->embedder), "%s", json_string_value(v));
         } else if (strcmp(k, "ttl_s") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                snprintf(err, err_cap, "\"ttl_s\" must be a non-negative integer (0 = never expires)");
+                snprintf(err, err_cap,
+                         "\"ttl_s\" must be a non-negative integer (0 = never expires)");
                 return SC_EINVAL;
             }
             c->ttl_s = json_integer_value(v);
         } else {
-            snprintf(err, err_cap, "unknown namespace setting '%s' (semantic, threshold, "
-                                   "allow_lower_threshold, dimensions, embedder, model, ttl_s, sample_rate, "
-                                   "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
-                                   "explore_rate, explore_floor, max_entries, max_bytes)", k);
+            snprintf(err, err_cap,
+                     "unknown namespace setting '%s' (semantic, threshold, "
+                     "allow_lower_threshold, dimensions, embedder, model, ttl_s, sample_rate, "
+                     "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
+                     "explore_rate, explore_floor, max_entries, max_bytes)",
+                     k);
             return SC_EINVAL;
         }
     }
@@ -328,7 +335,8 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
     else
         sc_buf_puts(out, "null");
     sc_buf_puts(out, ",\"model\":");
-    sc_buf_json_str(out, c->model[0] ? c->model : "default", strlen(c->model[0] ? c->model : "default"));
+    sc_buf_json_str(out, c->model[0] ? c->model : "default",
+                    strlen(c->model[0] ? c->model : "default"));
     if (c->ttl_s >= 0)
         sc_buf_printf(out, ",\"ttl_s\":%lld", (long long)c->ttl_s);
     else

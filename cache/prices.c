@@ -77,7 +77,8 @@ static int parse_model(const char *name, json_t *v, entry_t *e, char *err, size_
     for (size_t i = 0; i < nl && !bad_name; i++)
         bad_name = (unsigned char)name[i] <= ' ' || name[i] == 0x7f;
     if (bad_name)
-        return fail(err, cap, "models: \"%.128s\" is not a model name (1-128 bytes, no spaces)", name);
+        return fail(err, cap, "models: \"%.128s\" is not a model name (1-128 bytes, no spaces)",
+                    name);
     if (!json_is_object(v))
         return fail(err, cap, "models.%s: must be an object", name);
     static const char *const fields[] = {"input", "cached_input", "cache_write", "output"};
@@ -86,16 +87,18 @@ static int parse_model(const char *name, json_t *v, entry_t *e, char *err, size_
     int have[4] = {0};
     const char *k;
     json_t *x;
-    json_object_foreach(v, k, x) {
+    json_object_foreach(v, k, x)
+    {
         int f = 0;
         while (f < 4 && strcmp(k, fields[f]) != 0)
             f++;
         snprintf(field, sizeof(field), "models.%s.%.32s", name, k);
         if (f == 4)
-            return fail(err, cap, "%s: unknown field (input, cached_input, cache_write, output)", field);
-        if (micro(x, dst[f]))
-            return fail(err, cap, "%s: must be a number >= 0 and <= 1000000 with at most 6 decimals",
+            return fail(err, cap, "%s: unknown field (input, cached_input, cache_write, output)",
                         field);
+        if (micro(x, dst[f]))
+            return fail(err, cap,
+                        "%s: must be a number >= 0 and <= 1000000 with at most 6 decimals", field);
         have[f] = 1;
     }
     if (!have[0] || !have[3]) {
@@ -117,10 +120,12 @@ static int parse_header(json_t *root, sc_prices_t *p, char *err, size_t cap)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         if (strcmp(k, "note") && strcmp(k, "currency") && strcmp(k, "taken") &&
             strcmp(k, "sources") && strcmp(k, "models"))
-            return fail(err, cap, "%.64s: unknown field (note, currency, taken, sources, models)", k);
+            return fail(err, cap, "%.64s: unknown field (note, currency, taken, sources, models)",
+                        k);
     }
     json_t *cur = json_object_get(root, "currency"), *note = json_object_get(root, "note");
     if (cur && !(json_is_string(cur) && strcmp(json_string_value(cur), "USD") == 0))
@@ -135,7 +140,8 @@ static int parse_header(json_t *root, sc_prices_t *p, char *err, size_t cap)
     if (!json_is_array(src) || json_array_size(src) == 0)
         return fail(err, cap, "%s: must be a non-empty array of URLs or references", "sources");
     size_t i;
-    json_array_foreach(src, i, v) {
+    json_array_foreach(src, i, v)
+    {
         if (!json_is_string(v) || json_string_length(v) == 0)
             return fail(err, cap, "%s: every source must be a non-empty string", "sources");
     }
@@ -165,7 +171,8 @@ int sc_prices_parse(sc_prices_t **out, const char *json, size_t len, char *err, 
     const char *name;
     json_t *v;
     if (!rc) {
-        json_object_foreach(models, name, v) {
+        json_object_foreach(models, name, v)
+        {
             if ((rc = parse_model(name, v, &p->e[p->n], err, cap)) != 0)
                 break;
             p->n++;
@@ -205,7 +212,8 @@ int sc_prices_load(sc_prices_t **out, const char *path, char *err, size_t cap)
     if (!rc)
         rc = sc_prices_parse(out, b.data ? b.data : "", b.len, inner, sizeof(inner));
     else
-        snprintf(inner, sizeof(inner), "%s", rc == SC_ETOOBIG ? "larger than 16 MiB" : "out of memory");
+        snprintf(inner, sizeof(inner), "%s",
+                 rc == SC_ETOOBIG ? "larger than 16 MiB" : "out of memory");
     if (rc)
         snprintf(err, cap, "%s: %s", path, inner);
     sc_buf_free(&b);
@@ -376,7 +384,9 @@ int sc_usage_parse(const char *json, size_t len, sc_usage_t *out)
         json_t *r = json_is_object(root) ? json_object_get(root, "response") : NULL;
         u = json_is_object(r) ? json_object_get(r, "usage") : NULL;
     }
-    int rc = !u || json_is_null(u) ? SC_ENOTFOUND : !json_is_object(u) ? SC_EINVAL : usage_of(u, out);
+    int rc = !u || json_is_null(u) ? SC_ENOTFOUND
+             : !json_is_object(u)  ? SC_EINVAL
+                                   : usage_of(u, out);
     json_decref(root);
     return rc;
 }

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAIL(code, ...)                              \
-    do {                                             \
-        snprintf(err, err_cap, __VA_ARGS__);         \
-        return code;                                 \
+#define FAIL(code, ...)                                                                            \
+    do {                                                                                           \
+        snprintf(err, err_cap, __VA_ARGS__);                                                       \
+        return code;                                                                               \
     } while (0)
 
 #define MAX_DIM 65536
@@ -65,8 +65,8 @@ static int parse_body(sc_proxy_embeddings_t *e, const sc_proxy_ctx_t *ctx, char 
 {
     json_t *body = e->body;
     static const char *const mapped[] = {"input", "encoding_format", NULL};
-    int rc = sc_proxy_canon_start(body, SC_API_OPENAI_EMBEDDINGS, mapped, ctx, &e->root, err,
-                                  err_cap);
+    int rc =
+        sc_proxy_canon_start(body, SC_API_OPENAI_EMBEDDINGS, mapped, ctx, &e->root, err, err_cap);
     if (rc)
         return rc;
     const json_t *fmt = json_object_get(body, "encoding_format");
@@ -184,8 +184,10 @@ static int take_vector(const json_t *d, size_t n_missing, float **tmp, uint32_t 
                          "\"index\"");
     size_t dim = json_array_size(emb);
     if (!json_is_array(emb) || dim == 0 || dim > MAX_DIM)
-        FAIL(SC_EREMOTE, "upstream's embeddings answer has an \"embedding\" that is not an array "
-                         "of 1 to %d numbers", MAX_DIM);
+        FAIL(SC_EREMOTE,
+             "upstream's embeddings answer has an \"embedding\" that is not an array "
+             "of 1 to %d numbers",
+             MAX_DIM);
     float *v = malloc(dim * sizeof(float));
     if (!v)
         return SC_ENOMEM;
@@ -349,8 +351,9 @@ int sc_proxy_embeddings_answer(const sc_proxy_embeddings_t *e, const float *cons
         rc = rc ? rc : sc_buf_puts(out, "}");
     }
     rc = rc ? rc : sc_buf_puts(out, "],\"model\":");
-    rc = rc ? rc : (model ? sc_buf_json_str(out, model, strlen(model))
-                          : sc_buf_json_str(out, e->model.ptr, e->model.len));
+    rc = rc ? rc
+            : (model ? sc_buf_json_str(out, model, strlen(model))
+                     : sc_buf_json_str(out, e->model.ptr, e->model.len));
     rc = rc ? rc : sc_buf_puts(out, ",\"usage\":{\"prompt_tokens\":");
     rc = rc ? rc : sc_buf_u64(out, usage ? usage->prompt_tokens : 0);
     rc = rc ? rc : sc_buf_puts(out, ",\"total_tokens\":");

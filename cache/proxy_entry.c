@@ -172,13 +172,16 @@ int sc_proxy_entry_encode(const sc_proxy_entry_t *e, sc_buf_t *out)
         (e->form == SC_PROXY_FORM_STREAM && e->n_events == 0))
         return SC_EINVAL;
     size_t mark = out->len;
-    int rc = sc_buf_printf(out, "{\"sc_proxy\":%d,\"api\":\"%s\",\"form\":\"%s\",\"status\":%d,\"ctype\":",
-                           ENTRY_VERSION, api, FORM_NAMES[e->form], e->status);
+    int rc = sc_buf_printf(
+        out,
+        "{\"sc_proxy\":%d,\"api\":\"%s\",\"form\":\"%s\",\"status\":%d,\"ctype\":", ENTRY_VERSION,
+        api, FORM_NAMES[e->form], e->status);
     rc = rc ? rc : put_str(out, e->content_type);
     rc = rc ? rc : sc_buf_puts(out, ",\"model\":");
     rc = rc ? rc : put_str(out, e->model);
-    rc = rc ? rc : sc_buf_printf(out, ",\"usage\":[%lld,%lld,%lld]", count(e->usage.input),
-                                 count(e->usage.output), count(e->usage.cached_input));
+    rc = rc ? rc
+            : sc_buf_printf(out, ",\"usage\":[%lld,%lld,%lld]", count(e->usage.input),
+                            count(e->usage.output), count(e->usage.cached_input));
     if (e->form == SC_PROXY_FORM_JSON) {
         rc = rc ? rc : sc_buf_puts(out, ",\"body\":");
         rc = rc ? rc : put_str(out, e->body);
@@ -281,7 +284,8 @@ static int decode_obj(sc_proxy_entry_t *e, const json_t *o)
         const json_t *a = json_array_get(evs, i);
         ev[i].offset_ms = (uint32_t)json_integer_value(json_array_get(a, 0));
         ev[i].data = stash(&at, json_array_get(a, 1));
-        ev[i].event = json_array_size(a) == 3 ? stash(&at, json_array_get(a, 2)) : (sc_slice_t){"", 0};
+        ev[i].event =
+            json_array_size(a) == 3 ? stash(&at, json_array_get(a, 2)) : (sc_slice_t){"", 0};
     }
     d.events = d.n_events ? ev : NULL;
     d.owned_ = mem;

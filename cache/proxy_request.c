@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Left out of proxy keys besides sc_ignored_params: OpenAI's successor of
  * "user" and its prompt-caching hints, none of which changes the answer.
  * (Not added to sc_ignored_params: that would change native keys.) */
@@ -25,10 +24,10 @@ static int in_list(const char *const *list, const char *k)
     return 0;
 }
 
-#define FAIL(code, ...)                              \
-    do {                                             \
-        snprintf(err, err_cap, __VA_ARGS__);         \
-        return code;                                 \
+#define FAIL(code, ...)                                                                            \
+    do {                                                                                           \
+        snprintf(err, err_cap, __VA_ARGS__);                                                       \
+        return code;                                                                               \
     } while (0)
 
 int sc_proxy_load(const char *body, size_t len, json_t **out, char *err, size_t err_cap)
@@ -74,7 +73,8 @@ int sc_proxy_canon_start(json_t *body, sc_api_t api, const char *const *mapped,
     rc = rc || json_object_set(root, "model", model);
     const char *k;
     json_t *v;
-    json_object_foreach(body, k, v) {
+    json_object_foreach(body, k, v)
+    {
         if (rc)
             break;
         if (strcmp(k, "model") == 0 || in_list(mapped, k) || in_list(sc_ignored_params, k) ||
@@ -299,8 +299,8 @@ static int map_body(sc_proxy_request_t *out, json_t *b, const sc_proxy_ctx_t *ct
     return rc;
 }
 
-int sc_proxy_request_parse(sc_proxy_request_t *out, sc_api_t api, const char *body,
-                           size_t len, const sc_proxy_ctx_t *ctx, char *err, size_t err_cap)
+int sc_proxy_request_parse(sc_proxy_request_t *out, sc_api_t api, const char *body, size_t len,
+                           const sc_proxy_ctx_t *ctx, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof(*out));
     out->api = api;
@@ -419,7 +419,8 @@ static int cache_control(sc_slice_t s, sc_proxy_controls_t *out, char *err, size
                     i++;
                 arg_len = (size_t)(p + i - arg);
                 if (!arg_len)
-                    FAIL(SC_EINVAL, "Cache-Control: '%.*s=' needs a value", (int)name_len, p + name);
+                    FAIL(SC_EINVAL, "Cache-Control: '%.*s=' needs a value", (int)name_len,
+                         p + name);
             }
         }
         while (i < n && is_ows(p[i]))

@@ -25,8 +25,8 @@ typedef struct ns_stats_s {
     uint64_t validated[SC_MATCH_KINDS], wrong[SC_MATCH_KINDS];
     uint32_t obs_n[SIM_BINS], obs_wrong[SIM_BINS]; /* semantic observations by similarity */
     uint64_t obs_total;
-    uint64_t version;             /* bumped by each observation */
-    uint64_t cached_version;      /* the threshold below was computed at */
+    uint64_t version;        /* bumped by each observation */
+    uint64_t cached_version; /* the threshold below was computed at */
     double cached_eps, cached_t;
     int cached_ok;
     /* pairs judged by methods i < j: [i][j][verdict of i][verdict of j] */
@@ -36,10 +36,10 @@ typedef struct ns_stats_s {
 
 /* A scope's own observations: a ring of the most recent ones. */
 typedef struct {
-    uint64_t scope;               /* 0 = free slot */
+    uint64_t scope; /* 0 = free slot */
     float *sim;
     uint8_t *wrong;
-    uint32_t n, cap, head;        /* head: next slot to overwrite once full */
+    uint32_t n, cap, head; /* head: next slot to overwrite once full */
     uint64_t version, cached_version;
     double cached_eps, cached_t;
     int cached_ok;
@@ -51,10 +51,10 @@ const char *const sc_compare_method_names[SC_COMPARE_METHODS] = {"exact", "norma
 
 struct sc_quality_s {
     pthread_mutex_t mu;
-    sc_validation_t *pending;     /* ring of max_pending slots; id[0] == 0 = free */
+    sc_validation_t *pending; /* ring of max_pending slots; id[0] == 0 = free */
     size_t max_pending, n_pending, next_slot;
-    _Atomic size_t n_explore;     /* pending explorations (read without the lock) */
-    uint64_t *scope_seen;         /* open addressing: scope -> semantic hits validated */
+    _Atomic size_t n_explore; /* pending explorations (read without the lock) */
+    uint64_t *scope_seen;     /* open addressing: scope -> semantic hits validated */
     uint32_t *scope_count;
     size_t scope_cap;
     uint32_t first_n;
@@ -64,7 +64,7 @@ struct sc_quality_s {
     uint64_t next_expiry_scan_ms; /* a full table is scanned for stale entries at most this often */
     double alpha;                 /* 1 - budget confidence */
     uint32_t min_scope_obs;
-    scope_obs_t *scopes;          /* open addressing, budget_max_scopes * 2 slots */
+    scope_obs_t *scopes; /* open addressing, budget_max_scopes * 2 slots */
     size_t scopes_cap, scopes_used, scopes_max;
 };
 
@@ -371,7 +371,7 @@ int64_t sc_budget_max_wrong(uint64_t n, double eps, double alpha)
 
 typedef struct {
     double eps, alpha;
-    uint64_t start_n;             /* observations a cut needs to be tested */
+    uint64_t start_n; /* observations a cut needs to be tested */
     int ok, stopped;
     double t;
 } scan_t;
@@ -512,8 +512,7 @@ static void ns_threshold(sc_quality_t *q, ns_stats_t *s, double eps)
 }
 
 int sc_quality_budget_threshold(sc_quality_t *q, const char *ns, uint64_t scope,
-                                double max_error_rate, double *t, int *from_scope,
-                                uint64_t *n_obs)
+                                double max_error_rate, double *t, int *from_scope, uint64_t *n_obs)
 {
     int ok = 0;
     pthread_mutex_lock(&q->mu);
@@ -549,8 +548,8 @@ void sc_quality_ns(sc_quality_t *q, const char *ns, sc_quality_ns_t *out)
     pthread_mutex_unlock(&q->mu);
 }
 
-void sc_quality_foreach(sc_quality_t *q, void (*fn)(void *ctx, const char *ns,
-                                                    const sc_quality_ns_t *st), void *ctx)
+void sc_quality_foreach(sc_quality_t *q,
+                        void (*fn)(void *ctx, const char *ns, const sc_quality_ns_t *st), void *ctx)
 {
     pthread_mutex_lock(&q->mu);
     for (ns_stats_t *s = q->stats; s; s = s->next) {
@@ -631,7 +630,8 @@ static void agreement_of(const ns_stats_t *s, int a, int b, sc_agreement_t *out)
     out->a_wrong_only = c[SC_VERDICT_WRONG][SC_VERDICT_CORRECT];
     out->b_wrong_only = c[SC_VERDICT_CORRECT][SC_VERDICT_WRONG];
     out->pairs = out->both_correct + out->both_wrong + out->a_wrong_only + out->b_wrong_only;
-    out->agreement = out->pairs ? (double)(out->both_correct + out->both_wrong) / (double)out->pairs : 0;
+    out->agreement =
+        out->pairs ? (double)(out->both_correct + out->both_wrong) / (double)out->pairs : 0;
 }
 
 int sc_quality_agreement(sc_quality_t *q, const char *ns, const char *ma, const char *mb,

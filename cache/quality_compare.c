@@ -21,9 +21,7 @@ static void drop_tool_call_ids(json_t *calls)
 {
     size_t i;
     json_t *c;
-    json_array_foreach(calls, i, c)
-        if (json_is_object(c))
-            json_object_del(c, "id");
+    json_array_foreach(calls, i, c) if (json_is_object(c)) json_object_del(c, "id");
 }
 
 int sc_answer_core(const char *json, size_t len, char **text, char **structure)

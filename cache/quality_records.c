@@ -45,12 +45,13 @@ int sc_quality_validation_op(sc_write_op_t *op, const sc_validation_t *v,
     /* Each append fails only for want of memory; the failures are collected
      * so that a record cut short is never written. */
     sc_buf_t *b = &op->record;
-    int rc = sc_buf_printf(b, "{\"validation_id\":\"%s\",\"time_ms\":%llu,\"namespace\":",
-                           v->id, (unsigned long long)info->time_ms);
+    int rc = sc_buf_printf(b, "{\"validation_id\":\"%s\",\"time_ms\":%llu,\"namespace\":", v->id,
+                           (unsigned long long)info->time_ms);
     rc |= sc_buf_json_str(b, v->ns, strlen(v->ns));
-    rc |= sc_buf_printf(b, ",\"key\":\"%s\",\"scope\":\"%016llx\",\"match\":\"%s\","
-                        "\"similarity\":%.6f,\"verdict\":\"%s\",\"method\":\"%s\"", hex,
-                        (unsigned long long)v->scope, sc_match_names[v->match], v->similarity,
+    rc |= sc_buf_printf(b,
+                        ",\"key\":\"%s\",\"scope\":\"%016llx\",\"match\":\"%s\","
+                        "\"similarity\":%.6f,\"verdict\":\"%s\",\"method\":\"%s\"",
+                        hex, (unsigned long long)v->scope, sc_match_names[v->match], v->similarity,
                         info->verdict == SC_VERDICT_WRONG ? "wrong" : "correct", info->method);
     if (info->answer_similarity > -2)
         rc |= sc_buf_printf(b, ",\"answer_similarity\":%.6f", info->answer_similarity);

@@ -14,14 +14,12 @@
 #include <xxhash.h>
 
 const char *const sc_ignored_params[] = {
-    "user",           /* end-user id for abuse tracking */
-    "stream",         /* delivery, not content */
-    "stream_options",
-    "store",          /* provider-side retention flag */
-    "metadata",       /* provider-side tags */
-    "service_tier",   /* latency class, not content */
-    "request_id",
-    NULL,
+    "user",                    /* end-user id for abuse tracking */
+    "stream",                  /* delivery, not content */
+    "stream_options", "store", /* provider-side retention flag */
+    "metadata",                /* provider-side tags */
+    "service_tier",            /* latency class, not content */
+    "request_id",     NULL,
 };
 
 static int is_ignored_param(const char *k)
@@ -42,16 +40,19 @@ static int cmp_keys(const void *a, const void *b)
 static int canon_number(double d, sc_buf_t *out)
 {
     if (!isfinite(d))
-        return SC_EINVAL; /* jansson never produces these; be safe anyway */
+        return SC_EINVAL;               /* jansson never produces these; be safe anyway */
     return sc_buf_double(out, d + 0.0); /* + 0.0 turns -0 into 0 */
 }
 
 static int canon(const json_t *v, sc_buf_t *out, int (*skip)(const char *))
 {
     switch (json_typeof(v)) {
-    case JSON_NULL: return sc_buf_append(out, "null", 4);
-    case JSON_TRUE: return sc_buf_append(out, "true", 4);
-    case JSON_FALSE: return sc_buf_append(out, "false", 5);
+    case JSON_NULL:
+        return sc_buf_append(out, "null", 4);
+    case JSON_TRUE:
+        return sc_buf_append(out, "true", 4);
+    case JSON_FALSE:
+        return sc_buf_append(out, "false", 5);
     case JSON_INTEGER: {
         json_int_t i = json_integer_value(v);
         if (i < 0 && sc_buf_append(out, "-", 1))
@@ -59,8 +60,10 @@ static int canon(const json_t *v, sc_buf_t *out, int (*skip)(const char *))
         /* magnitude computed unsigned, so the most negative value works too */
         return sc_buf_u64(out, i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i);
     }
-    case JSON_REAL: return canon_number(json_real_value(v), out);
-    case JSON_STRING: return sc_buf_json_str(out, json_string_value(v), json_string_length(v));
+    case JSON_REAL:
+        return canon_number(json_real_value(v), out);
+    case JSON_STRING:
+        return sc_buf_json_str(out, json_string_value(v), json_string_length(v));
     case JSON_ARRAY: {
         if (sc_buf_append(out, "[", 1))
             return SC_ENOMEM;
@@ -79,7 +82,8 @@ static int canon(const json_t *v, sc_buf_t *out, int (*skip)(const char *))
             return SC_ENOMEM;
         const char *key;
         json_t *val;
-        json_object_foreach((json_t *)v, key, val) {
+        json_object_foreach((json_t *)v, key, val)
+        {
             if (!skip || !skip(key))
                 keys[k++] = key;
         }
@@ -110,11 +114,11 @@ int sc_canonical_json(const json_t *v, sc_buf_t *out)
 
 /* ---- validation ------------------------------------------------------- */
 
-#define FAIL(...)                                    \
-    do {                                             \
-        snprintf(err, err_cap, __VA_ARGS__);         \
-        rc = SC_EINVAL;                              \
-        goto fail;                                   \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, err_cap, __VA_ARGS__);                                                       \
+        rc = SC_EINVAL;                                                                            \
+        goto fail;                                                                                 \
     } while (0)
 
 int sc_request_namespace_valid(const char *s, size_t n)
@@ -130,12 +134,12 @@ int sc_request_namespace_valid(const char *s, size_t n)
     return 1;
 }
 
-static const char *const lookup_fields[] = {"namespace", "tenant", "model", "prompt", "messages",
-                                            "params", "max_age_s", "embedding", "embedder",
-                                            "threshold", NULL};
-static const char *const store_fields[] = {"namespace", "tenant", "model", "prompt", "messages",
-                                           "params", "response", "ttl_s", "usage", "embedding",
-                                           "embedder", NULL};
+static const char *const lookup_fields[] = {"namespace", "tenant",    "model",     "prompt",
+                                            "messages",  "params",    "max_age_s", "embedding",
+                                            "embedder",  "threshold", NULL};
+static const char *const store_fields[] = {"namespace", "tenant",    "model",    "prompt",
+                                           "messages",  "params",    "response", "ttl_s",
+                                           "usage",     "embedding", "embedder", NULL};
 
 static int field_allowed(const char *const *fields, const char *k)
 {
@@ -227,7 +231,8 @@ static int canon_history(const sc_canon_req_t *c, sc_buf_t *out)
         if (i == n - 1 && c->scope_last)
             rc = canon(c->scope_last, out, NULL);
         else
-            rc = canon(json_array_get(c->body, i), out, i == n - 1 && last_is_user ? skip_content : NULL);
+            rc = canon(json_array_get(c->body, i), out,
+                       i == n - 1 && last_is_user ? skip_content : NULL);
     }
     return rc ? rc : sc_buf_puts(out, "]");
 }
@@ -285,7 +290,8 @@ int sc_request_check_messages(const json_t *messages, char *err, size_t err_cap)
             snprintf(err, err_cap, "messages[%zu].role must be a non-empty string", i);
         else if (content && !json_is_string(content) && !json_is_array(content) &&
                  !json_is_null(content))
-            snprintf(err, err_cap, "messages[%zu].content must be a string, an array of parts or null", i);
+            snprintf(err, err_cap,
+                     "messages[%zu].content must be a string, an array of parts or null", i);
         else
             continue;
         return SC_EINVAL;
@@ -299,15 +305,15 @@ void sc_request_drop_blank_text(sc_buf_t *text)
         sc_buf_reset(text);
 }
 
-int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len,
-                     char *err, size_t err_cap)
+int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len, char *err,
+                     size_t err_cap)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         memset(req, 0, sizeof(*req));
-        snprintf(err, err_cap, "request body is not valid JSON: %s (line %d, column %d)",
-                 jerr.text, jerr.line, jerr.column);
+        snprintf(err, err_cap, "request body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
         return SC_EINVAL;
     }
     return sc_request_from_json(req, kind, root, err, err_cap);
@@ -328,10 +334,11 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
     const char *const *fields = kind == SC_REQ_STORE ? store_fields : lookup_fields;
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         if (!field_allowed(fields, k))
-            FAIL("unknown field '%s' in a %s request (model parameters belong in \"params\")",
-                 k, kind == SC_REQ_STORE ? "store" : "lookup");
+            FAIL("unknown field '%s' in a %s request (model parameters belong in \"params\")", k,
+                 kind == SC_REQ_STORE ? "store" : "lookup");
     }
 
     json_t *ns = json_object_get(root, "namespace");
@@ -391,8 +398,8 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
     }
     json_t *threshold = json_object_get(root, "threshold");
     if (threshold) {
-        if (!json_is_number(threshold) || !(json_number_value(threshold) >= -1 &&
-                                            json_number_value(threshold) <= 1))
+        if (!json_is_number(threshold) ||
+            !(json_number_value(threshold) >= -1 && json_number_value(threshold) <= 1))
             FAIL("\"threshold\" must be a cosine similarity in [-1, 1]");
         req->has_threshold = 1;
         req->threshold = json_number_value(threshold);
@@ -439,7 +446,8 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
     /* Semantic text: the prompt, or the final message when it is the user's.
      * A conversation ending in a tool or assistant turn has none. */
     json_t *last = n_msgs ? json_array_get(messages, n_msgs - 1) : NULL;
-    int last_is_user = last && strcmp(json_string_value(json_object_get(last, "role")), "user") == 0;
+    int last_is_user =
+        last && strcmp(json_string_value(json_object_get(last, "role")), "user") == 0;
     if (prompt)
         rc = sc_buf_append(&req->text, json_string_value(prompt), json_string_length(prompt));
     else if (last_is_user)
@@ -449,9 +457,12 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
     sc_request_drop_blank_text(&req->text);
 
     sc_canon_req_t c = {
-        .ns = req->ns, .ns_len = req->ns_len,
-        .tenant = req->tenant, .tenant_len = req->tenant_len,
-        .model = req->model, .model_len = req->model_len,
+        .ns = req->ns,
+        .ns_len = req->ns_len,
+        .tenant = req->tenant,
+        .tenant_len = req->tenant_len,
+        .model = req->model,
+        .model_len = req->model_len,
         .params = params,
         .body_name = prompt ? "prompt" : "messages",
         .body = prompt ? prompt : messages,

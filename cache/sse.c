@@ -10,14 +10,14 @@
 
 struct sc_sse_parser_s {
     size_t max_event;
-    sc_buf_t pend;       /* bytes of the unfinished block, carried between feeds */
-    sc_buf_t scratch;    /* multi-line data joined with "\n" */
-    size_t line_len;     /* scanner: content bytes in the current line so far */
-    int prev_cr;         /* scanner: the last byte was CR, so an LF next ends nothing */
-    int blk_after_cr;    /* the current block follows a CR: its leading LF is that CR's */
-    uint64_t offset;     /* bytes scanned since the start of the stream */
-    int bom;             /* leading-BOM bytes matched; -1 once decided */
-    int err;             /* sticky error */
+    sc_buf_t pend;    /* bytes of the unfinished block, carried between feeds */
+    sc_buf_t scratch; /* multi-line data joined with "\n" */
+    size_t line_len;  /* scanner: content bytes in the current line so far */
+    int prev_cr;      /* scanner: the last byte was CR, so an LF next ends nothing */
+    int blk_after_cr; /* the current block follows a CR: its leading LF is that CR's */
+    uint64_t offset;  /* bytes scanned since the start of the stream */
+    int bom;          /* leading-BOM bytes matched; -1 once decided */
+    int err;          /* sticky error */
 };
 
 static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
@@ -173,8 +173,7 @@ static int emit(sc_sse_parser_t *p, const char *s, size_t n, uint64_t start, sc_
     return cb ? cb(ud, &ev) : 0;
 }
 
-int sc_sse_parser_feed(sc_sse_parser_t *p, const char *buf, size_t n, sc_sse_event_cb cb,
-                       void *ud)
+int sc_sse_parser_feed(sc_sse_parser_t *p, const char *buf, size_t n, sc_sse_event_cb cb, void *ud)
 {
     if (p->err)
         return p->err;

@@ -16,7 +16,8 @@
 
 static int set_str(json_t *o, const char *key, const sc_buf_t *b)
 {
-    return json_object_set_new(o, key, json_stringn(b->data ? b->data : "", b->len)) ? SC_ENOMEM : 0;
+    return json_object_set_new(o, key, json_stringn(b->data ? b->data : "", b->len)) ? SC_ENOMEM
+                                                                                     : 0;
 }
 
 static int append_json_str(sc_buf_t *b, const json_t *s)
@@ -43,13 +44,13 @@ static int grow(void **arr, size_t *n, size_t i, size_t size)
 /* ---- chat ---------------------------------------------------------------- */
 
 typedef struct {
-    json_t *obj;    /* id, type and extra fields; function.name */
+    json_t *obj; /* id, type and extra fields; function.name */
     sc_buf_t args;
 } tool_t;
 
 typedef struct {
     int seen;
-    json_t *msg;      /* the message: role and other delta fields */
+    json_t *msg; /* the message: role and other delta fields */
     sc_buf_t content, refusal;
     int has_content, has_refusal;
     tool_t *tools;
@@ -72,7 +73,8 @@ static int chat_tool_delta(choice_t *c, const json_t *td)
         return SC_ENOMEM;
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)td, k, v) {
+    json_object_foreach((json_t *)td, k, v)
+    {
         if (strcmp(k, "index") == 0)
             continue;
         if (strcmp(k, "function") == 0) {
@@ -96,7 +98,8 @@ static int merge_logprobs(choice_t *c, json_t *lp)
         return SC_ENOMEM;
     const char *k;
     json_t *v;
-    json_object_foreach(lp, k, v) {
+    json_object_foreach(lp, k, v)
+    {
         json_t *have = json_object_get(c->logprobs, k);
         if (json_is_array(have) && json_is_array(v))
             json_array_extend(have, v);
@@ -109,7 +112,8 @@ static int merge_logprobs(choice_t *c, json_t *lp)
 static int chat_choice(choice_t *cs, size_t n_cs, const json_t *ch)
 {
     json_t *ji = json_object_get(ch, "index");
-    if (!json_is_integer(ji) || json_integer_value(ji) < 0 || (size_t)json_integer_value(ji) >= n_cs)
+    if (!json_is_integer(ji) || json_integer_value(ji) < 0 ||
+        (size_t)json_integer_value(ji) >= n_cs)
         return SC_ECORRUPT;
     choice_t *c = &cs[json_integer_value(ji)];
     c->seen = 1;
@@ -124,7 +128,8 @@ static int chat_choice(choice_t *cs, size_t n_cs, const json_t *ch)
         return SC_ENOMEM;
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(ch, "delta"), k, v) {
+    json_object_foreach(json_object_get(ch, "delta"), k, v)
+    {
         int rc = 0;
         if (strcmp(k, "content") == 0 && json_is_string(v)) {
             c->has_content = 1;
@@ -159,9 +164,8 @@ static json_t *chat_tool_json(tool_t *t)
     json_object_set_new(o, "function", fn);
     const char *k;
     json_t *v;
-    json_object_foreach(t->obj, k, v)
-        if (strcmp(k, "name") && strcmp(k, "id") && strcmp(k, "type"))
-            json_object_set(o, k, v);
+    json_object_foreach(t->obj, k, v) if (strcmp(k, "name") && strcmp(k, "id") && strcmp(k, "type"))
+        json_object_set(o, k, v);
     return o;
 }
 
@@ -187,9 +191,7 @@ static json_t *chat_choice_json(choice_t *c, size_t index)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(c->msg, k, v)
-        if (!json_object_get(msg, k))
-            json_object_set(msg, k, v);
+    json_object_foreach(c->msg, k, v) if (!json_object_get(msg, k)) json_object_set(msg, k, v);
     json_t *ch = json_object();
     json_object_set_new(ch, "index", json_integer((json_int_t)index));
     json_object_set_new(ch, "message", msg);
@@ -222,7 +224,8 @@ static int chat_top(json_t *top, const json_t *chunk)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)chunk, k, v) {
+    json_object_foreach((json_t *)chunk, k, v)
+    {
         if (strcmp(k, "choices") == 0 || strcmp(k, "object") == 0 || strcmp(k, "obfuscation") == 0)
             continue;
         if (strcmp(k, "usage") == 0 && json_is_null(v) && json_object_get(top, "usage"))
@@ -235,8 +238,9 @@ static int chat_top(json_t *top, const json_t *chunk)
 
 static int chat_body(json_t *top, choice_t *cs, size_t n_cs, sc_buf_t *out)
 {
-    static const char *const order[] = {"id", "object", "created", "model", "choices", "usage",
-                                        "service_tier", "system_fingerprint", NULL};
+    static const char *const order[] = {"id",      "object", "created",      "model",
+                                        "choices", "usage",  "service_tier", "system_fingerprint",
+                                        NULL};
     json_t *body = json_object(), *choices = json_array();
     json_object_set_new(top, "object", json_string("chat.completion"));
     for (size_t i = 0; i < n_cs; i++)
@@ -273,7 +277,8 @@ static int assemble_chat(const sc_proxy_entry_t *e, sc_buf_t *out)
             for (size_t j = 0; j < json_array_size(chs) && !rc; j++) {
                 json_t *ji = json_object_get(json_array_get(chs, j), "index");
                 rc = json_is_integer(ji) && json_integer_value(ji) >= 0
-                         ? grow((void **)&cs, &n_cs, (size_t)json_integer_value(ji), sizeof(choice_t))
+                         ? grow((void **)&cs, &n_cs, (size_t)json_integer_value(ji),
+                                sizeof(choice_t))
                          : SC_ECORRUPT;
                 if (!rc)
                     rc = chat_choice(cs, n_cs, json_array_get(chs, j));
@@ -294,7 +299,7 @@ enum { BLK_OTHER = 0, BLK_TEXT, BLK_THINKING, BLK_TOOL };
 
 typedef struct {
     int kind;
-    sc_buf_t buf;  /* text, thinking, or the joined partial_json */
+    sc_buf_t buf; /* text, thinking, or the joined partial_json */
 } block_t;
 
 static int msg_block_start(json_t *content, block_t **bs, size_t *n_bs, const json_t *o)
@@ -326,7 +331,8 @@ static int msg_block_start(json_t *content, block_t **bs, size_t *n_bs, const js
 static int msg_block_delta(json_t *content, block_t *bs, size_t n_bs, const json_t *o)
 {
     json_t *ji = json_object_get(o, "index"), *d = json_object_get(o, "delta");
-    if (!json_is_integer(ji) || json_integer_value(ji) < 0 || (size_t)json_integer_value(ji) >= n_bs)
+    if (!json_is_integer(ji) || json_integer_value(ji) < 0 ||
+        (size_t)json_integer_value(ji) >= n_bs)
         return SC_ECORRUPT;
     size_t i = (size_t)json_integer_value(ji);
     block_t *b = &bs[i];
@@ -359,16 +365,13 @@ static void msg_delta(json_t *msg, const json_t *o)
     json_t *d = json_object_get(o, "delta"), *u = json_object_get(o, "usage");
     const char *k;
     json_t *v;
-    json_object_foreach(d, k, v)
-        json_object_set(msg, k, v);
+    json_object_foreach(d, k, v) json_object_set(msg, k, v);
     json_t *mu = json_object_get(msg, "usage");
     if (!json_is_object(mu)) {
         mu = json_object();
         json_object_set_new(msg, "usage", mu);
     }
-    json_object_foreach(u, k, v)
-        if (!json_is_null(v))
-            json_object_set(mu, k, v);
+    json_object_foreach(u, k, v) if (!json_is_null(v)) json_object_set(mu, k, v);
 }
 
 static int msg_finish(json_t *content, block_t *bs, size_t n_bs)
@@ -472,10 +475,17 @@ int sc_proxy_assemble(const sc_proxy_entry_t *e, sc_buf_t *out)
     size_t mark = out->len;
     int rc = SC_EINVAL;
     switch (e->api) {
-    case SC_API_OPENAI_CHAT: rc = assemble_chat(e, out); break;
-    case SC_API_ANTHROPIC_MESSAGES: rc = assemble_messages(e, out); break;
-    case SC_API_OPENAI_RESPONSES: rc = assemble_responses(e, out); break;
-    case SC_API_OPENAI_EMBEDDINGS: break; /* never streamed */
+    case SC_API_OPENAI_CHAT:
+        rc = assemble_chat(e, out);
+        break;
+    case SC_API_ANTHROPIC_MESSAGES:
+        rc = assemble_messages(e, out);
+        break;
+    case SC_API_OPENAI_RESPONSES:
+        rc = assemble_responses(e, out);
+        break;
+    case SC_API_OPENAI_EMBEDDINGS:
+        break; /* never streamed */
     }
     if (rc)
         sc__buf_truncate(out, mark);

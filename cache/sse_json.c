@@ -21,12 +21,14 @@ void sc__usage_merge(sc_api_t api, const json_t *usage, sc_sse_usage_t *u)
     case SC_API_OPENAI_CHAT:
         set_count(usage, "prompt_tokens", &u->input);
         set_count(usage, "completion_tokens", &u->output);
-        set_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens", &u->cached_input);
+        set_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens",
+                  &u->cached_input);
         break;
     case SC_API_OPENAI_RESPONSES:
         set_count(usage, "input_tokens", &u->input);
         set_count(usage, "output_tokens", &u->output);
-        set_count(json_object_get(usage, "input_tokens_details"), "cached_tokens", &u->cached_input);
+        set_count(json_object_get(usage, "input_tokens_details"), "cached_tokens",
+                  &u->cached_input);
         break;
     case SC_API_ANTHROPIC_MESSAGES:
         set_count(usage, "input_tokens", &u->input);
@@ -122,8 +124,8 @@ const char *sc__json_skip(const char *s, const char *end)
                 return NULL;
             depth--;
             s++;
-        } else if (depth > 0 && (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' ||
-                                 c == '\r')) {
+        } else if (depth > 0 &&
+                   (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
             s++;
         } else if (scalar_byte(c)) {
             while (s < end && scalar_byte(*s))

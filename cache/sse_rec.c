@@ -22,15 +22,15 @@ struct sc_sse_rec_s {
     sc_api_t api;
     size_t max_total;
     sc_sse_parser_t *parser;
-    sc_sse_event_cb fwd;  /* the feed's callback and its argument */
+    sc_sse_event_cb fwd; /* the feed's callback and its argument */
     void *fwd_ud;
-    uint64_t feed_ms;     /* arrival time of the bytes being fed */
+    uint64_t feed_ms; /* arrival time of the bytes being fed */
     int status;
     char *ctype;
-    uint64_t t0_ms;       /* arrival of the first recorded event */
+    uint64_t t0_ms; /* arrival of the first recorded event */
     rec_ev_t *ev;
     size_t n_ev, cap_ev;
-    sc_buf_t arena;       /* names and data of every recorded event */
+    sc_buf_t arena; /* names and data of every recorded event */
     int ended, error, gave_up;
     sc_sse_usage_t usage;
     char model[256];
@@ -150,7 +150,8 @@ static void read_responses(sc_sse_rec_t *r, const char *type, const json_t *o)
 /* Reads the event as its SDK would; returns 1 when it should be recorded. */
 static int read_event(sc_sse_rec_t *r, const sc_sse_event_t *ev)
 {
-    if (r->api == SC_API_OPENAI_CHAT && ev->data.len >= 6 && memcmp(ev->data.ptr, "[DONE]", 6) == 0) {
+    if (r->api == SC_API_OPENAI_CHAT && ev->data.len >= 6 &&
+        memcmp(ev->data.ptr, "[DONE]", 6) == 0) {
         r->ended = 1; /* the SDK's test is startsWith('[DONE]') */
         return 1;
     }
@@ -242,8 +243,8 @@ static int on_block(void *ud, const sc_sse_event_t *ev)
     return sc_sse_rec_add(r, ev, r->feed_ms);
 }
 
-int sc_sse_rec_feed(sc_sse_rec_t *r, const char *buf, size_t n, uint64_t now_ms,
-                    sc_sse_event_cb cb, void *ud)
+int sc_sse_rec_feed(sc_sse_rec_t *r, const char *buf, size_t n, uint64_t now_ms, sc_sse_event_cb cb,
+                    void *ud)
 {
     r->fwd = cb;
     r->fwd_ud = ud;

@@ -130,7 +130,9 @@ static int is_usage_chunk(const char *d, size_t len)
 static int add_usage_chunk(sc_proxy_replay_t *rp, const sc_sse_usage_t *u, sc_buf_t *out)
 {
     sc_buf_t d = {0};
-    const char *model = rp->model_json ? rp->model_json : rp->chunk_model[0] ? rp->chunk_model : "\"\"";
+    const char *model = rp->model_json       ? rp->model_json
+                        : rp->chunk_model[0] ? rp->chunk_model
+                                             : "\"\"";
     int rc = sc_buf_printf(&d,
                            "{\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%s,"
                            "\"model\":%s,\"choices\":[],\"usage\":{\"prompt_tokens\":%lld,"

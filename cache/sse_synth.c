@@ -21,8 +21,8 @@ typedef struct {
     sc_buf_t arena;
     span_t *ev;
     size_t n, cap;
-    int rc;          /* first error; later adds are no-ops */
-    int64_t seq;     /* responses: sequence_number of the next event */
+    int rc;      /* first error; later adds are no-ops */
+    int64_t seq; /* responses: sequence_number of the next event */
 } builder_t;
 
 static void add_raw(builder_t *b, const char *name, const char *data, size_t len)
@@ -120,7 +120,8 @@ static int finish(builder_t *b, const sc_proxy_entry_t *src, sc_proxy_entry_t *o
     model[src->model.len] = '\0';
     for (size_t i = 0; i < b->n; i++)
         ev[i] = (sc_proxy_event_t){{arena + b->ev[i].name_off, b->ev[i].name_len},
-                                   {arena + b->ev[i].data_off, b->ev[i].data_len}, 0};
+                                   {arena + b->ev[i].data_off, b->ev[i].data_len},
+                                   0};
     *out = (sc_proxy_entry_t){
         .api = src->api,
         .form = SC_PROXY_FORM_STREAM,
@@ -146,8 +147,8 @@ typedef struct {
 static json_t *chat_chunk(const chat_ctx_t *c, json_t *delta, const json_t *logprobs,
                           const json_t *finish)
 {
-    static const char *const top[] = {"id", "object", "created", "model", "service_tier",
-                                      "system_fingerprint", NULL};
+    static const char *const top[] = {
+        "id", "object", "created", "model", "service_tier", "system_fingerprint", NULL};
     json_t *chunk = json_object(), *choice = json_object();
     for (size_t i = 0; top[i]; i++) {
         json_t *v = json_object_get(c->body, top[i]);
@@ -158,8 +159,10 @@ static json_t *chat_chunk(const chat_ctx_t *c, json_t *delta, const json_t *logp
     }
     json_object_set_new(choice, "index", json_integer(c->index));
     json_object_set_new(choice, "delta", delta);
-    json_object_set_new(choice, "logprobs", logprobs ? json_incref((json_t *)logprobs) : json_null());
-    json_object_set_new(choice, "finish_reason", finish ? json_incref((json_t *)finish) : json_null());
+    json_object_set_new(choice, "logprobs",
+                        logprobs ? json_incref((json_t *)logprobs) : json_null());
+    json_object_set_new(choice, "finish_reason",
+                        finish ? json_incref((json_t *)finish) : json_null());
     json_object_set_new(chunk, "choices", json_pack("[o]", choice));
     return chunk;
 }
@@ -183,8 +186,9 @@ static void chat_args_piece(builder_t *b, void *ud, json_t *piece)
 {
     tool_ctx_t *t = ud;
     add(b, NULL,
-        chat_chunk(t->c, json_pack("{s:[{s:I,s:{s:o}}]}", "tool_calls", "index", t->tool, "function",
-                                   "arguments", piece),
+        chat_chunk(t->c,
+                   json_pack("{s:[{s:I,s:{s:o}}]}", "tool_calls", "index", t->tool, "function",
+                             "arguments", piece),
                    NULL, NULL));
 }
 
@@ -196,8 +200,8 @@ static void chat_choice(builder_t *b, chat_ctx_t *c, const json_t *ch)
     c->index = json_integer_value(json_object_get(ch, "index"));
     /* The first chunk names the role, with "" content as the API sends it. */
     json_t *first = json_pack("{s:o,s:s,s:n}", "role",
-                              role ? json_incref((json_t *)role) : json_string("assistant"), "content",
-                              "", "refusal");
+                              role ? json_incref((json_t *)role) : json_string("assistant"),
+                              "content", "", "refusal");
     if (first && !json_is_string(content))
         json_object_set_new(first, "content", json_null());
     add(b, NULL, chat_chunk(c, first, NULL, NULL));
@@ -210,24 +214,28 @@ static void chat_choice(builder_t *b, chat_ctx_t *c, const json_t *ch)
         const json_t *type = json_object_get(t, "type");
         tool_ctx_t tc = {c, (json_int_t)j};
         add(b, NULL,
-            chat_chunk(c, json_pack("{s:[{s:I,s:O?,s:o,s:{s:O?,s:s}}]}", "tool_calls", "index", tc.tool,
-                                    "id", json_object_get(t, "id"), "type",
-                                    type ? json_incref((json_t *)type) : json_string("function"),
-                                    "function", "name", json_object_get(fn, "name"), "arguments", ""),
+            chat_chunk(c,
+                       json_pack("{s:[{s:I,s:O?,s:o,s:{s:O?,s:s}}]}", "tool_calls", "index",
+                                 tc.tool, "id", json_object_get(t, "id"), "type",
+                                 type ? json_incref((json_t *)type) : json_string("function"),
+                                 "function", "name", json_object_get(fn, "name"), "arguments", ""),
                        NULL, NULL));
         pieces(b, json_object_get(fn, "arguments"), chat_args_piece, &tc);
     }
-    add(b, NULL, chat_chunk(c, json_object(), json_object_get(ch, "logprobs"),
-                            json_object_get(ch, "finish_reason")));
+    add(b, NULL,
+        chat_chunk(c, json_object(), json_object_get(ch, "logprobs"),
+                   json_object_get(ch, "finish_reason")));
 }
 
 static void synth_chat(builder_t *b, const json_t *body)
 {
-    const json_t *choices = json_object_get(body, "choices"), *usage = json_object_get(body, "usage");
+    const json_t *choices = json_object_get(body, "choices"),
+                 *usage = json_object_get(body, "usage");
     chat_ctx_t c = {body, 0};
     for (size_t i = 0; i < json_array_size(choices) && !b->rc; i++) {
         const json_t *ch = json_array_get(choices, i);
-        if (!json_is_integer(json_object_get(ch, "index")) || !json_is_object(json_object_get(ch, "message")))
+        if (!json_is_integer(json_object_get(ch, "index")) ||
+            !json_is_object(json_object_get(ch, "message")))
             b->rc = SC_ECORRUPT;
         else
             chat_choice(b, &c, ch);
@@ -245,15 +253,16 @@ static void synth_chat(builder_t *b, const json_t *body)
 
 typedef struct {
     json_int_t index;
-    const char *delta_type, *key; /* text_delta/text, thinking_delta/thinking, input_json_delta/partial_json */
+    const char *delta_type,
+        *key; /* text_delta/text, thinking_delta/thinking, input_json_delta/partial_json */
 } blk_ctx_t;
 
 static void msg_piece(builder_t *b, void *ud, json_t *piece)
 {
     blk_ctx_t *k = ud;
     add(b, "content_block_delta",
-        json_pack("{s:s,s:I,s:{s:s,s:o}}", "type", "content_block_delta", "index", k->index, "delta",
-                  "type", k->delta_type, k->key, piece));
+        json_pack("{s:s,s:I,s:{s:s,s:o}}", "type", "content_block_delta", "index", k->index,
+                  "delta", "type", k->delta_type, k->key, piece));
 }
 
 static void msg_block(builder_t *b, const json_t *blk, json_int_t i)
@@ -286,7 +295,8 @@ static void msg_block(builder_t *b, const json_t *blk, json_int_t i)
         json_object_set_new(start, "input", json_object());
     }
     add(b, "content_block_start",
-        json_pack("{s:s,s:I,s:o}", "type", "content_block_start", "index", i, "content_block", start));
+        json_pack("{s:s,s:I,s:o}", "type", "content_block_start", "index", i, "content_block",
+                  start));
     if (json_is_string(text))
         pieces(b, text, msg_piece, &k);
     json_decref(text);
@@ -338,7 +348,7 @@ static void resp_add(builder_t *b, const char *type, json_t *fields)
 typedef struct {
     const json_t *item_id;
     json_int_t output, content;
-    const char *type, *done_key;  /* the delta event's type; the done event's text member */
+    const char *type, *done_key; /* the delta event's type; the done event's text member */
 } part_ctx_t;
 
 static json_t *part_fields(const part_ctx_t *p)
@@ -361,7 +371,8 @@ static void resp_args_piece(builder_t *b, void *ud, json_t *piece)
 {
     part_ctx_t *p = ud;
     resp_add(b, "response.function_call_arguments.delta",
-             json_pack("{s:O?,s:I,s:o}", "item_id", p->item_id, "output_index", p->output, "delta", piece));
+             json_pack("{s:O?,s:I,s:o}", "item_id", p->item_id, "output_index", p->output, "delta",
+                       piece));
 }
 
 /* One content part of a message item: added (empty), deltas, done. */
@@ -369,8 +380,8 @@ static void resp_part(builder_t *b, part_ctx_t *p, const json_t *part)
 {
     const char *type = sc__json_str(part, "type");
     const char *key = type && strcmp(type, "output_text") == 0 ? "text"
-                      : type && strcmp(type, "refusal") == 0  ? "refusal"
-                                                             : NULL;
+                      : type && strcmp(type, "refusal") == 0   ? "refusal"
+                                                               : NULL;
     json_t *empty = json_deep_copy(part);
     const json_t *text = key ? json_object_get(part, key) : NULL;
     if (json_is_string(text))
@@ -381,13 +392,15 @@ static void resp_part(builder_t *b, part_ctx_t *p, const json_t *part)
     json_object_set_new(f, "part", empty);
     resp_add(b, "response.content_part.added", f);
     if (json_is_string(text)) {
-        p->type = strcmp(key, "text") == 0 ? "response.output_text.delta" : "response.refusal.delta";
+        p->type =
+            strcmp(key, "text") == 0 ? "response.output_text.delta" : "response.refusal.delta";
         pieces(b, text, resp_text_piece, p);
         f = part_fields(p);
         json_object_set(f, key, (json_t *)text);
         if (strcmp(key, "text") == 0)
             json_object_set_new(f, "logprobs", json_array());
-        resp_add(b, strcmp(key, "text") == 0 ? "response.output_text.done" : "response.refusal.done", f);
+        resp_add(
+            b, strcmp(key, "text") == 0 ? "response.output_text.done" : "response.refusal.done", f);
     }
     f = part_fields(p);
     json_object_set(f, "part", (json_t *)part);
@@ -407,7 +420,8 @@ static void resp_item(builder_t *b, const json_t *item, json_int_t k)
         json_object_set_new(added, "content", json_array());
     if (fc)
         json_object_set_new(added, "arguments", json_string(""));
-    resp_add(b, "response.output_item.added", json_pack("{s:I,s:o}", "output_index", k, "item", added));
+    resp_add(b, "response.output_item.added",
+             json_pack("{s:I,s:o}", "output_index", k, "item", added));
     const json_t *content = json_object_get(item, "content");
     for (size_t c = 0; msg && c < json_array_size(content); c++) {
         p.content = (json_int_t)c;
@@ -417,9 +431,11 @@ static void resp_item(builder_t *b, const json_t *item, json_int_t k)
     if (fc && json_is_string(args)) {
         pieces(b, args, resp_args_piece, &p);
         resp_add(b, "response.function_call_arguments.done",
-                 json_pack("{s:O?,s:I,s:O}", "item_id", p.item_id, "output_index", k, "arguments", args));
+                 json_pack("{s:O?,s:I,s:O}", "item_id", p.item_id, "output_index", k, "arguments",
+                           args));
     }
-    resp_add(b, "response.output_item.done", json_pack("{s:I,s:O}", "output_index", k, "item", item));
+    resp_add(b, "response.output_item.done",
+             json_pack("{s:I,s:O}", "output_index", k, "item", item));
 }
 
 /* The terminal event embeds the stored body's own bytes, so assembling the
@@ -470,10 +486,17 @@ int sc_proxy_synthesize(const sc_proxy_entry_t *e, sc_proxy_entry_t *out)
         return SC_ECORRUPT;
     builder_t b = {0};
     switch (e->api) {
-    case SC_API_OPENAI_CHAT: synth_chat(&b, body); break;
-    case SC_API_ANTHROPIC_MESSAGES: synth_messages(&b, body); break;
-    case SC_API_OPENAI_RESPONSES: synth_responses(&b, body, e->body); break;
-    default: b.rc = SC_EINVAL;
+    case SC_API_OPENAI_CHAT:
+        synth_chat(&b, body);
+        break;
+    case SC_API_ANTHROPIC_MESSAGES:
+        synth_messages(&b, body);
+        break;
+    case SC_API_OPENAI_RESPONSES:
+        synth_responses(&b, body, e->body);
+        break;
+    default:
+        b.rc = SC_EINVAL;
     }
     int rc = finish(&b, e, out);
     json_decref(body);

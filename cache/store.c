@@ -17,15 +17,21 @@
 int sc__store_from_mdb(int rc)
 {
     switch (rc) {
-    case MDB_SUCCESS: return 0;
-    case MDB_NOTFOUND: return SC_ENOTFOUND;
-    case MDB_MAP_FULL: return SC_EFULL;
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return SC_ENOTFOUND;
+    case MDB_MAP_FULL:
+        return SC_EFULL;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
-    case MDB_VERSION_MISMATCH: return SC_ECORRUPT;
-    case MDB_BAD_VALSIZE: return SC_ETOOBIG;
-    default: return rc > 0 ? -rc : SC_ESTORE; /* positive rc is an errno */
+    case MDB_VERSION_MISMATCH:
+        return SC_ECORRUPT;
+    case MDB_BAD_VALSIZE:
+        return SC_ETOOBIG;
+    default:
+        return rc > 0 ? -rc : SC_ESTORE; /* positive rc is an errno */
     }
 }
 
@@ -286,8 +292,10 @@ int sc_store_get_by_label(sc_store_reader_t *r, uint64_t label, uint8_t key[SC_K
     return sc__store_from_mdb(rc);
 }
 
-int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, size_t name_len,
-                                                  const char *doc, size_t doc_len), void *ctx)
+int sc_store_ns_foreach(sc_store_t *s,
+                        void (*fn)(void *ctx, const char *name, size_t name_len, const char *doc,
+                                   size_t doc_len),
+                        void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -306,8 +314,8 @@ int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, s
 }
 
 int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
-                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES],
-                                     uint64_t scope, const float *vec, uint32_t dim),
+                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
+                                    const float *vec, uint32_t dim),
                           void *ctx)
 {
     MDB_txn *txn;
@@ -322,8 +330,8 @@ int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             sc_entry_t e;
-            if (k.mv_size != SC_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e) ||
-                !e.dim || (e.expires_ms && e.expires_ms <= now_ms))
+            if (k.mv_size != SC_KEY_BYTES || sc_store_decode(v.mv_data, v.mv_size, &e) || !e.dim ||
+                (e.expires_ms && e.expires_ms <= now_ms))
                 continue;
             if (e.dim > buf_dim) { /* LMDB values are not float-aligned */
                 float *nb = realloc(buf, e.dim * sizeof(float));

@@ -50,8 +50,8 @@ int sc__store_bump_generation(sc_store_t *s)
 
 typedef struct {
     uint8_t key[SC_KEY_BYTES];
-    double value;                 /* tokens saved per byte so far */
-    size_t order;                 /* LRU position: ties go to the older */
+    double value; /* tokens saved per byte so far */
+    size_t order; /* LRU position: ties go to the older */
 } victim_t;
 
 static int by_value(const void *a, const void *b)
@@ -64,8 +64,7 @@ static int by_value(const void *a, const void *b)
 
 /* Fills in candidate 'c' (its key set) from its entry: 0 if it may be
  * chosen, 1 if it is not in namespace 'ns' or unreadable. */
-static int weigh_victim(sc_store_t *s, MDB_txn *txn, const sc_slice_t *ns, int by_val,
-                        victim_t *c)
+static int weigh_victim(sc_store_t *s, MDB_txn *txn, const sc_slice_t *ns, int by_val, victim_t *c)
 {
     MDB_val ek = {SC_KEY_BYTES, c->key}, ev, mv;
     sc_entry_t e;
@@ -269,8 +268,7 @@ int sc__store_ns_limits_before_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *o
     return 0;
 }
 
-int sc__store_ns_limits_after_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op,
-                                  uint64_t *removed)
+int sc__store_ns_limits_after_put(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, uint64_t *removed)
 {
     *removed = 0;
     if ((!op->ns_max_entries && !op->ns_max_bytes) || s->cfg.evict == SC_EVICT_NONE)

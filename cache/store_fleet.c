@@ -70,8 +70,7 @@ int sc__fleet_tomb_put(sc_store_t *s, MDB_txn *txn, const uint8_t *key, const fv
     return mdb_put(txn, s->fleet.dbi_tomb, &k, &val, 0);
 }
 
-int sc__fleet_itomb_put(sc_store_t *s, MDB_txn *txn, const fver_t *v, const void *rec,
-                        size_t len)
+int sc__fleet_itomb_put(sc_store_t *s, MDB_txn *txn, const fver_t *v, const void *rec, size_t len)
 {
     uint8_t key[16];
     put_be64(key, v->hlc);
@@ -85,8 +84,7 @@ int sc__fleet_itomb_put(sc_store_t *s, MDB_txn *txn, const fver_t *v, const void
     return 0;
 }
 
-int sc__fleet_nsver_put(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, const fver_t *v,
-                        int deleted)
+int sc__fleet_nsver_put(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, const fver_t *v, int deleted)
 {
     uint8_t row[17];
     sc__fleet_ver_encode(v, row);
@@ -328,7 +326,9 @@ static int record_of(sc_store_t *s, const sc_write_op_t *op, const fver_t *v, sc
         r->embedder = slice_of(emb);
         break;
     }
-    case SC_OP_DELETE: r->type = SC_FREC_DELETE; break;
+    case SC_OP_DELETE:
+        r->type = SC_FREC_DELETE;
+        break;
     case SC_OP_INVALIDATE:
         r->type = SC_FREC_INVALIDATE;
         r->flags = op->all ? SC_FREC_ALL
@@ -358,7 +358,8 @@ static int record_of(sc_store_t *s, const sc_write_op_t *op, const fver_t *v, sc
         r->type = SC_FREC_NEGATIVE;
         memcpy(r->key2, op->key2, SC_KEY_BYTES);
         break;
-    default: return 1; /* SYNC: nothing changed */
+    default:
+        return 1; /* SYNC: nothing changed */
     }
     memcpy(r->key, op->key, SC_KEY_BYTES);
     return 0;
@@ -381,12 +382,15 @@ int sc__store_fleet_record_local(sc_store_t *s, MDB_txn *txn, const sc_write_op_
         if (!rc && (rc = mdb_del(txn, f->dbi_tomb, &k, NULL)) == MDB_NOTFOUND)
             rc = 0;
         break;
-    case SC_OP_DELETE: rc = sc__fleet_tomb_put(s, txn, op->key, &v); break;
+    case SC_OP_DELETE:
+        rc = sc__fleet_tomb_put(s, txn, op->key, &v);
+        break;
     case SC_OP_NS_PUT:
     case SC_OP_NS_DELETE:
         rc = sc__fleet_nsver_put(s, txn, r.ns, &v, op->type == SC_OP_NS_DELETE);
         break;
-    default: break;
+    default:
+        break;
     }
     if (rc)
         return rc;

@@ -26,8 +26,8 @@ static int covers(const sc_frec_t *r, const sc_entry_t *e)
     if (r->flags & SC_FREC_ALL)
         return 1;
     for (int i = 0; i < 3; i++)
-        if ((r->flags & has[i]) && (want[i]->len != have[i]->len ||
-                                    memcmp(want[i]->ptr, have[i]->ptr, have[i]->len)))
+        if ((r->flags & has[i]) &&
+            (want[i]->len != have[i]->len || memcmp(want[i]->ptr, have[i]->ptr, have[i]->len)))
             return 0;
     return 1;
 }
@@ -69,8 +69,8 @@ static sc_slice_t payload_for_here(sc_store_t *s, const sc_frec_t *r, const sc_e
         return r->payload;
     f->hooks.embedder_of(f->hooks.ctx, e->ns, mine, sizeof(mine));
     mine[SC_FREC_MAX_EMBEDDER] = '\0';
-    if (!mine[0] || (strlen(mine) == r->embedder.len &&
-                     memcmp(mine, r->embedder.ptr, r->embedder.len) == 0))
+    if (!mine[0] ||
+        (strlen(mine) == r->embedder.len && memcmp(mine, r->embedder.ptr, r->embedder.len) == 0))
         return r->payload;
     sc_entry_t exact = *e;
     exact.vector = NULL;
@@ -236,16 +236,24 @@ static int apply_one(sc_store_t *s, MDB_txn *txn, const sc_frec_t *r, sc_slice_t
         f->hlc = r->hlc;
     outcome_t out = APPLIED;
     switch (r->type) {
-    case SC_FREC_PUT: rc = apply_put(s, txn, r, &v, refuse_puts, &out); break;
-    case SC_FREC_DELETE: rc = apply_delete(s, txn, r, &v, &out); break;
+    case SC_FREC_PUT:
+        rc = apply_put(s, txn, r, &v, refuse_puts, &out);
+        break;
+    case SC_FREC_DELETE:
+        rc = apply_delete(s, txn, r, &v, &out);
+        break;
     case SC_FREC_INVALIDATE:
-    case SC_FREC_NS_DELETE: rc = apply_invalidate(s, txn, r, &v, raw, &out); break;
-    case SC_FREC_NS_PUT: rc = apply_ns_put(s, txn, r, &v, &out); break;
+    case SC_FREC_NS_DELETE:
+        rc = apply_invalidate(s, txn, r, &v, raw, &out);
+        break;
+    case SC_FREC_NS_PUT:
+        rc = apply_ns_put(s, txn, r, &v, &out);
+        break;
     case SC_FREC_VALIDATION:
     case SC_FREC_NEGATIVE: {
         /* Set-like tables: applying twice is applying once. */
-        sc_write_op_t op = {.type = r->type == SC_FREC_VALIDATION ? SC_OP_VALIDATION
-                                                                  : SC_OP_NEGATIVE,
+        sc_write_op_t op = {.type =
+                                r->type == SC_FREC_VALIDATION ? SC_OP_VALIDATION : SC_OP_NEGATIVE,
                             .count = r->a};
         memcpy(op.key, r->key, SC_KEY_BYTES);
         memcpy(op.key2, r->key2, SC_KEY_BYTES);

@@ -80,8 +80,8 @@
 /* A buffered hit count (sc_store_touch), applied by the writer. */
 typedef struct {
     uint8_t key[SC_KEY_BYTES];
-    uint64_t ts;     /* latest hit */
-    uint32_t count;  /* hits since the last flush; 0 = empty slot */
+    uint64_t ts;    /* latest hit */
+    uint32_t count; /* hits since the last flush; 0 = empty slot */
 } touch_t;
 
 /* An index change, collected during a write transaction and delivered to the
@@ -90,7 +90,7 @@ typedef struct {
     int put;
     uint8_t key[SC_KEY_BYTES];
     uint64_t scope;
-    const float *vec;   /* puts: points into the op's record */
+    const float *vec; /* puts: points into the op's record */
     uint32_t dim;
 } event_t;
 
@@ -101,9 +101,9 @@ typedef struct {
 
 /* A peer's namespace change, reported to the hooks after its commit. */
 typedef struct {
-    char *name;                 /* owned */
+    char *name; /* owned */
     size_t len;
-    char *doc;                  /* owned; NULL = deleted */
+    char *doc; /* owned; NULL = deleted */
     size_t doc_len;
 } fleet_ns_event_t;
 
@@ -113,15 +113,15 @@ typedef struct {
     sc_store_fleet_opts_t opts;
     sc_store_fleet_hooks_t hooks;
     MDB_dbi dbi_meta, dbi_outbox, dbi_ver, dbi_tomb, dbi_itomb, dbi_nsver;
-    uint64_t node;              /* set at open */
+    uint64_t node; /* set at open */
     /* writer thread only */
-    uint64_t hlc;               /* last timestamp given or seen */
-    uint64_t next_seq;          /* next outbox key */
-    int outbox_added;           /* this transaction added outbox records */
+    uint64_t hlc;      /* last timestamp given or seen */
+    uint64_t next_seq; /* next outbox key */
+    int outbox_added;  /* this transaction added outbox records */
     fleet_ns_event_t *ns_events;
     size_t n_ns_events, ns_events_cap;
-    uint64_t next_gc_ms;        /* monotonic */
-    sc_buf_t scratch;           /* one record being encoded */
+    uint64_t next_gc_ms; /* monotonic */
+    sc_buf_t scratch;    /* one record being encoded */
     uint64_t last_embedder_log_ms;
     _Atomic uint64_t recorded, applied, duplicates, conflicts, refused, skewed;
     _Atomic uint64_t vectors_dropped, own, outbox_dropped;
@@ -142,18 +142,18 @@ struct sc_store_s {
     sc_write_op_t *head, *tail; /* queued ops, guarded by mu */
     size_t queued;
     int stopping;
-    touch_t *touches;           /* open-addressing table, guarded by mu */
-    touch_t *touches_spare;     /* the writer's table while it applies one */
-    size_t n_touches;           /* used slots */
-    size_t touch_cap;           /* slots (a power of two) */
-    touch_t *draining;          /* writer only: the flushed table being applied */
-    size_t drain_pos;           /* writer only: next slot of 'draining' */
+    touch_t *touches;       /* open-addressing table, guarded by mu */
+    touch_t *touches_spare; /* the writer's table while it applies one */
+    size_t n_touches;       /* used slots */
+    size_t touch_cap;       /* slots (a power of two) */
+    touch_t *draining;      /* writer only: the flushed table being applied */
+    size_t drain_pos;       /* writer only: next slot of 'draining' */
 
     _Atomic uint64_t expired_total, evicted_total, commits_total, writes_total;
     _Atomic uint64_t touches_dropped;
     _Atomic uint64_t writer_writes_ns, writer_sweep_ns, writer_sync_ns;
     sc_store_listener_t listener;
-    event_t *events;            /* writer thread only */
+    event_t *events; /* writer thread only */
     size_t n_events, events_cap;
     uint64_t txnid_at_open;
     int writer_stopped;
@@ -259,10 +259,8 @@ int sc__fleet_newer(const fver_t *a, const fver_t *b);
 /* Remembers a delete of 'key' at 'v' (unless a newer one is remembered). */
 int sc__fleet_tomb_put(sc_store_t *s, MDB_txn *txn, const uint8_t *key, const fver_t *v);
 /* Remembers invalidation (or namespace delete) record 'rec' made at 'v'. */
-int sc__fleet_itomb_put(sc_store_t *s, MDB_txn *txn, const fver_t *v, const void *rec,
-                        size_t len);
-int sc__fleet_nsver_put(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, const fver_t *v,
-                        int deleted);
+int sc__fleet_itomb_put(sc_store_t *s, MDB_txn *txn, const fver_t *v, const void *rec, size_t len);
+int sc__fleet_nsver_put(sc_store_t *s, MDB_txn *txn, sc_slice_t ns, const fver_t *v, int deleted);
 /* Persists the clock in the transaction. */
 int sc__fleet_save_hlc(sc_store_t *s, MDB_txn *txn);
 /* Queues a peer's namespace change for the hooks ('doc' NULL = deleted). */

@@ -14,8 +14,8 @@
 
 /* ---- index changes ------------------------------------------------------ */
 
-static void event_add(sc_store_t *s, int put, const uint8_t *key, uint64_t scope,
-                      const float *vec, uint32_t dim)
+static void event_add(sc_store_t *s, int put, const uint8_t *key, uint64_t scope, const float *vec,
+                      uint32_t dim)
 {
     if (!s->listener.on_put || !dim)
         return; /* entries without a vector are not in any index */
@@ -335,8 +335,8 @@ int sc__store_apply_plain(sc_store_t *s, MDB_txn *txn, sc_write_op_t *op, int re
         if (rc == MDB_NOTFOUND)
             rc = 0;
         if (!rc)
-            rc = sc__store_invalidate(s, txn, filter_of(op->ns), filter_of(NULL),
-                                      filter_of(NULL), 0, NULL, &op->count);
+            rc = sc__store_invalidate(s, txn, filter_of(op->ns), filter_of(NULL), filter_of(NULL),
+                                      0, NULL, &op->count);
         break;
     case SC_OP_SYNC:
         rc = sc__store_flush_touches(s, txn);

@@ -7,10 +7,14 @@
 const char *sc_api_key_name(sc_api_t api)
 {
     switch (api) {
-    case SC_API_OPENAI_CHAT: return "openai.chat";
-    case SC_API_OPENAI_RESPONSES: return "openai.responses";
-    case SC_API_ANTHROPIC_MESSAGES: return "anthropic.messages";
-    case SC_API_OPENAI_EMBEDDINGS: return "openai.embeddings";
+    case SC_API_OPENAI_CHAT:
+        return "openai.chat";
+    case SC_API_OPENAI_RESPONSES:
+        return "openai.responses";
+    case SC_API_ANTHROPIC_MESSAGES:
+        return "anthropic.messages";
+    case SC_API_OPENAI_EMBEDDINGS:
+        return "openai.embeddings";
     }
     return NULL;
 }
@@ -18,10 +22,14 @@ const char *sc_api_key_name(sc_api_t api)
 const char *sc_api_entry_name(sc_api_t api)
 {
     switch (api) {
-    case SC_API_OPENAI_CHAT: return "chat";
-    case SC_API_OPENAI_RESPONSES: return "responses";
-    case SC_API_ANTHROPIC_MESSAGES: return "messages";
-    case SC_API_OPENAI_EMBEDDINGS: return NULL;
+    case SC_API_OPENAI_CHAT:
+        return "chat";
+    case SC_API_OPENAI_RESPONSES:
+        return "responses";
+    case SC_API_ANTHROPIC_MESSAGES:
+        return "messages";
+    case SC_API_OPENAI_EMBEDDINGS:
+        return NULL;
     }
     return NULL;
 }

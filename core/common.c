@@ -13,25 +13,44 @@
 const char *sc_strerror(int err)
 {
     switch (err) {
-    case SC_OK: return "ok";
-    case SC_EINVAL: return "invalid argument";
-    case SC_ENOMEM: return "out of memory";
-    case SC_ENOTFOUND: return "not found";
-    case SC_EFULL: return "storage full";
-    case SC_ECORRUPT: return "stored data is corrupt";
-    case SC_ETOOBIG: return "value too large";
-    case SC_ESTORE: return "storage error";
-    case SC_ECLOSED: return "shutting down";
-    case SC_EBUSY: return "queue full";
-    case SC_EEXPIRED: return "expired";
-    case SC_ECONFLICT: return "conflict";
-    case SC_EINDEX: return "vector index error";
-    case SC_EDIM: return "dimension mismatch";
-    case SC_EREMOTE: return "remote endpoint failed";
-    case SC_ETIMEDOUT: return "timed out";
-    case SC_ECANCELED: return "canceled";
-    case SC_ENOTCACHEABLE: return "not cacheable";
-    default: break;
+    case SC_OK:
+        return "ok";
+    case SC_EINVAL:
+        return "invalid argument";
+    case SC_ENOMEM:
+        return "out of memory";
+    case SC_ENOTFOUND:
+        return "not found";
+    case SC_EFULL:
+        return "storage full";
+    case SC_ECORRUPT:
+        return "stored data is corrupt";
+    case SC_ETOOBIG:
+        return "value too large";
+    case SC_ESTORE:
+        return "storage error";
+    case SC_ECLOSED:
+        return "shutting down";
+    case SC_EBUSY:
+        return "queue full";
+    case SC_EEXPIRED:
+        return "expired";
+    case SC_ECONFLICT:
+        return "conflict";
+    case SC_EINDEX:
+        return "vector index error";
+    case SC_EDIM:
+        return "dimension mismatch";
+    case SC_EREMOTE:
+        return "remote endpoint failed";
+    case SC_ETIMEDOUT:
+        return "timed out";
+    case SC_ECANCELED:
+        return "canceled";
+    case SC_ENOTCACHEABLE:
+        return "not cacheable";
+    default:
+        break;
     }
     if (err < 0 && err > -4096)
         return strerror(-err);
@@ -123,14 +142,27 @@ int sc_buf_json_str(sc_buf_t *b, const char *s, size_t n)
         } else if (c < 0x20) {
             *o++ = '\\';
             switch (c) {
-            case '\n': *o++ = 'n'; break;
-            case '\r': *o++ = 'r'; break;
-            case '\t': *o++ = 't'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\f': *o++ = 'f'; break;
+            case '\n':
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = 't';
+                break;
+            case '\b':
+                *o++ = 'b';
+                break;
+            case '\f':
+                *o++ = 'f';
+                break;
             default:
-                *o++ = 'u'; *o++ = '0'; *o++ = '0';
-                *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
             }
         } else {
             *o++ = (char)c;
@@ -197,9 +229,12 @@ void sc_hex_encode(const uint8_t *in, size_t n, char *out)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 

@@ -6,8 +6,8 @@
  * alone knows namespace settings (core must not see cache/). The file is read
  * whole and split into lines in place, so every message names its FILE:LINE. */
 #define _GNU_SOURCE
-#include "sc_config.h"
 #include "sc_common.h"
+#include "sc_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,7 +26,7 @@ typedef struct {
     const char *name; /* the path, for messages */
     int line;         /* current line, 1-based */
     FILE *err;
-    int in_ns;        /* a [namespace] header was read: lines go to the last preset */
+    int in_ns; /* a [namespace] header was read: lines go to the last preset */
 } reader_t;
 
 static int fail(reader_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -89,10 +89,19 @@ static int read_value(reader_t *r, char *s, char **out, int *quoted)
             continue;
         }
         switch (*++p) {
-        case '\\': case '"': *w++ = *p; break;
-        case 'n': *w++ = '\n'; break;
-        case 't': *w++ = '\t'; break;
-        case 'r': *w++ = '\r'; break;
+        case '\\':
+        case '"':
+            *w++ = *p;
+            break;
+        case 'n':
+            *w++ = '\n';
+            break;
+        case 't':
+            *w++ = '\t';
+            break;
+        case 'r':
+            *w++ = '\r';
+            break;
         default:
             return fail(r, "unknown escape '\\%c' in a quoted value (use \\\\ \\\" \\n \\t \\r)",
                         *p ? *p : ' ');
@@ -236,8 +245,7 @@ static int read_line(reader_t *r, char *s)
     return r->in_ns ? add_setting(r, s, value, quoted) : set_option(r, s, value);
 }
 
-int sc_config_load_text(sc_config_t *cfg, const char *name, const char *text, size_t len,
-                        FILE *err)
+int sc_config_load_text(sc_config_t *cfg, const char *name, const char *text, size_t len, FILE *err)
 {
     reader_t r = {cfg, name, 1, err, 0};
     const char *nul = memchr(text, '\0', len);

@@ -42,8 +42,8 @@ int sc_httpc_check_request(const sc_http_call_t *call)
 
 /* Headers the client frames itself, or that only concern one hop. */
 static const char *const own_headers[] = {
-    "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-    "Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect", NULL,
+    "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection",
+    "TE",   "Trailer",        "Upgrade",           "Expect",     NULL,
 };
 
 static int name_is(const char *p, size_t n, const char *name)
@@ -347,7 +347,8 @@ int sc_httpc_xfer_setup(sc_httpc_xfer_t *x, sc_http_client_t *c, sc_http_call_t 
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, call->timeout_ms > 0 ? call->timeout_ms : 2000L);
     if (call->connect_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, call->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L); /* a proxy's block is not the answer */
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS,
+                     1L); /* a proxy's block is not the answer */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

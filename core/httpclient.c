@@ -25,12 +25,12 @@ struct sc_http_client_s {
     CURLM *multi;
     pthread_t thread;
     pthread_mutex_t mu;
-    sc_fifo_t queued;              /* guarded by mu */
-    sc_http_call_t *cancelled;     /* guarded by mu: cancelled while queued, done pending */
-    int ctl_pending;               /* guarded by mu: a running call awaits cancel or resume */
-    int stopping;                  /* guarded by mu */
-    int inflight, max_inflight;    /* client thread only */
-    sc_http_call_t *running;       /* in-flight calls, client thread only */
+    sc_fifo_t queued;           /* guarded by mu */
+    sc_http_call_t *cancelled;  /* guarded by mu: cancelled while queued, done pending */
+    int ctl_pending;            /* guarded by mu: a running call awaits cancel or resume */
+    int stopping;               /* guarded by mu */
+    int inflight, max_inflight; /* client thread only */
+    sc_http_call_t *running;    /* in-flight calls, client thread only */
 };
 
 static void check_done(sc_http_client_t *c);
@@ -411,8 +411,7 @@ int sc_http_client_create_opts(sc_http_client_t **out, const sc_http_client_opts
     return 0;
 }
 
-int sc_http_client_create(sc_http_client_t **out, int max_inflight, size_t max_queue,
-                          sc_log_t *log)
+int sc_http_client_create(sc_http_client_t **out, int max_inflight, size_t max_queue, sc_log_t *log)
 {
     sc_http_client_opts_t o = {.max_inflight = max_inflight, .max_queue = max_queue};
     return sc_http_client_create_opts(out, &o, log);
@@ -423,8 +422,10 @@ int sc_http_client_submit(sc_http_client_t *c, sc_http_call_t *call)
     if (sc_httpc_check_request(call))
         return SC_EINVAL;
     pthread_mutex_lock(&c->mu);
-    int rc = c->stopping ? SC_ECLOSED : call->priv_state != ST_IDLE ? SC_EINVAL
-             : c->queued.len >= c->queued.max ? SC_EBUSY : 0;
+    int rc = c->stopping                      ? SC_ECLOSED
+             : call->priv_state != ST_IDLE    ? SC_EINVAL
+             : c->queued.len >= c->queued.max ? SC_EBUSY
+                                              : 0;
     if (!rc) {
         call->status = 0;
         call->error = 0;

@@ -14,14 +14,14 @@
 typedef struct {
     sc_http_client_t *c;
     sc_http_call_t *call;
-    CURL *easy;                   /* owned */
-    struct curl_slist *hdrs;      /* owned: request headers */
-    uv_timer_t watchdog;          /* idle and pause timeouts */
-    uint64_t last_rx_ms;          /* loop time of the last byte received */
+    CURL *easy;              /* owned */
+    struct curl_slist *hdrs; /* owned: request headers */
+    uv_timer_t watchdog;     /* idle and pause timeouts */
+    uint64_t last_rx_ms;     /* loop time of the last byte received */
     uint64_t paused_at_ms;
-    int paused;                   /* curl holds a body piece for us */
-    int headers_done;             /* the final header block was delivered */
-    int abort_error;              /* why a callback failed the transfer */
+    int paused;       /* curl holds a body piece for us */
+    int headers_done; /* the final header block was delivered */
+    int abort_error;  /* why a callback failed the transfer */
     char why[128];
 } sc_httpc_xfer_t;
 

@@ -2,8 +2,8 @@
  * into a stack buffer and leaves with a single write(2), so concurrent
  * threads produce whole lines without a lock. */
 #define _GNU_SOURCE
-#include "sc_log.h"
 #include "sc_common.h"
+#include "sc_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,9 +67,8 @@ void sc__log_write(sc_log_t *log, sc_log_level_t level, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-                     level_names[level & 3]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000L, level_names[level & 3]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

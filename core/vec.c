@@ -36,11 +36,16 @@ float sc_vec_dot(const float *a, const float *b, uint32_t dim)
 
 static int b64val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
@@ -64,7 +69,8 @@ static int b64_decode(const char *in, size_t n, uint8_t **out, size_t *out_len)
                 return SC_EINVAL;
             }
         }
-        uint32_t triple = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t triple =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         o[w++] = (uint8_t)(triple >> 16);
         o[w++] = (uint8_t)(triple >> 8);
         o[w++] = (uint8_t)triple;
@@ -104,8 +110,9 @@ int sc_embedding_decode(const json_t *v, float **out, uint32_t *dim, char *err, 
         if (rc || len == 0 || len % 4 || len / 4 > 65536) {
             if (!rc)
                 free(bytes);
-            snprintf(err, err_cap, "\"embedding\" as a string must be base64 of 1 to 65536 "
-                                   "little-endian float32 values");
+            snprintf(err, err_cap,
+                     "\"embedding\" as a string must be base64 of 1 to 65536 "
+                     "little-endian float32 values");
             return SC_EINVAL;
         }
         n = len / 4;

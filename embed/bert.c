@@ -6,8 +6,8 @@
  * attention and pooling. A pass can be split over threads (intra-op): each
  * takes a range of token rows for the per-token work and a share of the
  * (text, head) pairs for attention, meeting at two barriers per layer; BLAS
- * runs single-threaded inside each, so no OpenBLAS helper spins. Weights may be F32, F16 or BF16 in the safetensors
- * file; they are widened to float32 once at load. */
+ * runs single-threaded inside each, so no OpenBLAS helper spins. Weights may be F32, F16 or BF16 in
+ * the safetensors file; they are widened to float32 once at load. */
 #define _GNU_SOURCE
 #include "sc_embed_internal.h"
 
@@ -21,28 +21,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sc_vec.h"
 #include "sc_safetensors.h"
+#include "sc_vec.h"
 
 typedef struct {
-    float *qkv_w, *qkv_b;    /* [H, 3H] (transposed), [3H]: query, key, value stacked */
-    float *ao_w, *ao_b;      /* attention output [H, H] (transposed) */
+    float *qkv_w, *qkv_b; /* [H, 3H] (transposed), [3H]: query, key, value stacked */
+    float *ao_w, *ao_b;   /* attention output [H, H] (transposed) */
     float *ln1_g, *ln1_b;
-    float *in_w, *in_b;      /* intermediate [H, FF] (transposed) */
-    float *out_w, *out_b;    /* output [FF, H] (transposed) */
+    float *in_w, *in_b;   /* intermediate [H, FF] (transposed) */
+    float *out_w, *out_b; /* output [FF, H] (transposed) */
     float *ln2_g, *ln2_b;
 } layer_t;
 
 struct sc_bert_s {
     int hidden, heads, inter, layers, max_pos, types, vocab;
     float eps;
-    int pool_cls;            /* CLS pooling (bge); otherwise mean over tokens */
-    size_t max_tokens;       /* [CLS] + text + [SEP] */
+    int pool_cls;      /* CLS pooling (bge); otherwise mean over tokens */
+    size_t max_tokens; /* [CLS] + text + [SEP] */
     float *word, *pos, *type, *emb_ln_g, *emb_ln_b;
     layer_t *layer;
     sc_wordpiece_t *tok;
     int32_t cls, sep;
-    int threads;             /* threads per forward pass (sc_bert_set_threads) */
+    int threads; /* threads per forward pass (sc_bert_set_threads) */
 };
 
 /* ---- loading ------------------------------------------------------------- */
@@ -168,8 +168,11 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
     struct stat sst;
     if (stat(path, &sst) == 0) {
         json_t *tc = load_json_file(dir, "tokenizer_config.json");
-        sc_wordpiece_opts_t o = {.lowercase = 1, .strip_accents = -1, .chinese_chars = 1,
-                                 .clean_text = 1, .max_word_chars = 100};
+        sc_wordpiece_opts_t o = {.lowercase = 1,
+                                 .strip_accents = -1,
+                                 .chinese_chars = 1,
+                                 .clean_text = 1,
+                                 .max_word_chars = 100};
         json_t *lc = json_object_get(tc, "do_lower_case");
         if (json_is_boolean(lc))
             o.lowercase = json_is_true(lc);
@@ -187,7 +190,8 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
     b->cls = sc_wordpiece_id(b->tok, "[CLS]");
     b->sep = sc_wordpiece_id(b->tok, "[SEP]");
     if (b->cls < 0 || b->sep < 0 || (int)sc_wordpiece_vocab_size(b->tok) > b->vocab) {
-        snprintf(err, err_cap, "%s: vocabulary lacks [CLS]/[SEP] or is larger than vocab_size", dir);
+        snprintf(err, err_cap, "%s: vocabulary lacks [CLS]/[SEP] or is larger than vocab_size",
+                 dir);
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/model.safetensors", dir);
@@ -195,9 +199,12 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
         goto fail;
     rc = SC_EINVAL;
     uint64_t H = (uint64_t)b->hidden, FF = (uint64_t)b->inter;
-    if (!(b->word = tensor_copy(st, "", "embeddings.word_embeddings.weight", (uint64_t)b->vocab * H, err, err_cap)) ||
-        !(b->pos = tensor_copy(st, "", "embeddings.position_embeddings.weight", (uint64_t)b->max_pos * H, err, err_cap)) ||
-        !(b->type = tensor_copy(st, "", "embeddings.token_type_embeddings.weight", (uint64_t)b->types * H, err, err_cap)) ||
+    if (!(b->word = tensor_copy(st, "", "embeddings.word_embeddings.weight", (uint64_t)b->vocab * H,
+                                err, err_cap)) ||
+        !(b->pos = tensor_copy(st, "", "embeddings.position_embeddings.weight",
+                               (uint64_t)b->max_pos * H, err, err_cap)) ||
+        !(b->type = tensor_copy(st, "", "embeddings.token_type_embeddings.weight",
+                                (uint64_t)b->types * H, err, err_cap)) ||
         !(b->emb_ln_g = tensor_copy(st, "", "embeddings.LayerNorm.weight", H, err, err_cap)) ||
         !(b->emb_ln_b = tensor_copy(st, "", "embeddings.LayerNorm.bias", H, err, err_cap)))
         goto fail;
@@ -208,7 +215,8 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
         layer_t *L = &b->layer[l];
         char pre[64];
         snprintf(pre, sizeof(pre), "encoder.layer.%d.", l);
-        const char *qkv[3] = {"attention.self.query.", "attention.self.key.", "attention.self.value."};
+        const char *qkv[3] = {"attention.self.query.", "attention.self.key.",
+                              "attention.self.value."};
         L->qkv_w = malloc(3 * H * H * sizeof(float));
         L->qkv_b = malloc(3 * H * sizeof(float));
         if (!L->qkv_w || !L->qkv_b)
@@ -228,8 +236,9 @@ int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, si
             free(w);
             free(bb);
         }
-#define LOAD(field, name, n) \
-    if (!(L->field = tensor_copy(st, pre, name, n, err, err_cap))) goto fail
+#define LOAD(field, name, n)                                                                       \
+    if (!(L->field = tensor_copy(st, pre, name, n, err, err_cap)))                                 \
+    goto fail
         LOAD(ao_w, "attention.output.dense.weight", H * H);
         LOAD(ao_b, "attention.output.dense.bias", H);
         LOAD(ln1_g, "attention.output.LayerNorm.weight", H);
@@ -266,8 +275,8 @@ void sc_bert_close(sc_bert_t *b)
         return;
     for (int l = 0; b->layer && l < b->layers; l++) {
         layer_t *L = &b->layer[l];
-        float *p[] = {L->qkv_w, L->qkv_b, L->ao_w, L->ao_b, L->ln1_g, L->ln1_b,
-                      L->in_w, L->in_b, L->out_w, L->out_b, L->ln2_g, L->ln2_b};
+        float *p[] = {L->qkv_w, L->qkv_b, L->ao_w,  L->ao_b,  L->ln1_g, L->ln1_b,
+                      L->in_w,  L->in_b,  L->out_w, L->out_b, L->ln2_g, L->ln2_b};
         for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
             free(p[i]);
     }
@@ -416,7 +425,7 @@ typedef struct {
     const size_t *lens;
     size_t n, L, rows;
     float *x, *qkv, *ctx, *tmp, *out;
-    int threads;             /* set before the gate opens */
+    int threads; /* set before the gate opens */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
     int open;
@@ -520,8 +529,8 @@ static void *forward_part(void *arg)
     return NULL;
 }
 
-int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens,
-                       size_t n, float *out)
+int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens, size_t n,
+                       float *out)
 {
     const int H = b->hidden, FF = b->inter;
     size_t L = 1;

@@ -26,16 +26,16 @@ struct sc_remote_s {
     char model[256];
     char auth[512];
     long timeout_ms;
-    _Atomic uint32_t dim;     /* 0 until given or learnt; never changes after */
-    _Atomic int up;           /* the last call answered with embeddings */
-    _Atomic uint32_t probes;  /* probes made (for the log) */
+    _Atomic uint32_t dim;    /* 0 until given or learnt; never changes after */
+    _Atomic int up;          /* the last call answered with embeddings */
+    _Atomic uint32_t probes; /* probes made (for the log) */
 };
 
 /* What one call learnt besides the vectors. */
 typedef struct {
-    long status;              /* HTTP status, 0 if no answer */
-    uint32_t dim;             /* of the vectors answered */
-    char why[320];            /* a failure, for logs */
+    long status;   /* HTTP status, 0 if no answer */
+    uint32_t dim;  /* of the vectors answered */
+    char why[320]; /* a failure, for logs */
 } call_result_t;
 
 /* Decodes the "data" array of an answer for 'n' texts into 'out'; every
@@ -49,7 +49,8 @@ static int decode_answer(const sc_buf_t *body, size_t n, float *out, uint32_t wa
     json_t *data = json_object_get(root, "data");
     int rc = 0;
     if (!json_is_array(data) || json_array_size(data) != n) {
-        snprintf(res->why, sizeof(res->why), "the answer has no \"data\" list of %zu embeddings", n);
+        snprintf(res->why, sizeof(res->why), "the answer has no \"data\" list of %zu embeddings",
+                 n);
         rc = SC_EINVAL;
     }
     for (size_t i = 0; !rc && i < n; i++) {
@@ -59,8 +60,8 @@ static int decode_answer(const sc_buf_t *body, size_t n, float *out, uint32_t wa
         float *vec = NULL;
         uint32_t dim = 0;
         char err[128];
-        if (at >= n || sc_embedding_decode(json_object_get(item, "embedding"), &vec, &dim, err,
-                                           sizeof(err))) {
+        if (at >= n ||
+            sc_embedding_decode(json_object_get(item, "embedding"), &vec, &dim, err, sizeof(err))) {
             snprintf(res->why, sizeof(res->why), "embedding %zu is not a vector", i);
             rc = SC_EINVAL;
         } else if (want_dim && dim != want_dim) {
@@ -99,7 +100,8 @@ static int remote_call(sc_remote_t *r, const char *const *texts, const size_t *l
     int rc = sc_http_client_call(r->client, &call);
     res->status = call.status;
     if (rc) {
-        snprintf(res->why, sizeof(res->why), "%s", call.error_text[0] ? call.error_text : sc_strerror(rc));
+        snprintf(res->why, sizeof(res->why), "%s",
+                 call.error_text[0] ? call.error_text : sc_strerror(rc));
     } else if (call.status < 200 || call.status > 299) {
         snprintf(res->why, sizeof(res->why), "HTTP %ld", call.status);
         rc = SC_EREMOTE; /* the endpoint refused */
@@ -139,8 +141,10 @@ int sc_remote_probe(sc_remote_t *r, char *err, size_t err_cap)
     free(probe);
     uint32_t n = atomic_fetch_add(&r->probes, 1) + 1;
     if (rc && refused(rc, &res)) {
-        snprintf(err, err_cap, "remote embedder %s (model %s) refused probe %u: %s (check the URL, "
-                 "--embed-remote-model and SEMCACHED_EMBED_API_KEY)", r->url, r->model, n, res.why);
+        snprintf(err, err_cap,
+                 "remote embedder %s (model %s) refused probe %u: %s (check the URL, "
+                 "--embed-remote-model and SEMCACHED_EMBED_API_KEY)",
+                 r->url, r->model, n, res.why);
         return SC_EINVAL;
     }
     if (rc) {
@@ -157,8 +161,8 @@ int sc_remote_probe(sc_remote_t *r, char *err, size_t err_cap)
 }
 
 int sc_remote_open(sc_remote_t **out, const char *url, const char *model, const char *api_key,
-                   long timeout_ms, int max_inflight, uint32_t dimensions, sc_log_t *log,
-                   char *err, size_t err_cap)
+                   long timeout_ms, int max_inflight, uint32_t dimensions, sc_log_t *log, char *err,
+                   size_t err_cap)
 {
     sc_remote_t *r = calloc(1, sizeof(*r));
     if (!r)

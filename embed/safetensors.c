@@ -23,7 +23,7 @@
 #define MAX_HEADER (100u << 20)
 
 struct sc_safetensors_s {
-    void *map;           /* NULL when parsing a caller's buffer */
+    void *map; /* NULL when parsing a caller's buffer */
     size_t map_len;
     const uint8_t *buf;
     size_t len;
@@ -76,7 +76,8 @@ int sc_safetensors_parse(sc_safetensors_t **out, const void *buf, size_t len, ch
     const char *k;
     json_t *v;
     int rc = 0;
-    json_object_foreach(h, k, v) {
+    json_object_foreach(h, k, v)
+    {
         if (strcmp(k, "__metadata__") == 0)
             continue;
         sc_tensor_t *t = &s->tensors[s->n];
@@ -91,8 +92,10 @@ int sc_safetensors_parse(sc_safetensors_t **out, const void *buf, size_t len, ch
         if (strlen(k) >= sizeof(t->name) || !esize || !json_is_array(shape) ||
             json_array_size(shape) > SC_TENSOR_MAX_DIMS || !json_is_array(offs) ||
             json_array_size(offs) != 2) {
-            snprintf(err, err_cap, "safetensors: tensor '%.64s' has a bad or unsupported "
-                                   "dtype, shape or data_offsets", k);
+            snprintf(err, err_cap,
+                     "safetensors: tensor '%.64s' has a bad or unsupported "
+                     "dtype, shape or data_offsets",
+                     k);
             rc = SC_ECORRUPT;
             break;
         }
@@ -113,8 +116,10 @@ int sc_safetensors_parse(sc_safetensors_t **out, const void *buf, size_t len, ch
         json_int_t end = json_integer_value(json_array_get(offs, 1));
         if (rc || begin < 0 || end < begin || (uint64_t)end > data_len ||
             (uint64_t)(end - begin) != count * esize) {
-            snprintf(err, err_cap, "safetensors: tensor '%.64s' data_offsets [%lld, %lld] do not "
-                     "match its shape or the file size", k, (long long)begin, (long long)end);
+            snprintf(err, err_cap,
+                     "safetensors: tensor '%.64s' data_offsets [%lld, %lld] do not "
+                     "match its shape or the file size",
+                     k, (long long)begin, (long long)end);
             rc = SC_ECORRUPT;
             break;
         }

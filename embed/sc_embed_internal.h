@@ -25,8 +25,8 @@ uint32_t sc_bert_dim(const sc_bert_t *b);
 void sc_bert_set_threads(sc_bert_t *b, int threads);
 /* Forward pass on token ids ([CLS] ... [SEP] included), 'n' sequences of
  * 'lens[i]' ids, into 'out' (n x dim, pooled and L2-normalized). */
-int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens,
-                       size_t n, float *out);
+int sc_bert_encode_ids(const sc_bert_t *b, const int32_t *const *ids, const size_t *lens, size_t n,
+                       float *out);
 /* Tokenizes (adding [CLS]/[SEP], truncating to the model's length) and encodes. */
 int sc_bert_embed(const sc_bert_t *b, const char *const *texts, const size_t *lens, size_t n,
                   float *out);
@@ -44,8 +44,8 @@ typedef struct sc_remote_s sc_remote_t;
  * dimension unknown (sc_remote_dim 0) if it does not answer. A given
  * 'dimensions' needs no call at open. */
 int sc_remote_open(sc_remote_t **out, const char *url, const char *model, const char *api_key,
-                   long timeout_ms, int max_inflight, uint32_t dimensions, sc_log_t *log,
-                   char *err, size_t err_cap);
+                   long timeout_ms, int max_inflight, uint32_t dimensions, sc_log_t *log, char *err,
+                   size_t err_cap);
 void sc_remote_close(sc_remote_t *r);
 /* 0 while unknown; once known it never changes. Any thread. */
 uint32_t sc_remote_dim(const sc_remote_t *r);

@@ -24,8 +24,8 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#include "sc_vec.h"
 #include "sc_safetensors.h"
+#include "sc_vec.h"
 
 #include "sc_strindex.h"
 
@@ -42,17 +42,17 @@ struct sc_embedder_s {
     /* model2vec: one of the two tokenizers */
     sc_wordpiece_t *tok;
     sc_unigram_t *uni;
-    float *table;              /* vocab x dim, weights and mapping applied */
+    float *table; /* vocab x dim, weights and mapping applied */
     size_t vocab;
-    size_t max_chars;          /* 512 x median token length, in code points */
+    size_t max_chars; /* 512 x median token length, in code points */
     /* GloVe */
     void *map;
     size_t map_len;
-    const uint16_t *f16;       /* n_words x dim, float16 */
+    const uint16_t *f16; /* n_words x dim, float16 */
     const char **words;
     uint32_t n_words;
-    sc_strindex_t word_index;  /* word -> row */
-    float *sif;                /* per-word weight */
+    sc_strindex_t word_index; /* word -> row */
+    float *sif;               /* per-word weight */
     /* BERT */
     sc_bert_t *bert;
     /* remote */
@@ -332,7 +332,8 @@ static int open_glove(sc_embedder_t *e, const char *path, char *err, size_t err_
         double prob = 1.0 / ((double)(i + 1) * h);
         e->sif[i] = (float)(SIF_A / (SIF_A + prob));
     }
-    if (sc_strindex_build(&e->word_index, e->words, e->n_words)) /* the first, more frequent duplicate wins */
+    if (sc_strindex_build(&e->word_index, e->words,
+                          e->n_words)) /* the first, more frequent duplicate wins */
         return SC_ENOMEM;
     uint64_t hash = XXH3_64bits(map, e->map_len);
     snprintf(e->identity, sizeof(e->identity), "glove:%dd@%016llx", (int)e->dim,
@@ -341,7 +342,8 @@ static int open_glove(sc_embedder_t *e, const char *path, char *err, size_t err_
     return 0;
 }
 
-static void glove_add(const sc_embedder_t *e, const char *word, size_t len, float *out, double *wsum)
+static void glove_add(const sc_embedder_t *e, const char *word, size_t len, float *out,
+                      double *wsum)
 {
     int32_t id = glove_lookup(e, word, len);
     if (id < 0)
@@ -459,7 +461,8 @@ int sc_embedder_open_remote(sc_embedder_t **out, const char *url, const char *mo
         return rc;
     }
     e->kind = KIND_REMOTE; /* its dimension is the remote's, learnt maybe later */
-    snprintf(e->identity, sizeof(e->identity), "remote:%s@%s", model && *model ? model : "text-embedding-3-small", url);
+    snprintf(e->identity, sizeof(e->identity), "remote:%s@%s",
+             model && *model ? model : "text-embedding-3-small", url);
     *out = e;
     return 0;
 }

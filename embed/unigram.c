@@ -33,10 +33,10 @@ typedef struct {
 struct sc_unigram_s {
     norm_step_t *steps;
     size_t n_steps;
-    char replacement[8];      /* Metaspace's, UTF-8 */
-    int prepend;              /* prepend_scheme "always" / "first" (one text = first) */
-    int split;                /* split at each replacement */
-    char **pieces;            /* id -> piece */
+    char replacement[8]; /* Metaspace's, UTF-8 */
+    int prepend;         /* prepend_scheme "always" / "first" (one text = first) */
+    int split;           /* split at each replacement */
+    char **pieces;       /* id -> piece */
     double *scores;
     size_t n;
     size_t max_piece_bytes;
@@ -399,8 +399,7 @@ out:
     return rc;
 }
 
-int sc_unigram_encode(const sc_unigram_t *t, const char *text, size_t len, int32_t *ids,
-                      size_t cap)
+int sc_unigram_encode(const sc_unigram_t *t, const char *text, size_t len, int32_t *ids, size_t cap)
 {
     sc_buf_t a = {0}, b = {0};
     /* Only valid UTF-8 goes on (invalid bytes are dropped, as the BERT
@@ -431,13 +430,15 @@ int sc_unigram_encode(const sc_unigram_t *t, const char *text, size_t len, int32
     if (!rc && t->prepend && a.len && (a.len < rlen || memcmp(a.data, t->replacement, rlen) != 0))
         rc = sc_buf_append(&b, t->replacement, rlen);
     for (size_t i = 0; i < a.len && !rc; i++)
-        rc = a.data[i] == ' ' ? sc_buf_append(&b, t->replacement, rlen) : sc_buf_append(&b, a.data + i, 1);
+        rc = a.data[i] == ' ' ? sc_buf_append(&b, t->replacement, rlen)
+                              : sc_buf_append(&b, a.data + i, 1);
     int have = 0;
     if (!rc) {
         /* With split, each word starts at a replacement (merged with next). */
         size_t start = 0;
         for (size_t i = 1; t->split && i <= b.len && have >= 0; i++) {
-            if (i == b.len || (i + rlen <= b.len && memcmp(b.data + i, t->replacement, rlen) == 0)) {
+            if (i == b.len ||
+                (i + rlen <= b.len && memcmp(b.data + i, t->replacement, rlen) == 0)) {
                 have = viterbi(t, b.data + start, i - start, ids, cap, (size_t)have);
                 start = i;
             }

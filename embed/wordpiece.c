@@ -16,9 +16,9 @@
 
 struct sc_wordpiece_s {
     sc_wordpiece_opts_t o;
-    char **tokens;        /* id -> token */
+    char **tokens; /* id -> token */
     size_t n;
-    sc_strindex_t index;  /* token -> id */
+    sc_strindex_t index; /* token -> id */
     int32_t unk;
 };
 
@@ -143,7 +143,8 @@ int sc_wordpiece_load_json(sc_wordpiece_t **out, const char *path, char *err, si
     const char *k;
     json_t *v;
     rc = 0;
-    json_object_foreach(vocab, k, v) {
+    json_object_foreach(vocab, k, v)
+    {
         json_int_t id = json_integer_value(v);
         if (!json_is_integer(v) || id < 0 || id > 10000000) {
             rc = SC_EINVAL;
@@ -342,8 +343,8 @@ static size_t utf8_of(const utf8proc_int32_t *cp, size_t b, size_t e, char *buf)
 }
 
 /* Appends the pieces of one word; returns the new count or < 0. */
-static int word_pieces(const sc_wordpiece_t *t, const utf8proc_int32_t *w, size_t len,
-                       int32_t *ids, size_t cap, size_t count, char *scratch)
+static int word_pieces(const sc_wordpiece_t *t, const utf8proc_int32_t *w, size_t len, int32_t *ids,
+                       size_t cap, size_t count, char *scratch)
 {
     if (len > t->o.max_word_chars) {
         if (count < cap)

@@ -12,8 +12,8 @@
 struct sc_flat_s {
     uint32_t dim;
     size_t n, cap;
-    float *rows;       /* n x dim, row-major */
-    uint64_t *labels;  /* n */
+    float *rows;      /* n x dim, row-major */
+    uint64_t *labels; /* n */
 };
 
 int sc_flat_create(sc_flat_t **out, uint32_t dim)
@@ -109,8 +109,8 @@ static size_t top_k(const sc_flat_t *f, const float *scores, size_t k, uint64_t 
     return m;
 }
 
-int sc_flat_search(const sc_flat_t *f, const float *query, size_t k, uint64_t *labels,
-                   float *sims, size_t *n)
+int sc_flat_search(const sc_flat_t *f, const float *query, size_t k, uint64_t *labels, float *sims,
+                   size_t *n)
 {
     *n = 0;
     if (!f->n || !k)

@@ -23,13 +23,13 @@ struct sc_hnsw_s {
 };
 
 // Maps an exception to our error codes; bad_alloc is the one we can name.
-#define GUARD(expr)                                \
-    try {                                          \
-        expr;                                      \
-    } catch (const std::bad_alloc &) {             \
-        return SC_ENOMEM;                          \
-    } catch (...) {                                \
-        return SC_EINDEX;                          \
+#define GUARD(expr)                                                                                \
+    try {                                                                                          \
+        expr;                                                                                      \
+    } catch (const std::bad_alloc &) {                                                             \
+        return SC_ENOMEM;                                                                          \
+    } catch (...) {                                                                                \
+        return SC_EINDEX;                                                                          \
     }
 
 static int make(sc_hnsw_t **out, uint32_t dim)
@@ -186,8 +186,8 @@ static void search_beam(const sc_hnsw_t *h, const float *query, size_t k, size_t
             int size = g->getListCount(data);
             hnswlib::tableint *links = (hnswlib::tableint *)(data + 1);
             for (int i = 0; i < size; i++) {
-                float d = g->fstdistfunc_(query, g->getDataByInternalId(links[i]),
-                                          g->dist_func_param_);
+                float d =
+                    g->fstdistfunc_(query, g->getDataByInternalId(links[i]), g->dist_func_param_);
                 if (d < curdist) {
                     curdist = d;
                     cur = links[i];

@@ -327,8 +327,8 @@ static void maybe_schedule(sc_scopes_t *s, scope_t *sc)
         need = need && !sc->rebuilding;
         pthread_mutex_unlock(&sc->log_mu);
     } else {
-        need = !sc->merging &&
-               (sc_flat_count(sc->delta) + sc->tomb.n >= s->cfg.delta_max || needs_compaction(s, sc));
+        need = !sc->merging && (sc_flat_count(sc->delta) + sc->tomb.n >= s->cfg.delta_max ||
+                                needs_compaction(s, sc));
     }
     if (!need)
         return;

@@ -63,12 +63,12 @@ typedef struct scope_s {
     sc_flat_t *frozen_delta; /* read-only while merging */
     labelset_t frozen_tomb;  /* labels dead in the graph; read-only while merging */
     pthread_mutex_t log_mu;
-    int rebuilding;          /* guarded by log_mu: a flat scope's changes are logged */
-    oplog_t log;             /* guarded by log_mu */
-    int queued;              /* guarded by the manager mutex */
-    struct scope_s *next;    /* hash chain */
+    int rebuilding;       /* guarded by log_mu: a flat scope's changes are logged */
+    oplog_t log;          /* guarded by log_mu */
+    int queued;           /* guarded by the manager mutex */
+    struct scope_s *next; /* hash chain */
     struct scope_s *next_queued;
-    trust_t trust;           /* atomics: searches update it without the lock */
+    trust_t trust; /* atomics: searches update it without the lock */
 } scope_t;
 
 struct sc_scopes_s {
@@ -79,7 +79,7 @@ struct sc_scopes_s {
     size_t n_buckets, n_scopes;
     pthread_mutex_t load_mu;
     _Atomic int ready;
-    oplog_t load_log;        /* guarded by load_mu */
+    oplog_t load_log; /* guarded by load_mu */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -90,7 +90,6 @@ struct sc_scopes_s {
     /* Decide-search counters (sc_scopes_stats_t says what each counts). */
     _Atomic uint64_t decided_small, decided_wide, verified, disagreed;
 };
-
 
 /* ---- label sets ------------------------------------------------------------ */
 

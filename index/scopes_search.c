@@ -161,8 +161,7 @@ static int clear_at_once(const sc_scopes_config_t *c, const answer_t *a, double 
     double best = a->sims[0];
     if (best < t - c->search_margin)
         return 1;
-    return best >= t + c->search_margin &&
-           (a->n < 2 || best - (double)a->sims[1] >= c->search_gap);
+    return best >= t + c->search_margin && (a->n < 2 || best - (double)a->sims[1] >= c->search_gap);
 }
 
 /* The same cache decision: both misses, or hits on the same entry (or on
@@ -257,9 +256,9 @@ static int decide(sc_scopes_t *s, scope_t *sc, const view_t *v, const float *q, 
     return rc;
 }
 
-int sc_scopes_search_decide(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim,
-                            size_t k, double threshold, uint64_t *labels, float *sims,
-                            size_t *n, sc_search_info_t *info)
+int sc_scopes_search_decide(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
+                            double threshold, uint64_t *labels, float *sims, size_t *n,
+                            sc_search_info_t *info)
 {
     sc_search_info_t scratch;
     if (!info)

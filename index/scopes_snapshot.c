@@ -199,8 +199,8 @@ int sc_scopes_save(sc_scopes_t *s, const char *dir, uint64_t txnid)
             hex64(sum_hex, sum);
             hex64(dsum_hex, dsum);
             json_t *ent = json_pack("{s:s,s:s,s:i,s:s,s:s}", "scope", scope_hex, "kind",
-                                    sc->flat ? "flat" : "hnsw", "dim", (json_int_t)sc->dim,
-                                    "file", name, "xxh3", sum_hex);
+                                    sc->flat ? "flat" : "hnsw", "dim", (json_int_t)sc->dim, "file",
+                                    name, "xxh3", sum_hex);
             if (!sc->flat) {
                 json_object_set_new(ent, "delta_file", json_string(dname));
                 json_object_set_new(ent, "delta_xxh3", json_string(dsum_hex));
@@ -258,7 +258,8 @@ int sc_scopes_load_snapshot(sc_scopes_t *s, const char *dir, uint64_t txnid)
     int rc = 0;
     size_t i;
     json_t *ent;
-    json_array_foreach(scopes, i, ent) {
+    json_array_foreach(scopes, i, ent)
+    {
         const char *scope_hex = json_string_value(json_object_get(ent, "scope"));
         const char *kind = json_string_value(json_object_get(ent, "kind"));
         const char *file = json_string_value(json_object_get(ent, "file"));

@@ -27,12 +27,13 @@ _Static_assert(SC_SCOPES_K_MAX >= SC_SEMANTIC_CANDIDATES_MAX,
 /* Each route row carries one; "other" labels what no row answered (404, 401
  * before routing, the HTTP layer's own errors). The order is the order of
  * /metrics output. */
-#define SC_ENDPOINTS(X)                                                                          \
-    X(LOOKUP, "lookup") X(STORE, "store") X(ENTRIES, "entries") X(INVALIDATE, "invalidate")      \
-    X(STATS, "stats") X(HEALTHZ, "healthz") X(READYZ, "readyz") X(METRICS, "metrics")            \
-    X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(FLEET, "fleet")                      \
-    X(CHAT, "chat_completions") X(RESPONSES, "responses") X(MESSAGES, "messages")                \
-    X(EMBEDDINGS, "embeddings") X(PROXY, "proxy") X(OTHER, "other")
+#define SC_ENDPOINTS(X)                                                                            \
+    X(LOOKUP, "lookup")                                                                            \
+    X(STORE, "store") X(ENTRIES, "entries") X(INVALIDATE, "invalidate") X(STATS, "stats")          \
+        X(HEALTHZ, "healthz") X(READYZ, "readyz") X(METRICS, "metrics")                            \
+            X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(FLEET, "fleet")                  \
+                X(CHAT, "chat_completions") X(RESPONSES, "responses") X(MESSAGES, "messages")      \
+                    X(EMBEDDINGS, "embeddings") X(PROXY, "proxy") X(OTHER, "other")
 #define SC_EP_ENUM(id, name) SC_EP_##id,
 typedef enum { SC_ENDPOINTS(SC_EP_ENUM) SC_EP_COUNT } sc_endpoint_t;
 #undef SC_EP_ENUM
@@ -47,12 +48,12 @@ extern const char *const sc_endpoint_names[SC_EP_COUNT];
 typedef struct sc_route_s sc_route_t;
 
 typedef struct {
-    const sc_route_t *route;      /* the row that matched */
-    sc_worker_t *w;               /* the loop the request arrived on */
-    sc_ctx_t *ctx;                /* == w->ctx */
+    const sc_route_t *route; /* the row that matched */
+    sc_worker_t *w;          /* the loop the request arrived on */
+    sc_ctx_t *ctx;           /* == w->ctx */
     sc_conn_t *c;
     const sc_http_request_t *http;
-    sc_slice_t param;             /* the {name} part of the path, or empty */
+    sc_slice_t param; /* the {name} part of the path, or empty */
 } sc_call_t;
 
 typedef void (*sc_route_fn)(const sc_call_t *a);
@@ -60,11 +61,11 @@ typedef void (*sc_route_fn)(const sc_call_t *a);
 /* Bits of sc_route_t.flags. A row with none needs the user (or admin) token
  * when --auth-token is set. */
 enum {
-    SC_ROUTE_PUBLIC = 1,          /* no token ever (health checks) */
-    SC_ROUTE_METRICS_AUTH = 2,    /* no token unless --metrics-auth on */
-    SC_ROUTE_ADMIN = 4,           /* the admin token (--admin-token, else --auth-token) */
-    SC_ROUTE_PROXY = 8,           /* proxied: Authorization is the provider's key, so the
-                                   * user token rides in X-Semcached-Token */
+    SC_ROUTE_PUBLIC = 1,       /* no token ever (health checks) */
+    SC_ROUTE_METRICS_AUTH = 2, /* no token unless --metrics-auth on */
+    SC_ROUTE_ADMIN = 4,        /* the admin token (--admin-token, else --auth-token) */
+    SC_ROUTE_PROXY = 8,        /* proxied: Authorization is the provider's key, so the
+                                * user token rides in X-Semcached-Token */
 };
 
 /* Method bits: SC_METHOD(HTTP_GET) | SC_METHOD(HTTP_HEAD); any method at all
@@ -82,9 +83,9 @@ enum {
  * paths no row before it knows, with any method. */
 struct sc_route_s {
     const char *pattern;
-    uint64_t methods;             /* SC_METHOD bits */
-    unsigned flags;               /* SC_ROUTE_* */
-    sc_endpoint_t label;          /* the metrics endpoint label */
+    uint64_t methods;    /* SC_METHOD bits */
+    unsigned flags;      /* SC_ROUTE_* */
+    sc_endpoint_t label; /* the metrics endpoint label */
     sc_route_fn handler;
 };
 
@@ -94,10 +95,10 @@ extern const size_t sc_n_routes;
 typedef enum { SC_ROUTE_FOUND, SC_ROUTE_NO_METHOD, SC_ROUTE_NOT_FOUND } sc_route_result_t;
 
 typedef struct {
-    const sc_route_t *route;      /* FOUND: the row; NO_METHOD: the resource's first row */
-    sc_slice_t param;             /* points into the path */
-    uint64_t allow;               /* NO_METHOD: the methods the resource has */
-    unsigned flags;               /* FOUND: the row's; NO_METHOD: the strictest of its rows' */
+    const sc_route_t *route; /* FOUND: the row; NO_METHOD: the resource's first row */
+    sc_slice_t param;        /* points into the path */
+    uint64_t allow;          /* NO_METHOD: the methods the resource has */
+    unsigned flags;          /* FOUND: the row's; NO_METHOD: the strictest of its rows' */
 } sc_route_match_t;
 
 /* Finds the row for 'method' on 'path' in 'routes'. */
@@ -119,11 +120,11 @@ void sc_api_on_response(void *worker, int tag, int status, uint64_t dur_ns);
 
 /* ---- handlers, by family ------------------------------------------------- */
 
-void sc_api_lookup(const sc_call_t *a);      /* api_cache.c */
+void sc_api_lookup(const sc_call_t *a); /* api_cache.c */
 void sc_api_store(const sc_call_t *a);
-void sc_api_entry(const sc_call_t *a);       /* api_entries.c */
+void sc_api_entry(const sc_call_t *a); /* api_entries.c */
 void sc_api_invalidate(const sc_call_t *a);
-void sc_api_namespace(const sc_call_t *a);   /* api_namespaces.c */
+void sc_api_namespace(const sc_call_t *a); /* api_namespaces.c */
 /* Writes namespace 'name''s settings 'ns' to the store in the background
  * (nobody waits for the commit). 0, SC_ENOMEM or the store's refusal. */
 int sc_api_ns_persist(sc_ctx_t *ctx, const char *name, size_t len, const sc_ns_config_t *ns);
@@ -133,14 +134,14 @@ int sc_api_ns_persist(sc_ctx_t *ctx, const char *name, size_t len, const sc_ns_c
  * SC_ENOMEM with the reason in 'err'. */
 int sc_api_ns_preset(sc_ctx_t *ctx, const char *name, const json_t *settings, char *err,
                      size_t cap);
-void sc_api_feedback(const sc_call_t *a);    /* api_feedback.c */
+void sc_api_feedback(const sc_call_t *a); /* api_feedback.c */
 void sc_api_validations(const sc_call_t *a);
-void sc_api_stats(const sc_call_t *a);       /* api_stats.c */
+void sc_api_stats(const sc_call_t *a); /* api_stats.c */
 void sc_api_metrics(const sc_call_t *a);
 void sc_api_health(const sc_call_t *a);
 void sc_api_fleet_snapshot(const sc_call_t *a); /* api_fleet.c */
 void sc_api_fleet_checksum(const sc_call_t *a);
-void sc_proxy_api(const sc_call_t *a);       /* proxy.c: chat completions, responses, messages */
+void sc_proxy_api(const sc_call_t *a); /* proxy.c: chat completions, responses, messages */
 void sc_proxy_embeddings(const sc_call_t *a);
 void sc_proxy_passthrough(const sc_call_t *a); /* any other /v1/ path, any method */
 
@@ -148,17 +149,17 @@ void sc_proxy_passthrough(const sc_call_t *a); /* any other /v1/ path, any metho
 
 /* A lookup's outcome, as sc_cache_lookup hands it to its continuation. */
 typedef struct {
-    sc_lookup_result_t result;    /* SC_LR_EXACT_HIT, SC_LR_SEMANTIC_HIT or SC_LR_MISS */
-    sc_request_t req;             /* the request handed back, with its vector when it was
-                                   * embedded; the continuation may move it out (else it
-                                   * is freed after the continuation returns) */
-    uint8_t key[SC_KEY_BYTES];    /* hit: the entry served */
-    double similarity;            /* hit: 1 for exact, the cosine for semantic */
-    uint64_t created_ms;          /* hit: when the entry was stored */
-    sc_buf_t response;            /* hit: the entry's response (same ownership as req) */
+    sc_lookup_result_t result; /* SC_LR_EXACT_HIT, SC_LR_SEMANTIC_HIT or SC_LR_MISS */
+    sc_request_t req;          /* the request handed back, with its vector when it was
+                                * embedded; the continuation may move it out (else it
+                                * is freed after the continuation returns) */
+    uint8_t key[SC_KEY_BYTES]; /* hit: the entry served */
+    double similarity;         /* hit: 1 for exact, the cosine for semantic */
+    uint64_t created_ms;       /* hit: when the entry was stored */
+    sc_buf_t response;         /* hit: the entry's response (same ownership as req) */
     char validation_id[SC_VALIDATION_ID_HEX + 1]; /* "" or a validation the caller is asked for
-                                   * (namespace delivery "caller") */
-    int skip;                     /* sc_skip_reason_t why semantic was skipped, or -1 */
+                                                   * (namespace delivery "caller") */
+    int skip; /* sc_skip_reason_t why semantic was skipped, or -1 */
 } sc_lookup_out_t;
 
 /* Runs on the loop thread; 'c' is the connection the lookup was for. */
@@ -190,7 +191,8 @@ void sc_cache_store_detached(sc_worker_t *w, sc_request_t *req, sc_buf_t *respon
 
 void sc_api_reply_json(sc_conn_t *c, int status, const sc_buf_t *b);
 /* Answers {<members>"key":"<hex>"}; 'members' is "" or JSON members ending in ','. */
-void sc_api_reply_key(sc_conn_t *c, int status, const char *members, const uint8_t key[SC_KEY_BYTES]);
+void sc_api_reply_key(sc_conn_t *c, int status, const char *members,
+                      const uint8_t key[SC_KEY_BYTES]);
 /* 1 if the body is declared JSON; otherwise answers 415 and returns 0. */
 int sc_api_require_json(const sc_call_t *a);
 /* Appends the 32 hex digits of an entry key. */
@@ -209,10 +211,10 @@ int sc_api_learned_threshold(sc_ctx_t *ctx, const char *name, const sc_ns_config
 /* A store write whose HTTP answer waits for the commit. The loop's task
  * runs 'complete', which answers, then sc_pending_finish. */
 typedef struct sc_pending_s {
-    sc_write_op_t op;             /* first member: the store hands back &op */
-    sc_task_t task;               /* posts the completion to the loop */
+    sc_write_op_t op; /* first member: the store hands back &op */
+    sc_task_t task;   /* posts the completion to the loop */
     sc_worker_t *w;
-    sc_conn_t *conn;              /* held until the completion */
+    sc_conn_t *conn;                          /* held until the completion */
     void (*complete)(struct sc_pending_s *p); /* runs on the loop thread */
     uint8_t key[SC_KEY_BYTES];
 } sc_pending_t;

@@ -38,9 +38,10 @@ int sc__check_vector(const sc_call_t *a, const sc_request_t *req, sc_ns_config_t
         return -1;
     }
     if (rc == SC_ECONFLICT) {
-        snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from embedder '%s', not '%s'; "
-                 "delete the namespace to change embedders", (int)req->ns_len, req->ns,
-                 ns->embedder, req->embedder);
+        snprintf(err, sizeof(err),
+                 "namespace '%.*s' holds vectors from embedder '%s', not '%s'; "
+                 "delete the namespace to change embedders",
+                 (int)req->ns_len, req->ns, ns->embedder, req->embedder);
         sc_conn_problem(a->c, 409, "embedder-mismatch", err);
         return -1;
     }
@@ -57,8 +58,8 @@ int sc__model_fits(const sc_model_t *m, const sc_ns_config_t *ns)
 
 typedef struct {
     int hit;
-    int searched;            /* a valid candidate was seen */
-    double similarity;       /* of the hit, or the best valid candidate */
+    int searched;      /* a valid candidate was seen */
+    double similarity; /* of the hit, or the best valid candidate */
     uint8_t key[SC_KEY_BYTES];
 } semantic_result_t;
 
@@ -66,7 +67,8 @@ typedef struct {
 static int entry_fresh(const sc_request_t *req, const sc_entry_t *e, uint64_t now)
 {
     double age_s = now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0;
-    return !(e->expires_ms && now >= e->expires_ms) && !(req->has_max_age && age_s > req->max_age_s);
+    return !(e->expires_ms && now >= e->expires_ms) &&
+           !(req->has_max_age && age_s > req->max_age_s);
 }
 
 /* Is candidate 'e' one this request may be answered with? Scope equality is
@@ -183,8 +185,8 @@ static int sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t 
  * "validate": true and a "validation_id" for POST /v1/feedback. 'b' holds the
  * finished response object. */
 static void maybe_sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
-                         const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match,
-                         double similarity, const sc_entry_t *e, sc_buf_t *b)
+                         const uint8_t entry_key[SC_KEY_BYTES], sc_match_t match, double similarity,
+                         const sc_entry_t *e, sc_buf_t *b)
 {
     char id[SC_VALIDATION_ID_HEX + 1];
     if (!b->len || !sample(w, req, ns, entry_key, match, similarity, e, id))
@@ -221,18 +223,18 @@ typedef struct {
     sc_task_t task;
     sc_worker_t *w;
     sc_conn_t *conn;
-    sc_request_t req;             /* owned (moved from the handler) */
-    sc_ns_config_t ns;            /* its namespace's settings, read once */
+    sc_request_t req;  /* owned (moved from the handler) */
+    sc_ns_config_t ns; /* its namespace's settings, read once */
     double threshold;
-    int skip;                     /* sc_skip_reason_t, or -1 */
-    int held;                     /* the connection waits for the worker */
+    int skip; /* sc_skip_reason_t, or -1 */
+    int held; /* the connection waits for the worker */
     uint64_t now;
     semantic_result_t sem;
-    sc_buf_t hit;                 /* native: the complete hit object when sem.hit */
-    sc_buf_t cached;              /* response of the hit or best candidate */
+    sc_buf_t hit;    /* native: the complete hit object when sem.hit */
+    sc_buf_t cached; /* response of the hit or best candidate */
     uint32_t prompt_tokens, completion_tokens;
-    uint64_t created_ms;          /* of the hit or best candidate */
-    sc_lookup_then_fn then;       /* the proxy's continuation, or NULL: the native answer */
+    uint64_t created_ms;    /* of the hit or best candidate */
+    sc_lookup_then_fn then; /* the proxy's continuation, or NULL: the native answer */
     void *then_arg;
 } lookup_wait_t;
 
@@ -412,7 +414,8 @@ static void finish_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, doubl
     lw->skip = skip;
     lw->now = sc_now_ms();
     sc_namespaces_get(ctx->namespaces, lw->req.ns, lw->req.ns_len, &lw->ns);
-    lw->threshold = lw->ns.max_error_rate > 0 ? budget_threshold(ctx, &lw->req, &lw->ns) : threshold;
+    lw->threshold =
+        lw->ns.max_error_rate > 0 ? budget_threshold(ctx, &lw->req, &lw->ns) : threshold;
     if (semantic && lw->req.vec) {
         if (!ctx->search_pool) {
             lookup_search(lw, w->reader);
@@ -469,7 +472,7 @@ static void embed_task_run(sc_task_t *t)
 }
 
 int sc__embed_async(sc_worker_t *w, sc_conn_t *c, const sc_model_t *m, sc_request_t *req,
-                       sc__embed_wait_t *how)
+                    sc__embed_wait_t *how)
 {
     sc__embed_wait_t *ew = malloc(sizeof(*ew));
     if (!ew)
@@ -511,22 +514,26 @@ static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns
     int hit = 0;
     int rc = sc_store_read_begin(w->reader);
     if (rc) {
-        sc_log(a->ctx->log, SC_WARN, "lookup: cannot begin read (answering miss): %s", sc_strerror(rc));
+        sc_log(a->ctx->log, SC_WARN, "lookup: cannot begin read (answering miss): %s",
+               sc_strerror(rc));
         return 0;
     }
     rc = sc_store_get(w->reader, req->key, &e, &meta);
     if (rc == 0) {
         double age_s = now > e.created_ms ? (double)(now - e.created_ms) / 1000.0 : 0.0;
-        if ((e.expires_ms == 0 || now < e.expires_ms) && (!req->has_max_age || age_s <= req->max_age_s)) {
+        if ((e.expires_ms == 0 || now < e.expires_ms) &&
+            (!req->has_max_age || age_s <= req->max_age_s)) {
             hit = 1;
             uint32_t unwritten = sc_store_touch(a->ctx->store, req->key, now);
-            append_hit(b, "exact", req->key, &e, meta.hits + (unwritten ? unwritten : 1), now, NULL);
+            append_hit(b, "exact", req->key, &e, meta.hits + (unwritten ? unwritten : 1), now,
+                       NULL);
             maybe_sample(w, req, ns, req->key, SC_MATCH_EXACT, 1.0, &e, b);
             sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
                                     e.prompt_tokens, e.completion_tokens);
         }
     } else if (rc != SC_ENOTFOUND) {
-        sc_log(a->ctx->log, SC_WARN, "lookup: store read failed (answering miss): %s", sc_strerror(rc));
+        sc_log(a->ctx->log, SC_WARN, "lookup: store read failed (answering miss): %s",
+               sc_strerror(rc));
     }
     sc_store_read_end(w->reader);
     return hit;
@@ -556,9 +563,10 @@ void sc_api_lookup(const sc_call_t *a)
     double threshold = ns.threshold;
     if (req.has_threshold) {
         if (req.threshold < ns.threshold && !ns.allow_lower_threshold) {
-            snprintf(err, sizeof(err), "namespace '%.*s' does not allow lowering its threshold "
-                     "(%.4g); set allow_lower_threshold to permit it", (int)req.ns_len, req.ns,
-                     ns.threshold);
+            snprintf(err, sizeof(err),
+                     "namespace '%.*s' does not allow lowering its threshold "
+                     "(%.4g); set allow_lower_threshold to permit it",
+                     (int)req.ns_len, req.ns, ns.threshold);
             sc_request_free(&req);
             sc_conn_problem(a->c, 403, "threshold-not-allowed", err);
             return;
@@ -587,7 +595,8 @@ void sc_api_lookup(const sc_call_t *a)
         else if (!sc__model_fits(model, &ns))
             skip = SC_SKIP_EMBEDDER;
         else if (sc__embed_async(a->w, a->c, model, &req,
-                             &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold}) == 0)
+                                 &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold}) ==
+                 0)
             return; /* answered when the embedding is done */
         else
             skip = SC_SKIP_QUEUE_FULL;
@@ -651,12 +660,13 @@ void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double thr
         else if (!sc__model_fits(model, &ns))
             skip = SC_SKIP_EMBEDDER;
         else if (sc__embed_async(w, c, model, req,
-                             &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold,
-                                             .then = then, .then_arg = arg}) == 0)
+                                 &(sc__embed_wait_t){.kind = EW_LOOKUP,
+                                                     .threshold = threshold,
+                                                     .then = then,
+                                                     .then_arg = arg}) == 0)
             return;
         else
             skip = SC_SKIP_QUEUE_FULL;
     }
     finish_lookup(w, c, req, threshold, semantic, skip, then, arg);
 }
-

@@ -27,16 +27,16 @@ typedef struct {
     sc_task_t task;
     sc_embed_job_t job;
     sc_worker_t *w;
-    sc_conn_t *conn;              /* held; NULL for a detached store */
-    sc_request_t req;             /* owned (moved from the handler) */
+    sc_conn_t *conn;  /* held; NULL for a detached store */
+    sc_request_t req; /* owned (moved from the handler) */
     sc__ew_kind_t kind;
-    double threshold;             /* EW_LOOKUP */
-    sc_lookup_then_fn then;       /* EW_LOOKUP: the proxy's continuation, or NULL */
+    double threshold;       /* EW_LOOKUP */
+    sc_lookup_then_fn then; /* EW_LOOKUP: the proxy's continuation, or NULL */
     void *then_arg;
-    sc_buf_t response;            /* EW_STORE_DETACHED: owned */
+    sc_buf_t response; /* EW_STORE_DETACHED: owned */
     sc_store_done_fn store_done;
     void *store_arg;
-    const sc_model_t *model;      /* the namespace's; lives as long as the server */
+    const sc_model_t *model; /* the namespace's; lives as long as the server */
 } sc__embed_wait_t;
 
 /* Hands 'req' to model 'm''s embedding workers, with what waits for it as in

@@ -39,8 +39,9 @@ static void entry_json(sc_buf_t *b, const uint8_t key[SC_KEY_BYTES], const sc_en
         sc_buf_printf(b, "%llu", (unsigned long long)e->expires_ms);
     else
         sc_buf_puts(b, "null");
-    sc_buf_printf(b, ",\"age_s\":%.3f,\"hits\":%llu,\"last_hit_ms\":%llu,"
-                     "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u}}",
+    sc_buf_printf(b,
+                  ",\"age_s\":%.3f,\"hits\":%llu,\"last_hit_ms\":%llu,"
+                  "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u}}",
                   now > e->created_ms ? (double)(now - e->created_ms) / 1000.0 : 0.0,
                   (unsigned long long)meta->hits, (unsigned long long)meta->last_hit_ms,
                   e->prompt_tokens, e->completion_tokens);
@@ -102,7 +103,8 @@ static int invalidate_filters(json_t *root, sc_write_op_t *op, char *err, size_t
 {
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         char **slot = strcmp(k, "namespace") == 0 ? &op->ns
                       : strcmp(k, "tenant") == 0  ? &op->tenant
                       : strcmp(k, "model") == 0   ? &op->model
@@ -125,8 +127,9 @@ static int invalidate_filters(json_t *root, sc_write_op_t *op, char *err, size_t
         }
     }
     if (!op->all && !op->ns && !op->tenant && !op->model) {
-        snprintf(err, cap, "give at least one of namespace, tenant, model, "
-                           "or {\"all\": true} to remove every entry");
+        snprintf(err, cap,
+                 "give at least one of namespace, tenant, model, "
+                 "or {\"all\": true} to remove every entry");
         return SC_EINVAL;
     }
     if (op->all && (op->ns || op->tenant || op->model)) {

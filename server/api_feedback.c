@@ -33,12 +33,15 @@ static void feedback_finish(sc_ctx_t *ctx, sc_conn_t *c, sc_validation_t *val, s
                             const sc_buf_t *cached, int have_entry)
 {
     int invalidated = sc_validation_apply(ctx, val, verd, method, answer_sim, fresh->data,
-                                          fresh->len, cached->data, cached->len) && have_entry;
+                                          fresh->len, cached->data, cached->len) &&
+                      have_entry;
     char hex[SC_KEY_HEX + 1];
     sc_hex_encode(val->entry_key, SC_KEY_BYTES, hex);
     sc_buf_t b = {0};
-    sc_buf_printf(&b, "{\"validation_id\":\"%s\",\"key\":\"%s\",\"match\":\"%s\",\"verdict\":\"%s\","
-                      "\"method\":\"%s\",", val->id, hex, sc_match_names[val->match],
+    sc_buf_printf(&b,
+                  "{\"validation_id\":\"%s\",\"key\":\"%s\",\"match\":\"%s\",\"verdict\":\"%s\","
+                  "\"method\":\"%s\",",
+                  val->id, hex, sc_match_names[val->match],
                   verd == SC_VERDICT_WRONG ? "wrong" : "correct", method);
     if (answer_sim > -2)
         sc_buf_printf(&b, "\"answer_similarity\":%.6f,", answer_sim);
@@ -77,35 +80,42 @@ typedef struct {
     json_t *vid, *key, *fresh, *verdict;
 } feedback_body_t;
 
-static int parse_body(json_t *root, const json_error_t *je, feedback_body_t *f, char *err, size_t cap)
+static int parse_body(json_t *root, const json_error_t *je, feedback_body_t *f, char *err,
+                      size_t cap)
 {
     const char *k;
     json_t *v;
     memset(f, 0, sizeof(*f));
     if (!json_is_object(root)) {
-        snprintf(err, cap, "body must be a JSON object%s%s", root ? "" : ": ", root ? "" : je->text);
+        snprintf(err, cap, "body must be a JSON object%s%s", root ? "" : ": ",
+                 root ? "" : je->text);
         return SC_EINVAL;
     }
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         json_t **slot = strcmp(k, "validation_id") == 0    ? &f->vid
                         : strcmp(k, "key") == 0            ? &f->key
                         : strcmp(k, "fresh_response") == 0 ? &f->fresh
                         : strcmp(k, "verdict") == 0        ? &f->verdict
                                                            : NULL;
         if (!slot) {
-            snprintf(err, cap, "unknown field '%s' (validation_id or key, and fresh_response or verdict)", k);
+            snprintf(err, cap,
+                     "unknown field '%s' (validation_id or key, and fresh_response or verdict)", k);
             return SC_EINVAL;
         }
         *slot = v;
     }
     if (!f->vid == !f->key || !f->fresh == !f->verdict) {
-        snprintf(err, cap, "give one of validation_id or key, and one of fresh_response or verdict");
+        snprintf(err, cap,
+                 "give one of validation_id or key, and one of fresh_response or verdict");
         return SC_EINVAL;
     }
     if ((f->vid && !json_is_string(f->vid)) || (f->key && !json_is_string(f->key)) ||
-        (f->verdict && (!json_is_string(f->verdict) || (strcmp(json_string_value(f->verdict), "correct") &&
-                                                         strcmp(json_string_value(f->verdict), "wrong"))))) {
-        snprintf(err, cap, "validation_id and key are strings; verdict is \"correct\" or \"wrong\"");
+        (f->verdict &&
+         (!json_is_string(f->verdict) || (strcmp(json_string_value(f->verdict), "correct") &&
+                                          strcmp(json_string_value(f->verdict), "wrong"))))) {
+        snprintf(err, cap,
+                 "validation_id and key are strings; verdict is \"correct\" or \"wrong\"");
         return SC_EINVAL;
     }
     return 0;
@@ -118,7 +128,8 @@ static int take_validation(sc_ctx_t *ctx, const feedback_body_t *f, sc_validatio
 {
     uint8_t kb[SC_KEY_BYTES];
     memset(val, 0, sizeof(*val));
-    if (f->key && sc_hex_decode(json_string_value(f->key), json_string_length(f->key), kb, SC_KEY_BYTES)) {
+    if (f->key &&
+        sc_hex_decode(json_string_value(f->key), json_string_length(f->key), kb, SC_KEY_BYTES)) {
         snprintf(err, cap, "\"key\" is 32 hexadecimal digits");
         return 400;
     }
@@ -197,12 +208,14 @@ void sc_api_feedback(const sc_call_t *a)
     json_t *root = json_loadb(a->http->body.ptr, a->http->body.len, JSON_REJECT_DUPLICATES, &je);
     feedback_body_t f;
     sc_validation_t val;
-    int status = parse_body(root, &je, &f, err, sizeof(err)) ? 400
-                 : take_validation(a->ctx, &f, &val, err, sizeof(err));
+    int status = parse_body(root, &je, &f, err, sizeof(err))
+                     ? 400
+                     : take_validation(a->ctx, &f, &val, err, sizeof(err));
     if (status) {
         json_decref(root);
         if (status == 404)
-            sc_conn_problem(a->c, 404, "not-found", "unknown validation_id, or it was already answered");
+            sc_conn_problem(a->c, 404, "not-found",
+                            "unknown validation_id, or it was already answered");
         else
             sc_conn_problem(a->c, 400, "invalid-request", err);
         return;
@@ -218,7 +231,7 @@ void sc_api_feedback(const sc_call_t *a)
     }
     if (f.verdict) {
         sc_verdict_t verd = strcmp(json_string_value(f.verdict), "wrong") == 0 ? SC_VERDICT_WRONG
-                                                                              : SC_VERDICT_CORRECT;
+                                                                               : SC_VERDICT_CORRECT;
         json_decref(root);
         feedback_finish(a->ctx, a->c, &val, verd, "reported", -2, &fresh, &cached, have_entry);
         sc_buf_free(&cached);

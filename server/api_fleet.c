@@ -20,11 +20,11 @@
 typedef struct {
     sc_ctx_t *ctx;
     sc_conn_t *c;
-    uv_pipe_t pipe;               /* the read end of the copy's pipe */
-    uv_timer_t timer;             /* resumes reading once the client caught up */
+    uv_pipe_t pipe;   /* the read end of the copy's pipe */
+    uv_timer_t timer; /* resumes reading once the client caught up */
     pthread_t thread;
-    int write_fd;                 /* the copy thread's; closed by it */
-    int copy_rc;                  /* the copy's result; read after the join */
+    int write_fd; /* the copy thread's; closed by it */
+    int copy_rc;  /* the copy's result; read after the join */
     int joined, closed_handles;
     uint64_t bytes;
     char buf[64 * 1024];

@@ -26,19 +26,21 @@ static void append_quality(sc_ctx_t *ctx, const char *name, const sc_ns_config_t
 {
     sc_quality_ns_t q;
     sc_quality_ns(ctx->quality, name, &q);
-    sc_buf_printf(b, ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
-                     "\"false_hit_rate_upper\":%.6f,\"semantic_false_hit_rate\":%.6f,"
-                     "\"semantic_false_hit_rate_upper\":%.6f,\"explored\":%llu,\"explored_wrong\":%llu",
-                  (unsigned long long)(q.validated[0] + q.validated[1]),
-                  (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper, q.semantic_rate,
-                  q.semantic_upper, (unsigned long long)q.validated[SC_MATCH_EXPLORE],
-                  (unsigned long long)q.wrong[SC_MATCH_EXPLORE]);
+    sc_buf_printf(
+        b,
+        ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
+        "\"false_hit_rate_upper\":%.6f,\"semantic_false_hit_rate\":%.6f,"
+        "\"semantic_false_hit_rate_upper\":%.6f,\"explored\":%llu,\"explored_wrong\":%llu",
+        (unsigned long long)(q.validated[0] + q.validated[1]),
+        (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper, q.semantic_rate,
+        q.semantic_upper, (unsigned long long)q.validated[SC_MATCH_EXPLORE],
+        (unsigned long long)q.wrong[SC_MATCH_EXPLORE]);
     double lt;
     uint64_t n_obs = 0;
     if (ns->max_error_rate > 0) {
         int ok = sc_api_learned_threshold(ctx, name, ns, &lt, &n_obs);
-        sc_buf_printf(b, ",\"budget_observations\":%llu,\"learned_threshold\":",
-                      (unsigned long long)n_obs);
+        sc_buf_printf(
+            b, ",\"budget_observations\":%llu,\"learned_threshold\":", (unsigned long long)n_obs);
         if (ok)
             sc_buf_printf(b, "%.3f", lt);
         else
@@ -93,8 +95,9 @@ static int check_supported(sc_ctx_t *ctx, const sc_ns_config_t *next, char *err,
     else if (next->model[0] && !sc_models_for(&ctx->models, next))
         snprintf(err, cap, "model \"%s\" is not loaded (--models NAME=SPEC loads it)", next->model);
     else if (strcmp(next->compare, "semantic") == 0 && !sc_models_for(&ctx->models, next))
-        snprintf(err, cap, "compare \"semantic\" embeds the answers and needs a server-side "
-                           "model (--model)");
+        snprintf(err, cap,
+                 "compare \"semantic\" embeds the answers and needs a server-side "
+                 "model (--model)");
     else
         return 0;
     return SC_EINVAL;
@@ -108,17 +111,20 @@ static int check_embedder_kept(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_confi
     const sc_model_t *chosen = sc_models_for(&ctx->models, next);
     if (ns->embedder[0] && chosen && strcmp(ns->model, next->model) != 0 &&
         strcmp(ns->embedder, sc_embedder_identity(chosen->embedder)) != 0) {
-        snprintf(err, cap, "namespace '%.*s' holds vectors from embedder '%s', not model "
-                 "\"%s\" (%s); DELETE the namespace to change models", (int)name.len, name.ptr,
-                 ns->embedder, next->model[0] ? next->model : "default",
+        snprintf(err, cap,
+                 "namespace '%.*s' holds vectors from embedder '%s', not model "
+                 "\"%s\" (%s); DELETE the namespace to change models",
+                 (int)name.len, name.ptr, ns->embedder, next->model[0] ? next->model : "default",
                  sc_embedder_identity(chosen->embedder));
         return SC_ECONFLICT;
     }
     if ((ns->dimensions && next->dimensions != ns->dimensions) ||
         (ns->embedder[0] && strcmp(ns->embedder, next->embedder) != 0)) {
-        snprintf(err, cap, "namespace '%.*s' already holds vectors of %u dimensions from "
-                 "embedder '%s'; DELETE the namespace to change them", (int)name.len, name.ptr,
-                 ns->dimensions, ns->embedder[0] ? ns->embedder : "(unnamed)");
+        snprintf(err, cap,
+                 "namespace '%.*s' already holds vectors of %u dimensions from "
+                 "embedder '%s'; DELETE the namespace to change them",
+                 (int)name.len, name.ptr, ns->dimensions,
+                 ns->embedder[0] ? ns->embedder : "(unnamed)");
         return SC_ECONFLICT;
     }
     return 0;
@@ -144,8 +150,8 @@ int sc_api_ns_persist(sc_ctx_t *ctx, const char *name, size_t len, const sc_ns_c
  * recorded embedder and dimensions stay unless given, and the result must
  * be something this server can honour. 0, SC_EINVAL (400) or SC_ECONFLICT
  * (409) with the reason in 'err'. */
-static int next_settings(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_config_t *ns,
-                         const json_t *j, sc_ns_config_t *next, char *err, size_t cap)
+static int next_settings(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_config_t *ns, const json_t *j,
+                         sc_ns_config_t *next, char *err, size_t cap)
 {
     sc_ns_config_defaults(&ctx->cfg, next);
     next->dimensions = ns->dimensions;
@@ -157,8 +163,7 @@ static int next_settings(sc_ctx_t *ctx, sc_slice_t name, const sc_ns_config_t *n
     return rc;
 }
 
-int sc_api_ns_preset(sc_ctx_t *ctx, const char *name, const json_t *settings, char *err,
-                     size_t cap)
+int sc_api_ns_preset(sc_ctx_t *ctx, const char *name, const json_t *settings, char *err, size_t cap)
 {
     sc_slice_t n = {name, strlen(name)};
     if (!valid_ns_name(n)) {
@@ -200,7 +205,8 @@ static void put_namespace(const sc_call_t *a, sc_slice_t name, const sc_ns_confi
         return;
     }
     sc_pending_t *p = sc_pending_new(a->w, a->c, ns_put_complete, SC_OP_NS_PUT);
-    if (!p || !(p->op.ns = strndup(name.ptr, name.len)) || sc_ns_config_to_json(&next, &p->op.record) ||
+    if (!p || !(p->op.ns = strndup(name.ptr, name.len)) ||
+        sc_ns_config_to_json(&next, &p->op.record) ||
         sc_namespaces_set(ctx->namespaces, name.ptr, name.len, &next)) {
         if (p)
             sc_pending_free(p);
@@ -216,7 +222,8 @@ void sc_api_namespace(const sc_call_t *a)
     sc_ctx_t *ctx = a->ctx;
     sc_slice_t name = a->param;
     if (!valid_ns_name(name)) {
-        sc_conn_problem(a->c, 404, "not-found", "a namespace name is 1 to 128 characters from [A-Za-z0-9_.-]");
+        sc_conn_problem(a->c, 404, "not-found",
+                        "a namespace name is 1 to 128 characters from [A-Za-z0-9_.-]");
         return;
     }
     sc_ns_config_t ns;

@@ -65,14 +65,18 @@ static int pattern_match(const char *pattern, sc_slice_t path, sc_slice_t *param
 /* Strictness of a row's authorization, for a resource with several rows. */
 static int strictness(unsigned flags)
 {
-    return flags & SC_ROUTE_ADMIN ? 3 : flags & SC_ROUTE_PUBLIC ? 0 : flags & SC_ROUTE_METRICS_AUTH ? 1 : 2;
+    return flags & SC_ROUTE_ADMIN          ? 3
+           : flags & SC_ROUTE_PUBLIC       ? 0
+           : flags & SC_ROUTE_METRICS_AUTH ? 1
+                                           : 2;
 }
 
 /* The token a request presents for a row with 'flags', as "Bearer <token>":
  * Authorization, or X-Semcached-Token on proxied rows (where Authorization
  * carries the provider's key), bare or with its "Bearer " prefix. 'buf'
  * holds the rebuilt value. */
-static sc_slice_t presented_token(const sc_http_request_t *req, unsigned flags, char *buf, size_t cap)
+static sc_slice_t presented_token(const sc_http_request_t *req, unsigned flags, char *buf,
+                                  size_t cap)
 {
     if (!(flags & SC_ROUTE_PROXY))
         return sc_http_request_header(req, "authorization");
@@ -114,8 +118,8 @@ sc_route_result_t sc_route_match(const sc_route_t *routes, size_t n, sc_slice_t 
 void sc_route_allow(uint64_t methods, char *out, size_t cap)
 {
     /* The usual order first, then any other method in enum order. */
-    static const int usual[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH,
-                                HTTP_OPTIONS};
+    static const int usual[] = {HTTP_GET,    HTTP_HEAD,  HTTP_POST,   HTTP_PUT,
+                                HTTP_DELETE, HTTP_PATCH, HTTP_OPTIONS};
     size_t len = 0;
     out[0] = '\0';
     uint64_t left = methods;
@@ -187,8 +191,10 @@ static void method_not_allowed(sc_conn_t *c, uint64_t allow)
     snprintf(detail, sizeof(detail), "this resource allows %s", methods);
     snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", methods);
     sc_buf_t b = {0};
-    sc_buf_printf(&b, "{\"type\":\"urn:semcached:problem:method-not-allowed\",\"title\":"
-                      "\"Method Not Allowed\",\"status\":405,\"detail\":\"%s\"}", detail);
+    sc_buf_printf(&b,
+                  "{\"type\":\"urn:semcached:problem:method-not-allowed\",\"title\":"
+                  "\"Method Not Allowed\",\"status\":405,\"detail\":\"%s\"}",
+                  detail);
     sc_conn_respond(c, 405, "application/problem+json", hdr, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
 }
@@ -201,7 +207,8 @@ void sc_api_on_request(void *worker, sc_conn_t *c, const sc_http_request_t *req)
     /* Unknown paths need the user token like any API call: no probing. */
     unsigned flags = r == SC_ROUTE_NOT_FOUND ? 0 : m.flags;
     char token[320];
-    int denied = sc_route_auth(&w->ctx->cfg, flags, presented_token(req, flags, token, sizeof(token)));
+    int denied =
+        sc_route_auth(&w->ctx->cfg, flags, presented_token(req, flags, token, sizeof(token)));
     if (denied) { /* labelled "other": no endpoint was reached */
         if (flags & SC_ROUTE_PROXY)
             sc_proxy_deny(c, req, denied);
@@ -225,5 +232,6 @@ void sc_api_on_request(void *worker, sc_conn_t *c, const sc_http_request_t *req)
 void sc_api_on_response(void *worker, int tag, int status, uint64_t dur_ns)
 {
     sc_worker_t *w = worker;
-    sc_metrics_request(w->metrics, tag >= 0 && tag < SC_EP_COUNT ? tag : SC_EP_OTHER, status, dur_ns);
+    sc_metrics_request(w->metrics, tag >= 0 && tag < SC_EP_COUNT ? tag : SC_EP_OTHER, status,
+                       dur_ns);
 }

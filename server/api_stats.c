@@ -59,7 +59,8 @@ static void render_requests(sc_metrics_t *m, sc_buf_t *b)
         for (size_t c = 0; c < SC_METRICS_STATUS_SLOTS; c++) {
             if (!e[ep].by_status[c])
                 continue;
-            sc_buf_printf(b, "semcached_requests_total{endpoint=\"%s\",code=\"", sc_endpoint_names[ep]);
+            sc_buf_printf(b, "semcached_requests_total{endpoint=\"%s\",code=\"",
+                          sc_endpoint_names[ep]);
             if (c < SC_METRICS_STATUS_SLOTS - 1)
                 sc_buf_printf(b, "%d", sc_metrics_status_codes[c]);
             else
@@ -73,13 +74,16 @@ static void render_requests(sc_metrics_t *m, sc_buf_t *b)
         if (!e[ep].count)
             continue;
         for (size_t k = 0; k < SC_METRICS_DUR_BUCKETS; k++)
-            sc_buf_printf(b, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
-                          name, sc_metrics_dur_le[k], (unsigned long long)e[ep].le[k]);
-        sc_buf_printf(b, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
-                         "semcached_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n"
-                         "semcached_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-                      name, (unsigned long long)e[ep].count, name, (double)e[ep].sum_ns / 1e9, name,
-                      (unsigned long long)e[ep].count);
+            sc_buf_printf(
+                b, "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
+                name, sc_metrics_dur_le[k], (unsigned long long)e[ep].le[k]);
+        sc_buf_printf(
+            b,
+            "semcached_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+            "semcached_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n"
+            "semcached_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+            name, (unsigned long long)e[ep].count, name, (double)e[ep].sum_ns / 1e9, name,
+            (unsigned long long)e[ep].count);
     }
 }
 
@@ -93,11 +97,13 @@ static void render_similarity(sc_metrics_t *m, sc_buf_t *b)
         sc_metrics_similarity_t s;
         sc_metrics_similarities(m, hit, &s);
         for (size_t k = 0; k < SC_METRICS_SIM_BUCKETS; k++)
-            sc_buf_printf(b, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"%g\"} %llu\n",
+            sc_buf_printf(b,
+                          "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"%g\"} %llu\n",
                           outcome, sc_metrics_sim_le[k], (unsigned long long)s.le[k]);
-        sc_buf_printf(b, "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"+Inf\"} %llu\n"
-                         "semcached_semantic_similarity_sum{outcome=\"%s\"} %.6f\n"
-                         "semcached_semantic_similarity_count{outcome=\"%s\"} %llu\n",
+        sc_buf_printf(b,
+                      "semcached_semantic_similarity_bucket{outcome=\"%s\",le=\"+Inf\"} %llu\n"
+                      "semcached_semantic_similarity_sum{outcome=\"%s\"} %.6f\n"
+                      "semcached_semantic_similarity_count{outcome=\"%s\"} %llu\n",
                       outcome, (unsigned long long)s.count, outcome, s.sum, outcome,
                       (unsigned long long)s.count);
     }
@@ -160,12 +166,13 @@ static void upstream_hist(sc_buf_t *b, const char *name, const sc_metrics_proxy_
         if (!h->count)
             continue;
         for (size_t k = 0; k < SC_METRICS_UP_BUCKETS; k++)
-            sc_buf_printf(b, "%s_bucket{api=\"%s\",le=\"%g\"} %llu\n", name, api, sc_metrics_up_le[k],
-                          (unsigned long long)h->le[k]);
-        sc_buf_printf(b, "%s_bucket{api=\"%s\",le=\"+Inf\"} %llu\n%s_sum{api=\"%s\"} %.6f\n"
-                         "%s_count{api=\"%s\"} %llu\n",
-                      name, api, (unsigned long long)h->count, name, api, (double)h->sum_ns / 1e9, name,
-                      api, (unsigned long long)h->count);
+            sc_buf_printf(b, "%s_bucket{api=\"%s\",le=\"%g\"} %llu\n", name, api,
+                          sc_metrics_up_le[k], (unsigned long long)h->le[k]);
+        sc_buf_printf(b,
+                      "%s_bucket{api=\"%s\",le=\"+Inf\"} %llu\n%s_sum{api=\"%s\"} %.6f\n"
+                      "%s_count{api=\"%s\"} %llu\n",
+                      name, api, (unsigned long long)h->count, name, api, (double)h->sum_ns / 1e9,
+                      name, api, (unsigned long long)h->count);
     }
 }
 
@@ -219,31 +226,43 @@ static void render_engine(sc_ctx_t *ctx, sc_buf_t *b)
     sc_store_stats(ctx->store, &st);
     sc_scopes_stats(ctx->scopes, &ix);
     const scalar_t store[] = {
-        {"semcached_entries", "gauge", "Entries in the store (expired ones until swept).", st.entries},
+        {"semcached_entries", "gauge", "Entries in the store (expired ones until swept).",
+         st.entries},
         {"semcached_store_bytes", "gauge", "Bytes of LMDB pages in use.", st.bytes},
-        {"semcached_store_map_bytes", "gauge", "Configured LMDB map size (--map-size).", st.map_bytes},
-        {"semcached_expired_total", "counter", "Entries removed because their TTL passed.", st.expired_total},
+        {"semcached_store_map_bytes", "gauge", "Configured LMDB map size (--map-size).",
+         st.map_bytes},
+        {"semcached_expired_total", "counter", "Entries removed because their TTL passed.",
+         st.expired_total},
         {"semcached_evicted_total", "counter", "Entries removed to make room.", st.evicted_total},
-        {"semcached_store_commits_total", "counter", "Write transactions committed.", st.commits_total},
+        {"semcached_store_commits_total", "counter", "Write transactions committed.",
+         st.commits_total},
         {"semcached_store_writes_total", "counter", "Write operations applied.", st.writes_total},
-        {"semcached_write_queue_depth", "gauge", "Write operations waiting for the writer.", st.queue_depth},
+        {"semcached_write_queue_depth", "gauge", "Write operations waiting for the writer.",
+         st.queue_depth},
         {"semcached_hit_updates_dropped_total", "counter",
          "Hit-count updates dropped because the buffer was full.", st.touches_dropped},
     };
     scalars(b, store, sizeof(store) / sizeof(store[0]));
     family(b, "semcached_index_vectors", "gauge", "Live vectors by index kind.");
-    sc_buf_printf(b, "semcached_index_vectors{kind=\"flat\"} %llu\nsemcached_index_vectors{kind=\"hnsw\"} %llu\n",
+    sc_buf_printf(b,
+                  "semcached_index_vectors{kind=\"flat\"} "
+                  "%llu\nsemcached_index_vectors{kind=\"hnsw\"} %llu\n",
                   (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw);
     family(b, "semcached_index_scopes", "gauge", "Scopes by index kind.");
-    sc_buf_printf(b, "semcached_index_scopes{kind=\"flat\"} %llu\nsemcached_index_scopes{kind=\"hnsw\"} %llu\n",
-                  (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw);
+    sc_buf_printf(
+        b,
+        "semcached_index_scopes{kind=\"flat\"} %llu\nsemcached_index_scopes{kind=\"hnsw\"} %llu\n",
+        (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw);
     const scalar_t index[] = {
         {"semcached_index_delta_vectors", "gauge",
-         "Vectors of HNSW scopes kept in their exact delta, not yet merged into the graph.", ix.vectors_delta},
+         "Vectors of HNSW scopes kept in their exact delta, not yet merged into the graph.",
+         ix.vectors_delta},
         {"semcached_index_deleted_vectors", "gauge",
          "Vectors deleted or tombstoned in HNSW indexes, awaiting compaction.", ix.deleted_hnsw},
-        {"semcached_index_promotions_total", "counter", "Scopes promoted from flat to HNSW.", ix.promotions},
-        {"semcached_index_merges_total", "counter", "Deltas merged into a copy of their HNSW graph.", ix.merges},
+        {"semcached_index_promotions_total", "counter", "Scopes promoted from flat to HNSW.",
+         ix.promotions},
+        {"semcached_index_merges_total", "counter",
+         "Deltas merged into a copy of their HNSW graph.", ix.merges},
         {"semcached_index_compactions_total", "counter",
          "HNSW indexes rebuilt to drop deleted vectors.", ix.compactions},
         {"semcached_index_ready", "gauge", "1 once the indexes are loaded.",
@@ -258,9 +277,11 @@ static void render_engine(sc_ctx_t *ctx, sc_buf_t *b)
                       sc_skip_reason_name((sc_skip_reason_t)r),
                       (unsigned long long)atomic_load(&ctx->semantic_skipped[r]));
     const scalar_t embed[] = {
-        {"semcached_embed_texts_total", "counter", "Texts embedded by the server's model.", ep.texts},
+        {"semcached_embed_texts_total", "counter", "Texts embedded by the server's model.",
+         ep.texts},
         {"semcached_embed_batches_total", "counter", "Embedding batches run.", ep.batches},
-        {"semcached_embed_queue_depth", "gauge", "Texts waiting for the embedding workers.", ep.queue_depth},
+        {"semcached_embed_queue_depth", "gauge", "Texts waiting for the embedding workers.",
+         ep.queue_depth},
         {"semcached_connections", "gauge", "Open client connections.",
          (uint64_t)atomic_load(&ctx->n_conns)},
     };
@@ -287,9 +308,14 @@ static void render_quality(void *arg, const char *ns, const sc_quality_ns_t *st)
         return; /* bounded like every request-derived label */
     if (r->section == 0) {
         for (int m = 0; m < SC_MATCH_KINDS; m++) {
-            sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"correct\"} %llu\n",
-                          ns, sc_match_names[m], (unsigned long long)(st->validated[m] - st->wrong[m]));
-            sc_buf_printf(r->b, "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict=\"wrong\"} %llu\n",
+            sc_buf_printf(r->b,
+                          "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict="
+                          "\"correct\"} %llu\n",
+                          ns, sc_match_names[m],
+                          (unsigned long long)(st->validated[m] - st->wrong[m]));
+            sc_buf_printf(r->b,
+                          "semcached_validations_total{namespace=\"%s\",match=\"%s\",verdict="
+                          "\"wrong\"} %llu\n",
                           ns, sc_match_names[m], (unsigned long long)st->wrong[m]);
         }
     } else if (r->section <= 2) {
@@ -411,9 +437,10 @@ static void render_fleet(sc_ctx_t *ctx, sc_buf_t *b)
     sc_buf_printf(b, "semcached_fleet_replication_lag_seconds %.3f\n", (double)f.lag_ms / 1e3);
     scalars(b, gauges, sizeof(gauges) / sizeof(gauges[0]));
     family(b, "semcached_fleet_skipped_total", "counter", "Stream records not applied, by reason.");
-    sc_buf_printf(b, "semcached_fleet_skipped_total{reason=\"own\"} %llu\n"
-                     "semcached_fleet_skipped_total{reason=\"malformed\"} %llu\n"
-                     "semcached_fleet_skipped_total{reason=\"skewed\"} %llu\n",
+    sc_buf_printf(b,
+                  "semcached_fleet_skipped_total{reason=\"own\"} %llu\n"
+                  "semcached_fleet_skipped_total{reason=\"malformed\"} %llu\n"
+                  "semcached_fleet_skipped_total{reason=\"skewed\"} %llu\n",
                   (unsigned long long)f.store.own, (unsigned long long)f.malformed,
                   (unsigned long long)f.store.skewed);
     sc_fleet_peer_t peers[FLEET_PEERS_SHOWN];
@@ -440,14 +467,15 @@ static void stats_fleet(sc_ctx_t *ctx, sc_buf_t *b)
     sc_fleet_stats(ctx->fleet, &f);
     sc_buf_printf(b, "{\"name\":");
     sc_buf_json_str(b, ctx->cfg.fleet, strlen(ctx->cfg.fleet));
-    sc_buf_printf(b, ",\"node\":\"%s\",\"connected\":%s,\"ready\":%s,\"resync_needed\":%s,"
-                     "\"read_id\":\"%llu-%llu\",\"lag_ms\":%llu,\"lag_records\":%llu,"
-                     "\"lag_p50_ms\":%llu,\"lag_p99_ms\":%llu,"
-                     "\"outbox\":{\"depth\":%llu,\"dropped\":%llu},\"recorded\":%llu,"
-                     "\"published\":%llu,\"publish_errors\":%llu,\"read\":%llu,\"batches\":%llu,"
-                     "\"applied\":%llu,\"duplicates\":%llu,\"conflicts\":%llu,\"refused\":%llu,"
-                     "\"skipped\":{\"own\":%llu,\"malformed\":%llu,\"skewed\":%llu},"
-                     "\"vectors_dropped\":%llu,\"tombstones\":%llu,\"reconnects\":%llu,\"nodes\":[",
+    sc_buf_printf(b,
+                  ",\"node\":\"%s\",\"connected\":%s,\"ready\":%s,\"resync_needed\":%s,"
+                  "\"read_id\":\"%llu-%llu\",\"lag_ms\":%llu,\"lag_records\":%llu,"
+                  "\"lag_p50_ms\":%llu,\"lag_p99_ms\":%llu,"
+                  "\"outbox\":{\"depth\":%llu,\"dropped\":%llu},\"recorded\":%llu,"
+                  "\"published\":%llu,\"publish_errors\":%llu,\"read\":%llu,\"batches\":%llu,"
+                  "\"applied\":%llu,\"duplicates\":%llu,\"conflicts\":%llu,\"refused\":%llu,"
+                  "\"skipped\":{\"own\":%llu,\"malformed\":%llu,\"skewed\":%llu},"
+                  "\"vectors_dropped\":%llu,\"tombstones\":%llu,\"reconnects\":%llu,\"nodes\":[",
                   sc_fleet_node_hex(ctx->fleet), f.connected ? "true" : "false",
                   f.ready ? "true" : "false", f.resync_needed ? "true" : "false",
                   (unsigned long long)f.read_id.ms, (unsigned long long)f.read_id.seq,
@@ -466,12 +494,12 @@ static void stats_fleet(sc_ctx_t *ctx, sc_buf_t *b)
     size_t n = sc_fleet_peers(ctx->fleet, peers, FLEET_PEERS_SHOWN);
     uint64_t now = sc_now_ms();
     for (size_t i = 0; i < n; i++)
-        sc_buf_printf(b, "%s{\"node\":\"%016llx\",\"applied_id\":\"%llu-%llu\",\"lag_ms\":%llu,"
-                         "\"lag_records\":%llu,\"seen_ms_ago\":%llu}",
+        sc_buf_printf(b,
+                      "%s{\"node\":\"%016llx\",\"applied_id\":\"%llu-%llu\",\"lag_ms\":%llu,"
+                      "\"lag_records\":%llu,\"seen_ms_ago\":%llu}",
                       i ? "," : "", (unsigned long long)peers[i].node,
                       (unsigned long long)peers[i].applied.ms,
-                      (unsigned long long)peers[i].applied.seq,
-                      (unsigned long long)peers[i].lag_ms,
+                      (unsigned long long)peers[i].applied.seq, (unsigned long long)peers[i].lag_ms,
                       (unsigned long long)peers[i].lag_records,
                       (unsigned long long)(now > peers[i].seen_ms ? now - peers[i].seen_ms : 0));
     sc_buf_puts(b, "]}");
@@ -486,23 +514,27 @@ static void render_prometheus(sc_ctx_t *ctx, sc_buf_t *b)
     render_fleet(ctx, b);
     sc_store_stats_t st;
     sc_store_stats(ctx->store, &st);
-    family(b, "semcached_store_writer_seconds_total", "counter",
-           "Time the store's writer thread spent by kind of work (a busy writer makes stores wait).");
-    sc_buf_printf(b, "semcached_store_writer_seconds_total{work=\"writes\"} %.6f\n"
-                     "semcached_store_writer_seconds_total{work=\"sweep\"} %.6f\n"
-                     "semcached_store_writer_seconds_total{work=\"sync\"} %.6f\n",
+    family(
+        b, "semcached_store_writer_seconds_total", "counter",
+        "Time the store's writer thread spent by kind of work (a busy writer makes stores wait).");
+    sc_buf_printf(b,
+                  "semcached_store_writer_seconds_total{work=\"writes\"} %.6f\n"
+                  "semcached_store_writer_seconds_total{work=\"sweep\"} %.6f\n"
+                  "semcached_store_writer_seconds_total{work=\"sync\"} %.6f\n",
                   (double)st.writer_writes_ns / 1e9, (double)st.writer_sweep_ns / 1e9,
                   (double)st.writer_sync_ns / 1e9);
     const scalar_t process[] = {
         {"semcached_validation_dropped_total", "counter",
-         "Hits that were to be validated but found the pending table full or could not be delivered.",
+         "Hits that were to be validated but found the pending table full or could not be "
+         "delivered.",
          sc_quality_dropped(ctx->quality)},
         {"semcached_validation_expired_total", "counter",
-         "Validations forgotten unanswered after --validation-timeout-s.", sc_quality_expired(ctx->quality)},
+         "Validations forgotten unanswered after --validation-timeout-s.",
+         sc_quality_expired(ctx->quality)},
         {"semcached_validations_pending", "gauge", "Validations awaiting feedback.",
          sc_quality_pending(ctx->quality)},
-        {"semcached_upstream_calls_total", "counter", "Re-inference calls to --upstream-url that ended.",
-         atomic_load(&ctx->upstream_calls)},
+        {"semcached_upstream_calls_total", "counter",
+         "Re-inference calls to --upstream-url that ended.", atomic_load(&ctx->upstream_calls)},
         {"semcached_upstream_failures_total", "counter",
          "Re-inferences that failed (error, timeout, non-2xx, no comparison).",
          atomic_load(&ctx->upstream_failures)},
@@ -511,7 +543,8 @@ static void render_prometheus(sc_ctx_t *ctx, sc_buf_t *b)
         {"semcached_webhook_failures_total", "counter", "Webhook posts that failed.",
          atomic_load(&ctx->webhook_failures)},
         {"semcached_compare_failures_total", "counter",
-         "Verdicts lost because the answers could not be embedded.", atomic_load(&ctx->compare_failures)},
+         "Verdicts lost because the answers could not be embedded.",
+         atomic_load(&ctx->compare_failures)},
     };
     scalars(b, process, sizeof(process) / sizeof(process[0]));
 }
@@ -520,8 +553,8 @@ void sc_api_metrics(const sc_call_t *a)
 {
     sc_buf_t b = {0};
     render_prometheus(a->ctx, &b);
-    sc_conn_respond(a->c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data ? b.data : "",
-                    b.len);
+    sc_conn_respond(a->c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+                    b.data ? b.data : "", b.len);
     sc_buf_free(&b);
 }
 
@@ -535,10 +568,11 @@ static void render_quality_json(void *arg, const char *ns, const sc_quality_ns_t
     if (r->section++)
         sc_buf_puts(r->b, ",");
     sc_buf_json_str(r->b, ns, strlen(ns));
-    sc_buf_printf(r->b, ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
-                        "\"wrong\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
-                        "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f,"
-                        "\"semantic_false_hit_rate\":%.6f,\"semantic_false_hit_rate_upper\":%.6f}",
+    sc_buf_printf(r->b,
+                  ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                  "\"wrong\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                  "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f,"
+                  "\"semantic_false_hit_rate\":%.6f,\"semantic_false_hit_rate_upper\":%.6f}",
                   (unsigned long long)st->validated[0], (unsigned long long)st->validated[1],
                   (unsigned long long)st->validated[2], (unsigned long long)st->wrong[0],
                   (unsigned long long)st->wrong[1], (unsigned long long)st->wrong[2], st->rate,
@@ -587,39 +621,42 @@ static void stats_engine(sc_ctx_t *ctx, sc_buf_t *b)
     sc_store_stats(ctx->store, &st);
     sc_metrics_totals(ctx->metrics, &t);
     sc_scopes_stats(ctx->scopes, &ix);
-    uint64_t lookups = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT] + t.lookups[SC_LR_MISS];
+    uint64_t lookups =
+        t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT] + t.lookups[SC_LR_MISS];
     uint64_t hits = t.lookups[SC_LR_EXACT_HIT] + t.lookups[SC_LR_SEMANTIC_HIT];
     int ready = atomic_load(&ctx->ready);
-    sc_buf_printf(b, "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
-                     "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
-                     "\"delta\":%llu,\"deleted\":%llu,\"promotions\":%llu,\"merges\":%llu,"
-                     "\"compactions\":%llu,\"rebuilding\":%llu},",
-                  ready ? "true" : "false",
-                  sc_index_source_name(ready ? ctx->index_source : SC_INDEX_LOADING),
-                  ready ? ctx->index_load_s : 0.0,
-                  (unsigned long long)ix.vectors_flat, (unsigned long long)ix.vectors_hnsw,
-                  (unsigned long long)ix.scopes_flat, (unsigned long long)ix.scopes_hnsw,
-                  (unsigned long long)ix.vectors_delta, (unsigned long long)ix.deleted_hnsw,
-                  (unsigned long long)ix.promotions, (unsigned long long)ix.merges,
-                  (unsigned long long)ix.compactions, (unsigned long long)ix.rebuilding);
-    sc_buf_printf(b, "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
-                     "\"lookups\":{\"total\":%llu,\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
-                     "\"hit_rate\":%.6f,\"tokens_saved\":{\"prompt\":%llu,\"completion\":%llu},"
-                     "\"expired_total\":%llu,\"evicted_total\":%llu,\"commits_total\":%llu,"
-                     "\"writes_total\":%llu,\"write_queue\":%llu,"
-                     "\"writer_busy_s\":{\"writes\":%.3f,\"sweep\":%.3f,\"sync\":%.3f},",
-                  (unsigned long long)st.entries, (unsigned long long)st.bytes,
-                  (unsigned long long)st.map_bytes, (unsigned long long)lookups,
-                  (unsigned long long)t.lookups[SC_LR_EXACT_HIT],
-                  (unsigned long long)t.lookups[SC_LR_SEMANTIC_HIT],
-                  (unsigned long long)t.lookups[SC_LR_MISS],
-                  lookups ? (double)hits / (double)lookups : 0.0,
-                  (unsigned long long)t.prompt_tokens_saved,
-                  (unsigned long long)t.completion_tokens_saved,
-                  (unsigned long long)st.expired_total, (unsigned long long)st.evicted_total,
-                  (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
-                  (unsigned long long)st.queue_depth, (double)st.writer_writes_ns / 1e9,
-                  (double)st.writer_sweep_ns / 1e9, (double)st.writer_sync_ns / 1e9);
+    sc_buf_printf(
+        b,
+        "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
+        "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
+        "\"delta\":%llu,\"deleted\":%llu,\"promotions\":%llu,\"merges\":%llu,"
+        "\"compactions\":%llu,\"rebuilding\":%llu},",
+        ready ? "true" : "false",
+        sc_index_source_name(ready ? ctx->index_source : SC_INDEX_LOADING),
+        ready ? ctx->index_load_s : 0.0, (unsigned long long)ix.vectors_flat,
+        (unsigned long long)ix.vectors_hnsw, (unsigned long long)ix.scopes_flat,
+        (unsigned long long)ix.scopes_hnsw, (unsigned long long)ix.vectors_delta,
+        (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
+        (unsigned long long)ix.merges, (unsigned long long)ix.compactions,
+        (unsigned long long)ix.rebuilding);
+    sc_buf_printf(
+        b,
+        "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"
+        "\"lookups\":{\"total\":%llu,\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
+        "\"hit_rate\":%.6f,\"tokens_saved\":{\"prompt\":%llu,\"completion\":%llu},"
+        "\"expired_total\":%llu,\"evicted_total\":%llu,\"commits_total\":%llu,"
+        "\"writes_total\":%llu,\"write_queue\":%llu,"
+        "\"writer_busy_s\":{\"writes\":%.3f,\"sweep\":%.3f,\"sync\":%.3f},",
+        (unsigned long long)st.entries, (unsigned long long)st.bytes,
+        (unsigned long long)st.map_bytes, (unsigned long long)lookups,
+        (unsigned long long)t.lookups[SC_LR_EXACT_HIT],
+        (unsigned long long)t.lookups[SC_LR_SEMANTIC_HIT],
+        (unsigned long long)t.lookups[SC_LR_MISS], lookups ? (double)hits / (double)lookups : 0.0,
+        (unsigned long long)t.prompt_tokens_saved, (unsigned long long)t.completion_tokens_saved,
+        (unsigned long long)st.expired_total, (unsigned long long)st.evicted_total,
+        (unsigned long long)st.commits_total, (unsigned long long)st.writes_total,
+        (unsigned long long)st.queue_depth, (double)st.writer_writes_ns / 1e9,
+        (double)st.writer_sweep_ns / 1e9, (double)st.writer_sync_ns / 1e9);
 }
 
 void sc_api_stats(const sc_call_t *a)
@@ -673,7 +710,8 @@ void sc_api_health(const sc_call_t *a)
             if (i)
                 sc_buf_puts(&b, ",");
             sc_buf_json_str(&b, ms->m[i].name, strlen(ms->m[i].name));
-            sc_buf_printf(&b, ":\"%s\"", sc_embedder_state_name(sc_embedder_state(ms->m[i].embedder)));
+            sc_buf_printf(&b, ":\"%s\"",
+                          sc_embedder_state_name(sc_embedder_state(ms->m[i].embedder)));
         }
         sc_buf_puts(&b, "}}");
         sc_api_reply_json(a->c, 200, &b);

@@ -25,7 +25,8 @@ static void store_complete(sc_pending_t *p)
 
 /* Encodes the entry 'req' describes, with 'response' (compact JSON), into
  * write op 'op'; 'ttl' in seconds (0 = never expires). */
-static int encode_entry(sc_write_op_t *op, const sc_request_t *req, sc_slice_t response, int64_t ttl)
+static int encode_entry(sc_write_op_t *op, const sc_request_t *req, sc_slice_t response,
+                        int64_t ttl)
 {
     uint64_t now = sc_now_ms();
     sc_entry_t e = {
@@ -86,8 +87,10 @@ void sc__store_commit(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, const cha
     }
     sc_buf_t resp = {0};
     sc_pending_t *p = sc_pending_new(w, c, store_complete, SC_OP_PUT);
-    rc = !p || sc_api_dump_compact(req->response, &resp) ? SC_ENOMEM
-         : encode_entry(&p->op, req, (sc_slice_t){resp.data, resp.len}, store_ttl(ctx, req, &ns));
+    rc = !p || sc_api_dump_compact(req->response, &resp)
+             ? SC_ENOMEM
+             : encode_entry(&p->op, req, (sc_slice_t){resp.data, resp.len},
+                            store_ttl(ctx, req, &ns));
     sc_buf_free(&resp);
     if (rc) {
         if (p)
@@ -108,7 +111,7 @@ void sc__store_commit(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, const cha
 /* ---- the proxy's store: nobody waits for it ---------------------------------- */
 
 typedef struct {
-    sc_write_op_t op;             /* first member: the store hands back &op */
+    sc_write_op_t op; /* first member: the store hands back &op */
     sc_store_done_fn done;
     void *arg;
 } detached_op_t;
@@ -130,7 +133,8 @@ void sc__store_detached(sc_worker_t *w, sc_request_t *req, const char *embedder,
     detached_op_t *d = calloc(1, sizeof(*d));
     int rc = d ? store_prepare(ctx, req, embedder, &ns) : SC_ENOMEM;
     if (!rc)
-        rc = encode_entry(&d->op, req, (sc_slice_t){response->data ? response->data : "", response->len},
+        rc = encode_entry(&d->op, req,
+                          (sc_slice_t){response->data ? response->data : "", response->len},
                           store_ttl(ctx, req, &ns));
     if (!rc) {
         d->op.ns_max_entries = ns.max_entries;
@@ -158,7 +162,8 @@ void sc_cache_store_detached(sc_worker_t *w, sc_request_t *req, sc_buf_t *respon
     sc_namespaces_get(ctx->namespaces, req->ns, req->ns_len, &ns);
     const sc_model_t *model = sc_models_for(&ctx->models, &ns);
     /* The proxy's vectors are always its model's (from the lookup). */
-    const char *embedder = req->vec && model ? sc_embedder_identity(model->embedder) : req->embedder;
+    const char *embedder =
+        req->vec && model ? sc_embedder_identity(model->embedder) : req->embedder;
     if (!req->vec && req->text.len && ns.semantic && model && !sc_models_available(model)) {
         atomic_fetch_add(&ctx->semantic_skipped[SC_SKIP_UNAVAILABLE], 1);
         model = NULL; /* stored exact-only, never embedded later */
@@ -170,7 +175,8 @@ void sc_cache_store_detached(sc_worker_t *w, sc_request_t *req, sc_buf_t *respon
             embedder = NULL; /* stored exact-only */
         } else if (sc__embed_async(w, NULL, model, req,
                                    &(sc__embed_wait_t){.kind = EW_STORE_DETACHED,
-                                                       .response = *response, .store_done = done,
+                                                       .response = *response,
+                                                       .store_done = done,
                                                        .store_arg = arg}) == 0) {
             memset(response, 0, sizeof(*response));
             return; /* committed once embedded */
@@ -265,7 +271,8 @@ void sc_api_store(const sc_call_t *a)
     if (!req.vec && req.text.len && ns.semantic && model) {
         embedder = sc_embedder_identity(model->embedder);
         if (!sc__model_fits(model, &ns)) {
-            snprintf(err, sizeof(err), "namespace '%.*s' holds vectors from another embedder than "
+            snprintf(err, sizeof(err),
+                     "namespace '%.*s' holds vectors from another embedder than "
                      "its model's (%s); delete the namespace to change embedders",
                      (int)req.ns_len, req.ns, embedder);
             sc_request_free(&req);
@@ -277,7 +284,8 @@ void sc_api_store(const sc_call_t *a)
         req.vec = sc_vec_cache_take(ctx->vec_cache, req.key, dim, sc_now_ms());
         if (req.vec)
             req.dim = dim;
-        else if (sc__embed_async(a->w, a->c, model, &req, &(sc__embed_wait_t){.kind = EW_STORE}) == 0)
+        else if (sc__embed_async(a->w, a->c, model, &req, &(sc__embed_wait_t){.kind = EW_STORE}) ==
+                 0)
             return; /* committed once embedded */
         else
             atomic_fetch_add(&ctx->semantic_skipped[SC_SKIP_QUEUE_FULL], 1);

@@ -20,7 +20,8 @@ void sc_api_reply_json(sc_conn_t *c, int status, const sc_buf_t *b)
     sc_conn_respond(c, status, SC_JSON_CT, NULL, b->data ? b->data : "", b->len);
 }
 
-void sc_api_reply_key(sc_conn_t *c, int status, const char *members, const uint8_t key[SC_KEY_BYTES])
+void sc_api_reply_key(sc_conn_t *c, int status, const char *members,
+                      const uint8_t key[SC_KEY_BYTES])
 {
     char body[64 + SC_KEY_HEX];
     char hex[SC_KEY_HEX + 1];
@@ -54,7 +55,8 @@ int sc_api_dump_compact(const json_t *v, sc_buf_t *out)
         json_t *val;
         int first = 1;
         sc_buf_append(out, "{", 1);
-        json_object_foreach((json_t *)v, k, val) {
+        json_object_foreach((json_t *)v, k, val)
+        {
             if (!first)
                 sc_buf_append(out, ",", 1);
             first = 0;
@@ -148,11 +150,12 @@ void sc_pending_failed(sc_pending_t *p)
 {
     int rc = p->op.result;
     if (rc == SC_EFULL)
-        sc_conn_problem(p->conn, 507, "store-full",
-                        p->w->ctx->cfg.evict == SC_EVICT_NONE
-                            ? "the store is full (--map-size or --max-entries), or its namespace is "
-                              "(max_entries or max_bytes), and eviction is off (--evict none)"
-                            : "the store is full (--map-size) and nothing more can be evicted");
+        sc_conn_problem(
+            p->conn, 507, "store-full",
+            p->w->ctx->cfg.evict == SC_EVICT_NONE
+                ? "the store is full (--map-size or --max-entries), or its namespace is "
+                  "(max_entries or max_bytes), and eviction is off (--evict none)"
+                : "the store is full (--map-size) and nothing more can be evicted");
     else if (rc == SC_ETOOBIG)
         sc_conn_problem(p->conn, 413, "entry-too-large",
                         "the entry is larger than the store or its namespace's max_bytes can hold");

@@ -14,8 +14,8 @@
 #define _GNU_SOURCE
 #include "embedpool.h"
 
-#include "sc_fifo.h"
 #include "sc_common.h"
+#include "sc_fifo.h"
 #include "sc_log.h"
 
 #include <pthread.h>
@@ -26,18 +26,18 @@
 
 struct sc_embed_pool_s {
     sc_embedder_t *e;
-    sc_log_t *log;                /* borrowed; may be NULL */
+    sc_log_t *log; /* borrowed; may be NULL */
     size_t max_batch;
     uint64_t max_wait_ns;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sc_fifo_t jobs; /* guarded by mu */
     int stopping;
-    uint64_t batch_ns_avg;        /* guarded by mu: running average of a batch's
-                                     embedding time, bounds the straggler wait */
-    uint64_t next_probe_ns;       /* guarded by mu: monotonic time of the next probe */
-    uint64_t probe_backoff_ns;    /* guarded by mu: the wait after the next failure */
-    int probing;                  /* guarded by mu: a worker is probing */
+    uint64_t batch_ns_avg;     /* guarded by mu: running average of a batch's
+                                  embedding time, bounds the straggler wait */
+    uint64_t next_probe_ns;    /* guarded by mu: monotonic time of the next probe */
+    uint64_t probe_backoff_ns; /* guarded by mu: the wait after the next failure */
+    int probing;               /* guarded by mu: a worker is probing */
     pthread_t *threads;
     int n_threads;
     _Atomic uint64_t batches, texts, timeouts, rejected, errors, probes;
@@ -77,8 +77,9 @@ static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
     float *out = dim ? malloc(live * dim * sizeof(float)) : NULL;
     uint8_t empty[32];
     uint64_t t0 = sc_mono_ns();
-    int rc = out ? sc_embedder_embed(p->e, texts, lens, live, out, empty)
-                 : dim ? SC_ENOMEM : SC_EREMOTE;
+    int rc = out   ? sc_embedder_embed(p->e, texts, lens, live, out, empty)
+             : dim ? SC_ENOMEM
+                   : SC_EREMOTE;
     uint64_t took = sc_mono_ns() - t0;
     atomic_fetch_add(&p->batches, 1);
     atomic_fetch_add(&p->texts, live);
@@ -133,8 +134,8 @@ static void probe_once(sc_embed_pool_t *p)
     if (rc) {
         p->next_probe_ns = sc_mono_ns() + p->probe_backoff_ns;
         sc_log(p->log, SC_WARN, "%s; next probe in %.0f s", err, (double)p->probe_backoff_ns / 1e9);
-        p->probe_backoff_ns = p->probe_backoff_ns * 2 > PROBE_MAX_NS ? PROBE_MAX_NS
-                                                                     : p->probe_backoff_ns * 2;
+        p->probe_backoff_ns =
+            p->probe_backoff_ns * 2 > PROBE_MAX_NS ? PROBE_MAX_NS : p->probe_backoff_ns * 2;
     }
 }
 

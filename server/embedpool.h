@@ -3,11 +3,10 @@
  * submit one text per job and never run model code; a worker takes the jobs
  * that arrived within a short wait after the first (up to --embed-batch) and
  * embeds them in one call. The wait is --embed-wait-us at most and never
- * longer than a batch of this model takes to embed (a running average). The queue is bounded: a full queue, a job past its
- * deadline or a model error fail the job, and the caller falls back to an
- * exact-only lookup instead of waiting. Idle workers also probe an
- * embedder that is not up (a remote endpoint down), so it comes up without a
- * restart. */
+ * longer than a batch of this model takes to embed (a running average). The queue is bounded: a
+ * full queue, a job past its deadline or a model error fail the job, and the caller falls back to
+ * an exact-only lookup instead of waiting. Idle workers also probe an embedder that is not up (a
+ * remote endpoint down), so it comes up without a restart. */
 #ifndef SC_EMBEDPOOL_H
 #define SC_EMBEDPOOL_H
 
@@ -18,18 +17,17 @@
 
 typedef struct sc_embed_job_s sc_embed_job_t;
 struct sc_embed_job_s {
-    const char *text;        /* borrowed: must stay valid until 'done' */
+    const char *text; /* borrowed: must stay valid until 'done' */
     size_t len;
-    uint64_t deadline_ns;    /* monotonic; a job still queued then is failed */
-    float *vec;              /* out: malloc'd unit vector, owned by the job's owner */
+    uint64_t deadline_ns; /* monotonic; a job still queued then is failed */
+    float *vec;           /* out: malloc'd unit vector, owned by the job's owner */
     uint32_t dim;
-    int empty;               /* out: no known token in the text */
-    int result;              /* out: 0, SC_ETIMEDOUT, SC_ECLOSED or a model error */
+    int empty;  /* out: no known token in the text */
+    int result; /* out: 0, SC_ETIMEDOUT, SC_ECLOSED or a model error */
     /* Called on a worker thread when the job is finished; must not block. */
     void (*done)(sc_embed_job_t *job);
-    sc_embed_job_t *next;    /* queue link, owned by the pool while queued */
+    sc_embed_job_t *next; /* queue link, owned by the pool while queued */
 };
-
 
 typedef struct sc_embed_pool_s sc_embed_pool_t;
 struct sc_log_s;
@@ -46,7 +44,7 @@ void sc_embed_pool_destroy(sc_embed_pool_t *p);
 
 typedef struct {
     uint64_t batches, texts, timeouts, rejected, errors;
-    uint64_t probes;         /* sc_embedder_probe calls */
+    uint64_t probes; /* sc_embedder_probe calls */
     uint64_t queue_depth;
 } sc_embed_pool_stats_t;
 void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st);

@@ -64,8 +64,8 @@ int sc_fleet_node_prepare(sc_ctx_t *ctx, const char *index_dir, int *joining)
         snprintf(manifest, sizeof(manifest), "%s/manifest.json", index_dir);
         unlink(manifest);
     }
-    sc_store_fleet_hooks_t hooks = {.on_ns = sc_fleet_node_ns_loaded, .embedder_of = embedder_of,
-                                    .ctx = ctx};
+    sc_store_fleet_hooks_t hooks = {
+        .on_ns = sc_fleet_node_ns_loaded, .embedder_of = embedder_of, .ctx = ctx};
     return sc_fleet_attach(ctx->fleet, ctx->store, &hooks);
 }
 
@@ -88,8 +88,10 @@ int sc_fleet_node_start(sc_ctx_t *ctx, int port, int joining)
         snprintf(url, sizeof(url), "http://%s%s%s:%d/v1/fleet/snapshot", v6 ? "[" : "", cfg->host,
                  v6 ? "]" : "", port);
         if (!strcmp(cfg->host, "0.0.0.0") || !strcmp(cfg->host, "::"))
-            sc_log(ctx->log, SC_WARN, "fleet: peers cannot reach %s; set --fleet-advertise to "
-                                      "the URL they reach this node at", url);
+            sc_log(ctx->log, SC_WARN,
+                   "fleet: peers cannot reach %s; set --fleet-advertise to "
+                   "the URL they reach this node at",
+                   url);
     }
     return sc_fleet_start(ctx->fleet, url, joining);
 }

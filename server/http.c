@@ -85,7 +85,8 @@ static void conn_flush(sc_conn_t *c)
     c->out_inflight = c->out;
     c->out = t;
     sc_buf_reset(&c->out);
-    uv_buf_t b = uv_buf_init(c->out_inflight.data + written, (unsigned)(c->out_inflight.len - written));
+    uv_buf_t b =
+        uv_buf_init(c->out_inflight.data + written, (unsigned)(c->out_inflight.len - written));
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) == 0) {
         c->writing = 1;
@@ -163,8 +164,10 @@ void sc_conn_respond(sc_conn_t *c, int status, const char *content_type, const c
 void sc_conn_problem(sc_conn_t *c, int status, const char *slug, const char *detail)
 {
     sc_buf_t b = {0};
-    sc_buf_printf(&b, "{\"type\":\"urn:semcached:problem:%s\",\"title\":\"%s\",\"status\":%d,\"detail\":",
-                  slug, sc_http_reason(status), status);
+    sc_buf_printf(
+        &b,
+        "{\"type\":\"urn:semcached:problem:%s\",\"title\":\"%s\",\"status\":%d,\"detail\":", slug,
+        sc_http_reason(status), status);
     sc_buf_json_str(&b, detail, strlen(detail));
     sc_buf_puts(&b, "}");
     sc_conn_respond(c, status, "application/problem+json", NULL, b.data ? b.data : "", b.len);
@@ -388,7 +391,8 @@ static void conn_arm_timer(sc_conn_t *c)
     } else if (c->in_message || c->in_off < c->in.len) {
         uint64_t now = sc_mono_ns();
         uint64_t deadline = c->request_started_ns + lim->request_timeout_ms * 1000000u;
-        uv_timer_start(&c->timer, on_timer, deadline > now ? (deadline - now) / 1000000u + 1 : 0, 0);
+        uv_timer_start(&c->timer, on_timer, deadline > now ? (deadline - now) / 1000000u + 1 : 0,
+                       0);
     } else {
         uv_timer_start(&c->timer, on_timer, lim->idle_timeout_ms, 0);
     }
@@ -427,7 +431,8 @@ static void dispatch(sc_conn_t *c)
     c->started_ns = req.started_ns;
     if (rc) {
         c->close_after_write = 1;
-        sc_conn_problem(c, rc == SC_EINVAL ? 400 : 503, rc == SC_EINVAL ? "bad-request" : "out-of-memory",
+        sc_conn_problem(c, rc == SC_EINVAL ? 400 : 503,
+                        rc == SC_EINVAL ? "bad-request" : "out-of-memory",
                         rc == SC_EINVAL ? "malformed request target" : "out of memory");
         return;
     }
@@ -460,7 +465,8 @@ static void conn_process(sc_conn_t *c)
         if (!c->in_message)
             c->request_started_ns = sc_mono_ns();
         size_t avail = c->in.len - c->in_off;
-        size_t n = http_parser_execute(&c->parser, &sc__http_settings, c->in.data + c->in_off, avail);
+        size_t n =
+            http_parser_execute(&c->parser, &sc__http_settings, c->in.data + c->in_off, avail);
         c->in_off += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (c->send_continue) { /* before the body, and before any answer */

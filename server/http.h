@@ -30,16 +30,16 @@ typedef struct {
  * sc_conn_stream_end), even when the handler answers asynchronously: the
  * connection reads no further request meanwhile. */
 typedef struct {
-    int method;                   /* enum http_method (http_parser.h): any method */
-    int version_minor;            /* HTTP/1.x */
-    sc_slice_t target;            /* the raw request-target (path and query) */
-    sc_slice_t path;              /* without the query string */
+    int method;        /* enum http_method (http_parser.h): any method */
+    int version_minor; /* HTTP/1.x */
+    sc_slice_t target; /* the raw request-target (path and query) */
+    sc_slice_t path;   /* without the query string */
     sc_slice_t query;
-    sc_slice_t body;              /* de-chunked, at most --max-body-bytes */
-    int content_type_json;        /* (last) Content-Type absent, application/json or +json */
+    sc_slice_t body;                 /* de-chunked, at most --max-body-bytes */
+    int content_type_json;           /* (last) Content-Type absent, application/json or +json */
     const sc_http_header_t *headers; /* every header, in arrival order */
     size_t n_headers;
-    uint64_t started_ns;          /* monotonic time the request was complete */
+    uint64_t started_ns; /* monotonic time the request was complete */
 } sc_http_request_t;
 
 /* The value of the first header named 'name' (compared case-insensitively).
@@ -61,15 +61,15 @@ const char *sc_http_reason(int status);
 typedef struct {
     void (*on_request)(void *ctx, sc_conn_t *c, const sc_http_request_t *req);
     void (*on_response)(void *ctx, int tag, int status, uint64_t dur_ns);
-    void *ctx;                    /* passed back; must outlive the loop */
+    void *ctx; /* passed back; must outlive the loop */
 } sc_http_handler_t;
 
 typedef struct {
-    size_t max_header_bytes;      /* request line plus headers; more is 431 */
-    size_t max_body_bytes;        /* more is 413 */
-    uint64_t request_timeout_ms;  /* first byte to complete request; then 408 */
-    uint64_t idle_timeout_ms;     /* between requests; then the connection closes */
-    int64_t max_connections;      /* over every loop sharing 'n_conns'; more get 503 */
+    size_t max_header_bytes;     /* request line plus headers; more is 431 */
+    size_t max_body_bytes;       /* more is 413 */
+    uint64_t request_timeout_ms; /* first byte to complete request; then 408 */
+    uint64_t idle_timeout_ms;    /* between requests; then the connection closes */
+    int64_t max_connections;     /* over every loop sharing 'n_conns'; more get 503 */
 } sc_http_limits_t;
 
 /* Creates the HTTP side of loop 'loop'. 'lim' and 'h' are copied. 'n_conns'
@@ -139,9 +139,9 @@ void sc_conn_release(sc_conn_t *c);
 
 /* Why a held request's client is gone (bit set). */
 enum {
-    SC_CONN_HUNG_UP = 1,          /* it sent EOF or its read side failed (a half-closed
-                                   * client may still read the answer) */
-    SC_CONN_CLOSED = 2,           /* the connection is closing: nothing more can be sent */
+    SC_CONN_HUNG_UP = 1, /* it sent EOF or its read side failed (a half-closed
+                          * client may still read the answer) */
+    SC_CONN_CLOSED = 2,  /* the connection is closing: nothing more can be sent */
 };
 /* The SC_CONN_* bits so far (0 while the client is there). */
 int sc_conn_gone(const sc_conn_t *c);

@@ -14,10 +14,13 @@
 const char *sc_http_reason(int status)
 {
     switch (status) {
-#define XX(num, name, string) case num: return #string;
+#define XX(num, name, string)                                                                      \
+    case num:                                                                                      \
+        return #string;
         HTTP_STATUS_MAP(XX)
 #undef XX
-    default: return "Unknown";
+    default:
+        return "Unknown";
     }
 }
 

@@ -15,20 +15,22 @@
 #include <xxhash.h>
 
 const int sc_metrics_status_codes[SC_METRICS_STATUS_SLOTS - 1] = {
-    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 422, 429, 431, 500, 502, 503,
-    504, 505, 507}; /* 502 and 504: the proxy's upstream unreachable or late */
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413,
+    415, 422, 429, 431, 500, 502, 503, 504, 505, 507}; /* 502 and 504: the proxy's upstream
+                                                          unreachable or late */
 #define N_CODES SC_METRICS_STATUS_SLOTS
 
 const double sc_metrics_dur_le[SC_METRICS_DUR_BUCKETS] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define N_BUCKETS SC_METRICS_DUR_BUCKETS
 
 const double sc_metrics_sim_le[SC_METRICS_SIM_BUCKETS] = {
     0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 0.99, 1};
 #define N_SIM_BUCKETS SC_METRICS_SIM_BUCKETS
 
-const double sc_metrics_up_le[SC_METRICS_UP_BUCKETS] = {
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+const double sc_metrics_up_le[SC_METRICS_UP_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                        1,     2.5,  5,     10,   30,  60,   300};
 #define N_UP SC_METRICS_UP_BUCKETS
 #define N_PAPI SC_METRICS_PROXY_APIS
 #define N_EP SC_METRICS_MAX_ENDPOINTS
@@ -40,14 +42,14 @@ typedef _Atomic uint64_t counter_t;
 /* A label registry: id -> value, append-only so readers may hold pointers. */
 typedef struct {
     pthread_mutex_t mu;
-    char **values;       /* [cap]; set once, never freed before destroy */
+    char **values; /* [cap]; set once, never freed before destroy */
     size_t *lens;
     _Atomic size_t n;
-    size_t cap;          /* the overflow id is 'cap' ("_other") */
+    size_t cap; /* the overflow id is 'cap' ("_other") */
 } registry_t;
 
 typedef struct {
-    const char *value;   /* points into the registry */
+    const char *value; /* points into the registry */
     size_t len;
     int id;
 } cache_slot_t;
@@ -65,19 +67,19 @@ struct sc_metrics_shard_s {
     counter_t up_bucket[2][N_PAPI][N_UP]; /* [ttfb, total] */
     counter_t up_count[2][N_PAPI];
     counter_t up_sum_ns[2][N_PAPI];
-    counter_t *lookups;       /* [(cap+1) * SC_LR_COUNT] by namespace id */
-    counter_t *tokens;        /* [(cap+1) * 2] by namespace+model id */
+    counter_t *lookups; /* [(cap+1) * SC_LR_COUNT] by namespace id */
+    counter_t *tokens;  /* [(cap+1) * 2] by namespace+model id */
     cache_slot_t ns_cache[CACHE_SLOTS];
     cache_slot_t nsm_cache[CACHE_SLOTS];
-    char pad[64];             /* keeps neighbouring shards off this cache line */
+    char pad[64]; /* keeps neighbouring shards off this cache line */
 };
 
 struct sc_metrics_s {
     int n_shards;
     int n_endpoints;
     sc_metrics_shard_t *shards;
-    registry_t ns;            /* namespace values */
-    registry_t nsm;           /* "namespace\0model" values */
+    registry_t ns;  /* namespace values */
+    registry_t nsm; /* "namespace\0model" values */
 };
 
 /* Single-writer increment: a relaxed load and store, no lock prefix. */
@@ -258,7 +260,8 @@ void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity)
         }
     bump(&sh->sim_count[hit], 1);
     atomic_store_explicit(&sh->sim_sum[hit],
-                          atomic_load_explicit(&sh->sim_sum[hit], memory_order_relaxed) + similarity,
+                          atomic_load_explicit(&sh->sim_sum[hit], memory_order_relaxed) +
+                              similarity,
                           memory_order_relaxed);
 }
 

@@ -46,7 +46,8 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
 {
     char path[2048], err[512];
     resolve_model(spec, path, sizeof(path));
-    if (ms->n >= SC_MAX_MODELS || strlen(name) >= sizeof(ms->m[0].name) || sc_models_find(ms, name)) {
+    if (ms->n >= SC_MAX_MODELS || strlen(name) >= sizeof(ms->m[0].name) ||
+        sc_models_find(ms, name)) {
         sc_log(log, SC_ERROR, "model %s: too many models (%d), a name too long or twice", name,
                SC_MAX_MODELS);
         return SC_EINVAL;
@@ -81,7 +82,8 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
                sc_embedder_identity(m->embedder), (double)(sc_mono_ns() - t0) / 1e9,
                sc_embedder_dim(m->embedder));
     else
-        sc_log(log, SC_WARN, "model %s (%s) is unavailable until its endpoint answers a probe "
+        sc_log(log, SC_WARN,
+               "model %s (%s) is unavailable until its endpoint answers a probe "
                "(1 s after a failure, doubling to 30 s): its namespaces answer exact-only "
                "(semantic_skip_reason embedder_unavailable); --embed-dimensions avoids the wait",
                name, sc_embedder_identity(m->embedder));

@@ -17,8 +17,8 @@
 
 typedef struct {
     char name[64];
-    sc_embedder_t *embedder;      /* owned */
-    sc_embed_pool_t *pool;        /* owned; its workers embed with 'embedder' */
+    sc_embedder_t *embedder; /* owned */
+    sc_embed_pool_t *pool;   /* owned; its workers embed with 'embedder' */
 } sc_model_t;
 
 typedef struct {

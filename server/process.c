@@ -16,7 +16,7 @@
 static const char *const skip_names[SC_SKIP_COUNT] = {"queue_full", "timeout", "error",
                                                       "embedder_mismatch", "embedder_unavailable"};
 static const char *const index_names[SC_INDEX_SOURCE_COUNT] = {
-    "loading", "snapshot", "rebuild", "rebuild_stale_snapshot", "rebuild_damaged_snapshot",
+    "loading",       "snapshot", "rebuild", "rebuild_stale_snapshot", "rebuild_damaged_snapshot",
     "rebuild_failed"};
 
 const char *sc_skip_reason_name(sc_skip_reason_t r)

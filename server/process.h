@@ -33,11 +33,11 @@ typedef struct sc_worker_s sc_worker_t;
  * counter each in sc_ctx_t.semantic_skipped, one label value each in /metrics
  * and in the lookup answer. */
 typedef enum {
-    SC_SKIP_QUEUE_FULL,           /* the embedding or search queue was full */
-    SC_SKIP_TIMEOUT,              /* the embedding missed its deadline */
-    SC_SKIP_ERROR,                /* the model failed */
-    SC_SKIP_EMBEDDER,             /* the namespace holds another embedder's vectors */
-    SC_SKIP_UNAVAILABLE,          /* the model's remote endpoint has not answered yet */
+    SC_SKIP_QUEUE_FULL,  /* the embedding or search queue was full */
+    SC_SKIP_TIMEOUT,     /* the embedding missed its deadline */
+    SC_SKIP_ERROR,       /* the model failed */
+    SC_SKIP_EMBEDDER,    /* the namespace holds another embedder's vectors */
+    SC_SKIP_UNAVAILABLE, /* the model's remote endpoint has not answered yet */
     SC_SKIP_COUNT
 } sc_skip_reason_t;
 /* "queue_full", "timeout", "error", "embedder_mismatch", "embedder_unavailable". */
@@ -45,12 +45,12 @@ const char *sc_skip_reason_name(sc_skip_reason_t r);
 
 /* Where the vector indexes came from at start-up (set by the index loader). */
 typedef enum {
-    SC_INDEX_LOADING,             /* not loaded yet */
-    SC_INDEX_SNAPSHOT,            /* the snapshot matched LMDB */
-    SC_INDEX_REBUILT,             /* rebuilt from LMDB: there was no snapshot */
-    SC_INDEX_REBUILT_STALE,       /* rebuilt: the snapshot was older than LMDB */
-    SC_INDEX_REBUILT_DAMAGED,     /* rebuilt: the snapshot was unreadable */
-    SC_INDEX_REBUILD_FAILED,      /* the LMDB scan failed: the indexes are partial */
+    SC_INDEX_LOADING,         /* not loaded yet */
+    SC_INDEX_SNAPSHOT,        /* the snapshot matched LMDB */
+    SC_INDEX_REBUILT,         /* rebuilt from LMDB: there was no snapshot */
+    SC_INDEX_REBUILT_STALE,   /* rebuilt: the snapshot was older than LMDB */
+    SC_INDEX_REBUILT_DAMAGED, /* rebuilt: the snapshot was unreadable */
+    SC_INDEX_REBUILD_FAILED,  /* the LMDB scan failed: the indexes are partial */
     SC_INDEX_SOURCE_COUNT
 } sc_index_source_t;
 /* The /v1/stats name ("snapshot", "rebuild_stale_snapshot", ...). */
@@ -68,28 +68,28 @@ typedef struct sc_ctx_s {
     sc_log_t *log;
     sc_store_t *store;
     sc_metrics_t *metrics;
-    sc_scopes_t *scopes;          /* one vector index per scope */
-    sc_namespaces_t *namespaces;  /* per-namespace settings */
-    sc_quality_t *quality;        /* validation sampling and false-hit counts */
-    sc_models_t models;           /* server-side models: --model ("default"), then --models */
+    sc_scopes_t *scopes;           /* one vector index per scope */
+    sc_namespaces_t *namespaces;   /* per-namespace settings */
+    sc_quality_t *quality;         /* validation sampling and false-hit counts */
+    sc_models_t models;            /* server-side models: --model ("default"), then --models */
     sc_search_pool_t *search_pool; /* semantic searches off the loops, or NULL (inline) */
-    sc_vec_cache_t *vec_cache;    /* lookup embeddings, reused by the store that follows */
-    sc_http_client_t *vclient;    /* upstream re-inference and webhook posts, or NULL */
-    sc_fleet_t *fleet;            /* replication to the other nodes (--redis), or NULL */
-    struct sc_proxy_s *proxy;     /* the transparent proxy (proxy.h) */
-    char upstream_key[480];       /* from the environment variable --upstream-key-env names */
-    char webhook_key[480];        /* from --webhook-key-env */
+    sc_vec_cache_t *vec_cache;     /* lookup embeddings, reused by the store that follows */
+    sc_http_client_t *vclient;     /* upstream re-inference and webhook posts, or NULL */
+    sc_fleet_t *fleet;             /* replication to the other nodes (--redis), or NULL */
+    struct sc_proxy_s *proxy;      /* the transparent proxy (proxy.h) */
+    char upstream_key[480];        /* from the environment variable --upstream-key-env names */
+    char webhook_key[480];         /* from --webhook-key-env */
     _Atomic uint64_t upstream_calls, upstream_failures, webhook_posts, webhook_failures;
-    _Atomic uint64_t compare_failures; /* verdicts lost because answers could not be embedded */
+    _Atomic uint64_t compare_failures;   /* verdicts lost because answers could not be embedded */
     _Atomic uint64_t delivery_warned_ms; /* last delivery-failure log line (rate-limited) */
     _Atomic uint64_t semantic_skipped[SC_SKIP_COUNT];
     sc_index_source_t index_source; /* published by 'ready' */
-    double index_load_s;          /* how long the load took; published by 'ready' */
-    _Atomic int ready;            /* /readyz: store open and indexes loaded */
+    double index_load_s;            /* how long the load took; published by 'ready' */
+    _Atomic int ready;              /* /readyz: store open and indexes loaded */
     _Atomic int stopping;
-    _Atomic int64_t n_conns;      /* open client connections, all workers */
+    _Atomic int64_t n_conns; /* open client connections, all workers */
     int n_workers;
-    sc_worker_t *workers;         /* [n_workers] */
+    sc_worker_t *workers; /* [n_workers] */
     uint64_t started_ms;
 } sc_ctx_t;
 
@@ -99,17 +99,17 @@ struct sc_worker_s {
     uv_loop_t loop;
     uv_tcp_t listener;
     int listener_open;
-    uv_async_t wakeup;            /* posted tasks, handed-over connections, or stop */
+    uv_async_t wakeup; /* posted tasks, handed-over connections, or stop */
     pthread_t thread;
     sc_store_reader_t *reader;
     sc_metrics_shard_t *metrics;
-    sc_http_loop_t *http;         /* this loop's connections */
+    sc_http_loop_t *http; /* this loop's connections */
     pthread_mutex_t done_mu;
-    sc_task_t *done_head;         /* posted tasks, guarded by done_mu */
-    int *adopt_fds;               /* connections handed over by other loops, guarded by done_mu */
+    sc_task_t *done_head; /* posted tasks, guarded by done_mu */
+    int *adopt_fds;       /* connections handed over by other loops, guarded by done_mu */
     size_t n_adopt, cap_adopt;
-    int pending_ops;              /* tasks expected, not yet run (loop thread) */
-    uint64_t rng;                 /* xorshift state for sampling (loop thread) */
+    int pending_ops; /* tasks expected, not yet run (loop thread) */
+    uint64_t rng;    /* xorshift state for sampling (loop thread) */
     int stopping;
 };
 

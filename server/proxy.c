@@ -19,8 +19,8 @@ const char *const sc_proxy_api_names[SC_METRICS_PROXY_APIS] = {"chat", "response
 const char *const sc_proxy_result_names[SC_METRICS_PROXY_RESULTS] = {"hit", "miss", "bypass",
                                                                      "passthrough", "error"};
 const char *const sc_proxy_fallback_names[SC_PXF_COUNT] = {
-    "store_full", "write_queue_full", "store_error", "semantic_skipped", "entry_unreadable",
-    "answer_too_large", "out_of_memory"};
+    "store_full",       "write_queue_full", "store_error",  "semantic_skipped",
+    "entry_unreadable", "answer_too_large", "out_of_memory"};
 
 /* ---- the proxy's own answers ----------------------------------------------- */
 
@@ -37,8 +37,8 @@ static px_provider_t provider_of(const sc_http_request_t *r)
 /* The error type each provider's SDK maps a status to. */
 static void error_body(px_provider_t provider, int status, const char *message, sc_buf_t *b)
 {
-    const char *openai = status == 400 || status == 401 || status == 404 ? "invalid_request_error"
-                                                                          : "server_error";
+    const char *openai =
+        status == 400 || status == 401 || status == 404 ? "invalid_request_error" : "server_error";
     const char *anthropic = status == 400   ? "invalid_request_error"
                             : status == 401 ? "authentication_error"
                             : status == 503 ? "overloaded_error"
@@ -67,7 +67,8 @@ void sc_proxy_deny(sc_conn_t *c, const sc_http_request_t *req, int status)
 {
     sc_buf_t b = {0};
     error_body(provider_of(req), status,
-               "semcached needs its token in X-Semcached-Token on proxied routes (--auth-token)", &b);
+               "semcached needs its token in X-Semcached-Token on proxied routes (--auth-token)",
+               &b);
     sc_conn_respond(c, status, SC_JSON_CT, NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
 }
@@ -240,8 +241,10 @@ static int read_controls(px_t *px, char *tenant, size_t cap, sc_proxy_ctx_t *pct
     sc_buf_free(&cc);
     int tlen = rc ? 0 : px_tenant(px->proxy, r, px->provider, tenant, cap);
     if (!rc && tlen < 0) {
-        snprintf(err, sizeof(err), "X-Semcached-Tenant is longer than %d bytes (or no tenant "
-                 "could be derived)", SC_MAX_TENANT);
+        snprintf(err, sizeof(err),
+                 "X-Semcached-Tenant is longer than %d bytes (or no tenant "
+                 "could be derived)",
+                 SC_MAX_TENANT);
         rc = SC_EINVAL;
     }
     if (rc) {
@@ -284,7 +287,8 @@ static void on_lookup(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lookup_out_t *
         px->result = SC_PXR_HIT;
         if (px_serve_hit(px, out) == 0)
             return;
-        px_fallback(px->proxy, SC_PXF_ENTRY); /* unreadable: a miss, overwritten by the fresh answer */
+        px_fallback(px->proxy,
+                    SC_PXF_ENTRY); /* unreadable: a miss, overwritten by the fresh answer */
     }
     px->result = SC_PXR_MISS;
     if (px->ctl.only_if_cached) {
@@ -325,7 +329,7 @@ static sc_api_t api_of(sc_endpoint_t label)
 void sc_proxy_api(const sc_call_t *a)
 {
     sc_api_t api = api_of(a->route->label);
-    sc_pxa_t label = api == SC_API_OPENAI_RESPONSES    ? SC_PXA_RESPONSES
+    sc_pxa_t label = api == SC_API_OPENAI_RESPONSES     ? SC_PXA_RESPONSES
                      : api == SC_API_ANTHROPIC_MESSAGES ? SC_PXA_MESSAGES
                                                         : SC_PXA_CHAT;
     px_t *px = px_new(a, api, label, api == SC_API_ANTHROPIC_MESSAGES ? PX_ANTHROPIC : PX_OPENAI);

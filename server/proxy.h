@@ -13,7 +13,13 @@ typedef struct sc_proxy_s sc_proxy_t;
 
 /* The "api" label of semcached_proxy_requests_total and the upstream
  * histograms (SC_METRICS_PROXY_APIS values). */
-typedef enum { SC_PXA_CHAT, SC_PXA_RESPONSES, SC_PXA_MESSAGES, SC_PXA_EMBEDDINGS, SC_PXA_OTHER } sc_pxa_t;
+typedef enum {
+    SC_PXA_CHAT,
+    SC_PXA_RESPONSES,
+    SC_PXA_MESSAGES,
+    SC_PXA_EMBEDDINGS,
+    SC_PXA_OTHER
+} sc_pxa_t;
 extern const char *const sc_proxy_api_names[SC_METRICS_PROXY_APIS];
 
 /* The "result" label (SC_METRICS_PROXY_RESULTS values): served from the
@@ -27,13 +33,13 @@ extern const char *const sc_proxy_result_names[SC_METRICS_PROXY_RESULTS];
 /* Why the cache side let a request through as a plain proxy would
  * (semcached_proxy_fallbacks_total{reason}). */
 typedef enum {
-    SC_PXF_STORE_FULL,            /* the store (or namespace) is full, or the entry too large */
-    SC_PXF_WRITE_QUEUE,           /* the store's write queue was full */
-    SC_PXF_STORE_ERROR,           /* any other failed write */
-    SC_PXF_SEMANTIC,              /* exact-only: embedding or search queue full, timeout, index not ready */
-    SC_PXF_ENTRY,                 /* a stored entry could not be read back: served as a miss */
-    SC_PXF_TOO_LARGE,             /* the answer outgrew --proxy-record-max-bytes: relayed, not stored */
-    SC_PXF_NOMEM,                 /* out of memory on the cache side */
+    SC_PXF_STORE_FULL,  /* the store (or namespace) is full, or the entry too large */
+    SC_PXF_WRITE_QUEUE, /* the store's write queue was full */
+    SC_PXF_STORE_ERROR, /* any other failed write */
+    SC_PXF_SEMANTIC,    /* exact-only: embedding or search queue full, timeout, index not ready */
+    SC_PXF_ENTRY,       /* a stored entry could not be read back: served as a miss */
+    SC_PXF_TOO_LARGE,   /* the answer outgrew --proxy-record-max-bytes: relayed, not stored */
+    SC_PXF_NOMEM,       /* out of memory on the cache side */
     SC_PXF_COUNT
 } sc_pxf_t;
 extern const char *const sc_proxy_fallback_names[SC_PXF_COUNT];

@@ -17,11 +17,11 @@ _Static_assert(sizeof(float) == 4, "vectors are stored as float32");
 
 typedef struct {
     sc_proxy_embeddings_t e;
-    float **vecs;                 /* [e.n]: cached or fetched, owned */
+    float **vecs; /* [e.n]: cached or fetched, owned */
     uint32_t *dims;
-    size_t *missing;              /* the inputs sent upstream, in order */
+    size_t *missing; /* the inputs sent upstream, in order */
     size_t n_missing;
-    uint64_t oldest_ms;           /* the oldest cached input served (Age) */
+    uint64_t oldest_ms;              /* the oldest cached input served (Age) */
     sc_buf_t answer, answer_headers; /* the client's answer, sent once the fetched are stored */
 } emb_t;
 
@@ -94,9 +94,10 @@ static void lookup_inputs(px_t *px, emb_t *m)
         int found = snap && sc_store_get(w->reader, m->e.keys[i], &e, NULL) == 0;
         if (found) {
             age_s = now > e.created_ms ? (double)(now - e.created_ms) / 1000.0 : 0.0;
-            found = !(e.expires_ms && now >= e.expires_ms) &&
-                    !(px->ctl.has_max_age && age_s > (double)px->ctl.max_age_s) &&
-                    (m->vecs[i] = decode_vector(e.response.ptr, e.response.len, &m->dims[i])) != NULL;
+            found =
+                !(e.expires_ms && now >= e.expires_ms) &&
+                !(px->ctl.has_max_age && age_s > (double)px->ctl.max_age_s) &&
+                (m->vecs[i] = decode_vector(e.response.ptr, e.response.len, &m->dims[i])) != NULL;
         }
         if (found) {
             sc_store_touch(w->ctx->store, m->e.keys[i], now);
@@ -135,7 +136,8 @@ static int prepare(px_t *px, emb_t *m, const sc_proxy_usage_t *usage, const char
     }
     sc_buf_printf(h, "\r\nX-Semcached-Cached-Inputs: %zu/%zu\r\n", m->e.n - m->n_missing, m->e.n);
     if (!m->n_missing)
-        sc_buf_printf(h, "Age: %llu\r\n", (unsigned long long)((sc_now_ms() - m->oldest_ms) / 1000));
+        sc_buf_printf(h, "Age: %llu\r\n",
+                      (unsigned long long)((sc_now_ms() - m->oldest_ms) / 1000));
     return 0;
 }
 
@@ -166,9 +168,14 @@ static void store_fetched(px_t *px, emb_t *m)
         }
         /* Borrowed strings, no root: nothing here is freed by the store. */
         sc_request_t req = {
-            .ns = m->e.ns.ptr, .ns_len = m->e.ns.len, .tenant = m->e.tenant.ptr,
-            .tenant_len = m->e.tenant.len, .model = m->e.model.ptr, .model_len = m->e.model.len,
-            .has_ttl = px->ctl.has_ttl, .ttl_s = px->ctl.ttl_s,
+            .ns = m->e.ns.ptr,
+            .ns_len = m->e.ns.len,
+            .tenant = m->e.tenant.ptr,
+            .tenant_len = m->e.tenant.len,
+            .model = m->e.model.ptr,
+            .model_len = m->e.model.len,
+            .has_ttl = px->ctl.has_ttl,
+            .ttl_s = px->ctl.ttl_s,
         };
         memcpy(req.key, m->e.keys[i], SC_KEY_BYTES);
         px_store_request(px, &req, &json);
@@ -189,7 +196,8 @@ static void collected(px_t *px)
         int timeout = call->error == SC_ETIMEDOUT;
         px->result = SC_PXR_ERROR;
         px_error(px, timeout ? 504 : 502,
-                 timeout ? "the upstream API did not answer in time" : "the upstream API is unreachable");
+                 timeout ? "the upstream API did not answer in time"
+                         : "the upstream API is unreachable");
     } else if (call->status < 200 || call->status >= 300 ||
                sc_proxy_embeddings_upstream_answer(&m->e, px->body.data ? px->body.data : "",
                                                    px->body.len, m->missing, m->n_missing, m->vecs,

@@ -21,11 +21,11 @@ typedef enum { PX_OPENAI = 0, PX_ANTHROPIC = 1 } px_provider_t;
 
 struct sc_proxy_s {
     sc_ctx_t *ctx;
-    sc_http_client_t *client;     /* the upstream calls, on its own thread */
-    uint8_t secret[32];           /* the tenant hash key, from <data-dir>/proxy.secret */
-    char key[2][512];             /* [provider]: from --openai-key-env / --anthropic-key-env */
+    sc_http_client_t *client; /* the upstream calls, on its own thread */
+    uint8_t secret[32];       /* the tenant hash key, from <data-dir>/proxy.secret */
+    char key[2][512];         /* [provider]: from --openai-key-env / --anthropic-key-env */
     _Atomic uint64_t fallbacks[SC_PXF_COUNT];
-    _Atomic uint64_t pauses;      /* upstream transfers paused for a slow client */
+    _Atomic uint64_t pauses; /* upstream transfers paused for a slow client */
 };
 
 typedef struct px_s px_t;
@@ -38,58 +38,58 @@ typedef enum { PX_RELAY, PX_COLLECT } px_mode_t;
 struct px_s {
     sc_worker_t *w;
     sc_proxy_t *proxy;
-    sc_conn_t *conn;              /* until answered, then NULL */
-    int held;                     /* we hold 'conn' (px_hold): the answer is asynchronous */
+    sc_conn_t *conn;               /* until answered, then NULL */
+    int held;                      /* we hold 'conn' (px_hold): the answer is asynchronous */
     const sc_http_request_t *http; /* &http_copy while 'conn' is set, then NULL */
-    sc_http_request_t http_copy;  /* the handler's struct is its stack's; the slices in it
-                                   * stay valid until the response is complete */
+    sc_http_request_t http_copy;   /* the handler's struct is its stack's; the slices in it
+                                    * stay valid until the response is complete */
     px_provider_t provider;
-    sc_api_t api;                 /* the cached API, 0 for another path */
-    sc_pxa_t label;               /* metrics api label */
+    sc_api_t api;   /* the cached API, 0 for another path */
+    sc_pxa_t label; /* metrics api label */
     sc_pxr_t result;
-    int stream;                   /* the client asked for a stream */
-    int include_usage;            /* ... with stream_options.include_usage */
-    int inject_usage;             /* we asked upstream for usage the client did not: filter it out */
-    int store;                    /* store the answer when it ends well */
+    int stream;        /* the client asked for a stream */
+    int include_usage; /* ... with stream_options.include_usage */
+    int inject_usage;  /* we asked upstream for usage the client did not: filter it out */
+    int store;         /* store the answer when it ends well */
     int has_req;
-    sc_request_t req;             /* owned when has_req: what the entry is stored under */
-    uint8_t key[SC_KEY_BYTES];    /* the request's key (X-Semcached-Key on a miss) */
+    sc_request_t req;          /* owned when has_req: what the entry is stored under */
+    uint8_t key[SC_KEY_BYTES]; /* the request's key (X-Semcached-Key on a miss) */
     int has_key;
-    sc_proxy_controls_t ctl;      /* the client's header controls (ns borrowed from the request) */
+    sc_proxy_controls_t ctl; /* the client's header controls (ns borrowed from the request) */
 
     /* ---- the upstream call ------------------------------------------------ */
-    sc_http_call_t call;          /* data = this px */
+    sc_http_call_t call; /* data = this px */
     px_mode_t mode;
-    void (*collected)(px_t *px);  /* PX_COLLECT: the answer is in 'body' (or call.error is set) */
-    void *ext;                    /* the mode's own state (embeddings), freed by 'ext_free' */
+    void (*collected)(px_t *px); /* PX_COLLECT: the answer is in 'body' (or call.error is set) */
+    void *ext;                   /* the mode's own state (embeddings), freed by 'ext_free' */
     void (*ext_free)(void *ext);
     uint64_t submitted_ns;
-    int stores_pending;           /* writes of this answer not yet committed */
+    int stores_pending;            /* writes of this answer not yet committed */
     void (*after_store)(px_t *px); /* then: ends the client's answer and frees */
 
     /* ---- handed over from the client thread (guarded by 'mu') -------------- */
     pthread_mutex_t mu;
-    sc_buf_t inbox;               /* body bytes not yet taken by the loop */
-    sc_buf_t spare;               /* loop: the last inbox, emptied, swapped back in */
-    int up_headers;               /* on_headers ran */
-    int up_done;                  /* done ran: the client thread is finished with this px */
-    int queued;                   /* 'task' is posted and has not run yet */
-    int paused;                   /* the upstream transfer is paused: the inbox or the
-                                   * client's output passed --proxy-buffer-high */
+    sc_buf_t inbox; /* body bytes not yet taken by the loop */
+    sc_buf_t spare; /* loop: the last inbox, emptied, swapped back in */
+    int up_headers; /* on_headers ran */
+    int up_done;    /* done ran: the client thread is finished with this px */
+    int queued;     /* 'task' is posted and has not run yet */
+    int paused;     /* the upstream transfer is paused: the inbox or the
+                     * client's output passed --proxy-buffer-high */
     sc_task_t task;
 
     /* ---- the loop's side --------------------------------------------------- */
     int headers_taken;
-    int begun;                    /* the client's response head went out */
-    sc_sse_rec_t *rec;            /* a streamed answer being recorded */
-    sc_sse_parser_t *filter;      /* inject_usage: events relayed one by one */
-    sc_buf_t out;                 /* bytes to relay from one feed */
-    sc_buf_t body;                /* a JSON answer being recorded, or collected */
-    int body_over;                /* ... it outgrew --proxy-record-max-bytes */
-    int gone;                     /* the client left */
-    uint64_t gone_deadline_ms;    /* cancel the upstream call if it is not done by then */
-    uv_timer_t timer;             /* flow control, the finish window, replay pacing */
-    int timer_on;                 /* its period in ms, 0 when stopped */
+    int begun;                 /* the client's response head went out */
+    sc_sse_rec_t *rec;         /* a streamed answer being recorded */
+    sc_sse_parser_t *filter;   /* inject_usage: events relayed one by one */
+    sc_buf_t out;              /* bytes to relay from one feed */
+    sc_buf_t body;             /* a JSON answer being recorded, or collected */
+    int body_over;             /* ... it outgrew --proxy-record-max-bytes */
+    int gone;                  /* the client left */
+    uint64_t gone_deadline_ms; /* cancel the upstream call if it is not done by then */
+    uv_timer_t timer;          /* flow control, the finish window, replay pacing */
+    int timer_on;              /* its period in ms, 0 when stopped */
 
     /* ---- a streamed hit being replayed at its original pace ---------------- */
     sc_proxy_entry_t entry;
@@ -175,8 +175,8 @@ int px_secret_load(const char *data_dir, uint8_t secret[32]);
  * the Authorization bearer value, else the configured key), the
  * X-Semcached-Tenant header, or "". Returns its length, or SC_EINVAL for a
  * header longer than SC_MAX_TENANT ('out' is then ""). */
-int px_tenant(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t provider,
-              char *out, size_t cap);
+int px_tenant(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t provider, char *out,
+              size_t cap);
 
 /* ---- proxy_embeddings.c ------------------------------------------------------ */
 

@@ -51,7 +51,8 @@ static int is_usage_chunk(const sc_sse_event_t *ev)
         return 0;
     json_t *o = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
     json_t *ch = json_object_get(o, "choices");
-    int usage = json_is_array(ch) && json_array_size(ch) == 0 && json_is_object(json_object_get(o, "usage"));
+    int usage = json_is_array(ch) && json_array_size(ch) == 0 &&
+                json_is_object(json_object_get(o, "usage"));
     json_decref(o);
     return usage;
 }
@@ -168,8 +169,8 @@ static int serve_stream(px_t *px, sc_proxy_entry_t *e, const char *headers)
     const sc_config_t *cfg = &px->w->ctx->cfg;
     const char *model = px->has_req ? px->req.model : NULL;
     size_t model_len = px->has_req ? px->req.model_len : 0;
-    int rc = sc_proxy_replay_init(&px->rp, px->api, &px->w->rng, sc_now_ms() / 1000, model, model_len,
-                                  px->include_usage);
+    int rc = sc_proxy_replay_init(&px->rp, px->api, &px->w->rng, sc_now_ms() / 1000, model,
+                                  model_len, px->include_usage);
     if (rc)
         return rc;
     char ctype[128] = "text/event-stream; charset=utf-8";
@@ -208,17 +209,21 @@ static int serve_stream(px_t *px, sc_proxy_entry_t *e, const char *headers)
  * re-encoded only when a value differs. */
 static int responses_echo(const px_t *px, sc_buf_t *body)
 {
-    static const char *const echoed[] = {"user", "metadata", "safety_identifier", "prompt_cache_key", NULL};
+    static const char *const echoed[] = {"user", "metadata", "safety_identifier",
+                                         "prompt_cache_key", NULL};
     json_t *req = px->http ? json_loadb(px->http->body.ptr, px->http->body.len, 0, NULL) : NULL;
     json_t *b = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
     int changed = 0, rc = 0;
     for (int i = 0; echoed[i] && json_is_object(b); i++) {
         json_t *want = json_object_get(req, echoed[i]), *have = json_object_get(b, echoed[i]);
-        if (!have || (want ? json_equal(want, have) : json_is_null(have) || (json_is_object(have) &&
-                                                                          !json_object_size(have))))
+        if (!have ||
+            (want ? json_equal(want, have)
+                  : json_is_null(have) || (json_is_object(have) && !json_object_size(have))))
             continue; /* absent from the answer, or already what this request implies */
-        json_object_set_new(b, echoed[i], want ? json_incref(want)
-                                           : strcmp(echoed[i], "metadata") == 0 ? json_object() : json_null());
+        json_object_set_new(b, echoed[i],
+                            want                                 ? json_incref(want)
+                            : strcmp(echoed[i], "metadata") == 0 ? json_object()
+                                                                 : json_null());
         changed = 1;
     }
     if (changed) {
@@ -279,7 +284,7 @@ int px_usage_body(const char *body, size_t len, sc_buf_t *out)
         json_object_set_new(root, "stream_options", so);
     }
     int rc = json_object_set_new(so, "include_usage", json_true()) ? SC_ENOMEM
-             : sc_api_dump_compact(root, out);
+                                                                   : sc_api_dump_compact(root, out);
     json_decref(root);
     return rc;
 }

@@ -59,7 +59,8 @@ int px_secret_load(const char *data_dir, uint8_t secret[32])
 
 /* The key the upstream will see: the client's x-api-key, else its bearer
  * token, else the configured key the proxy adds. */
-static sc_slice_t api_key(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t provider)
+static sc_slice_t api_key(const sc_proxy_t *p, const sc_http_request_t *http,
+                          px_provider_t provider)
 {
     sc_slice_t k = sc_http_request_header(http, "x-api-key");
     if (k.ptr && k.len)
@@ -73,8 +74,8 @@ static sc_slice_t api_key(const sc_proxy_t *p, const sc_http_request_t *http, px
     return (sc_slice_t){own, strlen(own)};
 }
 
-int px_tenant(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t provider,
-              char *out, size_t cap)
+int px_tenant(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t provider, char *out,
+              size_t cap)
 {
     out[0] = '\0';
     int mode = (int)p->ctx->cfg.proxy_tenant;
@@ -95,7 +96,8 @@ int px_tenant(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t 
         return 0; /* no key: the anonymous tenant */
     uint8_t mac[32];
     unsigned int mac_len = 0;
-    if (!HMAC(EVP_sha256(), p->secret, 32, (const unsigned char *)key.ptr, key.len, mac, &mac_len) ||
+    if (!HMAC(EVP_sha256(), p->secret, 32, (const unsigned char *)key.ptr, key.len, mac,
+              &mac_len) ||
         mac_len != 32)
         return SC_EINVAL;
     sc_hex_encode(mac, 32, out);

@@ -41,8 +41,8 @@ int sc_proxy_create(sc_proxy_t **out, sc_ctx_t *ctx)
     };
     int rc = px_secret_load(cfg->data_dir, p->secret);
     if (rc)
-        sc_log(ctx->log, SC_ERROR, "proxy: cannot read or create %s/proxy.secret: %s", cfg->data_dir,
-               sc_strerror(rc));
+        sc_log(ctx->log, SC_ERROR, "proxy: cannot read or create %s/proxy.secret: %s",
+               cfg->data_dir, sc_strerror(rc));
     if (!rc)
         rc = sc_http_client_create_opts(&p->client, &opts, ctx->log);
     if (rc) {
@@ -75,9 +75,10 @@ static int name_is(sc_slice_t n, const char *want)
  * Cache-Control is semcached's on the cached APIs. */
 static int keep_request_header(const px_t *px, sc_slice_t n)
 {
-    static const char *const drop[] = {"host", "content-length", "transfer-encoding", "connection",
-                                       "keep-alive", "te", "trailer", "upgrade", "expect",
-                                       "accept-encoding", NULL};
+    static const char *const drop[] = {
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive",
+        "te",   "trailer",        "upgrade",           "expect",     "accept-encoding",
+        NULL};
     for (int i = 0; drop[i]; i++)
         if (name_is(n, drop[i]))
             return 0;
@@ -91,7 +92,8 @@ static int keep_request_header(const px_t *px, sc_slice_t n)
 static int build_url(px_t *px, char *url, size_t cap)
 {
     const sc_config_t *cfg = &px->w->ctx->cfg;
-    const char *base = px->provider == PX_ANTHROPIC ? cfg->anthropic_base_url : cfg->openai_base_url;
+    const char *base =
+        px->provider == PX_ANTHROPIC ? cfg->anthropic_base_url : cfg->openai_base_url;
     size_t blen = strlen(base);
     while (blen && base[blen - 1] == '/')
         blen--;
@@ -207,9 +209,9 @@ static void timer_every(px_t *px, uint64_t ms);
  * cache's (ours replace them). */
 static int keep_response_header(const char *name)
 {
-    static const char *const drop[] = {"connection", "keep-alive", "transfer-encoding",
-                                       "content-length", "content-type", "te", "trailer",
-                                       "upgrade", "proxy-connection", "x-cache", "age", NULL};
+    static const char *const drop[] = {
+        "connection", "keep-alive", "transfer-encoding", "content-length", "content-type", "te",
+        "trailer",    "upgrade",    "proxy-connection",  "x-cache",        "age",          NULL};
     for (int i = 0; drop[i]; i++)
         if (strcasecmp(name, drop[i]) == 0)
             return 0;
@@ -271,7 +273,7 @@ static void finish(px_t *px)
     if (px->mode == PX_COLLECT) {
         px->collected(px);
         if (px->stores_pending)
-            return; /* px->after_store answers and frees */
+            return;          /* px->after_store answers and frees */
     } else if (!px->begun) { /* no answer at all (or the client left first: cancelled) */
         int timeout = call->error == SC_ETIMEDOUT;
         if (!px->gone) {
@@ -280,7 +282,8 @@ static void finish(px_t *px)
             px->result = SC_PXR_ERROR;
         }
         px_error(px, timeout ? 504 : 502,
-                 timeout ? "the upstream API did not answer in time" : "the upstream API is unreachable");
+                 timeout ? "the upstream API did not answer in time"
+                         : "the upstream API is unreachable");
     } else if (call->error) { /* cut mid-way: the client sees the cut, nothing is stored */
         if (px->conn)
             sc_conn_stream_abort(px->conn);
@@ -472,7 +475,8 @@ void px_store(px_t *px, sc_buf_t *entry_json, const sc_sse_usage_t *usage)
     memset(&px->req, 0, sizeof(px->req));
     px->has_req = 0;
     /* Anthropic counts cache reads apart from its input; both were prompt. */
-    int64_t cached = px->api == SC_API_ANTHROPIC_MESSAGES && usage->cached_input > 0 ? usage->cached_input : 0;
+    int64_t cached =
+        px->api == SC_API_ANTHROPIC_MESSAGES && usage->cached_input > 0 ? usage->cached_input : 0;
     req.prompt_tokens = tokens(usage->input >= 0 ? usage->input + cached : 0);
     req.completion_tokens = tokens(usage->output);
     req.has_usage = usage->input >= 0 || usage->output >= 0;

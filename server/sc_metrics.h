@@ -59,13 +59,15 @@ void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
 #define SC_METRICS_UP_BUCKETS 14
 extern const double sc_metrics_up_le[SC_METRICS_UP_BUCKETS];
 void sc_metrics_proxy_request(sc_metrics_shard_t *sh, int api, int result);
-void sc_metrics_proxy_upstream(sc_metrics_shard_t *sh, int api, uint64_t ttfb_ns, uint64_t total_ns);
+void sc_metrics_proxy_upstream(sc_metrics_shard_t *sh, int api, uint64_t ttfb_ns,
+                               uint64_t total_ns);
 
 /* ---- reading: sums over every shard (each counter at some recent value) -- */
 
 typedef struct {
     uint64_t by_status[SC_METRICS_STATUS_SLOTS];
-    uint64_t le[SC_METRICS_DUR_BUCKETS]; /* cumulative: requests done within sc_metrics_dur_le[i] s */
+    uint64_t
+        le[SC_METRICS_DUR_BUCKETS]; /* cumulative: requests done within sc_metrics_dur_le[i] s */
     uint64_t count;
     uint64_t sum_ns;
 } sc_metrics_endpoint_t;

@@ -16,7 +16,7 @@ typedef struct sc_search_job_s sc_search_job_t;
 struct sc_search_job_s {
     /* Runs on a worker with that worker's reader (no read snapshot open). */
     void (*run)(sc_search_job_t *job, sc_store_reader_t *reader);
-    sc_search_job_t *next;        /* queue link, owned by the pool while queued */
+    sc_search_job_t *next; /* queue link, owned by the pool while queued */
 };
 
 typedef struct sc_search_pool_s sc_search_pool_t;

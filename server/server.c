@@ -23,15 +23,15 @@
 #include <unistd.h>
 
 struct sc_server_s {
-    sc_ctx_t ctx;                 /* what the handlers see; first member */
-    pthread_t loader;             /* loads or rebuilds the indexes at start */
+    sc_ctx_t ctx;     /* what the handlers see; first member */
+    pthread_t loader; /* loads or rebuilds the indexes at start */
     int loader_started;
-    char index_dir[1100];         /* snapshots of the indexes */
-    int bound_port;               /* the port actually bound */
-    int fleet_joining;            /* a peer's snapshot was installed at start-up */
-    uv_loop_t main_loop;          /* signals only */
+    char index_dir[1100]; /* snapshots of the indexes */
+    int bound_port;       /* the port actually bound */
+    int fleet_joining;    /* a peer's snapshot was installed at start-up */
+    uv_loop_t main_loop;  /* signals only */
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_async_t main_wakeup;       /* sc_server_stop from any thread */
+    uv_async_t main_wakeup; /* sc_server_stop from any thread */
 };
 
 /* ---- the vector indexes ------------------------------------------------ */
@@ -53,8 +53,8 @@ static void index_on_delete(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t
     sc_scopes_remove(ctx->scopes, scope, sc_store_label(key)); /* absent is fine */
 }
 
-static int rebuild_one(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
-                       const float *vec, uint32_t dim)
+static int rebuild_one(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t scope, const float *vec,
+                       uint32_t dim)
 {
     sc_ctx_t *ctx = arg;
     sc_scopes_load_add(ctx->scopes, scope, sc_store_label(key), vec, dim);
@@ -64,20 +64,25 @@ static int rebuild_one(void *arg, const uint8_t key[SC_KEY_BYTES], uint64_t scop
 /* What the snapshot's load result means for the indexes. */
 static sc_index_source_t snapshot_outcome(int rc)
 {
-    return rc == 0                 ? SC_INDEX_SNAPSHOT
-           : rc == SC_ENOTFOUND    ? SC_INDEX_REBUILT
-           : rc == SC_ECONFLICT    ? SC_INDEX_REBUILT_STALE
-                                   : SC_INDEX_REBUILT_DAMAGED;
+    return rc == 0              ? SC_INDEX_SNAPSHOT
+           : rc == SC_ENOTFOUND ? SC_INDEX_REBUILT
+           : rc == SC_ECONFLICT ? SC_INDEX_REBUILT_STALE
+                                : SC_INDEX_REBUILT_DAMAGED;
 }
 
 static const char *index_story(sc_index_source_t s)
 {
     switch (s) {
-    case SC_INDEX_SNAPSHOT: return "loaded from snapshot";
-    case SC_INDEX_REBUILT: return "rebuilt from LMDB (no snapshot)";
-    case SC_INDEX_REBUILT_STALE: return "rebuilt from LMDB (snapshot is stale)";
-    case SC_INDEX_REBUILT_DAMAGED: return "rebuilt from LMDB (snapshot is damaged)";
-    default: return "rebuild from LMDB failed";
+    case SC_INDEX_SNAPSHOT:
+        return "loaded from snapshot";
+    case SC_INDEX_REBUILT:
+        return "rebuilt from LMDB (no snapshot)";
+    case SC_INDEX_REBUILT_STALE:
+        return "rebuilt from LMDB (snapshot is stale)";
+    case SC_INDEX_REBUILT_DAMAGED:
+        return "rebuilt from LMDB (snapshot is damaged)";
+    default:
+        return "rebuild from LMDB failed";
     }
 }
 
@@ -91,7 +96,8 @@ static void *loader_main(void *arg)
     pthread_setname_np(pthread_self(), "sc-loader");
     uint64_t t0 = sc_mono_ns();
     uint64_t txnid = sc_store_txnid_at_open(ctx->store);
-    sc_index_source_t source = snapshot_outcome(sc_scopes_load_snapshot(ctx->scopes, srv->index_dir, txnid));
+    sc_index_source_t source =
+        snapshot_outcome(sc_scopes_load_snapshot(ctx->scopes, srv->index_dir, txnid));
     if (source != SC_INDEX_SNAPSHOT) {
         int rc = sc_store_scan_vectors(ctx->store, sc_now_ms(), rebuild_one, ctx);
         if (rc) {
@@ -106,8 +112,9 @@ static void *loader_main(void *arg)
     ctx->index_load_s = (double)(sc_mono_ns() - t0) / 1e9;
     sc_scopes_stats_t st;
     sc_scopes_stats(ctx->scopes, &st);
-    sc_log(ctx->log, SC_INFO, "index: %s in %.2f s: %llu vectors in %llu scopes", index_story(source),
-           ctx->index_load_s, (unsigned long long)(st.vectors_flat + st.vectors_hnsw),
+    sc_log(ctx->log, SC_INFO, "index: %s in %.2f s: %llu vectors in %llu scopes",
+           index_story(source), ctx->index_load_s,
+           (unsigned long long)(st.vectors_flat + st.vectors_hnsw),
            (unsigned long long)(st.scopes_flat + st.scopes_hnsw));
     atomic_store(&ctx->ready, 1); /* publishes index_source and index_load_s */
     return NULL;
@@ -124,7 +131,8 @@ int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
     ctx->n_workers = cfg->threads > 0 ? (int)cfg->threads : (int)uv_available_parallelism();
     if (ctx->n_workers < 1)
         ctx->n_workers = 1;
-    int rc = sc_metrics_create(&ctx->metrics, ctx->n_workers, SC_EP_COUNT, (int)cfg->max_label_values);
+    int rc =
+        sc_metrics_create(&ctx->metrics, ctx->n_workers, SC_EP_COUNT, (int)cfg->max_label_values);
     if (rc) {
         free(srv);
         return rc;
@@ -183,8 +191,8 @@ static void on_signal(uv_signal_t *sig, int signum)
     sc_server_t *srv = sig->data;
     if (signum == SIGHUP) {
         int rc = sc_log_reopen(srv->ctx.log);
-        sc_log(srv->ctx.log, rc ? SC_ERROR : SC_INFO, "SIGHUP: log reopened%s%s",
-               rc ? ": " : "", rc ? sc_strerror(rc) : "");
+        sc_log(srv->ctx.log, rc ? SC_ERROR : SC_INFO, "SIGHUP: log reopened%s%s", rc ? ": " : "",
+               rc ? sc_strerror(rc) : "");
         return;
     }
     sc_log(srv->ctx.log, SC_INFO, "signal %d: draining and shutting down", signum);
@@ -287,7 +295,8 @@ static int open_engine(sc_server_t *srv)
     sc_store_listener_t listener = {index_on_put, index_on_delete, ctx};
     sc_store_set_listener(ctx->store, &listener);
     if ((rc = sc_store_open(ctx->store, cfg->data_dir))) {
-        sc_log(ctx->log, SC_ERROR, "cannot open the store in %s: %s", cfg->data_dir, sc_strerror(rc));
+        sc_log(ctx->log, SC_ERROR, "cannot open the store in %s: %s", cfg->data_dir,
+               sc_strerror(rc));
         return rc;
     }
     if ((rc = sc_store_ns_foreach(ctx->store, sc_fleet_node_ns_loaded, ctx)))
@@ -337,9 +346,10 @@ static int probe_address(const sc_ctx_t *ctx)
         return 0;
     int rc = bind_socket(ctx->cfg.host, (int)ctx->cfg.port, 0, &fd, &port);
     if (rc == -EADDRINUSE) {
-        sc_log(ctx->log, SC_ERROR, "cannot listen on %s:%lld: address already in use (another "
-               "process listens there; semcached does not share a port)", ctx->cfg.host,
-               (long long)ctx->cfg.port);
+        sc_log(ctx->log, SC_ERROR,
+               "cannot listen on %s:%lld: address already in use (another "
+               "process listens there; semcached does not share a port)",
+               ctx->cfg.host, (long long)ctx->cfg.port);
         return rc;
     }
     if (rc == 0)
@@ -385,7 +395,8 @@ static void stop_engine(sc_server_t *srv)
         if (rc)
             sc_log(ctx->log, SC_ERROR, "index: snapshot failed: %s", sc_strerror(rc));
         else
-            sc_log(ctx->log, SC_INFO, "index: snapshot written in %.2f s", (double)(sc_mono_ns() - t0) / 1e9);
+            sc_log(ctx->log, SC_INFO, "index: snapshot written in %.2f s",
+                   (double)(sc_mono_ns() - t0) / 1e9);
     }
 }
 
@@ -404,12 +415,14 @@ int sc_server_run(sc_server_t *srv)
     for (int i = 0; i < ctx->n_workers; i++) {
         if ((rc = start_worker(srv, i))) {
             sc_log(ctx->log, SC_ERROR, "cannot listen on %s:%lld: %s", ctx->cfg.host,
-                   (long long)ctx->cfg.port, rc > -4096 && rc < 0 ? uv_strerror(rc) : sc_strerror(rc));
+                   (long long)ctx->cfg.port,
+                   rc > -4096 && rc < 0 ? uv_strerror(rc) : sc_strerror(rc));
             goto stop;
         }
     }
     for (int i = 0; i < ctx->n_workers; i++) {
-        if ((rc = pthread_create(&ctx->workers[i].thread, NULL, sc_worker_main, &ctx->workers[i]))) {
+        if ((rc =
+                 pthread_create(&ctx->workers[i].thread, NULL, sc_worker_main, &ctx->workers[i]))) {
             rc = -rc;
             goto stop;
         }

@@ -42,8 +42,9 @@ int sc_validation_apply(sc_ctx_t *ctx, sc_validation_t *v, sc_verdict_t verd, co
         sc_hex_encode(raw, 16, v->id);
     }
     sc_write_op_t *rec = calloc(1, sizeof(*rec));
-    sc_verdict_info_t info = {verd,  method, answer_sim, cached, clen,
-                              fresh, flen,   now,        (uint64_t)ctx->cfg.validation_retention};
+    sc_verdict_info_t info = {verd,   method, answer_sim,
+                              cached, clen,   fresh,
+                              flen,   now,    (uint64_t)ctx->cfg.validation_retention};
     if (rec && sc_quality_validation_op(rec, v, &info) == 0)
         submit_detached(ctx, rec);
     else if (rec)
@@ -177,9 +178,9 @@ typedef struct {
     sc_ctx_t *ctx;
     sc_validation_t v;
     sc_ns_config_t ns;
-    sc_buf_t cached;              /* the served (or candidate) answer */
+    sc_buf_t cached; /* the served (or candidate) answer */
     int webhook;
-    const char *method;           /* comparison used (static) */
+    const char *method; /* comparison used (static) */
 } delivery_t;
 
 static void delivery_free(delivery_t *d)
@@ -212,7 +213,8 @@ static void upstream_verdict(void *arg, int verdict, double answer_sim)
 static int may_warn(sc_ctx_t *ctx)
 {
     uint64_t now = sc_now_ms(), last = atomic_load(&ctx->delivery_warned_ms);
-    return now - last >= 10000 && atomic_compare_exchange_strong(&ctx->delivery_warned_ms, &last, now);
+    return now - last >= 10000 &&
+           atomic_compare_exchange_strong(&ctx->delivery_warned_ms, &last, now);
 }
 
 static void on_delivered(sc_http_call_t *call)
@@ -224,9 +226,10 @@ static void on_delivered(sc_http_call_t *call)
         atomic_fetch_add(ok ? &ctx->webhook_posts : &ctx->webhook_failures, 1);
         if (!ok) {
             if (may_warn(ctx))
-                sc_log(ctx->log, SC_WARN, "webhook: delivery failed (%s, HTTP %ld); validation dropped "
-                   "(further failures for 10 s are only counted)",
-                   call->error ? sc_strerror(call->error) : "answered", call->status);
+                sc_log(ctx->log, SC_WARN,
+                       "webhook: delivery failed (%s, HTTP %ld); validation dropped "
+                       "(further failures for 10 s are only counted)",
+                       call->error ? sc_strerror(call->error) : "answered", call->status);
             sc_quality_abandon(ctx->quality, d->v.id);
         }
         delivery_free(d); /* the receiver answers through /v1/feedback */
@@ -236,9 +239,10 @@ static void on_delivered(sc_http_call_t *call)
     if (!ok) {
         atomic_fetch_add(&ctx->upstream_failures, 1);
         if (may_warn(ctx))
-            sc_log(ctx->log, SC_WARN, "upstream: re-inference failed (%s, HTTP %ld); validation dropped "
+            sc_log(ctx->log, SC_WARN,
+                   "upstream: re-inference failed (%s, HTTP %ld); validation dropped "
                    "(further failures for 10 s are only counted)",
-               call->error ? sc_strerror(call->error) : "answered", call->status);
+                   call->error ? sc_strerror(call->error) : "answered", call->status);
         sc_quality_abandon(ctx->quality, d->v.id);
         delivery_free(d);
         return;
@@ -304,7 +308,8 @@ int sc_validation_deliver(sc_ctx_t *ctx, const sc_ns_config_t *ns, const sc_vali
 {
     if (ns->delivery == SC_DELIVERY_CALLER)
         return 1;
-    const char *url = ns->delivery == SC_DELIVERY_UPSTREAM ? ctx->cfg.upstream_url : ctx->cfg.webhook_url;
+    const char *url =
+        ns->delivery == SC_DELIVERY_UPSTREAM ? ctx->cfg.upstream_url : ctx->cfg.webhook_url;
     delivery_t *d = NULL;
     if (!ctx->vclient || !url[0] || !(d = calloc(1, sizeof(*d))))
         goto drop;

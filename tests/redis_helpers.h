@@ -27,7 +27,7 @@ typedef struct {
     pid_t pid;
     int port;
     char dir[64];
-    const char *password;   /* set before start: --requirepass */
+    const char *password; /* set before start: --requirepass */
 } th_redis_t;
 
 /* The redis-server binary, or NULL when it is not installed. */
@@ -60,23 +60,23 @@ static inline void th_sleep_ms(long ms)
 
 /* Polls 'cond' every 5 ms for up to 'ms'; 'out' = the ms it took, or -1.
  * Replication is asynchronous: the fleet tests wait for what must happen. */
-#define WAIT_UNTIL(out, cond, ms)                                            \
-    do {                                                                     \
-        uint64_t t0_ = sc_now_ms();                                          \
-        (out) = -1;                                                          \
-        while (sc_now_ms() - t0_ <= (uint64_t)(ms)) {                        \
-            if (cond) {                                                      \
-                (out) = (long)(sc_now_ms() - t0_);                           \
-                break;                                                       \
-            }                                                                \
-            th_sleep_ms(5);                                                  \
-        }                                                                    \
+#define WAIT_UNTIL(out, cond, ms)                                                                  \
+    do {                                                                                           \
+        uint64_t t0_ = sc_now_ms();                                                                \
+        (out) = -1;                                                                                \
+        while (sc_now_ms() - t0_ <= (uint64_t)(ms)) {                                              \
+            if (cond) {                                                                            \
+                (out) = (long)(sc_now_ms() - t0_);                                                 \
+                break;                                                                             \
+            }                                                                                      \
+            th_sleep_ms(5);                                                                        \
+        }                                                                                          \
     } while (0)
-#define ASSERT_SOON(cond, ms)                                                \
-    do {                                                                     \
-        long w_;                                                             \
-        WAIT_UNTIL(w_, cond, ms);                                            \
-        ck_assert_msg(w_ >= 0, "not within %d ms: %s", (int)(ms), #cond);    \
+#define ASSERT_SOON(cond, ms)                                                                      \
+    do {                                                                                           \
+        long w_;                                                                                   \
+        WAIT_UNTIL(w_, cond, ms);                                                                  \
+        ck_assert_msg(w_ >= 0, "not within %d ms: %s", (int)(ms), #cond);                          \
     } while (0)
 
 /* A connection to 'r', or NULL if it does not answer. */
@@ -105,10 +105,10 @@ static inline void th_redis_spawn(th_redis_t *r)
     ck_assert_int_ge(r->pid, 0);
     if (r->pid == 0) {
         /* Small stream nodes, so that MAXLEN ~ trims after tens of entries. */
-        execl(th_redis_binary(), "redis-server", "--port", port, "--bind", "127.0.0.1",
-              "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", r->dir,
-              "--logfile", log, "--daemonize", "no", "--stream-node-max-entries", "16",
-              "--requirepass", r->password ? r->password : "", (char *)NULL);
+        execl(th_redis_binary(), "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+              "", "--appendonly", "yes", "--appendfsync", "always", "--dir", r->dir, "--logfile",
+              log, "--daemonize", "no", "--stream-node-max-entries", "16", "--requirepass",
+              r->password ? r->password : "", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 250; i++) {

@@ -5,9 +5,9 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -49,7 +49,8 @@ static int free_port(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t l = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &l))
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+        getsockname(fd, (struct sockaddr *)&a, &l))
         abort();
     int port = ntohs(a.sin_port);
     close(fd);
@@ -161,7 +162,8 @@ void tu_server_destroy(tu_server_t *s)
 int tu_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0)
         return -1;
@@ -235,8 +237,9 @@ tu_resp_t tu_http_ct(int port, const char *method, const char *path, const char 
     char ct[128] = "";
     if (content_type)
         snprintf(ct, sizeof(ct), "Content-Type: %s\r\n", content_type);
-    int n = asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%zu\r\n\r\n",
-                     method, path, ct, body ? "Content-Length: " : "X-No-Body: ", blen);
+    int n =
+        asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%zu\r\n\r\n",
+                 method, path, ct, body ? "Content-Length: " : "X-No-Body: ", blen);
     if (n < 0 || tu_send_all(fd, req, (size_t)n) || (blen && tu_send_all(fd, body, blen))) {
         free(req);
         close(fd);

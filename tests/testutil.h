@@ -14,14 +14,14 @@ typedef struct {
     pid_t pid;
     int port;
     char data_dir[256];
-    char *args[64];       /* extra arguments, owned */
+    char *args[64]; /* extra arguments, owned */
     int n_args;
 } tu_server_t;
 
 typedef struct {
-    int status;           /* HTTP status, or -1 on transport failure */
-    char *headers;        /* raw header block, owned */
-    char *body;           /* NUL-terminated, owned */
+    int status;    /* HTTP status, or -1 on transport failure */
+    char *headers; /* raw header block, owned */
+    char *body;    /* NUL-terminated, owned */
     size_t body_len;
 } tu_resp_t;
 
@@ -67,7 +67,7 @@ int tu_free_port(void);
 
 /* What a function writes to a FILE *, kept in memory (open_memstream). */
 typedef struct {
-    char *text;           /* owned; valid after tu_cap_text until tu_cap_free */
+    char *text; /* owned; valid after tu_cap_text until tu_cap_free */
     size_t len;
     FILE *f;
 } tu_capture_t;

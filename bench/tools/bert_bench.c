@@ -111,7 +111,8 @@ int main(int argc, char **argv)
             double secs = (double)(sc_mono_ns() - t0) / 1e9;
             double sps = (double)n * reps / secs;
             double gflops = flops(H, FF, layers, n, len) * reps / secs / 1e9;
-            printf("{\"tokens\":%d,\"batch\":%d,\"sentences_per_s\":%.1f,\"gflops\":%.1f,\"of_peak\":%.3f}\n",
+            printf("{\"tokens\":%d,\"batch\":%d,\"sentences_per_s\":%.1f,\"gflops\":%.1f,\"of_"
+                   "peak\":%.3f}\n",
                    len, n, sps, gflops, gflops / peak);
             fflush(stdout);
             for (int i = 0; i < n; i++)

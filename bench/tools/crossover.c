@@ -103,8 +103,8 @@ int main(int argc, char **argv)
         t_wide = (double)(sc_mono_ns() - t0) / (double)nq / 1e3;
         t0 = sc_mono_ns();
         for (size_t i = 0; i < nq; i++)
-            sc_scopes_search_decide(s, 1, q + i * (size_t)dim, (uint32_t)dim, 8, 0.90, labels,
-                                    sims, &got, NULL);
+            sc_scopes_search_decide(s, 1, q + i * (size_t)dim, (uint32_t)dim, 8, 0.90, labels, sims,
+                                    &got, NULL);
         t_decide = (double)(sc_mono_ns() - t0) / (double)nq / 1e3;
         sc_scopes_stats_t st;
         sc_scopes_stats(s, &st);

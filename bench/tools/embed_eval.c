@@ -111,7 +111,8 @@ int main(int argc, char **argv)
         i = j;
     }
     double auc = positives && negatives ? auc_sum / ((double)positives * (double)negatives) : 0;
-    printf("{\"model\":\"%s\",\"pairs\":%zu,\"duplicates\":%zu,\"sentences_per_s\":%.0f,\"roc_auc\":%.4f,\"thresholds\":[",
+    printf("{\"model\":\"%s\",\"pairs\":%zu,\"duplicates\":%zu,\"sentences_per_s\":%.0f,\"roc_"
+           "auc\":%.4f,\"thresholds\":[",
            sc_embedder_identity(e), used, positives, 2.0 * (double)n / secs, auc);
     for (int t = 0; t < 4; t++) {
         double th = 0.80 + 0.05 * t;
@@ -120,8 +121,8 @@ int main(int argc, char **argv)
             tp += (size_t)sc[i].label;
             fp += (size_t)!sc[i].label;
         }
-        printf("%s{\"threshold\":%.2f,\"precision\":%.4f,\"recall\":%.4f,\"hit_rate\":%.4f}", t ? "," : "",
-               th, tp + fp ? (double)tp / (double)(tp + fp) : 1.0,
+        printf("%s{\"threshold\":%.2f,\"precision\":%.4f,\"recall\":%.4f,\"hit_rate\":%.4f}",
+               t ? "," : "", th, tp + fp ? (double)tp / (double)(tp + fp) : 1.0,
                positives ? (double)tp / (double)positives : 0.0, (double)(tp + fp) / (double)used);
     }
     printf("]}\n");

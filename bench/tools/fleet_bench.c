@@ -85,9 +85,13 @@ static int populate(const opts_t *o, sc_store_t *s, redisContext *rc)
         snprintf(text, sizeof(text), "question %zu", i);
         for (int d = 0; d < o->dim; d++)
             vec[d] = (float)((i * 31 + (size_t)d * 7) % 97) / 97.0f;
-        sc_entry_t e = {.created_ms = sc_now_ms(), .scope = 1, .ns = {"bench", 5},
-                        .model = {"m", 1}, .text = {text, strlen(text)},
-                        .response = {resp, o->value_size}, .vector = vec,
+        sc_entry_t e = {.created_ms = sc_now_ms(),
+                        .scope = 1,
+                        .ns = {"bench", 5},
+                        .model = {"m", 1},
+                        .text = {text, strlen(text)},
+                        .response = {resp, o->value_size},
+                        .vector = vec,
                         .dim = (uint32_t)o->dim};
         op->type = SC_OP_PUT;
         key_of(i, op->key);
@@ -142,7 +146,8 @@ static int hit_remote(redisContext *c, const uint8_t *key, uint64_t *sum)
     redis_key(key, rk);
     redisReply *r = redisCommand(c, "GET %s", rk);
     sc_entry_t e;
-    int rc = r && r->type == REDIS_REPLY_STRING && sc_store_decode(r->str, r->len, &e) == 0 ? 0 : -1;
+    int rc =
+        r && r->type == REDIS_REPLY_STRING && sc_store_decode(r->str, r->len, &e) == 0 ? 0 : -1;
     if (rc == 0)
         *sum += (uint8_t)e.response.ptr[e.response.len / 2];
     freeReplyObject(r);
@@ -183,7 +188,10 @@ static void run(const opts_t *o, sc_store_t *s, int remote, int threads, int rou
     _Atomic int stop = 0;
     for (int i = 0; i < threads; i++) {
         memset(&w[i], 0, sizeof(w[i]));
-        w[i] = (worker_t){.o = o, .store = s, .remote = remote, .seed = 88172645463325252ULL + (uint64_t)i,
+        w[i] = (worker_t){.o = o,
+                          .store = s,
+                          .remote = remote,
+                          .seed = 88172645463325252ULL + (uint64_t)i,
                           .stop = &stop};
         hist_init(&w[i].h);
         pthread_create(&t[i], NULL, worker_main, &w[i]);
@@ -208,22 +216,40 @@ static void run(const opts_t *o, sc_store_t *s, int remote, int threads, int rou
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.redis_port = 6379, .entries = 10000, .value_size = 512, .dim = 384, .rounds = 3,
+    opts_t o = {.redis_port = 6379,
+                .entries = 10000,
+                .value_size = 512,
+                .dim = 384,
+                .rounds = 3,
                 .duration_s = 3};
-    static const struct option longopts[] = {
-        {"redis-port", required_argument, NULL, 'p'}, {"entries", required_argument, NULL, 'n'},
-        {"value-size", required_argument, NULL, 'v'}, {"dim", required_argument, NULL, 'D'},
-        {"rounds", required_argument, NULL, 'r'},     {"duration", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"redis-port", required_argument, NULL, 'p'},
+                                             {"entries", required_argument, NULL, 'n'},
+                                             {"value-size", required_argument, NULL, 'v'},
+                                             {"dim", required_argument, NULL, 'D'},
+                                             {"rounds", required_argument, NULL, 'r'},
+                                             {"duration", required_argument, NULL, 'd'},
+                                             {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "p:n:v:D:r:d:", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'p': o.redis_port = atoi(optarg); break;
-        case 'n': o.entries = (size_t)atol(optarg); break;
-        case 'v': o.value_size = (size_t)atol(optarg); break;
-        case 'D': o.dim = atoi(optarg); break;
-        case 'r': o.rounds = atoi(optarg); break;
-        case 'd': o.duration_s = atof(optarg); break;
+        case 'p':
+            o.redis_port = atoi(optarg);
+            break;
+        case 'n':
+            o.entries = (size_t)atol(optarg);
+            break;
+        case 'v':
+            o.value_size = (size_t)atol(optarg);
+            break;
+        case 'D':
+            o.dim = atoi(optarg);
+            break;
+        case 'r':
+            o.rounds = atoi(optarg);
+            break;
+        case 'd':
+            o.duration_s = atof(optarg);
+            break;
         default:
             fprintf(stderr, "usage: semcached-fleet-bench --redis-port P [--entries N] "
                             "[--value-size B] [--dim D] [--rounds R] [--duration S]\n");

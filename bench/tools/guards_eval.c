@@ -21,22 +21,22 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#define N_CUTS 100 /* thresholds 0.500, 0.505, ... 0.995 */
+#define N_CUTS 100    /* thresholds 0.500, 0.505, ... 0.995 */
 #define MIN_SERVED 50 /* a cut is judged on at least this many served hits */
 
 typedef struct {
-    uint32_t a, b;   /* text ids */
+    uint32_t a, b; /* text ids */
     int dup;
-    int half;        /* 0 = A (even data rows), 1 = B (odd) */
+    int half; /* 0 = A (even data rows), 1 = B (odd) */
     float cos;
-    unsigned bits;   /* negation and numbers guards that fire */
-    int32_t lone;    /* rare-word guard: fires for rare_rank <= lone */
+    unsigned bits; /* negation and numbers guards that fire */
+    int32_t lone;  /* rare-word guard: fires for rare_rank <= lone */
 } pair_t;
 
 typedef struct {
     char **text;
     uint32_t n, cap;
-    uint32_t *slot;  /* id + 1 */
+    uint32_t *slot; /* id + 1 */
     size_t mask;
 } texts_t;
 
@@ -94,7 +94,8 @@ static int parse_row(const char *fmt, char *line, char **s1, char **s2, int *dup
         *dup = f[0] && atoi(f[0]) == 1;
         return f[4] && strcmp(f[1], "-1") && strcmp(f[2], "-1");
     }
-    if (strcmp(fmt, "stsb") == 0) { /* genre, file, year, id, score, s1, s2: paraphrase = score >= 4 */
+    if (strcmp(fmt, "stsb") ==
+        0) { /* genre, file, year, id, score, s1, s2: paraphrase = score >= 4 */
         *s1 = f[5], *s2 = f[6];
         *dup = f[4] && atof(f[4]) >= 4.0;
         return f[6] != NULL;
@@ -155,7 +156,8 @@ static float *embed_all(const sc_embedder_t *e, const texts_t *t)
         size_t lens[64];
         for (uint32_t k = 0; k < m; k++)
             lens[k] = strlen(t->text[i + k]);
-        if (sc_embedder_embed(e, (const char *const *)t->text + i, lens, m, v + (size_t)i * dim, NULL)) {
+        if (sc_embedder_embed(e, (const char *const *)t->text + i, lens, m, v + (size_t)i * dim,
+                              NULL)) {
             fprintf(stderr, "embedding failed\n");
             exit(1);
         }
@@ -163,8 +165,8 @@ static float *embed_all(const sc_embedder_t *e, const texts_t *t)
     return v;
 }
 
-static void guard(const texts_t *t, uint32_t a, uint32_t b, const sc_guard_opts_t *o, unsigned *bits,
-                  int32_t *lone)
+static void guard(const texts_t *t, uint32_t a, uint32_t b, const sc_guard_opts_t *o,
+                  unsigned *bits, int32_t *lone)
 {
     sc_guard_result_t r;
     if (sc_guard_check(t->text[a], strlen(t->text[a]), t->text[b], strlen(t->text[b]), o, &r) < 0) {
@@ -185,17 +187,22 @@ static int fires(const pair_t *p, int g, int32_t rare_rank)
 {
     int rare = p->lone >= rare_rank;
     switch (g) {
-    case 0: return (p->bits & SC_GUARD_NEGATION) != 0;
-    case 1: return (p->bits & SC_GUARD_NUMBERS) != 0;
-    case 2: return rare;
-    default: return p->bits || rare;
+    case 0:
+        return (p->bits & SC_GUARD_NEGATION) != 0;
+    case 1:
+        return (p->bits & SC_GUARD_NUMBERS) != 0;
+    case 2:
+        return rare;
+    default:
+        return p->bits || rare;
     }
 }
 
 static void pairs_table(const pair_t *p, size_t n, int half, int32_t rare_rank)
 {
     static const double cuts[] = {0.80, 0.85, 0.90, 0.95};
-    printf("| cosine >= | pairs | non-dup (false hits) | guard | false hits removed | true hits lost | "
+    printf("| cosine >= | pairs | non-dup (false hits) | guard | false hits removed | true hits "
+           "lost | "
            "false-hit rate after |\n|---:|---:|---:|---|---:|---:|---:|\n");
     for (int c = 0; c < 4; c++) {
         size_t total = 0, neg = 0, removed[N_GUARDS] = {0}, lost[N_GUARDS] = {0};
@@ -210,11 +217,12 @@ static void pairs_table(const pair_t *p, size_t n, int half, int32_t rare_rank)
         }
         for (int g = 0; g < N_GUARDS; g++) {
             size_t left = total - removed[g] - lost[g], wrong = neg - removed[g];
-            printf("| %.2f | %zu | %zu (%.1f %%) | %s | %zu (%.1f %%) | %zu (%.1f %%) | %.1f %% |\n", cuts[c],
-                   total, neg, total ? 100.0 * (double)neg / (double)total : 0, guard_names[g], removed[g],
-                   neg ? 100.0 * (double)removed[g] / (double)neg : 0, lost[g],
-                   total - neg ? 100.0 * (double)lost[g] / (double)(total - neg) : 0,
-                   left ? 100.0 * (double)wrong / (double)left : 0);
+            printf(
+                "| %.2f | %zu | %zu (%.1f %%) | %s | %zu (%.1f %%) | %zu (%.1f %%) | %.1f %% |\n",
+                cuts[c], total, neg, total ? 100.0 * (double)neg / (double)total : 0,
+                guard_names[g], removed[g], neg ? 100.0 * (double)removed[g] / (double)neg : 0,
+                lost[g], total - neg ? 100.0 * (double)lost[g] / (double)(total - neg) : 0,
+                left ? 100.0 * (double)wrong / (double)left : 0);
         }
     }
 }
@@ -231,13 +239,15 @@ static void rank_choice(const pair_t *p, size_t n)
         if (p[i].half == 0 && p[i].cos >= 0.80)
             p[i].dup ? pos++ : neg++;
     printf("Half A, cosine >= 0.80: %zu non-duplicates, %zu duplicates\n\n"
-           "| rare_rank | non-dup refused | dup refused | J |\n|---:|---:|---:|---:|\n", neg, pos);
+           "| rare_rank | non-dup refused | dup refused | J |\n|---:|---:|---:|---:|\n",
+           neg, pos);
     for (int r = 0; r < 8; r++) {
         size_t removed = 0, lost = 0;
         for (size_t i = 0; i < n; i++)
             if (p[i].half == 0 && p[i].cos >= 0.80 && p[i].lone >= ranks[r])
                 p[i].dup ? lost++ : removed++;
-        double a = neg ? (double)removed / (double)neg : 0, b = pos ? (double)lost / (double)pos : 0;
+        double a = neg ? (double)removed / (double)neg : 0,
+               b = pos ? (double)lost / (double)pos : 0;
         if (ranks[r] == INT32_MAX)
             printf("| unlisted only |");
         else
@@ -249,7 +259,7 @@ static void rank_choice(const pair_t *p, size_t n)
 /* ---- replay mode ------------------------------------------------------------------ */
 
 typedef struct {
-    float sim;       /* best candidate's cosine (-2: exact hit or no candidate) */
+    float sim; /* best candidate's cosine (-2: exact hit or no candidate) */
     int correct;
     unsigned bits;
     int32_t lone;
@@ -264,7 +274,8 @@ static uint32_t find(uint32_t *parent, uint32_t x)
 }
 
 static lookup_t *replay(const pair_t *p, size_t n, int half, const texts_t *t, const float *vec,
-                        uint32_t dim, const uint32_t *answer, const sc_guard_opts_t *o, size_t *n_out)
+                        uint32_t dim, const uint32_t *answer, const sc_guard_opts_t *o,
+                        size_t *n_out)
 {
     size_t cap = 2 * n + 1, stored = 0, k = 0;
     float *m = malloc(cap * dim * sizeof(float)), *sims = malloc(cap * sizeof(float));
@@ -348,7 +359,8 @@ static int choose(const sweep_t *s, double target)
 static void threshold_report(const lookup_t *la, size_t na, const lookup_t *lb, size_t nb,
                              int32_t rare_rank)
 {
-    printf("| guards | target | threshold (chosen on half A) | half A: hits | half A: false-hit rate | "
+    printf("| guards | target | threshold (chosen on half A) | half A: hits | half A: false-hit "
+           "rate | "
            "half B: hits | half B: false-hit rate |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (int g = 0; g < 2; g++) {
         sweep_t sa, sb;
@@ -364,7 +376,8 @@ static void threshold_report(const lookup_t *la, size_t na, const lookup_t *lb, 
             }
             printf(" %.3f | %.2f %% | %.1f %% | %.2f %% | %.1f %% |\n", cut_of(c),
                    100.0 * (double)sa.served[c] / (double)na,
-                   100.0 * (double)sa.wrong[c] / (double)sa.served[c], 100.0 * (double)sb.served[c] / (double)nb,
+                   100.0 * (double)sa.wrong[c] / (double)sa.served[c],
+                   100.0 * (double)sb.served[c] / (double)nb,
                    sb.served[c] ? 100.0 * (double)sb.wrong[c] / (double)sb.served[c] : 0);
         }
     }
@@ -397,8 +410,8 @@ static lookup_t *pairs_as_lookups(const pair_t *p, size_t n, int half, size_t *n
     return l;
 }
 
-static void replay_report(const pair_t *p, size_t n, const texts_t *t, const float *vec, uint32_t dim,
-                          const sc_guard_opts_t *o, int32_t rare_rank)
+static void replay_report(const pair_t *p, size_t n, const texts_t *t, const float *vec,
+                          uint32_t dim, const sc_guard_opts_t *o, int32_t rare_rank)
 {
     uint32_t *parent = malloc(t->n * sizeof(uint32_t));
     for (uint32_t i = 0; i < t->n; i++)
@@ -443,9 +456,11 @@ int main(int argc, char **argv)
             break;
     }
     if (argc - ai != 3) {
-        fprintf(stderr, "usage: semcached-guards-eval [--replay] [--rank-choice] [--words FILE]\n"
-                        "         [--rare-rank N] [--word-model MODEL --counterpart-sim S] [--max-pairs N]\n"
-                        "         MODEL qqp|mrpc|stsb|sick PAIRS\n");
+        fprintf(
+            stderr,
+            "usage: semcached-guards-eval [--replay] [--rank-choice] [--words FILE]\n"
+            "         [--rare-rank N] [--word-model MODEL --counterpart-sim S] [--max-pairs N]\n"
+            "         MODEL qqp|mrpc|stsb|sick PAIRS\n");
         return 2;
     }
     char err[512];
@@ -467,11 +482,15 @@ int main(int argc, char **argv)
     float *vec = embed_all(e, &t);
     /* rare_rank 2: every listed word but the two most frequent is a
      * candidate; lone_rank then says for which cuts the check fires. */
-    sc_guard_opts_t o = {.checks = SC_GUARD_ALL, .words = words, .rare_rank = 2, .embedder = we,
+    sc_guard_opts_t o = {.checks = SC_GUARD_ALL,
+                         .words = words,
+                         .rare_rank = 2,
+                         .embedder = we,
                          .counterpart_sim = counterpart_sim};
     size_t dups = 0;
     for (size_t i = 0; i < n; i++) {
-        p[i].cos = cblas_sdot((int)dim, vec + (size_t)p[i].a * dim, 1, vec + (size_t)p[i].b * dim, 1);
+        p[i].cos =
+            cblas_sdot((int)dim, vec + (size_t)p[i].a * dim, 1, vec + (size_t)p[i].b * dim, 1);
         guard(&t, p[i].a, p[i].b, &o, &p[i].bits, &p[i].lone);
         dups += p[i].dup;
     }

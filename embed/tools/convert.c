@@ -81,7 +81,8 @@ static int load_wink(const char *path, table_t *t)
     float *v = malloc(t->dim * sizeof(float));
     size_t i;
     json_t *w;
-    json_array_foreach(words, i, w) {
+    json_array_foreach(words, i, w)
+    {
         json_t *arr = json_object_get(vectors, json_string_value(w));
         if (!json_is_string(w) || !json_is_array(arr) || json_array_size(arr) < t->dim)
             continue; /* a word without a vector is skipped, not guessed */

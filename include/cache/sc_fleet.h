@@ -25,11 +25,11 @@ typedef struct sc_fleet_s sc_fleet_t;
  * unix:///path/to.sock[?db=N] or a path starting with '/'. */
 typedef struct {
     char host[256];
-    int port;                 /* default 6379 */
-    char unix_path[512];      /* "" = TCP */
-    char user[128];           /* "" = the default user (AUTH password) */
-    char password[256];       /* "" = no AUTH */
-    int db;                   /* SELECT, 0 = none */
+    int port;            /* default 6379 */
+    char unix_path[512]; /* "" = TCP */
+    char user[128];      /* "" = the default user (AUTH password) */
+    char password[256];  /* "" = no AUTH */
+    int db;              /* SELECT, 0 = none */
 } sc_redis_addr_t;
 
 /* SC_EINVAL (with a sentence in 'err') if 'url' is none of the above. */
@@ -39,7 +39,7 @@ int sc_redis_addr_parse(const char *url, sc_redis_addr_t *out, char *err, size_t
  * second): where its snapshot is served and how far it has applied. */
 typedef struct {
     uint64_t node;
-    char url[512];                /* its snapshot URL, "-" = none */
+    char url[512]; /* its snapshot URL, "-" = none */
     sc_stream_id_t applied;
     uint64_t seen_ms;             /* wall ms of its last heartbeat */
     uint64_t lag_ms, lag_records; /* its replication lag as it reported it */
@@ -53,20 +53,20 @@ typedef struct {
 void sc_fleet_snapshot_trailer(uint64_t bytes, uint8_t out[SC_FLEET_SNAPSHOT_TRAILER]);
 
 typedef struct {
-    sc_store_fleet_stats_t store; /* outbox, applied, conflicts, ... (sc_store.h) */
-    int connected;                /* both Redis connections are up */
-    int ready;                    /* caught up (or not joining): see sc_fleet_ready */
-    int resync_needed;            /* the stream was trimmed past this node while it ran */
-    uint64_t published;           /* records moved from the outbox to the stream */
-    uint64_t publish_errors;      /* XADD refused by Redis */
-    uint64_t read;                /* records read from the stream (own included) */
-    uint64_t malformed;           /* stream entries skipped as foreign or damaged */
-    uint64_t batches;             /* batches applied */
-    uint64_t reconnects;          /* Redis connections (re)established */
-    uint64_t lag_records;         /* stream records after this node's position */
-    uint64_t lag_ms;              /* age of the newest record applied, when applied */
+    sc_store_fleet_stats_t store;    /* outbox, applied, conflicts, ... (sc_store.h) */
+    int connected;                   /* both Redis connections are up */
+    int ready;                       /* caught up (or not joining): see sc_fleet_ready */
+    int resync_needed;               /* the stream was trimmed past this node while it ran */
+    uint64_t published;              /* records moved from the outbox to the stream */
+    uint64_t publish_errors;         /* XADD refused by Redis */
+    uint64_t read;                   /* records read from the stream (own included) */
+    uint64_t malformed;              /* stream entries skipped as foreign or damaged */
+    uint64_t batches;                /* batches applied */
+    uint64_t reconnects;             /* Redis connections (re)established */
+    uint64_t lag_records;            /* stream records after this node's position */
+    uint64_t lag_ms;                 /* age of the newest record applied, when applied */
     uint64_t lag_p50_ms, lag_p99_ms; /* over every record applied since start */
-    sc_stream_id_t read_id;       /* last stream ID read */
+    sc_stream_id_t read_id;          /* last stream ID read */
 } sc_fleet_stats_t;
 
 /* Creates the fleet from 'cfg' (--redis, --fleet, --fleet-*). 'log' must

@@ -34,9 +34,9 @@ typedef enum {
 
 /* Bytes of the fixed header, and the limits decoding enforces. */
 #define SC_FREC_HEADER 92
-#define SC_FREC_MAX_NAME 4096            /* ns, tenant, model */
-#define SC_FREC_MAX_EMBEDDER 128         /* as SC_MAX_EMBEDDER (sc_namespaces.h) */
-#define SC_FREC_MAX_PAYLOAD (64u << 20)  /* an entry record is at most this */
+#define SC_FREC_MAX_NAME 4096           /* ns, tenant, model */
+#define SC_FREC_MAX_EMBEDDER 128        /* as SC_MAX_EMBEDDER (sc_namespaces.h) */
+#define SC_FREC_MAX_PAYLOAD (64u << 20) /* an entry record is at most this */
 #define SC_FREC_MAX_DIM 65536
 
 /* A hybrid logical timestamp: wall-clock ms in the high 48 bits, a counter
@@ -47,16 +47,16 @@ typedef enum {
  * into the bytes decoded and live as long as they do. */
 typedef struct {
     sc_frec_type_t type;
-    uint32_t flags;             /* SC_FREC_* */
-    uint64_t origin;            /* node that made the change; never 0 */
-    uint64_t hlc;               /* when (hybrid logical clock); never 0 */
+    uint32_t flags;  /* SC_FREC_* */
+    uint64_t origin; /* node that made the change; never 0 */
+    uint64_t hlc;    /* when (hybrid logical clock); never 0 */
     uint8_t key[SC_KEY_BYTES];
-    uint8_t key2[SC_KEY_BYTES]; /* NEGATIVE: second half */
-    uint64_t a;                 /* PUT: namespace entry cap; VALIDATION: rows kept */
-    uint64_t b;                 /* PUT: namespace byte cap */
+    uint8_t key2[SC_KEY_BYTES];   /* NEGATIVE: second half */
+    uint64_t a;                   /* PUT: namespace entry cap; VALIDATION: rows kept */
+    uint64_t b;                   /* PUT: namespace byte cap */
     sc_slice_t ns, tenant, model; /* INVALIDATE filters; NS_*: the namespace in 'ns' */
-    sc_slice_t embedder;        /* PUT: identity of the embedder of the vector ("" = unnamed) */
-    sc_slice_t payload;         /* PUT / NS_PUT / VALIDATION */
+    sc_slice_t embedder;          /* PUT: identity of the embedder of the vector ("" = unnamed) */
+    sc_slice_t payload;           /* PUT / NS_PUT / VALIDATION */
 } sc_frec_t;
 
 /* Appends record 'r' to 'out'. SC_EINVAL if it breaks a rule decode checks

@@ -41,7 +41,7 @@ enum {
 };
 
 typedef struct {
-    unsigned checks;                /* SC_GUARD_* bits to apply */
+    unsigned checks; /* SC_GUARD_* bits to apply */
     /* rare word: a word of rank >= rare_rank, or not in the list, is rare
      * (0 = SC_GUARD_RARE_RANK). NULL 'words' skips the check. */
     const sc_guard_words_t *words;
@@ -59,8 +59,8 @@ typedef struct {
 #define SC_GUARD_RARE_RANK 5000
 
 typedef struct {
-    unsigned refused;               /* SC_GUARD_* bits that fired; 0 = may be served */
-    char detail[160];               /* the first reason, e.g. "number 2019 in one text only" */
+    unsigned refused; /* SC_GUARD_* bits that fired; 0 = may be served */
+    char detail[160]; /* the first reason, e.g. "number 2019 in one text only" */
     /* The highest rank among the rare words without a counterpart
      * (INT32_MAX: a word not in the list), -1 if none: the check would
      * fire for any rare_rank at or below it (for measuring cuts). */

@@ -15,28 +15,32 @@
 #define SC_MAX_EMBEDDER 128
 
 typedef struct {
-    int configured;             /* settings were stored for this namespace */
-    int semantic;               /* semantic lookup on */
-    double threshold;           /* cosine similarity a semantic hit needs */
-    int allow_lower_threshold;  /* a request may ask for less than 'threshold' */
-    uint32_t dimensions;        /* of its vectors; 0 = none seen yet */
+    int configured;                 /* settings were stored for this namespace */
+    int semantic;                   /* semantic lookup on */
+    double threshold;               /* cosine similarity a semantic hit needs */
+    int allow_lower_threshold;      /* a request may ask for less than 'threshold' */
+    uint32_t dimensions;            /* of its vectors; 0 = none seen yet */
     char embedder[SC_MAX_EMBEDDER]; /* identity of its embedder; "" = not recorded */
-    char model[64];             /* server model it embeds texts with; "" = "default" (--model) */
-    int64_t ttl_s;              /* default TTL of its entries; -1 = server default */
-    double sample_rate;         /* fraction of hits sent for validation */
-    char compare[16];           /* how answers are compared: "exact", "normalized" or "semantic" */
-    double answer_similarity;   /* "semantic" compare: cosine two answers need to agree */
-    int invalidate_on_wrong;    /* a wrong verdict deletes the entry */
-    int delivery;               /* sc_delivery_t: who re-infers a sampled hit */
-    double max_error_rate;      /* error budget of semantic hits; 0 = fixed threshold only */
-    int threshold_explicit;     /* "threshold" was set: with a budget it is a floor on top */
-    double explore_rate;        /* budget mode: fraction of below-threshold candidates explored */
-    double explore_floor;       /* budget mode: no exploring below this similarity */
-    uint64_t max_entries;       /* entries the namespace may hold; 0 = no cap of its own */
-    uint64_t max_bytes;         /* bytes of entry records it may hold; 0 = no cap of its own */
+    char model[64];           /* server model it embeds texts with; "" = "default" (--model) */
+    int64_t ttl_s;            /* default TTL of its entries; -1 = server default */
+    double sample_rate;       /* fraction of hits sent for validation */
+    char compare[16];         /* how answers are compared: "exact", "normalized" or "semantic" */
+    double answer_similarity; /* "semantic" compare: cosine two answers need to agree */
+    int invalidate_on_wrong;  /* a wrong verdict deletes the entry */
+    int delivery;             /* sc_delivery_t: who re-infers a sampled hit */
+    double max_error_rate;    /* error budget of semantic hits; 0 = fixed threshold only */
+    int threshold_explicit;   /* "threshold" was set: with a budget it is a floor on top */
+    double explore_rate;      /* budget mode: fraction of below-threshold candidates explored */
+    double explore_floor;     /* budget mode: no exploring below this similarity */
+    uint64_t max_entries;     /* entries the namespace may hold; 0 = no cap of its own */
+    uint64_t max_bytes;       /* bytes of entry records it may hold; 0 = no cap of its own */
 } sc_ns_config_t;
 
-typedef enum { SC_DELIVERY_CALLER = 0, SC_DELIVERY_UPSTREAM = 1, SC_DELIVERY_WEBHOOK = 2 } sc_delivery_t;
+typedef enum {
+    SC_DELIVERY_CALLER = 0,
+    SC_DELIVERY_UPSTREAM = 1,
+    SC_DELIVERY_WEBHOOK = 2
+} sc_delivery_t;
 extern const char *const sc_delivery_names[3];
 
 typedef struct sc_namespaces_s sc_namespaces_t;

@@ -18,22 +18,22 @@
 typedef enum { SC_PROXY_FORM_JSON = 1, SC_PROXY_FORM_STREAM = 2 } sc_proxy_form_t;
 
 typedef struct {
-    sc_slice_t event;    /* SSE event name; len 0 for none (OpenAI chat) */
-    sc_slice_t data;     /* the data, as received ("[DONE]" included) */
-    uint32_t offset_ms;  /* arrival after the first event (for pace "original") */
+    sc_slice_t event;   /* SSE event name; len 0 for none (OpenAI chat) */
+    sc_slice_t data;    /* the data, as received ("[DONE]" included) */
+    uint32_t offset_ms; /* arrival after the first event (for pace "original") */
 } sc_proxy_event_t;
 
 typedef struct {
     sc_api_t api;
     sc_proxy_form_t form;
-    int status;                  /* the upstream's HTTP status */
-    sc_slice_t content_type;     /* the upstream's Content-Type */
-    sc_slice_t model;            /* the model the upstream named (len 0 when unknown) */
+    int status;              /* the upstream's HTTP status */
+    sc_slice_t content_type; /* the upstream's Content-Type */
+    sc_slice_t model;        /* the model the upstream named (len 0 when unknown) */
     sc_sse_usage_t usage;
-    sc_slice_t body;             /* FORM_JSON: the upstream body, verbatim */
+    sc_slice_t body;                /* FORM_JSON: the upstream body, verbatim */
     const sc_proxy_event_t *events; /* FORM_STREAM: the events in order */
     size_t n_events;
-    void *owned_;                /* the one allocation behind an owned entry, else NULL */
+    void *owned_; /* the one allocation behind an owned entry, else NULL */
 } sc_proxy_entry_t;
 
 /* Frees what an entry holds (all of it after decode and synthesize, the
@@ -102,11 +102,11 @@ int sc_proxy_synthesize(const sc_proxy_entry_t *e, sc_proxy_entry_t *out);
 /* One replay's substitutions, shared by all of its events. */
 typedef struct {
     sc_api_t api;
-    char id[64];        /* fresh: chatcmpl- + 29 base62, msg_01 + 22 base62, resp_ + 48 hex */
-    char created[24];   /* decimal seconds */
-    char *model_json;   /* the request's model as a JSON string, owned; NULL keeps the stored one */
-    int include_usage;  /* chat: the request's stream_options.include_usage */
-    int usage_sent;     /* chat: a usage chunk went out */
+    char id[64];       /* fresh: chatcmpl- + 29 base62, msg_01 + 22 base62, resp_ + 48 hex */
+    char created[24];  /* decimal seconds */
+    char *model_json;  /* the request's model as a JSON string, owned; NULL keeps the stored one */
+    int include_usage; /* chat: the request's stream_options.include_usage */
+    int usage_sent;    /* chat: a usage chunk went out */
     char chunk_model[128]; /* chat: the last chunk's raw "model" value, for an added usage chunk */
 } sc_proxy_replay_t;
 
@@ -139,7 +139,6 @@ int sc_proxy_replay_event(sc_proxy_replay_t *rp, const sc_proxy_event_t *ev,
  * the SDK would have received, byte for byte); this is for an assembled body,
  * if the caller wants it to carry the replay's ids. SC_EINVAL (nothing
  * appended) when 'body' is not a JSON object, SC_ENOMEM. */
-int sc_proxy_rewrite_body(const sc_proxy_replay_t *rp, const char *body, size_t len,
-                          sc_buf_t *out);
+int sc_proxy_rewrite_body(const sc_proxy_replay_t *rp, const char *body, size_t len, sc_buf_t *out);
 
 #endif

@@ -48,8 +48,8 @@ typedef struct {
     int64_t ttl_s;
     int has_threshold;
     double threshold;
-    const char *ns;           /* borrowed from the header value (whitespace
-                                 trimmed); NULL when the header is absent */
+    const char *ns; /* borrowed from the header value (whitespace
+                       trimmed); NULL when the header is absent */
     size_t ns_len;
 } sc_proxy_controls_t;
 
@@ -64,24 +64,24 @@ int sc_proxy_controls_parse(const sc_proxy_headers_t *h, sc_proxy_controls_t *ou
  * derives them from X-Semcached-Namespace or the API key (the tenant is
  * already a keyed hash of it); controls->ns is not consulted here. */
 typedef struct {
-    const char *ns;           /* NULL = SC_DEFAULT_NAMESPACE */
+    const char *ns; /* NULL = SC_DEFAULT_NAMESPACE */
     size_t ns_len;
-    const char *tenant;       /* NULL = "" */
+    const char *tenant; /* NULL = "" */
     size_t tenant_len;
     const sc_proxy_controls_t *controls; /* NULL = no header controls */
 } sc_proxy_ctx_t;
 
 typedef struct {
-    sc_request_t req;         /* owned: key, scope, text, model, ns, tenant,
-                                 has_max_age / has_threshold / has_ttl from the
-                                 controls. req.root is the canonical request
-                                 ({"api","namespace","tenant","model","messages",
-                                 "params"}) and holds references into the body,
-                                 so 'req' may be moved out and freed on its own
-                                 with sc_request_free. */
+    sc_request_t req; /* owned: key, scope, text, model, ns, tenant,
+                         has_max_age / has_threshold / has_ttl from the
+                         controls. req.root is the canonical request
+                         ({"api","namespace","tenant","model","messages",
+                         "params"}) and holds references into the body,
+                         so 'req' may be moved out and freed on its own
+                         with sc_request_free. */
     sc_api_t api;
-    int stream;               /* "stream": true */
-    int include_usage;        /* "stream_options": {"include_usage": true} */
+    int stream;        /* "stream": true */
+    int include_usage; /* "stream_options": {"include_usage": true} */
 } sc_proxy_request_t;
 
 /* Maps a chat, responses or messages body onto the canonical request:
@@ -130,8 +130,8 @@ typedef struct {
  * 'out' is always safe to pass to sc_proxy_request_free; after a non-zero
  * return it holds nothing to free (api, stream and include_usage are set as
  * far as they could be read, so a pass-through can still be streamed). */
-int sc_proxy_request_parse(sc_proxy_request_t *out, sc_api_t api, const char *body,
-                           size_t len, const sc_proxy_ctx_t *ctx, char *err, size_t err_cap);
+int sc_proxy_request_parse(sc_proxy_request_t *out, sc_api_t api, const char *body, size_t len,
+                           const sc_proxy_ctx_t *ctx, char *err, size_t err_cap);
 void sc_proxy_request_free(sc_proxy_request_t *r);
 
 /* ---- embeddings -------------------------------------------------------------
@@ -145,14 +145,14 @@ void sc_proxy_request_free(sc_proxy_request_t *r);
  * semantic text. max-age and TTL are the server's own controls (the
  * sc_proxy_controls_t it parsed): they apply to every input alike. */
 typedef struct {
-    json_t *root;             /* owned: {"namespace","tenant","model","params",
-                                 "input":[items]}; the strings below point into it */
-    json_t *body;             /* owned: the client's decoded body */
-    const json_t *items;      /* root's "input": the inputs in the client's order */
-    size_t n;                 /* number of inputs (>= 1) */
+    json_t *root;                  /* owned: {"namespace","tenant","model","params",
+                                      "input":[items]}; the strings below point into it */
+    json_t *body;                  /* owned: the client's decoded body */
+    const json_t *items;           /* root's "input": the inputs in the client's order */
+    size_t n;                      /* number of inputs (>= 1) */
     uint8_t (*keys)[SC_KEY_BYTES]; /* owned: keys[i] is input i's exact key */
-    sc_slice_t ns, tenant, model; /* point into 'root' (as sc_entry_t takes them) */
-    int base64;               /* the client asked for encoding_format "base64" */
+    sc_slice_t ns, tenant, model;  /* point into 'root' (as sc_entry_t takes them) */
+    int base64;                    /* the client asked for encoding_format "base64" */
 } sc_proxy_embeddings_t;
 
 /* Decodes an embeddings body: "input" is a string, an array of strings, an

@@ -30,7 +30,7 @@ typedef struct {
     uint8_t request_key[SC_KEY_BYTES]; /* the exact key of the lookup that hit */
     uint64_t scope;
     sc_match_t match;
-    double similarity;            /* 1 for exact hits */
+    double similarity; /* 1 for exact hits */
     char ns[129];
     uint64_t created_ms;
 } sc_validation_t;
@@ -38,11 +38,11 @@ typedef struct {
 typedef struct sc_quality_s sc_quality_t;
 
 typedef struct {
-    size_t max_pending;          /* validations awaiting an answer */
-    uint32_t first_n;            /* semantic hits of each new scope always validated */
-    double budget_confidence;    /* one-sided confidence of the error-budget bound (0.95) */
+    size_t max_pending;            /* validations awaiting an answer */
+    uint32_t first_n;              /* semantic hits of each new scope always validated */
+    double budget_confidence;      /* one-sided confidence of the error-budget bound (0.95) */
     uint32_t budget_min_scope_obs; /* observations before a scope gets its own threshold */
-    size_t budget_max_scopes;    /* scopes tracked for their own threshold */
+    size_t budget_max_scopes;      /* scopes tracked for their own threshold */
     uint64_t pending_timeout_ms; /* unanswered validations older than this make room (0 = never) */
 } sc_quality_opts_t;
 
@@ -78,7 +78,7 @@ void sc_quality_record(sc_quality_t *q, const char *ns, sc_match_t match, sc_ver
 
 typedef struct {
     uint64_t validated[SC_MATCH_KINDS], wrong[SC_MATCH_KINDS]; /* by match kind */
-    double rate, upper;          /* served hits (exact + semantic): wrong / validated, 95 % Wilson bound */
+    double rate, upper; /* served hits (exact + semantic): wrong / validated, 95 % Wilson bound */
     double semantic_rate, semantic_upper; /* the same for semantic hits alone */
 } sc_quality_ns_t;
 
@@ -94,12 +94,12 @@ extern const char *const sc_compare_method_names[SC_COMPARE_METHODS];
 int sc_compare_method(const char *name);
 
 typedef struct {
-    const char *a, *b;           /* the methods (static names), a before b in the list above */
-    uint64_t pairs;              /* answer pairs compared by both */
+    const char *a, *b; /* the methods (static names), a before b in the list above */
+    uint64_t pairs;    /* answer pairs compared by both */
     uint64_t both_correct, both_wrong;
-    uint64_t a_wrong_only;       /* a said wrong, b said correct */
+    uint64_t a_wrong_only; /* a said wrong, b said correct */
     uint64_t b_wrong_only;
-    double agreement;            /* (both_correct + both_wrong) / pairs; 0 when no pairs */
+    double agreement; /* (both_correct + both_wrong) / pairs; 0 when no pairs */
 } sc_agreement_t;
 
 /* Records that one answer pair was judged 'va' by method 'ma' and 'vb' by
@@ -119,8 +119,9 @@ void sc_quality_agreement_foreach(sc_quality_t *q, const char *ns,
 /* Counts of namespace 'ns' (zeros if none). */
 void sc_quality_ns(sc_quality_t *q, const char *ns, sc_quality_ns_t *out);
 /* Calls 'fn' for each namespace with validations. */
-void sc_quality_foreach(sc_quality_t *q, void (*fn)(void *ctx, const char *ns,
-                                                    const sc_quality_ns_t *st), void *ctx);
+void sc_quality_foreach(sc_quality_t *q,
+                        void (*fn)(void *ctx, const char *ns, const sc_quality_ns_t *st),
+                        void *ctx);
 uint64_t sc_quality_dropped(sc_quality_t *q);
 /* Validations forgotten unanswered after pending_timeout_ms. */
 uint64_t sc_quality_expired(sc_quality_t *q);
@@ -149,8 +150,7 @@ void sc_quality_observe(sc_quality_t *q, const char *ns, uint64_t scope, double 
  * be served). '*n_obs' receives the observations the answer rests on (may
  * be NULL). */
 int sc_quality_budget_threshold(sc_quality_t *q, const char *ns, uint64_t scope,
-                                double max_error_rate, double *t, int *from_scope,
-                                uint64_t *n_obs);
+                                double max_error_rate, double *t, int *from_scope, uint64_t *n_obs);
 /* The largest k with P(Binomial(n, eps) <= k) <= alpha, i.e. the most wrong
  * answers out of n whose exact upper bound at confidence 1 - alpha is still
  * at most eps; -1 when even k = 0 is too many (n too small). */
@@ -169,14 +169,14 @@ int64_t sc_budget_max_wrong(uint64_t n, double eps, double alpha);
 /* A verdict on validation 'v', as its record tells it. */
 typedef struct {
     sc_verdict_t verdict;
-    const char *method;          /* how the answers were compared ("normalized", ...) */
-    double answer_similarity;    /* cosine between the answers; -2 or less = not measured */
-    const char *cached;          /* the served answer (compact JSON), NULL = unknown */
+    const char *method;       /* how the answers were compared ("normalized", ...) */
+    double answer_similarity; /* cosine between the answers; -2 or less = not measured */
+    const char *cached;       /* the served answer (compact JSON), NULL = unknown */
     size_t cached_len;
-    const char *fresh;           /* the re-inferred answer, NULL = unknown */
+    const char *fresh; /* the re-inferred answer, NULL = unknown */
     size_t fresh_len;
-    uint64_t time_ms;            /* when the verdict was reached: orders the log */
-    uint64_t retention;          /* validation records the store keeps (0 = no bound) */
+    uint64_t time_ms;   /* when the verdict was reached: orders the log */
+    uint64_t retention; /* validation records the store keeps (0 = no bound) */
 } sc_verdict_info_t;
 
 /* Answers in validation records are cut to this many bytes: enough to audit

@@ -21,37 +21,37 @@ typedef enum { SC_REQ_LOOKUP = 1, SC_REQ_STORE = 2 } sc_req_kind_t;
 #define SC_DEFAULT_NAMESPACE "default"
 
 typedef struct sc_request_s {
-    json_t *root;            /* owned: the decoded body (for a proxy request, the
-                                canonical request built from it); freed by sc_request_free */
-    const char *ns;          /* the strings below point into 'root' */
+    json_t *root;   /* owned: the decoded body (for a proxy request, the
+                       canonical request built from it); freed by sc_request_free */
+    const char *ns; /* the strings below point into 'root' */
     size_t ns_len;
     const char *tenant;
     size_t tenant_len;
     const char *model;
     size_t model_len;
-    sc_buf_t text;           /* owned: semantic text ("" when there is none) */
+    sc_buf_t text; /* owned: semantic text ("" when there is none) */
     uint8_t key[SC_KEY_BYTES];
-    uint64_t scope;          /* fingerprint of everything but the semantic text */
+    uint64_t scope; /* fingerprint of everything but the semantic text */
     int has_max_age;
-    double max_age_s;        /* lookup: reject entries older than this */
+    double max_age_s; /* lookup: reject entries older than this */
     int has_ttl;
-    int64_t ttl_s;           /* store: 0 = never expires */
-    json_t *response;        /* store: borrowed from 'root' */
-    float *vec;              /* owned: "embedding", L2-normalized; NULL if absent */
+    int64_t ttl_s;    /* store: 0 = never expires */
+    json_t *response; /* store: borrowed from 'root' */
+    float *vec;       /* owned: "embedding", L2-normalized; NULL if absent */
     uint32_t dim;
-    const char *embedder;    /* "embedder" (borrowed from 'root'), or NULL */
+    const char *embedder; /* "embedder" (borrowed from 'root'), or NULL */
     int has_threshold;
-    double threshold;        /* lookup: requested cosine threshold */
+    double threshold; /* lookup: requested cosine threshold */
     int has_usage;
-    uint32_t prompt_tokens;  /* store: from "usage" */
+    uint32_t prompt_tokens; /* store: from "usage" */
     uint32_t completion_tokens;
 } sc_request_t;
 
 /* Decodes 'body' as a request of 'kind'. On SC_EINVAL, 'err' holds a sentence
  * for the client (problem+json detail). On success the caller owns 'req' and
  * releases it with sc_request_free. On failure nothing needs freeing. */
-int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len,
-                     char *err, size_t err_cap);
+int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len, char *err,
+                     size_t err_cap);
 /* The same from an already decoded body. Takes ownership of 'root' whatever
  * the outcome: on success it becomes req->root, on failure it is released. */
 int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, char *err,
@@ -64,16 +64,16 @@ void sc_request_free(sc_request_t *req);
  * so no request parameter and no native request can produce it. All pointers
  * are borrowed for the call. */
 typedef struct {
-    const char *api;          /* NUL-terminated, or NULL for the native API */
+    const char *api; /* NUL-terminated, or NULL for the native API */
     const char *ns;
     size_t ns_len;
     const char *tenant;
     size_t tenant_len;
     const char *model;
     size_t model_len;
-    const json_t *params;     /* object, or NULL for {}; sc_ignored_params are left out */
-    const char *body_name;    /* "prompt", "messages" or "input" (embeddings) */
-    const json_t *body;       /* the value hashed under body_name */
+    const json_t *params;  /* object, or NULL for {}; sc_ignored_params are left out */
+    const char *body_name; /* "prompt", "messages" or "input" (embeddings) */
+    const json_t *body;    /* the value hashed under body_name */
     /* "messages" only: the final message as the scope sees it, or NULL for the
      * native rule (a final user message counts without its "content"). */
     const json_t *scope_last;

@@ -39,15 +39,15 @@ typedef struct {
  * the LF of that CRLF has not arrived yet; the LF then leads the next
  * block's raw bytes, which is what the client would have seen anyway.) */
 typedef struct {
-    sc_slice_t raw;    /* every byte of the block as received, its blank line included */
-    sc_slice_t event;  /* the last "event:" value; len 0 when none (type "message") */
-    sc_slice_t data;   /* the "data:" values joined by "\n", no trailing newline */
-    sc_slice_t id;     /* the last "id:" value (valid when has_id) */
-    int64_t retry;     /* the last valid "retry:" value in ms, -1 when none */
+    sc_slice_t raw;   /* every byte of the block as received, its blank line included */
+    sc_slice_t event; /* the last "event:" value; len 0 when none (type "message") */
+    sc_slice_t data;  /* the "data:" values joined by "\n", no trailing newline */
+    sc_slice_t id;    /* the last "id:" value (valid when has_id) */
+    int64_t retry;    /* the last valid "retry:" value in ms, -1 when none */
     int has_id;
-    int n_data;        /* "data:" lines seen (data "" with n_data 1 is an empty data line) */
-    int dispatch;      /* 1 when the SDKs deliver it: a non-empty event: or any data: field
-                        * was seen; 0 for comments, keep-alives and field-less blocks */
+    int n_data;   /* "data:" lines seen (data "" with n_data 1 is an empty data line) */
+    int dispatch; /* 1 when the SDKs deliver it: a non-empty event: or any data: field
+                   * was seen; 0 for comments, keep-alives and field-less blocks */
 } sc_sse_event_t;
 
 /* Called once per block, in order. A non-zero return stops the feed, which
@@ -65,8 +65,7 @@ void sc_sse_parser_destroy(sc_sse_parser_t *p);
  * callback's non-zero value, SC_ETOOBIG when a block exceeds 'max_event' or
  * SC_ENOMEM. An error is sticky: every later feed returns it. 'p' is copied
  * only for an unfinished block; complete blocks are handed out in place. */
-int sc_sse_parser_feed(sc_sse_parser_t *p, const char *buf, size_t n, sc_sse_event_cb cb,
-                       void *ud);
+int sc_sse_parser_feed(sc_sse_parser_t *p, const char *buf, size_t n, sc_sse_event_cb cb, void *ud);
 /* Bytes of an unterminated block held back; non-zero at the end of the
  * stream means it was cut mid-event (the SDKs drop such a tail too). */
 size_t sc_sse_parser_pending(const sc_sse_parser_t *p);
@@ -90,21 +89,21 @@ int sc_sse_rec_set_response(sc_sse_rec_t *r, int status, const char *content_typ
  * relay to write ev->raw. Returns 0, the callback's value, or the parser's
  * error (SC_ETOOBIG: the recorder gives up, and the relay should forward the
  * rest of the upstream bytes unparsed). */
-int sc_sse_rec_feed(sc_sse_rec_t *r, const char *buf, size_t n, uint64_t now_ms,
-                    sc_sse_event_cb cb, void *ud);
+int sc_sse_rec_feed(sc_sse_rec_t *r, const char *buf, size_t n, uint64_t now_ms, sc_sse_event_cb cb,
+                    void *ud);
 /* Records one parsed block, for a relay that runs its own parser. Blocks the
  * SDK would not deliver (and Anthropic pings) are not recorded. Returns 0 or
  * SC_ENOMEM. */
 int sc_sse_rec_add(sc_sse_rec_t *r, const sc_sse_event_t *ev, uint64_t now_ms);
 
 typedef struct {
-    int status;     /* upstream HTTP status, 0 before set_response */
-    int ended;      /* the API's end marker came: [DONE], message_stop, response.completed */
-    int error;      /* an error event came, data did not parse, or response.failed */
-    int gave_up;    /* the recording outgrew max_total or a block max_event */
-    int storable;   /* 2xx event stream, ended, no error, not given up */
+    int status;   /* upstream HTTP status, 0 before set_response */
+    int ended;    /* the API's end marker came: [DONE], message_stop, response.completed */
+    int error;    /* an error event came, data did not parse, or response.failed */
+    int gave_up;  /* the recording outgrew max_total or a block max_event */
+    int storable; /* 2xx event stream, ended, no error, not given up */
     size_t n_events;
-    size_t bytes;   /* recorded event names and data */
+    size_t bytes; /* recorded event names and data */
 } sc_sse_rec_state_t;
 
 void sc_sse_rec_state(const sc_sse_rec_t *r, sc_sse_rec_state_t *out);

@@ -23,14 +23,14 @@ typedef struct sc_store_reader_s sc_store_reader_t;
  * valid until sc_store_read_end on the same reader; do not free them. */
 typedef struct {
     uint64_t created_ms;
-    uint64_t expires_ms;         /* 0 = never */
-    uint64_t scope;              /* scope fingerprint (semantic isolation) */
+    uint64_t expires_ms; /* 0 = never */
+    uint64_t scope;      /* scope fingerprint (semantic isolation) */
     uint32_t prompt_tokens;
     uint32_t completion_tokens;
     sc_slice_t ns, tenant, model;
-    sc_slice_t text;             /* semantic text */
-    sc_slice_t response;         /* compact JSON */
-    const void *vector;          /* 'dim' little-endian float32, maybe unaligned */
+    sc_slice_t text;     /* semantic text */
+    sc_slice_t response; /* compact JSON */
+    const void *vector;  /* 'dim' little-endian float32, maybe unaligned */
     uint32_t dim;
 } sc_entry_t;
 
@@ -41,24 +41,24 @@ typedef struct {
     uint64_t expires_ms;
     uint64_t last_hit_ms;
     uint64_t hits;
-    uint64_t bytes;              /* size of the entry record */
+    uint64_t bytes; /* size of the entry record */
 } sc_entry_meta_t;
 
 typedef struct {
     uint64_t entries;
-    uint64_t bytes;              /* pages in use by all tables, times page size */
-    uint64_t map_bytes;          /* configured map size */
-    uint64_t expired_total;      /* removed by the sweeper or on read */
-    uint64_t evicted_total;      /* removed to make room */
-    uint64_t commits_total;      /* write transactions committed */
-    uint64_t writes_total;       /* operations applied */
-    uint64_t touches_dropped;    /* hit-count updates lost to a full buffer */
-    uint64_t queue_depth;        /* operations waiting for the writer */
+    uint64_t bytes;           /* pages in use by all tables, times page size */
+    uint64_t map_bytes;       /* configured map size */
+    uint64_t expired_total;   /* removed by the sweeper or on read */
+    uint64_t evicted_total;   /* removed to make room */
+    uint64_t commits_total;   /* write transactions committed */
+    uint64_t writes_total;    /* operations applied */
+    uint64_t touches_dropped; /* hit-count updates lost to a full buffer */
+    uint64_t queue_depth;     /* operations waiting for the writer */
     /* Time the writer thread spent on each kind of work since start (ns):
      * a busy writer is what makes stores wait. */
-    uint64_t writer_writes_ns;   /* write batches (stores, deletes, hit counts) */
-    uint64_t writer_sweep_ns;    /* removing expired entries */
-    uint64_t writer_sync_ns;     /* periodic fsyncs (--sync periodic) */
+    uint64_t writer_writes_ns; /* write batches (stores, deletes, hit counts) */
+    uint64_t writer_sweep_ns;  /* removing expired entries */
+    uint64_t writer_sync_ns;   /* periodic fsyncs (--sync periodic) */
 } sc_store_stats_t;
 
 /* Receives index changes from the writer thread after each commit: an entry
@@ -66,10 +66,9 @@ typedef struct {
  * delete, replace, invalidate, TTL expiry or eviction. 'vec' is valid only
  * during the call. Calls must not block for long: they delay commits. */
 typedef struct {
-    void (*on_put)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
-                   const float *vec, uint32_t dim);
-    void (*on_delete)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
-                      uint32_t dim);
+    void (*on_put)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope, const float *vec,
+                   uint32_t dim);
+    void (*on_delete)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope, uint32_t dim);
     void *ctx;
 } sc_store_listener_t;
 
@@ -122,21 +121,23 @@ void sc_store_ns_usage(sc_store_reader_t *r, const char *name, uint64_t *entries
 /* Reads namespace settings 'name' (a JSON document) into 'out'. */
 int sc_store_ns_get(sc_store_reader_t *r, const char *name, sc_buf_t *out);
 /* Calls 'fn' for every stored namespace document (own read snapshot). */
-int sc_store_ns_foreach(sc_store_t *s, void (*fn)(void *ctx, const char *name, size_t name_len,
-                                                  const char *doc, size_t doc_len), void *ctx);
+int sc_store_ns_foreach(sc_store_t *s,
+                        void (*fn)(void *ctx, const char *name, size_t name_len, const char *doc,
+                                   size_t doc_len),
+                        void *ctx);
 /* Calls 'fn' for every unexpired entry that has a vector, in one read
  * snapshot (rebuilding indexes at start-up); a non-zero return stops. */
 int sc_store_scan_vectors(sc_store_t *s, uint64_t now_ms,
-                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES],
-                                     uint64_t scope, const float *vec, uint32_t dim),
+                          int (*fn)(void *ctx, const uint8_t key[SC_KEY_BYTES], uint64_t scope,
+                                    const float *vec, uint32_t dim),
                           void *ctx);
 
 /* The quality loop's tables. The store keeps opaque bytes under opaque keys
  * there; what they mean (and how they are encoded) is the quality code's
  * (cache/quality_records.c, sc_quality.h). */
 typedef enum {
-    SC_TABLE_VALIDATIONS = 0,    /* 16-byte keys in age order -> a record; bounded */
-    SC_TABLE_NEGATIVES = 1,      /* 32-byte keys -> nothing: a set */
+    SC_TABLE_VALIDATIONS = 0, /* 16-byte keys in age order -> a record; bounded */
+    SC_TABLE_NEGATIVES = 1,   /* 32-byte keys -> nothing: a set */
 } sc_store_table_t;
 /* 1 if 'key' ('len' bytes) is in table 't' in the reader's snapshot, else 0. */
 int sc_store_table_has(sc_store_reader_t *r, sc_store_table_t t, const void *key, size_t len);
@@ -153,40 +154,40 @@ uint64_t sc_store_label(const uint8_t key[SC_KEY_BYTES]);
 /* ---- writes (through the writer thread) --------------------------------- */
 
 typedef enum {
-    SC_OP_PUT = 1,        /* 'key' <- 'record' (an encoded entry) */
-    SC_OP_DELETE,         /* remove 'key'; 'count' = 1 if it existed */
-    SC_OP_INVALIDATE,     /* remove entries matching the filters; 'count' = removed */
-    SC_OP_NS_PUT,         /* namespace 'ns' <- 'record' (JSON settings) */
-    SC_OP_NS_DELETE,      /* remove namespace 'ns' settings and all its entries */
-    SC_OP_SYNC,           /* no change; completes once all before it are durable */
-    SC_OP_VALIDATION,     /* validations: 'key' <- 'record' (opaque); keeps the 'count' highest */
-    SC_OP_NEGATIVE,       /* negatives: adds the 32-byte key 'key' then 'key2' */
+    SC_OP_PUT = 1,    /* 'key' <- 'record' (an encoded entry) */
+    SC_OP_DELETE,     /* remove 'key'; 'count' = 1 if it existed */
+    SC_OP_INVALIDATE, /* remove entries matching the filters; 'count' = removed */
+    SC_OP_NS_PUT,     /* namespace 'ns' <- 'record' (JSON settings) */
+    SC_OP_NS_DELETE,  /* remove namespace 'ns' settings and all its entries */
+    SC_OP_SYNC,       /* no change; completes once all before it are durable */
+    SC_OP_VALIDATION, /* validations: 'key' <- 'record' (opaque); keeps the 'count' highest */
+    SC_OP_NEGATIVE,   /* negatives: adds the 32-byte key 'key' then 'key2' */
     /* Fleet mode only (see "fleet replication" below). */
-    SC_OP_FLEET_APPLY,    /* applies the stream records in 'record' (sc_store_fleet_batch_add)
-                             read after stream ID 'key2' up to 'key'; 'count' = applied.
-                             SC_ECONFLICT (nothing changed) unless 'key2' is the last ID
-                             applied, so a batch is applied once and in order */
-    SC_OP_FLEET_ACK,      /* removes outbox records up to sequence 'count' (published) */
+    SC_OP_FLEET_APPLY, /* applies the stream records in 'record' (sc_store_fleet_batch_add)
+                          read after stream ID 'key2' up to 'key'; 'count' = applied.
+                          SC_ECONFLICT (nothing changed) unless 'key2' is the last ID
+                          applied, so a batch is applied once and in order */
+    SC_OP_FLEET_ACK,   /* removes outbox records up to sequence 'count' (published) */
 } sc_op_type_t;
 
 typedef struct sc_write_op_s sc_write_op_t;
 struct sc_write_op_s {
     sc_op_type_t type;
     uint8_t key[SC_KEY_BYTES];
-    uint8_t key2[SC_KEY_BYTES];  /* NEGATIVE: the second half of its key */
-    sc_buf_t record;             /* owned by the op: PUT / NS_PUT / VALIDATION payload */
-    char *ns, *tenant, *model;   /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
-    int all;                     /* INVALIDATE: remove everything */
-    uint64_t ns_max_entries;     /* PUT: the namespace's entry cap (0 = none) */
-    uint64_t ns_max_bytes;       /* PUT: the namespace's byte cap (0 = none) */
-    int result;                  /* out: 0 or SC_E* */
-    uint64_t count;              /* out: entries removed */
+    uint8_t key2[SC_KEY_BYTES]; /* NEGATIVE: the second half of its key */
+    sc_buf_t record;            /* owned by the op: PUT / NS_PUT / VALIDATION payload */
+    char *ns, *tenant, *model;  /* owned: INVALIDATE filters (NULL = any); NS_PUT name in 'ns' */
+    int all;                    /* INVALIDATE: remove everything */
+    uint64_t ns_max_entries;    /* PUT: the namespace's entry cap (0 = none) */
+    uint64_t ns_max_bytes;      /* PUT: the namespace's byte cap (0 = none) */
+    int result;                 /* out: 0 or SC_E* */
+    uint64_t count;             /* out: entries removed */
     /* Called on the writer thread once the op's transaction is durable (per
      * --sync) or failed. It must not block; typically it hands the op back to
      * an event loop. The store does not touch the op afterwards. */
     void (*done)(sc_write_op_t *op);
-    void *data;                  /* for the submitter */
-    sc_write_op_t *next;         /* queue link, owned by the store while queued */
+    void *data;          /* for the submitter */
+    sc_write_op_t *next; /* queue link, owned by the store while queued */
 };
 
 /* Queues 'op'. On error (SC_EBUSY: queue full; SC_ECLOSED) 'done' is not
@@ -223,10 +224,10 @@ int sc_store_stats(sc_store_t *s, sc_store_stats_t *st);
  * store without it writes exactly what it always has. */
 
 typedef struct {
-    uint64_t outbox_max;    /* most unpublished records kept; beyond, the oldest are
-                               dropped and counted (0 = no bound) */
-    uint64_t tombstone_ms;  /* how long deletes and invalidations are remembered */
-    uint64_t max_skew_ms;   /* records timestamped further ahead of this clock are refused */
+    uint64_t outbox_max;   /* most unpublished records kept; beyond, the oldest are
+                              dropped and counted (0 = no bound) */
+    uint64_t tombstone_ms; /* how long deletes and invalidations are remembered */
+    uint64_t max_skew_ms;  /* records timestamped further ahead of this clock are refused */
 } sc_store_fleet_opts_t;
 
 /* Called on the writer thread after the commit they follow; none may block. */
@@ -250,18 +251,18 @@ typedef struct {
 } sc_stream_id_t;
 
 typedef struct {
-    uint64_t node;               /* this node's id */
-    uint64_t outbox_depth;       /* records not yet published */
-    uint64_t outbox_dropped;     /* unpublished records dropped beyond outbox_max */
-    uint64_t recorded;           /* local changes written to the outbox */
-    uint64_t applied;            /* peers' records applied */
-    uint64_t duplicates;         /* records already applied (same version) */
-    uint64_t conflicts;          /* records that lost to a newer version or tombstone */
-    uint64_t refused;            /* peers' stores this node could not hold (full, expired) */
-    uint64_t skewed;             /* records timestamped beyond max_skew_ms ahead */
-    uint64_t vectors_dropped;    /* peers' entries kept exact-only (other embedder) */
-    uint64_t own;                /* own records read back from the stream */
-    uint64_t tombstones;         /* delete tombstones held */
+    uint64_t node;            /* this node's id */
+    uint64_t outbox_depth;    /* records not yet published */
+    uint64_t outbox_dropped;  /* unpublished records dropped beyond outbox_max */
+    uint64_t recorded;        /* local changes written to the outbox */
+    uint64_t applied;         /* peers' records applied */
+    uint64_t duplicates;      /* records already applied (same version) */
+    uint64_t conflicts;       /* records that lost to a newer version or tombstone */
+    uint64_t refused;         /* peers' stores this node could not hold (full, expired) */
+    uint64_t skewed;          /* records timestamped beyond max_skew_ms ahead */
+    uint64_t vectors_dropped; /* peers' entries kept exact-only (other embedder) */
+    uint64_t own;             /* own records read back from the stream */
+    uint64_t tombstones;      /* delete tombstones held */
 } sc_store_fleet_stats_t;
 
 /* Turns fleet mode on; call before sc_store_open. Hooks may be NULL. */

@@ -10,22 +10,22 @@
 /* Our error range sits far below any errno value so the two never collide. */
 enum {
     SC_OK = 0,
-    SC_EINVAL = -10001,    /* bad argument or malformed input */
-    SC_ENOMEM = -10002,    /* allocation failed */
-    SC_ENOTFOUND = -10003, /* no such entry */
-    SC_EFULL = -10004,     /* store or index is full and cannot evict */
-    SC_ECORRUPT = -10005,  /* stored data failed a consistency check */
-    SC_ETOOBIG = -10006,   /* value exceeds a configured limit */
-    SC_ESTORE = -10007,    /* LMDB failed for a reason not listed above */
-    SC_ECLOSED = -10008,   /* the component is shutting down */
-    SC_EBUSY = -10009,     /* a bounded queue is full */
-    SC_EEXPIRED = -10010,  /* entry exists but is past its expiry */
-    SC_ECONFLICT = -10011, /* request conflicts with stored state */
-    SC_EINDEX = -10012,    /* the vector index failed (exception caught) */
-    SC_EDIM = -10013,      /* vector dimension does not match */
-    SC_EREMOTE = -10014,   /* a remote endpoint failed or refused the call */
-    SC_ETIMEDOUT = -10015, /* a deadline passed before the work finished */
-    SC_ECANCELED = -10016, /* the caller withdrew the work */
+    SC_EINVAL = -10001,        /* bad argument or malformed input */
+    SC_ENOMEM = -10002,        /* allocation failed */
+    SC_ENOTFOUND = -10003,     /* no such entry */
+    SC_EFULL = -10004,         /* store or index is full and cannot evict */
+    SC_ECORRUPT = -10005,      /* stored data failed a consistency check */
+    SC_ETOOBIG = -10006,       /* value exceeds a configured limit */
+    SC_ESTORE = -10007,        /* LMDB failed for a reason not listed above */
+    SC_ECLOSED = -10008,       /* the component is shutting down */
+    SC_EBUSY = -10009,         /* a bounded queue is full */
+    SC_EEXPIRED = -10010,      /* entry exists but is past its expiry */
+    SC_ECONFLICT = -10011,     /* request conflicts with stored state */
+    SC_EINDEX = -10012,        /* the vector index failed (exception caught) */
+    SC_EDIM = -10013,          /* vector dimension does not match */
+    SC_EREMOTE = -10014,       /* a remote endpoint failed or refused the call */
+    SC_ETIMEDOUT = -10015,     /* a deadline passed before the work finished */
+    SC_ECANCELED = -10016,     /* the caller withdrew the work */
     SC_ENOTCACHEABLE = -10017, /* a valid request the cache must not answer (passed through) */
 };
 
@@ -51,8 +51,7 @@ typedef struct {
 int sc_buf_reserve(sc_buf_t *b, size_t extra);
 int sc_buf_append(sc_buf_t *b, const void *p, size_t n);
 int sc_buf_puts(sc_buf_t *b, const char *s);
-int sc_buf_printf(sc_buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int sc_buf_printf(sc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends the decimal digits of 'v' (no printf on hot paths). */
 int sc_buf_u64(sc_buf_t *b, uint64_t v);
 /* Appends 's' as a JSON string literal, quotes included. */

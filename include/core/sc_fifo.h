@@ -18,7 +18,7 @@ typedef struct {
 
 /* An empty FIFO of nodes of 'type' linked through 'member', holding at most
  * 'max' (at least 1). */
-#define SC_FIFO_INIT(type, member, max) \
+#define SC_FIFO_INIT(type, member, max)                                                            \
     ((sc_fifo_t){NULL, NULL, 0, (max) ? (max) : 1, offsetof(type, member)})
 
 static inline void **sc_fifo_link(const sc_fifo_t *q, void *node)

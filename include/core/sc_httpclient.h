@@ -34,15 +34,15 @@ typedef struct sc_http_call_s sc_http_call_t;
  * after 'done' it may be cleared and submitted again. */
 struct sc_http_call_s {
     /* ---- request (read by the client until 'done') --------------------- */
-    char url[1024];           /* http:// or https:// only */
+    char url[1024]; /* http:// or https:// only */
     /* "" (legacy form): POST when 'body' is set (len or data non-zero), GET
      * otherwise, plus "Content-Type: application/json" unless 'headers' has a
      * Content-Type. Any other value (an HTTP token: "GET", "POST", "DELETE",
      * "PUT", "PATCH", ...) is sent as is, with only the headers listed below.
      * POST, PUT and PATCH always carry a body (Content-Length: 0 when empty). */
     char method[16];
-    sc_buf_t body;            /* owned: request body; sent with Content-Length */
-    char auth[512];           /* "Authorization: ..." header value, or "" */
+    sc_buf_t body;  /* owned: request body; sent with Content-Length */
+    char auth[512]; /* "Authorization: ..." header value, or "" */
     /* owned: extra request headers, filled by sc_http_call_add_header() only
      * (one curl header line each, '\n'-separated). The client sends Host, Content-Length (with
      * a body), Authorization (from 'auth'), these lines and, in the legacy
@@ -52,8 +52,8 @@ struct sc_http_call_s {
     sc_buf_t headers;
     /* Timeouts run from the start of the transfer (time waiting in the
      * client's queue is not counted). */
-    long timeout_ms;          /* whole transfer; <= 0 means 2000 */
-    long connect_timeout_ms;  /* TCP + TLS set-up; 0 = bounded by timeout_ms */
+    long timeout_ms;         /* whole transfer; <= 0 means 2000 */
+    long connect_timeout_ms; /* TCP + TLS set-up; 0 = bounded by timeout_ms */
     /* No response byte (header or body) for this long ends the call with
      * SC_ETIMEDOUT; counted from the start of the transfer, suspended while
      * the call is paused. 0 = no idle limit. */
@@ -79,11 +79,11 @@ struct sc_http_call_s {
      * (success, error, timeout, cancel, client destroy). After it returns the
      * client never touches the call again, so it may free it. */
     void (*done)(sc_http_call_t *call);
-    void *data;               /* the caller's; the client never reads it */
+    void *data; /* the caller's; the client never reads it */
 
     /* ---- results (written by the client; read them in the callbacks or
      * after 'done') ------------------------------------------------------- */
-    long status;              /* HTTP status, 0 if no answer */
+    long status; /* HTTP status, 0 if no answer */
     /* 0, SC_ETIMEDOUT (total, connect, idle or pause timeout), SC_ECANCELED
      * (sc_http_client_cancel), SC_ECLOSED (client destroyed), SC_EREMOTE
      * (connection refused, DNS, TLS, reset, malformed answer), SC_ETOOBIG
@@ -91,21 +91,21 @@ struct sc_http_call_s {
      * callback returned. A non-2xx status is not an error. */
     int error;
     char error_text[SC_HTTP_ERROR_TEXT]; /* why, for logs ("" when error is 0) */
-    int http_version;         /* 10, 11, 20 or 30 once headers arrive; else 0 */
-    sc_buf_t response;        /* owned: the buffered body (no on_data) */
-    sc_buf_t resp_headers;    /* owned: internal storage; use the accessors */
-    size_t resp_header_count; /* fields in the final header block */
-    uint64_t body_bytes;      /* response body bytes received (both modes) */
+    int http_version;                    /* 10, 11, 20 or 30 once headers arrive; else 0 */
+    sc_buf_t response;                   /* owned: the buffered body (no on_data) */
+    sc_buf_t resp_headers;               /* owned: internal storage; use the accessors */
+    size_t resp_header_count;            /* fields in the final header block */
+    uint64_t body_bytes;                 /* response body bytes received (both modes) */
     /* Microseconds from the start of the transfer to the first response
      * byte, and to the end; 0 when the call never started. */
     int64_t ttfb_us, total_us;
 
     /* ---- internal: owned by the client while the call is submitted ------ */
-    void *priv;               /* the running transfer */
-    void *priv_waiter;        /* sc_http_client_call's wait */
+    void *priv;                              /* the running transfer */
+    void *priv_waiter;                       /* sc_http_client_call's wait */
     int priv_state, priv_cancel, priv_pause; /* guarded by the client's lock */
-    sc_http_call_t *next;     /* queue link */
-    sc_http_call_t *run_prev, *run_next; /* in-flight list (client thread) */
+    sc_http_call_t *next;                    /* queue link */
+    sc_http_call_t *run_prev, *run_next;     /* in-flight list (client thread) */
 };
 
 typedef struct {

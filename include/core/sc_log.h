@@ -9,9 +9,9 @@
 typedef enum { SC_DEBUG = 0, SC_INFO = 1, SC_WARN = 2, SC_ERROR = 3 } sc_log_level_t;
 
 typedef struct sc_log_s {
-    _Atomic int level;   /* lines below this level are dropped */
-    _Atomic int fd;      /* destination; swapped on SIGHUP reopen */
-    char path[512];      /* "" means stderr */
+    _Atomic int level; /* lines below this level are dropped */
+    _Atomic int fd;    /* destination; swapped on SIGHUP reopen */
+    char path[512];    /* "" means stderr */
 } sc_log_t;
 
 /* Initializes 'log' to write to 'path' (NULL or "" = stderr). */
@@ -25,11 +25,10 @@ int sc_log_level_parse(const char *s);
 void sc__log_write(sc_log_t *log, sc_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define sc_log(lg, lvl, ...)                                              \
-    do {                                                                  \
-        if ((lg) && (int)(lvl) >= atomic_load_explicit(&(lg)->level,      \
-                                                       memory_order_relaxed)) \
-            sc__log_write((lg), (lvl), __VA_ARGS__);                      \
+#define sc_log(lg, lvl, ...)                                                                       \
+    do {                                                                                           \
+        if ((lg) && (int)(lvl) >= atomic_load_explicit(&(lg)->level, memory_order_relaxed))        \
+            sc__log_write((lg), (lvl), __VA_ARGS__);                                               \
     } while (0)
 
 /* Debug traces compiled out unless SC_TRACE_ON is defined at build time. */

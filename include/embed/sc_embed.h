@@ -72,11 +72,11 @@ int sc_embedder_embed(const sc_embedder_t *e, const char *const *texts, const si
 typedef struct sc_wordpiece_s sc_wordpiece_t;
 
 typedef struct {
-    int lowercase;        /* uncased models: lower-case and strip accents */
-    int strip_accents;    /* -1 = follow lowercase (Hugging Face's default) */
-    int chinese_chars;    /* put spaces around CJK ideographs */
-    int clean_text;       /* drop control characters, map whitespace to ' ' */
-    size_t max_word_chars;/* longer words become [UNK] (100) */
+    int lowercase;         /* uncased models: lower-case and strip accents */
+    int strip_accents;     /* -1 = follow lowercase (Hugging Face's default) */
+    int chinese_chars;     /* put spaces around CJK ideographs */
+    int clean_text;        /* drop control characters, map whitespace to ' ' */
+    size_t max_word_chars; /* longer words become [UNK] (100) */
 } sc_wordpiece_opts_t;
 
 /* From a vocab.txt (one token per line, id = line number). */

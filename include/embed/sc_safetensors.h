@@ -8,7 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { SC_DT_F32, SC_DT_F16, SC_DT_BF16, SC_DT_F64, SC_DT_I8, SC_DT_I32, SC_DT_I64 } sc_dtype_t;
+typedef enum {
+    SC_DT_F32,
+    SC_DT_F16,
+    SC_DT_BF16,
+    SC_DT_F64,
+    SC_DT_I8,
+    SC_DT_I32,
+    SC_DT_I64
+} sc_dtype_t;
 
 #define SC_TENSOR_MAX_DIMS 4
 
@@ -17,8 +25,8 @@ typedef struct {
     sc_dtype_t dtype;
     int ndim;
     int64_t shape[SC_TENSOR_MAX_DIMS];
-    uint64_t count;          /* elements */
-    const void *data;        /* points into the mapping; valid until close */
+    uint64_t count;   /* elements */
+    const void *data; /* points into the mapping; valid until close */
     size_t nbytes;
 } sc_tensor_t;
 

@@ -21,8 +21,8 @@ typedef struct sc_hnsw_s sc_hnsw_t;
 /* Creates an empty index for 'dim'-dimensional vectors with room for
  * 'capacity' (grown automatically by sc_hnsw_add), graph degree 'm' and
  * construction beam 'ef_construction'. */
-int sc_hnsw_create(sc_hnsw_t **out, uint32_t dim, size_t capacity, size_t m,
-                   size_t ef_construction, uint64_t seed);
+int sc_hnsw_create(sc_hnsw_t **out, uint32_t dim, size_t capacity, size_t m, size_t ef_construction,
+                   uint64_t seed);
 /* Search beam; larger is more accurate and slower. Default 64. */
 void sc_hnsw_set_ef(sc_hnsw_t *h, size_t ef);
 /* Adds 'vec' (dim floats, copied) under 'label'; an existing label is
@@ -38,12 +38,12 @@ int sc_hnsw_contains(const sc_hnsw_t *h, uint64_t label);
 int sc_hnsw_clone(const sc_hnsw_t *h, size_t extra, sc_hnsw_t **out);
 /* Up to 'k' nearest live vectors, best first: labels[i] with similarity
  * sims[i]. '*n' receives how many were found. */
-int sc_hnsw_search(const sc_hnsw_t *h, const float *query, size_t k, uint64_t *labels,
-                   float *sims, size_t *n);
+int sc_hnsw_search(const sc_hnsw_t *h, const float *query, size_t k, uint64_t *labels, float *sims,
+                   size_t *n);
 /* The same with search beam 'ef' for this call only (the index's own beam is
  * untouched), so lookups with different beams may share one graph. */
-int sc_hnsw_search_ef(const sc_hnsw_t *h, const float *query, size_t k, size_t ef,
-                      uint64_t *labels, float *sims, size_t *n);
+int sc_hnsw_search_ef(const sc_hnsw_t *h, const float *query, size_t k, size_t ef, uint64_t *labels,
+                      float *sims, size_t *n);
 size_t sc_hnsw_live(const sc_hnsw_t *h);
 size_t sc_hnsw_deleted(const sc_hnsw_t *h);
 uint32_t sc_hnsw_dim(const sc_hnsw_t *h);
@@ -70,8 +70,8 @@ int sc_flat_contains(const sc_flat_t *f, uint64_t label);
 /* Removes 'label' (swap with the last row). SC_ENOTFOUND if absent. */
 int sc_flat_remove(sc_flat_t *f, uint64_t label);
 /* Exact top-'k' by inner product, best first. */
-int sc_flat_search(const sc_flat_t *f, const float *query, size_t k, uint64_t *labels,
-                   float *sims, size_t *n);
+int sc_flat_search(const sc_flat_t *f, const float *query, size_t k, uint64_t *labels, float *sims,
+                   size_t *n);
 /* 'nq' queries at once (one sgemm); results row-major [nq][k]. */
 int sc_flat_search_batch(const sc_flat_t *f, const float *queries, size_t nq, size_t k,
                          uint64_t *labels, float *sims, size_t *n);

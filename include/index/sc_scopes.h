@@ -25,20 +25,20 @@
 typedef struct sc_scopes_s sc_scopes_t;
 
 typedef struct {
-    size_t flat_max;             /* promote to HNSW past this many vectors */
+    size_t flat_max; /* promote to HNSW past this many vectors */
     size_t hnsw_m;
     size_t hnsw_ef_construction;
-    size_t hnsw_ef_search;       /* the widest beam: sc_scopes_search, undecided lookups */
+    size_t hnsw_ef_search; /* the widest beam: sc_scopes_search, undecided lookups */
     double compact_deleted_ratio;
-    size_t compact_min_deleted;  /* don't rebuild for fewer deletions than this */
-    size_t delta_max;            /* merge an HNSW scope's delta past this many changes */
+    size_t compact_min_deleted; /* don't rebuild for fewer deletions than this */
+    size_t delta_max;           /* merge an HNSW scope's delta past this many changes */
     /* The decide-search (sc_scopes_search_decide). 0 = off: every lookup
      * uses the widest beam, as sc_scopes_search does. */
-    size_t hnsw_ef_search_min;   /* the first, small beam */
-    double search_margin;        /* decide at once when the best is this far from the threshold */
-    double search_gap;           /* ... and, for a hit, this far above the second best */
-    size_t search_verify_every;  /* re-run 1 in N decisions at the widest beam (0 = never) */
-    double search_max_disagree;  /* distrust a scope's small beam past this disagreement rate */
+    size_t hnsw_ef_search_min;  /* the first, small beam */
+    double search_margin;       /* decide at once when the best is this far from the threshold */
+    double search_gap;          /* ... and, for a hit, this far above the second best */
+    size_t search_verify_every; /* re-run 1 in N decisions at the widest beam (0 = never) */
+    double search_max_disagree; /* distrust a scope's small beam past this disagreement rate */
 } sc_scopes_config_t;
 
 /* The index options of a server configuration (--index-flat-max, --hnsw-*,
@@ -51,12 +51,12 @@ void sc_scopes_config_from(sc_scopes_config_t *out, const struct sc_config_s *c)
 
 typedef struct {
     uint64_t scopes_flat, scopes_hnsw;
-    uint64_t vectors_flat, vectors_hnsw;  /* live vectors by index kind */
-    uint64_t vectors_delta;               /* of vectors_hnsw: in deltas, not yet merged */
-    uint64_t deleted_hnsw;                /* deleted or tombstoned, not yet compacted */
-    uint64_t promotions, compactions;     /* background rebuilds done */
-    uint64_t merges;                      /* deltas merged into a graph copy */
-    uint64_t rebuilding;                  /* promotions, merges, compactions in progress */
+    uint64_t vectors_flat, vectors_hnsw; /* live vectors by index kind */
+    uint64_t vectors_delta;              /* of vectors_hnsw: in deltas, not yet merged */
+    uint64_t deleted_hnsw;               /* deleted or tombstoned, not yet compacted */
+    uint64_t promotions, compactions;    /* background rebuilds done */
+    uint64_t merges;                     /* deltas merged into a graph copy */
+    uint64_t rebuilding;                 /* promotions, merges, compactions in progress */
     /* Decide-search lookups on HNSW scopes, by the beam whose answer was
      * served; 'verified' of them were also run at the widest beam for the
      * scope's estimate (and served its answer), 'disagreed' of those decided
@@ -77,8 +77,8 @@ int sc_scopes_add(sc_scopes_t *s, uint64_t scope, uint64_t label, const float *v
 int sc_scopes_remove(sc_scopes_t *s, uint64_t scope, uint64_t label);
 
 /* Best-first nearest neighbours of unit vector 'q' within 'scope' (at most
- * SC_SCOPES_K_MAX), an HNSW scope searched with the widest beam. SC_ENOTFOUND when the scope has no index or the load has
- * not finished, SC_EDIM on a dimension mismatch. A label whose removal
+ * SC_SCOPES_K_MAX), an HNSW scope searched with the widest beam. SC_ENOTFOUND when the scope has no
+ * index or the load has not finished, SC_EDIM on a dimension mismatch. A label whose removal
  * returned before the search began is never returned. */
 int sc_scopes_search(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
                      uint64_t *labels, float *sims, size_t *n);
@@ -113,9 +113,9 @@ typedef struct {
  * widest beam, exactly sc_scopes_search. 'info' may be NULL. Thread-safe
  * like sc_scopes_search; errors are the same. */
 #define SC_SCOPES_NO_THRESHOLD (-2.0)
-int sc_scopes_search_decide(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim,
-                            size_t k, double threshold, uint64_t *labels, float *sims,
-                            size_t *n, sc_search_info_t *info);
+int sc_scopes_search_decide(sc_scopes_t *s, uint64_t scope, const float *q, uint32_t dim, size_t k,
+                            double threshold, uint64_t *labels, float *sims, size_t *n,
+                            sc_search_info_t *info);
 
 /* Takes the search fields of 'cfg' (hnsw_ef_search, hnsw_ef_search_min and
  * the search_* ones) for later searches; for benchmarks and tests, not while

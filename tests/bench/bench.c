@@ -15,8 +15,8 @@
 static json_t *run_bench(int port, const char *args)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s --port %d --json %s 2>/dev/null", tu_bin("semcached-bench"), port,
-             args);
+    snprintf(cmd, sizeof(cmd), "%s --port %d --json %s 2>/dev/null", tu_bin("semcached-bench"),
+             port, args);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
     char out[8192];
@@ -61,14 +61,16 @@ START_TEST(exact_workload_counts_every_request_as_an_exact_hit)
     ck_assert_int_eq(num(j, "lookups", "exact_hit"), 2000);
     ck_assert_int_eq(num(j, "lookups", "miss"), 0);
     ck_assert_int_eq(num(j, "errors", "non2xx") + num(j, "errors", "transport"), 0);
-    ck_assert(lat(j, "p50") > 0 && lat(j, "p50") <= lat(j, "p99") && lat(j, "p99") <= lat(j, "max"));
+    ck_assert(lat(j, "p50") > 0 && lat(j, "p50") <= lat(j, "p99") &&
+              lat(j, "p99") <= lat(j, "max"));
     json_decref(j);
 }
 END_TEST
 
 START_TEST(non_2xx_answers_are_counted_apart_from_latency)
 {
-    json_t *j = run_bench(srv.port, "-c 2 -n 300 --warmup 0 -w raw --path /no/such/page --no-populate");
+    json_t *j =
+        run_bench(srv.port, "-c 2 -n 300 --warmup 0 -w raw --path /no/such/page --no-populate");
     ck_assert_int_eq(num(j, "errors", "non2xx"), 300);
     ck_assert_int_eq(num(j, "requests", NULL), 0);
     ck_assert(lat(j, "p50") == 0 && lat(j, "max") == 0);
@@ -94,7 +96,8 @@ END_TEST
 
 START_TEST(vectors_workload_hits_semantically)
 {
-    json_t *j = run_bench(srv.port, "-c 4 -n 400 --warmup 0 -w vectors --keys 100 --dim 16 --namespace vec");
+    json_t *j = run_bench(srv.port,
+                          "-c 4 -n 400 --warmup 0 -w vectors --keys 100 --dim 16 --namespace vec");
     ck_assert_int_eq(num(j, "requests", NULL), 400);
     ck_assert_int_eq(num(j, "lookups", "exact_hit"), 0);
     ck_assert_int_ge(num(j, "lookups", "semantic_hit"), 360); /* noisy copies of stored vectors */
@@ -106,7 +109,8 @@ END_TEST
 START_TEST(open_loop_sends_the_scheduled_number_of_requests)
 {
     /* 300 starts/s for 2 s: the schedule has 600 (one either way at the window's edges). */
-    json_t *j = run_bench(srv.port, "-c 8 -d 2 --warmup 0 --rate 300 -w exact --keys 200 --no-populate");
+    json_t *j =
+        run_bench(srv.port, "-c 8 -d 2 --warmup 0 --rate 300 -w exact --keys 200 --no-populate");
     long long n = num(j, "requests", NULL);
     ck_assert_msg(n >= 598 && n <= 602, "%lld requests for a schedule of 600", n);
     ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "open");

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fleet_helpers.h"
 #include "redis_helpers.h"
 #include "sc_fleet.h"
 #include "sc_fleet_record.h"
 #include "sc_store.h"
-#include "fleet_helpers.h"
 #include "store_helpers.h"
 #include "testutil.h"
 
@@ -146,8 +146,8 @@ static int converged(fnode_t *a, fnode_t *b, uint64_t want_entries)
 {
     uint64_t ea, eb;
     uint64_t sa = sum_of(a, &ea), sb = sum_of(b, &eb);
-    return sa == sb && ea == want_entries && eb == want_entries &&
-           !stats(a).store.outbox_depth && !stats(b).store.outbox_depth;
+    return sa == sb && ea == want_entries && eb == want_entries && !stats(a).store.outbox_depth &&
+           !stats(b).store.outbox_depth;
 }
 
 START_TEST(changes_reach_every_node)
@@ -205,7 +205,9 @@ START_TEST(foreign_entries_are_skipped_and_counted)
     sc_buf_t rec = {0}, entry = {0};
     sc_entry_t e = {.created_ms = 1, .ns = {"ns", 2}, .response = {"1", 1}};
     sc_store_encode(&e, &entry);
-    sc_frec_t fr = {.type = SC_FREC_PUT, .origin = 99, .hlc = sc_now_ms() << 16,
+    sc_frec_t fr = {.type = SC_FREC_PUT,
+                    .origin = 99,
+                    .hlc = sc_now_ms() << 16,
                     .payload = {entry.data, entry.len}};
     fh_key(fr.key, 50);
     ck_assert_int_eq(sc_frec_encode(&fr, &rec), 0);
@@ -213,7 +215,9 @@ START_TEST(foreign_entries_are_skipped_and_counted)
     rec.data[72] ^= 1;
     freeReplyObject(redisCommand(rc, "XADD %s * r %b", key, rec.data, rec.len));
     /* Well-formed, but what it stores is not an entry record. */
-    sc_frec_t junk = {.type = SC_FREC_PUT, .origin = 99, .hlc = sc_now_ms() << 16,
+    sc_frec_t junk = {.type = SC_FREC_PUT,
+                      .origin = 99,
+                      .hlc = sc_now_ms() << 16,
                       .payload = {"not an entry", 12}};
     fh_key(junk.key, 51);
     sc_buf_t jrec = {0};
@@ -364,7 +368,8 @@ START_TEST(redis_addresses_parse)
 {
     sc_redis_addr_t a;
     char err[256];
-    ck_assert_int_eq(sc_redis_addr_parse("redis://u:p@w@h.example:6380/3", &a, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_redis_addr_parse("redis://u:p@w@h.example:6380/3", &a, err, sizeof(err)),
+                     0);
     ck_assert_str_eq(a.user, "u");
     ck_assert_str_eq(a.password, "p@w");
     ck_assert_str_eq(a.host, "h.example");
@@ -382,7 +387,7 @@ START_TEST(redis_addresses_parse)
     ck_assert_int_eq(sc_redis_addr_parse("unix:///run/r.sock?db=4", &a, err, sizeof(err)), 0);
     ck_assert_str_eq(a.unix_path, "/run/r.sock");
     ck_assert_int_eq(a.db, 4);
-    const char *bad[] = {"http://x", "redis://", "redis://h:0", "redis://h:99999",
+    const char *bad[] = {"http://x",      "redis://",     "redis://h:0",  "redis://h:99999",
                          "redis://h:12x", "redis://h/db", "redis://[::1", "unix://"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_int_eq(sc_redis_addr_parse(bad[i], &a, err, sizeof(err)), SC_EINVAL);

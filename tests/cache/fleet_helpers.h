@@ -26,10 +26,16 @@ static inline int fh_put(sc_store_t *s, unsigned i, const char *ns, const char *
     sc_write_op_t op = {.type = SC_OP_PUT};
     fh_key(op.key, i);
     float vec[3] = {1, 0, 0};
-    sc_entry_t e = {.created_ms = sc_now_ms(), .expires_ms = expires_ms, .scope = 9,
-                    .ns = {ns, strlen(ns)}, .tenant = {"t", 1}, .model = {"m", 1},
-                    .text = {"q", 1}, .response = {resp, strlen(resp)},
-                    .vector = with_vec ? vec : NULL, .dim = with_vec ? 3 : 0};
+    sc_entry_t e = {.created_ms = sc_now_ms(),
+                    .expires_ms = expires_ms,
+                    .scope = 9,
+                    .ns = {ns, strlen(ns)},
+                    .tenant = {"t", 1},
+                    .model = {"m", 1},
+                    .text = {"q", 1},
+                    .response = {resp, strlen(resp)},
+                    .vector = with_vec ? vec : NULL,
+                    .dim = with_vec ? 3 : 0};
     ck_assert_int_eq(sc_store_encode(&e, &op.record), 0);
     int rc = th_store_write(s, &op);
     sc_write_op_clear(&op);

@@ -13,10 +13,16 @@
 static sc_buf_t entry_record(uint32_t dim)
 {
     float vec[4] = {0.5f, -1.0f, 2.0f, 0.25f};
-    sc_entry_t e = {.created_ms = 1000, .expires_ms = 0, .scope = 42,
-                    .ns = {"ns", 2}, .tenant = {"t", 1}, .model = {"m", 1},
-                    .text = {"hello", 5}, .response = {"{\"a\":1}", 7},
-                    .vector = dim ? vec : NULL, .dim = dim};
+    sc_entry_t e = {.created_ms = 1000,
+                    .expires_ms = 0,
+                    .scope = 42,
+                    .ns = {"ns", 2},
+                    .tenant = {"t", 1},
+                    .model = {"m", 1},
+                    .text = {"hello", 5},
+                    .response = {"{\"a\":1}", 7},
+                    .vector = dim ? vec : NULL,
+                    .dim = dim};
     sc_buf_t b = {0};
     ck_assert_int_eq(sc_store_encode(&e, &b), 0);
     return b;
@@ -69,8 +75,8 @@ START_TEST(every_type_round_trips)
         ck_assert_uint_eq(d.b, recs[i].b);
         ck_assert_mem_eq(d.key, recs[i].key, SC_KEY_BYTES);
         ck_assert_mem_eq(d.key2, recs[i].key2, SC_KEY_BYTES);
-        const sc_slice_t *want[] = {&recs[i].ns, &recs[i].tenant, &recs[i].model,
-                                    &recs[i].embedder, &recs[i].payload};
+        const sc_slice_t *want[] = {&recs[i].ns, &recs[i].tenant, &recs[i].model, &recs[i].embedder,
+                                    &recs[i].payload};
         const sc_slice_t *got[] = {&d.ns, &d.tenant, &d.model, &d.embedder, &d.payload};
         for (int p = 0; p < 5; p++) {
             ck_assert_uint_eq(got[p]->len, want[p]->len);

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fleet_helpers.h"
 #include "sc_fleet_record.h"
 #include "sc_store.h"
-#include "fleet_helpers.h"
 #include "store_helpers.h"
 #include "testutil.h"
 
@@ -21,8 +21,8 @@ typedef struct {
     sc_store_t *s;
     char dir[TH_DIR_CAP];
     char embedder[32];
-    int ns_events;          /* on_ns calls */
-    int ns_deleted;         /* of which deletes */
+    int ns_events;  /* on_ns calls */
+    int ns_deleted; /* of which deletes */
     char last_doc[128];
 } node_t;
 
@@ -45,8 +45,8 @@ static void embedder_of(void *ctx, sc_slice_t ns, char *out, size_t cap)
     snprintf(out, cap, "%s", n->embedder);
 }
 
-static sc_store_fleet_opts_t opts = {.outbox_max = 0, .tombstone_ms = 3600000,
-                                     .max_skew_ms = 60000};
+static sc_store_fleet_opts_t opts = {
+    .outbox_max = 0, .tombstone_ms = 3600000, .max_skew_ms = 60000};
 
 static void node_open_in(node_t *n)
 {
@@ -193,7 +193,7 @@ START_TEST(every_local_change_is_recorded_in_its_commit)
     seen_t seen = {0};
     ck_assert_int_eq(sc_store_fleet_outbox_read(a.s, 0, 100, decode_each, &seen), 0);
     ck_assert_uint_eq(seen.n, 7); /* the sync changed nothing */
-    int want[] = {SC_FREC_PUT, SC_FREC_DELETE, SC_FREC_INVALIDATE, SC_FREC_NS_PUT,
+    int want[] = {SC_FREC_PUT,       SC_FREC_DELETE,     SC_FREC_INVALIDATE, SC_FREC_NS_PUT,
                   SC_FREC_NS_DELETE, SC_FREC_VALIDATION, SC_FREC_NEGATIVE};
     for (size_t i = 0; i < 7; i++) {
         ck_assert_int_eq(seen.types[i], want[i]);
@@ -423,7 +423,9 @@ START_TEST(expired_skewed_and_own_records_are_skipped)
     sc_buf_t entry = {0}, batch = {0}, rec = {0};
     sc_entry_t e = {.created_ms = 1, .ns = {"ns", 2}, .response = {"1", 1}};
     ck_assert_int_eq(sc_store_encode(&e, &entry), 0);
-    sc_frec_t r = {.type = SC_FREC_PUT, .origin = 77, .hlc = (sc_now_ms() + 3600000) << 16,
+    sc_frec_t r = {.type = SC_FREC_PUT,
+                   .origin = 77,
+                   .hlc = (sc_now_ms() + 3600000) << 16,
                    .payload = {entry.data, entry.len}};
     fh_key(r.key, 2);
     ck_assert_int_eq(sc_frec_encode(&r, &rec), 0);

@@ -37,11 +37,11 @@ static void tokens_of(const char *s, char *out, size_t cap)
     free(t);
 }
 
-#define TOKENS(s, want)                                                                          \
-    do {                                                                                         \
-        char got[512];                                                                           \
-        tokens_of(s, got, sizeof(got));                                                          \
-        ck_assert_str_eq(got, want);                                                             \
+#define TOKENS(s, want)                                                                            \
+    do {                                                                                           \
+        char got[512];                                                                             \
+        tokens_of(s, got, sizeof(got));                                                            \
+        ck_assert_str_eq(got, want);                                                               \
     } while (0)
 
 START_TEST(tokens_are_folded_words_and_normalized_numbers)
@@ -76,12 +76,14 @@ START_TEST(negation_in_one_text_only_is_refused)
 {
     ck_assert_uint_eq(refusal("Why do I sleep so much?", "Why don't I sleep much?", SC_GUARD_ALL),
                       SC_GUARD_NEGATION);
-    ck_assert_uint_eq(refusal("Is coffee bad for you", "Is coffee not bad for you", SC_GUARD_NEGATION),
-                      SC_GUARD_NEGATION);
+    ck_assert_uint_eq(
+        refusal("Is coffee bad for you", "Is coffee not bad for you", SC_GUARD_NEGATION),
+        SC_GUARD_NEGATION);
     ck_assert_uint_eq(refusal("a meal without meat", "a meal with meat", SC_GUARD_NEGATION),
                       SC_GUARD_NEGATION);
     /* Both negate (in different words): served. */
-    ck_assert_uint_eq(refusal("Why can't I sleep?", "Why am I not able to sleep?", SC_GUARD_NEGATION), 0);
+    ck_assert_uint_eq(
+        refusal("Why can't I sleep?", "Why am I not able to sleep?", SC_GUARD_NEGATION), 0);
     ck_assert_uint_eq(refusal("Why cant I sleep", "why can't i sleep", SC_GUARD_ALL), 0);
     /* The check is off unless asked for. */
     ck_assert_uint_eq(refusal("Is it good", "Is it not good", SC_GUARD_NUMBERS), 0);
@@ -94,12 +96,14 @@ START_TEST(numbers_and_dates_must_match)
                       SC_GUARD_NUMBERS);
     ck_assert_uint_eq(refusal("How to lose 10 kg", "How to lose weight", SC_GUARD_NUMBERS),
                       SC_GUARD_NUMBERS);
-    ck_assert_uint_eq(refusal("flights in March", "flights in April", SC_GUARD_NUMBERS), SC_GUARD_NUMBERS);
+    ck_assert_uint_eq(refusal("flights in March", "flights in April", SC_GUARD_NUMBERS),
+                      SC_GUARD_NUMBERS);
     ck_assert_uint_eq(refusal("iPhone 6 or iPhone 7", "iPhone 7 or iPhone 8", SC_GUARD_NUMBERS),
                       SC_GUARD_NUMBERS);
     /* The same numbers written differently: served. */
     ck_assert_uint_eq(refusal("How to lose 10 kg in 2 months", "how to lose ten kg in two months",
-                              SC_GUARD_NUMBERS), 0);
+                              SC_GUARD_NUMBERS),
+                      0);
     ck_assert_uint_eq(refusal("a ₹2,000 note", "a Rs 2000 note", SC_GUARD_NUMBERS), 0);
     ck_assert_uint_eq(refusal("Which one is better?", "Which is better?", SC_GUARD_NUMBERS), 0);
     ck_assert_uint_eq(refusal("the 2 and the 2", "the 2", SC_GUARD_NUMBERS), 0);
@@ -109,20 +113,27 @@ END_TEST
 START_TEST(rare_words_need_a_counterpart)
 {
     /* "bitcoin" is rare and "gold" is not its spelling: refused. */
-    ck_assert_uint_eq(refusal("Should I invest in bitcoin?", "Should I invest in gold?", SC_GUARD_RARE_WORD),
-                      SC_GUARD_RARE_WORD);
-    ck_assert_uint_eq(refusal("How do I learn Kotlin?", "How do I learn Swift?", SC_GUARD_RARE_WORD),
-                      SC_GUARD_RARE_WORD);
+    ck_assert_uint_eq(
+        refusal("Should I invest in bitcoin?", "Should I invest in gold?", SC_GUARD_RARE_WORD),
+        SC_GUARD_RARE_WORD);
+    ck_assert_uint_eq(
+        refusal("How do I learn Kotlin?", "How do I learn Swift?", SC_GUARD_RARE_WORD),
+        SC_GUARD_RARE_WORD);
     /* Common words may differ freely; rare ones may be inflected, joined,
      * extended or mistyped. */
     ck_assert_uint_eq(refusal("What is the best way to learn a language",
-                              "How can I learn a new language quickly", SC_GUARD_RARE_WORD), 0);
-    ck_assert_uint_eq(refusal("How do I learn Kotlin?", "how to learn kotlin", SC_GUARD_RARE_WORD), 0);
-    ck_assert_uint_eq(refusal("best smartphone camera", "best smart phone camera", SC_GUARD_RARE_WORD), 0);
+                              "How can I learn a new language quickly", SC_GUARD_RARE_WORD),
+                      0);
+    ck_assert_uint_eq(refusal("How do I learn Kotlin?", "how to learn kotlin", SC_GUARD_RARE_WORD),
+                      0);
+    ck_assert_uint_eq(
+        refusal("best smartphone camera", "best smart phone camera", SC_GUARD_RARE_WORD), 0);
     ck_assert_uint_eq(refusal("kotlin programmers", "kotlin programming", SC_GUARD_RARE_WORD), 0);
-    ck_assert_uint_eq(refusal("How do I learn Kotlin", "How do I learn Kotlni", SC_GUARD_RARE_WORD), 0);
+    ck_assert_uint_eq(refusal("How do I learn Kotlin", "How do I learn Kotlni", SC_GUARD_RARE_WORD),
+                      0);
     /* Other scripts are not judged by an English list. */
-    ck_assert_uint_eq(refusal("Как выучить язык", "Как быстро выучить язык", SC_GUARD_RARE_WORD), 0);
+    ck_assert_uint_eq(refusal("Как выучить язык", "Как быстро выучить язык", SC_GUARD_RARE_WORD),
+                      0);
     /* No word list: the check cannot run and refuses nothing. */
     sc_guard_opts_t o = {.checks = SC_GUARD_RARE_WORD, .words = NULL};
     sc_guard_result_t r;

@@ -6,7 +6,6 @@
  * server's rule for a PUT that switches models. */
 #include "../../cache/namespaces.c"
 
-
 #include "testutil.h"
 
 static sc_config_t cfg;
@@ -142,13 +141,15 @@ START_TEST(null_unsets_and_model_default_is_the_server_model)
     sc_ns_config_t c;
     char err[512];
     sc_ns_config_defaults(&cfg, &c);
-    ck_assert_int_eq(apply(&c, "{\"dimensions\":8,\"embedder\":\"e\",\"ttl_s\":5,\"model\":\"m\","
-                               "\"max_error_rate\":0.01,\"threshold\":0.9,\"max_entries\":3}",
+    ck_assert_int_eq(apply(&c,
+                           "{\"dimensions\":8,\"embedder\":\"e\",\"ttl_s\":5,\"model\":\"m\","
+                           "\"max_error_rate\":0.01,\"threshold\":0.9,\"max_entries\":3}",
                            err, sizeof(err)),
                      0);
-    ck_assert_int_eq(apply(&c, "{\"dimensions\":null,\"embedder\":null,\"ttl_s\":null,"
-                               "\"model\":null,\"max_error_rate\":null,\"threshold\":null,"
-                               "\"max_entries\":null}",
+    ck_assert_int_eq(apply(&c,
+                           "{\"dimensions\":null,\"embedder\":null,\"ttl_s\":null,"
+                           "\"model\":null,\"max_error_rate\":null,\"threshold\":null,"
+                           "\"max_entries\":null}",
                            err, sizeof(err)),
                      0);
     ck_assert_uint_eq(c.dimensions, 0);
@@ -239,7 +240,8 @@ START_TEST(first_vector_records_embedder_and_later_ones_must_match)
     /* An unnamed embedder of the right size is accepted. */
     ck_assert_int_eq(sc_namespaces_check_vector(t, "a", 1, 100, NULL, 1, &recorded, &out), 0);
     /* Other dimensions, another embedder: refused, nothing changes. */
-    ck_assert_int_eq(sc_namespaces_check_vector(t, "a", 1, 384, "glove", 1, &recorded, &out), SC_EDIM);
+    ck_assert_int_eq(sc_namespaces_check_vector(t, "a", 1, 384, "glove", 1, &recorded, &out),
+                     SC_EDIM);
     ck_assert_int_eq(sc_namespaces_check_vector(t, "a", 1, 100, "other", 1, &recorded, &out),
                      SC_ECONFLICT);
     sc_namespaces_get(t, "a", 1, &out);
@@ -276,7 +278,8 @@ START_TEST(model_switch_conflicts_as_the_server_enforces_them)
     ck_assert_int_eq(sc_namespaces_create(&t, &cfg), 0);
     sc_ns_config_t cur, next;
     int recorded;
-    ck_assert_int_eq(sc_namespaces_check_vector(t, "n", 1, 100, "glove-100d", 1, &recorded, &cur), 0);
+    ck_assert_int_eq(sc_namespaces_check_vector(t, "n", 1, 100, "glove-100d", 1, &recorded, &cur),
+                     0);
     /* Settings that leave the embedder alone pass and keep it. */
     ck_assert_int_eq(put_conflicts(&cur, "{\"threshold\":0.8}", &next), 0);
     ck_assert_str_eq(next.embedder, "glove-100d");
@@ -285,7 +288,8 @@ START_TEST(model_switch_conflicts_as_the_server_enforces_them)
     ck_assert_int_eq(put_conflicts(&cur, "{\"embedder\":\"minilm\"}", &next), 1);
     ck_assert_int_eq(put_conflicts(&cur, "{\"dimensions\":384}", &next), 1);
     ck_assert_int_eq(put_conflicts(&cur, "{\"embedder\":null}", &next), 1);
-    ck_assert_int_eq(put_conflicts(&cur, "{\"embedder\":\"glove-100d\",\"dimensions\":100}", &next), 0);
+    ck_assert_int_eq(put_conflicts(&cur, "{\"embedder\":\"glove-100d\",\"dimensions\":100}", &next),
+                     0);
     /* Switching models passes this check with the embedder kept... */
     ck_assert_int_eq(put_conflicts(&cur, "{\"model\":\"minilm\"}", &next), 0);
     ck_assert_str_eq(next.model, "minilm");
@@ -298,7 +302,8 @@ START_TEST(model_switch_conflicts_as_the_server_enforces_them)
     ck_assert_int_eq(sc_namespaces_check_vector(t, "n", 1, 100, "other-100d", 1, &recorded, &cur),
                      SC_ECONFLICT);
     sc_namespaces_remove(t, "n", 1);
-    ck_assert_int_eq(sc_namespaces_check_vector(t, "n", 1, 384, "minilm-l6", 1, &recorded, &cur), 0);
+    ck_assert_int_eq(sc_namespaces_check_vector(t, "n", 1, 384, "minilm-l6", 1, &recorded, &cur),
+                     0);
     sc_namespaces_destroy(t);
 }
 END_TEST

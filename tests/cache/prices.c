@@ -108,10 +108,12 @@ START_TEST(bad_tables_are_refused_naming_the_field)
     refused(HEAD "\"models\":{}}", "models");
     refused(HEAD "\"model\":{\"m\":{\"input\":1,\"output\":2}}}", "model");
     refused("{\"sources\":[\"x\"],\"models\":{\"m\":{\"input\":1,\"output\":2}}}", "taken");
-    refused("{\"taken\":\"2025-13-01\",\"sources\":[\"x\"],\"models\":{\"m\":{\"input\":1,\"output\":2}}}",
+    refused("{\"taken\":\"2025-13-01\",\"sources\":[\"x\"],\"models\":{\"m\":{\"input\":1,"
+            "\"output\":2}}}",
             "taken");
-    refused("{\"taken\":\"2025-01-31\",\"sources\":[],\"models\":{\"m\":{\"input\":1,\"output\":2}}}",
-            "sources");
+    refused(
+        "{\"taken\":\"2025-01-31\",\"sources\":[],\"models\":{\"m\":{\"input\":1,\"output\":2}}}",
+        "sources");
     refused(HEAD "\"currency\":\"EUR\",\"models\":{\"m\":{\"input\":1,\"output\":2}}}", "currency");
     refused(HEAD "\"models\":{\"m\":{\"input\":1}}}", "models.m.output: missing");
     refused(HEAD "\"models\":{\"m\":{\"output\":1}}}", "models.m.input: missing");
@@ -144,26 +146,35 @@ START_TEST(usage_of_each_api)
 {
     sc_usage_t u;
     /* OpenAI: prompt_tokens includes the cached ones. */
-    ck_assert_int_eq(USAGE("{\"id\":\"c\",\"usage\":{\"prompt_tokens\":1200,\"completion_tokens\":80,"
-                           "\"total_tokens\":1280,\"prompt_tokens_details\":{\"cached_tokens\":1024}}}",
-                           &u), 0);
+    ck_assert_int_eq(
+        USAGE("{\"id\":\"c\",\"usage\":{\"prompt_tokens\":1200,\"completion_tokens\":80,"
+              "\"total_tokens\":1280,\"prompt_tokens_details\":{\"cached_tokens\":1024}}}",
+              &u),
+        0);
     ck_assert_uint_eq(u.input, 176);
     ck_assert_uint_eq(u.cached_input, 1024);
     ck_assert_uint_eq(u.output, 80);
     /* Embeddings: prompt tokens only. */
-    ck_assert_int_eq(USAGE("{\"data\":[],\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}", &u), 0);
+    ck_assert_int_eq(USAGE("{\"data\":[],\"usage\":{\"prompt_tokens\":8,\"total_tokens\":8}}", &u),
+                     0);
     ck_assert_uint_eq(u.input, 8);
     ck_assert_uint_eq(u.output, 0);
     /* Anthropic: input_tokens excludes cache reads and writes. */
-    ck_assert_int_eq(USAGE("{\"type\":\"message\",\"usage\":{\"input_tokens\":20,\"output_tokens\":7,"
-                           "\"cache_read_input_tokens\":300,\"cache_creation_input_tokens\":50}}", &u), 0);
+    ck_assert_int_eq(
+        USAGE("{\"type\":\"message\",\"usage\":{\"input_tokens\":20,\"output_tokens\":7,"
+              "\"cache_read_input_tokens\":300,\"cache_creation_input_tokens\":50}}",
+              &u),
+        0);
     ck_assert_uint_eq(u.input, 20);
     ck_assert_uint_eq(u.cached_input, 300);
     ck_assert_uint_eq(u.cache_write, 50);
     ck_assert_uint_eq(u.output, 7);
     /* Responses API, also nested in a response.completed event. */
-    ck_assert_int_eq(USAGE("{\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":30,"
-                           "\"input_tokens_details\":{\"cached_tokens\":10},\"output_tokens\":5}}}", &u), 0);
+    ck_assert_int_eq(
+        USAGE("{\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":30,"
+              "\"input_tokens_details\":{\"cached_tokens\":10},\"output_tokens\":5}}}",
+              &u),
+        0);
     ck_assert_uint_eq(u.input, 20);
     ck_assert_uint_eq(u.cached_input, 10);
     ck_assert_uint_eq(u.output, 5);
@@ -172,8 +183,10 @@ START_TEST(usage_of_each_api)
     ck_assert_int_eq(USAGE("not json", &u), SC_EINVAL);
     ck_assert_int_eq(USAGE("{\"usage\":{\"prompt_tokens\":-1}}", &u), SC_EINVAL);
     ck_assert_int_eq(USAGE("{\"usage\":{\"prompt_tokens\":1.5}}", &u), SC_EINVAL);
-    ck_assert_int_eq(USAGE("{\"usage\":{\"prompt_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":9}}}",
-                           &u), SC_EINVAL);
+    ck_assert_int_eq(
+        USAGE("{\"usage\":{\"prompt_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":9}}}",
+              &u),
+        SC_EINVAL);
 }
 END_TEST
 

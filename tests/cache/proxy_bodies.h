@@ -9,7 +9,8 @@
 
 #include "sc_proxy_request.h"
 
-static const sc_proxy_ctx_t ctx_t1 = {.ns = "default", .ns_len = 7, .tenant = "t1", .tenant_len = 2};
+static const sc_proxy_ctx_t ctx_t1 = {
+    .ns = "default", .ns_len = 7, .tenant = "t1", .tenant_len = 2};
 
 /* 's' with every ' turned into "; the caller frees. */
 static char *dq(const char *s)

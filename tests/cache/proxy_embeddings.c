@@ -49,10 +49,8 @@ START_TEST(input_forms_and_counts)
         const char *body;
         size_t n;
     } cases[] = {
-        {"{'model':'e','input':'one'}", 1},
-        {"{'model':'e','input':['a','b','c']}", 3},
-        {"{'model':'e','input':[1,2,3]}", 1},
-        {"{'model':'e','input':[[1,2],[3],[4,5,6]]}", 3},
+        {"{'model':'e','input':'one'}", 1},   {"{'model':'e','input':['a','b','c']}", 3},
+        {"{'model':'e','input':[1,2,3]}", 1}, {"{'model':'e','input':[[1,2],[3],[4,5,6]]}", 3},
         {"{'model':'e','input':['']}", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -79,12 +77,15 @@ START_TEST(keys_are_per_input)
     ck_assert(same("{'model':'e','input':[1,2,3]}", 0, "{'model':'e','input':[[9],[1,2,3]]}", 1));
     ck_assert(!same("{'model':'e','input':'1'}", 0, "{'model':'e','input':[1]}", 0));
     /* The format is rendering; user is not content. */
-    ck_assert(same("{'model':'e','input':'a'}", 0, "{'model':'e','input':'a','encoding_format':'base64'}", 0));
-    ck_assert(same("{'model':'e','input':'a'}", 0, "{'model':'e','input':'a','encoding_format':'float'}", 0));
+    ck_assert(same("{'model':'e','input':'a'}", 0,
+                   "{'model':'e','input':'a','encoding_format':'base64'}", 0));
+    ck_assert(same("{'model':'e','input':'a'}", 0,
+                   "{'model':'e','input':'a','encoding_format':'float'}", 0));
     ck_assert(same("{'model':'e','input':'a'}", 0, "{'model':'e','input':'a','user':'u7'}", 0));
     /* Model and dimensions are. */
     ck_assert(!same("{'model':'e','input':'a'}", 0, "{'model':'f','input':'a'}", 0));
-    ck_assert(!same("{'model':'e','input':'a'}", 0, "{'model':'e','input':'a','dimensions':256}", 0));
+    ck_assert(
+        !same("{'model':'e','input':'a'}", 0, "{'model':'e','input':'a','dimensions':256}", 0));
     ck_assert(!same("{'model':'e','input':'a','dimensions':512}", 0,
                     "{'model':'e','input':'a','dimensions':256}", 0));
 }
@@ -99,20 +100,23 @@ START_TEST(keys_depend_on_namespace_and_tenant)
     const char *body = "{\"model\":\"e\",\"input\":\"hi\"}";
     sc_proxy_ctx_t other = ctx_t1;
     other.tenant = "t2";
-    ck_assert_int_eq(sc_proxy_embeddings_parse(&e, body, strlen(body), &other, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_proxy_embeddings_parse(&e, body, strlen(body), &other, err, sizeof(err)),
+                     0);
     ck_assert(memcmp(e.keys[0], k, 16) != 0);
     sc_proxy_embeddings_free(&e);
     other = ctx_t1;
     other.ns = "ns2";
     other.ns_len = 3;
-    ck_assert_int_eq(sc_proxy_embeddings_parse(&e, body, strlen(body), &other, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_proxy_embeddings_parse(&e, body, strlen(body), &other, err, sizeof(err)),
+                     0);
     ck_assert(memcmp(e.keys[0], k, 16) != 0);
     sc_proxy_embeddings_free(&e);
     /* Header controls are the server's business: they change no key. */
     sc_proxy_controls_t ctl = {.has_max_age = 1, .max_age_s = 9, .has_ttl = 1, .ttl_s = 60};
     other = ctx_t1;
     other.controls = &ctl;
-    ck_assert_int_eq(sc_proxy_embeddings_parse(&e, body, strlen(body), &other, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_proxy_embeddings_parse(&e, body, strlen(body), &other, err, sizeof(err)),
+                     0);
     ck_assert(memcmp(e.keys[0], k, 16) == 0);
     sc_proxy_embeddings_free(&e);
 }
@@ -137,8 +141,8 @@ START_TEST(bad_bodies)
     refused("'text'", SC_EINVAL, "JSON object");
     refused("{'input':'a'}", SC_EINVAL, "\"model\" is required");
     refused("{'model':'e'}", SC_EINVAL, "\"input\" is required");
-    const char *bad_inputs[] = {"[]", "5", "null", "{'a':1}", "[1,'a']", "[[1],'a']", "[[]]", "[[1.5]]",
-                                "[1.5]", "[['a']]"};
+    const char *bad_inputs[] = {"[]",        "5",    "null",    "{'a':1}", "[1,'a']",
+                                "[[1],'a']", "[[]]", "[[1.5]]", "[1.5]",   "[['a']]"};
     for (size_t i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
         char body[128];
         snprintf(body, sizeof(body), "{'model':'e','input':%s}", bad_inputs[i]);
@@ -169,7 +173,8 @@ START_TEST(upstream_body_has_only_the_missing_inputs)
     /* Those inputs keep their keys when upstream's body is keyed again. */
     sc_proxy_embeddings_t again;
     char err[256];
-    ck_assert_int_eq(sc_proxy_embeddings_parse(&again, b.data, b.len, &ctx_t1, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_proxy_embeddings_parse(&again, b.data, b.len, &ctx_t1, err, sizeof(err)),
+                     0);
     ck_assert(memcmp(again.keys[0], e.keys[3], 16) == 0);
     ck_assert(memcmp(again.keys[1], e.keys[1], 16) == 0);
     sc_proxy_embeddings_free(&again);
@@ -202,11 +207,14 @@ START_TEST(upstream_answer_lands_at_the_missing_positions)
     char err[256];
     size_t missing[] = {2, 0};
     /* Upstream may list the vectors in any order; "index" says which. */
-    const char *ans = "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":1,\"embedding\":[0.5,-0.25]},"
-                      "{\"object\":\"embedding\",\"index\":0,\"embedding\":[0.1,0.2]}],\"model\":\"e\","
-                      "\"usage\":{\"prompt_tokens\":4,\"total_tokens\":4}}";
-    ck_assert_int_eq(sc_proxy_embeddings_upstream_answer(&e, ans, strlen(ans), missing, 2, vecs, dims, &usage,
-                                                         err, sizeof(err)), 0);
+    const char *ans =
+        "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":1,\"embedding\":[0.5,-"
+        "0.25]},"
+        "{\"object\":\"embedding\",\"index\":0,\"embedding\":[0.1,0.2]}],\"model\":\"e\","
+        "\"usage\":{\"prompt_tokens\":4,\"total_tokens\":4}}";
+    ck_assert_int_eq(sc_proxy_embeddings_upstream_answer(&e, ans, strlen(ans), missing, 2, vecs,
+                                                         dims, &usage, err, sizeof(err)),
+                     0);
     ck_assert_ptr_null(vecs[1]);
     ck_assert_uint_eq(dims[2], 2);
     ck_assert(vecs[2][0] == 0.1f && vecs[2][1] == 0.2f);
@@ -214,9 +222,11 @@ START_TEST(upstream_answer_lands_at_the_missing_positions)
     ck_assert_uint_eq(usage.prompt_tokens, 4);
     /* A second fetch adds up. */
     size_t rest[] = {1};
-    const char *ans2 = "{\"data\":[{\"index\":0,\"embedding\":[1,0]}],\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}";
-    ck_assert_int_eq(sc_proxy_embeddings_upstream_answer(&e, ans2, strlen(ans2), rest, 1, vecs, dims, &usage,
-                                                         err, sizeof(err)), 0);
+    const char *ans2 = "{\"data\":[{\"index\":0,\"embedding\":[1,0]}],\"usage\":{\"prompt_tokens\":"
+                       "3,\"total_tokens\":3}}";
+    ck_assert_int_eq(sc_proxy_embeddings_upstream_answer(&e, ans2, strlen(ans2), rest, 1, vecs,
+                                                         dims, &usage, err, sizeof(err)),
+                     0);
     ck_assert_uint_eq(usage.prompt_tokens, 7);
     ck_assert_uint_eq(usage.total_tokens, 7);
     for (int i = 0; i < 3; i++)
@@ -231,20 +241,23 @@ START_TEST(upstream_answer_lands_at_the_missing_positions)
         "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":\"AACAPw==\"}]}",
         "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":[1e300]}]}",
         "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":[]}]}",
-        "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":[1]}],\"usage\":{\"prompt_tokens\":-1}}",
+        "{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":[1]}],\"usage\":{"
+        "\"prompt_tokens\":-1}}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         float *v[3] = {0};
         uint32_t d[3] = {0};
         sc_proxy_usage_t u = {0};
-        ck_assert_msg(sc_proxy_embeddings_upstream_answer(&e, bad[i], strlen(bad[i]), missing, 2, v, d, &u, err,
-                                                          sizeof(err)) == SC_EREMOTE, "accepted %s", bad[i]);
+        ck_assert_msg(sc_proxy_embeddings_upstream_answer(&e, bad[i], strlen(bad[i]), missing, 2, v,
+                                                          d, &u, err, sizeof(err)) == SC_EREMOTE,
+                      "accepted %s", bad[i]);
         ck_assert(!v[0] && !v[1] && !v[2] && u.prompt_tokens == 0);
         ck_assert(strstr(err, "upstream"));
     }
     size_t dup[] = {1, 1};
-    ck_assert_int_eq(sc_proxy_embeddings_upstream_answer(&e, ans, strlen(ans), dup, 2, vecs, dims, NULL, err,
-                                                         sizeof(err)), SC_EINVAL);
+    ck_assert_int_eq(sc_proxy_embeddings_upstream_answer(&e, ans, strlen(ans), dup, 2, vecs, dims,
+                                                         NULL, err, sizeof(err)),
+                     SC_EINVAL);
     sc_proxy_embeddings_free(&e);
 }
 END_TEST
@@ -262,8 +275,10 @@ START_TEST(answer_in_order_as_floats)
     ck_assert_msg(r != NULL, "not JSON: %s", out.data);
     ck_assert_str_eq(json_string_value(json_object_get(r, "object")), "list");
     ck_assert_str_eq(json_string_value(json_object_get(r, "model")), "e");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "usage"), "prompt_tokens")), 5);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 5);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(r, "usage"), "prompt_tokens")), 5);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 5);
     json_t *data = json_object_get(r, "data");
     ck_assert_uint_eq(json_array_size(data), 3);
     for (size_t i = 0; i < 3; i++) {
@@ -279,7 +294,8 @@ START_TEST(answer_in_order_as_floats)
     /* Another model name for the answer (upstream's), and no usage. */
     sc_buf_reset(&out);
     ck_assert_int_eq(sc_proxy_embeddings_answer(&e, vecs, dims, "e-v2", NULL, &out), 0);
-    ck_assert(strstr(out.data, "\"model\":\"e-v2\",\"usage\":{\"prompt_tokens\":0,\"total_tokens\":0}}"));
+    ck_assert(
+        strstr(out.data, "\"model\":\"e-v2\",\"usage\":{\"prompt_tokens\":0,\"total_tokens\":0}}"));
     /* A missing or non-finite vector is the caller's bug. */
     const float *holes[] = {a, NULL, c};
     ck_assert_int_eq(sc_proxy_embeddings_answer(&e, holes, dims, NULL, NULL, &out), SC_EINVAL);
@@ -293,8 +309,10 @@ END_TEST
 
 START_TEST(answer_as_base64_round_trips)
 {
-    sc_proxy_embeddings_t e = parse_ok("{'model':'e','input':['a','b','c','d'],'encoding_format':'base64'}");
-    float a[] = {1.0f, -2.0f, 0.5f}, b[] = {0.1f}, c[] = {0.1f, -0.25f}, d[] = {0.3f, 0.4f, -0.5f, 0.6f};
+    sc_proxy_embeddings_t e =
+        parse_ok("{'model':'e','input':['a','b','c','d'],'encoding_format':'base64'}");
+    float a[] = {1.0f, -2.0f, 0.5f}, b[] = {0.1f}, c[] = {0.1f, -0.25f},
+          d[] = {0.3f, 0.4f, -0.5f, 0.6f};
     const float *vecs[] = {a, b, c, d};
     uint32_t dims[] = {3, 1, 2, 4}; /* 12, 4 and 8 bytes: no, two and one padding characters */
     sc_buf_t out = {0};
@@ -302,16 +320,20 @@ START_TEST(answer_as_base64_round_trips)
     json_t *r = json_loads(out.data, 0, NULL);
     ck_assert_ptr_nonnull(r);
     json_t *data = json_object_get(r, "data");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "embedding")), "AACAPwAAAMAAAAA/");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 1), "embedding")), "zczMPQ==");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 2), "embedding")), "zczMPQAAgL4=");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "embedding")),
+                     "AACAPwAAAMAAAAA/");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 1), "embedding")),
+                     "zczMPQ==");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 2), "embedding")),
+                     "zczMPQAAgL4=");
     /* core's decoder reads them back (it L2-normalizes, so compare directions). */
     for (size_t i = 0; i < 4; i++) {
         float *back;
         uint32_t dim;
         char err[128];
         json_t *s = json_object_get(json_array_get(data, i), "embedding");
-        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(data, i), "index")), (json_int_t)i);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(data, i), "index")),
+                         (json_int_t)i);
         ck_assert_int_eq(sc_embedding_decode(s, &back, &dim, err, sizeof(err)), 0);
         ck_assert_uint_eq(dim, dims[i]);
         double norm = 0;

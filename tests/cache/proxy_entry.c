@@ -24,7 +24,8 @@ static sc_sse_rec_t *record(sc_api_t api, const char *in, size_t len)
     ck_assert_int_eq(sc_sse_rec_create(&r, api, 1 << 16, 1 << 22), 0);
     ck_assert_int_eq(sc_sse_rec_set_response(r, 200, SSE_CT), 0);
     for (size_t at = 0; at < len; at += 100)
-        ck_assert_int_eq(sc_sse_rec_feed(r, in + at, len - at < 100 ? len - at : 100, at / 10, NULL, NULL), 0);
+        ck_assert_int_eq(
+            sc_sse_rec_feed(r, in + at, len - at < 100 ? len - at : 100, at / 10, NULL, NULL), 0);
     return r;
 }
 
@@ -46,8 +47,8 @@ static sc_sse_rec_t *recorded(sc_api_t api, const char *in, size_t len, sc_proxy
 }
 
 /* Appends the replay of every event of 'e' to 'wire'. */
-static void replay_all(sc_proxy_replay_t *rp, const sc_proxy_entry_t *e, const sc_sse_usage_t *usage,
-                       sc_buf_t *wire)
+static void replay_all(sc_proxy_replay_t *rp, const sc_proxy_entry_t *e,
+                       const sc_sse_usage_t *usage, sc_buf_t *wire)
 {
     for (size_t i = 0; i < e->n_events; i++)
         ck_assert_int_eq(sc_proxy_replay_event(rp, &e->events[i], usage, wire), 0);
@@ -69,73 +70,104 @@ static void assert_json_eq(const char *got, const char *want)
 
 #define CHUNK(delta, finish)                                                                       \
     "data: {\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion.chunk\",\"created\":1718000001,"   \
-    "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_x\"," \
-    "\"choices\":[{\"index\":0,\"delta\":" delta ",\"logprobs\":null,\"finish_reason\":" finish "}]}\n\n"
+    "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_"    \
+    "x\","                                                                                         \
+    "\"choices\":[{\"index\":0,\"delta\":" delta ",\"logprobs\":null,\"finish_reason\":" finish    \
+    "}]}\n\n"
 
 /* Two parallel tool calls whose arguments arrive split, then usage. */
-static const char CHAT_TOOLS[] =
-    CHUNK("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_A\","
-          "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}],\"refusal\":null}",
-          "null")
-    CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"loc\"}}]}", "null")
-    CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"ation\\\": \\\"Paris\\\"}\"}}]}", "null")
+static const char CHAT_TOOLS[] = CHUNK(
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_A\","
+    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}],"
+    "\"refusal\":null}",
+    "null") CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"loc\"}}]}",
+                  "null") CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+                                "\"ation\\\": \\\"Paris\\\"}\"}}]}",
+                                "null")
     CHUNK("{\"tool_calls\":[{\"index\":1,\"id\":\"call_B\",\"type\":\"function\",\"function\":"
-          "{\"name\":\"get_time\",\"arguments\":\"\"}}]}", "null")
-    CHUNK("{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"{\\\"tz\\\":\\\"CET\\\"}\"}}]}", "null")
-    CHUNK("{}", "\"tool_calls\"")
-    "data: {\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion.chunk\",\"created\":1718000001,"
-    "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_x\","
-    "\"choices\":[],\"usage\":{\"prompt_tokens\":82,\"completion_tokens\":41,\"total_tokens\":123,"
-    "\"prompt_tokens_details\":{\"cached_tokens\":64}}}\n\n"
-    "data: [DONE]\n\n";
+          "{\"name\":\"get_time\",\"arguments\":\"\"}}]}",
+          "null") CHUNK("{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"{\\\"tz\\\":"
+                        "\\\"CET\\\"}\"}}]}",
+                        "null")
+        CHUNK("{}", "\"tool_calls\"") "data: "
+                                      "{\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion."
+                                      "chunk\",\"created\":1718000001,"
+                                      "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":"
+                                      "\"default\",\"system_fingerprint\":\"fp_x\","
+                                      "\"choices\":[],\"usage\":{\"prompt_tokens\":82,\"completion_"
+                                      "tokens\":41,\"total_tokens\":123,"
+                                      "\"prompt_tokens_details\":{\"cached_tokens\":64}}}\n\n"
+                                      "data: [DONE]\n\n";
 
 static const char CHAT_TOOLS_BODY[] =
     "{\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion\",\"created\":1718000001,\"model\":"
-    "\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
-    "\"refusal\":null,\"tool_calls\":[{\"id\":\"call_A\",\"type\":\"function\",\"function\":{\"name\":"
-    "\"get_weather\",\"arguments\":\"{\\\"location\\\": \\\"Paris\\\"}\"}},{\"id\":\"call_B\",\"type\":"
-    "\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"tz\\\":\\\"CET\\\"}\"}}]},"
+    "\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+    "\"content\":null,"
+    "\"refusal\":null,\"tool_calls\":[{\"id\":\"call_A\",\"type\":\"function\",\"function\":{"
+    "\"name\":"
+    "\"get_weather\",\"arguments\":\"{\\\"location\\\": "
+    "\\\"Paris\\\"}\"}},{\"id\":\"call_B\",\"type\":"
+    "\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"tz\\\":\\\"CET\\\"}\"}}]"
+    "},"
     "\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":82,"
-    "\"completion_tokens\":41,\"total_tokens\":123,\"prompt_tokens_details\":{\"cached_tokens\":64}},"
+    "\"completion_tokens\":41,\"total_tokens\":123,\"prompt_tokens_details\":{\"cached_tokens\":64}"
+    "},"
     "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_x\"}";
 
 /* Plain text in three chunks, without include_usage. */
-static const char CHAT_TEXT[] = CHUNK("{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}", "null")
-    CHUNK("{\"content\":\"Hello\"}", "null") CHUNK("{\"content\":\" there,\"}", "null")
-    CHUNK("{\"content\":\" world\"}", "null") CHUNK("{}", "\"stop\"") "data: [DONE]\n\n";
+static const char CHAT_TEXT[] =
+    CHUNK("{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}", "null")
+        CHUNK("{\"content\":\"Hello\"}", "null") CHUNK("{\"content\":\" there,\"}", "null")
+            CHUNK("{\"content\":\" world\"}", "null") CHUNK("{}", "\"stop\"") "data: [DONE]\n\n";
 
 static const char MSG_TOOL[] =
-    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_014p7gG3wDgGV9EUtLvnow3U\","
-    "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],"
-    "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":472,\"cache_creation_input_tokens\":0,"
+    "event: message_start\ndata: "
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_014p7gG3wDgGV9EUtLvnow3U\","
+    "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\","
+    "\"content\":[],"
+    "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":472,\"cache_creation_"
+    "input_tokens\":0,"
     "\"cache_read_input_tokens\":0,\"output_tokens\":2}}}\n\n"
-    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+    "event: content_block_start\ndata: "
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
     "{\"type\":\"text\",\"text\":\"\"}}\n\n"
     "event: ping\ndata: {\"type\": \"ping\"}\n\n"
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+    "event: content_block_delta\ndata: "
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
     "\"text_delta\",\"text\":\"Okay, let me check\"}}\n\n"
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+    "event: content_block_delta\ndata: "
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
     "\"text_delta\",\"text\":\" the weather.\"}}\n\n"
     "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
-    "{\"type\":\"tool_use\",\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\",\"input\":{}}}\n\n"
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+    "event: content_block_start\ndata: "
+    "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":"
+    "{\"type\":\"tool_use\",\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\","
+    "\"input\":{}}}\n\n"
+    "event: content_block_delta\ndata: "
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
     "\"input_json_delta\",\"partial_json\":\"\"}}\n\n"
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+    "event: content_block_delta\ndata: "
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
     "\"input_json_delta\",\"partial_json\":\"{\\\"location\\\": \\\"San Fra\"}}\n\n"
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+    "event: content_block_delta\ndata: "
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
     "\"input_json_delta\",\"partial_json\":\"ncisco, CA\\\", \\\"unit\\\": \\\"fah\"}}\n\n"
-    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+    "event: content_block_delta\ndata: "
+    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
     "\"input_json_delta\",\"partial_json\":\"renheit\\\"}\"}}\n\n"
     "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
-    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\","
+    "event: message_delta\ndata: "
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\","
     "\"stop_sequence\":null},\"usage\":{\"output_tokens\":89}}\n\n"
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
 static const char MSG_TOOL_BODY[] =
-    "{\"id\":\"msg_014p7gG3wDgGV9EUtLvnow3U\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
-    "\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"text\",\"text\":\"Okay, let me check the weather.\"},"
-    "{\"type\":\"tool_use\",\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\",\"input\":"
+    "{\"id\":\"msg_014p7gG3wDgGV9EUtLvnow3U\",\"type\":\"message\",\"role\":\"assistant\","
+    "\"model\":"
+    "\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"text\",\"text\":\"Okay, let me check "
+    "the weather.\"},"
+    "{\"type\":\"tool_use\",\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\",\"name\":\"get_weather\","
+    "\"input\":"
     "{\"location\":\"San Francisco, CA\",\"unit\":\"fahrenheit\"}}],\"stop_reason\":\"tool_use\","
     "\"stop_sequence\":null,\"usage\":{\"input_tokens\":472,\"cache_creation_input_tokens\":0,"
     "\"cache_read_input_tokens\":0,\"output_tokens\":89}}";
@@ -146,13 +178,19 @@ static const char RESP_BODY[] =
     "  \"created_at\": 1741476542,\n  \"status\": \"completed\",\n  \"error\": null,\n"
     "  \"model\": \"gpt-4.1-2025-04-14\",\n  \"output\": [\n    {\n      \"type\": \"message\",\n"
     "      \"id\": \"msg_67ccd2bf17f0819081ff3bb2cf6508e6\",\n      \"status\": \"completed\",\n"
-    "      \"role\": \"assistant\",\n      \"content\": [\n        {\n          \"type\": \"output_text\",\n"
-    "          \"text\": \"In a peaceful grove beneath a silver moon, a unicorn named Lumina discovered a "
+    "      \"role\": \"assistant\",\n      \"content\": [\n        {\n          \"type\": "
+    "\"output_text\",\n"
+    "          \"text\": \"In a peaceful grove beneath a silver moon, a unicorn named Lumina "
+    "discovered a "
     "hidden pool that reflected the stars. \\u00c9t\\u00e9 \xe6\x97\xa5\xe6\x9c\xac.\",\n"
-    "          \"annotations\": []\n        }\n      ]\n    },\n    {\n      \"type\": \"function_call\",\n"
-    "      \"id\": \"fc_12345xyz\",\n      \"call_id\": \"call_12345xyz\",\n      \"name\": \"get_weather\",\n"
-    "      \"arguments\": \"{\\\"location\\\":\\\"Paris, France\\\"}\",\n      \"status\": \"completed\"\n    }\n"
-    "  ],\n  \"usage\": {\n    \"input_tokens\": 36,\n    \"input_tokens_details\": {\"cached_tokens\": 0},\n"
+    "          \"annotations\": []\n        }\n      ]\n    },\n    {\n      \"type\": "
+    "\"function_call\",\n"
+    "      \"id\": \"fc_12345xyz\",\n      \"call_id\": \"call_12345xyz\",\n      \"name\": "
+    "\"get_weather\",\n"
+    "      \"arguments\": \"{\\\"location\\\":\\\"Paris, France\\\"}\",\n      \"status\": "
+    "\"completed\"\n    }\n"
+    "  ],\n  \"usage\": {\n    \"input_tokens\": 36,\n    \"input_tokens_details\": "
+    "{\"cached_tokens\": 0},\n"
     "    \"output_tokens\": 87,\n    \"output_tokens_details\": {\"reasoning_tokens\": 0},\n"
     "    \"total_tokens\": 123\n  }\n}\n";
 
@@ -177,9 +215,11 @@ static void assert_entries_eq(const sc_proxy_entry_t *a, const sc_proxy_entry_t 
     for (size_t i = 0; i < a->n_events; i++) {
         ck_assert_uint_eq(a->events[i].offset_ms, b->events[i].offset_ms);
         ck_assert_uint_eq(a->events[i].event.len, b->events[i].event.len);
-        ck_assert_int_eq(memcmp(a->events[i].event.ptr, b->events[i].event.ptr, a->events[i].event.len), 0);
+        ck_assert_int_eq(
+            memcmp(a->events[i].event.ptr, b->events[i].event.ptr, a->events[i].event.len), 0);
         ck_assert_uint_eq(a->events[i].data.len, b->events[i].data.len);
-        ck_assert_int_eq(memcmp(a->events[i].data.ptr, b->events[i].data.ptr, a->events[i].data.len), 0);
+        ck_assert_int_eq(
+            memcmp(a->events[i].data.ptr, b->events[i].data.ptr, a->events[i].data.len), 0);
     }
 }
 
@@ -230,45 +270,62 @@ START_TEST(entry_rejects_corrupt_and_foreign)
         "not json",
         "[1,2]",
         "{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}", /* a /store entry's own response */
-        "{\"sc_proxy\":2,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":2,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"gemini\",\"form\":\"json\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"gemini\",\"form\":\"json\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"xml\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"xml\",\"status\":200,\"ctype\":\"\",\"model\":"
+        "\"\","
         "\"usage\":[1,2,3],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,-5],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":99,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":99,\"ctype\":\"\",\"model\":"
+        "\"\","
         "\"usage\":[1,2,3],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3]}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"json\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"body\":{}}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[]}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[-1,\"x\"]]}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,\"x\",\"e\",4]]}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,5]]}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,\"x\",\"a\\nb\"]]}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,\"x\"]],\"body\":\"{}\"}",
-        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\",\"model\":\"\","
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\","
         "\"usage\":[1,2,3],\"events\":[[0,\"x\"]", /* truncated */
         NULL,
     };
     for (int i = 0; bad[i]; i++) {
         sc_proxy_entry_t e;
-        ck_assert_msg(sc_proxy_entry_decode(&e, bad[i], strlen(bad[i])) == SC_ECORRUPT, "accepted #%d", i);
+        ck_assert_msg(sc_proxy_entry_decode(&e, bad[i], strlen(bad[i])) == SC_ECORRUPT,
+                      "accepted #%d", i);
     }
     /* The well-formed neighbour of the rejected ones is accepted. */
-    static const char ok[] = "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
-                             "\"model\":\"\",\"usage\":[1,2,-1],\"events\":[[0,\"x\"],[3,\"y\",\"e\"]]}";
+    static const char ok[] =
+        "{\"sc_proxy\":1,\"api\":\"chat\",\"form\":\"stream\",\"status\":200,\"ctype\":\"\","
+        "\"model\":\"\",\"usage\":[1,2,-1],\"events\":[[0,\"x\"],[3,\"y\",\"e\"]]}";
     sc_proxy_entry_t e;
     ck_assert_int_eq(sc_proxy_entry_decode(&e, ok, strlen(ok)), 0);
     ck_assert_uint_eq(e.n_events, 2);
@@ -285,21 +342,25 @@ START_TEST(entry_of_a_10kb_stream_is_compact)
     sc_buf_t raw = {0};
     sc_buf_puts(&raw, CHUNK("{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}", "null"));
     for (int i = 0; raw.len < 10 * 1024; i++)
-        sc_buf_printf(&raw,
-                      "data: {\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion.chunk\",\"created\":1718000001,"
-                      "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":"
-                      "\"fp_x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" word%d\"},\"logprobs\":null,"
-                      "\"finish_reason\":null}]}\n\n",
-                      i);
+        sc_buf_printf(
+            &raw,
+            "data: "
+            "{\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion.chunk\",\"created\":1718000001,"
+            "\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":"
+            "\"fp_x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" "
+            "word%d\"},\"logprobs\":null,"
+            "\"finish_reason\":null}]}\n\n",
+            i);
     sc_buf_puts(&raw, CHUNK("{}", "\"stop\"") "data: [DONE]\n\n");
     sc_proxy_entry_t e;
     sc_sse_rec_t *r = recorded(SC_API_OPENAI_CHAT, raw.data, raw.len, &e);
     sc_buf_t enc = {0};
     ck_assert_int_eq(sc_proxy_entry_encode(&e, &enc), 0);
     double ratio = (double)enc.len / (double)raw.len;
-    printf("proxy entry: %zu-byte stream (%zu events) -> %zu-byte entry (%.2fx)\n", raw.len, e.n_events,
-           enc.len, ratio);
-    ck_assert_msg(ratio < 2.0, "a %zu-byte stream became a %zu-byte entry (%.2fx)", raw.len, enc.len, ratio);
+    printf("proxy entry: %zu-byte stream (%zu events) -> %zu-byte entry (%.2fx)\n", raw.len,
+           e.n_events, enc.len, ratio);
+    ck_assert_msg(ratio < 2.0, "a %zu-byte stream became a %zu-byte entry (%.2fx)", raw.len,
+                  enc.len, ratio);
     ck_assert_msg(ratio < 1.25, "entry overhead grew: %.2fx", ratio); /* measured 1.15x */
     sc_proxy_entry_free(&e);
     sc_sse_rec_destroy(r);
@@ -325,11 +386,13 @@ static void assemble_recorded(sc_api_t api, const char *stream, const char *want
 START_TEST(assemble_chat_tool_calls_and_text)
 {
     assemble_recorded(SC_API_OPENAI_CHAT, CHAT_TOOLS, CHAT_TOOLS_BODY);
-    assemble_recorded(SC_API_OPENAI_CHAT, CHAT_TEXT,
-                      "{\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion\",\"created\":1718000001,"
-                      "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
-                      "\"assistant\",\"content\":\"Hello there, world\",\"refusal\":null},\"logprobs\":null,"
-                      "\"finish_reason\":\"stop\"}],\"service_tier\":\"default\",\"system_fingerprint\":\"fp_x\"}");
+    assemble_recorded(
+        SC_API_OPENAI_CHAT, CHAT_TEXT,
+        "{\"id\":\"chatcmpl-T1\",\"object\":\"chat.completion\",\"created\":1718000001,"
+        "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+        "\"assistant\",\"content\":\"Hello there, world\",\"refusal\":null},\"logprobs\":null,"
+        "\"finish_reason\":\"stop\"}],\"service_tier\":\"default\",\"system_fingerprint\":\"fp_"
+        "x\"}");
     /* A JSON entry is not assembled. */
     sc_proxy_entry_t e = {.api = SC_API_OPENAI_CHAT, .form = SC_PROXY_FORM_JSON};
     sc_buf_t out = {0};
@@ -346,7 +409,8 @@ END_TEST
 START_TEST(assemble_responses_is_the_completed_payload)
 {
     static const char stream[] =
-        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
+        "event: response.created\ndata: "
+        "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
         "{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n"
         "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":1,"
         "\"response\":{\"id\":\"resp_1\", \"status\":\"completed\",\"output\":[],\"x\":1.50}}\n\n";
@@ -355,7 +419,8 @@ START_TEST(assemble_responses_is_the_completed_payload)
     sc_buf_t out = {0};
     ck_assert_int_eq(sc_proxy_assemble(&e, &out), 0);
     /* Byte for byte, spacing and number formatting included. */
-    ck_assert_str_eq(out.data, "{\"id\":\"resp_1\", \"status\":\"completed\",\"output\":[],\"x\":1.50}");
+    ck_assert_str_eq(out.data,
+                     "{\"id\":\"resp_1\", \"status\":\"completed\",\"output\":[],\"x\":1.50}");
     sc_buf_free(&out);
     sc_proxy_entry_free(&e);
     sc_sse_rec_destroy(r);
@@ -369,7 +434,8 @@ END_TEST
 static void round_trip(sc_api_t api, const char *body, sc_buf_t *assembled, sc_proxy_entry_t *syn)
 {
     sc_proxy_entry_t e;
-    ck_assert_int_eq(sc_proxy_entry_from_body(&e, api, 200, "application/json", body, strlen(body)), 0);
+    ck_assert_int_eq(sc_proxy_entry_from_body(&e, api, 200, "application/json", body, strlen(body)),
+                     0);
     ck_assert_int_eq(sc_proxy_synthesize(&e, syn), 0);
     ck_assert_int_eq(syn->form, SC_PROXY_FORM_STREAM);
     sc_proxy_replay_t rp;
@@ -394,14 +460,21 @@ START_TEST(synthesize_chat_round_trips)
 {
     /* Text over several pieces with multi-byte characters, and tool calls. */
     static const char body[] =
-        "{\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\",\"object\":\"chat.completion\",\"created\":1741569952,"
-        "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-        "\"content\":\"Caf\xc3\xa9 au lait: the capital of France is Paris, \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
-        "text follows here to make this longer than a single piece of sixty-four bytes.\",\"refusal\":null,"
-        "\"tool_calls\":[{\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
-        "\"{\\\"q\\\":\\\"a fairly long argument string that needs more than one delta to send\\\"}\"}}]},"
+        "{\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\",\"object\":\"chat.completion\","
+        "\"created\":1741569952,"
+        "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+        "\"assistant\","
+        "\"content\":\"Caf\xc3\xa9 au lait: the capital of France is Paris, "
+        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+        "text follows here to make this longer than a single piece of sixty-four "
+        "bytes.\",\"refusal\":null,"
+        "\"tool_calls\":[{\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":"
+        "\"{\\\"q\\\":\\\"a fairly long argument string that needs more than one delta to "
+        "send\\\"}\"}}]},"
         "\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":19,"
-        "\"completion_tokens\":10,\"total_tokens\":29,\"prompt_tokens_details\":{\"cached_tokens\":0}},"
+        "\"completion_tokens\":10,\"total_tokens\":29,\"prompt_tokens_details\":{\"cached_tokens\":"
+        "0}},"
         "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_abc\"}";
     sc_buf_t out = {0};
     sc_proxy_entry_t syn;
@@ -410,7 +483,8 @@ START_TEST(synthesize_chat_round_trips)
     /* The shape: role chunk first, pieces of at most 64 bytes, a usage chunk
      * with empty choices, [DONE] last. */
     ck_assert_uint_gt(syn.n_events, 6);
-    char *first = dup_slice(syn.events[0].data), *usage = dup_slice(syn.events[syn.n_events - 2].data);
+    char *first = dup_slice(syn.events[0].data),
+         *usage = dup_slice(syn.events[syn.n_events - 2].data);
     ck_assert_ptr_nonnull(strstr(first, "\"role\":\"assistant\""));
     ck_assert_int_eq(memcmp(syn.events[syn.n_events - 1].data.ptr, "[DONE]", 6), 0);
     ck_assert_ptr_nonnull(strstr(usage, "\"choices\":[]"));
@@ -436,7 +510,8 @@ START_TEST(synthesize_messages_round_trips)
     sc_proxy_entry_t syn;
     round_trip(SC_API_ANTHROPIC_MESSAGES, MSG_TOOL_BODY, &out, &syn);
     assert_json_eq(out.data, MSG_TOOL_BODY);
-    static const char *const names[] = {"message_start", "content_block_start", "content_block_delta"};
+    static const char *const names[] = {"message_start", "content_block_start",
+                                        "content_block_delta"};
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(memcmp(syn.events[i].event.ptr, names[i], strlen(names[i])), 0);
     ck_assert_int_eq(memcmp(syn.events[syn.n_events - 1].event.ptr, "message_stop", 12), 0);
@@ -514,8 +589,8 @@ START_TEST(replay_chat_rewrites_ids_keeps_boundaries)
     uint64_t rng = 42;
     for (int include_usage = 0; include_usage <= 1; include_usage++) {
         sc_proxy_replay_t rp;
-        ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_CHAT, &rng, 1800000000, "gpt-4o", 6,
-                                              include_usage),
+        ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_CHAT, &rng, 1800000000, "gpt-4o",
+                                              6, include_usage),
                          0);
         ck_assert_int_eq(strncmp(rp.id, "chatcmpl-", 9), 0);
         ck_assert_uint_eq(strlen(rp.id), 38);
@@ -564,10 +639,12 @@ START_TEST(replay_chat_adds_usage_only_when_known)
         json_t *got = parse_wire(&wire);
         ck_assert_uint_eq(json_array_size(got), e.n_events + (size_t)k);
         if (k) {
-            json_t *u = json_loads(json_string_value(json_array_get(json_array_get(got, e.n_events - 1), 1)),
-                                   0, NULL);
+            json_t *u = json_loads(
+                json_string_value(json_array_get(json_array_get(got, e.n_events - 1), 1)), 0, NULL);
             ck_assert_int_eq(json_array_size(json_object_get(u, "choices")), 0);
-            ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(u, "usage"), "total_tokens")), 34);
+            ck_assert_int_eq(
+                json_integer_value(json_object_get(json_object_get(u, "usage"), "total_tokens")),
+                34);
             ck_assert_str_eq(json_string_value(json_object_get(u, "model")), "gpt-4o-2024-08-06");
             ck_assert_str_eq(json_string_value(json_object_get(u, "id")), rp.id);
             json_decref(u);
@@ -588,19 +665,22 @@ START_TEST(replay_messages_and_responses)
     sc_sse_rec_t *r = recorded(SC_API_ANTHROPIC_MESSAGES, MSG_TOOL, strlen(MSG_TOOL), &e);
     sc_proxy_replay_t rp;
     uint64_t rng = 3;
-    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_ANTHROPIC_MESSAGES, &rng, 9, "claude-x", 8, 0), 0);
+    ck_assert_int_eq(
+        sc_proxy_replay_init(&rp, SC_API_ANTHROPIC_MESSAGES, &rng, 9, "claude-x", 8, 0), 0);
     ck_assert_int_eq(strncmp(rp.id, "msg_01", 6), 0);
     ck_assert_uint_eq(strlen(rp.id), 28);
     sc_buf_t wire = {0};
     replay_all(&rp, &e, &e.usage, &wire);
     json_t *got = parse_wire(&wire);
     ck_assert_uint_eq(json_array_size(got), e.n_events);
-    json_t *start = json_loads(json_string_value(json_array_get(json_array_get(got, 0), 1)), 0, NULL);
+    json_t *start =
+        json_loads(json_string_value(json_array_get(json_array_get(got, 0), 1)), 0, NULL);
     ck_assert_str_eq(json_string_value(json_array_get(json_array_get(got, 0), 0)), "message_start");
     json_t *m = json_object_get(start, "message");
     ck_assert_str_eq(json_string_value(json_object_get(m, "id")), rp.id);
     ck_assert_str_eq(json_string_value(json_object_get(m, "model")), "claude-x");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(m, "usage"), "input_tokens")), 472);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(m, "usage"), "input_tokens")), 472);
     ck_assert_ptr_nonnull(strstr(wire.data, "\"id\":\"toolu_01T1x1fJ34qAmk2tNTrN7Up6\""));
     ck_assert_ptr_null(strstr(wire.data, "msg_014p7gG3wDgGV9EUtLvnow3U"));
     json_decref(start);
@@ -612,12 +692,12 @@ START_TEST(replay_messages_and_responses)
      * event; item ids stay; the pretty-printed body's lines become several
      * data: lines that join back to it. */
     sc_proxy_entry_t body, syn;
-    ck_assert_int_eq(sc_proxy_entry_from_body(&body, SC_API_OPENAI_RESPONSES, 200, "application/json",
-                                              RESP_BODY, strlen(RESP_BODY)),
+    ck_assert_int_eq(sc_proxy_entry_from_body(&body, SC_API_OPENAI_RESPONSES, 200,
+                                              "application/json", RESP_BODY, strlen(RESP_BODY)),
                      0);
     ck_assert_int_eq(sc_proxy_synthesize(&body, &syn), 0);
-    ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_RESPONSES, &rng, 1800000000, "gpt-4.1", 7, 0),
-                     0);
+    ck_assert_int_eq(
+        sc_proxy_replay_init(&rp, SC_API_OPENAI_RESPONSES, &rng, 1800000000, "gpt-4.1", 7, 0), 0);
     ck_assert_int_eq(strncmp(rp.id, "resp_", 5), 0);
     ck_assert_uint_eq(strlen(rp.id), 53);
     wire.len = 0;
@@ -626,7 +706,8 @@ START_TEST(replay_messages_and_responses)
     ck_assert_uint_eq(json_array_size(got), syn.n_events);
     int lifecycle = 0;
     for (size_t i = 0; i < json_array_size(got); i++) {
-        json_t *j = json_loads(json_string_value(json_array_get(json_array_get(got, i), 1)), 0, NULL);
+        json_t *j =
+            json_loads(json_string_value(json_array_get(json_array_get(got, i), 1)), 0, NULL);
         ck_assert_ptr_nonnull(j);
         json_t *resp = json_object_get(j, "response");
         if (resp) {
@@ -657,13 +738,15 @@ START_TEST(rewrite_body_keeps_other_bytes)
     sc_proxy_replay_t rp;
     uint64_t rng = 5;
     ck_assert_int_eq(sc_proxy_replay_init(&rp, SC_API_OPENAI_CHAT, &rng, 77, "m\"x", 3, 0), 0);
-    static const char body[] = "{ \"id\" : \"old\", \"n\": 1.50e3, \"model\":\"gpt\",\"nested\":{\"id\":\"keep\"},"
-                               "\"created\":5 }";
+    static const char body[] =
+        "{ \"id\" : \"old\", \"n\": 1.50e3, \"model\":\"gpt\",\"nested\":{\"id\":\"keep\"},"
+        "\"created\":5 }";
     sc_buf_t out = {0};
     ck_assert_int_eq(sc_proxy_rewrite_body(&rp, body, strlen(body), &out), 0);
     char want[256];
     snprintf(want, sizeof(want),
-             "{ \"id\" : \"%s\", \"n\": 1.50e3, \"model\":\"m\\\"x\",\"nested\":{\"id\":\"keep\"},\"created\":77 }",
+             "{ \"id\" : \"%s\", \"n\": 1.50e3, "
+             "\"model\":\"m\\\"x\",\"nested\":{\"id\":\"keep\"},\"created\":77 }",
              rp.id);
     ck_assert_str_eq(out.data, want);
     ck_assert_int_eq(sc_proxy_rewrite_body(&rp, "[1]", 3, &out), SC_EINVAL);

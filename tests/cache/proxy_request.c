@@ -76,7 +76,9 @@ static void assert_rc(sc_api_t api, const char *body, int want, const char *need
     sc_proxy_request_free(&r); /* harmless after a failure */
 }
 
-#define MSGS "'messages':[{'role':'system','content':'Be brief.'},{'role':'user','content':'Capital of France?'}]"
+#define MSGS                                                                                       \
+    "'messages':[{'role':'system','content':'Be brief.'},{'role':'user','content':'Capital of "    \
+    "France?'}]"
 #define CHAT_BASE "{'model':'gpt-4o'," MSGS
 #define ANTH_MSGS "'messages':[{'role':'user','content':'Capital of France?'}]"
 #define ANTH_BASE "{'model':'claude-x','max_tokens':100,'system':'Be brief.'," ANTH_MSGS
@@ -85,9 +87,10 @@ static void assert_rc(sc_api_t api, const char *body, int want, const char *need
 START_TEST(delivery_fields_do_not_change_the_key)
 {
     same_key(CHAT, CHAT_BASE "}",
-             CHAT_BASE ",'stream':true,'stream_options':{'include_usage':true},'user':'u1',"
-                       "'metadata':{'a':'b'},'store':true,'service_tier':'flex','request_id':'r1',"
-                       "'safety_identifier':'s','prompt_cache_key':'k','prompt_cache_retention':'24h'}");
+             CHAT_BASE
+             ",'stream':true,'stream_options':{'include_usage':true},'user':'u1',"
+             "'metadata':{'a':'b'},'store':true,'service_tier':'flex','request_id':'r1',"
+             "'safety_identifier':'s','prompt_cache_key':'k','prompt_cache_retention':'24h'}");
     same_key(CHAT, CHAT_BASE ",'stream':false}", CHAT_BASE ",'stream':true}");
     same_key(ANTH, ANTH_BASE "}",
              ANTH_BASE ",'stream':true,'metadata':{'user_id':'end-user-7'},'service_tier':'auto'}");
@@ -100,9 +103,13 @@ END_TEST
 START_TEST(answer_fields_change_key_and_scope)
 {
     const char *chat[] = {
-        CHAT_BASE ",'temperature':0.2}", CHAT_BASE ",'n':2}", CHAT_BASE ",'seed':7}",
-        CHAT_BASE ",'max_tokens':10}", CHAT_BASE ",'logprobs':true}",
-        CHAT_BASE ",'tool_choice':'auto'}", CHAT_BASE ",'response_format':{'type':'json_object'}}",
+        CHAT_BASE ",'temperature':0.2}",
+        CHAT_BASE ",'n':2}",
+        CHAT_BASE ",'seed':7}",
+        CHAT_BASE ",'max_tokens':10}",
+        CHAT_BASE ",'logprobs':true}",
+        CHAT_BASE ",'tool_choice':'auto'}",
+        CHAT_BASE ",'response_format':{'type':'json_object'}}",
         CHAT_BASE ",'tools':[{'type':'function','function':{'name':'f'}}]}",
         CHAT_BASE ",'some_future_param':1}",
         "{'model':'gpt-4o-mini'," MSGS "}",
@@ -112,27 +119,37 @@ START_TEST(answer_fields_change_key_and_scope)
     for (size_t i = 0; i < sizeof(chat) / sizeof(chat[0]); i++)
         diff_key(CHAT, CHAT_BASE "}", chat[i], 1);
     /* Anthropic's system and tools are parameters: key and scope. */
-    diff_key(ANTH, ANTH_BASE "}", "{'model':'claude-x','max_tokens':100,'system':'Be verbose.'," ANTH_MSGS "}", 1);
+    diff_key(ANTH, ANTH_BASE "}",
+             "{'model':'claude-x','max_tokens':100,'system':'Be verbose.'," ANTH_MSGS "}", 1);
     diff_key(ANTH, ANTH_BASE "}", ANTH_BASE ",'tools':[{'name':'f','input_schema':{}}]}", 1);
     diff_key(ANTH, ANTH_BASE "}", "{'model':'claude-x','max_tokens':100," ANTH_MSGS "}", 1);
     diff_key(ANTH, ANTH_BASE "}", ANTH_BASE ",'temperature':0}", 1);
-    diff_key(RESP, RESP_BASE "}", "{'model':'gpt-4o','instructions':'Be verbose.','input':'Capital of France?'}", 1);
+    diff_key(RESP, RESP_BASE "}",
+             "{'model':'gpt-4o','instructions':'Be verbose.','input':'Capital of France?'}", 1);
     diff_key(RESP, RESP_BASE "}", RESP_BASE ",'tools':[{'type':'web_search'}]}", 1);
 }
 END_TEST
 
 START_TEST(final_user_text_changes_the_key_not_the_scope)
 {
-    diff_key(CHAT, CHAT_BASE "}", "{'model':'gpt-4o','messages':[{'role':'system','content':'Be brief.'},"
-                                  "{'role':'user','content':'What is the capital of France?'}]}", 0);
-    diff_key(ANTH, ANTH_BASE "}", "{'model':'claude-x','max_tokens':100,'system':'Be brief.',"
-                                  "'messages':[{'role':'user','content':'France: capital?'}]}", 0);
-    diff_key(RESP, RESP_BASE "}", "{'model':'gpt-4o','instructions':'Be brief.','input':'France capital'}", 0);
+    diff_key(CHAT, CHAT_BASE "}",
+             "{'model':'gpt-4o','messages':[{'role':'system','content':'Be brief.'},"
+             "{'role':'user','content':'What is the capital of France?'}]}",
+             0);
+    diff_key(ANTH, ANTH_BASE "}",
+             "{'model':'claude-x','max_tokens':100,'system':'Be brief.',"
+             "'messages':[{'role':'user','content':'France: capital?'}]}",
+             0);
+    diff_key(RESP, RESP_BASE "}",
+             "{'model':'gpt-4o','instructions':'Be brief.','input':'France capital'}", 0);
     /* Earlier turns are history: they change the scope. */
-    diff_key(CHAT, "{'model':'m','messages':[{'role':'user','content':'a'},{'role':'assistant','content':'b'},"
-                   "{'role':'user','content':'c'}]}",
-             "{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':'b'},"
-             "{'role':'user','content':'c'}]}", 1);
+    diff_key(
+        CHAT,
+        "{'model':'m','messages':[{'role':'user','content':'a'},{'role':'assistant','content':'b'},"
+        "{'role':'user','content':'c'}]}",
+        "{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':'b'},"
+        "{'role':'user','content':'c'}]}",
+        1);
 }
 END_TEST
 
@@ -140,12 +157,15 @@ END_TEST
  * about another picture is never a semantic match. */
 START_TEST(scope_keeps_non_text_parts)
 {
-#define IMG(q, url) "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'" q "'}," \
-                    "{'type':'image_url','image_url':{'url':'" url "'}}]}]}"
+#define IMG(q, url)                                                                                \
+    "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'" q "'},"           \
+    "{'type':'image_url','image_url':{'url':'" url "'}}]}]}"
     diff_key(CHAT, IMG("What is this?", "data:a"), IMG("What is in this picture?", "data:a"), 0);
     diff_key(CHAT, IMG("What is this?", "data:a"), IMG("What is this?", "data:b"), 1);
-#define AIMG(q, data) "{'model':'c','max_tokens':9,'messages':[{'role':'user','content':[{'type':'image'," \
-                      "'source':{'type':'base64','media_type':'image/png','data':'" data "'}},{'type':'text','text':'" q "'}]}]}"
+#define AIMG(q, data)                                                                              \
+    "{'model':'c','max_tokens':9,'messages':[{'role':'user','content':[{'type':'image',"           \
+    "'source':{'type':'base64','media_type':'image/png','data':'" data                             \
+    "'}},{'type':'text','text':'" q "'}]}]}"
     diff_key(ANTH, AIMG("Describe it", "AAAA"), AIMG("Describe this", "AAAA"), 0);
     diff_key(ANTH, AIMG("Describe it", "AAAA"), AIMG("Describe it", "BBBB"), 1);
 }
@@ -164,11 +184,14 @@ START_TEST(apis_never_share_keys)
     char err[128];
     const char *native = "{\"model\":\"m\",\"namespace\":\"default\",\"tenant\":\"t1\","
                          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-    ck_assert_int_eq(sc_request_parse(&n, SC_REQ_LOOKUP, native, strlen(native), err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_request_parse(&n, SC_REQ_LOOKUP, native, strlen(native), err, sizeof(err)),
+                     0);
     ck_assert(memcmp(chat.key, n.key, 16) != 0);
     sc_request_free(&n);
     /* A client's own "api" field is an ordinary parameter. */
-    ks_t forged = ks(CHAT, "{'model':'m','api':'anthropic.messages','messages':[{'role':'user','content':'hi'}]}");
+    ks_t forged =
+        ks(CHAT,
+           "{'model':'m','api':'anthropic.messages','messages':[{'role':'user','content':'hi'}]}");
     ck_assert(memcmp(forged.key, anth.key, 16) != 0 && memcmp(forged.key, chat.key, 16) != 0);
 }
 END_TEST
@@ -185,7 +208,8 @@ START_TEST(namespace_and_tenant_come_from_the_context)
     char err[256];
     for (int i = 0; i < 3; i++) {
         sc_proxy_request_t r;
-        ck_assert_int_eq(sc_proxy_request_parse(&r, CHAT, body, strlen(body), &ctxs[i], err, sizeof(err)), 0);
+        ck_assert_int_eq(
+            sc_proxy_request_parse(&r, CHAT, body, strlen(body), &ctxs[i], err, sizeof(err)), 0);
         memcpy(keys[i], r.req.key, 16);
         ck_assert_int_eq((int)r.req.ns_len, (int)ctxs[i].ns_len);
         ck_assert(memcmp(r.req.ns, ctxs[i].ns, r.req.ns_len) == 0);
@@ -196,12 +220,14 @@ START_TEST(namespace_and_tenant_come_from_the_context)
     ck_assert(memcmp(keys[0], keys[1], 16) != 0 && memcmp(keys[0], keys[2], 16) != 0);
     /* No context: the default namespace, no tenant. */
     sc_proxy_request_t r;
-    ck_assert_int_eq(sc_proxy_request_parse(&r, CHAT, body, strlen(body), NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_proxy_request_parse(&r, CHAT, body, strlen(body), NULL, err, sizeof(err)),
+                     0);
     ck_assert_str_eq(r.req.ns, "default");
     ck_assert_uint_eq(r.req.tenant_len, 0);
     sc_proxy_request_free(&r);
     sc_proxy_ctx_t bad = {.ns = "a b", .ns_len = 3};
-    ck_assert_int_eq(sc_proxy_request_parse(&r, CHAT, body, strlen(body), &bad, err, sizeof(err)), SC_EINVAL);
+    ck_assert_int_eq(sc_proxy_request_parse(&r, CHAT, body, strlen(body), &bad, err, sizeof(err)),
+                     SC_EINVAL);
     ck_assert(strstr(err, "namespace"));
 }
 END_TEST
@@ -210,41 +236,63 @@ static void text_is(sc_api_t api, const char *body, const char *want)
 {
     sc_proxy_request_t r = parse_ok(api, body);
     ck_assert_msg(strcmp(r.req.text.data ? r.req.text.data : "", want) == 0,
-                  "text of %s is '%s', want '%s'", body, r.req.text.data ? r.req.text.data : "", want);
+                  "text of %s is '%s', want '%s'", body, r.req.text.data ? r.req.text.data : "",
+                  want);
     sc_proxy_request_free(&r);
 }
 
 START_TEST(semantic_text_is_the_final_user_text)
 {
     text_is(CHAT, CHAT_BASE "}", "Capital of France?");
-    text_is(CHAT, "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'a'},"
-                  "{'type':'image_url','image_url':{'url':'x'}},{'type':'text','text':'b'}]}]}", "a\nb");
-    text_is(CHAT, "{'model':'m','messages':[{'role':'user','content':'q'},{'role':'assistant','content':null,"
-                  "'tool_calls':[{'id':'1','type':'function','function':{'name':'f','arguments':'{}'}}]},"
-                  "{'role':'tool','tool_call_id':'1','content':'42'}]}", "");
+    text_is(CHAT,
+            "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'a'},"
+            "{'type':'image_url','image_url':{'url':'x'}},{'type':'text','text':'b'}]}]}",
+            "a\nb");
+    text_is(
+        CHAT,
+        "{'model':'m','messages':[{'role':'user','content':'q'},{'role':'assistant','content':null,"
+        "'tool_calls':[{'id':'1','type':'function','function':{'name':'f','arguments':'{}'}}]},"
+        "{'role':'tool','tool_call_id':'1','content':'42'}]}",
+        "");
     text_is(CHAT, "{'model':'m','messages':[{'role':'user','content':'  \\n '}]}", "");
     text_is(ANTH, ANTH_BASE "}", "Capital of France?");
-    text_is(ANTH, "{'model':'c','messages':[{'role':'user','content':[{'type':'text','text':'Hello'},"
-                  "{'type':'text','text':'there','cache_control':{'type':'ephemeral'}}]}]}", "Hello\nthere");
+    text_is(ANTH,
+            "{'model':'c','messages':[{'role':'user','content':[{'type':'text','text':'Hello'},"
+            "{'type':'text','text':'there','cache_control':{'type':'ephemeral'}}]}]}",
+            "Hello\nthere");
     /* A final turn of tool results only: exact-only. */
-    text_is(ANTH, "{'model':'c','messages':[{'role':'user','content':'weather?'},{'role':'assistant','content':"
-                  "[{'type':'tool_use','id':'t1','name':'w','input':{}}]},{'role':'user','content':"
-                  "[{'type':'tool_result','tool_use_id':'t1','content':'sunny'}]}]}", "");
+    text_is(ANTH,
+            "{'model':'c','messages':[{'role':'user','content':'weather?'},{'role':'assistant','"
+            "content':"
+            "[{'type':'tool_use','id':'t1','name':'w','input':{}}]},{'role':'user','content':"
+            "[{'type':'tool_result','tool_use_id':'t1','content':'sunny'}]}]}",
+            "");
     /* An assistant prefill has no text either. */
-    text_is(ANTH, "{'model':'c','messages':[{'role':'user','content':'hi'},{'role':'assistant','content':'Sure'}]}", "");
+    text_is(ANTH,
+            "{'model':'c','messages':[{'role':'user','content':'hi'},{'role':'assistant','content':"
+            "'Sure'}]}",
+            "");
     text_is(RESP, RESP_BASE "}", "Capital of France?");
-    text_is(RESP, "{'model':'m','input':[{'type':'message','role':'user','content':[{'type':'input_text','text':'a'},"
-                  "{'type':'input_image','image_url':'data:x'}]}]}", "a");
-    text_is(RESP, "{'model':'m','input':[{'role':'user','content':'q'},{'type':'function_call','call_id':'c',"
-                  "'name':'f','arguments':'{}'},{'type':'function_call_output','call_id':'c','output':'42'}]}", "");
+    text_is(RESP,
+            "{'model':'m','input':[{'type':'message','role':'user','content':[{'type':'input_text',"
+            "'text':'a'},"
+            "{'type':'input_image','image_url':'data:x'}]}]}",
+            "a");
+    text_is(
+        RESP,
+        "{'model':'m','input':[{'role':'user','content':'q'},{'type':'function_call','call_id':'c',"
+        "'name':'f','arguments':'{}'},{'type':'function_call_output','call_id':'c','output':'42'}]"
+        "}",
+        "");
 }
 END_TEST
 
 START_TEST(tool_result_turns_keep_their_results_in_the_key)
 {
-#define TOOL(res) "{'model':'c','messages':[{'role':'user','content':'weather?'},{'role':'assistant','content':" \
-                  "[{'type':'tool_use','id':'t1','name':'w','input':{}}]},{'role':'user','content':"            \
-                  "[{'type':'tool_result','tool_use_id':'t1','content':'" res "'}]}]}"
+#define TOOL(res)                                                                                  \
+    "{'model':'c','messages':[{'role':'user','content':'weather?'},{'role':'assistant','content':" \
+    "[{'type':'tool_use','id':'t1','name':'w','input':{}}]},{'role':'user','content':"             \
+    "[{'type':'tool_result','tool_use_id':'t1','content':'" res "'}]}]}"
     diff_key(ANTH, TOOL("sunny"), TOOL("rain"), 1);
 }
 END_TEST
@@ -252,14 +300,20 @@ END_TEST
 START_TEST(responses_input_forms)
 {
     /* A string is one user message, however it is spelled. */
-    same_key(RESP, "{'model':'m','input':'hi'}", "{'model':'m','input':[{'role':'user','content':'hi'}]}");
+    same_key(RESP, "{'model':'m','input':'hi'}",
+             "{'model':'m','input':[{'role':'user','content':'hi'}]}");
     same_key(RESP, "{'model':'m','input':'hi'}",
              "{'model':'m','input':[{'type':'message','role':'user','content':'hi'}]}");
     /* Other items are history, as sent. */
-    diff_key(RESP, "{'model':'m','input':[{'role':'user','content':'q'},{'type':'function_call','call_id':'c',"
-                   "'name':'f','arguments':'{}'},{'type':'function_call_output','call_id':'c','output':'42'}]}",
-             "{'model':'m','input':[{'role':'user','content':'q'},{'type':'function_call','call_id':'c',"
-             "'name':'f','arguments':'{}'},{'type':'function_call_output','call_id':'c','output':'43'}]}", 1);
+    diff_key(
+        RESP,
+        "{'model':'m','input':[{'role':'user','content':'q'},{'type':'function_call','call_id':'c',"
+        "'name':'f','arguments':'{}'},{'type':'function_call_output','call_id':'c','output':'42'}]"
+        "}",
+        "{'model':'m','input':[{'role':'user','content':'q'},{'type':'function_call','call_id':'c',"
+        "'name':'f','arguments':'{}'},{'type':'function_call_output','call_id':'c','output':'43'}]"
+        "}",
+        1);
     /* A version-pinned prompt template needs no input. */
     sc_proxy_request_t r = parse_ok(RESP, "{'model':'m','prompt':{'id':'pmpt_1','version':'2'}}");
     ck_assert_uint_eq(r.req.text.len, 0);
@@ -270,8 +324,10 @@ END_TEST
 START_TEST(responses_with_upstream_state_pass_through)
 {
     const char *bodies[] = {
-        RESP_BASE ",'previous_response_id':'resp_1'}", RESP_BASE ",'conversation':'conv_1'}",
-        RESP_BASE ",'store':true}", RESP_BASE ",'background':true}",
+        RESP_BASE ",'previous_response_id':'resp_1'}",
+        RESP_BASE ",'conversation':'conv_1'}",
+        RESP_BASE ",'store':true}",
+        RESP_BASE ",'background':true}",
         RESP_BASE ",'prompt':{'id':'pmpt_1'}}",
     };
     const char *why[] = {"previous_response_id", "conversation", "store", "background", "version"};
@@ -283,8 +339,9 @@ START_TEST(responses_with_upstream_state_pass_through)
     /* A pass-through still knows it is streamed. */
     sc_proxy_request_t r;
     char err[256];
-    ck_assert_int_eq(parse_with(&r, RESP, RESP_BASE ",'stream':true,'store':true}", &ctx_t1, err, sizeof(err)),
-                     SC_ENOTCACHEABLE);
+    ck_assert_int_eq(
+        parse_with(&r, RESP, RESP_BASE ",'stream':true,'store':true}", &ctx_t1, err, sizeof(err)),
+        SC_ENOTCACHEABLE);
     ck_assert_int_eq(r.stream, 1);
     ck_assert_int_eq(r.api, RESP);
 }
@@ -299,23 +356,30 @@ START_TEST(not_json_passes_through_malformed_is_refused)
     assert_rc(ANTH, "[1,2]", SC_EINVAL, "JSON object");
     assert_rc(CHAT, "'just a string'", SC_EINVAL, "JSON object");
     assert_rc(RESP, "42", SC_EINVAL, "JSON object");
-    assert_rc(CHAT, "{'messages':[{'role':'user','content':'x'}]}", SC_EINVAL, "\"model\" is required");
-    assert_rc(ANTH, "{'model':5,'messages':[{'role':'user','content':'x'}]}", SC_EINVAL, "\"model\" must be");
+    assert_rc(CHAT, "{'messages':[{'role':'user','content':'x'}]}", SC_EINVAL,
+              "\"model\" is required");
+    assert_rc(ANTH, "{'model':5,'messages':[{'role':'user','content':'x'}]}", SC_EINVAL,
+              "\"model\" must be");
     assert_rc(CHAT, "{'model':'m'}", SC_EINVAL, "messages");
     assert_rc(CHAT, "{'model':'m','messages':{}}", SC_EINVAL, "non-empty array");
     assert_rc(ANTH, "{'model':'m','messages':[]}", SC_EINVAL, "non-empty array");
     assert_rc(CHAT, "{'model':'m','messages':[{'content':'x'}]}", SC_EINVAL, "role");
     assert_rc(CHAT, "{'model':'m','messages':[{'role':'user','content':5}]}", SC_EINVAL, "content");
-    assert_rc(CHAT, "{'model':'m','stream':'yes','messages':[{'role':'user','content':'x'}]}", SC_EINVAL, "stream");
-    assert_rc(CHAT, "{'model':'m','stream_options':1,'messages':[{'role':'user','content':'x'}]}", SC_EINVAL,
-              "stream_options");
-    assert_rc(CHAT, "{'model':'m','stream_options':{'include_usage':1},'messages':[{'role':'user','content':'x'}]}",
+    assert_rc(CHAT, "{'model':'m','stream':'yes','messages':[{'role':'user','content':'x'}]}",
+              SC_EINVAL, "stream");
+    assert_rc(CHAT, "{'model':'m','stream_options':1,'messages':[{'role':'user','content':'x'}]}",
+              SC_EINVAL, "stream_options");
+    assert_rc(CHAT,
+              "{'model':'m','stream_options':{'include_usage':1},'messages':[{'role':'user','"
+              "content':'x'}]}",
               SC_EINVAL, "include_usage");
     assert_rc(RESP, "{'model':'m'}", SC_EINVAL, "\"input\" is required");
     assert_rc(RESP, "{'model':'m','input':5}", SC_EINVAL, "\"input\" must be");
     assert_rc(RESP, "{'model':'m','input':[1]}", SC_EINVAL, "input[0]");
-    assert_rc(RESP, "{'model':'m','input':[{'type':'message','content':'x'}]}", SC_EINVAL, "input[0].role");
-    assert_rc(RESP, "{'model':'m','input':[{'role':'user','content':null}]}", SC_EINVAL, "input[0].content");
+    assert_rc(RESP, "{'model':'m','input':[{'type':'message','content':'x'}]}", SC_EINVAL,
+              "input[0].role");
+    assert_rc(RESP, "{'model':'m','input':[{'role':'user','content':null}]}", SC_EINVAL,
+              "input[0].content");
     assert_rc(RESP, "{'model':'m','input':[{'type':7}]}", SC_EINVAL, "input[0].type");
     assert_rc(SC_API_OPENAI_EMBEDDINGS, "{'model':'m','input':'x'}", SC_EINVAL, "embeddings");
 }
@@ -323,14 +387,21 @@ END_TEST
 
 START_TEST(stream_flags_and_controls_are_carried)
 {
-    sc_proxy_controls_t ctl = {.has_max_age = 1, .max_age_s = 60, .has_threshold = 1, .threshold = 0.95,
-                               .has_ttl = 1, .ttl_s = 3600};
+    sc_proxy_controls_t ctl = {.has_max_age = 1,
+                               .max_age_s = 60,
+                               .has_threshold = 1,
+                               .threshold = 0.95,
+                               .has_ttl = 1,
+                               .ttl_s = 3600};
     sc_proxy_ctx_t ctx = ctx_t1;
     ctx.controls = &ctl;
     sc_proxy_request_t r;
     char err[256];
-    ck_assert_int_eq(parse_with(&r, CHAT, CHAT_BASE ",'stream':true,'stream_options':{'include_usage':true},'n':3}",
-                                &ctx, err, sizeof(err)), 0);
+    ck_assert_int_eq(parse_with(&r, CHAT,
+                                CHAT_BASE
+                                ",'stream':true,'stream_options':{'include_usage':true},'n':3}",
+                                &ctx, err, sizeof(err)),
+                     0);
     ck_assert_int_eq(r.stream, 1);
     ck_assert_int_eq(r.include_usage, 1);
     ck_assert_int_eq(r.api, CHAT);
@@ -369,7 +440,8 @@ static sc_proxy_controls_t cc_ok(const char *cache_control)
     sc_proxy_headers_t h = {.cache_control = sl(cache_control)};
     sc_proxy_controls_t c;
     char err[256] = "";
-    ck_assert_msg(sc_proxy_controls_parse(&h, &c, err, sizeof(err)) == 0, "'%s': %s", cache_control, err);
+    ck_assert_msg(sc_proxy_controls_parse(&h, &c, err, sizeof(err)) == 0, "'%s': %s", cache_control,
+                  err);
     return c;
 }
 
@@ -401,7 +473,8 @@ START_TEST(cache_control_directives)
     ck_assert(c.max_age_s == 2147483648LL);
     c = cc_ok(",, no-store ,,");
     ck_assert(c.no_store);
-    c = cc_ok("private, community=\"UCI, x\", max-stale, min-fresh=5, no-transform, only-if-cached");
+    c = cc_ok(
+        "private, community=\"UCI, x\", max-stale, min-fresh=5, no-transform, only-if-cached");
     ck_assert(c.only_if_cached && !c.no_cache && !c.no_store && !c.has_max_age);
     c = cc_ok("");
     ck_assert(!c.no_cache && !c.no_store && !c.has_max_age && !c.has_ttl && !c.ns);
@@ -410,8 +483,9 @@ START_TEST(cache_control_directives)
     ck_assert_int_eq(sc_proxy_controls_parse(&none, &c, err, sizeof(err)), 0);
     ck_assert(!c.no_cache && !c.has_threshold && !c.has_ttl && !c.ns);
 
-    const char *bad[] = {"max-age=abc", "max-age=", "max-age", "max-age=-1", "max-age=1.5",
-                         "max-age=\"5", "no cache", "no-cache;", "max-age = 5", "=5", "max-age=\"\""};
+    const char *bad[] = {"max-age=abc", "max-age=",    "max-age",     "max-age=-1",
+                         "max-age=1.5", "max-age=\"5", "no cache",    "no-cache;",
+                         "max-age = 5", "=5",          "max-age=\"\""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         hdr_bad((sc_proxy_headers_t){.cache_control = sl(bad[i])}, "Cache-Control");
 }
@@ -440,8 +514,19 @@ START_TEST(semcached_headers)
     const char *bad_ttl[] = {"", "  ", "-1", "1.5", "abc", "10s", "9999999999999999", "+5"};
     for (size_t i = 0; i < sizeof(bad_ttl) / sizeof(bad_ttl[0]); i++)
         hdr_bad((sc_proxy_headers_t){.ttl = sl(bad_ttl[i])}, "X-Semcached-TTL");
-    const char *bad_t[] = {"1.01", "-1.5", "nan", "inf", "0x1p-1", ".5", "", "0.9x", "1e", "1.", "+0.5",
-                           "2e-0", "0.99999999999999999999999999999999999999999999999999999999999999999"};
+    const char *bad_t[] = {"1.01",
+                           "-1.5",
+                           "nan",
+                           "inf",
+                           "0x1p-1",
+                           ".5",
+                           "",
+                           "0.9x",
+                           "1e",
+                           "1.",
+                           "+0.5",
+                           "2e-0",
+                           "0.99999999999999999999999999999999999999999999999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad_t) / sizeof(bad_t[0]); i++)
         hdr_bad((sc_proxy_headers_t){.threshold = sl(bad_t[i])}, "X-Semcached-Threshold");
     const char *bad_ns[] = {"", "a b", "a/b", "ns\xc3\xa9"};

@@ -23,24 +23,31 @@ START_TEST(answers_compare_by_method)
     ck_assert_int_eq(AGREE("\"Paris\"", "\"It is Paris\"", "normalized"), 0);
     /* The text is found inside completions and {"content": ...} objects,
      * whatever else differs (ids, timestamps, usage). */
-    const char *c1 = "{\"id\":\"a\",\"created\":1,\"choices\":[{\"message\":{\"role\":\"assistant\","
-                     "\"content\":\"Hello there\"}}],\"usage\":{\"total_tokens\":3}}";
-    const char *c2 = "{\"id\":\"b\",\"created\":2,\"choices\":[{\"message\":{\"role\":\"assistant\","
-                     "\"content\":\"Hello there\"}}],\"usage\":{\"total_tokens\":9}}";
+    const char *c1 =
+        "{\"id\":\"a\",\"created\":1,\"choices\":[{\"message\":{\"role\":\"assistant\","
+        "\"content\":\"Hello there\"}}],\"usage\":{\"total_tokens\":3}}";
+    const char *c2 =
+        "{\"id\":\"b\",\"created\":2,\"choices\":[{\"message\":{\"role\":\"assistant\","
+        "\"content\":\"Hello there\"}}],\"usage\":{\"total_tokens\":9}}";
     ck_assert_int_eq(AGREE(c1, c2, "exact"), 1);
     ck_assert_int_eq(AGREE(c1, "{\"content\":\"hello, there\"}", "normalized"), 1);
     ck_assert_int_eq(AGREE(c1, "{\"content\":\"hello, there\"}", "exact"), 0);
     /* JSON-mode text compares as structure: key order and spacing do not
      * matter, values do, for every method. */
-    ck_assert_int_eq(AGREE("\"{\\\"a\\\": 1, \\\"b\\\": [2, 3]}\"", "\"{\\\"b\\\":[2,3],\\\"a\\\":1.0}\"", "exact"), 1);
+    ck_assert_int_eq(AGREE("\"{\\\"a\\\": 1, \\\"b\\\": [2, 3]}\"",
+                           "\"{\\\"b\\\":[2,3],\\\"a\\\":1.0}\"", "exact"),
+                     1);
     ck_assert_int_eq(AGREE("\"{\\\"a\\\": 1}\"", "\"{\\\"a\\\": 2}\"", "semantic"), 0);
     /* Tool calls compare by structure without their freshly minted ids. */
-    const char *t1 = "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
-                     "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}";
-    const char *t2 = "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"call_9\","
-                     "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}";
-    const char *t3 = "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
-                     "\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}";
+    const char *t1 =
+        "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}";
+    const char *t2 =
+        "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"call_9\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}";
+    const char *t3 =
+        "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}";
     ck_assert_int_eq(AGREE(t1, t2, "normalized"), 1);
     ck_assert_int_eq(AGREE(t1, t3, "normalized"), 0);
     /* A structure never equals a text; invalid JSON never agrees. */
@@ -54,8 +61,9 @@ static double binom_cdf(uint64_t n, double eps, int64_t k)
 {
     double sum = 0;
     for (int64_t i = 0; i <= k; i++)
-        sum += exp(lgamma((double)n + 1) - lgamma((double)i + 1) - lgamma((double)(n - (uint64_t)i) + 1) +
-                   (double)i * log(eps) + (double)(n - (uint64_t)i) * log1p(-eps));
+        sum += exp(lgamma((double)n + 1) - lgamma((double)i + 1) -
+                   lgamma((double)(n - (uint64_t)i) + 1) + (double)i * log(eps) +
+                   (double)(n - (uint64_t)i) * log1p(-eps));
     return sum;
 }
 
@@ -84,8 +92,11 @@ END_TEST
 
 static sc_quality_t *quality_new(uint32_t min_scope_obs)
 {
-    sc_quality_opts_t o = {.max_pending = 16, .first_n = 0, .budget_confidence = 0.95,
-                           .budget_min_scope_obs = min_scope_obs, .budget_max_scopes = 8,
+    sc_quality_opts_t o = {.max_pending = 16,
+                           .first_n = 0,
+                           .budget_confidence = 0.95,
+                           .budget_min_scope_obs = min_scope_obs,
+                           .budget_max_scopes = 8,
                            .pending_timeout_ms = 1000};
     sc_quality_t *q;
     ck_assert_int_eq(sc_quality_create(&q, &o), 0);
@@ -231,8 +242,9 @@ START_TEST(agreement_between_methods_is_counted_per_namespace)
         {"a", "exact", (sc_verdict_t)7, "judge", SC_VERDICT_CORRECT, SC_EINVAL},
     };
     for (size_t i = 0; i < sizeof(rec) / sizeof(rec[0]); i++)
-        ck_assert_int_eq(sc_quality_record_agreement(q, rec[i].ns, rec[i].ma, rec[i].va, rec[i].mb,
-                                                     rec[i].vb), rec[i].rc);
+        ck_assert_int_eq(
+            sc_quality_record_agreement(q, rec[i].ns, rec[i].ma, rec[i].va, rec[i].mb, rec[i].vb),
+            rec[i].rc);
     sc_agreement_t ag;
     ck_assert_int_eq(sc_quality_agreement(q, "a", "judge", "semantic", &ag), 0);
     ck_assert_str_eq(ag.a, "semantic");

@@ -31,8 +31,9 @@ START_TEST(validation_record_keeps_the_previous_bytes)
 {
     sc_validation_t v = sample_validation();
     const char *cached = "{\"content\":\"A B-tree\"}", *fresh = "\"Lyon\"";
-    sc_verdict_info_t info = {SC_VERDICT_WRONG, "normalized", 0.5, cached, strlen(cached),
-                              fresh, strlen(fresh), 1700000000123ull, 1000};
+    sc_verdict_info_t info = {SC_VERDICT_WRONG, "normalized",     0.5,
+                              cached,           strlen(cached),   fresh,
+                              strlen(fresh),    1700000000123ull, 1000};
     sc_write_op_t op = {0};
     ck_assert_int_eq(sc_quality_validation_op(&op, &v, &info), 0);
     ck_assert_int_eq(op.type, SC_OP_VALIDATION);
@@ -40,12 +41,13 @@ START_TEST(validation_record_keeps_the_previous_bytes)
     char key_hex[SC_KEY_HEX + 1];
     sc_hex_encode(op.key, SC_KEY_BYTES, key_hex);
     ck_assert_str_eq(key_hex, "0000018bcfe5687b0011223344556677"); /* be64 time | id */
-    ck_assert_str_eq(op.record.data,
-                     "{\"validation_id\":\"00112233445566778899aabbccddeeff\",\"time_ms\":"
-                     "1700000000123,\"namespace\":\"docs\",\"key\":\"a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\","
-                     "\"scope\":\"0123456789abcdef\",\"match\":\"semantic\",\"similarity\":0.912346,"
-                     "\"verdict\":\"wrong\",\"method\":\"normalized\",\"answer_similarity\":0.500000,"
-                     "\"cached_answer\":\"A B-tree\",\"fresh_answer\":\"Lyon\"}");
+    ck_assert_str_eq(
+        op.record.data,
+        "{\"validation_id\":\"00112233445566778899aabbccddeeff\",\"time_ms\":"
+        "1700000000123,\"namespace\":\"docs\",\"key\":\"a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\","
+        "\"scope\":\"0123456789abcdef\",\"match\":\"semantic\",\"similarity\":0.912346,"
+        "\"verdict\":\"wrong\",\"method\":\"normalized\",\"answer_similarity\":0.500000,"
+        "\"cached_answer\":\"A B-tree\",\"fresh_answer\":\"Lyon\"}");
     sc_write_op_clear(&op);
     /* No answer similarity measured, answers unknown. */
     v.match = SC_MATCH_EXACT;
@@ -73,7 +75,8 @@ START_TEST(long_answers_are_cut_between_characters)
         sc_buf_puts(&answer, "\xc3\xa9");
     sc_buf_puts(&answer, "\"");
     sc_validation_t v = sample_validation();
-    sc_verdict_info_t info = {SC_VERDICT_CORRECT, "exact", -2, answer.data, answer.len, NULL, 0, 1, 0};
+    sc_verdict_info_t info = {
+        SC_VERDICT_CORRECT, "exact", -2, answer.data, answer.len, NULL, 0, 1, 0};
     sc_write_op_t op = {0};
     ck_assert_int_eq(sc_quality_validation_op(&op, &v, &info), 0);
     const char *start = strstr(op.record.data, "\"cached_answer\":\"") + 17;

@@ -50,7 +50,9 @@ static void canon_is(const char *json, const char *want)
     json_decref(v);
 }
 
-#define BASE "\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Capital of France?\"}]"
+#define BASE                                                                                       \
+    "\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "                    \
+    "brief.\"},{\"role\":\"user\",\"content\":\"Capital of France?\"}]"
 
 START_TEST(canonical_sorts_keys_and_strips_space)
 {
@@ -77,10 +79,11 @@ END_TEST
 
 START_TEST(equivalent_requests_share_a_key)
 {
-    assert_same_key("{" BASE ",\"params\":{\"temperature\":0,\"top_p\":1}}",
-                    "{ \"params\" : { \"top_p\" : 1.0, \"temperature\" : 0.0 },"
-                    "\"messages\":[{\"content\":\"Be brief.\",\"role\":\"system\"},"
-                    "{\"content\":\"Capital of France?\",\"role\":\"user\"}],\"model\":\"gpt-4o\"}");
+    assert_same_key(
+        "{" BASE ",\"params\":{\"temperature\":0,\"top_p\":1}}",
+        "{ \"params\" : { \"top_p\" : 1.0, \"temperature\" : 0.0 },"
+        "\"messages\":[{\"content\":\"Be brief.\",\"role\":\"system\"},"
+        "{\"content\":\"Capital of France?\",\"role\":\"user\"}],\"model\":\"gpt-4o\"}");
     /* Default namespace and tenant are the same as spelling them out. */
     assert_same_key("{" BASE "}", "{\"namespace\":\"default\",\"tenant\":\"\"," BASE "}");
     /* Absent params equal empty params. */
@@ -99,15 +102,34 @@ START_TEST(any_change_changes_the_key)
     const char *base = "{" BASE ",\"params\":{\"temperature\":0}}";
     const char *variants[] = {
         /* messages */
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief!\"},{\"role\":\"user\",\"content\":\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Capital of Spain?\"}],\"params\":{\"temperature\":0}}",
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"name\":\"bob\",\"content\":\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Capital of France?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:x\"}}]}],\"params\":{\"temperature\":0}}",
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"42\"},{\"role\":\"user\",\"content\":\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+        "brief!\"},{\"role\":\"user\",\"content\":\"Capital of "
+        "France?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+        "brief.\"},{\"role\":\"user\",\"content\":\"Capital of "
+        "Spain?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be "
+        "brief.\"},{\"role\":\"user\",\"content\":\"Capital of "
+        "France?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+        "brief.\"},{\"role\":\"user\",\"name\":\"bob\",\"content\":\"Capital of "
+        "France?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+        "brief.\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Capital of "
+        "France?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:x\"}}]}],\"params\":{"
+        "\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Capital of "
+        "France?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+        "brief.\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":"
+        "\"tool\",\"tool_call_id\":\"c1\",\"content\":\"42\"},{\"role\":\"user\",\"content\":"
+        "\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
         /* model, namespace, tenant */
-        "{\"model\":\"gpt-4o-mini\"," "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Capital of France?\"}],\"params\":{\"temperature\":0}}",
+        "{\"model\":\"gpt-4o-mini\","
+        "\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+        "brief.\"},{\"role\":\"user\",\"content\":\"Capital of "
+        "France?\"}],\"params\":{\"temperature\":0}}",
         "{\"namespace\":\"other\"," BASE ",\"params\":{\"temperature\":0}}",
         "{\"tenant\":\"acme\"," BASE ",\"params\":{\"temperature\":0}}",
         /* every parameter */
@@ -117,7 +139,8 @@ START_TEST(any_change_changes_the_key)
         "{" BASE ",\"params\":{\"temperature\":0,\"seed\":7}}",
         "{" BASE ",\"params\":{\"temperature\":0,\"stop\":[\"\\n\"]}}",
         "{" BASE ",\"params\":{\"temperature\":0,\"n\":2}}",
-        "{" BASE ",\"params\":{\"temperature\":0,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}}",
+        "{" BASE ",\"params\":{\"temperature\":0,\"tools\":[{\"type\":\"function\",\"function\":{"
+                 "\"name\":\"f\"}}]}}",
         "{" BASE ",\"params\":{\"temperature\":0,\"tool_choice\":\"auto\"}}",
         "{" BASE ",\"params\":{\"temperature\":0,\"response_format\":{\"type\":\"json_object\"}}}",
         "{" BASE ",\"params\":{\"temperature\":0,\"some_future_param\":true}}",
@@ -137,11 +160,13 @@ START_TEST(scope_excludes_only_the_final_user_text)
     uint64_t s1, s2, s3, s4, s5;
     key_of("{" BASE "}", k1, &s1);
     key_of("{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-           "{\"role\":\"user\",\"content\":\"What is France's capital?\"}]}", k2, &s2);
+           "{\"role\":\"user\",\"content\":\"What is France's capital?\"}]}",
+           k2, &s2);
     ck_assert_uint_eq(s1, s2);
     ck_assert(memcmp(k1, k2, 16) != 0);
     key_of("{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"Be verbose.\"},"
-           "{\"role\":\"user\",\"content\":\"Capital of France?\"}]}", k2, &s3);
+           "{\"role\":\"user\",\"content\":\"Capital of France?\"}]}",
+           k2, &s3);
     ck_assert_uint_ne(s1, s3);
     key_of("{\"tenant\":\"t2\"," BASE "}", k2, &s4);
     ck_assert_uint_ne(s1, s4);
@@ -158,14 +183,16 @@ START_TEST(semantic_text_is_the_final_user_message)
     r = parse_ok(SC_REQ_LOOKUP, "{" BASE "}");
     ck_assert_str_eq(r.text.data, "Capital of France?");
     sc_request_free(&r);
-    r = parse_ok(SC_REQ_LOOKUP, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
-                                "{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"image_url\",\"image_url\":{}},"
-                                "{\"type\":\"text\",\"text\":\"b\"}]}]}");
+    r = parse_ok(SC_REQ_LOOKUP,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
+                 "{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"image_url\",\"image_url\":{}},"
+                 "{\"type\":\"text\",\"text\":\"b\"}]}]}");
     ck_assert_str_eq(r.text.data, "a\nb");
     sc_request_free(&r);
     /* A tool-result turn has no semantic text. */
-    r = parse_ok(SC_REQ_LOOKUP, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
-                                "{\"role\":\"tool\",\"tool_call_id\":\"1\",\"content\":\"42\"}]}");
+    r = parse_ok(SC_REQ_LOOKUP,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+                 "{\"role\":\"tool\",\"tool_call_id\":\"1\",\"content\":\"42\"}]}");
     ck_assert_uint_eq(r.text.len, 0);
     sc_request_free(&r);
     r = parse_ok(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"  \\n\\t \"}");
@@ -176,8 +203,9 @@ END_TEST
 
 START_TEST(store_fields_are_decoded)
 {
-    sc_request_t r = parse_ok(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"p\",\"response\":{\"a\":1},"
-                                            "\"ttl_s\":60,\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34}}");
+    sc_request_t r = parse_ok(
+        SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"p\",\"response\":{\"a\":1},"
+                      "\"ttl_s\":60,\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":34}}");
     ck_assert_int_eq(r.has_ttl, 1);
     ck_assert_int_eq(r.ttl_s, 60);
     ck_assert_uint_eq(r.prompt_tokens, 12);
@@ -208,17 +236,29 @@ START_TEST(invalid_requests_are_refused_with_a_reason)
     assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"messages\":[]}", "not both");
     assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"messages\":[]}", "non-empty array");
     assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", "role");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", "content");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":0}", "unknown field 'temperature'");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"params\":[]}", "\"params\" must be");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"model\":\"n\",\"prompt\":\"x\"}", "duplicate");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"namespace\":\"a b\"}", "namespace");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"max_age_s\":-1}", "max_age_s");
-    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1}", "unknown field 'response'");
+    assert_invalid(SC_REQ_LOOKUP,
+                   "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}", "content");
+    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":0}",
+                   "unknown field 'temperature'");
+    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"params\":[]}",
+                   "\"params\" must be");
+    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"model\":\"n\",\"prompt\":\"x\"}",
+                   "duplicate");
+    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"namespace\":\"a b\"}",
+                   "namespace");
+    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"max_age_s\":-1}",
+                   "max_age_s");
+    assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1}",
+                   "unknown field 'response'");
     assert_invalid(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"x\"}", "\"response\" is required");
-    assert_invalid(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"ttl_s\":-5}", "ttl_s");
-    assert_invalid(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"ttl_s\":1.5}", "ttl_s");
-    assert_invalid(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"usage\":{\"prompt_tokens\":-1}}", "usage");
+    assert_invalid(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"ttl_s\":-5}",
+                   "ttl_s");
+    assert_invalid(SC_REQ_STORE, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"ttl_s\":1.5}",
+                   "ttl_s");
+    assert_invalid(
+        SC_REQ_STORE,
+        "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"usage\":{\"prompt_tokens\":-1}}",
+        "usage");
     assert_invalid(SC_REQ_LOOKUP, "{\"model\":\"m\",\"prompt\":\"\xff\xfe\"}", "not valid JSON");
 }
 END_TEST
@@ -253,9 +293,12 @@ START_TEST(keys_and_scopes_are_stable_across_releases)
         {"{\"namespace\":\"bench\",\"model\":\"bench-model\",\"params\":{\"temperature\":0},"
          "\"prompt\":\"bench question number 1\"}",
          "88e21391b5832ba67d8d35efcdc1c7c2", 0xa00d30d04545eb34ull},
-        {"{\"namespace\":\"ns\",\"tenant\":\"t1\",\"model\":\"gpt-x\",\"params\":{\"max_tokens\":-42,"
-         "\"seed\":9223372036854775807,\"stop\":[\"a\",\"b\"],\"z\":{\"b\":1,\"a\":[true,null,1.5]}},"
-         "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"hi\"},"
+        {"{\"namespace\":\"ns\",\"tenant\":\"t1\",\"model\":\"gpt-x\",\"params\":{\"max_tokens\":-"
+         "42,"
+         "\"seed\":9223372036854775807,\"stop\":[\"a\",\"b\"],\"z\":{\"b\":1,\"a\":[true,null,1.5]}"
+         "},"
+         "\"messages\":[{\"role\":\"system\",\"content\":\"Be "
+         "brief.\"},{\"role\":\"user\",\"content\":\"hi\"},"
          "{\"role\":\"assistant\",\"content\":\"hello\"},"
          "{\"role\":\"user\",\"content\":\"What is 2+2?\",\"name\":\"bob\"}]}",
          "290a829b7b8d024b6caa97457c7a1936", 0xa3bb30cc54421ccbull},
@@ -271,7 +314,8 @@ START_TEST(keys_and_scopes_are_stable_across_releases)
         for (int j = 0; j < 16; j++)
             snprintf(hex + 2 * j, 3, "%02x", key[j]);
         ck_assert_str_eq(hex, cases[i].key);
-        ck_assert_msg(scope == cases[i].scope, "case %zu: scope %016llx", i, (unsigned long long)scope);
+        ck_assert_msg(scope == cases[i].scope, "case %zu: scope %016llx", i,
+                      (unsigned long long)scope);
     }
 }
 END_TEST
@@ -290,8 +334,9 @@ START_TEST(from_json_equals_parse_and_takes_ownership)
     sc_request_free(&a);
     sc_request_free(&b);
     /* On failure the object is released too (the leak checkers see it). */
-    ck_assert_int_eq(sc_request_from_json(&b, SC_REQ_LOOKUP, json_loads("[1]", 0, NULL), err,
-                                          sizeof(err)), SC_EINVAL);
+    ck_assert_int_eq(
+        sc_request_from_json(&b, SC_REQ_LOOKUP, json_loads("[1]", 0, NULL), err, sizeof(err)),
+        SC_EINVAL);
     ck_assert_ptr_null(b.root);
     ck_assert_int_eq(sc_request_from_json(&b, SC_REQ_LOOKUP, NULL, err, sizeof(err)), SC_EINVAL);
 }
@@ -303,8 +348,13 @@ START_TEST(api_member_is_outside_params)
 {
     json_t *msgs = json_loads("[{\"role\":\"user\",\"content\":\"hi\"}]", 0, NULL);
     json_t *forged = json_loads("{\"api\":\"openai.chat\"}", 0, NULL);
-    sc_canon_req_t c = {.ns = "default", .ns_len = 7, .tenant = "", .model = "m", .model_len = 1,
-                        .body_name = "messages", .body = msgs};
+    sc_canon_req_t c = {.ns = "default",
+                        .ns_len = 7,
+                        .tenant = "",
+                        .model = "m",
+                        .model_len = 1,
+                        .body_name = "messages",
+                        .body = msgs};
     uint8_t native[16], proxy[16], forged_key[16], again[16];
     uint64_t s_native, s_proxy, s_forged;
     ck_assert_int_eq(sc_canon_hash(&c, native, &s_native), 0);

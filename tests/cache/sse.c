@@ -24,9 +24,9 @@ typedef struct {
 static int collect(void *ud, const sc_sse_event_t *ev)
 {
     collect_t *c = ud;
-    sc_buf_printf(&c->log, "D%d E[%.*s] d%d[%.*s] I%d[%.*s] R%lld\n", ev->dispatch, (int)ev->event.len,
-                  ev->event.ptr, ev->n_data, (int)ev->data.len, ev->data.ptr, ev->has_id,
-                  (int)ev->id.len, ev->id.ptr, (long long)ev->retry);
+    sc_buf_printf(&c->log, "D%d E[%.*s] d%d[%.*s] I%d[%.*s] R%lld\n", ev->dispatch,
+                  (int)ev->event.len, ev->event.ptr, ev->n_data, (int)ev->data.len, ev->data.ptr,
+                  ev->has_id, (int)ev->id.len, ev->id.ptr, (long long)ev->retry);
     sc_buf_append(&c->raw, ev->raw.ptr, ev->raw.len);
     return ++c->n == c->stop_at ? 7 : 0;
 }
@@ -88,14 +88,13 @@ START_TEST(parser_every_split_equals_one_shot)
     ck_assert_uint_eq(pending, strlen("data: tail without blank line\n"));
     ck_assert_uint_eq(one.raw.len, len - pending);
     ck_assert_int_eq(memcmp(one.raw.data, MIXED, one.raw.len), 0);
-    ck_assert_str_eq(one.log.data,
-                     "D0 E[] d0[] I0[] R-1\n"
-                     "D1 E[first] d1[{\"a\":1}] I0[] R-1\n"
-                     "D1 E[] d2[line one\nline two] I0[] R-1\n"
-                     "D1 E[] d2[no-space\n two-spaces] I1[42] R-1\n"
-                     "D1 E[named-only] d0[] I0[] R1500\n"
-                     "D1 E[] d1[] I0[] R-1\n"
-                     "D1 E[ping] d1[{\"type\":\"ping\"}] I0[] R-1\n");
+    ck_assert_str_eq(one.log.data, "D0 E[] d0[] I0[] R-1\n"
+                                   "D1 E[first] d1[{\"a\":1}] I0[] R-1\n"
+                                   "D1 E[] d2[line one\nline two] I0[] R-1\n"
+                                   "D1 E[] d2[no-space\n two-spaces] I1[42] R-1\n"
+                                   "D1 E[named-only] d0[] I0[] R1500\n"
+                                   "D1 E[] d1[] I0[] R-1\n"
+                                   "D1 E[ping] d1[{\"type\":\"ping\"}] I0[] R-1\n");
     /* Every two-way cut, including inside each CRLF, and byte by byte. */
     for (size_t cut = 0; cut <= len; cut++) {
         collect_t two = {0};
@@ -195,14 +194,18 @@ END_TEST
 
 static const char CHAT_STREAM[] =
     "data: {\"id\":\"chatcmpl-A1\",\"object\":\"chat.completion.chunk\",\"created\":1718000000,"
-    "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[{\"index\":0,"
+    "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[{"
+    "\"index\":0,"
     "\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"logprobs\":null,"
     "\"finish_reason\":null}],\"usage\":null}\n\n"
     "data: {\"id\":\"chatcmpl-A1\",\"object\":\"chat.completion.chunk\",\"created\":1718000000,"
-    "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[{"
+    "\"index\":0,"
+    "\"delta\":{\"content\":\"Hello\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}"
+    "\n\n"
     "data: {\"id\":\"chatcmpl-A1\",\"object\":\"chat.completion.chunk\",\"created\":1718000000,"
-    "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[{\"index\":0,"
+    "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[{"
+    "\"index\":0,"
     "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
     "data: {\"id\":\"chatcmpl-A1\",\"object\":\"chat.completion.chunk\",\"created\":1718000000,"
     "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_0ba0d124f1\",\"choices\":[],"
@@ -213,31 +216,40 @@ static const char CHAT_STREAM[] =
 
 static const char MSG_STREAM[] =
     "event: message_start\n"
-    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"type\":"
+    "data: "
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"type\":"
     "\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-20250514\","
     "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,"
     "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":10,\"output_tokens\":1}}}\n\n"
     "event: content_block_start\n"
-    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "data: "
+    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":"
+    "\"\"}}\n\n"
     "event: ping\ndata: {\"type\": \"ping\"}\n\n"
     "event: content_block_delta\n"
-    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n"
+    "data: "
+    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
+    "\"Hello\"}}\n\n"
     "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
     "event: message_delta\n"
-    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+    "data: "
+    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
     "\"usage\":{\"output_tokens\":15}}\n\n"
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
 static const char RESP_STREAM[] =
     "event: response.created\n"
-    "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_67c9fdcecf\","
+    "data: "
+    "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_67c9fdcecf\","
     "\"object\":\"response\",\"created_at\":1741290958,\"status\":\"in_progress\",\"model\":"
     "\"gpt-4.1-2025-04-14\",\"output\":[],\"usage\":null}}\n\n"
     "event: response.output_text.delta\n"
     "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"msg_67c9\","
     "\"output_index\":0,\"content_index\":0,\"delta\":\"Hi\"}\n\n"
     "event: response.completed\n"
-    "data: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_67c9fdcecf\","
+    "data: "
+    "{\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_"
+    "67c9fdcecf\","
     "\"object\":\"response\",\"created_at\":1741290958,\"status\":\"completed\",\"model\":"
     "\"gpt-4.1-2025-04-14\",\"output\":[],\"usage\":{\"input_tokens\":36,\"input_tokens_details\":"
     "{\"cached_tokens\":4},\"output_tokens\":87,\"output_tokens_details\":{\"reasoning_tokens\":0},"
@@ -280,8 +292,8 @@ static sc_sse_rec_t *record(sc_api_t api, const char *in, size_t len, size_t chu
 START_TEST(rec_chat_end_usage_and_model)
 {
     sc_sse_rec_state_t st;
-    sc_sse_rec_t *r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 7, 200,
-                             SSE_CT, 1 << 20, &st);
+    sc_sse_rec_t *r =
+        record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 7, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 1);
     ck_assert_int_eq(st.error, 0);
     ck_assert_int_eq(st.storable, 1);
@@ -312,20 +324,23 @@ START_TEST(rec_chat_missing_end_error_status)
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
     /* An error object mid-stream (openai throws APIError on it). */
-    static const char err[] = "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
-                              "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
-                              "data: [DONE]\n\n";
+    static const char err[] =
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+        "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
+        "data: [DONE]\n\n";
     r = record(SC_API_OPENAI_CHAT, err, strlen(err), 5, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     ck_assert_int_eq(st.ended, 0); /* nothing after an error counts */
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
     /* Data that is not JSON is an error too. */
-    r = record(SC_API_OPENAI_CHAT, "data: {oops\n\ndata: [DONE]\n\n", 27, 100, 200, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_CHAT, "data: {oops\n\ndata: [DONE]\n\n", 27, 100, 200, SSE_CT, 1 << 20,
+               &st);
     ck_assert_int_eq(st.error, 1);
     sc_sse_rec_destroy(r);
     /* A complete stream with a non-2xx status or another type is not stored. */
-    r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 4096, 500, SSE_CT, 1 << 20, &st);
+    r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 4096, 500, SSE_CT, 1 << 20,
+               &st);
     ck_assert_int_eq(st.ended, 1);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
@@ -355,15 +370,17 @@ START_TEST(rec_messages)
     ck_assert_uint_eq(off, 0);
     sc_sse_rec_destroy(r);
     /* An error event mid-stream; and a stream without message_stop. */
-    static const char err[] = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n"
-                              "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
-                              "\"message\":\"Overloaded\"}}\n\n"
-                              "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    static const char err[] =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n"
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+        "\"message\":\"Overloaded\"}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     r = record(SC_API_ANTHROPIC_MESSAGES, err, strlen(err), 9, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
-    size_t cut = strlen(MSG_STREAM) - strlen("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    size_t cut =
+        strlen(MSG_STREAM) - strlen("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     r = record(SC_API_ANTHROPIC_MESSAGES, MSG_STREAM, cut, 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.ended, 0);
     ck_assert_int_eq(st.storable, 0);
@@ -384,15 +401,17 @@ START_TEST(rec_responses)
     ck_assert_str_eq(sc_sse_rec_model(r), "gpt-4.1-2025-04-14");
     sc_sse_rec_destroy(r);
     static const char failed[] =
-        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n"
+        "event: response.created\ndata: "
+        "{\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\n\n"
         "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"r\","
         "\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"x\"}}}\n\n";
     r = record(SC_API_OPENAI_RESPONSES, failed, strlen(failed), 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     ck_assert_int_eq(st.storable, 0);
     sc_sse_rec_destroy(r);
-    static const char err[] = "event: error\ndata: {\"type\":\"error\",\"code\":\"ERR_SOMETHING\","
-                              "\"message\":\"Something happened\",\"param\":null,\"sequence_number\":1}\n\n";
+    static const char err[] =
+        "event: error\ndata: {\"type\":\"error\",\"code\":\"ERR_SOMETHING\","
+        "\"message\":\"Something happened\",\"param\":null,\"sequence_number\":1}\n\n";
     r = record(SC_API_OPENAI_RESPONSES, err, strlen(err), 100, 200, SSE_CT, 1 << 20, &st);
     ck_assert_int_eq(st.error, 1);
     sc_sse_rec_destroy(r);
@@ -410,8 +429,8 @@ START_TEST(rec_bounds_and_offsets)
     /* Past max_total the recorder gives up: nothing kept, the relay still
      * gets every byte (checked in record()). */
     sc_sse_rec_state_t st;
-    sc_sse_rec_t *r = record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 50, 200, SSE_CT,
-                             300, &st);
+    sc_sse_rec_t *r =
+        record(SC_API_OPENAI_CHAT, CHAT_STREAM, strlen(CHAT_STREAM), 50, 200, SSE_CT, 300, &st);
     ck_assert_int_eq(st.gave_up, 1);
     ck_assert_int_eq(st.ended, 1);
     ck_assert_int_eq(st.storable, 0);

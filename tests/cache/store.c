@@ -75,10 +75,15 @@ static int put(sc_store_t *s, unsigned i, const char *ns, const char *tenant, co
     op.op.ns_max_entries = cap_entries;
     op.op.ns_max_bytes = cap_bytes;
     make_key(op.op.key, i);
-    sc_entry_t e = {.created_ms = created, .expires_ms = expires, .scope = 7,
-                    .prompt_tokens = 11, .completion_tokens = 22,
-                    .ns = {ns, strlen(ns)}, .tenant = {tenant, strlen(tenant)},
-                    .model = {model, strlen(model)}, .text = {"text", 4},
+    sc_entry_t e = {.created_ms = created,
+                    .expires_ms = expires,
+                    .scope = 7,
+                    .prompt_tokens = 11,
+                    .completion_tokens = 22,
+                    .ns = {ns, strlen(ns)},
+                    .tenant = {tenant, strlen(tenant)},
+                    .model = {model, strlen(model)},
+                    .text = {"text", 4},
                     .response = {resp, strlen(resp)}};
     ck_assert_int_eq(sc_store_encode(&e, &op.op.record), 0);
     int rc = run_op(s, &op);
@@ -107,10 +112,18 @@ static int get(sc_store_t *s, unsigned i, char *resp, size_t cap, sc_entry_meta_
 START_TEST(record_roundtrip_and_corruption)
 {
     float vec[3] = {0.5f, -1.0f, 2.0f};
-    sc_entry_t e = {.created_ms = 1, .expires_ms = 2, .scope = 3, .prompt_tokens = 4,
-                    .completion_tokens = 5, .ns = {"ns", 2}, .tenant = {"tenant", 6},
-                    .model = {"m", 1}, .text = {"hello", 5}, .response = {"\"r\"", 3},
-                    .vector = vec, .dim = 3};
+    sc_entry_t e = {.created_ms = 1,
+                    .expires_ms = 2,
+                    .scope = 3,
+                    .prompt_tokens = 4,
+                    .completion_tokens = 5,
+                    .ns = {"ns", 2},
+                    .tenant = {"tenant", 6},
+                    .model = {"m", 1},
+                    .text = {"hello", 5},
+                    .response = {"\"r\"", 3},
+                    .vector = vec,
+                    .dim = 3};
     sc_buf_t b = {0};
     ck_assert_int_eq(sc_store_encode(&e, &b), 0);
     sc_entry_t d;
@@ -427,8 +440,11 @@ END_TEST
 /* The record size put() writes for 'ns' and 'resp'. */
 static uint64_t record_len(const char *ns, const char *resp)
 {
-    sc_entry_t e = {.ns = {ns, strlen(ns)}, .tenant = {"t", 1}, .model = {"m", 1},
-                    .text = {"text", 4}, .response = {resp, strlen(resp)}};
+    sc_entry_t e = {.ns = {ns, strlen(ns)},
+                    .tenant = {"t", 1},
+                    .model = {"m", 1},
+                    .text = {"text", 4},
+                    .response = {resp, strlen(resp)}};
     sc_buf_t b = {0};
     ck_assert_int_eq(sc_store_encode(&e, &b), 0);
     uint64_t n = b.len;
@@ -510,7 +526,8 @@ START_TEST(namespace_caps_evict_inside_the_namespace)
     /* "big" has no cap; "small" holds at most 5 entries. */
     for (unsigned i = 0; i < 20; i++) {
         cap_entries = 0;
-        ck_assert_int_eq(put(s, 1000 + i, "big", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
+        ck_assert_int_eq(put(s, 1000 + i, "big", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0),
+                         0);
         cap_entries = 5;
         ck_assert_int_eq(put(s, i, "small", "t", "m", "\"r\"", 1001 + 20000 * (uint64_t)i, 0), 0);
     }
@@ -525,7 +542,8 @@ START_TEST(namespace_caps_evict_inside_the_namespace)
     cap_entries = 0;
     cap_bytes = 3 * record_len("bytes", "\"r\"");
     for (unsigned i = 0; i < 10; i++)
-        ck_assert_int_eq(put(s, 2000 + i, "bytes", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
+        ck_assert_int_eq(
+            put(s, 2000 + i, "bytes", "t", "m", "\"r\"", 1000 + 20000 * (uint64_t)i, 0), 0);
     usage_of(s, "bytes", &n, &b);
     ck_assert_uint_le(b, cap_bytes);
     ck_assert_uint_eq(n, 3);

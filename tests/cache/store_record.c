@@ -100,7 +100,8 @@ START_TEST(truncated_or_inconsistent_records_are_corrupt)
     for (size_t n = len + 1; n <= sizeof(longer); n++)
         ck_assert_int_eq(sc_store_decode(longer, n, &e), SC_ECORRUPT);
     /* A wrong magic; then lengths that do not add up to the size. */
-    static const size_t fields[] = {40, 42, 44, 48, 52, 56}; /* ns, model, tenant, text, resp, dim */
+    static const size_t fields[] = {40, 42, 44,
+                                    48, 52, 56}; /* ns, model, tenant, text, resp, dim */
     uint8_t bad[124];
     memcpy(bad, rec, len);
     bad[3] ^= 0x01;
@@ -251,8 +252,8 @@ START_TEST(tables_hold_the_previous_release_bytes)
     }
     mdb_cursor_close(cur);
     ck_assert_str_eq(names.data, "entries expiry lru meta negatives ns nsuse sys validations ");
-    static const char *const tables[] = {"entries", "expiry", "lru", "meta", "negatives",
-                                         "ns", "nsuse", "sys", "validations"};
+    static const char *const tables[] = {"entries", "expiry", "lru", "meta",       "negatives",
+                                         "ns",      "nsuse",  "sys", "validations"};
     for (size_t i = 0; i < 9; i++)
         dump_table(txn, tables[i], &rows);
     mdb_txn_abort(txn);

@@ -48,8 +48,8 @@ static void expect_parse(sc_config_t *cfg, const char *const *args, int want_rc,
     capture_t err;
     sc_config_defaults(cfg);
     int rc = parse(cfg, args, &err);
-    ck_assert_msg(rc == want_rc, "%s ...: rc %d, want %d (stderr: %s)", args[0] ? args[0] : "", rc, want_rc,
-                  err.text);
+    ck_assert_msg(rc == want_rc, "%s ...: rc %d, want %d (stderr: %s)", args[0] ? args[0] : "", rc,
+                  want_rc, err.text);
     if (want_msg)
         ck_assert_msg(strstr(err.text, want_msg) != NULL, "message '%s' lacks '%s'", err.text,
                       want_msg);
@@ -196,13 +196,17 @@ START_TEST(every_bound_of_the_table)
             ck_assert_int_eq(*field, o->min);
             ck_assert_int_eq(sc_config_set(&cfg, o->name, num(v, sizeof(v), o->max), NULL), 0);
             ck_assert_int_eq(*field, o->max);
-            snprintf(want, sizeof(want), "semcached: --%s: '%lld' is not a%s number in [%lld, %lld]\n",
-                     o->name, (long long)o->min - 1, o->type == OPT_SIZE ? " size" : "n integer",
+            snprintf(want, sizeof(want),
+                     "semcached: --%s: '%lld' is not a%s number in [%lld, %lld]\n", o->name,
+                     (long long)o->min - 1, o->type == OPT_SIZE ? " size" : "n integer",
                      (long long)o->min, (long long)o->max);
-            ck_assert_int_eq(sc_config_set(&cfg, o->name, num(v, sizeof(v), o->min - 1), cap_open(&err)), SC_EINVAL);
+            ck_assert_int_eq(
+                sc_config_set(&cfg, o->name, num(v, sizeof(v), o->min - 1), cap_open(&err)),
+                SC_EINVAL);
             ck_assert_str_eq(cap_text(&err), want);
             cap_free(&err);
-            ck_assert_int_eq(sc_config_set(&cfg, o->name, num(v, sizeof(v), o->max + 1), NULL), SC_EINVAL);
+            ck_assert_int_eq(sc_config_set(&cfg, o->name, num(v, sizeof(v), o->max + 1), NULL),
+                             SC_EINVAL);
             ck_assert_int_eq(*field, o->max); /* a rejected value changes nothing */
             ck_assert_int_eq(sc_config_set(&cfg, o->name, "", NULL), SC_EINVAL);
             ck_assert_int_eq(sc_config_set(&cfg, o->name, "12x", NULL), SC_EINVAL);
@@ -281,7 +285,11 @@ START_TEST(choices_by_name)
     sc_config_t cfg;
     sc_config_defaults(&cfg);
     /* Each name maps to the enum value the header gives it. */
-    struct { const char *opt, *value; int64_t want; size_t off; } cases[] = {
+    struct {
+        const char *opt, *value;
+        int64_t want;
+        size_t off;
+    } cases[] = {
         {"sync", "full", SC_SYNC_FULL, F(sync)},
         {"sync", "periodic", SC_SYNC_PERIODIC, F(sync)},
         {"sync", "none", SC_SYNC_NONE, F(sync)},

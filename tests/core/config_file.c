@@ -73,8 +73,8 @@ START_TEST(syntax_comments_blanks_and_whitespace)
                        "host=10.1.2.3\n"
                        "\t# an indented comment\n"
                        "threads = 3 # a comment after a blank\n"
-                       "auth-token = ab#cd\n"      /* '#' not after a blank is kept */
-                       "log-file =\n"               /* empty value */
+                       "auth-token = ab#cd\n"         /* '#' not after a blank is kept */
+                       "log-file =\n"                 /* empty value */
                        "data-dir = /srv/a b/data\r\n" /* inner blanks kept, CRLF */
                        "map-size = 2GiB\n"
                        "threshold = 0.85\n"
@@ -106,10 +106,11 @@ START_TEST(quoted_values_and_escapes)
 {
     sc_config_t cfg;
     char *msg;
-    ck_assert_int_eq(load(&cfg, "auth-token = \"a \\\"b\\\" \\\\ c\\n\\t\\r\"  # comment\n"
-                                "log-file = \"/var/log/x # y.log\"\n"
-                                "host = \"\"\n"
-                                "model = \"  padded  \"\n",
+    ck_assert_int_eq(load(&cfg,
+                          "auth-token = \"a \\\"b\\\" \\\\ c\\n\\t\\r\"  # comment\n"
+                          "log-file = \"/var/log/x # y.log\"\n"
+                          "host = \"\"\n"
+                          "model = \"  padded  \"\n",
                           &msg),
                      0);
     ck_assert_str_eq(msg, "");
@@ -122,7 +123,8 @@ START_TEST(quoted_values_and_escapes)
     ck_assert_int_eq(load(&cfg, "auth-token = it\"s\n", &msg), 0);
     free(msg);
     ck_assert_str_eq(cfg.auth_token, "it\"s");
-    expect_error("\n\nhost = \"open\n", "t.conf:3: unterminated quoted value (a closing \" is missing)\n");
+    expect_error("\n\nhost = \"open\n",
+                 "t.conf:3: unterminated quoted value (a closing \" is missing)\n");
     expect_error("host = \"a\\qb\"\n",
                  "t.conf:1: unknown escape '\\q' in a quoted value (use \\\\ \\\" \\n \\t \\r)\n");
     expect_error("host = \"a\" b\n", "t.conf:1: unexpected text after the closing quote: 'b'\n");
@@ -136,25 +138,34 @@ START_TEST(errors_name_the_file_and_line)
                  "t.conf:4: port: 'x' is not an integer number in [1, 65535]\n");
     expect_error("\nsync = sometimes\n", "t.conf:2: sync: 'sometimes' is not one of the choices\n");
     expect_error("threshold = 1.5\n", "t.conf:1: threshold: '1.5' is not a number in [-1, 1]\n");
-    expect_error("map-size = 4X\n",
-                 "t.conf:1: map-size: '4X' is not a size number in [1048576, 4611686018427387903]\n");
+    expect_error(
+        "map-size = 4X\n",
+        "t.conf:1: map-size: '4X' is not a size number in [1048576, 4611686018427387903]\n");
     expect_error("# c\nno-such-option = 1\n",
                  "t.conf:2: unknown option 'no-such-option' (see semcached --help)\n");
-    expect_error("data_dir = /x\n", "t.conf:1: unknown option 'data_dir' (did you mean 'data-dir'?)\n");
+    expect_error("data_dir = /x\n",
+                 "t.conf:1: unknown option 'data_dir' (did you mean 'data-dir'?)\n");
     expect_error("--port = 1\n", "t.conf:1: unknown option '--port' (see semcached --help)\n");
-    expect_error("port 9000\n",
-                 "t.conf:1: expected 'name = value', a '# comment' or a '[namespace NAME]' header\n");
-    expect_error("= 9000\n",
-                 "t.conf:1: expected 'name = value', a '# comment' or a '[namespace NAME]' header\n");
-    expect_error("config = /etc/other.conf\n", "t.conf:1: config cannot be set inside a config file\n");
-    expect_error("[server]\n", "t.conf:1: unknown section [server] (the only kind is [namespace NAME])\n");
-    expect_error("[namespace]\n", "t.conf:1: unknown section [namespace] (the only kind is [namespace NAME])\n");
+    expect_error(
+        "port 9000\n",
+        "t.conf:1: expected 'name = value', a '# comment' or a '[namespace NAME]' header\n");
+    expect_error(
+        "= 9000\n",
+        "t.conf:1: expected 'name = value', a '# comment' or a '[namespace NAME]' header\n");
+    expect_error("config = /etc/other.conf\n",
+                 "t.conf:1: config cannot be set inside a config file\n");
+    expect_error("[server]\n",
+                 "t.conf:1: unknown section [server] (the only kind is [namespace NAME])\n");
+    expect_error("[namespace]\n",
+                 "t.conf:1: unknown section [namespace] (the only kind is [namespace NAME])\n");
     expect_error("[namespace a\n", "t.conf:1: a section header needs a closing ']'\n");
     expect_error("[namespace a] x\n", "t.conf:1: unexpected text after ']': 'x'\n");
-    expect_error("[namespace a b]\n",
-                 "t.conf:1: a namespace name is 1 to 128 characters from [A-Za-z0-9_.-], not 'a b'\n");
-    expect_error("[namespace a/b]\n",
-                 "t.conf:1: a namespace name is 1 to 128 characters from [A-Za-z0-9_.-], not 'a/b'\n");
+    expect_error(
+        "[namespace a b]\n",
+        "t.conf:1: a namespace name is 1 to 128 characters from [A-Za-z0-9_.-], not 'a b'\n");
+    expect_error(
+        "[namespace a/b]\n",
+        "t.conf:1: a namespace name is 1 to 128 characters from [A-Za-z0-9_.-], not 'a/b'\n");
     expect_error("[namespace a]\nx = 1\n[namespace b]\n[namespace a]\n",
                  "t.conf:4: namespace a already has a section on line 1\n");
     /* A 129-character name is one too many. */
@@ -176,14 +187,16 @@ START_TEST(errors_name_the_file_and_line)
     tu_capture_t err;
     sc_config_defaults(&cfg);
     static const char with_nul[] = "a = 1\n\nport =\0 1\n";
-    ck_assert_int_eq(sc_config_load_text(&cfg, "t.conf", with_nul, sizeof(with_nul) - 1, tu_cap_open(&err)),
-                     SC_EINVAL);
+    ck_assert_int_eq(
+        sc_config_load_text(&cfg, "t.conf", with_nul, sizeof(with_nul) - 1, tu_cap_open(&err)),
+        SC_EINVAL);
     ck_assert_str_eq(tu_cap_text(&err), "t.conf:3: a NUL byte (is this a text file?)\n");
     tu_cap_free(&err);
     /* A file that cannot be opened says so and returns -errno. */
-    ck_assert_int_eq(sc_config_load_file(&cfg, "/nonexistent/semcached.conf", tu_cap_open(&err)), -ENOENT);
+    ck_assert_int_eq(sc_config_load_file(&cfg, "/nonexistent/semcached.conf", tu_cap_open(&err)),
+                     -ENOENT);
     ck_assert_str_eq(tu_cap_text(&err), "/nonexistent/semcached.conf: cannot open the config file: "
-                                     "No such file or directory\n");
+                                        "No such file or directory\n");
     tu_cap_free(&err);
 }
 END_TEST
@@ -198,13 +211,14 @@ START_TEST(precedence_flags_env_file_defaults)
     setenv("SEMCACHED_HOST", "10.0.0.2", 1);
     setenv("SEMCACHED_LOG_LEVEL", "warn", 1);
     sc_config_t cfg;
-    ck_assert_int_eq(parse(&cfg, (const char *[]){"--config", path, "--host", "10.0.0.3", NULL}, &out, &err), 0);
+    ck_assert_int_eq(
+        parse(&cfg, (const char *[]){"--config", path, "--host", "10.0.0.3", NULL}, &out, &err), 0);
     ck_assert_str_eq(err, "");
-    ck_assert_int_eq(cfg.port, 1111);          /* file over default */
-    ck_assert_int_eq(cfg.threads, 4);          /* environment over file */
-    ck_assert_int_eq(cfg.log_level, SC_WARN);  /* environment over file */
-    ck_assert_str_eq(cfg.host, "10.0.0.3");    /* flag over environment and file */
-    ck_assert_int_eq(cfg.sync, SC_SYNC_FULL);  /* nobody set it: the default */
+    ck_assert_int_eq(cfg.port, 1111);         /* file over default */
+    ck_assert_int_eq(cfg.threads, 4);         /* environment over file */
+    ck_assert_int_eq(cfg.log_level, SC_WARN); /* environment over file */
+    ck_assert_str_eq(cfg.host, "10.0.0.3");   /* flag over environment and file */
+    ck_assert_int_eq(cfg.sync, SC_SYNC_FULL); /* nobody set it: the default */
     ck_assert_str_eq(cfg.config_file, path);
     free(out);
     free(err);
@@ -262,10 +276,10 @@ START_TEST(namespace_sections_become_presets)
                        "threshold = 0.92\n"
                        "semantic = on\n"
                        "model = bge\n"
-                       "embedder = \"123\"\n"   /* quoted: a string, not a number */
+                       "embedder = \"123\"\n" /* quoted: a string, not a number */
                        "ttl_s = 86400\n"
                        "max_entries = null\n"
-                       "threshold = 0.93\n"     /* again: the last value, first place */
+                       "threshold = 0.93\n" /* again: the last value, first place */
                        "\n"
                        "[ namespace  code.v2 ]\n"
                        "compare = \"exact\"\n"
@@ -350,11 +364,27 @@ START_TEST(unquoted_values_keep_json_types)
     static const struct {
         const char *value, *json;
     } cases[] = {
-        {"0", "0"}, {"-1", "-1"}, {"0.5", "0.5"}, {"1e3", "1e3"}, {"-2.5E-3", "-2.5E-3"},
-        {"01", "\"01\""}, {".5", "\".5\""}, {"1.", "\"1.\""}, {"0x10", "\"0x10\""},
-        {"1e", "\"1e\""}, {"+1", "\"+1\""}, {"-", "\"-\""}, {"true", "true"}, {"on", "true"},
-        {"false", "false"}, {"off", "false"}, {"null", "null"}, {"True", "\"True\""},
-        {"upstream", "\"upstream\""}, {"", "\"\""}, {"a\"b", "\"a\\\"b\""},
+        {"0", "0"},
+        {"-1", "-1"},
+        {"0.5", "0.5"},
+        {"1e3", "1e3"},
+        {"-2.5E-3", "-2.5E-3"},
+        {"01", "\"01\""},
+        {".5", "\".5\""},
+        {"1.", "\"1.\""},
+        {"0x10", "\"0x10\""},
+        {"1e", "\"1e\""},
+        {"+1", "\"+1\""},
+        {"-", "\"-\""},
+        {"true", "true"},
+        {"on", "true"},
+        {"false", "false"},
+        {"off", "false"},
+        {"null", "null"},
+        {"True", "\"True\""},
+        {"upstream", "\"upstream\""},
+        {"", "\"\""},
+        {"a\"b", "\"a\\\"b\""},
     };
     sc_buf_t b = {0};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -377,7 +407,8 @@ static char *uncomment(const char *text)
 {
     char *out = malloc(strlen(text) + 1), *w = out;
     for (const char *p = text; *p;) {
-        if (*p == '#' && (p == text || p[-1] == '\n') && (isalpha((unsigned char)p[1]) || p[1] == '['))
+        if (*p == '#' && (p == text || p[-1] == '\n') &&
+            (isalpha((unsigned char)p[1]) || p[1] == '['))
             p++;
         *w++ = *p++;
     }

@@ -18,16 +18,16 @@
 /* ---- client-side recording ------------------------------------------------- */
 
 typedef struct {
-    sc_http_call_t call;        /* first: the callbacks cast back */
+    sc_http_call_t call; /* first: the callbacks cast back */
     sc_http_client_t *client;
     pthread_mutex_t mu;
     int done, headers, data_before_headers, chunks;
     long status_at_headers;
     sc_buf_t got;
     uint64_t chunk_ns[64];
-    size_t pause_at[4];         /* on_data pauses the call once got.len reaches each */
+    size_t pause_at[4]; /* on_data pauses the call once got.len reaches each */
     int npause, next_pause;
-    int fail_data;              /* on_data returns this */
+    int fail_data; /* on_data returns this */
 } rec_t;
 
 static sc_log_t quiet;
@@ -166,7 +166,8 @@ START_TEST(post_and_get_send_exactly_the_headers_asked_for)
     ck_assert_int_eq(sc_http_call_add_header(&r->call, "Bad Name", "v"), SC_EINVAL);
     /* 2 MiB: above curl's Expect: 100-continue threshold. */
     for (int i = 0; i < 2 << 20; i += 64)
-        sc_buf_puts(&r->call.body, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n");
+        sc_buf_puts(&r->call.body,
+                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n");
     submit_wait(c, r);
     const char *got = r->call.response.data;
     ck_assert_int_eq(r->call.error, 0);
@@ -309,9 +310,12 @@ START_TEST(headers_come_before_the_body_with_status_and_fields)
     ck_assert_str_eq(sc_http_call_header(&r->call, "openai-processing-ms"), "12");
     ck_assert_ptr_null(sc_http_call_header(&r->call, "anthropic-ratelimit"));
     /* All fields, in order, as sent. */
-    const char *want[][2] = {{"Content-Length", "16"}, {"X-Conn", "1"},
-                             {"Content-Type", "application/json"}, {"Retry-After", "7"},
-                             {"x-request-id", "req-123"}, {"openai-processing-ms", "12"}};
+    const char *want[][2] = {{"Content-Length", "16"},
+                             {"X-Conn", "1"},
+                             {"Content-Type", "application/json"},
+                             {"Retry-After", "7"},
+                             {"x-request-id", "req-123"},
+                             {"openai-processing-ms", "12"}};
     size_t pos = 0, i = 0;
     const char *n, *v;
     while (sc_http_call_header_next(&r->call, &pos, &n, &v) == 0) {
@@ -354,7 +358,8 @@ START_TEST(stream_events_arrive_as_the_server_sends_them)
     ck_assert_int_eq(r->headers, 1);
     ck_assert_int_eq(r->data_before_headers, 0);
     ck_assert_str_eq(sc_http_call_header(&r->call, "Content-Type"), "text/event-stream");
-    ck_assert_str_eq(r->got.data, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\ndata: 5\n\n");
+    ck_assert_str_eq(r->got.data,
+                     "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\ndata: 5\n\n");
     /* One callback per event (100 ms apart), the first well before the last
      * was sent. */
     ck_assert_int_eq(r->chunks, 6);

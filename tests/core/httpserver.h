@@ -43,8 +43,8 @@ typedef struct {
     atomic_int stopping;
     atomic_int accepted, active, max_active;
     atomic_long big_sent;
-    atomic_int sent;            /* /stream: events sent so far */
-    uint64_t sent_ns[64];       /* /stream: when each event left */
+    atomic_int sent;      /* /stream: events sent so far */
+    uint64_t sent_ns[64]; /* /stream: when each event left */
 } srv_t;
 
 typedef struct {
@@ -99,9 +99,9 @@ static void wait_close(conn_t *cn)
 static int reply(conn_t *cn, int status, const char *extra, const char *body, size_t len)
 {
     char head[8192];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nX-Conn: %d\r\n%s\r\n", status, len,
-                     cn->id, extra ? extra : "");
+    int n =
+        snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nX-Conn: %d\r\n%s\r\n",
+                 status, len, cn->id, extra ? extra : "");
     return send_all(cn->fd, head, (size_t)n) || send_all(cn->fd, body, len) ? 0 : 1;
 }
 

@@ -98,8 +98,8 @@ START_TEST(lines_have_the_format_and_levels_filter)
     struct tm tm = {0};
     ck_assert_ptr_nonnull(strptime(text, "%Y-%m-%dT%H:%M:%S", &tm));
     time_t logged = timegm(&tm), now = time(NULL);
-    ck_assert_msg(logged <= now && now - logged < 60, "logged at %lld, now %lld",
-                  (long long)logged, (long long)now);
+    ck_assert_msg(logged <= now && now - logged < 60, "logged at %lld, now %lld", (long long)logged,
+                  (long long)now);
     free(text);
 }
 END_TEST
@@ -220,7 +220,8 @@ START_TEST(threads_write_whole_lines)
         if (!msg || sscanf(msg, " INFO t%d %d", &id, &seq) != 2 || id < 0 || id >= THREADS)
             ck_abort_msg("line %d is not whole: %.80s", lines, line);
         /* Each thread's lines arrive in order, each with its full padding. */
-        if (seq != next[id]++ || strlen(line) != (size_t)(msg - line) + strlen(" INFO t0 00000 ") + 299 ||
+        if (seq != next[id]++ ||
+            strlen(line) != (size_t)(msg - line) + strlen(" INFO t0 00000 ") + 299 ||
             line[strlen(line) - 1] != 'a' + id)
             ck_abort_msg("line %d of thread %d is torn: %.80s", lines, id, line);
     }

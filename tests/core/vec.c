@@ -55,11 +55,7 @@ END_TEST
 START_TEST(normalize_rejects_nan_inf_zero_and_leaves_them_alone)
 {
     float bad[][4] = {
-        {0, 0, 0, 0},
-        {1, NAN, 0, 0},
-        {1, 0, 0, INFINITY},
-        {-INFINITY, 1, 1, 1},
-        {0, -0.0f, 0, 0},
+        {0, 0, 0, 0}, {1, NAN, 0, 0}, {1, 0, 0, INFINITY}, {-INFINITY, 1, 1, 1}, {0, -0.0f, 0, 0},
     };
     for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
         float copy[4];
@@ -284,17 +280,17 @@ END_TEST
 START_TEST(decode_base64_rejections)
 {
     expect_rejected(json_string(""), MSG_B64);
-    expect_rejected(json_string("AAA"), MSG_B64);           /* length not a multiple of 4 */
-    expect_rejected(json_string("AACAPw"), MSG_B64);        /* unpadded */
-    expect_rejected(json_string("AACA Pw="), MSG_B64);      /* whitespace */
-    expect_rejected(json_string("AACAPw!="), MSG_B64);      /* not in the alphabet */
-    expect_rejected(json_string("AACA-w=="), MSG_B64);      /* URL-safe alphabet */
-    expect_rejected(json_string("AA==AACAPw=="), MSG_B64);  /* padding inside */
+    expect_rejected(json_string("AAA"), MSG_B64);          /* length not a multiple of 4 */
+    expect_rejected(json_string("AACAPw"), MSG_B64);       /* unpadded */
+    expect_rejected(json_string("AACA Pw="), MSG_B64);     /* whitespace */
+    expect_rejected(json_string("AACAPw!="), MSG_B64);     /* not in the alphabet */
+    expect_rejected(json_string("AACA-w=="), MSG_B64);     /* URL-safe alphabet */
+    expect_rejected(json_string("AA==AACAPw=="), MSG_B64); /* padding inside */
     expect_rejected(json_string("===="), MSG_B64);
-    expect_rejected(json_string("AAA="), MSG_B64);          /* 2 bytes: not a float */
-    expect_rejected(json_string("AAAAAA=="), MSG_BADNUM);   /* 4 bytes: one float, zero */
+    expect_rejected(json_string("AAA="), MSG_B64);        /* 2 bytes: not a float */
+    expect_rejected(json_string("AAAAAA=="), MSG_BADNUM); /* 4 bytes: one float, zero */
     uint8_t five[5] = {0, 0, 0x80, 0x3f, 0};
-    char *s = b64(five, 5);                                 /* 5 bytes: 1.25 floats */
+    char *s = b64(five, 5); /* 5 bytes: 1.25 floats */
     expect_rejected(json_string(s), MSG_B64);
     free(s);
     /* One float too many. */

@@ -20,7 +20,8 @@ static double check_against_numpy(const char *dtype, const char *pooling)
     char dir[] = "/tmp/sc-bert-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 tests/embed/tiny_bert.py %s %s %s", dir, dtype, pooling);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 tests/embed/tiny_bert.py %s %s %s", dir, dtype,
+             pooling);
     ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
     char err[256], path[512];
     uint64_t hash;
@@ -48,7 +49,8 @@ static double check_against_numpy(const char *dtype, const char *pooling)
     double worst = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t d = 0; d < 32; d++) {
-            double diff = fabs(out[i * 32 + d] - json_real_value(json_array_get(json_array_get(emb, i), d)));
+            double diff =
+                fabs(out[i * 32 + d] - json_real_value(json_array_get(json_array_get(emb, i), d)));
             if (diff > worst)
                 worst = diff;
         }
@@ -59,7 +61,8 @@ static double check_against_numpy(const char *dtype, const char *pooling)
         sc_bert_set_threads(b, threads);
         ck_assert_int_eq(sc_bert_encode_ids(b, (const int32_t *const *)seqs, lens, n, par), 0);
         for (size_t i = 0; i < n * 32; i++) {
-            double diff = fabs(par[i] - json_real_value(json_array_get(json_array_get(emb, i / 32), i % 32)));
+            double diff =
+                fabs(par[i] - json_real_value(json_array_get(json_array_get(emb, i / 32), i % 32)));
             if (diff > worst)
                 worst = diff;
         }
@@ -69,7 +72,8 @@ static double check_against_numpy(const char *dtype, const char *pooling)
     /* One at a time gives the same vectors as the padded batch. */
     for (size_t i = 0; i < n; i++) {
         float one[32];
-        ck_assert_int_eq(sc_bert_encode_ids(b, (const int32_t *const *)&seqs[i], &lens[i], 1, one), 0);
+        ck_assert_int_eq(sc_bert_encode_ids(b, (const int32_t *const *)&seqs[i], &lens[i], 1, one),
+                         0);
         for (size_t d = 0; d < 32; d++)
             ck_assert(fabsf(one[d] - out[i * 32 + d]) < 1e-5f);
     }
@@ -148,7 +152,8 @@ int main(void)
     if (getenv("MODEL_DIR") && *getenv("MODEL_DIR"))
         tcase_add_test(tc, real_minilm_matches_published_values);
     else
-        tu_skip("real_minilm_matches_published_values: set MODEL_DIR to an all-MiniLM-L6-v2 directory");
+        tu_skip(
+            "real_minilm_matches_published_values: set MODEL_DIR to an all-MiniLM-L6-v2 directory");
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -32,28 +32,35 @@ static char *pieces(sc_wordpiece_t *t, const char *text)
     size_t o = 0;
     out[0] = '\0';
     for (int i = 0; i < n; i++)
-        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "", sc_wordpiece_token(t, ids[i]));
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "",
+                              sc_wordpiece_token(t, ids[i]));
     return out;
 }
 
 START_TEST(bert_tokenizer_matches_hugging_face)
 {
     sc_wordpiece_t *t;
-    ck_assert_int_eq(sc_wordpiece_load_vocab(&t, shared_path("models/all-MiniLM-L6-v2/vocab.txt"), NULL), 0);
+    ck_assert_int_eq(
+        sc_wordpiece_load_vocab(&t, shared_path("models/all-MiniLM-L6-v2/vocab.txt"), NULL), 0);
     ck_assert_uint_eq(sc_wordpiece_vocab_size(t), 30522);
     /* Greedy longest-match-first. (The BERT README's "un ##aff ##able" was made
      * with another vocabulary: this one has "una" and "##ffa" but no "##aff".) */
     ck_assert_int_lt(sc_wordpiece_id(t, "##aff"), 0);
     ck_assert_str_eq(pieces(t, "unaffable"), "una ##ffa ##ble");
     ck_assert_str_eq(pieces(t, "embeddings"), "em ##bed ##ding ##s");
-    ck_assert_str_eq(pieces(t, "UNwant\xc3\xa9" "d,running"), "unwanted , running");
+    ck_assert_str_eq(pieces(t, "UNwant\xc3\xa9"
+                               "d,running"),
+                     "unwanted , running");
     ck_assert_str_eq(pieces(t, "H\xc3\xa9llo   W\xc3\xb6rld!"), "hello world !");
     ck_assert_str_eq(pieces(t, "hi"), "hi");
     ck_assert_str_eq(pieces(t, "hi, how are you doing?"), "hi , how are you doing ?");
     /* CJK ideographs become words of their own (this vocabulary lacks U+7231). */
-    ck_assert_str_eq(pieces(t, "\xe6\x88\x91\xe7\x88\xb1\xe5\x8c\x97\xe4\xba\xac"), "\xe6\x88\x91 [UNK] \xe5\x8c\x97 \xe4\xba\xac");
+    ck_assert_str_eq(pieces(t, "\xe6\x88\x91\xe7\x88\xb1\xe5\x8c\x97\xe4\xba\xac"),
+                     "\xe6\x88\x91 [UNK] \xe5\x8c\x97 \xe4\xba\xac");
     /* Control characters vanish; tabs and newlines separate. */
-    ck_assert_str_eq(pieces(t, "a\x01" "b\tc\nd"), "ab c d");
+    ck_assert_str_eq(pieces(t, "a\x01"
+                               "b\tc\nd"),
+                     "ab c d");
     /* A word no piece can cover is one [UNK]; so is a 101-character word. */
     ck_assert_str_eq(pieces(t, "\xe2\x98\x83"), "[UNK]");
     char longw[120];
@@ -81,9 +88,12 @@ START_TEST(potion_token_ids_and_embeddings_match_python)
 {
     char err[256];
     sc_wordpiece_t *t;
-    ck_assert_int_eq(sc_wordpiece_load_json(&t, shared_path("models/potion-base-2M/tokenizer.json"), err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_wordpiece_load_json(&t, shared_path("models/potion-base-2M/tokenizer.json"),
+                                            err, sizeof(err)),
+                     0);
     sc_embedder_t *e;
-    ck_assert_int_eq(sc_embedder_open(&e, shared_path("models/potion-base-2M"), err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_embedder_open(&e, shared_path("models/potion-base-2M"), err, sizeof(err)),
+                     0);
     ck_assert_uint_eq(sc_embedder_dim(e), 64);
     ck_assert(strncmp(sc_embedder_identity(e), "model2vec:potion-base-2M@", 25) == 0);
     json_t *ref = load_json(shared_path("models/potion-base-2M/reference_embeddings.json"));
@@ -91,7 +101,8 @@ START_TEST(potion_token_ids_and_embeddings_match_python)
     size_t i;
     json_t *item;
     double worst = 1;
-    json_array_foreach(ref, i, item) {
+    json_array_foreach(ref, i, item)
+    {
         const char *text = json_string_value(json_object_get(item, "text"));
         json_t *want_ids = json_object_get(item, "tokens");
         int32_t ids[1024];
@@ -143,10 +154,22 @@ START_TEST(model2vec_fixtures)
 {
     char err[256];
     sc_embedder_t *e32, *e16, *e8, *est;
-    ck_assert_int_eq(sc_embedder_open(&e32, shared_path("models/model2vec-fixtures/test-model-float32"), err, sizeof(err)), 0);
-    ck_assert_int_eq(sc_embedder_open(&e16, shared_path("models/model2vec-fixtures/test-model-float16"), err, sizeof(err)), 0);
-    ck_assert_int_eq(sc_embedder_open(&e8, shared_path("models/model2vec-fixtures/test-model-int8"), err, sizeof(err)), 0);
-    ck_assert_int_eq(sc_embedder_open(&est, shared_path("models/model2vec-fixtures/test-model-sentence-transformers"), err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_embedder_open(&e32,
+                                      shared_path("models/model2vec-fixtures/test-model-float32"),
+                                      err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(sc_embedder_open(&e16,
+                                      shared_path("models/model2vec-fixtures/test-model-float16"),
+                                      err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(sc_embedder_open(&e8, shared_path("models/model2vec-fixtures/test-model-int8"),
+                                      err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(
+        sc_embedder_open(&est,
+                         shared_path("models/model2vec-fixtures/test-model-sentence-transformers"),
+                         err, sizeof(err)),
+        0);
     float v[2], w[2];
     embed_one(e32, "hello world", v);
     ck_assert(fabs(v[0] - -0.3934547007083893) <= 1e-5 * 0.3934547);
@@ -177,12 +200,16 @@ START_TEST(model2vec_fixtures)
     /* The vocab-quantized fixture (Unigram tokenizer, a mapping into fewer
      * rows): model2vec-rs's Python ground truth for the long text. */
     sc_embedder_t *eq;
-    ck_assert_int_eq(sc_embedder_open(&eq, shared_path("models/model2vec-fixtures/test-model-vocab-quantized"), err, sizeof(err)), 0);
+    ck_assert_int_eq(
+        sc_embedder_open(&eq, shared_path("models/model2vec-fixtures/test-model-vocab-quantized"),
+                         err, sizeof(err)),
+        0);
     ck_assert_uint_eq(sc_embedder_dim(eq), 64);
     float q[64];
     embed_one(eq, long_text, q);
     json_error_t je;
-    json_t *want = json_load_file(shared_path("models/model2vec-fixtures/embeddings_vocab_quantized.json"), 0, &je);
+    json_t *want = json_load_file(
+        shared_path("models/model2vec-fixtures/embeddings_vocab_quantized.json"), 0, &je);
     ck_assert_ptr_nonnull(want);
     ck_assert_uint_eq(json_array_size(json_array_get(want, 0)), 64);
     for (size_t i = 0; i < 64; i++) {
@@ -208,13 +235,19 @@ START_TEST(unigram_segments_by_highest_score)
 {
     char err[256];
     sc_unigram_t *u;
-    ck_assert_int_eq(sc_unigram_load_json(&u, shared_path("models/model2vec-fixtures/test-model-vocab-quantized/tokenizer.json"), err, sizeof(err)), 0);
+    ck_assert_int_eq(
+        sc_unigram_load_json(
+            &u, shared_path("models/model2vec-fixtures/test-model-vocab-quantized/tokenizer.json"),
+            err, sizeof(err)),
+        0);
     static const struct {
         const char *text;
         int32_t ids[12];
         int n;
     } cases[] = {
-        {"Unaffable tokenizers, naïve café!", {13479, 19963, 2470, 18206, 9995, 1547, 13, 14745, 6670, 2}, 10},
+        {"Unaffable tokenizers, naïve café!",
+         {13479, 19963, 2470, 18206, 9995, 1547, 13, 14745, 6670, 2},
+         10},
         {"Hello,   WORLD... it's 2026", {6594, 13, 1091, 15, 15, 15, 1012, 8, 58, 1324, 22835}, 11},
         {"日本語 text", {867, 879, 953, 2795}, 4},
         /* two unknown characters in a row fuse into one [UNK] (id 1) */
@@ -240,7 +273,9 @@ START_TEST(unigram_segments_by_highest_score)
     ck_assert_int_eq(sc_unigram_unk(u), 1);
     sc_unigram_free(u);
     /* A WordPiece file is not a Unigram one. */
-    ck_assert_int_ne(sc_unigram_load_json(&u, shared_path("models/potion-base-2M/tokenizer.json"), err, sizeof(err)), 0);
+    ck_assert_int_ne(sc_unigram_load_json(&u, shared_path("models/potion-base-2M/tokenizer.json"),
+                                          err, sizeof(err)),
+                     0);
     ck_assert_msg(strstr(err, "Unigram"), "error: %s", err);
 }
 END_TEST
@@ -280,9 +315,12 @@ START_TEST(safetensors_rejects_malformed_files)
     buf[0] = (uint8_t)hl;
     memcpy(buf + 8, good, hl);
     uint8_t *d = buf + 8 + hl;
-    d[0] = 0x00; d[1] = 0x3c;   /* 1.0 */
-    d[2] = 0x00; d[3] = 0xc0;   /* -2.0 */
-    d[4] = 0x40; d[5] = 0x40;   /* bf16 3.0 */
+    d[0] = 0x00;
+    d[1] = 0x3c; /* 1.0 */
+    d[2] = 0x00;
+    d[3] = 0xc0; /* -2.0 */
+    d[4] = 0x40;
+    d[5] = 0x40; /* bf16 3.0 */
     ck_assert_int_eq(sc_safetensors_parse(&s, buf, 8 + hl + 6, err, sizeof(err)), 0);
     ck_assert_uint_eq(sc_safetensors_count(s), 2);
     ck_assert(sc_tensor_f32(sc_safetensors_get(s, "h"), 0) == 1.0f);
@@ -304,7 +342,8 @@ START_TEST(glove_text_through_the_converter)
     /* Most frequent first: "the" gets a small SIF weight. */
     fprintf(f, "the 1 0 0\ndo 0 1 0\nn't 0 0 1\ncats 0 1 1\n\xc3\xa9t\xc3\xa9 1 1 0\n");
     fclose(f);
-    snprintf(cmd, sizeof(cmd), "%s glove-text %s %s 2>/dev/null", tu_bin("semcached-convert"), txt, bin);
+    snprintf(cmd, sizeof(cmd), "%s glove-text %s %s 2>/dev/null", tu_bin("semcached-convert"), txt,
+             bin);
     ck_assert_int_eq(system(cmd), 0);
     char err[256];
     sc_embedder_t *e;

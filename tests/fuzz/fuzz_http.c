@@ -97,11 +97,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     http_port = free_port();
     char port[16];
     snprintf(port, sizeof(port), "%d", http_port);
-    const char *set[][2] = {{"port", port}, {"data-dir", http_dir}, {"threads", "1"},
-                            {"sync", "none"}, {"map-size", "64M"},
-                            {"request-timeout-ms", "200"}, {"idle-timeout-ms", "200"},
-                            {"max-body-bytes", "64K"}, {"max-header-bytes", "4K"},
-                            {"index-flat-max", "64"}, {"sample-rate", "0.5"}};
+    const char *set[][2] = {{"port", port},
+                            {"data-dir", http_dir},
+                            {"threads", "1"},
+                            {"sync", "none"},
+                            {"map-size", "64M"},
+                            {"request-timeout-ms", "200"},
+                            {"idle-timeout-ms", "200"},
+                            {"max-body-bytes", "64K"},
+                            {"max-header-bytes", "4K"},
+                            {"index-flat-max", "64"},
+                            {"sample-rate", "0.5"}};
     for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
         if (sc_config_set(&cfg, set[i][0], set[i][1], stderr))
             abort();

@@ -10,7 +10,8 @@
 
 #include "sc_proxy_request.h"
 
-static const sc_proxy_ctx_t proxy_fuzz_ctx = {.ns = "fuzz", .ns_len = 4, .tenant = "t", .tenant_len = 1};
+static const sc_proxy_ctx_t proxy_fuzz_ctx = {
+    .ns = "fuzz", .ns_len = 4, .tenant = "t", .tenant_len = 1};
 
 static int proxy_fuzz_refusal(int rc, const char *err)
 {
@@ -21,7 +22,8 @@ static void proxy_fuzz_chat(const uint8_t *data, size_t size, sc_api_t api)
 {
     sc_proxy_request_t a, b;
     char err[256] = "";
-    int rc = sc_proxy_request_parse(&a, api, (const char *)data, size, &proxy_fuzz_ctx, err, sizeof(err));
+    int rc = sc_proxy_request_parse(&a, api, (const char *)data, size, &proxy_fuzz_ctx, err,
+                                    sizeof(err));
     if (rc) {
         if (!proxy_fuzz_refusal(rc, err) && rc != SC_ENOMEM)
             __builtin_trap();
@@ -30,7 +32,8 @@ static void proxy_fuzz_chat(const uint8_t *data, size_t size, sc_api_t api)
         return;
     }
     if (!a.req.root || a.req.ns_len != 4 || a.req.model_len == 0 ||
-        sc_proxy_request_parse(&b, api, (const char *)data, size, &proxy_fuzz_ctx, err, sizeof(err)) ||
+        sc_proxy_request_parse(&b, api, (const char *)data, size, &proxy_fuzz_ctx, err,
+                               sizeof(err)) ||
         memcmp(a.req.key, b.req.key, SC_KEY_BYTES) || a.req.scope != b.req.scope ||
         a.req.text.len != b.req.text.len)
         __builtin_trap();
@@ -42,7 +45,8 @@ static void proxy_fuzz_embeddings(const uint8_t *data, size_t size)
 {
     sc_proxy_embeddings_t e, up;
     char err[256] = "";
-    int rc = sc_proxy_embeddings_parse(&e, (const char *)data, size, &proxy_fuzz_ctx, err, sizeof(err));
+    int rc =
+        sc_proxy_embeddings_parse(&e, (const char *)data, size, &proxy_fuzz_ctx, err, sizeof(err));
     if (rc) {
         if (!proxy_fuzz_refusal(rc, err) && rc != SC_ENOMEM)
             __builtin_trap();

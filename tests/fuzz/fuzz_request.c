@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int kind = SC_REQ_LOOKUP; kind <= SC_REQ_STORE; kind++) {
         sc_request_t a, b;
         char err[256];
-        int rc = sc_request_parse(&a, (sc_req_kind_t)kind, (const char *)data, size, err, sizeof(err));
+        int rc =
+            sc_request_parse(&a, (sc_req_kind_t)kind, (const char *)data, size, err, sizeof(err));
         if (rc) {
             if (rc != SC_EINVAL && rc != SC_ENOMEM)
                 __builtin_trap();

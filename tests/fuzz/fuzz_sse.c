@@ -19,7 +19,8 @@ static int sse_log(void *ud, const sc_sse_event_t *ev)
     if (sc_buf_printf(b, "%d|%zu:", ev->dispatch, ev->event.len) ||
         sc_buf_append(b, ev->event.ptr, ev->event.len) || sc_buf_printf(b, "|%zu:", ev->data.len) ||
         sc_buf_append(b, ev->data.ptr, ev->data.len) || sc_buf_printf(b, "|%d:", ev->has_id) ||
-        sc_buf_append(b, ev->id.ptr, ev->id.len) || sc_buf_printf(b, "|%lld\n", (long long)ev->retry))
+        sc_buf_append(b, ev->id.ptr, ev->id.len) ||
+        sc_buf_printf(b, "|%lld\n", (long long)ev->retry))
         return SC_ENOMEM;
     return 0;
 }
@@ -31,7 +32,8 @@ static int sse_raw(void *ud, const sc_sse_event_t *ev)
 
 /* Parses 'in' fed 'step' bytes at a time; logs blocks into 'log' and their
  * raw bytes into 'raw' (either may be NULL). Returns the feed result. */
-static int sse_parse(const char *in, size_t n, size_t step, sc_buf_t *log, sc_buf_t *raw, size_t *pending)
+static int sse_parse(const char *in, size_t n, size_t step, sc_buf_t *log, sc_buf_t *raw,
+                     size_t *pending)
 {
     sc_sse_parser_t *p;
     if (sc_sse_parser_create(&p, SSE_MAX_EVENT))

@@ -13,9 +13,10 @@ static sc_wordpiece_t *tok;
 
 static void init(void)
 {
-    static const char *vocab[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un",
-                                  "##aff", "##able", "a", "##b", "##c", "!", ",", "\xe6\x88\x91",
-                                  "caf", "##e", "##\xc3\xa9", "the", "##s", "s"};
+    static const char *vocab[] = {
+        "[PAD]",        "[UNK]",  "[CLS]", "[SEP]",      "hello", "world", "un",
+        "##aff",        "##able", "a",     "##b",        "##c",   "!",     ",",
+        "\xe6\x88\x91", "caf",    "##e",   "##\xc3\xa9", "the",   "##s",   "s"};
     char path[] = "/tmp/sc-fuzz-vocab-XXXXXX";
     int fd = mkstemp(path);
     FILE *f = fdopen(fd, "w");

@@ -105,8 +105,8 @@ static agreement_t measure(const char *name, const both_t *b, const float *base,
     size_t *en = malloc(nq * sizeof(size_t));
     for (size_t i = 0; i < nq; i += 256) {
         size_t m = nq - i < 256 ? nq - i : 256;
-        ck_assert_int_eq(sc_flat_search_batch(b->f, queries + i * dim, m, 1, el + i, es + i, en + i),
-                         0);
+        ck_assert_int_eq(
+            sc_flat_search_batch(b->f, queries + i * dim, m, 1, el + i, es + i, en + i), 0);
     }
     agreement_t a = {0};
     for (size_t qi = 0; qi < nq; qi++) {
@@ -118,8 +118,8 @@ static agreement_t measure(const char *name, const both_t *b, const float *base,
         ck_assert_int_eq(sc_scopes_search(s, SCOPE, q, dim, K, wl, ws, &wn), 0);
         for (size_t ti = 0; ti < nt; ti++) {
             sc_search_info_t info;
-            ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, dim, K, ts[ti], labels, sims,
-                                                     &got, &info), 0);
+            ck_assert_int_eq(
+                sc_scopes_search_decide(s, SCOPE, q, dim, K, ts[ti], labels, sims, &got, &info), 0);
             ck_assert_uint_ge(got, 1);
             a.lookups++;
             a.hits += sc_vec_dot(base + el[qi] * dim, q, dim) >= ts[ti];
@@ -181,7 +181,8 @@ START_TEST(agreement_on_sift5k)
     }
     qsort(nn, nq, sizeof(float), by_float);
     double ts[3] = {nn[nq / 4], nn[nq / 2], nn[3 * nq / 4]};
-    fprintf(stderr, "sift5k thresholds (quartiles of the nearest-neighbour cosine): %.4f %.4f %.4f\n",
+    fprintf(stderr,
+            "sift5k thresholds (quartiles of the nearest-neighbour cosine): %.4f %.4f %.4f\n",
             ts[0], ts[1], ts[2]);
     both_t b = build_both(base, n, dim);
     measure("sift5k", &b, base, n, queries, nq, dim, ts, 3, 0.999);
@@ -363,13 +364,15 @@ START_TEST(beams_follow_the_margins)
     sc_search_info_t info;
     /* A stored vector itself: cosine 1, clearly above 0.9 (random
      * neighbours are far below): the small beam serves it. */
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base + 17 * SDIM, SDIM, K, 0.9, labels,
-                                             sims, &n, &info), 0);
+    ck_assert_int_eq(
+        sc_scopes_search_decide(s, SCOPE, base + 17 * SDIM, SDIM, K, 0.9, labels, sims, &n, &info),
+        0);
     ck_assert_int_eq(info.beam, SC_SEARCH_SMALL);
     ck_assert_uint_eq(labels[0], 17);
     /* The same at threshold 0.99 (1 - 0.99 < the margin): the widest beam. */
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base + 17 * SDIM, SDIM, K, 0.99, labels,
-                                             sims, &n, &info), 0);
+    ck_assert_int_eq(
+        sc_scopes_search_decide(s, SCOPE, base + 17 * SDIM, SDIM, K, 0.99, labels, sims, &n, &info),
+        0);
     ck_assert_int_eq(info.beam, SC_SEARCH_WIDE);
     ck_assert_uint_eq(labels[0], 17);
     /* A random query (best cosine ~0.6) is clearly below 0.9 but not below
@@ -378,23 +381,26 @@ START_TEST(beams_follow_the_margins)
     for (int j = 0; j < SDIM; j++)
         q[j] = vd_nrand(&rng);
     sc_vec_normalize(q, SDIM);
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, SDIM, K, 0.9, labels, sims, &n, &info), 0);
+    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, SDIM, K, 0.9, labels, sims, &n, &info),
+                     0);
     ck_assert_int_eq(info.beam, SC_SEARCH_SMALL);
     ck_assert(sims[0] < 0.87f);
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, SDIM, K, sims[0], labels, sims, &n,
-                                             &info), 0);
+    ck_assert_int_eq(
+        sc_scopes_search_decide(s, SCOPE, q, SDIM, K, sims[0], labels, sims, &n, &info), 0);
     ck_assert_int_eq(info.beam, SC_SEARCH_WIDE);
     /* No threshold: the widest beam, exactly sc_scopes_search. */
     ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, SDIM, K, SC_SCOPES_NO_THRESHOLD, labels,
-                                             sims, &n, &info), 0);
+                                             sims, &n, &info),
+                     0);
     ck_assert_int_eq(info.beam, SC_SEARCH_WIDE);
     ck_assert_int_eq(sc_scopes_search(s, SCOPE, q, SDIM, K, l2, s2, &n2), 0);
     ck_assert_uint_eq(n, n2);
     for (size_t i = 0; i < n; i++)
         ck_assert_uint_eq(labels[i], l2[i]);
     /* k = 1 still works (the gap needs a second candidate internally). */
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base + 5 * SDIM, SDIM, 1, 0.9, labels,
-                                             sims, &n, &info), 0);
+    ck_assert_int_eq(
+        sc_scopes_search_decide(s, SCOPE, base + 5 * SDIM, SDIM, 1, 0.9, labels, sims, &n, &info),
+        0);
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(labels[0], 5);
     sc_scopes_stats_t st;
@@ -407,15 +413,15 @@ START_TEST(beams_follow_the_margins)
      * answers at the widest beam. */
     default_cfg(&cfg, 100000);
     s = load_scope(&cfg, base, 1000, SDIM);
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base, SDIM, K, 0.9, labels, sims, &n,
-                                             &info), 0);
+    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base, SDIM, K, 0.9, labels, sims, &n, &info),
+                     0);
     ck_assert_int_eq(info.beam, SC_SEARCH_EXACT);
     sc_scopes_destroy(s);
     default_cfg(&cfg, 500);
     cfg.hnsw_ef_search_min = 0;
     s = load_scope(&cfg, base, N, SDIM);
-    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base, SDIM, K, 0.9, labels, sims, &n,
-                                             &info), 0);
+    ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, base, SDIM, K, 0.9, labels, sims, &n, &info),
+                     0);
     ck_assert_int_eq(info.beam, SC_SEARCH_WIDE);
     sc_scopes_destroy(s);
     free(base);
@@ -425,8 +431,8 @@ END_TEST
 /* 600 lookups of rewordings (cosine 0.9) of stored vectors at threshold
  * 0.8, k = 1: counts verified disagreements, and misses the small beam
  * answered in the last 300. */
-static void reword_lookups(sc_scopes_t *s, uint64_t *rng, const float *base, size_t n,
-                           uint32_t dim, size_t *disagreed, size_t *small_miss_late)
+static void reword_lookups(sc_scopes_t *s, uint64_t *rng, const float *base, size_t n, uint32_t dim,
+                           size_t *disagreed, size_t *small_miss_late)
 {
     for (size_t i = 0; i < 600; i++) {
         float q[1024];
@@ -435,8 +441,8 @@ static void reword_lookups(sc_scopes_t *s, uint64_t *rng, const float *base, siz
         float sim;
         size_t got;
         sc_search_info_t info;
-        ck_assert_int_eq(sc_scopes_search_decide(s, SCOPE, q, dim, 1, 0.8, &label, &sim, &got,
-                                                 &info), 0);
+        ck_assert_int_eq(
+            sc_scopes_search_decide(s, SCOPE, q, dim, 1, 0.8, &label, &sim, &got, &info), 0);
         *disagreed += (size_t)info.disagreed;
         if (i >= 300)
             *small_miss_late += info.beam == SC_SEARCH_SMALL && sim < 0.8f;
@@ -460,8 +466,9 @@ START_TEST(a_scope_distrusts_a_small_beam_that_disagrees)
     reword_lookups(s, &rng, base, N, D, &disagreed, &small_miss_late);
     sc_scopes_stats_t st;
     sc_scopes_stats(s, &st);
-    fprintf(stderr, "beam 2 on clustered 64-d: %zu disagreements, %llu verified, untrusted %llu, "
-                    "misses from the small beam in the last 300: %zu\n",
+    fprintf(stderr,
+            "beam 2 on clustered 64-d: %zu disagreements, %llu verified, untrusted %llu, "
+            "misses from the small beam in the last 300: %zu\n",
             disagreed, (unsigned long long)st.verified, (unsigned long long)st.scopes_untrusted,
             small_miss_late);
     /* Its misses (a search stranded far from a source at cosine 0.9) are

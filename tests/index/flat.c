@@ -18,10 +18,10 @@
 /* ck_assert reports every passing check to the parent process (a write per
  * assertion); inner loops here run ~10^6 checks, so they complain only on
  * failure. */
-#define EXPECT(c, ...)                 \
-    do {                               \
-        if (!(c))                      \
-            ck_abort_msg(__VA_ARGS__); \
+#define EXPECT(c, ...)                                                                             \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            ck_abort_msg(__VA_ARGS__);                                                             \
     } while (0)
 
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
@@ -134,8 +134,8 @@ static void check_topk(const model_t *m, const float *q, size_t k, const uint64_
     const double tol = TOL;
     for (size_t i = 0; i < n; i++) {
         /* The i-th best score is the brute force's i-th best. */
-        EXPECT(fabs(sims[i] - all[i].score) <= tol, "rank %zu: %.7f vs %.7f", i,
-               (double)sims[i], all[i].score);
+        EXPECT(fabs(sims[i] - all[i].score) <= tol, "rank %zu: %.7f vs %.7f", i, (double)sims[i],
+               all[i].score);
         /* The label is in the model, once, and its own score is the one given. */
         ptrdiff_t at = model_find(m, labels[i]);
         EXPECT(at >= 0, "rank %zu: label %llu is not in the index", i,
@@ -303,13 +303,16 @@ START_TEST(batch_equals_single_searches)
                     ck_assert_uint_eq(bn[i], n);
                     check_topk(&m, q + i * dim, k, bl + i * k, bs + i * k, bn[i]);
                     for (size_t r = 0; r < n; r++) {
-                        EXPECT(fabsf(bs[i * k + r] - s[r]) <= (float)TOL, "query %zu rank %zu: "
-                               "batch %.7f, single %.7f", i, r, (double)bs[i * k + r], (double)s[r]);
+                        EXPECT(fabsf(bs[i * k + r] - s[r]) <= (float)TOL,
+                               "query %zu rank %zu: "
+                               "batch %.7f, single %.7f",
+                               i, r, (double)bs[i * k + r], (double)s[r]);
                         int tie = (r > 0 && s[r - 1] - s[r] <= 2 * (float)TOL) ||
                                   (r + 1 < n && s[r] - s[r + 1] <= 2 * (float)TOL);
-                        EXPECT(tie || bl[i * k + r] == l[r], "query %zu rank %zu: batch label "
-                               "%llu, single %llu", i, r, (unsigned long long)bl[i * k + r],
-                               (unsigned long long)l[r]);
+                        EXPECT(tie || bl[i * k + r] == l[r],
+                               "query %zu rank %zu: batch label "
+                               "%llu, single %llu",
+                               i, r, (unsigned long long)bl[i * k + r], (unsigned long long)l[r]);
                     }
                 }
                 free(q);

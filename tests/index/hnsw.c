@@ -34,8 +34,8 @@ static recall_t measure_recall(const float *base, size_t n, const float *queries
     sc_config_defaults(&cfg);
     sc_hnsw_t *h;
     sc_flat_t *f;
-    ck_assert_int_eq(sc_hnsw_create(&h, dim, 1024, (size_t)cfg.hnsw_m,
-                                    (size_t)cfg.hnsw_ef_construction, 1), 0);
+    ck_assert_int_eq(
+        sc_hnsw_create(&h, dim, 1024, (size_t)cfg.hnsw_m, (size_t)cfg.hnsw_ef_construction, 1), 0);
     sc_hnsw_set_ef(h, (size_t)cfg.hnsw_ef_search);
     ck_assert_int_eq(sc_flat_create(&f, dim), 0);
     for (size_t i = 0; i < n; i++) {
@@ -79,7 +79,8 @@ START_TEST(recall_on_sift5k)
     float *base = vd_read_vecs(path, &dim, &n);
     snprintf(path, sizeof(path), "%s/data/ann/siftsmall_query.fvecs", shared);
     float *queries = vd_read_vecs(path, &qdim, &nq);
-    snprintf(path, sizeof(path), "%s/data/ann/derived_sift5k_groundtruth_siftsmallq_k100.ivecs", shared);
+    snprintf(path, sizeof(path), "%s/data/ann/derived_sift5k_groundtruth_siftsmallq_k100.ivecs",
+             shared);
     int32_t *gt = vd_read_vecs(path, &gdim, &ng);
     ck_assert_uint_eq(n, 5000);
     ck_assert_uint_eq(dim, 128);
@@ -256,7 +257,8 @@ START_TEST(normalize_handles_tiny_huge_and_bad_vectors)
     float tiny[3] = {1e-40f, 0, 1e-40f}, huge[2] = {3e38f, 3e38f}, zero[2] = {0, 0};
     float nan_v[2] = {NAN, 1}, inf_v[2] = {INFINITY, 1};
     ck_assert_int_eq(sc_vec_normalize(tiny, 3), 0);
-    ck_assert(fabsf(tiny[0] - 0.70710678f) < 1e-6f && tiny[1] == 0 && fabsf(tiny[2] - 0.70710678f) < 1e-6f);
+    ck_assert(fabsf(tiny[0] - 0.70710678f) < 1e-6f && tiny[1] == 0 &&
+              fabsf(tiny[2] - 0.70710678f) < 1e-6f);
     ck_assert_int_eq(sc_vec_normalize(huge, 2), 0);
     ck_assert(fabsf(huge[0] - 0.70710678f) < 1e-6f);
     ck_assert_int_eq(sc_vec_normalize(zero, 2), SC_EINVAL);

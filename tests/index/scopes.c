@@ -33,9 +33,13 @@ static void vec_of(uint64_t label, uint32_t ver, float *v)
 
 static sc_scopes_t *make_scopes(size_t flat_max, size_t delta_max, double ratio)
 {
-    sc_scopes_config_t cfg = {.flat_max = flat_max, .hnsw_m = 16, .hnsw_ef_construction = 200,
-                              .hnsw_ef_search = 256, .compact_deleted_ratio = ratio,
-                              .compact_min_deleted = 16, .delta_max = delta_max};
+    sc_scopes_config_t cfg = {.flat_max = flat_max,
+                              .hnsw_m = 16,
+                              .hnsw_ef_construction = 200,
+                              .hnsw_ef_search = 256,
+                              .compact_deleted_ratio = ratio,
+                              .compact_min_deleted = 16,
+                              .delta_max = delta_max};
     sc_scopes_t *s;
     ck_assert_int_eq(sc_scopes_create(&s, &cfg, NULL), 0);
     return s;
@@ -124,7 +128,8 @@ START_TEST(hnsw_scope_changes_are_searchable_at_once)
     for (uint64_t l = 30; l < 40; l++) {
         float sim = 0;
         int64_t got = top_label(s, l, 0, &sim);
-        ck_assert_msg(got != (int64_t)l || sim < 0.99f, "stale copy of %llu", (unsigned long long)l);
+        ck_assert_msg(got != (int64_t)l || sim < 0.99f, "stale copy of %llu",
+                      (unsigned long long)l);
     }
     sc_scopes_stats(s, &st);
     ck_assert_uint_eq(st.vectors_hnsw, 140);

@@ -57,7 +57,7 @@ static inline float vd_nrand(uint64_t *state)
  * larger than the centre, so topics overlap and neighbours are not
  * trivial). 'centers' (clusters x dim) is filled too when not NULL. */
 static inline void vd_clustered(uint64_t *rng, float *out, size_t n, uint32_t dim, float *centers,
-                         size_t clusters, float noise)
+                                size_t clusters, float noise)
 {
     float *c = centers ? centers : malloc(clusters * dim * sizeof(float));
     for (size_t i = 0; i < clusters * dim; i++)
@@ -76,7 +76,8 @@ static inline void vd_clustered(uint64_t *rng, float *out, size_t n, uint32_t di
  * direction u, with t chosen so the cosine to 'src' is about 'cosine'
  * (exactly, when u is orthogonal to src, as it nearly is in high
  * dimensions). */
-static inline void vd_paraphrase(uint64_t *rng, const float *src, uint32_t dim, double cosine, float *out)
+static inline void vd_paraphrase(uint64_t *rng, const float *src, uint32_t dim, double cosine,
+                                 float *out)
 {
     double t = sqrt(1.0 / (cosine * cosine) - 1.0), ss = 0;
     for (uint32_t j = 0; j < dim; j++) {

@@ -19,8 +19,8 @@ static tu_server_t srv; /* shared by the "api" test case */
 
 static void srv_up(void)
 {
-    const char *args[] = {"--request-timeout-ms", "500", "--max-body-bytes", "64K",
-                          "--max-header-bytes", "4K", NULL};
+    const char *args[] = {
+        "--request-timeout-ms", "500", "--max-body-bytes", "64K", "--max-header-bytes", "4K", NULL};
     tu_server_start(&srv, args);
 }
 
@@ -61,7 +61,9 @@ static void assert_healthy(int port)
     tu_resp_free(&r);
 }
 
-#define Q(text) "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"" text "\"}],\"params\":{\"temperature\":0}"
+#define Q(text)                                                                                    \
+    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"" text                   \
+    "\"}],\"params\":{\"temperature\":0}"
 
 START_TEST(store_then_lookup_hits)
 {
@@ -72,20 +74,27 @@ START_TEST(store_then_lookup_hits)
     ck_assert_int_eq((int)strlen(key), 32);
     json_decref(j);
 
-    j = post(srv.port, "/v1/store", Q("capital of France?") ",\"response\":{\"choices\":[{\"message\":"
-             "{\"role\":\"assistant\",\"content\":\"Paris.\"}}],\"p\":0.1},"
-             "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}", 201);
+    j = post(srv.port, "/v1/store",
+             Q("capital of France?") ",\"response\":{\"choices\":[{\"message\":"
+                                     "{\"role\":\"assistant\",\"content\":\"Paris.\"}}],\"p\":0.1},"
+                                     "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}",
+             201);
     ck_assert_str_eq(str_field(j, "key"), key);
     json_decref(j);
 
     /* Byte-different but equivalent request: same entry. */
-    j = post(srv.port, "/v1/lookup", "{ \"params\": {\"temperature\": 0.0}, \"model\": \"gpt-4o\","
-             " \"messages\": [ {\"content\": \"capital of France?\", \"role\": \"user\"} ] }", 200);
+    j = post(srv.port, "/v1/lookup",
+             "{ \"params\": {\"temperature\": 0.0}, \"model\": \"gpt-4o\","
+             " \"messages\": [ {\"content\": \"capital of France?\", \"role\": \"user\"} ] }",
+             200);
     ck_assert_str_eq(str_field(j, "status"), "hit");
     ck_assert_str_eq(str_field(j, "match"), "exact");
     ck_assert_str_eq(str_field(j, "key"), key);
-    json_t *content = json_object_get(json_object_get(json_array_get(json_object_get(
-        json_object_get(j, "response"), "choices"), 0), "message"), "content");
+    json_t *content = json_object_get(
+        json_object_get(
+            json_array_get(json_object_get(json_object_get(j, "response"), "choices"), 0),
+            "message"),
+        "content");
     ck_assert_str_eq(json_string_value(content), "Paris.");
     ck_assert(json_real_value(json_object_get(json_object_get(j, "response"), "p")) == 0.1);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "hits")), 1);
@@ -94,16 +103,20 @@ START_TEST(store_then_lookup_hits)
     /* Each hit is counted at once, though counts reach the store only every
      * --hit-flush-ms (10 s). */
     for (int i = 2; i <= 3; i++) {
-        j = post(srv.port, "/v1/lookup", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
-                 "\"content\":\"capital of France?\"}],\"params\":{\"temperature\":0}}", 200);
+        j = post(srv.port, "/v1/lookup",
+                 "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"capital of France?\"}],\"params\":{\"temperature\":0}}",
+                 200);
         ck_assert_str_eq(str_field(j, "status"), "hit");
         ck_assert_int_eq(json_integer_value(json_object_get(j, "hits")), i);
         json_decref(j);
     }
 
     /* A different parameter is a different request. */
-    j = post(srv.port, "/v1/lookup", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
-             "\"capital of France?\"}],\"params\":{\"temperature\":0.5}}", 200);
+    j = post(srv.port, "/v1/lookup",
+             "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+             "\"capital of France?\"}],\"params\":{\"temperature\":0.5}}",
+             200);
     ck_assert_str_eq(str_field(j, "status"), "miss");
     json_decref(j);
 
@@ -115,15 +128,18 @@ START_TEST(store_then_lookup_hits)
     j = json_of(&r);
     ck_assert_str_eq(str_field(j, "model"), "gpt-4o");
     ck_assert_str_eq(str_field(j, "text"), "capital of France?");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")), 9);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")), 9);
     json_decref(j);
     tu_resp_free(&r);
 
     /* Stats count the hit and the tokens it saved. */
     r = tu_http(srv.port, "GET", "/v1/stats", NULL);
     j = json_of(&r);
-    ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(j, "lookups"), "exact_hit")), 1);
-    ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(j, "tokens_saved"), "prompt")), 9);
+    ck_assert_int_ge(
+        json_integer_value(json_object_get(json_object_get(j, "lookups"), "exact_hit")), 1);
+    ck_assert_int_ge(
+        json_integer_value(json_object_get(json_object_get(j, "tokens_saved"), "prompt")), 9);
     json_decref(j);
     tu_resp_free(&r);
 }
@@ -131,11 +147,13 @@ END_TEST
 
 START_TEST(store_replaces_and_delete_removes)
 {
-    json_t *j = post(srv.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"replace me\",\"response\":\"one\"}", 201);
+    json_t *j = post(srv.port, "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"replace me\",\"response\":\"one\"}", 201);
     char key[64];
     snprintf(key, sizeof(key), "%s", str_field(j, "key"));
     json_decref(j);
-    json_decref(post(srv.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"replace me\",\"response\":\"two\"}", 201));
+    json_decref(post(srv.port, "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"replace me\",\"response\":\"two\"}", 201));
     j = post(srv.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"replace me\"}", 200);
     ck_assert_str_eq(json_string_value(json_object_get(j, "response")), "two");
     json_decref(j);
@@ -163,12 +181,15 @@ END_TEST
 
 START_TEST(max_age_rejects_older_entries)
 {
-    json_decref(post(srv.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"aging\",\"response\":1}", 201));
+    json_decref(
+        post(srv.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"aging\",\"response\":1}", 201));
     usleep(120 * 1000);
-    json_t *j = post(srv.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"aging\",\"max_age_s\":0.05}", 200);
+    json_t *j = post(srv.port, "/v1/lookup",
+                     "{\"model\":\"m\",\"prompt\":\"aging\",\"max_age_s\":0.05}", 200);
     ck_assert_str_eq(str_field(j, "status"), "miss");
     json_decref(j);
-    j = post(srv.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"aging\",\"max_age_s\":60}", 200);
+    j = post(srv.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"aging\",\"max_age_s\":60}",
+             200);
     ck_assert_str_eq(str_field(j, "status"), "hit");
     json_decref(j);
 }
@@ -177,20 +198,27 @@ END_TEST
 START_TEST(invalidate_by_namespace_tenant_model)
 {
     const char *bodies[] = {
-        "{\"namespace\":\"inv-a\",\"tenant\":\"t1\",\"model\":\"m1\",\"prompt\":\"q1\",\"response\":1}",
-        "{\"namespace\":\"inv-a\",\"tenant\":\"t2\",\"model\":\"m1\",\"prompt\":\"q1\",\"response\":1}",
-        "{\"namespace\":\"inv-a\",\"tenant\":\"t1\",\"model\":\"m2\",\"prompt\":\"q1\",\"response\":1}",
-        "{\"namespace\":\"inv-b\",\"tenant\":\"t1\",\"model\":\"m1\",\"prompt\":\"q1\",\"response\":1}",
+        "{\"namespace\":\"inv-a\",\"tenant\":\"t1\",\"model\":\"m1\",\"prompt\":\"q1\","
+        "\"response\":1}",
+        "{\"namespace\":\"inv-a\",\"tenant\":\"t2\",\"model\":\"m1\",\"prompt\":\"q1\","
+        "\"response\":1}",
+        "{\"namespace\":\"inv-a\",\"tenant\":\"t1\",\"model\":\"m2\",\"prompt\":\"q1\","
+        "\"response\":1}",
+        "{\"namespace\":\"inv-b\",\"tenant\":\"t1\",\"model\":\"m1\",\"prompt\":\"q1\","
+        "\"response\":1}",
     };
     for (int i = 0; i < 4; i++)
         json_decref(post(srv.port, "/v1/store", bodies[i], 201));
-    json_t *j = post(srv.port, "/v1/invalidate", "{\"namespace\":\"inv-a\",\"tenant\":\"t1\"}", 200);
+    json_t *j =
+        post(srv.port, "/v1/invalidate", "{\"namespace\":\"inv-a\",\"tenant\":\"t1\"}", 200);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "removed")), 2);
     json_decref(j);
-    j = post(srv.port, "/v1/lookup", "{\"namespace\":\"inv-a\",\"tenant\":\"t2\",\"model\":\"m1\",\"prompt\":\"q1\"}", 200);
+    j = post(srv.port, "/v1/lookup",
+             "{\"namespace\":\"inv-a\",\"tenant\":\"t2\",\"model\":\"m1\",\"prompt\":\"q1\"}", 200);
     ck_assert_str_eq(str_field(j, "status"), "hit");
     json_decref(j);
-    j = post(srv.port, "/v1/lookup", "{\"namespace\":\"inv-a\",\"tenant\":\"t1\",\"model\":\"m1\",\"prompt\":\"q1\"}", 200);
+    j = post(srv.port, "/v1/lookup",
+             "{\"namespace\":\"inv-a\",\"tenant\":\"t1\",\"model\":\"m1\",\"prompt\":\"q1\"}", 200);
     ck_assert_str_eq(str_field(j, "status"), "miss");
     json_decref(j);
     j = post(srv.port, "/v1/invalidate", "{\"model\":\"m1\",\"namespace\":\"inv-b\"}", 200);
@@ -204,8 +232,10 @@ END_TEST
 
 static void assert_problem(tu_resp_t *r, int status)
 {
-    ck_assert_msg(r->status == status, "status %d, want %d: %s", r->status, status, r->body ? r->body : "");
-    ck_assert_msg(strstr(r->headers, "Content-Type: application/problem+json"), "headers: %s", r->headers);
+    ck_assert_msg(r->status == status, "status %d, want %d: %s", r->status, status,
+                  r->body ? r->body : "");
+    ck_assert_msg(strstr(r->headers, "Content-Type: application/problem+json"), "headers: %s",
+                  r->headers);
     json_t *j = json_of(r);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
     ck_assert(json_is_string(json_object_get(j, "type")));
@@ -216,14 +246,20 @@ static void assert_problem(tu_resp_t *r, int status)
 
 START_TEST(bad_requests_get_problem_json_and_server_keeps_serving)
 {
-    struct { const char *method, *path, *body, *ct; int status; } cases[] = {
+    struct {
+        const char *method, *path, *body, *ct;
+        int status;
+    } cases[] = {
         {"POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":", "application/json", 400},
         {"POST", "/v1/lookup", "{\"model\":5,\"prompt\":\"x\"}", "application/json", 400},
         {"POST", "/v1/lookup", "{\"prompt\":\"x\"}", "application/json", 400},
-        {"POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":1}", "application/json", 400},
+        {"POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":1}",
+         "application/json", 400},
         {"POST", "/v1/lookup", "[]", "application/json", 400},
         {"POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"x\"}", "application/json", 400},
-        {"POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"ttl_s\":99999999999}", "application/json", 400},
+        {"POST", "/v1/store",
+         "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"ttl_s\":99999999999}",
+         "application/json", 400},
         {"POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"x\"}", "text/plain", 415},
         {"GET", "/v1/lookup", NULL, NULL, 405},
         {"DELETE", "/v1/store", NULL, NULL, 405},
@@ -232,7 +268,8 @@ START_TEST(bad_requests_get_problem_json_and_server_keeps_serving)
         {"GET", "/", NULL, NULL, 404},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        tu_resp_t r = tu_http_ct(srv.port, cases[i].method, cases[i].path, cases[i].body, cases[i].ct);
+        tu_resp_t r =
+            tu_http_ct(srv.port, cases[i].method, cases[i].path, cases[i].body, cases[i].ct);
         assert_problem(&r, cases[i].status);
         if (cases[i].status == 405)
             ck_assert(strstr(r.headers, "Allow: "));
@@ -289,13 +326,15 @@ START_TEST(pipelined_requests_answer_in_order)
     for (int split = 0; split < 2; split++) {
         size_t len;
         char *out = tu_raw(srv.port, req, (size_t)n, split, 5000, &len);
-        const char *want[] = {"HTTP/1.1 200", "{\"status\":", "HTTP/1.1 200", "{\"status\":\"ok\"}",
-                              "HTTP/1.1 201", "{\"key\":", "HTTP/1.1 200", "\"status\":\"hit\"",
-                              "HTTP/1.1 404", "HTTP/1.1 200", "Connection: close"};
+        const char *want[] = {
+            "HTTP/1.1 200", "{\"status\":", "HTTP/1.1 200",     "{\"status\":\"ok\"}",
+            "HTTP/1.1 201", "{\"key\":",    "HTTP/1.1 200",     "\"status\":\"hit\"",
+            "HTTP/1.1 404", "HTTP/1.1 200", "Connection: close"};
         const char *p = out;
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
             const char *q = strstr(p, want[i]);
-            ck_assert_msg(q != NULL, "round %d: '%s' missing or out of order in:\n%s", split, want[i], out);
+            ck_assert_msg(q != NULL, "round %d: '%s' missing or out of order in:\n%s", split,
+                          want[i], out);
             p = q + strlen(want[i]);
         }
         ck_assert_int_eq(tu_count(out, "HTTP/1.1 "), 6);
@@ -319,13 +358,17 @@ START_TEST(chunked_body_and_expect_continue)
     json_decref(j);
     const char *body = "{\"model\":\"m\",\"prompt\":\"chunked\"}";
     char req2[512];
-    snprintf(req2, sizeof(req2), "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    snprintf(req2, sizeof(req2),
+             "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             strlen(body), body);
     out = tu_raw(srv.port, req2, strlen(req2), 0, 2000, &n);
-    ck_assert_msg(strncmp(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", 37) == 0, "got %s", out);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", 37) == 0, "got %s",
+                  out);
     free(out);
     /* Bad chunk framing is a 400. */
-    const char *bad = "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+    const char *bad =
+        "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
     out = tu_raw(srv.port, bad, strlen(bad), 0, 2000, &n);
     ck_assert_msg(strncmp(out, "HTTP/1.1 400", 12) == 0, "got %s", out);
     free(out);
@@ -347,13 +390,18 @@ END_TEST
 
 START_TEST(metrics_pass_promtool)
 {
-    json_decref(post(srv.port, "/v1/lookup", "{\"namespace\":\"metrics-ns\",\"model\":\"m\",\"prompt\":\"q\"}", 200));
+    json_decref(post(srv.port, "/v1/lookup",
+                     "{\"namespace\":\"metrics-ns\",\"model\":\"m\",\"prompt\":\"q\"}", 200));
     tu_resp_t r = tu_http(srv.port, "GET", "/metrics", NULL);
     ck_assert_int_eq(r.status, 200);
     ck_assert(strstr(r.headers, "text/plain; version=0.0.4"));
-    const char *families[] = {"semcached_requests_total{", "semcached_lookups_total{namespace=\"metrics-ns\",result=\"miss\"} 1",
-                              "semcached_request_duration_seconds_bucket{", "semcached_entries ",
-                              "semcached_store_bytes ", "semcached_expired_total ", "semcached_evicted_total ",
+    const char *families[] = {"semcached_requests_total{",
+                              "semcached_lookups_total{namespace=\"metrics-ns\",result=\"miss\"} 1",
+                              "semcached_request_duration_seconds_bucket{",
+                              "semcached_entries ",
+                              "semcached_store_bytes ",
+                              "semcached_expired_total ",
+                              "semcached_evicted_total ",
                               "# TYPE semcached_tokens_saved_total counter"};
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
         ck_assert_msg(strstr(r.body, families[i]), "missing %s in\n%s", families[i], r.body);
@@ -383,9 +431,12 @@ START_TEST(ttl_expiry_and_sweeper)
     tu_server_t s;
     const char *args[] = {"--sweep-interval-ms", "100", NULL};
     tu_server_start(&s, args);
-    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"short\",\"response\":1,\"ttl_s\":1}", 201));
-    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"long\",\"response\":2}", 201));
-    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"forever\",\"response\":3,\"ttl_s\":0}", 201));
+    json_decref(post(s.port, "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"short\",\"response\":1,\"ttl_s\":1}", 201));
+    json_decref(
+        post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"long\",\"response\":2}", 201));
+    json_decref(post(s.port, "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"forever\",\"response\":3,\"ttl_s\":0}", 201));
     json_t *j = post(s.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"short\"}", 200);
     ck_assert_str_eq(str_field(j, "status"), "hit");
     json_decref(j);
@@ -474,14 +525,17 @@ START_TEST(max_entries_bounds_the_store)
 
     const char *none_args[] = {"--max-entries", "2", "--evict", "none", NULL};
     tu_server_start(&s, none_args);
-    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"a\",\"response\":1}", 201));
-    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"b\",\"response\":2}", 201));
+    json_decref(
+        post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"a\",\"response\":1}", 201));
+    json_decref(
+        post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"b\",\"response\":2}", 201));
     r = tu_http(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"c\",\"response\":3}");
     ck_assert_int_eq(r.status, 507);
     ck_assert_ptr_nonnull(strstr(r.body, "store-full"));
     tu_resp_free(&r);
     /* Replacing a stored request is not a new entry. */
-    json_decref(post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"a\",\"response\":9}", 201));
+    json_decref(
+        post(s.port, "/v1/store", "{\"model\":\"m\",\"prompt\":\"a\",\"response\":9}", 201));
     j = post(s.port, "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"a\"}", 200);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "response")), 9);
     json_decref(j);
@@ -495,27 +549,35 @@ START_TEST(namespace_caps_bound_one_namespace)
     tu_server_t s;
     tu_server_start(&s, NULL);
     json_t *j = tu_call(s.port, "PUT", "/v1/namespaces/capped", "{\"max_entries\":2}", 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "max_entries")), 2);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "settings"), "max_entries")), 2);
     json_decref(j);
     for (int i = 0; i < 5; i++) {
         char body[128];
-        snprintf(body, sizeof(body), "{\"namespace\":\"capped\",\"model\":\"m\",\"prompt\":\"c%d\",\"response\":%d}", i, i);
+        snprintf(body, sizeof(body),
+                 "{\"namespace\":\"capped\",\"model\":\"m\",\"prompt\":\"c%d\",\"response\":%d}", i,
+                 i);
         json_decref(post(s.port, "/v1/store", body, 201));
     }
     store_numbered(s.port, 4); /* the default namespace is not capped */
     j = tu_call(s.port, "GET", "/v1/namespaces/capped", NULL, 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "entries")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "entries")),
+                     2);
     ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(j, "usage"), "bytes")), 0);
     json_decref(j);
     j = tu_call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "entries")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "entries")),
+                     4);
     json_decref(j);
-    j = post(s.port, "/v1/lookup", "{\"namespace\":\"capped\",\"model\":\"m\",\"prompt\":\"c4\"}", 200);
+    j = post(s.port, "/v1/lookup", "{\"namespace\":\"capped\",\"model\":\"m\",\"prompt\":\"c4\"}",
+             200);
     ck_assert_str_eq(str_field(j, "status"), "hit");
     json_decref(j);
     /* A byte cap smaller than one entry refuses it with 413. */
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/tiny", "{\"max_bytes\":64}", 200));
-    tu_resp_t r = tu_http(s.port, "POST", "/v1/store", "{\"namespace\":\"tiny\",\"model\":\"m\",\"prompt\":\"x\",\"response\":\"an answer\"}");
+    tu_resp_t r = tu_http(
+        s.port, "POST", "/v1/store",
+        "{\"namespace\":\"tiny\",\"model\":\"m\",\"prompt\":\"x\",\"response\":\"an answer\"}");
     ck_assert_int_eq(r.status, 413);
     tu_resp_free(&r);
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/bad", "{\"max_entries\":0}", 400));
@@ -534,10 +596,21 @@ START_TEST(help_lists_every_option)
     size_t n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = '\0';
     ck_assert_int_eq(pclose(p), 0);
-    const char *opts[] = {"--port", "--threads", "--data-dir", "--map-size", "--sync", "--evict",
-                          "--max-entries", "--default-ttl-s", "--max-header-bytes", "--max-body-bytes",
-                          "--max-connections", "--idle-timeout-ms", "--request-timeout-ms",
-                          "SEMCACHED_MAX_BODY_BYTES", "default: 4M"};
+    const char *opts[] = {"--port",
+                          "--threads",
+                          "--data-dir",
+                          "--map-size",
+                          "--sync",
+                          "--evict",
+                          "--max-entries",
+                          "--default-ttl-s",
+                          "--max-header-bytes",
+                          "--max-body-bytes",
+                          "--max-connections",
+                          "--idle-timeout-ms",
+                          "--request-timeout-ms",
+                          "SEMCACHED_MAX_BODY_BYTES",
+                          "default: 4M"};
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         ck_assert_msg(strstr(out, opts[i]), "--help does not mention %s", opts[i]);
     snprintf(cmd, sizeof(cmd), "%s --port 99999 2>&1", tu_bin("semcached"));

@@ -73,7 +73,8 @@ START_TEST(error_budget_holds_on_a_replay_with_known_truth)
     tu_server_start(&s, args);
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/b",
                         "{\"max_error_rate\":0.05,\"threshold\":null,\"sample_rate\":0.3,"
-                        "\"explore_rate\":1,\"explore_floor\":0.5}", 200));
+                        "\"explore_rate\":1,\"explore_floor\":0.5}",
+                        200));
     const int lookups = 2500;
     int semantic_hits = 0, wrong_hits = 0, explored = 0, late_hits = 0;
     for (int n = 0; n < lookups; n++) {
@@ -82,7 +83,9 @@ START_TEST(error_budget_holds_on_a_replay_with_known_truth)
         perturb(centre[t], 0.4, v); /* rewordings: cos about 0.86 to each other */
         char vec[DIM * 12 + 8], body[DIM * 12 + 256];
         vec_json(v, vec, sizeof(vec));
-        snprintf(body, sizeof(body), "{\"namespace\":\"b\",\"model\":\"m\",\"prompt\":\"q%d\",\"embedding\":%s}", n, vec);
+        snprintf(body, sizeof(body),
+                 "{\"namespace\":\"b\",\"model\":\"m\",\"prompt\":\"q%d\",\"embedding\":%s}", n,
+                 vec);
         json_t *j = tu_call(s.port, "POST", "/v1/lookup", body, 200);
         const char *status = tu_str(j, "status");
         char truth[32];
@@ -102,15 +105,19 @@ START_TEST(error_budget_holds_on_a_replay_with_known_truth)
             explored += json_is_true(json_object_get(j, "explore"));
             /* The application calls the model and stores its answer; that
              * store resolves an exploration of this lookup. */
-            snprintf(body, sizeof(body), "{\"namespace\":\"b\",\"model\":\"m\",\"prompt\":\"q%d\","
-                     "\"embedding\":%s,\"response\":\"%s\"}", n, vec, truth);
+            snprintf(body, sizeof(body),
+                     "{\"namespace\":\"b\",\"model\":\"m\",\"prompt\":\"q%d\","
+                     "\"embedding\":%s,\"response\":\"%s\"}",
+                     n, vec, truth);
             json_decref(tu_call(s.port, "POST", "/v1/store", body, 201));
         }
         json_decref(j);
     }
     double rate = semantic_hits ? (double)wrong_hits / semantic_hits : 0;
-    fprintf(stderr, "budget 0.05: %d semantic hits of %d lookups (%d in the second half), %d wrong "
-            "(%.4f), %d explored\n", semantic_hits, lookups, late_hits, wrong_hits, rate, explored);
+    fprintf(stderr,
+            "budget 0.05: %d semantic hits of %d lookups (%d in the second half), %d wrong "
+            "(%.4f), %d explored\n",
+            semantic_hits, lookups, late_hits, wrong_hits, rate, explored);
     json_t *ns = tu_call(s.port, "GET", "/v1/namespaces/b", NULL, 200);
     json_t *q = json_object_get(ns, "quality");
     json_t *lt = json_object_get(q, "learned_threshold");

@@ -8,10 +8,10 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -86,8 +86,9 @@ START_TEST(port_from_the_file_and_the_environment_wins)
     int file_port = tu_free_port(), env_port = tu_free_port();
     ck_assert_int_ne(file_port, env_port);
     char text[512], path[64];
-    snprintf(text, sizeof(text), "# written by tests/integration/config.c\n"
-                                 "port = %d\ndata-dir = \"%s\"\nthreads = 1\nlog-level = warn\n",
+    snprintf(text, sizeof(text),
+             "# written by tests/integration/config.c\n"
+             "port = %d\ndata-dir = \"%s\"\nthreads = 1\nlog-level = warn\n",
              file_port, data);
     tu_write_temp(path, text);
 
@@ -185,7 +186,8 @@ START_TEST(namespace_presets_are_applied_at_start)
     ck_assert_ptr_nonnull(mkdtemp(data));
     snprintf(port, sizeof(port), "%d", tu_free_port());
     tu_write_temp(path, "port = 1\n\n[namespace checked]\ndelivery = \"upstream\"\n");
-    ck_assert_int_ne(run((const char *[]){"--config", path, "--port", port, "--data-dir", data, NULL}, &out), 0);
+    ck_assert_int_ne(
+        run((const char *[]){"--config", path, "--port", port, "--data-dir", data, NULL}, &out), 0);
     char want[128];
     snprintf(want, sizeof(want), "%s:3: [namespace checked]: delivery \"upstream\" needs", path);
     ck_assert_msg(strstr(out, want) != NULL, "%s", out);
@@ -231,7 +233,8 @@ START_TEST(version_reports_the_build)
     ck_assert_ptr_nonnull(build);
     ck_assert_int_gt(strcspn(build + 8, "\n"), 0);
     ck_assert_ptr_nonnull(strstr(out, "\ncompiler: "));
-    ck_assert_msg(strstr(out, "\nhnswlib simd: AVX-512\n") || strstr(out, "\nhnswlib simd: AVX\n") ||
+    ck_assert_msg(strstr(out, "\nhnswlib simd: AVX-512\n") ||
+                      strstr(out, "\nhnswlib simd: AVX\n") ||
                       strstr(out, "\nhnswlib simd: SSE\n") || strstr(out, "\nhnswlib simd: none\n"),
                   "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "\nblas: OpenBLAS "));

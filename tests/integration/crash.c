@@ -25,8 +25,10 @@ static void writer(int port, int start, int out_fd)
     FILE *out = fdopen(out_fd, "w");
     for (int i = start;; i++) {
         char body[256];
-        snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"question %d\",\"response\":\"answer %d\","
-                 "\"embedding\":[%d,1,%d]}", i, i, i % 97 + 1, i % 89);
+        snprintf(body, sizeof(body),
+                 "{\"model\":\"m\",\"prompt\":\"question %d\",\"response\":\"answer %d\","
+                 "\"embedding\":[%d,1,%d]}",
+                 i, i, i % 97 + 1, i % 89);
         tu_resp_t r = tu_http(port, "POST", "/v1/store", body);
         int ok = r.status == 201;
         tu_resp_free(&r);
@@ -77,7 +79,8 @@ START_TEST(acknowledged_stores_survive_sigkill)
             snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"question %d\"}", acked[k]);
             snprintf(want, sizeof(want), "answer %d", acked[k]);
             json_t *j = call(s.port, "POST", "/v1/lookup", body, 200);
-            ck_assert_msg(strcmp(sfield(j, "match"), "exact") == 0, "cycle %d: acknowledged store %d lost", c, acked[k]);
+            ck_assert_msg(strcmp(sfield(j, "match"), "exact") == 0,
+                          "cycle %d: acknowledged store %d lost", c, acked[k]);
             ck_assert_str_eq(sfield(j, "response"), want);
             json_decref(j);
         }
@@ -93,12 +96,14 @@ START_TEST(acknowledged_stores_survive_sigkill)
         }
         ck_assert_ptr_nonnull(st);
         json_t *ix = json_object_get(st, "index");
-        long long vectors = json_integer_value(json_object_get(json_object_get(ix, "vectors"), "flat")) +
-                            json_integer_value(json_object_get(json_object_get(ix, "vectors"), "hnsw"));
+        long long vectors =
+            json_integer_value(json_object_get(json_object_get(ix, "vectors"), "flat")) +
+            json_integer_value(json_object_get(json_object_get(ix, "vectors"), "hnsw"));
         ck_assert_int_eq(vectors, json_integer_value(json_object_get(st, "entries")));
         ck_assert_int_ge(vectors, acked_total);
         json_decref(st);
-        fprintf(stderr, "crash cycle %d: %d stores acknowledged so far, all readable, %lld vectors\n", c,
+        fprintf(stderr,
+                "crash cycle %d: %d stores acknowledged so far, all readable, %lld vectors\n", c,
                 acked_total, vectors);
     }
     free(acked);
@@ -117,7 +122,9 @@ START_TEST(a_full_disk_gives_clear_errors_then_recovers)
     int stored = 0, status = 201;
     for (int i = 0; i < 500 && status == 201; i++) {
         char *body;
-        ck_assert_int_gt(asprintf(&body, "{\"model\":\"m\",\"prompt\":\"big %d\",\"response\":\"%s\"}", i, big), 0);
+        ck_assert_int_gt(
+            asprintf(&body, "{\"model\":\"m\",\"prompt\":\"big %d\",\"response\":\"%s\"}", i, big),
+            0);
         tu_resp_t r = tu_http(s.port, "POST", "/v1/store", body);
         status = r.status;
         if (status == 507)
@@ -139,7 +146,8 @@ START_TEST(a_full_disk_gives_clear_errors_then_recovers)
     }
     /* Freeing space lets stores through again. */
     json_decref(call(s.port, "POST", "/v1/invalidate", "{\"all\":true}", 200));
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"after\",\"response\":1}", 201));
+    json_decref(call(s.port, "POST", "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"after\",\"response\":1}", 201));
     tu_server_destroy(&s);
 }
 END_TEST

@@ -27,7 +27,8 @@ static void write_pairs(char *path, size_t cap)
     fputs("question1\tquestion2\tis_duplicate\n"
           "What is the capital of France?\tWhich city is the capital of France?\t1\n"
           "How tall is Mount Everest?\tHow high is Everest?\t1\n"
-          "How tall is Mount Everest?\tHow tall is K2?\t0\n", f);
+          "How tall is Mount Everest?\tHow tall is K2?\t0\n",
+          f);
     fclose(f);
 }
 
@@ -35,7 +36,8 @@ static void write_pairs(char *path, size_t cap)
 static char *mock_answer(int mport, const char *question)
 {
     char body[512];
-    snprintf(body, sizeof(body), "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", question);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", question);
     json_t *j = call(mport, "POST", "/v1/chat/completions", body, 200);
     json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
     char *a = strdup(json_string_value(json_object_get(msg, "content")));
@@ -81,9 +83,11 @@ static double metric(int port, const char *name)
 static void store(int port, const char *ns, const char *prompt, const char *answer, char key[33])
 {
     char body[512];
-    snprintf(body, sizeof(body), "{\"namespace\":\"%s\",\"model\":\"m\",\"prompt\":\"%s\","
-             "\"response\":{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"%s\"}}]}}",
-             ns, prompt, answer);
+    snprintf(
+        body, sizeof(body),
+        "{\"namespace\":\"%s\",\"model\":\"m\",\"prompt\":\"%s\","
+        "\"response\":{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"%s\"}}]}}",
+        ns, prompt, answer);
     json_t *j = call(port, "POST", "/v1/store", body, 201);
     if (key)
         snprintf(key, 33, "%s", sfield(j, "key"));
@@ -93,7 +97,8 @@ static void store(int port, const char *ns, const char *prompt, const char *answ
 static json_t *lookup(int port, const char *ns, const char *prompt)
 {
     char body[512];
-    snprintf(body, sizeof(body), "{\"namespace\":\"%s\",\"model\":\"m\",\"prompt\":\"%s\"}", ns, prompt);
+    snprintf(body, sizeof(body), "{\"namespace\":\"%s\",\"model\":\"m\",\"prompt\":\"%s\"}", ns,
+             prompt);
     return call(port, "POST", "/v1/lookup", body, 200);
 }
 
@@ -109,7 +114,8 @@ START_TEST(upstream_reinfers_sampled_hits_and_acts_on_them)
     const char *sargs[] = {"--upstream-url", url, "--sample-rate", "0", NULL};
     tu_server_t s;
     tu_server_start(&s, sargs);
-    json_decref(call(s.port, "PUT", "/v1/namespaces/u", "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/u",
+                     "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
     /* One entry holds what the model says, one a stale wrong answer. */
     char *right = mock_answer(mport, "What is the capital of France?");
     char kright[33], kwrong[33];
@@ -117,7 +123,8 @@ START_TEST(upstream_reinfers_sampled_hits_and_acts_on_them)
     store(s.port, "u", "How tall is Mount Everest?", "eight kilometres, give or take", kwrong);
     /* Hits are served at once, without a validation id for the caller. */
     for (int i = 0; i < 2; i++) {
-        json_t *j = lookup(s.port, "u", i ? "How tall is Mount Everest?" : "What is the capital of France?");
+        json_t *j = lookup(s.port, "u",
+                           i ? "How tall is Mount Everest?" : "What is the capital of France?");
         ck_assert_str_eq(sfield(j, "match"), "exact");
         ck_assert_ptr_null(json_object_get(j, "validation_id"));
         json_decref(j);
@@ -176,11 +183,19 @@ START_TEST(slow_or_failing_upstream_never_reaches_the_caller)
     pid_t mock = tu_mock_start("--delay-ms 3000", &mport);
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", mport);
-    const char *sargs[] = {"--upstream-url", url, "--upstream-timeout-ms", "300",
-                           "--upstream-concurrency", "2", "--upstream-queue", "4", NULL};
+    const char *sargs[] = {"--upstream-url",
+                           url,
+                           "--upstream-timeout-ms",
+                           "300",
+                           "--upstream-concurrency",
+                           "2",
+                           "--upstream-queue",
+                           "4",
+                           NULL};
     tu_server_t s;
     tu_server_start(&s, sargs);
-    json_decref(call(s.port, "PUT", "/v1/namespaces/u", "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/u",
+                     "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
     store(s.port, "u", "p", "cached answer", NULL);
     /* 40 hits, each sampled: the caller is answered while the upstream
      * hangs (the whole loop takes far less than one upstream delay), and
@@ -193,7 +208,8 @@ START_TEST(slow_or_failing_upstream_never_reaches_the_caller)
         json_decref(j);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    ck_assert_double_lt((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, 2.5);
+    ck_assert_double_lt((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                        2.5);
     /* The ones that ran time out and are counted; nothing was judged. */
     for (int i = 0; i < 200 && metric(s.port, "semcached_upstream_failures_total") < 6; i++)
         usleep(20000);
@@ -220,7 +236,8 @@ START_TEST(webhook_is_told_and_answers_by_feedback)
     const char *sargs[] = {"--webhook-url", url, NULL};
     tu_server_t s;
     tu_server_start(&s, sargs);
-    json_decref(call(s.port, "PUT", "/v1/namespaces/w", "{\"delivery\":\"webhook\",\"sample_rate\":1}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/w",
+                     "{\"delivery\":\"webhook\",\"sample_rate\":1}", 200));
     char key[33];
     store(s.port, "w", "What is 2+2?", "5", key);
     json_t *j = lookup(s.port, "w", "What is 2+2?");
@@ -245,7 +262,8 @@ START_TEST(webhook_is_told_and_answers_by_feedback)
     ck_assert_str_eq(sfield(json_object_get(p, "request"), "prompt"), "What is 2+2?");
     ck_assert_ptr_nonnull(json_object_get(p, "cached_response"));
     char body[160];
-    snprintf(body, sizeof(body), "{\"validation_id\":\"%s\",\"fresh_response\":\"4\"}", sfield(p, "validation_id"));
+    snprintf(body, sizeof(body), "{\"validation_id\":\"%s\",\"fresh_response\":\"4\"}",
+             sfield(p, "validation_id"));
     json_decref(posts);
     j = call(s.port, "POST", "/v1/feedback", body, 200);
     ck_assert_str_eq(sfield(j, "verdict"), "wrong");
@@ -271,7 +289,8 @@ START_TEST(semantic_comparison_embeds_the_answers)
     const char *sargs[] = {"--model", model, "--sample-rate", "1", NULL};
     tu_server_t s;
     tu_server_start(&s, sargs);
-    json_decref(call(s.port, "PUT", "/v1/namespaces/c", "{\"compare\":\"semantic\",\"answer_similarity\":0.9}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/c",
+                     "{\"compare\":\"semantic\",\"answer_similarity\":0.9}", 200));
     const char *fresh[] = {"Paris is the capital of France", "Bananas grow on trees"};
     const char *want[] = {"correct", "wrong"};
     for (int i = 0; i < 2; i++) {

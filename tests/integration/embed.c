@@ -7,10 +7,10 @@
  * several loaded models. */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,49 +47,65 @@ START_TEST(text_lookups_hit_semantically)
     tu_server_t s;
     start_with_potion(&s);
     json_t *j = call(s.port, "GET", "/v1/stats", NULL, 200);
-    ck_assert(strncmp(json_string_value(json_object_get(json_object_get(j, "embedder"), "identity")),
-                      "model2vec:potion-base-2M@", 25) == 0);
+    ck_assert(
+        strncmp(json_string_value(json_object_get(json_object_get(j, "embedder"), "identity")),
+                "model2vec:potion-base-2M@", 25) == 0);
     json_decref(j);
     /* A miss, then its store: embedded once, reused by the store. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"How do I reset my password?\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"How do I reset my password?\"}", 200);
     ck_assert_str_eq(sfield(j, "status"), "miss");
     ck_assert_ptr_null(json_object_get(j, "semantic"));
     json_decref(j);
     long long texts_before = metric(s.port, "semcached_embed_texts_total ");
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"How do I reset my password?\",\"response\":\"Use the link.\"}", 201));
+    json_decref(call(s.port, "POST", "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"How do I reset my "
+                     "password?\",\"response\":\"Use the link.\"}",
+                     201));
     ck_assert_int_eq(metric(s.port, "semcached_embed_texts_total "), texts_before);
     /* Same words, other case and punctuation: a semantic hit (not exact). */
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"how do i reset my password\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"how do i reset my password\"}", 200);
     ck_assert_str_eq(sfield(j, "status"), "hit");
     ck_assert_str_eq(sfield(j, "match"), "semantic");
     ck_assert_str_eq(sfield(j, "matched_prompt"), "How do I reset my password?");
     ck_assert_str_eq(sfield(j, "response"), "Use the link.");
     json_decref(j);
     /* An unrelated question misses and says how close it came. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"What is the boiling point of water at sea level?\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"What is the boiling point of water at sea level?\"}",
+             200);
     ck_assert_str_eq(sfield(j, "status"), "miss");
     ck_assert(json_real_value(json_object_get(j, "best_similarity")) < 0.9);
     json_decref(j);
     /* Another tenant never sees it. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"tenant\":\"other\",\"model\":\"m\",\"prompt\":\"how do i reset my password\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"tenant\":\"other\",\"model\":\"m\",\"prompt\":\"how do i reset my password\"}",
+             200);
     ck_assert_str_eq(sfield(j, "status"), "miss");
     json_decref(j);
     /* The namespace recorded the model; a client naming another embedder is refused. */
     j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
-    ck_assert(strncmp(json_string_value(json_object_get(json_object_get(j, "settings"), "embedder")),
-                      "model2vec:potion-base-2M@", 25) == 0);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
+    ck_assert(
+        strncmp(json_string_value(json_object_get(json_object_get(j, "settings"), "embedder")),
+                "model2vec:potion-base-2M@", 25) == 0);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
     json_decref(j);
     char *body;
-    ck_assert_int_gt(asprintf(&body, "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"embedder\":\"other\",\"embedding\":[%s1]}",
+    ck_assert_int_gt(asprintf(&body,
+                              "{\"model\":\"m\",\"prompt\":\"x\",\"response\":1,\"embedder\":"
+                              "\"other\",\"embedding\":[%s1]}",
                               "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
-                              "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"), 0);
+                              "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"),
+                     0);
     json_decref(call(s.port, "POST", "/v1/store", body, 409));
     free(body);
     /* Survives a restart: the namespace still names the model. */
     tu_server_stop(&s, SIGTERM);
     tu_server_restart(&s);
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"HOW DO I RESET MY PASSWORD\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"HOW DO I RESET MY PASSWORD\"}", 200);
     ck_assert_str_eq(sfield(j, "match"), "semantic");
     json_decref(j);
     tu_server_destroy(&s);
@@ -128,7 +144,8 @@ START_TEST(embedding_failures_fall_back_to_exact)
     /* Every job must be done within 1 ms, and waits 5 ms for its batch: as none
      * is ever embedded in time, the worker never learns how fast the model is. */
     snprintf(potion, sizeof(potion), "%s/models/potion-base-2M", tu_shared());
-    const char *args[] = {"--model", potion, "--embed-timeout-ms", "1", "--embed-wait-us", "5000", NULL};
+    const char *args[] = {"--model", potion, "--embed-timeout-ms", "1", "--embed-wait-us",
+                          "5000",    NULL};
     tu_server_start(&s, args);
     skipped_then_exact(s.port, "anything at all", "timeout");
     ck_assert_int_ge(metric(s.port, "semcached_semantic_skipped_total{reason=\"timeout\"} "), 2);
@@ -139,8 +156,10 @@ END_TEST
 START_TEST(missing_model_is_a_clear_startup_error)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "%s --port 1 --data-dir /tmp/sc-nomodel-$$ --model /nonexistent/model 2>&1; "
-             "rc=$?; rm -rf /tmp/sc-nomodel-$$; exit $rc", tu_bin("semcached"));
+    snprintf(cmd, sizeof(cmd),
+             "%s --port 1 --data-dir /tmp/sc-nomodel-$$ --model /nonexistent/model 2>&1; "
+             "rc=$?; rm -rf /tmp/sc-nomodel-$$; exit $rc",
+             tu_bin("semcached"));
     FILE *p = popen(cmd, "r");
     char out[4096];
     size_t n = fread(out, 1, sizeof(out) - 1, p);
@@ -162,22 +181,28 @@ START_TEST(remote_embedder_end_to_end)
     tu_server_t s;
     tu_server_start(&s, args);
     json_t *j = call(s.port, "GET", "/v1/stats", NULL, 200);
-    ck_assert(strncmp(json_string_value(json_object_get(json_object_get(j, "embedder"), "identity")),
-                      "remote:text-embedding-3-small@", 30) == 0);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
+    ck_assert(
+        strncmp(json_string_value(json_object_get(json_object_get(j, "embedder"), "identity")),
+                "remote:text-embedding-3-small@", 30) == 0);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
     json_decref(j);
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"ok\"}", 201));
+    json_decref(
+        call(s.port, "POST", "/v1/store",
+             "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"ok\"}", 201));
     expect_lookup(s.port, "Please reset my password", "match", "semantic");
     /* A slow endpoint: answered exact-only after the timeout, not stalled. */
     uint64_t t0 = (uint64_t)time(NULL);
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"answer slowly please\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"answer slowly please\"}",
+             200);
     ck_assert_str_eq(sfield(j, "semantic"), "skipped");
     ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "timeout");
     ck_assert_uint_le((uint64_t)time(NULL) - t0, 2);
     json_decref(j);
     /* The endpoint gone: errors, still answered. */
     tu_mock_stop(mock);
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"password reset please my\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"password reset please my\"}", 200);
     ck_assert_str_eq(sfield(j, "status"), "miss");
     ck_assert_str_eq(sfield(j, "semantic_skip_reason"), "error");
     json_decref(j);
@@ -193,7 +218,8 @@ START_TEST(remote_embedder_with_a_wrong_key_does_not_start)
     int mport;
     pid_t mock = tu_mock_start("--require-key right", &mport);
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "SEMCACHED_EMBED_API_KEY=wrong %s --port 1 --data-dir /tmp/sc-rk-$$ "
+    snprintf(cmd, sizeof(cmd),
+             "SEMCACHED_EMBED_API_KEY=wrong %s --port 1 --data-dir /tmp/sc-rk-$$ "
              "--model remote:http://127.0.0.1:%d 2>&1; rc=$?; rm -rf /tmp/sc-rk-$$; exit $rc",
              tu_bin("semcached"), mport);
     FILE *p = popen(cmd, "r");
@@ -257,7 +283,8 @@ START_TEST(remote_embedder_down_at_start_comes_up)
     ck_assert_int_eq(metric(s.port, "semcached_embedder_up{model=\"default\"} "), 0);
     /* Stored exact-only (never embedded later), and hit exactly. */
     skipped_then_exact(s.port, "reset my password please", "embedder_unavailable");
-    ck_assert_int_eq(metric(s.port, "semcached_semantic_skipped_total{reason=\"embedder_unavailable\"} "), 2);
+    ck_assert_int_eq(
+        metric(s.port, "semcached_semantic_skipped_total{reason=\"embedder_unavailable\"} "), 2);
     ck_assert_int_eq(metric(s.port, "semcached_embed_texts_total "), 0);
     j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
     ck_assert(json_is_null(json_object_get(json_object_get(j, "settings"), "dimensions")));
@@ -274,10 +301,14 @@ START_TEST(remote_embedder_down_at_start_comes_up)
     fprintf(stderr, "remote embedder came up %ld ms after its endpoint started\n", took);
     ck_assert_int_eq(metric(s.port, "semcached_embedder_up{model=\"default\"} "), 1);
     j = call(s.port, "GET", "/v1/stats", NULL, 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "embedder"), "dimensions")), 64);
     json_decref(j);
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"my account password changed\",\"response\":\"done\"}", 201));
-    j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"changed my account password\"}", 200);
+    json_decref(call(
+        s.port, "POST", "/v1/store",
+        "{\"model\":\"m\",\"prompt\":\"my account password changed\",\"response\":\"done\"}", 201));
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"changed my account password\"}", 200);
     ck_assert_str_eq(sfield(j, "match"), "semantic");
     ck_assert_str_eq(sfield(j, "response"), "done");
     json_decref(j);
@@ -310,9 +341,12 @@ START_TEST(remote_embedder_with_given_dimensions)
     int got;
     pid_t mock = tu_mock_start(opt, &got);
     /* At once, before the next probe (1 s after the failed one): embedded. */
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"link\"}", 201));
+    json_decref(call(
+        s.port, "POST", "/v1/store",
+        "{\"model\":\"m\",\"prompt\":\"reset my password please\",\"response\":\"link\"}", 201));
     json_t *j = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(j, "settings"), "dimensions")), 64);
     json_decref(j);
     ck_assert_str_eq(readyz_state(s.port, st, sizeof(st)), "up");
     expect_lookup(s.port, "please reset my password", "match", "semantic");
@@ -338,8 +372,10 @@ START_TEST(namespaces_choose_their_model)
     ck_assert_ptr_nonnull(mkdtemp(dir_a));
     ck_assert_ptr_nonnull(mkdtemp(dir_b));
     char cmd[1200], models[600];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 tests/embed/tiny_bert.py %s F32 mean && "
-             "/usr/bin/python3 tests/embed/tiny_bert.py %s F16 cls", dir_a, dir_b);
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 tests/embed/tiny_bert.py %s F32 mean && "
+             "/usr/bin/python3 tests/embed/tiny_bert.py %s F16 cls",
+             dir_a, dir_b);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(models, sizeof(models), "small=%s", dir_b);
     tu_server_t s;
@@ -358,8 +394,11 @@ START_TEST(namespaces_choose_their_model)
     json_t *j = call(s.port, "PUT", "/v1/namespaces/nb", "{\"model\":\"small\"}", 200);
     ck_assert_str_eq(sfield(json_object_get(j, "settings"), "model"), "small");
     json_decref(j);
-    json_decref(call(s.port, "POST", "/v1/store", "{\"namespace\":\"nb\",\"model\":\"m\",\"prompt\":\"w1 w2 w3\",\"response\":\"B\"}", 201));
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"w1 w2 w3\",\"response\":\"A\"}", 201));
+    json_decref(call(
+        s.port, "POST", "/v1/store",
+        "{\"namespace\":\"nb\",\"model\":\"m\",\"prompt\":\"w1 w2 w3\",\"response\":\"B\"}", 201));
+    json_decref(call(s.port, "POST", "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"w1 w2 w3\",\"response\":\"A\"}", 201));
     /* Each namespace recorded its own model's identity. */
     j = call(s.port, "GET", "/v1/namespaces/nb", NULL, 200);
     ck_assert_str_eq(sfield(json_object_get(j, "settings"), "embedder"), id_b);
@@ -369,7 +408,8 @@ START_TEST(namespaces_choose_their_model)
     json_decref(j);
     /* Same tokens, other text (so another exact key): a semantic hit in each
      * namespace, on its own entry. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"nb\",\"model\":\"m\",\"prompt\":\"w1  w2   w3\"}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"namespace\":\"nb\",\"model\":\"m\",\"prompt\":\"w1  w2   w3\"}", 200);
     ck_assert_str_eq(sfield(j, "match"), "semantic");
     ck_assert_str_eq(sfield(j, "response"), "B");
     json_decref(j);
@@ -379,7 +419,8 @@ START_TEST(namespaces_choose_their_model)
     json_decref(j);
     /* A namespace holding "small" vectors cannot switch to the default model. */
     json_decref(call(s.port, "PUT", "/v1/namespaces/nb", "{\"model\":\"default\"}", 409));
-    json_decref(call(s.port, "PUT", "/v1/namespaces/nc", "{\"model\":\"small\",\"compare\":\"semantic\"}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/nc",
+                     "{\"model\":\"small\",\"compare\":\"semantic\"}", 200));
     tu_server_destroy(&s);
     /* A --models entry that is not NAME=SPEC stops the start with a reason. */
     snprintf(cmd, sizeof(cmd), "%s --port 1 --models %s --data-dir %s 2>&1 | grep -q 'NAME=SPEC'",

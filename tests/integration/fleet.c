@@ -43,8 +43,10 @@ static int store(int port, unsigned seed, const char *resp, const char *extra)
 {
     char vec[DIM * 16], body[DIM * 16 + 256];
     vec_json(vec, sizeof(vec), seed, 0);
-    snprintf(body, sizeof(body), "{%s\"model\":\"m\",\"prompt\":\"p%u\",\"embedding\":%s,"
-                                 "\"response\":\"%s\"}", extra ? extra : "", seed, vec, resp);
+    snprintf(body, sizeof(body),
+             "{%s\"model\":\"m\",\"prompt\":\"p%u\",\"embedding\":%s,"
+             "\"response\":\"%s\"}",
+             extra ? extra : "", seed, vec, resp);
     tu_resp_t r = tu_http(port, "POST", "/v1/store", body);
     int st = r.status;
     tu_resp_free(&r);
@@ -58,7 +60,8 @@ static const char *lookup(int port, unsigned seed, const char *prompt, double ji
     static _Thread_local char match[16];
     char vec[DIM * 16], body[DIM * 16 + 256];
     vec_json(vec, sizeof(vec), seed, jitter);
-    snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"%s\",\"embedding\":%s}", prompt, vec);
+    snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"%s\",\"embedding\":%s}", prompt,
+             vec);
     tu_resp_t r = tu_http(port, "POST", "/v1/lookup", body);
     json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
     const char *m = j ? json_string_value(json_object_get(j, "match")) : NULL;
@@ -101,7 +104,9 @@ static long long fleet_stat(int port, const char *key)
     tu_resp_t r = tu_http(port, "GET", "/v1/stats", NULL);
     json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
     json_t *f = json_object_get(j, "fleet"), *v = json_object_get(f, key);
-    long long n = json_is_integer(v) ? json_integer_value(v) : json_is_boolean(v) ? json_is_true(v) : -1;
+    long long n = json_is_integer(v)   ? json_integer_value(v)
+                  : json_is_boolean(v) ? json_is_true(v)
+                                       : -1;
     json_decref(j);
     tu_resp_free(&r);
     return n;
@@ -120,7 +125,8 @@ static int converged(tu_server_t *s, int n)
             return 0;
         tu_resp_t r = tu_http(s[i].port, "GET", "/v1/stats", NULL);
         json_t *j = json_loads(r.body, 0, NULL);
-        json_t *ob = json_object_get(json_object_get(json_object_get(j, "fleet"), "outbox"), "depth");
+        json_t *ob =
+            json_object_get(json_object_get(json_object_get(j, "fleet"), "outbox"), "depth");
         int empty = json_integer_value(ob) == 0;
         json_decref(j);
         tu_resp_free(&r);
@@ -225,9 +231,9 @@ END_TEST
 
 typedef struct {
     tu_server_t *s;
-    unsigned base;              /* this writer's prompt seeds start here */
-    int n;                      /* stores to attempt */
-    int pace_us;                /* between stores */
+    unsigned base; /* this writer's prompt seeds start here */
+    int n;         /* stores to attempt */
+    int pace_us;   /* between stores */
     unsigned acked[MAX_ACKED];
     int n_acked;
     _Atomic int *stop;
@@ -252,8 +258,8 @@ static void writers_start(writer_t *w, pthread_t *t, tu_server_t *s, int nodes, 
                           int n, int pace_us, _Atomic int *stop)
 {
     for (int i = 0; i < nodes; i++) {
-        w[i] = (writer_t){.s = &s[i], .base = base * (unsigned)(i + 1), .n = n,
-                          .pace_us = pace_us, .stop = stop};
+        w[i] = (writer_t){
+            .s = &s[i], .base = base * (unsigned)(i + 1), .n = n, .pace_us = pace_us, .stop = stop};
         pthread_create(&t[i], NULL, writer_main, &w[i]);
     }
 }
@@ -333,7 +339,7 @@ START_TEST(a_fourth_node_joins_a_trimmed_stream_from_a_snapshot)
     ck_assert_int_lt(len->integer, 300); /* the first stores are gone from the stream */
     freeReplyObject(len);
     redisFree(rc);
-    th_sleep_ms(1100); /* every node's registry row shows it caught up */
+    th_sleep_ms(1100);                     /* every node's registry row shows it caught up */
     start_node(&s[3], &r, "join", retain); /* returns once /readyz says caught up */
     ck_assert_int_lt(fleet_stat(s[3].port, "applied"), 300); /* the rest came in a snapshot */
     ck_assert(exact_hit(s[3].port, 300000u) && semantic_hit(s[3].port, 300001u));

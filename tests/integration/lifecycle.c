@@ -206,11 +206,14 @@ START_TEST(sigterm_mid_burst_keeps_every_acknowledged_store)
     char *reqs = malloc(cap);
     for (int i = 0; i < BURST; i++) {
         char body[128];
-        int bl = snprintf(body, sizeof(body),
-                          "{\"model\":\"m\",\"prompt\":\"drain %d\",\"response\":\"answer %d\"}", i, i);
-        len += (size_t)snprintf(reqs + len, cap - len,
-                                "POST /v1/store HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                "Content-Length: %d\r\n\r\n%s", bl, body);
+        int bl =
+            snprintf(body, sizeof(body),
+                     "{\"model\":\"m\",\"prompt\":\"drain %d\",\"response\":\"answer %d\"}", i, i);
+        len += (size_t)snprintf(
+            reqs + len, cap - len,
+            "POST /v1/store HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n\r\n%s",
+            bl, body);
     }
     int fd = tu_connect(s.port);
     ck_assert_int_ge(fd, 0);
@@ -250,8 +253,8 @@ START_TEST(sigterm_mid_burst_keeps_every_acknowledged_store)
         snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"drain %d\"}", i);
         snprintf(want, sizeof(want), "answer %d", i);
         json_t *j = tu_call(s.port, "POST", "/v1/lookup", body, 200);
-        ck_assert_msg(strcmp(tu_str(j, "status"), "hit") == 0, "acknowledged store %d of %d lost", i,
-                      acked);
+        ck_assert_msg(strcmp(tu_str(j, "status"), "hit") == 0, "acknowledged store %d of %d lost",
+                      i, acked);
         ck_assert_str_eq(tu_str(j, "response"), want);
         json_decref(j);
     }
@@ -275,8 +278,10 @@ START_TEST(a_client_that_stops_reading_cannot_hold_the_shutdown)
     free(body);
     const char *lk = "{\"model\":\"m\",\"prompt\":\"big\"}";
     char one[256];
-    int ol = snprintf(one, sizeof(one), "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      "application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(lk), lk);
+    int ol = snprintf(one, sizeof(one),
+                      "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                      strlen(lk), lk);
     int fd = tu_connect(s.port);
     ck_assert_int_ge(fd, 0);
     int small = 4096;

@@ -24,13 +24,13 @@
 
 typedef struct {
     int status;
-    char *headers;                /* the raw head */
-    char *body;                   /* de-chunked */
+    char *headers; /* the raw head */
+    char *body;    /* de-chunked */
     size_t body_len;
-    int complete;                 /* a chunked body reached its last chunk (or had a length) */
+    int complete; /* a chunked body reached its last chunk (or had a length) */
 } resp_t;
 
-static void resp_free(resp_t *r)
+static inline void resp_free(resp_t *r)
 {
     free(r->headers);
     free(r->body);
@@ -38,12 +38,13 @@ static void resp_free(resp_t *r)
 }
 
 /* The value of header 'name' in 'r' (static buffer), or "" when absent. */
-static const char *hdr(const resp_t *r, const char *name)
+static inline const char *hdr(const resp_t *r, const char *name)
 {
     static char v[256];
     size_t n = strlen(name);
     v[0] = '\0';
-    for (const char *p = r->headers ? strstr(r->headers, "\r\n") : NULL; p && p[2]; p = strstr(p + 2, "\r\n")) {
+    for (const char *p = r->headers ? strstr(r->headers, "\r\n") : NULL; p && p[2];
+         p = strstr(p + 2, "\r\n")) {
         const char *line = p + 2;
         if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
             const char *s = line + n + 1, *e = strstr(s, "\r\n");
@@ -56,7 +57,7 @@ static const char *hdr(const resp_t *r, const char *name)
     return v;
 }
 
-static void parse_resp(const char *raw, size_t len, resp_t *r)
+static inline void parse_resp(const char *raw, size_t len, resp_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->status = -1;
@@ -92,17 +93,21 @@ static void parse_resp(const char *raw, size_t len, resp_t *r)
     r->body[r->body_len] = '\0';
 }
 
-static char *request_text(const char *method, const char *path, const char *headers, const char *body)
+static inline char *request_text(const char *method, const char *path, const char *headers,
+                                 const char *body)
 {
     char *req;
-    ck_assert_int_gt(asprintf(&req, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                                    "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
+    ck_assert_int_gt(asprintf(&req,
+                              "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n%s",
                               method, path, body ? strlen(body) : 0, headers ? headers : "",
-                              body ? body : ""), 0);
+                              body ? body : ""),
+                     0);
     return req;
 }
 
-static resp_t http(int port, const char *method, const char *path, const char *headers, const char *body)
+static inline resp_t http(int port, const char *method, const char *path, const char *headers,
+                          const char *body)
 {
     char *req = request_text(method, path, headers, body);
     size_t n;
@@ -114,7 +119,7 @@ static resp_t http(int port, const char *method, const char *path, const char *h
     return r;
 }
 
-static resp_t post(int port, const char *path, const char *headers, const char *body)
+static inline resp_t post(int port, const char *path, const char *headers, const char *body)
 {
     return http(port, "POST", path, headers, body);
 }
@@ -122,7 +127,7 @@ static resp_t post(int port, const char *path, const char *headers, const char *
 /* Waits until the entry a miss's answer named is stored (on a server with
  * --auth-token, 'token'). A miss's answer ends at its commit, so this is for
  * clients that left before the end. */
-static void wait_stored_token(int port, const resp_t *miss, const char *token)
+static inline void wait_stored_token(int port, const resp_t *miss, const char *token)
 {
     char path[96], auth[128] = "";
     snprintf(path, sizeof(path), "/v1/entries/%s", hdr(miss, "X-Semcached-Key"));
@@ -139,13 +144,13 @@ static void wait_stored_token(int port, const resp_t *miss, const char *token)
     ck_abort_msg("%s was never stored", path);
 }
 
-static void wait_stored(int port, const resp_t *miss)
+static inline void wait_stored(int port, const resp_t *miss)
 {
     wait_stored_token(port, miss, NULL);
 }
 
 /* The store's entry count (/v1/stats). */
-static int stored_entries(int port)
+static inline int stored_entries(int port)
 {
     json_t *j = tu_call(port, "GET", "/v1/stats", NULL, 200);
     int n = (int)json_integer_value(json_object_get(j, "entries"));
@@ -154,7 +159,7 @@ static int stored_entries(int port)
 }
 
 /* Calls to 'path' the mock has answered so far. */
-static int upstream_calls(const char *path)
+static inline int upstream_calls(const char *path)
 {
     resp_t r = http(mock_port, "GET", "/stats", NULL, NULL);
     json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
@@ -166,7 +171,7 @@ static int upstream_calls(const char *path)
 }
 
 /* The mock's last request body, as JSON (caller decrefs). */
-static json_t *upstream_last_body(void)
+static inline json_t *upstream_last_body(void)
 {
     resp_t r = http(mock_port, "GET", "/stats", NULL, NULL);
     json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
@@ -176,37 +181,46 @@ static json_t *upstream_last_body(void)
     return b;
 }
 
-static char *chat(const char *q, int stream)
+static inline char *chat(const char *q, int stream)
 {
     char *b;
-    ck_assert_int_gt(asprintf(&b, "{\"model\":\"gpt-4o-mini\",%s\"messages\":[{\"role\":\"user\","
-                                  "\"content\":\"%s\"}]}", stream ? "\"stream\":true," : "", q), 0);
+    ck_assert_int_gt(asprintf(&b,
+                              "{\"model\":\"gpt-4o-mini\",%s\"messages\":[{\"role\":\"user\","
+                              "\"content\":\"%s\"}]}",
+                              stream ? "\"stream\":true," : "", q),
+                     0);
     return b;
 }
 
-static char *message(const char *q, int stream)
+static inline char *message(const char *q, int stream)
 {
     char *b;
-    ck_assert_int_gt(asprintf(&b, "{\"model\":\"claude-haiku-4-5\",\"max_tokens\":64,%s\"messages\":"
-                                  "[{\"role\":\"user\",\"content\":\"%s\"}]}", stream ? "\"stream\":true," : "", q), 0);
+    ck_assert_int_gt(asprintf(&b,
+                              "{\"model\":\"claude-haiku-4-5\",\"max_tokens\":64,%s\"messages\":"
+                              "[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                              stream ? "\"stream\":true," : "", q),
+                     0);
     return b;
 }
 
-static char *responses(const char *q, int stream)
+static inline char *responses(const char *q, int stream)
 {
     char *b;
-    ck_assert_int_gt(asprintf(&b, "{\"model\":\"gpt-4.1\",%s\"input\":\"%s\"}", stream ? "\"stream\":true," : "", q), 0);
+    ck_assert_int_gt(asprintf(&b, "{\"model\":\"gpt-4.1\",%s\"input\":\"%s\"}",
+                              stream ? "\"stream\":true," : "", q),
+                     0);
     return b;
 }
 
 /* The text a chat stream (or body) carries: every delta's content joined. */
-static void chat_text(const char *body, int stream, char *out, size_t cap)
+static inline void chat_text(const char *body, int stream, char *out, size_t cap)
 {
     out[0] = '\0';
     if (!stream) {
         json_t *j = json_loads(body, 0, NULL);
-        const char *t = json_string_value(json_object_get(json_object_get(
-            json_array_get(json_object_get(j, "choices"), 0), "message"), "content"));
+        const char *t = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"),
+            "content"));
         snprintf(out, cap, "%s", t ? t : "");
         json_decref(j);
         return;
@@ -215,8 +229,8 @@ static void chat_text(const char *body, int stream, char *out, size_t cap)
     for (const char *p = strstr(body, "data: "); p; p = strstr(p + 6, "data: ")) {
         const char *e = strstr(p, "\n");
         json_t *j = json_loadb(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6), 0, NULL);
-        const char *t = json_string_value(json_object_get(json_object_get(
-            json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));
+        const char *t = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));
         size_t n = t ? strlen(t) : 0;
         if (n && len + n < cap) {
             memcpy(out + len, t, n + 1);

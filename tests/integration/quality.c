@@ -26,10 +26,12 @@ START_TEST(sampled_fraction_is_the_sample_rate)
     tu_server_t s;
     tu_server_start(&s, NULL);
     json_decref(call(s.port, "PUT", "/v1/namespaces/q", "{\"sample_rate\":0.2}", 200));
-    json_decref(call(s.port, "POST", "/v1/store", "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\",\"response\":1}", 201));
+    json_decref(call(s.port, "POST", "/v1/store",
+                     "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\",\"response\":1}", 201));
     int n = 2000, marked = 0;
     for (int i = 0; i < n; i++) {
-        json_t *j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\"}", 200);
+        json_t *j = call(s.port, "POST", "/v1/lookup",
+                         "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\"}", 200);
         ck_assert_str_eq(sfield(j, "match"), "exact");
         marked += validated(j);
         json_decref(j);
@@ -41,7 +43,8 @@ START_TEST(sampled_fraction_is_the_sample_rate)
     /* sample_rate 0 marks nothing. */
     json_decref(call(s.port, "PUT", "/v1/namespaces/q", "{\"sample_rate\":0}", 200));
     for (int i = 0; i < 200; i++) {
-        json_t *j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\"}", 200);
+        json_t *j = call(s.port, "POST", "/v1/lookup",
+                         "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\"}", 200);
         ck_assert(!validated(j));
         json_decref(j);
     }
@@ -54,17 +57,21 @@ START_TEST(first_semantic_hits_of_a_scope_are_always_validated)
     tu_server_t s;
     const char *args[] = {"--validate-first", "3", "--sample-rate", "0", NULL};
     tu_server_start(&s, args);
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"alpha\",\"embedding\":[1,0,0],\"response\":\"A\"}", 201));
+    json_decref(call(
+        s.port, "POST", "/v1/store",
+        "{\"model\":\"m\",\"prompt\":\"alpha\",\"embedding\":[1,0,0],\"response\":\"A\"}", 201));
     for (int i = 0; i < 5; i++) {
         char body[160];
-        snprintf(body, sizeof(body), "{\"model\":\"m\",\"prompt\":\"alpha %d\",\"embedding\":[1,0.1,0.0%d]}", i, i);
+        snprintf(body, sizeof(body),
+                 "{\"model\":\"m\",\"prompt\":\"alpha %d\",\"embedding\":[1,0.1,0.0%d]}", i, i);
         json_t *j = call(s.port, "POST", "/v1/lookup", body, 200);
         ck_assert_str_eq(sfield(j, "match"), "semantic");
         ck_assert_int_eq(validated(j), i < 3);
         json_decref(j);
     }
     /* Exact hits are not "first semantic hits". */
-    json_t *j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"alpha\",\"embedding\":[1,0,0]}", 200);
+    json_t *j = call(s.port, "POST", "/v1/lookup",
+                     "{\"model\":\"m\",\"prompt\":\"alpha\",\"embedding\":[1,0,0]}", 200);
     ck_assert(!validated(j));
     json_decref(j);
     tu_server_destroy(&s);
@@ -75,14 +82,23 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
 {
     tu_server_t s;
     tu_server_start(&s, NULL);
-    json_decref(call(s.port, "PUT", "/v1/namespaces/v", "{\"sample_rate\":1,\"invalidate_on_wrong\":false}", 200));
-    json_decref(call(s.port, "POST", "/v1/store", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of France\","
-                     "\"embedding\":[1,0,0],\"response\":{\"role\":\"assistant\",\"content\":\"Paris.\"}}", 201));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/v",
+                     "{\"sample_rate\":1,\"invalidate_on_wrong\":false}", 200));
+    json_decref(
+        call(s.port, "POST", "/v1/store",
+             "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of France\","
+             "\"embedding\":[1,0,0],\"response\":{\"role\":\"assistant\",\"content\":\"Paris.\"}}",
+             201));
     /* A semantic hit judged by comparing answers: case and punctuation fold. */
-    json_t *j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"France capital?\",\"embedding\":[1,0.1,0]}", 200);
+    json_t *j = call(s.port, "POST", "/v1/lookup",
+                     "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"France "
+                     "capital?\",\"embedding\":[1,0.1,0]}",
+                     200);
     ck_assert(validated(j));
     char body[256];
-    snprintf(body, sizeof(body), "{\"validation_id\":\"%s\",\"fresh_response\":{\"content\":\"paris\"}}", sfield(j, "validation_id"));
+    snprintf(body, sizeof(body),
+             "{\"validation_id\":\"%s\",\"fresh_response\":{\"content\":\"paris\"}}",
+             sfield(j, "validation_id"));
     json_decref(j);
     j = call(s.port, "POST", "/v1/feedback", body, 200);
     ck_assert_str_eq(sfield(j, "verdict"), "correct");
@@ -92,9 +108,13 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     /* The same id twice is refused. */
     json_decref(call(s.port, "POST", "/v1/feedback", body, 404));
     /* Another request hits the same entry and is wrong for it. */
-    j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of Texas\",\"embedding\":[1,0.2,0]}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
+             "Texas\",\"embedding\":[1,0.2,0]}",
+             200);
     ck_assert_str_eq(sfield(j, "match"), "semantic");
-    snprintf(body, sizeof(body), "{\"validation_id\":\"%s\",\"fresh_response\":\"Austin.\"}", sfield(j, "validation_id"));
+    snprintf(body, sizeof(body), "{\"validation_id\":\"%s\",\"fresh_response\":\"Austin.\"}",
+             sfield(j, "validation_id"));
     json_decref(j);
     j = call(s.port, "POST", "/v1/feedback", body, 200);
     ck_assert_str_eq(sfield(j, "verdict"), "wrong");
@@ -103,14 +123,20 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     /* That request never hits that entry again; others still do. */
     int miss = 0;
     for (int i = 0; i < 50 && !miss; i++) {
-        j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of Texas\",\"embedding\":[1,0.2,0]}", 200);
+        j = call(s.port, "POST", "/v1/lookup",
+                 "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
+                 "Texas\",\"embedding\":[1,0.2,0]}",
+                 200);
         miss = strcmp(sfield(j, "status"), "miss") == 0;
         json_decref(j);
         if (!miss)
             usleep(20000); /* the negative is written by the writer thread */
     }
     ck_assert(miss);
-    j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"France capital?\",\"embedding\":[1,0.1,0]}", 200);
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"France "
+             "capital?\",\"embedding\":[1,0.1,0]}",
+             200);
     ck_assert_str_eq(sfield(j, "match"), "semantic");
     json_decref(j);
     /* Counts and the confidence bound: 1 wrong of 2. */
@@ -122,8 +148,12 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     ck_assert(fabs(json_real_value(json_object_get(q, "false_hit_rate_upper")) - 0.905469) < 1e-5);
     json_decref(j);
     /* Feedback by key with a verdict; with invalidation on, the entry goes. */
-    json_decref(call(s.port, "PUT", "/v1/namespaces/v", "{\"sample_rate\":0,\"invalidate_on_wrong\":true}", 200));
-    j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of France\",\"embedding\":[1,0,0]}", 200);
+    json_decref(call(s.port, "PUT", "/v1/namespaces/v",
+                     "{\"sample_rate\":0,\"invalidate_on_wrong\":true}", 200));
+    j = call(s.port, "POST", "/v1/lookup",
+             "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
+             "France\",\"embedding\":[1,0,0]}",
+             200);
     snprintf(body, sizeof(body), "{\"key\":\"%s\",\"verdict\":\"wrong\"}", sfield(j, "key"));
     json_decref(j);
     j = call(s.port, "POST", "/v1/feedback", body, 200);
@@ -131,7 +161,10 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     json_decref(j);
     int gone = 0;
     for (int i = 0; i < 50 && !gone; i++) {
-        j = call(s.port, "POST", "/v1/lookup", "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of France\",\"embedding\":[1,0,0]}", 200);
+        j = call(s.port, "POST", "/v1/lookup",
+                 "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
+                 "France\",\"embedding\":[1,0,0]}",
+                 200);
         gone = strcmp(sfield(j, "status"), "miss") == 0;
         json_decref(j);
         if (!gone)
@@ -150,7 +183,9 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     tu_resp_t r = tu_http(s.port, "GET", "/metrics", NULL);
     /* The by-key verdict went to the newest pending validation of that entry,
      * a semantic hit sampled above: two semantic wrongs in all. */
-    ck_assert(strstr(r.body, "semcached_validations_total{namespace=\"v\",match=\"semantic\",verdict=\"wrong\"} 2"));
+    ck_assert(strstr(
+        r.body,
+        "semcached_validations_total{namespace=\"v\",match=\"semantic\",verdict=\"wrong\"} 2"));
     ck_assert(strstr(r.body, "semcached_false_hit_rate_upper{namespace=\"v\"}"));
     char path[] = "/tmp/sc-qmetrics-XXXXXX";
     int fd = mkstemp(path);
@@ -170,7 +205,8 @@ START_TEST(bad_feedback_and_a_full_pending_table)
     tu_server_t s;
     const char *args[] = {"--validation-pending", "2", "--sample-rate", "1", NULL};
     tu_server_start(&s, args);
-    json_decref(call(s.port, "POST", "/v1/store", "{\"model\":\"m\",\"prompt\":\"p\",\"response\":1}", 201));
+    json_decref(call(s.port, "POST", "/v1/store",
+                     "{\"model\":\"m\",\"prompt\":\"p\",\"response\":1}", 201));
     int marked = 0;
     for (int i = 0; i < 5; i++) {
         json_t *j = call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"p\"}", 200);
@@ -184,15 +220,21 @@ START_TEST(bad_feedback_and_a_full_pending_table)
     ck_assert(strstr(r.body, "semcached_validations_pending 2"));
     tu_resp_free(&r);
     const char *bad[] = {
-        "{}", "[]", "{\"validation_id\":\"x\",\"key\":\"y\",\"verdict\":\"wrong\"}",
-        "{\"validation_id\":\"x\"}", "{\"key\":\"zz\",\"verdict\":\"wrong\"}",
+        "{}",
+        "[]",
+        "{\"validation_id\":\"x\",\"key\":\"y\",\"verdict\":\"wrong\"}",
+        "{\"validation_id\":\"x\"}",
+        "{\"key\":\"zz\",\"verdict\":\"wrong\"}",
         "{\"key\":\"00000000000000000000000000000000\",\"verdict\":\"maybe\"}",
         "{\"validation_id\":\"x\",\"verdict\":\"wrong\",\"extra\":1}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         json_decref(call(s.port, "POST", "/v1/feedback", bad[i], 400));
-    json_decref(call(s.port, "POST", "/v1/feedback", "{\"validation_id\":\"0123456789abcdef0123456789abcdef\",\"verdict\":\"wrong\"}", 404));
-    json_decref(call(s.port, "POST", "/v1/feedback", "{\"key\":\"00000000000000000000000000000000\",\"fresh_response\":1}", 404));
+    json_decref(call(
+        s.port, "POST", "/v1/feedback",
+        "{\"validation_id\":\"0123456789abcdef0123456789abcdef\",\"verdict\":\"wrong\"}", 404));
+    json_decref(call(s.port, "POST", "/v1/feedback",
+                     "{\"key\":\"00000000000000000000000000000000\",\"fresh_response\":1}", 404));
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"compare\":\"semantic\"}", 400));
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"delivery\":\"webhook\"}", 400));
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"sample_rate\":1.5}", 400));

@@ -39,8 +39,11 @@ static json_t *store(int port, const char *fields, const char *text, const char 
                      const char *response)
 {
     char *body;
-    ck_assert_int_gt(asprintf(&body, "{%s\"model\":\"m\",\"prompt\":\"%s\",\"embedding\":%s,"
-                                     "\"response\":\"%s\"}", fields, text, vec, response), 0);
+    ck_assert_int_gt(asprintf(&body,
+                              "{%s\"model\":\"m\",\"prompt\":\"%s\",\"embedding\":%s,"
+                              "\"response\":\"%s\"}",
+                              fields, text, vec, response),
+                     0);
     json_t *j = call(port, "POST", "/v1/store", body, 201);
     free(body);
     return j;
@@ -50,7 +53,8 @@ static json_t *lookup(int port, const char *fields, const char *text, const char
 {
     char *body;
     ck_assert_int_gt(asprintf(&body, "{%s\"model\":\"m\",\"prompt\":\"%s\",\"embedding\":%s}",
-                              fields, text, vec), 0);
+                              fields, text, vec),
+                     0);
     json_t *j = call(port, "POST", "/v1/lookup", body, 200);
     free(body);
     return j;
@@ -63,18 +67,30 @@ START_TEST(scopes_never_cross)
     /* 24 scopes that differ in tenant, model, params, system prompt or
      * history; every one stores the same text with the same vector. */
     const char *scopes[] = {
-        "\"tenant\":\"t1\",", "\"tenant\":\"t2\",", "\"tenant\":\"t3\",", "\"tenant\":\"T1\",",
-        "\"namespace\":\"ns2\",", "\"namespace\":\"ns3\",",
-        "\"params\":{\"temperature\":0},", "\"params\":{\"temperature\":0.7},",
-        "\"params\":{\"max_tokens\":5},", "\"params\":{\"seed\":1},", "\"params\":{\"seed\":2},",
+        "\"tenant\":\"t1\",",
+        "\"tenant\":\"t2\",",
+        "\"tenant\":\"t3\",",
+        "\"tenant\":\"T1\",",
+        "\"namespace\":\"ns2\",",
+        "\"namespace\":\"ns3\",",
+        "\"params\":{\"temperature\":0},",
+        "\"params\":{\"temperature\":0.7},",
+        "\"params\":{\"max_tokens\":5},",
+        "\"params\":{\"seed\":1},",
+        "\"params\":{\"seed\":2},",
         "\"params\":{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]},",
         "\"tenant\":\"t1\",\"params\":{\"temperature\":0},",
         "\"tenant\":\"t2\",\"params\":{\"temperature\":0},",
         "\"namespace\":\"ns2\",\"tenant\":\"t1\",",
         "\"params\":{\"response_format\":{\"type\":\"json_object\"}},",
-        "\"params\":{\"stop\":[\"x\"]},", "\"params\":{\"top_p\":0.5},",
-        "\"params\":{\"n\":2},", "\"params\":{\"unknown_knob\":1},",
-        "\"tenant\":\"t4\",", "\"tenant\":\"t5\",", "\"tenant\":\"t6\",", "",
+        "\"params\":{\"stop\":[\"x\"]},",
+        "\"params\":{\"top_p\":0.5},",
+        "\"params\":{\"n\":2},",
+        "\"params\":{\"unknown_knob\":1},",
+        "\"tenant\":\"t4\",",
+        "\"tenant\":\"t5\",",
+        "\"tenant\":\"t6\",",
+        "",
     };
     const int n_scopes = (int)(sizeof(scopes) / sizeof(scopes[0]));
     char *vec = vec_json(1, 32, 0, 0);
@@ -87,9 +103,13 @@ START_TEST(scopes_never_cross)
     const char *histories[] = {"first", "second", "third", "fourth"};
     for (int h = 0; h < 4; h++) {
         char *body;
-        ck_assert_int_gt(asprintf(&body, "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
-                                  "{\"role\":\"user\",\"content\":\"how do I reset my password\"}],"
-                                  "\"embedding\":%s,\"response\":\"hist-%d\"}", histories[h], vec, h), 0);
+        ck_assert_int_gt(
+            asprintf(&body,
+                     "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
+                     "{\"role\":\"user\",\"content\":\"how do I reset my password\"}],"
+                     "\"embedding\":%s,\"response\":\"hist-%d\"}",
+                     histories[h], vec, h),
+            0);
         json_decref(call(s.port, "POST", "/v1/store", body, 201));
         free(body);
     }
@@ -110,9 +130,13 @@ START_TEST(scopes_never_cross)
         }
     for (int h = 0; h < 4; h++) {
         char *body;
-        ck_assert_int_gt(asprintf(&body, "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
-                                  "{\"role\":\"user\",\"content\":\"how can I reset my password?\"}],"
-                                  "\"embedding\":%s}", histories[h], near), 0);
+        ck_assert_int_gt(
+            asprintf(&body,
+                     "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
+                     "{\"role\":\"user\",\"content\":\"how can I reset my password?\"}],"
+                     "\"embedding\":%s}",
+                     histories[h], near),
+            0);
         json_t *j = call(s.port, "POST", "/v1/lookup", body, 200);
         char want[32];
         snprintf(want, sizeof(want), "hist-%d", h);
@@ -129,12 +153,16 @@ START_TEST(scopes_never_cross)
     ck_assert_ptr_null(json_object_get(j, "best_similarity"));
     json_decref(j);
     /* Empty semantic text (a tool turn) is never matched semantically. */
-    json_decref(call(s.port, "POST", "/v1/store",
-                     "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"tool\","
-                     "\"tool_call_id\":\"1\",\"content\":\"42\"}],\"embedding\":[1,2,3],\"response\":1}", 201));
-    j = call(s.port, "POST", "/v1/lookup",
-             "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"tool\","
-             "\"tool_call_id\":\"1\",\"content\":\"43\"}],\"embedding\":[1,2,3]}", 200);
+    json_decref(call(
+        s.port, "POST", "/v1/store",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"tool\","
+        "\"tool_call_id\":\"1\",\"content\":\"42\"}],\"embedding\":[1,2,3],\"response\":1}",
+        201));
+    j = call(
+        s.port, "POST", "/v1/lookup",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"tool\","
+        "\"tool_call_id\":\"1\",\"content\":\"43\"}],\"embedding\":[1,2,3]}",
+        200);
     ck_assert_str_eq(sfield(j, "status"), "miss");
     json_decref(j);
     free(vec);
@@ -171,9 +199,10 @@ START_TEST(threshold_edges)
     json_decref(j);
     /* Lowering is refused until the namespace allows it. */
     json_decref(call(s.port, "POST", "/v1/lookup",
-                     "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,1,0,0],\"threshold\":0.5}", 403));
-    json_decref(call(s.port, "PUT", "/v1/namespaces/default",
-                     "{\"allow_lower_threshold\":true}", 200));
+                     "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,1,0,0],\"threshold\":0.5}",
+                     403));
+    json_decref(
+        call(s.port, "PUT", "/v1/namespaces/default", "{\"allow_lower_threshold\":true}", 200));
     j = lookup(s.port, "\"threshold\":0.5,", "alpha?", "[1,1,0,0]");
     ck_assert_str_eq(sfield(j, "status"), "hit");
     json_decref(j);
@@ -188,8 +217,12 @@ START_TEST(threshold_edges)
     ck_assert_str_eq(sfield(j, "status"), "hit");
     json_decref(j);
     /* Out of range. */
-    json_decref(call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,0,0,0],\"threshold\":1.01}", 400));
-    json_decref(call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,0,0,0],\"threshold\":-2}", 400));
+    json_decref(
+        call(s.port, "POST", "/v1/lookup",
+             "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,0,0,0],\"threshold\":1.01}", 400));
+    json_decref(call(s.port, "POST", "/v1/lookup",
+                     "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,0,0,0],\"threshold\":-2}",
+                     400));
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"threshold\":2}", 400));
     /* A namespace can turn semantic lookup off. */
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"semantic\":false}", 200));
@@ -237,21 +270,22 @@ START_TEST(vectors_are_validated)
     tu_server_start(&s, args);
     json_decref(store(s.port, "", "q", "[1,2,3]", "r"));
     const char *bad[] = {
-        "[1,2]",                 /* wrong dimension for the namespace */
-        "[0,0,0]",               /* zero norm */
-        "[1,2,\"x\"]",           /* not a number */
-        "[]",                    /* empty */
-        "{\"a\":1}",             /* wrong type */
-        "[1,2,3,4,5,6,7,8,9]",   /* over --max-dimensions */
-        "\"AAAAAAAAAAAAAAAA\"",  /* base64 of zeros: 4 dims, zero norm */
-        "\"AADAfwAAgD8AAIA/\"",  /* base64: NaN, 1, 1 */
-        "\"AACAfwAAgD8AAIA/\"",  /* base64: +Inf, 1, 1 */
-        "\"abc\"",               /* not base64 of float32s */
-        "[1e400,1,1]",           /* overflows: not valid JSON for jansson */
+        "[1,2]",                /* wrong dimension for the namespace */
+        "[0,0,0]",              /* zero norm */
+        "[1,2,\"x\"]",          /* not a number */
+        "[]",                   /* empty */
+        "{\"a\":1}",            /* wrong type */
+        "[1,2,3,4,5,6,7,8,9]",  /* over --max-dimensions */
+        "\"AAAAAAAAAAAAAAAA\"", /* base64 of zeros: 4 dims, zero norm */
+        "\"AADAfwAAgD8AAIA/\"", /* base64: NaN, 1, 1 */
+        "\"AACAfwAAgD8AAIA/\"", /* base64: +Inf, 1, 1 */
+        "\"abc\"",              /* not base64 of float32s */
+        "[1e400,1,1]",          /* overflows: not valid JSON for jansson */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *body;
-        ck_assert_int_gt(asprintf(&body, "{\"model\":\"m\",\"prompt\":\"q2\",\"embedding\":%s}", bad[i]), 0);
+        ck_assert_int_gt(
+            asprintf(&body, "{\"model\":\"m\",\"prompt\":\"q2\",\"embedding\":%s}", bad[i]), 0);
         tu_resp_t r = tu_http(s.port, "POST", "/v1/lookup", body);
         ck_assert_msg(r.status == 400, "%s -> %d %s", bad[i], r.status, r.body);
         ck_assert(strstr(r.headers, "application/problem+json"));
@@ -276,25 +310,31 @@ START_TEST(embedders_do_not_mix)
 {
     tu_server_t s;
     tu_server_start(&s, NULL);
-    json_decref(store(s.port, "\"namespace\":\"emb\",\"embedder\":\"text-embedding-3-small\",", "q", "[1,2,3]", "r"));
+    json_decref(store(s.port, "\"namespace\":\"emb\",\"embedder\":\"text-embedding-3-small\",", "q",
+                      "[1,2,3]", "r"));
     json_t *j = call(s.port, "GET", "/v1/namespaces/emb", NULL, 200);
     json_t *st = json_object_get(j, "settings");
     ck_assert_str_eq(json_string_value(json_object_get(st, "embedder")), "text-embedding-3-small");
     ck_assert_int_eq(json_integer_value(json_object_get(st, "dimensions")), 3);
     json_decref(j);
-    json_decref(call(s.port, "POST", "/v1/store",
-                     "{\"namespace\":\"emb\",\"embedder\":\"other-model\",\"model\":\"m\",\"prompt\":\"q\","
-                     "\"embedding\":[1,2,3],\"response\":1}", 409));
-    json_decref(call(s.port, "POST", "/v1/lookup",
-                     "{\"namespace\":\"emb\",\"embedder\":\"other-model\",\"model\":\"m\",\"prompt\":\"q\","
-                     "\"embedding\":[1,2,3]}", 409));
+    json_decref(
+        call(s.port, "POST", "/v1/store",
+             "{\"namespace\":\"emb\",\"embedder\":\"other-model\",\"model\":\"m\",\"prompt\":\"q\","
+             "\"embedding\":[1,2,3],\"response\":1}",
+             409));
+    json_decref(
+        call(s.port, "POST", "/v1/lookup",
+             "{\"namespace\":\"emb\",\"embedder\":\"other-model\",\"model\":\"m\",\"prompt\":\"q\","
+             "\"embedding\":[1,2,3]}",
+             409));
     json_decref(call(s.port, "PUT", "/v1/namespaces/emb", "{\"embedder\":\"other-model\"}", 409));
     json_decref(call(s.port, "PUT", "/v1/namespaces/emb", "{\"dimensions\":4}", 409));
     /* Re-creating the namespace clears its entries and identity. */
     j = call(s.port, "DELETE", "/v1/namespaces/emb", NULL, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "removed")), 1);
     json_decref(j);
-    json_decref(store(s.port, "\"namespace\":\"emb\",\"embedder\":\"other-model\",", "q", "[1,2,3,4]", "r2"));
+    json_decref(store(s.port, "\"namespace\":\"emb\",\"embedder\":\"other-model\",", "q",
+                      "[1,2,3,4]", "r2"));
     j = lookup(s.port, "\"namespace\":\"emb\",", "q?", "[1,2,3,4.1]");
     ck_assert_str_eq(sfield(j, "response"), "r2");
     json_decref(j);
@@ -316,7 +356,8 @@ static char *loaded_from(int port)
 {
     for (int i = 0; i < 200; i++) {
         json_t *j = call(port, "GET", "/v1/stats", NULL, 200);
-        const char *v = json_string_value(json_object_get(json_object_get(j, "index"), "loaded_from"));
+        const char *v =
+            json_string_value(json_object_get(json_object_get(j, "index"), "loaded_from"));
         char *out = strdup(v ? v : "");
         json_decref(j);
         if (strcmp(out, "loading") != 0)
@@ -337,7 +378,8 @@ static int count_hits(int port, int n)
         char *near = vec_json((uint64_t)i + 1000, 24, 0.01, (uint64_t)i);
         json_t *j = lookup(port, "", text, near);
         if (strcmp(sfield(j, "status"), "hit") == 0) {
-            ck_assert_msg(strcmp(sfield(j, "response"), want) == 0, "q-%d got %s", i, sfield(j, "response"));
+            ck_assert_msg(strcmp(sfield(j, "response"), want) == 0, "q-%d got %s", i,
+                          sfield(j, "response"));
             hits++;
         }
         json_decref(j);
@@ -368,9 +410,11 @@ START_TEST(restart_rebuilds_reuses_and_rejects_snapshots)
     free(src);
     /* The namespace's recorded dimensions survive the restart. */
     json_t *ns = call(s.port, "GET", "/v1/namespaces/default", NULL, 200);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(ns, "settings"), "dimensions")), 24);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(ns, "settings"), "dimensions")), 24);
     json_decref(ns);
-    json_decref(call(s.port, "POST", "/v1/lookup", "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,2]}", 400));
+    json_decref(call(s.port, "POST", "/v1/lookup",
+                     "{\"model\":\"m\",\"prompt\":\"x\",\"embedding\":[1,2]}", 400));
     ck_assert_int_eq(count_hits(s.port, 120), 120);
     /* SIGTERM writes a snapshot; the next start uses it. */
     tu_server_stop(&s, SIGTERM);
@@ -382,7 +426,8 @@ START_TEST(restart_rebuilds_reuses_and_rejects_snapshots)
     ck_assert_int_ge(stat_int(s.port, "index", "promotions"), 0);
     /* Writes after the snapshot make it stale: delete some entries, kill -9. */
     json_decref(call(s.port, "POST", "/v1/invalidate", "{\"namespace\":\"default\"}", 200));
-    json_decref(store(s.port, "", "q-0", "[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]", "new"));
+    json_decref(
+        store(s.port, "", "q-0", "[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]", "new"));
     tu_server_stop(&s, SIGKILL);
     tu_server_restart(&s);
     src = loaded_from(s.port);
@@ -395,7 +440,8 @@ START_TEST(restart_rebuilds_reuses_and_rejects_snapshots)
     /* A damaged snapshot file is detected by its checksum. */
     tu_server_stop(&s, SIGTERM);
     char cmd[1400];
-    snprintf(cmd, sizeof(cmd), "for f in %s/index/*.flat %s/index/*.hnsw; do [ -f \"$f\" ] && "
+    snprintf(cmd, sizeof(cmd),
+             "for f in %s/index/*.flat %s/index/*.hnsw; do [ -f \"$f\" ] && "
              "printf 'XXXX' | dd of=\"$f\" bs=1 seek=20 conv=notrunc 2>/dev/null; done; true",
              s.data_dir, s.data_dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -413,8 +459,13 @@ END_TEST
 START_TEST(promotion_and_compaction_under_churn)
 {
     tu_server_t s;
-    const char *args[] = {"--index-flat-max", "40", "--index-delta-max", "32",
-                          "--compact-deleted-ratio", "0.3", NULL};
+    const char *args[] = {"--index-flat-max",
+                          "40",
+                          "--index-delta-max",
+                          "32",
+                          "--compact-deleted-ratio",
+                          "0.3",
+                          NULL};
     tu_server_start(&s, args);
     /* Churn: keep ~60 live entries in one scope while replacing 600. */
     for (int i = 0; i < 600; i++) {

@@ -36,9 +36,15 @@ static void tctx_open(tctx_t *t, int max_labels, const char *const *opts)
     ctx->log = &t->log;
     snprintf(t->dir, sizeof(t->dir), "/tmp/sc-ctx-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(t->dir));
-    sc_scopes_config_t icfg = {.flat_max = 64, .hnsw_m = 8, .hnsw_ef_construction = 40,
-                               .hnsw_ef_search = 20, .compact_deleted_ratio = 0.5, .delta_max = 64};
-    sc_quality_opts_t q = {.max_pending = 64, .budget_confidence = 0.95, .budget_min_scope_obs = 10,
+    sc_scopes_config_t icfg = {.flat_max = 64,
+                               .hnsw_m = 8,
+                               .hnsw_ef_construction = 40,
+                               .hnsw_ef_search = 20,
+                               .compact_deleted_ratio = 0.5,
+                               .delta_max = 64};
+    sc_quality_opts_t q = {.max_pending = 64,
+                           .budget_confidence = 0.95,
+                           .budget_min_scope_obs = 10,
                            .budget_max_scopes = 16};
     ck_assert_int_eq(sc_metrics_create(&ctx->metrics, 1, SC_EP_COUNT, max_labels), 0);
     ck_assert_int_eq(sc_store_create(&ctx->store, &ctx->cfg, ctx->log), 0);

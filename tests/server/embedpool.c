@@ -25,7 +25,8 @@ static sc_embedder_t *open_model(void)
 {
     sc_embedder_t *e;
     char err[256];
-    ck_assert_msg(sc_embedder_open(&e, "tests/fuzz/corpus/glove/small.scglove", err, sizeof(err)) == 0,
+    ck_assert_msg(sc_embedder_open(&e, "tests/fuzz/corpus/glove/small.scglove", err, sizeof(err)) ==
+                      0,
                   "%s", err);
     return e;
 }
@@ -119,7 +120,8 @@ START_TEST(an_unavailable_embedder_is_probed_with_backoff)
     char url[64], err[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", tu_free_port());
     sc_embedder_t *e;
-    ck_assert_int_eq(sc_embedder_open_remote(&e, url, "m", NULL, 500, 2, 0, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(sc_embedder_open_remote(&e, url, "m", NULL, 500, 2, 0, NULL, err, sizeof(err)),
+                     0);
     ck_assert_int_eq(sc_embedder_state(e), SC_EMBEDDER_UNAVAILABLE);
     ck_assert_uint_eq(sc_embedder_dim(e), 0);
     ck_assert_str_eq(sc_embedder_state_name(sc_embedder_state(e)), "unavailable");
@@ -131,7 +133,8 @@ START_TEST(an_unavailable_embedder_is_probed_with_backoff)
     ck_assert_uint_eq(st.probes, 3);
     pthread_mutex_lock(&p->mu);
     uint64_t now = sc_mono_ns(); /* probe 3 at ~3 s waits 4 s: the next at ~7 s */
-    ck_assert(p->next_probe_ns > now + 2 * PROBE_FIRST_NS && p->next_probe_ns <= now + 4 * PROBE_FIRST_NS);
+    ck_assert(p->next_probe_ns > now + 2 * PROBE_FIRST_NS &&
+              p->next_probe_ns <= now + 4 * PROBE_FIRST_NS);
     ck_assert_uint_eq(p->probe_backoff_ns, 8 * PROBE_FIRST_NS);
     pthread_mutex_unlock(&p->mu);
     ck_assert_int_eq(sc_embedder_state(e), SC_EMBEDDER_UNAVAILABLE);

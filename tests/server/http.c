@@ -23,18 +23,18 @@ typedef struct {
     uv_timer_t timer;
     fixture_t *fx;
     sc_conn_t *c;
-    int kind;                     /* 0 async answer, 1 stream, 2 watch */
+    int kind; /* 0 async answer, 1 stream, 2 watch */
     int step;
-    int write_rc;                 /* last stream write result */
+    int write_rc; /* last stream write result */
 } held_t;
 
 struct fixture_s {
     uv_loop_t loop;
     sc_http_loop_t *hl;
     _Atomic int64_t n_conns;
-    int lfd, port;                /* the listening socket */
+    int lfd, port; /* the listening socket */
     held_t held;
-    int gone_why;                 /* what the disconnect callback saw (0: not called) */
+    int gone_why; /* what the disconnect callback saw (0: not called) */
     int responses, last_tag, last_status, untagged;
     int requests;
     char last_method[16];
@@ -143,7 +143,8 @@ static void test_on_request(void *arg, sc_conn_t *c, const sc_http_request_t *r)
     } else if (path_is(r, "/forget")) {
         return; /* no answer at all: the layer answers 500 */
     } else {
-        sc_buf_printf(&b, "%s %.*s\n", sc_http_method_name(r->method), (int)r->target.len, r->target.ptr);
+        sc_buf_printf(&b, "%s %.*s\n", sc_http_method_name(r->method), (int)r->target.len,
+                      r->target.ptr);
         sc_buf_append(&b, r->body.ptr, r->body.len);
     }
     sc_conn_respond(c, 200, "text/plain", NULL, b.data ? b.data : "", b.len);
@@ -288,10 +289,12 @@ START_TEST(pipelined_requests_answer_in_order)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    char *out = fx_ask(fx, fd, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
-                "GET /async HTTP/1.1\r\nHost: x\r\n\r\n"
-                "POST /three HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-                "GET /four?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200", 4);
+    char *out = fx_ask(fx, fd,
+                       "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /async HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "POST /three HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                       "GET /four?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                       "HTTP/1.1 200", 4);
     const char *want[] = {"GET /one\n", "late", "POST /three\nhello", "GET /four?q=1\n"};
     const char *p = out;
     for (size_t i = 0; i < 4; i++) {
@@ -311,8 +314,10 @@ START_TEST(chunked_body_keep_alive_and_http10)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    char *out = fx_ask(fx, fd, "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n", "abcdefg", 1);
+    char *out = fx_ask(fx, fd,
+                       "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+                       "abcdefg", 1);
     ck_assert_msg(strstr(out, "POST /c\nabcdefg"), "got %s", out);
     ck_assert_ptr_null(strstr(out, "Connection: close"));
     free(out);
@@ -336,8 +341,9 @@ START_TEST(expect_continue_comes_before_the_body)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    char *out = fx_ask(fx, fd, "POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
-                       "100 Continue", 1);
+    char *out =
+        fx_ask(fx, fd, "POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+               "100 Continue", 1);
     ck_assert_str_eq(out, "HTTP/1.1 100 Continue\r\n\r\n");
     ck_assert_int_eq(fx->requests, 0);
     free(out);
@@ -352,10 +358,13 @@ START_TEST(every_header_reaches_the_handler)
 {
     fixture_t *fx = fx_start(4096, 5000, 100);
     int fd = fx_client(fx);
-    char *out = fx_ask(fx, fd, "GET /header?x-custom HTTP/1.1\r\nHost: x\r\nX-CUSTOM:   spaced value  \r\n\r\n"
-                "GET /header?X-Absent HTTP/1.1\r\nHost: x\r\n\r\n"
-                "GET /header?authorization HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n"
-                "GET /headers HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n", "HTTP/1.1 200", 4);
+    char *out =
+        fx_ask(fx, fd,
+               "GET /header?x-custom HTTP/1.1\r\nHost: x\r\nX-CUSTOM:   spaced value  \r\n\r\n"
+               "GET /header?X-Absent HTTP/1.1\r\nHost: x\r\n\r\n"
+               "GET /header?authorization HTTP/1.1\r\nAuthorization: Bearer t0k\r\n\r\n"
+               "GET /headers HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n",
+               "HTTP/1.1 200", 4);
     ck_assert_msg(strstr(out, "present=spaced value"), "got %s", out);
     ck_assert_ptr_nonnull(strstr(out, "absent="));
     ck_assert_ptr_nonnull(strstr(out, "present=Bearer t0k"));
@@ -372,7 +381,8 @@ START_TEST(any_method_and_path_reach_the_handler)
     const char *methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "PURGE"};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
         char req[256];
-        snprintf(req, sizeof(req), "%s /v1/some/where/%zu?x=y HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        snprintf(req, sizeof(req),
+                 "%s /v1/some/where/%zu?x=y HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
                  methods[i], i);
         fx_send(fd, req);
         char *out = fx_pump(fx, fd, "HTTP/1.1 200", 1, NULL);
@@ -411,7 +421,8 @@ START_TEST(bad_requests_are_400_and_close)
 {
     expect_error("\x01\x02 NOT HTTP\r\n\r\n", "HTTP/1.1 400", 4096);
     expect_error("GET /x HTTP/1.1\r\nNoColon\r\n\r\n", "HTTP/1.1 400", 4096);
-    expect_error("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400", 4096);
+    expect_error("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "HTTP/1.1 400",
+                 4096);
     expect_error("GET http:// HTTP/1.1\r\n\r\n", "HTTP/1.1 400", 4096); /* no path */
     expect_error("POST /x HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 411", 4096);
     expect_error("POST /x HTTP/1.1\r\nContent-Length: 99999\r\n\r\n", "HTTP/1.1 413", 4096);
@@ -482,13 +493,16 @@ START_TEST(stream_is_chunked_and_keeps_pipeline_order)
     int fd = fx_client(fx);
     char *out = fx_ask(fx, fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\n\r\n",
                        "GET /after", 1);
-    const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
-                       "X-Stream: yes\r\n\r\n"; /* no Content-Length on a stream */
+    const char *head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+        "X-Stream: yes\r\n\r\n"; /* no Content-Length on a stream */
     ck_assert_msg(strncmp(out, head, strlen(head)) == 0, "got %s", out);
     char *body = dechunk(out);
     ck_assert_str_eq(body, "chunk-0\nchunk-1\nchunk-2\n");
     free(body);
-    const char *end = strstr(out, "0\r\n\r\n"), *after = strstr(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length");
+    const char *end = strstr(out, "0\r\n\r\n"),
+               *after =
+                   strstr(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length");
     ck_assert(end && after && after > end); /* the pipelined answer waited for the stream */
     ck_assert_int_eq(fx->responses, 2);
     free(out);

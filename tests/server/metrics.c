@@ -18,10 +18,10 @@ START_TEST(shards_sum_and_buckets_accumulate)
     ck_assert_int_eq(sc_metrics_create(&m, 3, 4, 4), 0);
     for (int s = 0; s < 3; s++) {
         sc_metrics_shard_t *sh = sc_metrics_shard(m, s);
-        sc_metrics_request(sh, 1, 200, 50000);      /* 50 us: the first bucket */
-        sc_metrics_request(sh, 1, 404, 2000000);    /* 2 ms: the 2.5 ms bucket */
+        sc_metrics_request(sh, 1, 200, 50000);          /* 50 us: the first bucket */
+        sc_metrics_request(sh, 1, 404, 2000000);        /* 2 ms: the 2.5 ms bucket */
         sc_metrics_request(sh, 1, 418, 20000000000ull); /* 20 s: past every bucket; "other" code */
-        sc_metrics_request(sh, 99, 200, 1000);      /* out of range: the last endpoint */
+        sc_metrics_request(sh, 99, 200, 1000);          /* out of range: the last endpoint */
         sc_metrics_similarity(sh, 1, 0.93);
         sc_metrics_similarity(sh, 0, 0.7);
         sc_metrics_lookup(sh, "a", 1, SC_LR_MISS);
@@ -31,12 +31,12 @@ START_TEST(shards_sum_and_buckets_accumulate)
     sc_metrics_endpoint(m, 1, &e);
     ck_assert_int_eq(e.count, 9);
     ck_assert_int_eq(e.sum_ns, 3 * (50000 + 2000000 + 20000000000ull));
-    ck_assert_int_eq(e.by_status[0], 3);                             /* 200 */
-    ck_assert_int_eq(e.by_status[6], 3);                             /* 404 */
-    ck_assert_int_eq(e.by_status[SC_METRICS_STATUS_SLOTS - 1], 3);   /* other */
+    ck_assert_int_eq(e.by_status[0], 3);                           /* 200 */
+    ck_assert_int_eq(e.by_status[6], 3);                           /* 404 */
+    ck_assert_int_eq(e.by_status[SC_METRICS_STATUS_SLOTS - 1], 3); /* other */
     ck_assert_int_eq(e.le[0], 3);
-    ck_assert_int_eq(e.le[3], 3);    /* 1 ms */
-    ck_assert_int_eq(e.le[4], 6);    /* 2.5 ms */
+    ck_assert_int_eq(e.le[3], 3);                          /* 1 ms */
+    ck_assert_int_eq(e.le[4], 6);                          /* 2.5 ms */
     ck_assert_int_eq(e.le[SC_METRICS_DUR_BUCKETS - 1], 6); /* the 20 s ones only in +Inf */
     sc_metrics_endpoint(m, 3, &e);
     ck_assert_int_eq(e.count, 3);
@@ -92,11 +92,14 @@ START_TEST(label_values_past_the_cap_are_other)
     ck_assert_int_eq(l.other, 2); /* c and d */
     sc_buf_t b = {0};
     render_shards(m, &b);
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_lookups_total{namespace=\"_other\",result=\"exact_hit\"} 2\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_lookups_total{namespace=\"_other\",result=\"exact_hit\"} 2\n"));
     ck_assert_ptr_null(strstr(b.data, "namespace=\"c\""));
     /* "_other" shows only counted results. */
-    ck_assert_ptr_null(strstr(b.data, "semcached_lookups_total{namespace=\"_other\",result=\"miss\"}"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_lookups_total{namespace=\"b\",result=\"miss\"} 0\n"));
+    ck_assert_ptr_null(
+        strstr(b.data, "semcached_lookups_total{namespace=\"_other\",result=\"miss\"}"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_lookups_total{namespace=\"b\",result=\"miss\"} 0\n"));
     sc_buf_free(&b);
     sc_metrics_destroy(m);
 }
@@ -178,8 +181,10 @@ static int check_exposition(const char *text)
             char type[32];
             ck_assert_int_eq(sscanf(l + 7, "%95s %31s", name, type), 2);
             family_t *f = find_family(fam, n_fam, name);
-            ck_assert_msg(f && !f->type[0] && !f->samples, "TYPE of %s without HELP, twice or late", name);
-            ck_assert_msg(!strcmp(type, "counter") || !strcmp(type, "gauge") || !strcmp(type, "histogram"),
+            ck_assert_msg(f && !f->type[0] && !f->samples, "TYPE of %s without HELP, twice or late",
+                          name);
+            ck_assert_msg(!strcmp(type, "counter") || !strcmp(type, "gauge") ||
+                              !strcmp(type, "histogram"),
                           "type %s", type);
             snprintf(f->type, sizeof(f->type), "%s", type);
             continue;
@@ -202,7 +207,8 @@ static int check_exposition(const char *text)
             snprintf(base, sizeof(base), "%s", name);
             char *suffix = strrchr(base, '_');
             ck_assert_msg(suffix, "no family for %s", name);
-            ck_assert(!strcmp(suffix, "_bucket") || !strcmp(suffix, "_sum") || !strcmp(suffix, "_count"));
+            ck_assert(!strcmp(suffix, "_bucket") || !strcmp(suffix, "_sum") ||
+                      !strcmp(suffix, "_count"));
             *suffix = '\0';
             f = find_family(fam, n_fam, base);
             ck_assert_msg(f && !strcmp(f->type, "histogram"), "no histogram for %s", name);
@@ -237,14 +243,24 @@ START_TEST(the_exposition_parses)
     render_prometheus(ctx, &b);
     int samples = check_exposition(b.data);
     ck_assert_int_gt(samples, 100);
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_lookups_total{namespace=\"we\\\"ird\\\\ns\\n\",result=\"miss\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_lookups_total{namespace=\"_other\",result=\"exact_hit\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_requests_total{endpoint=\"lookup\",code=\"200\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_requests_total{endpoint=\"other\",code=\"other\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_semantic_skipped_total{reason=\"timeout\"} 4\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_semantic_skipped_total{reason=\"embedder_mismatch\"} 0\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_validations_total{namespace=\"b\",match=\"semantic\",verdict=\"wrong\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(b.data, "semcached_tokens_saved_total{namespace=\"b\",model=\"gpt\",kind=\"completion\"} 6\n"));
+    ck_assert_ptr_nonnull(strstr(
+        b.data, "semcached_lookups_total{namespace=\"we\\\"ird\\\\ns\\n\",result=\"miss\"} 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_lookups_total{namespace=\"_other\",result=\"exact_hit\"} 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_requests_total{endpoint=\"lookup\",code=\"200\"} 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_requests_total{endpoint=\"other\",code=\"other\"} 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_semantic_skipped_total{reason=\"timeout\"} 4\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_semantic_skipped_total{reason=\"embedder_mismatch\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(
+        b.data,
+        "semcached_validations_total{namespace=\"b\",match=\"semantic\",verdict=\"wrong\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(
+        b.data,
+        "semcached_tokens_saved_total{namespace=\"b\",model=\"gpt\",kind=\"completion\"} 6\n"));
     ck_assert_ptr_nonnull(strstr(b.data, "semcached_connections 3\n"));
     ck_assert_ptr_nonnull(strstr(b.data, "semcached_entries 0\n"));
     sc_buf_free(&b);

@@ -7,8 +7,8 @@
  * metrics it records. */
 #include "../../server/api_router.c"
 
-#include "http_internal.h"
 #include "../../server/proxy_internal.h"
+#include "http_internal.h"
 #include "testutil.h"
 
 #define S(lit) ((sc_slice_t){lit, sizeof(lit) - 1})
@@ -57,7 +57,8 @@ START_TEST(every_row_routes_as_the_api_says)
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
         sc_route_match_t m;
         sc_slice_t p = {expected[i].path, strlen(expected[i].path)};
-        ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, p, expected[i].method, &m), SC_ROUTE_FOUND);
+        ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, p, expected[i].method, &m),
+                         SC_ROUTE_FOUND);
         ck_assert_int_eq(m.route->label, expected[i].label);
         ck_assert_int_eq((m.route->flags & SC_ROUTE_ADMIN) != 0, expected[i].admin);
         ck_assert_int_eq((m.route->flags & SC_ROUTE_PROXY) != 0, expected[i].proxy);
@@ -81,10 +82,12 @@ START_TEST(every_row_routes_as_the_api_says)
     ck_assert_str_eq(sc_endpoint_names[SC_EP_OTHER], "other");
     /* Only the entries and namespaces rows have a parameter: the rest of the path. */
     sc_route_match_t m;
-    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/entries/a/b"), HTTP_GET, &m), SC_ROUTE_FOUND);
+    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/entries/a/b"), HTTP_GET, &m),
+                     SC_ROUTE_FOUND);
     ck_assert_int_eq((int)m.param.len, 3);
     ck_assert(memcmp(m.param.ptr, "a/b", 3) == 0);
-    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/namespaces/"), HTTP_GET, &m), SC_ROUTE_FOUND);
+    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/namespaces/"), HTTP_GET, &m),
+                     SC_ROUTE_FOUND);
     ck_assert_int_eq((int)m.param.len, 0);
 }
 END_TEST
@@ -95,31 +98,41 @@ START_TEST(unknown_paths_and_wrong_methods)
     sc_route_match_t m;
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         sc_slice_t p = {unknown[i], strlen(unknown[i])};
-        ck_assert_msg(sc_route_match(sc_routes, sc_n_routes, p, HTTP_GET, &m) == SC_ROUTE_NOT_FOUND, "%s", unknown[i]);
+        ck_assert_msg(sc_route_match(sc_routes, sc_n_routes, p, HTTP_GET, &m) == SC_ROUTE_NOT_FOUND,
+                      "%s", unknown[i]);
     }
     /* Under /v1/, what no native row knows is the proxy's pass-through. */
-    const char *proxied[] = {"/v1/lookupx", "/v1/looku", "/v1/entries", "/v1/models/gpt-4.1",
-                             "/v1/chat/completions/abc", "/v1/messages/count_tokens"};
+    const char *proxied[] = {"/v1/lookupx",
+                             "/v1/looku",
+                             "/v1/entries",
+                             "/v1/models/gpt-4.1",
+                             "/v1/chat/completions/abc",
+                             "/v1/messages/count_tokens"};
     for (size_t i = 0; i < sizeof(proxied) / sizeof(proxied[0]); i++) {
         sc_slice_t p = {proxied[i], strlen(proxied[i])};
-        ck_assert_msg(sc_route_match(sc_routes, sc_n_routes, p, HTTP_PATCH, &m) == SC_ROUTE_FOUND, "%s", proxied[i]);
+        ck_assert_msg(sc_route_match(sc_routes, sc_n_routes, p, HTTP_PATCH, &m) == SC_ROUTE_FOUND,
+                      "%s", proxied[i]);
         ck_assert_int_eq(m.route->label, SC_EP_PROXY);
         ck_assert(m.route->handler == sc_proxy_passthrough);
     }
     char allow[96];
-    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/lookup"), HTTP_GET, &m), SC_ROUTE_NO_METHOD);
+    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/lookup"), HTTP_GET, &m),
+                     SC_ROUTE_NO_METHOD);
     ck_assert_int_eq(m.route->label, SC_EP_LOOKUP);
     sc_route_allow(m.allow, allow, sizeof(allow));
     ck_assert_str_eq(allow, "POST");
-    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/entries/k"), HTTP_PATCH, &m), SC_ROUTE_NO_METHOD);
+    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/entries/k"), HTTP_PATCH, &m),
+                     SC_ROUTE_NO_METHOD);
     sc_route_allow(m.allow, allow, sizeof(allow));
     ck_assert_str_eq(allow, "GET, DELETE");
     /* A resource of several rows: all their methods, and the strictest auth. */
-    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/namespaces/x"), HTTP_POST, &m), SC_ROUTE_NO_METHOD);
+    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/v1/namespaces/x"), HTTP_POST, &m),
+                     SC_ROUTE_NO_METHOD);
     sc_route_allow(m.allow, allow, sizeof(allow));
     ck_assert_str_eq(allow, "GET, PUT, DELETE");
     ck_assert(m.flags & SC_ROUTE_ADMIN);
-    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/healthz"), HTTP_POST, &m), SC_ROUTE_NO_METHOD);
+    ck_assert_int_eq(sc_route_match(sc_routes, sc_n_routes, S("/healthz"), HTTP_POST, &m),
+                     SC_ROUTE_NO_METHOD);
     sc_route_allow(m.allow, allow, sizeof(allow));
     ck_assert_str_eq(allow, "GET, HEAD");
     ck_assert(m.flags & SC_ROUTE_PUBLIC);
@@ -143,7 +156,8 @@ START_TEST(a_catch_all_row_takes_only_unknown_paths)
     sc_route_match_t m;
     int methods[] = {HTTP_GET, HTTP_POST, HTTP_DELETE, HTTP_PATCH, HTTP_OPTIONS};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        ck_assert_int_eq(sc_route_match(table, 3, S("/v1/chat/completions"), methods[i], &m), SC_ROUTE_FOUND);
+        ck_assert_int_eq(sc_route_match(table, 3, S("/v1/chat/completions"), methods[i], &m),
+                         SC_ROUTE_FOUND);
         ck_assert_ptr_eq(m.route, &table[2]);
         ck_assert_int_eq((int)m.param.len, 16);
     }
@@ -210,8 +224,12 @@ static void route_proxy(int method, const char *path, const char *authorization,
         h[n++] = (sc_http_header_t){S("authorization"), {authorization, strlen(authorization)}};
     if (token)
         h[n++] = (sc_http_header_t){S("x-semcached-token"), {token, strlen(token)}};
-    sc_http_request_t r = {.method = method, .path = {path, strlen(path)}, .headers = h,
-                           .n_headers = n, .content_type_json = 1, .body = S("{}"),
+    sc_http_request_t r = {.method = method,
+                           .path = {path, strlen(path)},
+                           .headers = h,
+                           .n_headers = n,
+                           .content_type_json = 1,
+                           .body = S("{}"),
                            .started_ns = sc_mono_ns()};
     sc_api_on_request(&worker_, &c, &r);
     ck_assert_int_eq(c.responded, 1);

@@ -14,7 +14,7 @@ typedef struct {
     sc_search_job_t job;
     _Atomic int *ran;
     int had_reader;
-    pthread_mutex_t *gate;        /* held by the test to keep workers busy, or NULL */
+    pthread_mutex_t *gate; /* held by the test to keep workers busy, or NULL */
 } test_job_t;
 
 static void run_job(sc_search_job_t *job, sc_store_reader_t *reader)

@@ -55,7 +55,8 @@ START_TEST(answers_compare_by_method)
     ck_assert_int_eq(v.verdict, SC_VERDICT_WRONG);
     ck_assert_str_eq(used, "normalized");
     /* Structures agree on their canonical form, whatever the method. */
-    ck_assert_int_eq(compare(&t.ctx, "exact", "{\"a\":1,\"b\":[2]}", "{\"b\":[2],\"a\":1}", &v, &used), 0);
+    ck_assert_int_eq(
+        compare(&t.ctx, "exact", "{\"a\":1,\"b\":[2]}", "{\"b\":[2],\"a\":1}", &v, &used), 0);
     ck_assert_int_eq(v.verdict, SC_VERDICT_CORRECT);
     tctx_close(&t);
 }
@@ -100,7 +101,8 @@ START_TEST(delivery_asks_the_caller_or_drops)
 END_TEST
 
 /* Waits (up to 2 s) until the writer has committed what 'check' looks for. */
-static int eventually(sc_ctx_t *ctx, sc_store_reader_t *r, int (*check)(sc_ctx_t *, sc_store_reader_t *))
+static int eventually(sc_ctx_t *ctx, sc_store_reader_t *r,
+                      int (*check)(sc_ctx_t *, sc_store_reader_t *))
 {
     for (int i = 0; i < 200; i++) {
         if (check(ctx, r))
@@ -114,9 +116,10 @@ static int has_record(sc_ctx_t *ctx, sc_store_reader_t *r)
 {
     sc_buf_t b = {0};
     (void)ctx;
-    int ok = sc_store_read_begin(r) == 0 && sc_quality_validations_json(r, 10, &b) == 0 &&
-             b.data && strstr(b.data, "\"verdict\":\"wrong\"") && strstr(b.data, "\"method\":\"exact\"") &&
-             strstr(b.data, "\"cached_answer\":\"old\"") && strstr(b.data, "\"fresh_answer\":\"new\"");
+    int ok = sc_store_read_begin(r) == 0 && sc_quality_validations_json(r, 10, &b) == 0 && b.data &&
+             strstr(b.data, "\"verdict\":\"wrong\"") && strstr(b.data, "\"method\":\"exact\"") &&
+             strstr(b.data, "\"cached_answer\":\"old\"") &&
+             strstr(b.data, "\"fresh_answer\":\"new\"");
     sc_store_read_end(r);
     sc_buf_free(&b);
     return ok;
@@ -146,7 +149,8 @@ START_TEST(verdicts_count_record_and_invalidate_when_asked)
     ck_assert_int_eq(sc_namespaces_set(ctx->namespaces, "keep", 4, &ns), 0);
     sc_validation_t v = sampled(ctx, &t.w.rng, "keep", SC_MATCH_SEMANTIC);
     ck_assert_int_eq(sc_quality_take(ctx->quality, v.id, &v), 0);
-    ck_assert_int_eq(sc_validation_apply(ctx, &v, SC_VERDICT_WRONG, "exact", -2, "\"new\"", 5, "\"old\"", 5), 0);
+    ck_assert_int_eq(
+        sc_validation_apply(ctx, &v, SC_VERDICT_WRONG, "exact", -2, "\"new\"", 5, "\"old\"", 5), 0);
     sc_quality_ns_t q;
     sc_quality_ns(ctx->quality, "keep", &q);
     ck_assert_int_eq((int)q.validated[SC_MATCH_SEMANTIC], 1);
@@ -157,15 +161,18 @@ START_TEST(verdicts_count_record_and_invalidate_when_asked)
     ns.invalidate_on_wrong = 1;
     ck_assert_int_eq(sc_namespaces_set(ctx->namespaces, "drop", 4, &ns), 0);
     v = sampled(ctx, &t.w.rng, "drop", SC_MATCH_SEMANTIC);
-    ck_assert_int_eq(sc_validation_apply(ctx, &v, SC_VERDICT_WRONG, "exact", -2, "\"a\"", 3, "\"b\"", 3), 1);
+    ck_assert_int_eq(
+        sc_validation_apply(ctx, &v, SC_VERDICT_WRONG, "exact", -2, "\"a\"", 3, "\"b\"", 3), 1);
     /* An exploration was never served: its candidate stays. */
     v = sampled(ctx, &t.w.rng, "drop", SC_MATCH_EXPLORE);
-    ck_assert_int_eq(sc_validation_apply(ctx, &v, SC_VERDICT_WRONG, "exact", -2, "\"a\"", 3, "\"b\"", 3), 0);
+    ck_assert_int_eq(
+        sc_validation_apply(ctx, &v, SC_VERDICT_WRONG, "exact", -2, "\"a\"", 3, "\"b\"", 3), 0);
     /* Feedback by key on an unsampled entry gets an id. */
     sc_validation_t byk;
     memset(&byk, 0, sizeof(byk));
     snprintf(byk.ns, sizeof(byk.ns), "drop");
-    ck_assert_int_eq(sc_validation_apply(ctx, &byk, SC_VERDICT_CORRECT, "reported", -2, NULL, 0, "\"b\"", 3), 0);
+    ck_assert_int_eq(
+        sc_validation_apply(ctx, &byk, SC_VERDICT_CORRECT, "reported", -2, NULL, 0, "\"b\"", 3), 0);
     ck_assert_int_eq((int)strlen(byk.id), SC_VALIDATION_ID_HEX);
     sc_quality_ns(ctx->quality, "drop", &q);
     ck_assert_int_eq((int)(q.validated[0] + q.validated[1] + q.validated[2]), 3);

@@ -1,0 +1,141 @@
+/* bench_internal.h -- what the load tool's two files share: its settings,
+ * per-thread and per-connection state, and the calls between the engine
+ * (bench.c: requests, connections, schedule, phases) and the front
+ * (bench_main.c: options, data files, report, main). Private to bench/. */
+#ifndef SC_BENCH_INTERNAL_H
+#define SC_BENCH_INTERNAL_H
+
+#include <http_parser.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "histogram.h"
+#include "sc_common.h"
+
+#define MAX_PIPELINE 256
+
+typedef enum { K_LOOKUP, K_STORE, K_RAW, K_COUNT } kind_t;
+typedef enum {
+    W_EXACT,
+    W_MISS_STORE,
+    W_VECTORS,
+    W_TEXT,
+    W_RAW,
+    W_VECTOR_STORE,
+    W_COUNT
+} workload_t;
+static const char *const workload_names[W_COUNT] = {"exact", "miss-store", "vectors",
+                                                    "text",  "raw",        "vector-store"};
+
+typedef struct {
+    char host[256];
+    int port;
+    int connections, pipeline, threads;
+    double duration_s, warmup_s, rate;
+    uint64_t requests;
+    int mix[W_COUNT]; /* weights; the workload of each request */
+    int mix_total;
+    size_t keys;
+    double zipf;
+    size_t value_size;
+    long ttl_s; /* miss-store: ttl_s of the stores (0 = server default) */
+    int dim;
+    char dataset[1024];
+    char raw_path[512];
+    char ns[128];
+    int json;
+    int populate;           /* store the key space first */
+    char dump_prefix[1024]; /* write the vectors as fvecs and exit */
+} cfg_t;
+
+typedef struct {
+    char *q1, *q2;
+    int duplicate;
+} pair_t;
+
+typedef struct {
+    uint64_t key;
+    char *b64; /* base64 of the noisy query vector */
+} query_t;
+
+#define QUERY_POOL 4096
+
+typedef struct {
+    cfg_t cfg;
+    query_t *queries; /* vectors workload: pre-encoded lookups, so the
+                         load generator spends its CPU on sending */
+    double *zipf_cdf;
+    pair_t *pairs;
+    size_t n_pairs;
+    char *value; /* the stored response string */
+    uint64_t start_ns, measure_ns, end_ns;
+    _Atomic int stopping;
+} bench_t;
+
+typedef struct {
+    kind_t kind;
+    workload_t wl;
+    uint64_t intended_ns; /* open loop: scheduled time; closed: send time */
+    int label;            /* text workload: the pair's is_duplicate */
+    uint64_t follow_key;  /* miss-store: key to store after the miss */
+} inflight_t;
+
+typedef struct thread_s thread_t;
+
+typedef struct {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    thread_t *t;
+    http_parser parser;
+    int connected, closed;
+    inflight_t q[MAX_PIPELINE];
+    int head, count;
+    sc_buf_t body;
+    sc_buf_t pending; /* follow-up requests to send first */
+    char rbuf[65536]; /* reads land here: no allocation per read */
+    int pending_n;
+    inflight_t pending_meta[MAX_PIPELINE];
+} conn_t;
+
+typedef struct {
+    uint64_t done[K_COUNT];
+    uint64_t non2xx, transport;
+    uint64_t exact_hits, semantic_hits, misses;
+    uint64_t tp, fp; /* semantic hits on labelled pairs */
+    histogram_t lat[K_COUNT];
+    histogram_t all;
+} stats_t;
+
+struct thread_s {
+    bench_t *b;
+    int id;
+    uv_loop_t loop;
+    conn_t *conns;
+    int n_conns;
+    pthread_t th;
+    uint64_t rng;
+    uint64_t key_counter;
+    stats_t st; /* measured window only */
+    _Atomic uint64_t live_done, live_errors, live_hits;
+    /* open loop */
+    int timer_fd;
+    uv_poll_t timer_poll;
+    uint64_t next_ns, interval_ns;
+    uint64_t *backlog; /* intended send times not yet sent */
+    size_t bl_head, bl_count, bl_cap;
+    uv_timer_t stop_timer;
+    uint64_t sent_total;
+};
+
+
+/* bench.c */
+size_t bench_zipf_pick(bench_t *b, uint64_t *rng);
+void bench_vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t *rng);
+int bench_dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys);
+void bench_run_phase(bench_t *b, thread_t *threads, int progress);
+void bench_populate(bench_t *b, workload_t wl);
+
+#endif
