@@ -209,6 +209,10 @@ static void report(bench_t *b, thread_t *threads)
             (unsigned long long)tot.fp);
 }
 
+/* Long for a function (about 160 lines): it is the tool's run in order
+ * (options, data files, populate, measure, report), each step short and
+ * each depending on the ones before; the steps with logic of their own
+ * (parse_mix, load_pairs, report) are functions already. */
 int main(int argc, char **argv)
 {
     static bench_t b;

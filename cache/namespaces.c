@@ -184,6 +184,10 @@ int sc_namespaces_check_vector(sc_namespaces_t *t, const char *name, size_t len,
     return rc;
 }
 
+/* Long for a function (about 130 lines) on purpose: it is the table of the
+ * settings a namespace accepts, one short block per setting with its bounds
+ * and message, in the order the README lists them; split up, that table
+ * would be scattered over helpers that each check one field. */
 int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_t err_cap)
 {
     if (!json_is_object(j)) {

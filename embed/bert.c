@@ -119,6 +119,10 @@ static int transpose(float **w, int rows, int cols)
     return 0;
 }
 
+/* Long for a function (about 150 lines): it is the model's loading sequence
+ * (config, tokenizer, each tensor by name with its shape checked, the
+ * transposed projections), read top to bottom, with one cleanup path for a
+ * failure at any step; split up, each piece would need that cleanup too. */
 int sc_bert_open(sc_bert_t **out, const char *dir, uint64_t *hash, char *err, size_t err_cap)
 {
     json_t *cfg = load_json_file(dir, "config.json");

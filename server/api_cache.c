@@ -96,7 +96,10 @@ static void semantic_lookup(sc_ctx_t *ctx, sc_store_reader_t *reader, const sc_r
     size_t n = 0, k = (size_t)ctx->cfg.semantic_candidates;
     if (k > SC_SEMANTIC_CANDIDATES_MAX)
         k = SC_SEMANTIC_CANDIDATES_MAX; /* refused at start-up; never overrun */
-    if (sc_scopes_search(ctx->scopes, req->scope, req->vec, req->dim, k, labels, sims, &n))
+    /* The threshold lets the index answer a clear hit or miss from its small
+     * beam and take the wide one only near it (README "Semantic lookup"). */
+    if (sc_scopes_search_decide(ctx->scopes, req->scope, req->vec, req->dim, k, threshold, labels,
+                                sims, &n, NULL))
         return;
     float stored[4096], *sv = req->dim <= 4096 ? stored : malloc(req->dim * sizeof(float));
     if (!sv)
