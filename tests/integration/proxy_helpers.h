@@ -129,7 +129,7 @@ static inline resp_t post(int port, const char *path, const char *headers, const
  * clients that left before the end. */
 static inline void wait_stored_token(int port, const resp_t *miss, const char *token)
 {
-    char path[96], auth[128] = "";
+    char path[320], auth[128] = "";
     snprintf(path, sizeof(path), "/v1/entries/%s", hdr(miss, "X-Semcached-Key"));
     if (token)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
