@@ -233,7 +233,7 @@ START_TEST(proxied_entries_are_ordinary_entries)
     char *b = chat("visible natively", 0);
     resp_t r = post(srv.port, "/v1/chat/completions", KEY_A, b);
     wait_stored(srv.port, &r);
-    char key[40], path[80];
+    char key[300], path[320];
     snprintf(key, sizeof(key), "%s", hdr(&r, "X-Semcached-Key"));
     resp_free(&r);
     snprintf(path, sizeof(path), "/v1/entries/%s", key);
