@@ -99,17 +99,15 @@ int sc_guard_words_default(sc_guard_words_t **out)
 
 int sc_guard_words_load(sc_guard_words_t **out, const char *path, size_t max_words)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return SC_ENOTFOUND;
-    sc_guard_words_t *w = calloc(1, sizeof(*w));
     sc_buf_t b = {0};
-    char chunk[65536];
-    size_t n;
-    int rc = w ? 0 : SC_ENOMEM;
-    while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        rc = sc_buf_append(&b, chunk, n);
-    fclose(f);
+    int rc = sc_read_file(path, (size_t)1 << 30, &b);
+    if (rc < 0 && rc > -4096) {
+        sc_buf_free(&b);
+        return SC_ENOTFOUND;
+    }
+    sc_guard_words_t *w = rc ? NULL : calloc(1, sizeof(*w));
+    if (!rc && !w)
+        rc = SC_ENOMEM;
     if (!rc) {
         w->own = b.data ? b.data : strdup("");
         b.data = NULL;

@@ -196,18 +196,13 @@ int sc_prices_parse(sc_prices_t **out, const char *json, size_t len, char *err, 
 
 int sc_prices_load(sc_prices_t **out, const char *path, char *err, size_t cap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    sc_buf_t b = {0};
+    int rc = sc_read_file(path, 16u << 20, &b);
+    if (rc < 0 && rc > -4096) {
+        sc_buf_free(&b);
         snprintf(err, cap, "%s: cannot open", path);
         return SC_ENOTFOUND;
     }
-    sc_buf_t b = {0};
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        rc = b.len + n > (16u << 20) ? SC_ETOOBIG : sc_buf_append(&b, chunk, n);
-    fclose(f);
     char inner[384] = "";
     if (!rc)
         rc = sc_prices_parse(out, b.data ? b.data : "", b.len, inner, sizeof(inner));

@@ -250,3 +250,19 @@ int sc_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t n)
     }
     return 0;
 }
+
+int sc_read_file(const char *path, size_t max, sc_buf_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = out->len + n > max ? SC_ETOOBIG : sc_buf_append(out, chunk, n);
+    if (!rc && ferror(f))
+        rc = -EIO;
+    fclose(f);
+    return rc;
+}

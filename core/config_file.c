@@ -276,23 +276,16 @@ int sc_config_load_text(sc_config_t *cfg, const char *name, const char *text, si
 
 int sc_config_load_file(sc_config_t *cfg, const char *path, FILE *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        if (err)
-            fprintf(err, "%s: cannot open the config file: %s\n", path, strerror(e));
-        return -e;
-    }
-    char *text = malloc(MAX_FILE_BYTES + 1);
-    size_t n = text ? fread(text, 1, MAX_FILE_BYTES + 1, f) : 0;
-    int rc = !text ? SC_ENOMEM : ferror(f) ? -EIO : n > MAX_FILE_BYTES ? SC_ETOOBIG : 0;
-    fclose(f);
-    if (rc && err)
+    sc_buf_t text = {0};
+    int rc = sc_read_file(path, MAX_FILE_BYTES, &text);
+    if (rc < 0 && rc > -4096 && err)
+        fprintf(err, "%s: cannot open the config file: %s\n", path, strerror(-rc));
+    else if (rc && err)
         fprintf(err, "%s: cannot read the config file: %s\n", path,
                 rc == SC_ETOOBIG ? "larger than 1 MiB" : sc_strerror(rc));
     if (!rc)
-        rc = sc_config_load_text(cfg, path, text, n, err);
-    free(text);
+        rc = sc_config_load_text(cfg, path, text.data ? text.data : "", text.len, err);
+    sc_buf_free(&text);
     return rc;
 }
 

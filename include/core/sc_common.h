@@ -63,6 +63,11 @@ void sc_buf_free(sc_buf_t *b);
  * "0.90000000000000002"); integral values within int64 print as integers. */
 int sc_buf_double(sc_buf_t *b, double d);
 
+/* Appends the whole file at 'path' to 'out' (NUL-terminated as every
+ * sc_buf_t). 0; -errno when it cannot be opened or read; SC_ETOOBIG past
+ * 'max' bytes; SC_ENOMEM. On failure 'out' may hold part of the file. */
+int sc_read_file(const char *path, size_t max, sc_buf_t *out);
+
 /* Wall-clock milliseconds since the epoch (entry timestamps survive restarts)
  * and monotonic nanoseconds (for durations). */
 uint64_t sc_now_ms(void);
