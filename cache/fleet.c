@@ -77,17 +77,34 @@ static void on_xinfo(redisAsyncContext *ac, void *reply, void *priv)
     sc_stream_id_t first;
     (void)priv;
     beat_answered(f);
-    if (!reply || !sc__fleet_trimmed_past(reply, &f->read_id, &first) ||
-        atomic_load(&f->resync_needed))
+    if (reply && sc__fleet_trimmed_past(reply, &f->read_id, &first))
+        sc__fleet_flag_trimmed(f, &f->read_id, &first);
+}
+
+void sc__fleet_flag_trimmed(sc_fleet_t *f, const sc_stream_id_t *pos, const sc_stream_id_t *first)
+{
+    if (atomic_exchange(&f->resync_needed, 1))
         return;
-    char pos[48], head[48];
-    sc__fleet_id_format(&f->read_id, pos);
-    sc__fleet_id_format(&first, head);
-    atomic_store(&f->resync_needed, 1);
+    /* Remembered on disk: the records read since then moved this node's
+     * position past the gap, where the start-up check cannot see it. */
+    char marker[1200];
+    snprintf(marker, sizeof(marker), "%s/" SC_FLEET_RESYNC_MARKER, f->cfg.data_dir);
+    FILE *m = fopen(marker, "w");
+    if (m)
+        fclose(m);
+    char at[48], head[80] = "";
+    sc__fleet_id_format(pos, at);
+    if (first) {
+        char id[48];
+        sc__fleet_id_format(first, id);
+        snprintf(head, sizeof(head), " (it now starts at %s)", id);
+    }
     sc_log(f->log, SC_ERROR,
-           "fleet: the stream was trimmed past this node's position %s (it now starts at %s): "
-           "changes were lost to it; restart it to copy a peer's snapshot",
-           pos, head);
+           "fleet: the stream was trimmed past this node's position %s%s: changes were lost to "
+           "it; %s",
+           at, head,
+           f->cfg.fleet_auto_resync ? "copying a peer's snapshot (--fleet-auto-resync)"
+                                    : "restart it to copy a peer's snapshot");
 }
 
 static void on_lag_count(redisAsyncContext *ac, void *reply, void *priv)

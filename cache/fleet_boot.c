@@ -273,6 +273,18 @@ int sc_fleet_bootstrap(const sc_config_t *cfg, sc_log_t *log, const char *dir,
     int rc = local_position(cfg, log, dir, c, stream_key, &applied, &node, 0);
     if (!rc)
         rc = stream_gap(c, stream_key, &applied, &first, &gap);
+    char marker[1200];
+    snprintf(marker, sizeof(marker), "%s/" SC_FLEET_RESYNC_MARKER, dir);
+    int forced = !rc && !gap && access(marker, F_OK) == 0;
+    if (forced) { /* it saw the gap while running, then read on past it */
+        sc_log(log, SC_INFO, "fleet: this node missed trimmed records while it ran (%s)", marker);
+        first = applied; /* a peer's snapshot must cover this node's position */
+        if (first.seq != UINT64_MAX)
+            first.seq++;
+        else
+            first = (sc_stream_id_t){first.ms + 1, 0};
+        gap = 1;
+    }
     if (rc || !gap) {
         redisFree(c);
         return rc == SC_EREMOTE ? 0 : rc; /* nothing was trimmed past this node */
@@ -280,10 +292,11 @@ int sc_fleet_bootstrap(const sc_config_t *cfg, sc_log_t *log, const char *dir,
     char have[48], head[48];
     sc__fleet_id_format(&applied, have);
     sc__fleet_id_format(&first, head);
-    sc_log(log, SC_INFO,
-           "fleet: the stream now starts at %s, records after this node's "
-           "position %s were trimmed: copying a peer's snapshot",
-           head, have);
+    if (!forced)
+        sc_log(log, SC_INFO,
+               "fleet: the stream now starts at %s, records after this node's "
+               "position %s were trimmed: copying a peer's snapshot",
+               head, have);
     /* A peer's snapshot covers the gap if it applied up to just before the
      * first record left. */
     sc_stream_id_t trimmed = first;
@@ -301,6 +314,7 @@ int sc_fleet_bootstrap(const sc_config_t *cfg, sc_log_t *log, const char *dir,
     for (size_t i = 0; i < n; i++)
         if (install_from(&peers[i], admin_token, dir, &trimmed, log) == 0) {
             *installed = 1;
+            unlink(marker);
             return 0;
         }
     sc_log(log, SC_ERROR,

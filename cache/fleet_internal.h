@@ -100,6 +100,7 @@ struct sc_fleet_s {
 
     /* reader (loop thread) */
     sc_stream_id_t read_id;      /* next XREAD starts after it */
+    sc_stream_id_t checked_id;   /* the position the pending gap check asks about */
     sc_stream_id_t submitted_id; /* the last batch given to the writer ends here */
     uint64_t submitted_ms;       /* monotonic: when */
     int xread_pending;
@@ -163,6 +164,12 @@ void sc__fleet_keys(const char *name, char *stream_key, char *nodes_key, size_t 
 /* 1 if XINFO STREAM reply 'r' shows records after 'pos' were trimmed away;
  * '*first' receives the first ID the stream still holds. */
 int sc__fleet_trimmed_past(const redisReply *r, const sc_stream_id_t *pos, sc_stream_id_t *first);
+/* Says (once) that records after 'pos' were trimmed away before this node
+ * read them ('first': the stream's first record now, or NULL if unknown),
+ * and flags the node for a resync (sc_fleet_stats' resync_needed). */
+/* In the data directory while a node owes itself a resync. */
+#define SC_FLEET_RESYNC_MARKER "fleet.resync"
+void sc__fleet_flag_trimmed(sc_fleet_t *f, const sc_stream_id_t *pos, const sc_stream_id_t *first);
 /* The XADD of record 'rec' ('len' bytes) to stream 'key' with the trim
  * 'cfg' asks for, as argv / lens (8 slots each; 'trim' holds a number they
  * point to). Returns argc. */

@@ -137,6 +137,35 @@ static int add_entry(sc_fleet_t *f, fleet_batch_t *b, const redisReply *e, sc_st
     return 0;
 }
 
+/* After a batch read from 'pos' on: trimming takes records from the head of
+ * the stream only, so while the record at 'pos' is still there, nothing
+ * after it was lost when the XREAD ran. When it is gone the batch may have
+ * skipped trimmed records (a node frozen or cut off for longer than the
+ * retention): the node is flagged for a resync. Conservative: a record at
+ * 'pos' trimmed just after the XREAD flags it too. The batch is applied
+ * either way (newer records, newest timestamp wins). */
+static void on_gap_check(redisAsyncContext *ac, void *reply, void *priv)
+{
+    fleet_conn_t *c = ac->data;
+    sc_fleet_t *f = c->f;
+    redisReply *r = reply;
+    sc__fleet_answered(c);
+    if (!r || (uint64_t)(uintptr_t)priv != f->gen || r->type != REDIS_REPLY_ARRAY || r->elements)
+        return;
+    sc__fleet_flag_trimmed(f, &f->checked_id, NULL);
+}
+
+static void check_gap(sc_fleet_t *f, const sc_stream_id_t *pos)
+{
+    if (!pos->ms && !pos->seq)
+        return; /* from the start: the start-up bootstrap checked */
+    char id[48];
+    sc__fleet_id_format(pos, id);
+    f->checked_id = *pos;
+    const char *argv[4] = {"XRANGE", f->stream_key, id, id};
+    sc__fleet_command(&f->rd, on_gap_check, (void *)(uintptr_t)f->gen, 4, argv, NULL);
+}
+
 static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
 {
     fleet_conn_t *c = ac->data;
@@ -181,6 +210,8 @@ static void on_xread(redisAsyncContext *ac, void *reply, void *priv)
     }
     b->at_end = entries->elements < FLEET_READ_COUNT;
     f->at_end = b->at_end;
+    if (!atomic_load(&f->resync_needed))
+        check_gap(f, &f->read_id);
     f->read_id = last;
     atomic_store(&f->read_ms, last.ms);
     atomic_store(&f->read_seq, last.seq);

@@ -272,6 +272,10 @@ static const opt_t options[] = {
     INT_OPT("fleet-tombstone-s", 1, 315360000, "86400", fleet_tombstone_s,
             "how long deletes and invalidations are remembered, so a store older than one that "
             "arrives later (up to this late) cannot bring an entry back"),
+    ENUM_OPT("fleet-auto-resync", onoff_choices, "on", fleet_auto_resync,
+             "a running node whose stream position was trimmed away (it missed changes) drains, "
+             "copies a peer's snapshot and serves again, in the same process; off = it keeps "
+             "serving what it has and says so (restart it to resync)"),
     STR_OPT("fleet-advertise", "", fleet_advertise,
             "base URL the other nodes reach this one at for its snapshot (joining nodes copy it); "
             "empty = http://HOST:PORT"),

@@ -1,5 +1,7 @@
 /* main.c -- the semcached binary: parse options, set up logging, run the
  * server (sc_server.h, server.c) until a signal, exit 0 after a clean drain.
+ * A fleet node that stopped itself to re-bootstrap is created and run again
+ * in the same process, on the port it had.
  * Not in the library: tests start the server through the same public API. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,15 +33,21 @@ int main(int argc, char **argv)
         sc_config_release(&cfg);
         return 2;
     }
-    sc_server_t *srv;
-    if ((rc = sc_server_create(&srv, &cfg, &log))) {
-        fprintf(stderr, "semcached: cannot start: %s\n", sc_strerror(rc));
-        sc_log_close(&log);
-        sc_config_release(&cfg);
-        return 1;
-    }
-    rc = sc_server_run(srv);
-    sc_server_destroy(srv);
+    int again;
+    do {
+        sc_server_t *srv;
+        if ((rc = sc_server_create(&srv, &cfg, &log))) {
+            fprintf(stderr, "semcached: cannot start: %s\n", sc_strerror(rc));
+            sc_log_close(&log);
+            sc_config_release(&cfg);
+            return 1;
+        }
+        rc = sc_server_run(srv);
+        again = !rc && sc_server_restart_wanted(srv);
+        if (again)
+            cfg.port = sc_server_port(srv);
+        sc_server_destroy(srv);
+    } while (again);
     sc_log_close(&log);
     sc_config_release(&cfg); /* after the server: its copy of cfg shares the presets */
     return rc ? 1 : 0;

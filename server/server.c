@@ -32,6 +32,8 @@ struct sc_server_s {
     uv_loop_t main_loop;  /* signals only */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_async_t main_wakeup; /* sc_server_stop from any thread */
+    uv_timer_t resync_timer; /* fleet: watches for a stream trimmed past this node */
+    int restart;             /* it was: stopped to re-bootstrap (sc_server_restart_wanted) */
 };
 
 /* ---- the vector indexes ------------------------------------------------ */
@@ -205,6 +207,39 @@ static void close_main_handles(sc_server_t *srv)
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
     uv_close((uv_handle_t *)&srv->main_wakeup, NULL);
+    uv_close((uv_handle_t *)&srv->resync_timer, NULL);
+}
+
+/* A fleet node whose last applied record lies before what the stream still
+ * holds missed changes it can no longer read. With --fleet-auto-resync it
+ * stops itself (a drain, as on SIGTERM: every acknowledged store committed,
+ * the outbox published) so that main() creates it again, and the start-up
+ * bootstrap copies a peer's snapshot, as a Redis replica resyncs. */
+static void on_resync_check(uv_timer_t *t)
+{
+    sc_server_t *srv = t->data;
+    sc_fleet_stats_t st;
+    if (!srv->ctx.fleet || atomic_load(&srv->ctx.stopping))
+        return;
+    sc_fleet_stats(srv->ctx.fleet, &st);
+    if (!st.resync_needed)
+        return;
+    sc_log(srv->ctx.log, SC_WARN,
+           "fleet: this node missed changes trimmed from the stream; draining to copy a peer's "
+           "snapshot and serve again (--fleet-auto-resync)");
+    srv->restart = 1;
+    uv_timer_stop(t);
+    sc_server_stop(srv);
+}
+
+int sc_server_restart_wanted(const sc_server_t *srv)
+{
+    return srv->restart;
+}
+
+int sc_server_port(const sc_server_t *srv)
+{
+    return srv->bound_port;
 }
 
 static void on_main_wakeup(uv_async_t *a)
@@ -329,6 +364,10 @@ static int start_main_loop(sc_server_t *srv)
         sigs[i]->data = srv;
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
+    uv_timer_init(&srv->main_loop, &srv->resync_timer);
+    srv->resync_timer.data = srv;
+    if (srv->ctx.cfg.fleet_auto_resync && srv->ctx.cfg.redis[0])
+        uv_timer_start(&srv->resync_timer, on_resync_check, 1000, 1000);
     signal(SIGPIPE, SIG_IGN);
     return 0;
 }

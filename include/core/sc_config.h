@@ -133,6 +133,7 @@ typedef struct sc_config_s {
     int64_t fleet_max_lag_ms;  /* a joining node is ready once caught up within this */
     int64_t fleet_tombstone_s; /* how long deletes and invalidations are remembered */
     char fleet_advertise[256]; /* URL peers reach this node at; "" = http://host:port */
+    int64_t fleet_auto_resync; /* 1: re-bootstrap in process when trimmed past */
     /* ---- the transparent proxy (server/proxy*.c) ---- */
     char openai_base_url[1024]; /* upstream of /v1/chat/completions, /v1/responses, /v1/embeddings,
                                    ... */

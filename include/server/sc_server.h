@@ -17,6 +17,13 @@ int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log);
 int sc_server_run(sc_server_t *srv);
 /* Asks a running server to shut down; callable from any thread. */
 void sc_server_stop(sc_server_t *srv);
+/* 1 when the server stopped itself to re-bootstrap (a fleet node whose
+ * stream position was trimmed away, --fleet-auto-resync): the caller
+ * destroys it and creates and runs it again with the same options, and the
+ * start-up copies a peer's snapshot. */
+int sc_server_restart_wanted(const sc_server_t *srv);
+/* The port the server listened on (the one bound for port 0). */
+int sc_server_port(const sc_server_t *srv);
 void sc_server_destroy(sc_server_t *srv);
 
 #endif

@@ -4,7 +4,9 @@
  * hit on the others within 200 ms; invalidations, namespace settings and
  * TTLs reach every node; kill -9 of a node during a write burst and Redis
  * stopped for 10 s during writes lose no acknowledged store; a node joining
- * after the stream was trimmed copies a peer's snapshot; concurrent writes to
+ * after the stream was trimmed copies a peer's snapshot, and so does a running
+ * node that the stream was trimmed past (in the same process, on the same
+ * port); concurrent writes to
  * one key end with one winner; foreign stream entries are skipped. Nodes are
  * compared by /v1/fleet/checksum (keys and record timestamps). Skipped when
  * redis-server is not installed. */
@@ -350,6 +352,34 @@ START_TEST(a_fourth_node_joins_a_trimmed_stream_from_a_snapshot)
 }
 END_TEST
 
+/* A node frozen (SIGSTOP) while the others write past the stream's
+ * retention finds, once it runs again, that it missed changes it can no
+ * longer read: it drains, copies a peer's snapshot and serves again in the
+ * same process on the same port (--fleet-auto-resync, the default). */
+START_TEST(a_running_node_trimmed_past_resyncs_itself)
+{
+    const char *retain[] = {"--fleet-retention", "40", NULL};
+    th_redis_t r;
+    tu_server_t s[3];
+    fleet_up(&r, s, 3, "resync", retain);
+    ck_assert_int_eq(store(s[2].port, 500000u, "before", NULL), 201);
+    ASSERT_SOON(converged(s, 3), 20000);
+    ck_assert_int_eq(kill(s[2].pid, SIGSTOP), 0);
+    for (unsigned k = 1; k <= 300; k++)
+        ck_assert_int_eq(store(s[k % 2].port, 500000u + k, "while frozen", NULL), 201);
+    ck_assert_int_eq(kill(s[2].pid, SIGCONT), 0);
+    ASSERT_SOON(converged(s, 3), 30000);
+    ck_assert_int_eq(kill(s[2].pid, 0), 0); /* the same process */
+    ck_assert(exact_hit(s[2].port, 500001u) && exact_hit(s[2].port, 500300u));
+    ck_assert(exact_hit(s[2].port, 500000u));
+    ASSERT_SOON(status_of(s[2].port, "/readyz") == 200, 10000);
+    ck_assert_int_eq(fleet_stat(s[2].port, "resync_needed"), 0);
+    ck_assert_int_eq(store(s[2].port, 599999u, "after", NULL), 201);
+    ASSERT_SOON(exact_hit(s[0].port, 599999u), 20000);
+    fleet_down(&r, s, 3);
+}
+END_TEST
+
 typedef struct {
     int port;
     const char *resp;
@@ -419,6 +449,7 @@ int main(void)
         tcase_add_test(tc, concurrent_writes_to_one_key_end_with_one_winner);
         tcase_add_test(tc, kill_9_during_a_write_burst_loses_nothing);
         tcase_add_test(tc, a_fourth_node_joins_a_trimmed_stream_from_a_snapshot);
+        tcase_add_test(tc, a_running_node_trimmed_past_resyncs_itself);
         tcase_add_test(tc, redis_stopped_for_ten_seconds_loses_nothing);
     } else {
         tu_skip("fleet: redis-server is not installed (make deps-test)");
