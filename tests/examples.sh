@@ -11,27 +11,10 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 model="${SEMCACHED_MODEL_CACHE:-$HOME/.cache/semcached}/glove-100d.scglove"
-tmp=$(mktemp -d /tmp/sc-examples-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
-  echo "SC-RESULT passed=0 failed=1 skipped=0"
-  exit 1
-}
+. tests/harness.bash
+harness_init sc-examples
 passed=0 failed=0 skipped=0
-
-python3 tests/mock_upstream.py --port 0 >"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^READY ' "$tmp/mock.out" && break; sleep 0.05; done
-mock=$(awk '/^READY /{print $2}' "$tmp/mock.out")
-[ -n "$mock" ] || fail "tests/mock_upstream.py did not start"
+start_mock
 
 args=()
 if [ -f "$model" ]; then
@@ -39,14 +22,12 @@ if [ -f "$model" ]; then
 else
   echo "SKIP: semantic lookups need the default model ($model); run make model"
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$BUILD/semcached" --port "$port" --data-dir "$tmp/data" --threads 2 --log-level warn "${args[@]}" \
   --openai-base-url "http://127.0.0.1:$mock/v1" --anthropic-base-url "http://127.0.0.1:$mock/v1" \
   >"$tmp/semcached.log" 2>&1 &
 pids+=($!)
-up=0
-for _ in $(seq 200); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && up=1 && break; sleep 0.05; done
-[ "$up" = 1 ] || fail "semcached did not start"
+wait_ready "$port" semcached
 
 export SEMCACHED_URL="http://127.0.0.1:$port" OPENAI_API_KEY=sk-example-openai \
   ANTHROPIC_API_KEY=sk-example-anthropic
@@ -108,6 +89,6 @@ else
   echo "FAIL: the examples left $entries entries behind"
   failed=$((failed + 1))
 fi
-[ "$failed" = 0 ] || for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
+[ "$failed" = 0 ] || show_logs
 echo "SC-RESULT passed=$passed failed=$failed skipped=$skipped"
 [ "$failed" = 0 ]

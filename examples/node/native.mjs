@@ -7,6 +7,7 @@
 //   SEMCACHED_URL (default http://127.0.0.1:8080), SEMCACHED_TOKEN,
 //   SEMCACHED_ADMIN_TOKEN (namespace PUT and DELETE), when the server has them.
 import { randomUUID } from 'node:crypto';
+import { expect, removeNamespaces } from './check.mjs';
 
 const BASE = (process.env.SEMCACHED_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const TOKEN = process.env.SEMCACHED_TOKEN || '';
@@ -28,14 +29,6 @@ async function call(method, path, body, token = TOKEN) {
   });
   const text = await r.text();
   return [r.status, text ? JSON.parse(text) : null];
-}
-
-function expect(what, ok, got) {
-  console.log((ok ? 'ok    ' : 'FAIL  ') + what);
-  if (!ok) {
-    console.log('      got:', JSON.stringify(got)?.slice(0, 300));
-    process.exit(1);
-  }
 }
 
 // A request as the native API takes it: the same fields for lookup and store.
@@ -129,10 +122,7 @@ async function main() {
   expect(`${stats?.entries} entries, lookups ${JSON.stringify(lookups)}, hit rate ${stats?.hit_rate}`,
     ts === 200 && lookups.exact_hit >= 2 && lookups.miss >= 2, stats);
 
-  for (const name of [NS, APP_NS]) {
-    const [ds, gone] = await call('DELETE', `/v1/namespaces/${name}`, undefined, ADMIN_TOKEN);
-    expect(`removed namespace ${name} (${gone?.removed} entries)`, ds === 200, gone);
-  }
+  await removeNamespaces(BASE, [NS, APP_NS], 1);
 }
 
 main().catch((e) => {

@@ -11,6 +11,7 @@
 //   claude-haiku-4-5), SEMCACHED_TOKEN / SEMCACHED_ADMIN_TOKEN when the server has them.
 import { randomUUID } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
+import { expect, removeNamespaces } from './check.mjs';
 
 const BASE = (process.env.SEMCACHED_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const MODEL = process.env.ANTHROPIC_MODEL || 'claude-haiku-4-5';
@@ -23,14 +24,6 @@ const anthropic = new Anthropic({
   // semcached's own headers ride along with every request of this client.
   defaultHeaders: { 'X-Semcached-Namespace': NS, ...(TOKEN && { 'X-Semcached-Token': TOKEN }) },
 });
-
-function expect(what, ok, got) {
-  console.log((ok ? 'ok    ' : 'FAIL  ') + what);
-  if (!ok) {
-    console.log('      got:', JSON.stringify(got)?.slice(0, 300));
-    process.exit(1);
-  }
-}
 
 const ask = (question) => ({
   model: MODEL, max_tokens: 256, messages: [{ role: 'user', content: question }],
@@ -73,11 +66,4 @@ expect(`X-Semcached-Namespace: ${other}: X-Cache ${elsewhere.response.headers.ge
   '(namespaces never share entries)', elsewhere.response.headers.get('x-cache') === 'MISS', elsewhere.data);
 
 // Proxied entries are ordinary entries: the native API removes them.
-const admin = process.env.SEMCACHED_ADMIN_TOKEN || TOKEN;
-for (const name of [NS, other]) {
-  const r = await fetch(`${BASE}/v1/namespaces/${name}`, {
-    method: 'DELETE', headers: admin ? { Authorization: `Bearer ${admin}` } : {},
-  });
-  const gone = await r.json();
-  expect(`removed namespace ${name} (${gone.removed} entries)`, r.status === 200 && gone.removed === 1, gone);
-}
+await removeNamespaces(BASE, [NS, other], 1);

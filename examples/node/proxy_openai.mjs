@@ -10,6 +10,7 @@
 //   gpt-4o-mini), SEMCACHED_TOKEN / SEMCACHED_ADMIN_TOKEN when the server has them.
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
+import { expect, removeNamespaces } from './check.mjs';
 
 const BASE = (process.env.SEMCACHED_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const MODEL = process.env.OPENAI_MODEL || 'gpt-4o-mini';
@@ -22,14 +23,6 @@ const openai = new OpenAI({
   // semcached's own headers ride along with every request of this client.
   defaultHeaders: { 'X-Semcached-Namespace': NS, ...(TOKEN && { 'X-Semcached-Token': TOKEN }) },
 });
-
-function expect(what, ok, got) {
-  console.log((ok ? 'ok    ' : 'FAIL  ') + what);
-  if (!ok) {
-    console.log('      got:', JSON.stringify(got)?.slice(0, 300));
-    process.exit(1);
-  }
-}
 
 const ask = (question, extra = {}) => ({
   model: MODEL, messages: [{ role: 'user', content: question }], ...extra,
@@ -68,11 +61,4 @@ expect(`X-Semcached-Namespace: ${other}: X-Cache ${elsewhere.response.headers.ge
   '(namespaces never share entries)', elsewhere.response.headers.get('x-cache') === 'MISS', elsewhere.data);
 
 // Proxied entries are ordinary entries: the native API removes them.
-const admin = process.env.SEMCACHED_ADMIN_TOKEN || TOKEN;
-for (const name of [NS, other]) {
-  const r = await fetch(`${BASE}/v1/namespaces/${name}`, {
-    method: 'DELETE', headers: admin ? { Authorization: `Bearer ${admin}` } : {},
-  });
-  const body = await r.json();
-  expect(`removed namespace ${name} (${body.removed} entries)`, r.status === 200 && body.removed === 1, body);
-}
+await removeNamespaces(BASE, [NS, other], 1);
