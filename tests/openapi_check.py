@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """openapi_check.py -- checks docs/openapi.yaml against a real semcached.
 
-Replays every curl example of README.md (parsed as curl would send it), then
-probes that reach the operations and error statuses the README does not,
-against servers this script starts; each request body is validated against
-its operation's requestBody schema and each answer against the response
-schema of its status and media type. The README's documented answers
-(`# {...}` under a curl) and its namespace settings block are validated too,
-with "…" standing for any string. Standard library only: the validator below
-covers the JSON Schema subset the spec uses and refuses any other keyword.
-Prints one line per check and `SC-RESULT passed=N failed=N skipped=N`.
+Replays every curl example of README.md (parsed as curl would send it), the
+native API's and the proxy's, then probes that reach the operations and
+error statuses the README does not (the proxy in front of
+tests/mock_upstream.py, a fleet node on a loopback redis-server when there is
+one), against servers this script starts; each request body is validated
+against its operation's requestBody schema and each answer (body and
+headers) against the response of its status and media type. The README's
+documented answers (`# {...}` under a curl) and its namespace settings block
+are validated too, with "…" standing for any string. Standard library only:
+the validator (openapi_schema.py) covers the JSON Schema subset the spec uses
+and refuses any other keyword. Prints one line per check and
+`SC-RESULT passed=N failed=N skipped=N`.
 """
 import argparse
 import base64
@@ -25,161 +28,7 @@ import sys
 import tempfile
 import time
 
-ANNOTATIONS = {"description", "title", "default", "contentEncoding", "format", "examples",
-               "summary", "deprecated"}
-ELIDED = "…"  # the README's "some value here"
-
-
-# ---- a JSON Schema subset ---------------------------------------------------
-
-class Validator:
-    def __init__(self, spec):
-        self.spec = spec
-
-    def resolve(self, ref):
-        if not ref.startswith("#/"):
-            raise ValueError("only local $ref is supported: " + ref)
-        node = self.spec
-        for part in ref[2:].split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-        return node
-
-    def errors(self, schema, v, path="$", elide=False):
-        """A list of 'path: what is wrong' strings, empty when 'v' fits."""
-        if schema is True or schema == {}:
-            return []
-        if schema is False:
-            return [f"{path}: not allowed here"]
-        if "$ref" in schema:
-            extra = set(schema) - {"$ref"} - ANNOTATIONS
-            if extra:
-                raise ValueError(f"keywords beside $ref: {sorted(extra)}")
-            return self.errors(self.resolve(schema["$ref"]), v, path, elide)
-        errs = []
-        for kw, arg in schema.items():
-            if kw in ANNOTATIONS or kw.startswith("x-"):
-                continue
-            check = getattr(self, "kw_" + kw, None)
-            if check is None:
-                raise ValueError(f"unsupported schema keyword '{kw}' at {path}")
-            errs += check(arg, v, path, elide, schema)
-        return errs
-
-    @staticmethod
-    def type_of(v):
-        if v is None:
-            return "null"
-        if isinstance(v, bool):
-            return "boolean"
-        if isinstance(v, int):
-            return "integer"  # 1.0 is not: the server's integers refuse it
-        return {float: "number", str: "string", list: "array", dict: "object"}[type(v)]
-
-    def kw_type(self, arg, v, path, elide, schema):
-        want = arg if isinstance(arg, list) else [arg]
-        t = self.type_of(v)
-        ok = t in want or (t == "integer" and "number" in want)
-        return [] if ok else [f"{path}: {t} {json.dumps(v)[:60]} is not {'/'.join(want)}"]
-
-    def kw_enum(self, arg, v, path, elide, schema):
-        if elide and v == ELIDED:
-            return []
-        return [] if any(same(v, a) for a in arg) else [f"{path}: {json.dumps(v)[:60]} not in {arg}"]
-
-    def kw_const(self, arg, v, path, elide, schema):
-        return self.kw_enum([arg], v, path, elide, schema)
-
-    def kw_properties(self, arg, v, path, elide, schema):
-        if not isinstance(v, dict):
-            return []
-        errs = []
-        for k, sub in arg.items():
-            if k in v:
-                errs += self.errors(sub, v[k], f"{path}.{k}", elide)
-        return errs
-
-    def kw_additionalProperties(self, arg, v, path, elide, schema):
-        if not isinstance(v, dict):
-            return []
-        known = schema.get("properties", {})
-        errs = []
-        for k in v:
-            if k not in known:
-                errs += ([f"{path}: unexpected field '{k}'"] if arg is False
-                         else self.errors(arg, v[k], f"{path}.{k}", elide))
-        return errs
-
-    def kw_required(self, arg, v, path, elide, schema):
-        if not isinstance(v, dict):
-            return []
-        return [f"{path}: missing '{k}'" for k in arg if k not in v]
-
-    def kw_dependentRequired(self, arg, v, path, elide, schema):
-        if not isinstance(v, dict):
-            return []
-        return [f"{path}: '{k}' needs '{d}'" for k, deps in arg.items() if k in v
-                for d in deps if d not in v]
-
-    def kw_items(self, arg, v, path, elide, schema):
-        if not isinstance(v, list):
-            return []
-        return [e for i, x in enumerate(v) for e in self.errors(arg, x, f"{path}[{i}]", elide)]
-
-    def kw_minItems(self, arg, v, path, elide, schema):
-        return [f"{path}: fewer than {arg} items"] if isinstance(v, list) and len(v) < arg else []
-
-    def kw_maxItems(self, arg, v, path, elide, schema):
-        return [f"{path}: more than {arg} items"] if isinstance(v, list) and len(v) > arg else []
-
-    def kw_minLength(self, arg, v, path, elide, schema):
-        short = isinstance(v, str) and len(v) < arg and not (elide and v == ELIDED)
-        return [f"{path}: shorter than {arg}"] if short else []
-
-    def kw_maxLength(self, arg, v, path, elide, schema):
-        return [f"{path}: longer than {arg}"] if isinstance(v, str) and len(v) > arg else []
-
-    def kw_pattern(self, arg, v, path, elide, schema):
-        if not isinstance(v, str) or (elide and v == ELIDED) or re.search(arg, v):
-            return []
-        return [f"{path}: {json.dumps(v)[:60]} does not match {arg}"]
-
-    def kw_minimum(self, arg, v, path, elide, schema):
-        low = self.type_of(v) in ("integer", "number") and v < arg
-        return [f"{path}: {v} < {arg}"] if low else []
-
-    def kw_maximum(self, arg, v, path, elide, schema):
-        high = self.type_of(v) in ("integer", "number") and v > arg
-        return [f"{path}: {v} > {arg}"] if high else []
-
-    def kw_allOf(self, arg, v, path, elide, schema):
-        return [e for sub in arg for e in self.errors(sub, v, path, elide)]
-
-    def kw_anyOf(self, arg, v, path, elide, schema):
-        results = [self.errors(sub, v, path, elide) for sub in arg]
-        return [] if any(not r for r in results) else nearest("anyOf", path, results)
-
-    def kw_oneOf(self, arg, v, path, elide, schema):
-        results = [self.errors(sub, v, path, elide) for sub in arg]
-        n = sum(1 for r in results if not r)
-        if n == 1:
-            return []
-        if n > 1:
-            return [f"{path}: matches {n} branches of oneOf"]
-        return nearest("oneOf", path, results)
-
-    def kw_not(self, arg, v, path, elide, schema):
-        return [] if self.errors(arg, v, path, elide) else [f"{path}: matches a 'not' schema"]
-
-
-def nearest(kw, path, results):
-    """Why no branch fits, told by the branch that came nearest."""
-    i = min(range(len(results)), key=lambda k: len(results[k]))
-    return [f"{path}: fits no branch of {kw}; the nearest (#{i + 1}) says:"] + results[i]
-
-
-def same(a, b):
-    """JSON equality (True is not 1)."""
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+from openapi_schema import ELIDED, Validator
 
 
 # ---- the spec's operations ----------------------------------------------------
@@ -220,7 +69,7 @@ class Spec:
     def response(self, op, status):
         if op is None:
             return None
-        r = op.get("responses", {}).get(str(status))
+        r = op.get("responses", {}).get(str(status)) or op.get("responses", {}).get("default")
         return self.deref(r) if r else None
 
     def success(self, op):
@@ -243,6 +92,7 @@ def free_port():
 
 class Server:
     def __init__(self, binary, args):
+        self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="semcached-openapi-")
         self.port = free_port()
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--data-dir", self.dir,
@@ -295,10 +145,10 @@ def readme_blocks(text, lang):
     return out
 
 
-def readme_curls(text):
+def readme_curls(text, lang="sh"):
     """[(argv, [documented answers])] for every curl command in ```sh blocks."""
     found = []
-    for block in readme_blocks(text, "sh"):
+    for block in readme_blocks(text, lang):
         buf = ""
         for line in block.splitlines():
             if not buf and line.startswith("#"):
@@ -326,7 +176,7 @@ def curl_request(argv):
     method, body, headers, url = None, None, {}, None
     it = iter(argv[1:])
     for a in it:
-        if a in ("-s", "-i", "-sf", "-f"):
+        if a in ("-s", "-i", "-sf", "-f", "-N"):
             continue
         if a == "-X":
             method = next(it)
@@ -417,15 +267,31 @@ class Checker:
                 errs += self.spec.v.errors(media[mtype]["schema"], jbody, "response")
             else:
                 errs += self.spec.v.errors(media[mtype]["schema"], text, "response")
-            for h, hs in resp.get("headers", {}).items():
-                if h not in rh:
-                    errs.append(f"header {h} missing")
-                else:
-                    errs += self.spec.v.errors(self.spec.deref(hs)["schema"], rh[h], h)
+            errs += self.headers(resp, rh)
         if op is not None and 200 <= status < 300:
             self.covered.add((method.lower() if method != "HEAD" else "get", tmpl))
         self.result(f"{name}: {method} {path} -> {status}", errs)
         return status, jbody, rh
+
+    def headers(self, resp, rh):
+        """The answer's headers against those the response names: a required
+        one must be there; each is parsed as its schema's type."""
+        got = {k.lower(): v for k, v in rh.items()}
+        errs = []
+        for h, hs in resp.get("headers", {}).items():
+            hs = self.spec.deref(hs)
+            v = got.get(h.lower())
+            if v is None:
+                errs += [f"header {h} missing"] if hs.get("required") else []
+                continue
+            schema = self.spec.deref(hs["schema"])
+            try:
+                v = {"integer": int, "number": float}.get(schema.get("type"), str)(v)
+            except ValueError:
+                errs.append(f"header {h}: {v!r} is not {schema['type']}")
+                continue
+            errs += self.spec.v.errors(hs["schema"], v, h)
+        return errs
 
     def documented(self, name, op, doc):
         """A documented answer (README comment) against the operation's success schema."""
@@ -599,6 +465,143 @@ def probe_remote_down(ck, port):
               [] if j and j.get("semantic_skip_reason") == "embedder_unavailable" else [f"lookup: {j}"])
 
 
+# ---- the proxy and the fleet ----------------------------------------------------
+
+class Helper:
+    """tests/mock_upstream.py, or a redis-server, on a free port."""
+    def __init__(self, argv, ready):
+        self.dir = tempfile.mkdtemp(prefix="semcached-openapi-helper-")
+        self.port = free_port()
+        self.proc = subprocess.Popen([a.format(port=self.port, dir=self.dir) for a in argv],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if not ready(self):
+            self.stop()
+            raise RuntimeError(f"{argv[0]} did not start")
+
+    def stop(self):
+        Server.stop(self)
+
+
+def mock_upstream():
+    def ready(h):
+        line = h.proc.stdout.readline()  # "READY <port>"
+        h.port = int(line.split()[1]) if line.startswith("READY ") else 0
+        return h.port != 0
+    mock = __file__.rsplit("/", 1)[0] + "/mock_upstream.py" if "/" in __file__ else "mock_upstream.py"
+    return Helper([sys.executable, mock, "--port", "0"], ready)
+
+
+def redis_server():
+    def ready(h):
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", h.port), 1) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+    return Helper(["redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", "{dir}", "--logfile", "{dir}/redis.log"], ready)
+
+
+OPENAI = {"Authorization": "Bearer sk-openapi", "Content-Type": "application/json"}
+ANTHROPIC = {"x-api-key": "sk-openapi", "anthropic-version": "2023-06-01",
+             "Content-Type": "application/json"}
+
+
+def chat(q, **extra):
+    return json.dumps(dict({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": q}]}, **extra))
+
+
+def message(q, **extra):
+    return json.dumps(dict({"model": "claude-haiku-4-5", "max_tokens": 64,
+                            "messages": [{"role": "user", "content": q}]}, **extra))
+
+
+def probe_proxy(ck, port, readme):
+    """The proxied APIs, semcached in front of tests/mock_upstream.py (with GloVe)."""
+    def x(name, path, body, headers, expect, cache=None, match=None, valid_request=True):
+        _, j, h = ck.exchange(name, port, "POST", path, body, headers, expect, valid_request)
+        got = {k.lower(): v for k, v in h.items()}
+        if cache or match:
+            ck.result(f"{name}: X-Cache {cache}, match {match}",
+                      [] if (got.get("x-cache"), got.get("x-semcached-match")) == (cache, match)
+                      else [f"X-Cache {got.get('x-cache')}, X-Semcached-Match {got.get('x-semcached-match')}"])
+        return j, got
+    cc = "/v1/chat/completions"
+    x("chat, a miss", cc, chat("What is the capital of France?"), OPENAI, 200, "MISS")
+    x("chat, the same", cc, chat("What is the capital of France?"), OPENAI, 200, "HIT", "exact")
+    x("chat, other words", cc, chat("what is the capital city of france"), OPENAI, 200, "HIT", "semantic")
+    x("chat, streamed", cc, chat("What is the capital of France?", stream=True), OPENAI, 200, "HIT", "exact")
+    x("chat, no-cache and a TTL", cc, chat("What is the capital of France?"),
+      dict(OPENAI, **{"Cache-Control": "no-cache", "X-Semcached-TTL": "60"}), 200, "BYPASS")
+    x("chat, only-if-cached", cc, chat("Never asked."), dict(OPENAI, **{"Cache-Control": "only-if-cached"}), 504)
+    x("chat, a bad TTL header", cc, chat("x"), dict(OPENAI, **{"X-Semcached-TTL": "soon"}), 400)
+    x("chat without messages", cc, '{"model":"gpt-4o-mini"}', OPENAI, 400, valid_request=False)
+    x("chat, upstream 429 passed through", cc, chat("Too many."), dict(OPENAI, **{"X-Mock-Status": "429"}), 429)
+    ck.exchange("namespace that validates", port, "PUT", "/v1/namespaces/sampled",
+                '{"sample_rate":1,"delivery":"caller"}', expect=200)
+    sampled = dict(OPENAI, **{"X-Semcached-Namespace": "sampled", "X-Semcached-Threshold": "0.95"})
+    x("chat in a sampled namespace", cc, chat("Sampled?"), sampled, 200, "MISS")
+    _, h = x("chat, a sampled hit", cc, chat("Sampled?"), sampled, 200, "HIT", "exact")
+    ck.result("a sampled hit names its validation", [] if "x-semcached-validation-id" in h else [str(h)])
+    x("responses, a miss", "/v1/responses", '{"model":"gpt-4.1","input":"Name a colour."}', OPENAI, 200, "MISS")
+    x("responses, the same", "/v1/responses", '{"model":"gpt-4.1","input":"Name a colour."}', OPENAI, 200,
+      "HIT", "exact")
+    x("responses, stored upstream", "/v1/responses", '{"model":"gpt-4.1","input":"Keep it.","store":true}',
+      OPENAI, 200, "BYPASS")
+    x("messages, a miss", "/v1/messages", message("Name a planet."), ANTHROPIC, 200, "MISS")
+    x("messages, the same streamed", "/v1/messages", message("Name a planet.", stream=True), ANTHROPIC, 200,
+      "HIT", "exact")
+    x("messages, only-if-cached", "/v1/messages", message("Never asked."),
+      dict(ANTHROPIC, **{"Cache-Control": "only-if-cached"}), 504)
+    emb = "/v1/embeddings"
+    x("embeddings, a miss", emb, '{"model":"e","input":["one","two"]}', OPENAI, 200, "MISS")
+    _, h = x("embeddings, one cached", emb, '{"model":"e","input":["two","three"]}', OPENAI, 200, "MISS")
+    ck.result("embeddings: 1/2 inputs cached", [] if h.get("x-semcached-cached-inputs") == "1/2" else [str(h)])
+    x("embeddings, all cached", emb, '{"model":"e","input":"one","encoding_format":"base64"}', OPENAI, 200,
+      "HIT")
+    section = re.search(r"^## Use it as a proxy\n(.*?)^## ", open(readme, encoding="utf-8").read(),
+                        re.S | re.M).group(1)
+    curls = readme_curls(section, "shell")
+    if len(curls) < 4:
+        ck.result("README proxy curl examples found", [f"only {len(curls)}"])
+    for i, (argv, _) in enumerate(curls, 1):
+        method, path, body, headers = curl_request(argv)
+        ck.exchange(f"README proxy curl {i}", port, method, path, body, headers, expect=200)
+
+
+def probe_proxy_errors(ck, down_port, auth_port):
+    """502 from an upstream nobody listens on; 401 without X-Semcached-Token."""
+    x = ck.exchange
+    x("chat, upstream down", down_port, "POST", "/v1/chat/completions", chat("x"), OPENAI, 502)
+    x("messages, upstream down", down_port, "POST", "/v1/messages", message("x"), ANTHROPIC, 502)
+    x("chat without the token", auth_port, "POST", "/v1/chat/completions", chat("x"), OPENAI, 401)
+    x("messages without the token", auth_port, "POST", "/v1/messages", message("x"), ANTHROPIC, 401)
+
+
+def probe_fleet(ck, server, redis):
+    """A fleet node of one (redis-server on loopback); outside a fleet, 404s."""
+    x = ck.exchange
+    x("checksum outside a fleet", server.port, "GET", "/v1/fleet/checksum", expect=404)
+    x("snapshot outside a fleet", server.port, "GET", "/v1/fleet/snapshot", expect=404)
+    if redis is None:
+        print("SKIP: the fleet endpoints need redis-server")
+        ck.skipped += 1
+        ck.covered |= {("get", "/v1/fleet/checksum"), ("get", "/v1/fleet/snapshot")}
+        return
+    node = Server(server.binary, ["--redis", f"redis://127.0.0.1:{redis.port}", "--fleet", "openapi"])
+    try:
+        x("fleet store", node.port, "POST", "/v1/store", '{"model":"m","prompt":"p","response":1}', expect=201)
+        x("fleet checksum", node.port, "GET", "/v1/fleet/checksum", expect=200)
+        x("fleet snapshot", node.port, "GET", "/v1/fleet/snapshot", expect=200)
+        x("fleet stats", node.port, "GET", "/v1/stats", expect=200)
+    finally:
+        node.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", required=True, help="the spec, as JSON (or YAML when PyYAML is there)")
@@ -614,7 +617,7 @@ def main():
             import yaml  # only when no JSON bundle was made
             doc = yaml.safe_load(f)
     ck = Checker(Spec(doc), a.verbose)
-    servers = []
+    servers, helpers = [], []
     try:
         servers.append(Server(a.server, ["--model", a.model, "--upstream-url",
                                          "http://127.0.0.1:9/v1/chat/completions"]))
@@ -624,13 +627,23 @@ def main():
                                          "--max-body-bytes", "1024", "--max-header-bytes", "1024",
                                          "--evict", "none", "--max-entries", "1"]))
         probe_auth(ck, servers[1].port)
-        servers.append(Server(a.server, ["--model", f"remote:http://127.0.0.1:{free_port()}"]))
+        closed = f"http://127.0.0.1:{free_port()}"
+        servers.append(Server(a.server, ["--model", f"remote:{closed}", "--openai-base-url", closed + "/v1",
+                                         "--anthropic-base-url", closed + "/v1"]))
         probe_remote_down(ck, servers[2].port)
+        probe_proxy_errors(ck, servers[2].port, servers[1].port)
+        helpers.append(mock_upstream())
+        up = f"http://127.0.0.1:{helpers[0].port}/v1"
+        servers.append(Server(a.server, ["--model", a.model, "--openai-base-url", up, "--anthropic-base-url", up]))
+        probe_proxy(ck, servers[3].port, a.readme)
+        if shutil.which("redis-server"):
+            helpers.append(redis_server())
+        probe_fleet(ck, servers[0], helpers[1] if len(helpers) > 1 else None)
         ck.coverage()
     except (RuntimeError, OSError, ValueError) as e:
         ck.result("checker run", [f"{type(e).__name__}: {e}"])
     finally:
-        for s in servers:
+        for s in servers + helpers:
             s.stop()
     print(f"SC-RESULT passed={ck.passed} failed={ck.failed} skipped={ck.skipped}")
     return 1 if ck.failed else 0

@@ -15,26 +15,8 @@ if ! command -v prometheus >/dev/null; then
   echo "SC-RESULT passed=0 failed=0 skipped=1"
   exit 0
 fi
-tmp=$(mktemp -d /tmp/semcached-prometheus-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-show_logs() {
-  for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
-}
-fail() {
-  echo "FAIL: $*"
-  show_logs
-  echo "SC-RESULT passed=0 failed=1 skipped=0"
-  exit 1
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. tests/harness.bash
+harness_init semcached-prometheus
 # Polls URL until it answers 200; gives up after 30 s or when process PID exits.
 wait_ok() {
   for _ in $(seq 300); do

@@ -16,35 +16,16 @@ if ! command -v node >/dev/null || [ ! -f node_modules/openai/package.json ] ||
   echo "SC-RESULT passed=0 failed=0 skipped=1"
   exit 0
 fi
-tmp=$(mktemp -d /tmp/sc-sdk-proxy-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
-  echo "SC-RESULT passed=0 failed=1 skipped=0"
-  exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-python3 tests/mock_upstream.py --port 0 >"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^READY ' "$tmp/mock.out" && break; sleep 0.05; done
-mock=$(awk '/^READY /{print $2}' "$tmp/mock.out")
-[ -n "$mock" ] || fail "tests/mock_upstream.py did not start"
+. tests/harness.bash
+harness_init sc-sdk-proxy
+start_mock
 
 # The proxy, and one whose upstream is a port nothing listens on.
 start() { # name port upstream
   "$BUILD/semcached" --port "$2" --data-dir "$tmp/$1" --threads 2 --log-level warn \
     --openai-base-url "$3" --anthropic-base-url "$3" >"$tmp/$1.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do curl -sf "127.0.0.1:$2/readyz" >/dev/null && return 0; sleep 0.05; done
-  fail "semcached ($1) did not start"
+  wait_ready "$2" "semcached ($1)"
 }
 port=$(free_port) down=$(free_port) closed=$(free_port)
 start proxy "$port" "http://127.0.0.1:$mock/v1"
@@ -64,7 +45,7 @@ failed=$((failed + ${cancelled:-0}))
 [ "$failed" = 0 ] && [ "$rc" != 0 ] && failed=1
 if [ "$failed" != 0 ]; then
   printf '%s\n' "$out" | grep -B2 -A30 '^not ok' | head -n 120
-  for log in "$tmp"/*.log; do echo "-- ${log##*/}:"; tail -n 20 "$log"; done
+  show_logs
 fi
 echo "SC-RESULT passed=$passed failed=$failed skipped=${skipped:-0}"
 [ "$failed" = 0 ]
