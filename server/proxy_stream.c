@@ -249,7 +249,7 @@ int px_serve_hit(px_t *px, sc_lookup_out_t *out)
         int64_t in = e.usage.input + (e.api == SC_API_ANTHROPIC_MESSAGES && e.usage.cached_input > 0
                                           ? e.usage.cached_input
                                           : 0);
-        sc_savings_header(px->w->ctx, out->req.model, out->req.model_len,
+        sc_savings_header(px->w->ctx, px->req.model, px->req.model_len, /* as counted */
                           e.usage.input >= 0 && in > 0 ? (uint64_t)in : 0,
                           e.usage.output > 0 ? (uint64_t)e.usage.output : 0, &h);
     }

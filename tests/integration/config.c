@@ -199,6 +199,25 @@ START_TEST(namespace_presets_are_applied_at_start)
 }
 END_TEST
 
+/* A --prices file the parser refuses stops the start naming the field. */
+START_TEST(a_bad_price_table_stops_the_start)
+{
+    char path[64], data[] = "/tmp/semcached-prices-XXXXXX", port[16], *out;
+    ck_assert_ptr_nonnull(mkdtemp(data));
+    snprintf(port, sizeof(port), "%d", tu_free_port());
+    tu_write_temp(path, "{\"taken\":\"2026-12-01\",\"sources\":[\"x\"],"
+                        "\"models\":{\"m\":{\"input\":1}}}");
+    ck_assert_int_ne(
+        run((const char *[]){"--prices", path, "--port", port, "--data-dir", data, NULL}, &out), 0);
+    ck_assert_msg(strstr(out, "models.m.output: missing") && strstr(out, path), "%s", out);
+    free(out);
+    unlink(path);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", data);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* A second semcached on a port another one serves refuses to start (every
  * loop binds with SO_REUSEPORT, which would otherwise let it join the port
  * and split connections between two caches); the first keeps serving. */
@@ -258,6 +277,7 @@ int main(void)
     tcase_add_test(tc, options_from_the_file_take_effect_and_flags_win);
     tcase_add_test(tc, a_bad_file_stops_the_start_with_its_line);
     tcase_add_test(tc, namespace_presets_are_applied_at_start);
+    tcase_add_test(tc, a_bad_price_table_stops_the_start);
     tcase_add_test(tc, a_second_server_on_the_same_port_refuses_to_start);
     tcase_add_test(tc, version_reports_the_build);
     suite_add_tcase(s, tc);
