@@ -93,8 +93,14 @@ static int parse_model(const char *name, json_t *v, entry_t *e, char *err, size_
         while (f < 4 && strcmp(k, fields[f]) != 0)
             f++;
         snprintf(field, sizeof(field), "models.%s.%.32s", name, k);
+        if (f == 4 && strcmp(k, "source") == 0) { /* where this row was read: kept in the file */
+            if (!json_is_string(x) || json_string_length(x) == 0)
+                return fail(err, cap, "%s: must be a non-empty string", field);
+            continue;
+        }
         if (f == 4)
-            return fail(err, cap, "%s: unknown field (input, cached_input, cache_write, output)",
+            return fail(err, cap,
+                        "%s: unknown field (input, cached_input, cache_write, output, source)",
                         field);
         if (micro(x, dst[f]))
             return fail(err, cap,

@@ -219,6 +219,9 @@ static const opt_t options[] = {
             "answers through POST /v1/feedback"),
     STR_OPT("webhook-key-env", "SEMCACHED_WEBHOOK_TOKEN", webhook_key_env,
             "environment variable holding a bearer token sent with webhook posts"),
+    STR_OPT("prices", "", prices,
+            "price table (JSON, the format of contrib/prices.json) for the dollar figures; "
+            "\"\" = the built-in copy of contrib/prices.json. A bad file refuses to start"),
     DOUBLE_OPT("answer-similarity", -1, 1, "0.90", answer_similarity,
                "default cosine similarity two answers need to agree under compare \"semantic\" "
                "(namespaces can override)"),

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "api_cache_internal.h"
+#include "savings.h"
 #include "validate.h"
 
 #include <stddef.h>
@@ -316,8 +317,8 @@ static void lookup_hand_back(lookup_wait_t *lw)
         memcpy(out.key, sem->key, SC_KEY_BYTES);
         out.similarity = sem->similarity;
         out.created_ms = lw->created_ms;
-        sc_metrics_tokens_saved(w->metrics, lw->req.ns, lw->req.ns_len, lw->req.model,
-                                lw->req.model_len, lw->prompt_tokens, lw->completion_tokens);
+        sc_savings_hit(w, lw->req.ns, lw->req.ns_len, lw->req.model, lw->req.model_len,
+                       lw->prompt_tokens, lw->completion_tokens);
         sample(w, &lw->req, &lw->ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand,
                out.validation_id);
         out.response = lw->cached;
@@ -354,8 +355,8 @@ static void lookup_respond(lookup_wait_t *lw)
         result = SC_LR_SEMANTIC_HIT;
         b = lw->hit;
         memset(&lw->hit, 0, sizeof(lw->hit));
-        sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
-                                lw->prompt_tokens, lw->completion_tokens);
+        sc_savings_hit(w, req->ns, req->ns_len, req->model, req->model_len, lw->prompt_tokens,
+                       lw->completion_tokens);
         maybe_sample(w, req, ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
     } else {
         append_miss(ctx, lw, &b);
@@ -531,8 +532,8 @@ static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns
             append_hit(b, "exact", req->key, &e, meta.hits + (unwritten ? unwritten : 1), now,
                        NULL);
             maybe_sample(w, req, ns, req->key, SC_MATCH_EXACT, 1.0, &e, b);
-            sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
-                                    e.prompt_tokens, e.completion_tokens);
+            sc_savings_hit(w, req->ns, req->ns_len, req->model, req->model_len, e.prompt_tokens,
+                           e.completion_tokens);
         }
     } else if (rc != SC_ENOTFOUND) {
         sc_log(a->ctx->log, SC_WARN, "lookup: store read failed (answering miss): %s",
@@ -628,8 +629,8 @@ static int exact_probe(sc_worker_t *w, const sc_request_t *req, const sc_ns_conf
         out->similarity = 1.0;
         out->created_ms = e.created_ms;
         sample(w, req, ns, req->key, SC_MATCH_EXACT, 1.0, &e, out->validation_id);
-        sc_metrics_tokens_saved(w->metrics, req->ns, req->ns_len, req->model, req->model_len,
-                                e.prompt_tokens, e.completion_tokens);
+        sc_savings_hit(w, req->ns, req->ns_len, req->model, req->model_len, e.prompt_tokens,
+                       e.completion_tokens);
     }
     sc_store_read_end(w->reader);
     return hit;

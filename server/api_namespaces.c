@@ -5,6 +5,7 @@
  * changes of embedder under stored vectors are refused up front. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "savings.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static void append_quality(sc_ctx_t *ctx, const char *name, const sc_ns_config_t
         else
             sc_buf_puts(b, "null");
     }
-    sc_buf_puts(b, "}}");
+    sc_buf_puts(b, "}");
 }
 
 static void reply_namespace(sc_worker_t *w, sc_conn_t *c, int status, sc_slice_t name,
@@ -67,6 +68,9 @@ static void reply_namespace(sc_worker_t *w, sc_conn_t *c, int status, sc_slice_t
     sc_buf_printf(&b, ",\"usage\":{\"entries\":%llu,\"bytes\":%llu}",
                   (unsigned long long)used_entries, (unsigned long long)used_bytes);
     append_quality(w->ctx, name_z, ns, &b);
+    sc_buf_puts(&b, ",\"savings\":");
+    sc_savings_ns_json(w->ctx, name.ptr, name.len, &b); /* net of validation spend */
+    sc_buf_puts(&b, "}");
     sc_conn_respond(c, status, SC_JSON_CT, NULL, b.data, b.len);
     sc_buf_free(&b);
 }

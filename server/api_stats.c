@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "proxy.h"
+#include "savings.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -125,35 +126,13 @@ static void lookup_row(void *arg, const char *ns, size_t ns_len, const uint64_t 
     }
 }
 
-static void tokens_row(void *arg, const char *ns, size_t ns_len, const char *model,
-                       size_t model_len, const uint64_t v[2])
-{
-    sc_buf_t *b = arg;
-    for (int kind = 0; kind < 2; kind++) {
-        if (!ns && !v[kind])
-            continue;
-        sc_buf_puts(b, "semcached_tokens_saved_total{namespace=\"");
-        if (ns) {
-            label_value(b, ns, ns_len);
-            sc_buf_puts(b, "\",model=\"");
-            label_value(b, model, model_len);
-        } else {
-            sc_buf_puts(b, "_other\",model=\"_other");
-        }
-        sc_buf_printf(b, "\",kind=\"%s\"} %llu\n", kind ? "completion" : "prompt",
-                      (unsigned long long)v[kind]);
-    }
-}
-
 static void render_shards(sc_metrics_t *m, sc_buf_t *b)
 {
     render_requests(m, b);
     render_similarity(m, b);
     family(b, "semcached_lookups_total", "counter", "Lookups by namespace and result.");
     sc_metrics_foreach_lookups(m, lookup_row, b);
-    family(b, "semcached_tokens_saved_total", "counter",
-           "Prompt and completion tokens of served hits, from the usage stored with each entry.");
-    sc_metrics_foreach_tokens(m, tokens_row, b);
+    sc_savings_prometheus(m, b, label_value); /* tokens and dollars saved, validation spend */
 }
 
 /* ---- the proxy ----------------------------------------------------------------- */
@@ -677,7 +656,9 @@ void sc_api_stats(const sc_call_t *a)
                   (unsigned long long)sc_quality_dropped(ctx->quality));
     quality_render_t qr = {&b, 0, (int)ctx->cfg.max_label_values};
     sc_quality_foreach(ctx->quality, render_quality_json, &qr);
-    sc_buf_puts(&b, "}},\"fleet\":");
+    sc_buf_puts(&b, "}},");
+    sc_savings_stats_json(ctx, &b);
+    sc_buf_puts(&b, ",\"fleet\":");
     stats_fleet(ctx, &b);
     sc_buf_puts(&b, "}");
     sc_api_reply_json(a->c, 200, &b);

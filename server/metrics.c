@@ -37,6 +37,11 @@ const double sc_metrics_up_le[SC_METRICS_UP_BUCKETS] = {0.005, 0.01, 0.025, 0.05
 
 #define CACHE_SLOTS 64
 
+/* Per namespace+model: what served hits saved (a loop's shard) and what
+ * paid validation calls cost (sc_metrics_t.validation, any thread). */
+typedef enum { SV_PROMPT, SV_COMPLETION, SV_PICO, SV_UNPRICED, N_SAVED } saved_slot_t;
+typedef enum { VC_CALLS, VC_TOKENS, VC_PICO, VC_UNPRICED, N_VALID } valid_slot_t;
+
 typedef _Atomic uint64_t counter_t;
 
 /* A label registry: id -> value, append-only so readers may hold pointers. */
@@ -68,7 +73,7 @@ struct sc_metrics_shard_s {
     counter_t up_count[2][N_PAPI];
     counter_t up_sum_ns[2][N_PAPI];
     counter_t *lookups; /* [(cap+1) * SC_LR_COUNT] by namespace id */
-    counter_t *tokens;  /* [(cap+1) * 2] by namespace+model id */
+    counter_t *tokens;  /* [(cap+1) * N_SAVED] by namespace+model id (saved_slot_t) */
     cache_slot_t ns_cache[CACHE_SLOTS];
     cache_slot_t nsm_cache[CACHE_SLOTS];
     char pad[64]; /* keeps neighbouring shards off this cache line */
@@ -78,8 +83,9 @@ struct sc_metrics_s {
     int n_shards;
     int n_endpoints;
     sc_metrics_shard_t *shards;
-    registry_t ns;  /* namespace values */
-    registry_t nsm; /* "namespace\0model" values */
+    registry_t ns;         /* namespace values */
+    registry_t nsm;        /* "namespace\0model" values */
+    counter_t *validation; /* [(cap+1) * N_VALID] by namespace+model id; atomic adds */
 };
 
 /* Single-writer increment: a relaxed load and store, no lock prefix. */
@@ -163,13 +169,14 @@ int sc_metrics_create(sc_metrics_t **out, int n_shards, int n_endpoints, int max
     m->n_shards = n_shards;
     m->n_endpoints = n_endpoints;
     m->shards = calloc((size_t)n_shards, sizeof(sc_metrics_shard_t));
-    if (!m->shards || registry_init(&m->ns, (size_t)max_labels) ||
+    m->validation = calloc(((size_t)max_labels + 1) * N_VALID, sizeof(counter_t));
+    if (!m->shards || !m->validation || registry_init(&m->ns, (size_t)max_labels) ||
         registry_init(&m->nsm, (size_t)max_labels))
         goto fail;
     for (int i = 0; i < n_shards; i++) {
         m->shards[i].owner = m;
         m->shards[i].lookups = calloc(((size_t)max_labels + 1) * SC_LR_COUNT, sizeof(counter_t));
-        m->shards[i].tokens = calloc(((size_t)max_labels + 1) * 2, sizeof(counter_t));
+        m->shards[i].tokens = calloc(((size_t)max_labels + 1) * N_SAVED, sizeof(counter_t));
         if (!m->shards[i].lookups || !m->shards[i].tokens)
             goto fail;
     }
@@ -189,6 +196,7 @@ void sc_metrics_destroy(sc_metrics_t *m)
         free(m->shards[i].tokens);
     }
     free(m->shards);
+    free(m->validation);
     if (m->ns.values || m->ns.lens)
         registry_free(&m->ns);
     if (m->nsm.values || m->nsm.lens)
@@ -232,22 +240,47 @@ void sc_metrics_lookup(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
     bump(&sh->lookups[(size_t)id * SC_LR_COUNT + result], 1);
 }
 
-void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
-                             const char *model, size_t model_len, uint64_t prompt_tokens,
-                             uint64_t completion_tokens)
+/* The id of "namespace\0model", through the shard's cache when there is one. */
+static int nsm_id(sc_metrics_t *m, cache_slot_t *cache, const char *ns, size_t ns_len,
+                  const char *model, size_t model_len)
 {
-    if (!prompt_tokens && !completion_tokens)
-        return;
-    sc_metrics_t *m = sh->owner;
     char key[512];
+    if (ns_len > 255)
+        ns_len = 255; /* both are bounded well below this */
     if (ns_len + 1 + model_len > sizeof(key))
-        model_len = sizeof(key) - 1 - ns_len; /* both are bounded well below this */
+        model_len = sizeof(key) - 1 - ns_len;
     memcpy(key, ns, ns_len);
     key[ns_len] = '\0';
     memcpy(key + ns_len + 1, model, model_len);
-    int id = cached_id(&m->nsm, sh->nsm_cache, key, ns_len + 1 + model_len);
-    bump(&sh->tokens[(size_t)id * 2], prompt_tokens);
-    bump(&sh->tokens[(size_t)id * 2 + 1], completion_tokens);
+    size_t len = ns_len + 1 + model_len;
+    return cache ? cached_id(&m->nsm, cache, key, len) : registry_id(&m->nsm, key, len);
+}
+
+void sc_metrics_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len, const char *model,
+                      size_t model_len, uint64_t prompt_tokens, uint64_t completion_tokens,
+                      int priced, uint64_t pico)
+{
+    if (!prompt_tokens && !completion_tokens)
+        return;
+    int id = nsm_id(sh->owner, sh->nsm_cache, ns, ns_len, model, model_len);
+    counter_t *c = &sh->tokens[(size_t)id * N_SAVED];
+    bump(&c[SV_PROMPT], prompt_tokens);
+    bump(&c[SV_COMPLETION], completion_tokens);
+    if (priced)
+        bump(&c[SV_PICO], pico);
+    else
+        bump(&c[SV_UNPRICED], prompt_tokens + completion_tokens);
+}
+
+void sc_metrics_validation_cost(sc_metrics_t *m, const char *ns, size_t ns_len, const char *model,
+                                size_t model_len, uint64_t tokens, int priced, uint64_t pico)
+{
+    int id = nsm_id(m, NULL, ns, ns_len, model, model_len);
+    counter_t *c = &m->validation[(size_t)id * N_VALID];
+    atomic_fetch_add_explicit(&c[VC_CALLS], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c[VC_TOKENS], tokens, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c[priced ? VC_PICO : VC_UNPRICED], priced ? pico : tokens,
+                              memory_order_relaxed);
 }
 
 void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity)
@@ -367,27 +400,60 @@ void sc_metrics_foreach_lookups(sc_metrics_t *m,
     }
 }
 
-void sc_metrics_foreach_tokens(sc_metrics_t *m,
-                               void (*fn)(void *arg, const char *ns, size_t ns_len,
-                                          const char *model, size_t model_len,
-                                          const uint64_t tokens[2]),
-                               void *arg)
+/* Namespace+model id 'id''s counters summed over the shards. */
+static void usage_of(sc_metrics_t *m, size_t id, sc_metrics_usage_t *u)
+{
+    uint64_t v[N_SAVED] = {0};
+    for (int s = 0; s < m->n_shards; s++)
+        for (int k = 0; k < N_SAVED; k++)
+            v[k] += rd(&m->shards[s].tokens[id * N_SAVED + (size_t)k]);
+    counter_t *c = &m->validation[id * N_VALID];
+    *u = (sc_metrics_usage_t){v[SV_PROMPT],    v[SV_COMPLETION],   v[SV_PICO],
+                              v[SV_UNPRICED],  rd(&c[VC_CALLS]),   rd(&c[VC_TOKENS]),
+                              rd(&c[VC_PICO]), rd(&c[VC_UNPRICED])};
+}
+
+void sc_metrics_foreach_usage(sc_metrics_t *m,
+                              void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                         const char *model, size_t model_len,
+                                         const sc_metrics_usage_t *u),
+                              void *arg)
 {
     size_t n = atomic_load(&m->nsm.n);
     for (size_t id = 0; id <= m->nsm.cap; id++) {
         if (id < m->nsm.cap && id >= n)
             continue;
-        uint64_t v[2] = {0};
-        for (int s = 0; s < m->n_shards; s++)
-            for (int kind = 0; kind < 2; kind++)
-                v[kind] += rd(&m->shards[s].tokens[id * 2 + (size_t)kind]);
+        sc_metrics_usage_t u;
+        usage_of(m, id, &u);
         if (id < m->nsm.cap) { /* stored as "namespace\0model" */
             const char *val = m->nsm.values[id];
             size_t ns_len = strlen(val);
-            fn(arg, val, ns_len, val + ns_len + 1, m->nsm.lens[id] - ns_len - 1, v);
+            fn(arg, val, ns_len, val + ns_len + 1, m->nsm.lens[id] - ns_len - 1, &u);
         } else {
-            fn(arg, NULL, 0, NULL, 0, v);
+            fn(arg, NULL, 0, NULL, 0, &u);
         }
+    }
+}
+
+static void add_usage(sc_metrics_usage_t *to, const sc_metrics_usage_t *u)
+{
+    uint64_t *t = &to->prompt_tokens;
+    const uint64_t *f = &u->prompt_tokens;
+    for (size_t i = 0; i < sizeof(*u) / sizeof(uint64_t); i++)
+        t[i] += f[i];
+}
+
+void sc_metrics_ns_usage(sc_metrics_t *m, const char *ns, size_t ns_len, sc_metrics_usage_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = atomic_load(&m->nsm.n);
+    for (size_t id = 0; id < n; id++) {
+        const char *val = m->nsm.values[id];
+        if (strlen(val) != ns_len || memcmp(val, ns, ns_len) != 0)
+            continue;
+        sc_metrics_usage_t u;
+        usage_of(m, id, &u);
+        add_usage(out, &u);
     }
 }
 
@@ -400,11 +466,14 @@ void sc_metrics_totals(sc_metrics_t *m, sc_metrics_totals_t *t)
         for (size_t id = 0; id < ids; id++)
             for (int r = 0; r < SC_LR_COUNT; r++)
                 t->lookups[r] += rd(&sh->lookups[id * SC_LR_COUNT + (size_t)r]);
-        for (size_t id = 0; id < m->nsm.cap + 1; id++) {
-            t->prompt_tokens_saved += rd(&sh->tokens[id * 2]);
-            t->completion_tokens_saved += rd(&sh->tokens[id * 2 + 1]);
-        }
         for (int ep = 0; ep < m->n_endpoints; ep++)
             t->requests += rd(&sh->dur_count[ep]);
     }
+    for (size_t id = 0; id < m->nsm.cap + 1; id++) {
+        sc_metrics_usage_t u;
+        usage_of(m, id, &u);
+        add_usage(&t->usage, &u);
+    }
+    t->prompt_tokens_saved = t->usage.prompt_tokens;
+    t->completion_tokens_saved = t->usage.completion_tokens;
 }

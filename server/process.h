@@ -21,6 +21,7 @@
 #include "sc_log.h"
 #include "sc_metrics.h"
 #include "sc_namespaces.h"
+#include "sc_prices.h"
 #include "sc_quality.h"
 #include "sc_scopes.h"
 #include "sc_store.h"
@@ -68,6 +69,7 @@ typedef struct sc_ctx_s {
     sc_log_t *log;
     sc_store_t *store;
     sc_metrics_t *metrics;
+    sc_prices_t *prices;           /* --prices or the built-in table (savings.h) */
     sc_scopes_t *scopes;           /* one vector index per scope */
     sc_namespaces_t *namespaces;   /* per-namespace settings */
     sc_quality_t *quality;         /* validation sampling and false-hit counts */

@@ -10,6 +10,7 @@
  * pace. */
 #define _GNU_SOURCE
 #include "proxy_internal.h"
+#include "savings.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -242,8 +243,16 @@ int px_serve_hit(px_t *px, sc_lookup_out_t *out)
     if (!out->response.data || sc_proxy_entry_decode(&e, out->response.data, out->response.len))
         return SC_ECORRUPT;
     int rc = e.api == px->api ? 0 : SC_ECORRUPT;
-    if (!rc)
+    if (!rc) {
         px_cache_headers(px, &h, out);
+        /* As px_store counted it: Anthropic's cache reads were prompt too. */
+        int64_t in = e.usage.input + (e.api == SC_API_ANTHROPIC_MESSAGES && e.usage.cached_input > 0
+                                          ? e.usage.cached_input
+                                          : 0);
+        sc_savings_header(px->w->ctx, px->req.model, px->req.model_len, /* as counted */
+                          e.usage.input >= 0 && in > 0 ? (uint64_t)in : 0,
+                          e.usage.output > 0 ? (uint64_t)e.usage.output : 0, &h);
+    }
     if (!rc && px->stream) {
         if (e.form == SC_PROXY_FORM_JSON && (rc = sc_proxy_synthesize(&e, &synth)) == 0) {
             sc_proxy_entry_free(&e);

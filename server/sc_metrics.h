@@ -44,9 +44,17 @@ sc_metrics_shard_t *sc_metrics_shard(sc_metrics_t *m, int i);
 void sc_metrics_request(sc_metrics_shard_t *sh, int endpoint, int status, uint64_t dur_ns);
 void sc_metrics_lookup(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
                        sc_lookup_result_t result);
-void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
-                             const char *model, size_t model_len, uint64_t prompt_tokens,
-                             uint64_t completion_tokens);
+/* A served hit's stored usage and, when its model has a price ('priced'),
+ * what that call would have cost in pico-dollars (sc_prices.h); an unpriced
+ * hit's tokens are counted as unpriced, never as dollars. */
+void sc_metrics_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len, const char *model,
+                      size_t model_len, uint64_t prompt_tokens, uint64_t completion_tokens,
+                      int priced, uint64_t pico);
+/* One paid validation call (re-inference, judge) of 'tokens' tokens costing
+ * 'pico' when 'priced'. Any thread: shared counters with atomic adds (such
+ * calls are rare next to lookups), under the same namespace+model label cap. */
+void sc_metrics_validation_cost(sc_metrics_t *m, const char *ns, size_t ns_len, const char *model,
+                                size_t model_len, uint64_t tokens, int priced, uint64_t pico);
 /* A semantic search's best similarity: of the hit served, or (near miss) of
  * the best valid candidate below the threshold. */
 void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
@@ -88,12 +96,23 @@ void sc_metrics_foreach_lookups(sc_metrics_t *m,
                                 void (*fn)(void *arg, const char *ns, size_t ns_len,
                                            const uint64_t by_result[SC_LR_COUNT]),
                                 void *arg);
-/* The same by namespace and model: 'tokens' is {prompt, completion}. */
-void sc_metrics_foreach_tokens(sc_metrics_t *m,
-                               void (*fn)(void *arg, const char *ns, size_t ns_len,
-                                          const char *model, size_t model_len,
-                                          const uint64_t tokens[2]),
-                               void *arg);
+/* Savings and validation spend of one namespace+model (or a sum of them). */
+typedef struct {
+    uint64_t prompt_tokens, completion_tokens; /* of served hits */
+    uint64_t saved_pico;                       /* what those calls would have cost */
+    uint64_t saved_unpriced_tokens;            /* hit tokens of models with no price */
+    uint64_t validation_calls, validation_tokens;
+    uint64_t validation_pico;            /* what paid validation calls cost */
+    uint64_t validation_unpriced_tokens; /* their tokens of models with no price */
+} sc_metrics_usage_t;
+/* The same by namespace and model (ns == NULL: "_other"). */
+void sc_metrics_foreach_usage(sc_metrics_t *m,
+                              void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                         const char *model, size_t model_len,
+                                         const sc_metrics_usage_t *u),
+                              void *arg);
+/* Namespace 'ns''s sum over its models (zeros when unseen or past the cap). */
+void sc_metrics_ns_usage(sc_metrics_t *m, const char *ns, size_t ns_len, sc_metrics_usage_t *out);
 
 typedef struct {
     uint64_t le[SC_METRICS_UP_BUCKETS]; /* cumulative */
@@ -112,6 +131,7 @@ typedef struct {
     uint64_t prompt_tokens_saved;
     uint64_t completion_tokens_saved;
     uint64_t requests;
+    sc_metrics_usage_t usage; /* every namespace and model */
 } sc_metrics_totals_t;
 void sc_metrics_totals(sc_metrics_t *m, sc_metrics_totals_t *t);
 

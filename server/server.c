@@ -139,11 +139,17 @@ int sc_server_create(sc_server_t **out, const sc_config_t *cfg, sc_log_t *log)
         free(srv);
         return rc;
     }
-    ctx->workers = calloc((size_t)ctx->n_workers, sizeof(sc_worker_t));
+    char err[512] = "";
+    rc = cfg->prices[0] ? sc_prices_load(&ctx->prices, cfg->prices, err, sizeof(err))
+                        : sc_prices_default(&ctx->prices, err, sizeof(err));
+    if (rc)
+        sc_log(log, SC_ERROR, "--prices: %s", err[0] ? err : sc_strerror(rc));
+    ctx->workers = rc ? NULL : calloc((size_t)ctx->n_workers, sizeof(sc_worker_t));
     if (!ctx->workers) {
+        sc_prices_free(ctx->prices);
         sc_metrics_destroy(ctx->metrics);
         free(srv);
-        return SC_ENOMEM;
+        return rc ? rc : SC_ENOMEM;
     }
     *out = srv;
     return 0;
@@ -516,6 +522,7 @@ void sc_server_destroy(sc_server_t *srv)
     sc_namespaces_destroy(ctx->namespaces);
     sc_quality_destroy(ctx->quality);
     sc_metrics_destroy(ctx->metrics);
+    sc_prices_free(ctx->prices);
     free(ctx->workers);
     free(srv);
 }

@@ -9,6 +9,7 @@
  * applying one only takes the quality mutex and queues store writes. */
 #define _GNU_SOURCE
 #include "validate.h"
+#include "savings.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -247,6 +248,8 @@ static void on_delivered(sc_http_call_t *call)
         delivery_free(d);
         return;
     }
+    sc_savings_validation_answer(ctx, d->v.ns, strlen(d->v.ns), d->call.body.data, d->call.body.len,
+                                 call->response.data, call->response.len);
     if (sc_compare_answers(ctx, &d->ns, call->response.data ? call->response.data : "",
                            call->response.len, d->cached.data, d->cached.len, upstream_verdict, d,
                            &d->method)) {

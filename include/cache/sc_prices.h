@@ -33,7 +33,8 @@ typedef struct sc_prices_s sc_prices_t;
  * "taken" (YYYY-MM-DD), "sources" (non-empty array of non-empty strings),
  * "models" (non-empty object: name -> {"input", "output" required;
  * "cached_input", "cache_write" optional; numbers >= 0 with at most 6
- * decimals, at most 1,000,000}), optional "note" and "currency" (must be
+ * decimals, at most 1,000,000; optional "source", a non-empty string saying
+ * where the row was read}), optional "note" and "currency" (must be
  * "USD"). Anything else (an unknown key at either level, a duplicate key, a
  * model name that is empty, longer than 128 bytes or has a space or
  * control character) refuses the whole table with SC_EINVAL and a sentence

@@ -107,6 +107,7 @@ typedef struct sc_config_s {
     int64_t upstream_queue;       /* re-inference calls waiting; beyond, samples are dropped */
     char webhook_url[1024];       /* where delivery "webhook" posts sampled hits; "" = none */
     char webhook_key_env[128];    /* environment variable holding the webhook bearer token */
+    char prices[1024];            /* price table file; "" = the built-in contrib/prices.json */
     double answer_similarity; /* default cosine two answers need to agree ("semantic" compare) */
     double budget_confidence; /* one-sided confidence of the error-budget bound */
     int64_t budget_min_scope_obs; /* validations a scope needs before it gets its own threshold */

@@ -15,37 +15,45 @@ START_TEST(builtin_table_prices_real_model_names)
     char err[256] = "";
     sc_prices_t *p;
     ck_assert_int_eq(sc_prices_default(&p, err, sizeof(err)), 0);
-    ck_assert_uint_ge(sc_prices_count(p), 30);
-    ck_assert_int_eq((int)strlen(sc_prices_taken(p)), 10);
+    ck_assert_uint_ge(sc_prices_count(p), 20);
+    ck_assert_str_eq(sc_prices_taken(p), "2026-12-01");
     const char *key;
     /* A dated snapshot is priced as its family; a longer key wins. */
-    const sc_price_t *pr = sc_prices_lookup(p, "gpt-4o-2024-08-06", 17, &key);
+    const sc_price_t *pr = sc_prices_lookup(p, "gpt-5-mini-2025-08-07", 21, &key);
     ck_assert_ptr_nonnull(pr);
-    ck_assert_str_eq(key, "gpt-4o");
-    ck_assert_uint_eq(pr->input, 2500000);
-    ck_assert_uint_eq(pr->cached_input, 1250000);
-    ck_assert_uint_eq(pr->output, 10000000);
-    sc_prices_lookup(p, "gpt-4o-mini-2024-07-18", 22, &key);
-    ck_assert_str_eq(key, "gpt-4o-mini");
-    sc_prices_lookup(p, "gpt-4o-2024-05-13", 17, &key); /* its own, older price */
-    ck_assert_str_eq(key, "gpt-4o-2024-05-13");
-    sc_prices_lookup(p, "GPT-4.1-mini", 12, &key);
-    ck_assert_str_eq(key, "gpt-4.1-mini");
+    ck_assert_str_eq(key, "gpt-5-mini");
+    ck_assert_uint_eq(pr->input, 250000);
+    ck_assert_uint_eq(pr->cached_input, 25000);
+    ck_assert_uint_eq(pr->output, 2000000);
+    sc_prices_lookup(p, "gpt-5.1-2025-11-13", 18, &key);
+    ck_assert_str_eq(key, "gpt-5.1");
+    sc_prices_lookup(p, "GPT-5-nano", 10, &key);
+    ck_assert_str_eq(key, "gpt-5-nano");
     sc_prices_lookup(p, "claude-sonnet-4@20250514", 24, &key);
     ck_assert_str_eq(key, "claude-sonnet-4");
+    sc_prices_lookup(p, "claude-sonnet-4-5-20250929", 26, &key);
+    ck_assert_str_eq(key, "claude-sonnet-4-5");
+    pr = sc_prices_lookup(p, "claude-opus-4-5-20251101", 24, &key);
+    ck_assert_str_eq(key, "claude-opus-4-5");
+    ck_assert_uint_eq(pr->input, 5000000); /* not Opus 4.1's $15 */
+    ck_assert_uint_eq(pr->cache_write, 6250000);
     sc_prices_lookup(p, "claude-3-5-haiku-20241022", 25, &key);
     ck_assert_str_eq(key, "claude-3-5-haiku");
-    sc_prices_lookup(p, "openai/gpt-4o", 13, &key);
-    ck_assert_str_eq(key, "gpt-4o");
+    sc_prices_lookup(p, "openai/gpt-5.1", 14, &key);
+    ck_assert_str_eq(key, "gpt-5.1");
     /* The rest of the name must start at a boundary: "gpt-4" is not a
-     * price for "gpt-4o-whatever" nor "gpt-4.5"; unknown is NULL. */
+     * price for "gpt-4o" nor "gpt-4.5"; models no official page confirmed
+     * (dropped from the table) are unknown; unknown is NULL. */
     ck_assert_ptr_null(PRICE_OF(p, "gpt-4.5-preview"));
+    ck_assert_ptr_null(PRICE_OF(p, "gpt-4o"));
+    ck_assert_ptr_null(PRICE_OF(p, "gpt-4o-mini-2024-07-18"));
+    ck_assert_ptr_null(PRICE_OF(p, "gpt-5"));
     ck_assert_ptr_null(PRICE_OF(p, "o1x"));
     ck_assert_ptr_null(PRICE_OF(p, "llama3:8b"));
     ck_assert_ptr_null(PRICE_OF(p, ""));
     ck_assert_ptr_nonnull(PRICE_OF(p, "gpt-4-0613"));
     /* Absent optional prices take the input price. */
-    pr = PRICE_OF(p, "gpt-4-turbo");
+    pr = PRICE_OF(p, "gpt-4");
     ck_assert_uint_eq(pr->cached_input, pr->input);
     ck_assert_uint_eq(pr->cache_write, pr->input);
     sc_prices_free(p);
@@ -77,8 +85,9 @@ START_TEST(costs_are_exact_and_saturate)
     uint64_t pico = 1;
     ck_assert_int_eq(sc_prices_cost(p, "mystery-model", 13, &u, &pico), SC_ENOTFOUND);
     ck_assert_uint_eq(pico, 0);
-    ck_assert_int_eq(sc_prices_cost(p, "gpt-4o-mini", 11, &u, &pico), 0);
-    ck_assert_uint_eq(pico, 307500000);
+    ck_assert_int_eq(sc_prices_cost(p, "gpt-5-mini", 10, &u, &pico), 0);
+    /* 1000 x 0.25 + 500 x 0.025 + 200 x 2.00 */
+    ck_assert_uint_eq(pico, 1000ull * 250000 + 500ull * 25000 + 200ull * 2000000);
     sc_prices_free(p);
 }
 END_TEST
@@ -121,6 +130,11 @@ START_TEST(bad_tables_are_refused_naming_the_field)
     refused(HEAD "\"models\":{\"m\":{\"input\":\"1\",\"output\":2}}}", "models.m.input");
     refused(HEAD "\"models\":{\"m\":{\"input\":1,\"output\":0.0000001}}}", "models.m.output");
     refused(HEAD "\"models\":{\"m\":{\"input\":1,\"output\":2,\"cached\":1}}}", "models.m.cached");
+    refused(HEAD "\"models\":{\"m\":{\"input\":1,\"output\":2,\"source\":\"\"}}}",
+            "models.m.source");
+    const char *sourced = HEAD "\"models\":{\"m\":{\"input\":1,\"output\":2,\"source\":\"u\"}}}";
+    ck_assert_int_eq(sc_prices_parse(&p, sourced, strlen(sourced), err, sizeof(err)), 0);
+    sc_prices_free(p);
     refused(HEAD "\"models\":{\"a b\":{\"input\":1,\"output\":2}}}", "a b");
     refused(HEAD "\"models\":{\"m\":{\"input\":1,\"output\":2},\"M\":{\"input\":1,\"output\":2}}}",
             "listed twice");

@@ -161,6 +161,22 @@ START_TEST(a_bad_file_stops_the_start_with_its_line)
 }
 END_TEST
 
+/* Starts the binary with 'opt' naming a new file of 'text' (its name goes to
+ * 'path'; the caller unlinks it) on a free port and a fresh data dir, which
+ * must fail; returns what it printed (owned). */
+static char *refused_start(const char *opt, const char *text, char path[64])
+{
+    char data[] = "/tmp/semcached-refused-XXXXXX", port[16], *out, cmd[128];
+    ck_assert_ptr_nonnull(mkdtemp(data));
+    snprintf(port, sizeof(port), "%d", tu_free_port());
+    tu_write_temp(path, text);
+    ck_assert_int_ne(
+        run((const char *[]){opt, path, "--port", port, "--data-dir", data, NULL}, &out), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", data);
+    ck_assert_int_eq(system(cmd), 0);
+    return out;
+}
+
 /* [namespace NAME] sections are applied at start as PUTs would be: the
  * settings are visible through the API, and a preset the API would refuse
  * stops the start naming its section's line. */
@@ -182,20 +198,27 @@ START_TEST(namespace_presets_are_applied_at_start)
     tu_server_destroy(&srv);
     unlink(path);
 
-    char data[] = "/tmp/semcached-preset-XXXXXX", port[16], *out;
-    ck_assert_ptr_nonnull(mkdtemp(data));
-    snprintf(port, sizeof(port), "%d", tu_free_port());
-    tu_write_temp(path, "port = 1\n\n[namespace checked]\ndelivery = \"upstream\"\n");
-    ck_assert_int_ne(
-        run((const char *[]){"--config", path, "--port", port, "--data-dir", data, NULL}, &out), 0);
+    char *out = refused_start("--config",
+                              "port = 1\n\n[namespace checked]\ndelivery = \"upstream\"\n", path);
     char want[128];
     snprintf(want, sizeof(want), "%s:3: [namespace checked]: delivery \"upstream\" needs", path);
     ck_assert_msg(strstr(out, want) != NULL, "%s", out);
     free(out);
     unlink(path);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", data);
-    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A --prices file the parser refuses stops the start naming the field. */
+START_TEST(a_bad_price_table_stops_the_start)
+{
+    char path[64];
+    char *out = refused_start("--prices",
+                              "{\"taken\":\"2026-12-01\",\"sources\":[\"x\"],"
+                              "\"models\":{\"m\":{\"input\":1}}}",
+                              path);
+    ck_assert_msg(strstr(out, "models.m.output: missing") && strstr(out, path), "%s", out);
+    free(out);
+    unlink(path);
 }
 END_TEST
 
@@ -258,6 +281,7 @@ int main(void)
     tcase_add_test(tc, options_from_the_file_take_effect_and_flags_win);
     tcase_add_test(tc, a_bad_file_stops_the_start_with_its_line);
     tcase_add_test(tc, namespace_presets_are_applied_at_start);
+    tcase_add_test(tc, a_bad_price_table_stops_the_start);
     tcase_add_test(tc, a_second_server_on_the_same_port_refuses_to_start);
     tcase_add_test(tc, version_reports_the_build);
     suite_add_tcase(s, tc);

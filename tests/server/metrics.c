@@ -25,8 +25,21 @@ START_TEST(shards_sum_and_buckets_accumulate)
         sc_metrics_similarity(sh, 1, 0.93);
         sc_metrics_similarity(sh, 0, 0.7);
         sc_metrics_lookup(sh, "a", 1, SC_LR_MISS);
-        sc_metrics_tokens_saved(sh, "a", 1, "m", 1, 10, 20);
+        sc_metrics_saved(sh, "a", 1, "m", 1, 10, 20, s == 0, 1000); /* 1 priced, 2 not */
     }
+    sc_metrics_validation_cost(m, "a", 1, "m", 1, 7, 1, 500);
+    sc_metrics_validation_cost(m, "a", 1, "x", 1, 9, 0, 0);
+    sc_metrics_usage_t u;
+    sc_metrics_ns_usage(m, "a", 1, &u);
+    ck_assert_uint_eq(u.prompt_tokens, 30);
+    ck_assert_uint_eq(u.saved_pico, 1000);
+    ck_assert_uint_eq(u.saved_unpriced_tokens, 60); /* two unpriced hits of 30 tokens */
+    ck_assert_uint_eq(u.validation_calls, 2);
+    ck_assert_uint_eq(u.validation_tokens, 16);
+    ck_assert_uint_eq(u.validation_pico, 500);
+    ck_assert_uint_eq(u.validation_unpriced_tokens, 9);
+    sc_metrics_ns_usage(m, "b", 1, &u);
+    ck_assert_uint_eq(u.validation_calls + u.prompt_tokens, 0);
     sc_metrics_endpoint_t e;
     sc_metrics_endpoint(m, 1, &e);
     ck_assert_int_eq(e.count, 9);
@@ -54,6 +67,8 @@ START_TEST(shards_sum_and_buckets_accumulate)
     ck_assert_int_eq(t.lookups[SC_LR_MISS], 3);
     ck_assert_int_eq(t.prompt_tokens_saved, 30);
     ck_assert_int_eq(t.completion_tokens_saved, 60);
+    ck_assert_uint_eq(t.usage.saved_pico, 1000);
+    ck_assert_uint_eq(t.usage.validation_pico, 500);
     ck_assert_int_eq(t.requests, 12);
     sc_metrics_destroy(m);
 }
@@ -234,7 +249,14 @@ START_TEST(the_exposition_parses)
     sc_metrics_lookup(sh, odd, strlen(odd), SC_LR_MISS);
     sc_metrics_lookup(sh, "b", 1, SC_LR_SEMANTIC_HIT);
     sc_metrics_lookup(sh, "c", 1, SC_LR_EXACT_HIT);
-    sc_metrics_tokens_saved(sh, "b", 1, "gpt", 3, 5, 6);
+    static const char table[] = "{\"taken\":\"2026-12-01\",\"sources\":[\"test\"],\"models\":"
+                                "{\"gpt\":{\"input\":2,\"output\":10}}}";
+    char err[128];
+    ck_assert_int_eq(sc_prices_parse(&ctx->prices, table, strlen(table), err, sizeof(err)), 0);
+    sc_savings_hit(&t.w, "b", 1, "gpt", 3, 5, 6);           /* 5 x $2 + 6 x $10 per M */
+    sc_savings_hit(&t.w, "b", 1, "llama", 5, 40, 2);        /* no price: tokens only */
+    sc_savings_validation(ctx, "b", 1, "gpt", 3, 100, 50);  /* 100 x $2 + 50 x $10 per M */
+    sc_savings_validation(ctx, "b", 1, "llama", 5, 10, 10); /* (2 label values: the cap) */
     sc_metrics_similarity(sh, 1, 0.97);
     sc_quality_record(ctx->quality, "b", SC_MATCH_SEMANTIC, SC_VERDICT_WRONG);
     atomic_store(&ctx->semantic_skipped[SC_SKIP_TIMEOUT], 4);
@@ -261,6 +283,34 @@ START_TEST(the_exposition_parses)
     ck_assert_ptr_nonnull(strstr(
         b.data,
         "semcached_tokens_saved_total{namespace=\"b\",model=\"gpt\",kind=\"completion\"} 6\n"));
+    ck_assert_ptr_nonnull(strstr(
+        b.data, "semcached_cost_saved_dollars_total{namespace=\"b\",model=\"gpt\"} 0.00007\n"));
+    ck_assert_ptr_null(
+        strstr(b.data, "semcached_cost_saved_dollars_total{namespace=\"b\",model=\"llama\"}"));
+    ck_assert_ptr_nonnull(strstr(
+        b.data,
+        "semcached_unpriced_tokens_total{namespace=\"b\",model=\"llama\",kind=\"saved\"} 42\n"));
+    ck_assert_ptr_nonnull(strstr(b.data, "semcached_validation_cost_dollars_total{namespace=\"b\","
+                                         "model=\"gpt\"} 0.0007\n"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "semcached_validation_calls_total{namespace=\"b\",model=\"llama\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(b.data, "semcached_unpriced_tokens_total{namespace=\"b\","
+                                         "model=\"llama\",kind=\"validation\"} 20\n"));
+    sc_buf_reset(&b);
+    sc_savings_ns_json(ctx, "b", 1, &b); /* net = 0.00007 - 0.0007 */
+    ck_assert_str_eq(b.data,
+                     "{\"saved_usd\":0.00007,\"validation_usd\":0.0007,\"net_usd\":-0.00063,"
+                     "\"hit_tokens\":53,\"unpriced_hit_tokens\":42,\"validation_calls\":2,"
+                     "\"validation_tokens\":170,\"unpriced_validation_tokens\":20}");
+    sc_buf_reset(&b);
+    sc_savings_header(ctx, "gpt-4", 5, 5, 6, &b);
+    ck_assert_str_eq(b.data, "X-Semcached-Saved-Usd: 0.00007\r\n");
+    sc_buf_reset(&b);
+    sc_savings_header(ctx, "llama", 5, 5, 6, &b); /* no price: no header */
+    ck_assert_uint_eq(b.len, 0);
+    sc_prices_free(ctx->prices);
+    ctx->prices = NULL;
+    render_prometheus(ctx, &b);
     ck_assert_ptr_nonnull(strstr(b.data, "semcached_connections 3\n"));
     ck_assert_ptr_nonnull(strstr(b.data, "semcached_entries 0\n"));
     sc_buf_free(&b);
