@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
               libopenblas-dev libhnswlib-dev libcurl4-openssl-dev libhttp-parser-dev \
               libjansson-dev libutf8proc-dev libhiredis-dev libssl-dev check
-TEST_DEPS := python3 python3-numpy prometheus redis-server redis-tools
+TEST_DEPS := python3 python3-numpy prometheus redis-server redis-tools chromium
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -pedantic
 OPT ?= -O2 -g
@@ -268,7 +268,8 @@ deps-npm:
 	$(call install_missing,nodejs npm)
 
 # The Node side of the tests (tests/sdk/: the official OpenAI and Anthropic
-# SDKs; Redocly's CLI), pinned by package-lock.json into ./node_modules.
+# SDKs; Redocly's CLI; playwright-core for tests/ui.sh) and uPlot, which the
+# dashboard embeds, pinned by package-lock.json into ./node_modules.
 # Debian's nodejs and npm are installed only when node or npm is missing (a
 # machine may have its own); npm ci runs again only when the lock file is
 # newer than the last install.
