@@ -15,6 +15,7 @@ const fs = require('fs');
 const [port, token, shot, chromiumPath] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 let passed = 0, failed = 0, skipped = 0;
+let vendored = false; // does this build carry uPlot (else the page shows tables)?
 
 function check(name, ok, detail) {
   if (ok) { passed++; console.log(`ok   ${name}`); }
@@ -53,7 +54,9 @@ async function httpChecks() {
           r.headers.get('cache-control') === 'no-cache' && r.text.length > 0, `${r.status} ${r.headers.get('content-type')}`);
   }
   const lic = await req('GET', '/ui/uPlot.LICENSE');
-  check('uPlot is vendored with its MIT license', /MIT License/.test(lic.text) || /not vendored/.test(lic.text), lic.text.slice(0, 80));
+  vendored = /MIT License/.test(lic.text);
+  check('uPlot is vendored with its MIT license (or the page says it is not)', vendored || /not vendored/.test(lic.text),
+        lic.text.slice(0, 80));
   const missing = await req('GET', '/ui/nope.js');
   const uix = await req('GET', '/uix');
   check('unknown assets are 404', missing.status === 404 && uix.status === 404, `${missing.status} ${uix.status}`);
@@ -160,7 +163,6 @@ async function charts(page) {
     'c-similarity': await coloredPixels(page, 'c-similarity', ['#2e9e5b']),
   };
   for (const [id, n] of Object.entries(px)) check(`${id} drew its series (${n} pixels)`, n > 50, n);
-
 }
 
 async function browser() {
@@ -203,7 +205,9 @@ async function browser() {
     await page.waitForFunction(() => Number(document.body.getAttribute('data-samples')) >= 6, null, {timeout: 20000});
     await page.waitForTimeout(1200);
 
-    if ((await page.getAttribute('body', 'data-charts')) === 'tables') {
+    const mode = await page.getAttribute('body', 'data-charts');
+    check(`the page draws with ${vendored ? 'uPlot' : 'tables'}`, mode === (vendored ? 'uplot' : 'tables'), mode);
+    if (mode === 'tables') {
       // A build without node_modules/uplot: the same numbers as tables.
       console.log('NOTE: this build has no uPlot; checking the table fallback');
       const simRows = await page.$$eval('#similarity tbody tr', (rs) => rs.map((r) => r.textContent));
