@@ -12,7 +12,7 @@ DATA_DIR ?= ./data
 BUILD_DEPS := build-essential pkg-config libuv1-dev liblmdb-dev libxxhash-dev \
               libopenblas-dev libhnswlib-dev libcurl4-openssl-dev libhttp-parser-dev \
               libjansson-dev libutf8proc-dev libhiredis-dev libssl-dev check
-TEST_DEPS := python3 python3-numpy prometheus redis-server redis-tools
+TEST_DEPS := python3 python3-numpy prometheus redis-server redis-tools chromium
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -pedantic
 OPT ?= -O2 -g
@@ -58,6 +58,19 @@ LIB_CXX := $(wildcard index/*.cc)
 # binary always carries them: contrib/prices.json is the default price table,
 # cache/guard_words.txt the word list of the rare-word guard.
 EMBED_DATA := contrib/prices.json:sc_prices_json cache/guard_words.txt:sc_guard_words_txt
+# The dashboard (/ui, server/api_ui.c): its page and uPlot with its license,
+# vendored from node_modules (make deps-node). Without them the page is served
+# with stand-ins (server/ui/no-uplot.*) and shows tables only. A stamp that
+# changes only when that choice does rebuilds the embedded copies (npm's
+# files carry 1985 mtimes, so make alone would not notice them arrive).
+UPLOT := $(wildcard node_modules/uplot/dist/uPlot.iife.min.js)
+UPLOT_FILES := $(if $(UPLOT),$(UPLOT) node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE,\
+                 server/ui/no-uplot.js server/ui/no-uplot.css server/ui/no-uplot.txt)
+EMBED_DATA += server/ui/index.html:sc_ui_index_html server/ui/ui.css:sc_ui_css server/ui/ui.js:sc_ui_js \
+              $(join $(UPLOT_FILES),:sc_ui_uplot_js :sc_ui_uplot_css :sc_ui_uplot_license)
+UI_STAMP := $(BUILD)/gen/uplot-files
+$(shell mkdir -p $(BUILD)/gen && [ "$$(cat $(UI_STAMP) 2>/dev/null)" = "$(UPLOT_FILES)" ] || echo "$(UPLOT_FILES)" > $(UI_STAMP))
+$(BUILD)/gen/sc_ui_uplot_js.c $(BUILD)/gen/sc_ui_uplot_css.c $(BUILD)/gen/sc_ui_uplot_license.c: $(UI_STAMP)
 EMBED_OBJ := $(foreach d,$(EMBED_DATA),$(BUILD)/gen/$(word 2,$(subst :, ,$(d))).o)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(EMBED_OBJ)
 LIB := $(BUILD)/libsemcached.a
@@ -255,7 +268,8 @@ deps-npm:
 	$(call install_missing,nodejs npm)
 
 # The Node side of the tests (tests/sdk/: the official OpenAI and Anthropic
-# SDKs; Redocly's CLI), pinned by package-lock.json into ./node_modules.
+# SDKs; Redocly's CLI; playwright-core for tests/ui.sh) and uPlot, which the
+# dashboard embeds, pinned by package-lock.json into ./node_modules.
 # Debian's nodejs and npm are installed only when node or npm is missing (a
 # machine may have its own); npm ci runs again only when the lock file is
 # newer than the last install.

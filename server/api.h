@@ -33,7 +33,7 @@ _Static_assert(SC_SCOPES_K_MAX >= SC_SEMANTIC_CANDIDATES_MAX,
         X(HEALTHZ, "healthz") X(READYZ, "readyz") X(METRICS, "metrics")                            \
             X(NAMESPACES, "namespaces") X(FEEDBACK, "feedback") X(FLEET, "fleet")                  \
                 X(CHAT, "chat_completions") X(RESPONSES, "responses") X(MESSAGES, "messages")      \
-                    X(EMBEDDINGS, "embeddings") X(PROXY, "proxy") X(OTHER, "other")
+                    X(EMBEDDINGS, "embeddings") X(UI, "ui") X(PROXY, "proxy") X(OTHER, "other")
 #define SC_EP_ENUM(id, name) SC_EP_##id,
 typedef enum { SC_ENDPOINTS(SC_EP_ENUM) SC_EP_COUNT } sc_endpoint_t;
 #undef SC_EP_ENUM
@@ -139,6 +139,7 @@ void sc_api_validations(const sc_call_t *a);
 void sc_api_stats(const sc_call_t *a); /* api_stats.c */
 void sc_api_metrics(const sc_call_t *a);
 void sc_api_health(const sc_call_t *a);
+void sc_api_ui(const sc_call_t *a); /* api_ui.c: the dashboard page and its assets */
 void sc_api_fleet_snapshot(const sc_call_t *a); /* api_fleet.c */
 void sc_api_fleet_checksum(const sc_call_t *a);
 void sc_proxy_api(const sc_call_t *a); /* proxy.c: chat completions, responses, messages */

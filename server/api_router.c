@@ -32,6 +32,8 @@ const sc_route_t sc_routes[] = {
     {"/healthz", M(HTTP_GET) | M(HTTP_HEAD), SC_ROUTE_PUBLIC, SC_EP_HEALTHZ, sc_api_health},
     {"/readyz", M(HTTP_GET) | M(HTTP_HEAD), SC_ROUTE_PUBLIC, SC_EP_READYZ, sc_api_health},
     {"/metrics", M(HTTP_GET), SC_ROUTE_METRICS_AUTH, SC_EP_METRICS, sc_api_metrics},
+    /* The dashboard: /ui, /ui/ and /ui/<asset>. Static, so public: its fetches send the token. */
+    {"/ui{asset}", M(HTTP_GET), SC_ROUTE_PUBLIC, SC_EP_UI, sc_api_ui},
     {"/v1/fleet/snapshot", M(HTTP_GET), SC_ROUTE_ADMIN, SC_EP_FLEET, sc_api_fleet_snapshot},
     {"/v1/fleet/checksum", M(HTTP_GET), SC_ROUTE_ADMIN, SC_EP_FLEET, sc_api_fleet_checksum},
     {"/v1/chat/completions", M(HTTP_POST), PROXY, SC_EP_CHAT, sc_proxy_api},

@@ -638,6 +638,49 @@ static void stats_engine(sc_ctx_t *ctx, sc_buf_t *b)
         (double)st.writer_sweep_ns / 1e9, (double)st.writer_sync_ns / 1e9);
 }
 
+/* For the dashboard (/ui): the similarity histogram of semantic hits and
+ * near misses (per bucket, not cumulative: bucket i counts le[i-1] < s <=
+ * le[i]), lookups by namespace and result (the namespaces the loops have
+ * seen, up to --max-label-values), and the embedders' queue. */
+static void stats_lookups_ns(void *arg, const char *ns, size_t ns_len,
+                             const uint64_t v[SC_LR_COUNT])
+{
+    sc_buf_t *b = arg;
+    if (!ns)
+        return; /* past the label cap */
+    if (b->len && b->data[b->len - 1] != '{')
+        sc_buf_puts(b, ",");
+    sc_buf_json_str(b, ns, ns_len);
+    sc_buf_printf(b, ":{\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu}",
+                  (unsigned long long)v[SC_LR_EXACT_HIT], (unsigned long long)v[SC_LR_SEMANTIC_HIT],
+                  (unsigned long long)v[SC_LR_MISS]);
+}
+
+static void stats_dashboard(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    sc_metrics_similarity_t s[2];
+    sc_metrics_similarities(ctx->metrics, 1, &s[0]);
+    sc_metrics_similarities(ctx->metrics, 0, &s[1]);
+    sc_buf_puts(b, ",\"similarity\":{\"le\":[");
+    for (size_t k = 0; k < SC_METRICS_SIM_BUCKETS; k++)
+        sc_buf_printf(b, "%s%g", k ? "," : "", sc_metrics_sim_le[k]);
+    for (int i = 0; i < 2; i++) {
+        sc_buf_printf(b, "],\"%s\":[", i ? "near_miss" : "hit");
+        for (size_t k = 0; k < SC_METRICS_SIM_BUCKETS; k++)
+            sc_buf_printf(b, "%s%llu", k ? "," : "",
+                          (unsigned long long)(s[i].le[k] - (k ? s[i].le[k - 1] : 0)));
+    }
+    sc_buf_puts(b, "]},\"lookups_by_namespace\":{");
+    sc_metrics_foreach_lookups(ctx->metrics, stats_lookups_ns, b);
+    uint64_t embed_queue = 0;
+    for (int i = 0; i < ctx->models.n; i++) {
+        sc_embed_pool_stats_t one;
+        sc_embed_pool_stats(ctx->models.m[i].pool, &one);
+        embed_queue += one.queue_depth;
+    }
+    sc_buf_printf(b, "},\"embed_queue\":%llu", (unsigned long long)embed_queue);
+}
+
 void sc_api_stats(const sc_call_t *a)
 {
     sc_ctx_t *ctx = a->ctx;
@@ -660,6 +703,7 @@ void sc_api_stats(const sc_call_t *a)
     sc_savings_stats_json(ctx, &b);
     sc_buf_puts(&b, ",\"fleet\":");
     stats_fleet(ctx, &b);
+    stats_dashboard(ctx, &b);
     sc_buf_puts(&b, "}");
     sc_api_reply_json(a->c, 200, &b);
     sc_buf_free(&b);

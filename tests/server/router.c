@@ -37,6 +37,7 @@ static const struct {
     {"/readyz", HTTP_GET, 0, SC_EP_READYZ},
     {"/readyz", HTTP_HEAD, 0, SC_EP_READYZ},
     {"/metrics", HTTP_GET, 0, SC_EP_METRICS},
+    {"/ui", HTTP_GET, 0, SC_EP_UI},
     {"/v1/fleet/snapshot", HTTP_GET, 1, SC_EP_FLEET},
     {"/v1/fleet/checksum", HTTP_GET, 1, SC_EP_FLEET},
     {"/v1/chat/completions", HTTP_POST, 0, SC_EP_CHAT, 1},
