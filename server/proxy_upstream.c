@@ -104,6 +104,11 @@ static int build_url(px_t *px, char *url, size_t cap)
     return n < 0 || (size_t)n >= cap ? SC_ETOOBIG : 0;
 }
 
+int px_upstream_url(px_t *px, char *url, size_t cap)
+{
+    return build_url(px, url, cap);
+}
+
 static int build_call(px_t *px, sc_buf_t *body)
 {
     const sc_config_t *cfg = &px->w->ctx->cfg;
