@@ -274,13 +274,8 @@ static int build_reinference(px_t *px, px_check_t *x)
         has_key |= h->name.len == 13 || h->name.len == 9; /* authorization, x-api-key */
         rc = sc_http_call_add_header_n(call, h->name.ptr, h->name.len, h->value.ptr, h->value.len);
     }
-    const char *key = px->proxy->key[px->provider];
-    if (!rc && !has_key && key[0]) {
-        if (px->provider == PX_ANTHROPIC)
-            rc = sc_http_call_add_header(call, "x-api-key", key);
-        else
-            snprintf(call->auth, sizeof(call->auth), "Bearer %s", key);
-    }
+    if (!rc)
+        rc = px_default_key(px, call, has_key);
     if (!rc)
         rc = sc_http_call_add_header(call, "content-type", "application/json");
     if (!rc)
