@@ -239,7 +239,8 @@ def run_proxy_policy(server_bin, model, pairs, policy, mock_port, extra_args=())
         elapsed = time.time() - t0
         time.sleep(1.0)  # the last re-inferences land
         calls = Client(mock_port).call("GET", "/stats")[1]["chat_calls"] - calls0
-        q = c.call("GET", "/v1/namespaces/qqp")[1].get("quality", {})
+        # a fresh connection: the first one idled through the replay
+        q = Client(port).call("GET", "/v1/namespaces/qqp")[1].get("quality", {})
         spend = q.get("validation_spend", {})
         return {"model": os.path.basename(model.rstrip("/")), "policy": "proxy " + policy,
                 "lookups": lookups, "exact_hits": exact, "semantic_hits": semantic, "wrong": wrong,
