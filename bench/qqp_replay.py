@@ -283,6 +283,7 @@ def run_topics(server_bin, n, policy):
                "explore_rate": 0.3, "explore_floor": 0.5})
         assert c.call("PUT", "/v1/namespaces/t", ns)[0] == 200
         hits = wrong = reinfer = late = late_wrong = 0
+        first_hit = first_hit_paid = None  # when the learned threshold first served, and its cost
         for i in range(n):
             t = int(rng.integers(topics))
             v = unit(centre[t] + 0.4 * rng.standard_normal(dim) / np.sqrt(dim))
@@ -290,6 +291,8 @@ def run_topics(server_bin, n, policy):
             st, r = c.call("POST", "/v1/lookup", req)
             truth = "topic-%d" % t
             if r["status"] == "hit":
+                if first_hit is None:
+                    first_hit, first_hit_paid = i, reinfer
                 hits += 1
                 bad = r["response"] != truth
                 wrong += bad
@@ -309,7 +312,8 @@ def run_topics(server_bin, n, policy):
                "false_hit_rate": round(wrong / hits, 4) if hits else 0.0,
                "late_semantic_hit_rate": round(late / (n - n // 2), 4),
                "late_false_hit_rate": round(late_wrong / late, 4) if late else 0.0,
-               "reinferences_per_1000": round(1000.0 * reinfer / n, 1)}
+               "reinferences_per_1000": round(1000.0 * reinfer / n, 1),
+               "first_hit_at": first_hit, "reinferences_before_first_hit": first_hit_paid}
         return with_budget_fields(out, kind, q)
     finally:
         stop_server(proc, data)
