@@ -91,14 +91,11 @@ void sc_spend_hits(sc_spend_t *s, const char *ns, size_t ns_len, uint64_t count)
     pthread_mutex_unlock(&s->mu);
 }
 
-int sc_spend_allow(sc_spend_t *s, const char *ns, size_t ns_len, double budget, double pass,
-                   uint64_t *rng)
+int sc_spend_allow(sc_spend_t *s, const char *ns, size_t ns_len, double budget, int pass)
 {
     pthread_mutex_lock(&s->mu);
     spend_ns_t *n = ns_of(s, ns, ns_len, 1);
-    int ok = !n || n->st.window_paid + 1 <= budget * n->st.window_hits;
-    if (!ok)
-        ok = sc_quality_draw(rng, pass);
+    int ok = !n || pass || n->st.window_paid + 1 <= budget * n->st.window_hits;
     if (n && ok) {
         n->st.paid++;
         n->st.window_paid += 1;

@@ -48,7 +48,7 @@ int sc_observe_may_pay(sc_worker_t *w, const sc_ns_config_t *ns, sc_validation_t
     if (drawn_rate <= 0 && v->match != SC_MATCH_EXPLORE)
         pass = min; /* a forced (first hits of a scope) validation */
     if (sc_spend_allow(sc_quality_spend(ctx->quality), v->ns, strlen(v->ns), ns->validation_budget,
-                       pass, &w->rng))
+                       sc_quality_draw(&w->rng, pass)))
         return 1;
     sc_validation_t back;
     if (sc_quality_take(ctx->quality, v->id, &back) == 0 && back.match == SC_MATCH_EXPLORE) {

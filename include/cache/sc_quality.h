@@ -97,8 +97,8 @@ typedef struct {
  * may spend at most 'budget' of the model calls a namespace's hits saved
  * (one per hit served), over a sliding window: once the namespace has seen
  * SC_SPEND_WINDOW hits, both counts are halved, so old traffic fades. Beyond
- * the budget, a validation goes ahead only with probability 'pass' (the
- * caller's minimum rate) and is otherwise paused (counted). Thread-safe;
+ * the budget, a validation goes ahead only when the caller's draw at its
+ * minimum rate says so, and is otherwise paused (counted). Thread-safe;
  * its own lock (cache/quality_budget.c). */
 
 #define SC_SPEND_WINDOW 10000
@@ -118,10 +118,10 @@ sc_spend_t *sc_quality_spend(sc_quality_t *q);
 /* Counts 'n' hits served in namespace 'ns' ('ns_len' bytes). */
 void sc_spend_hits(sc_spend_t *s, const char *ns, size_t ns_len, uint64_t n);
 /* May namespace 'ns' pay for one more validation? 1 (counted as paid) when
- * it is within 'budget' of the window's hits, or when over it the draw at
- * probability 'pass' allows; else 0 (counted as paused). */
-int sc_spend_allow(sc_spend_t *s, const char *ns, size_t ns_len, double budget, double pass,
-                   uint64_t *rng);
+ * it is within 'budget' of the window's hits, or when 'pass' (the caller's
+ * draw at its minimum rate) lets it through anyway; else 0 (counted as
+ * paused). */
+int sc_spend_allow(sc_spend_t *s, const char *ns, size_t ns_len, double budget, int pass);
 /* Counts of 'ns' (zeros if none). */
 void sc_spend_get(sc_spend_t *s, const char *ns, size_t ns_len, sc_spend_stats_t *out);
 /* Calls 'fn' for each namespace with counts, under the table's lock. */

@@ -16,12 +16,12 @@ START_TEST(paid_validations_stay_within_the_budget)
     ck_assert_int_eq(sc_spend_create(&s), 0);
     uint64_t rng = 42;
     /* No hit served yet: nothing may be paid (pass 0). */
-    ck_assert_int_eq(sc_spend_allow(s, "a", 1, 0.05, 0, &rng), 0);
+    ck_assert_int_eq(sc_spend_allow(s, "a", 1, 0.05, 0), 0);
     /* 1,000 hits at 5 %: exactly 50 paid, the rest paused. */
     int allowed = 0;
     for (int i = 0; i < 1000; i++) {
         sc_spend_hits(s, "a", 1, 1);
-        allowed += sc_spend_allow(s, "a", 1, 0.05, 0, &rng);
+        allowed += sc_spend_allow(s, "a", 1, 0.05, 0);
     }
     ck_assert_int_eq(allowed, 50);
     sc_spend_stats_t st;
@@ -32,11 +32,11 @@ START_TEST(paid_validations_stay_within_the_budget)
     /* Another namespace has its own account. */
     sc_spend_get(s, "b", 1, &st);
     ck_assert_uint_eq(st.hits + st.paid + st.paused, 0);
-    ck_assert_int_eq(sc_spend_allow(s, "b", 1, 0.05, 0, &rng), 0);
+    ck_assert_int_eq(sc_spend_allow(s, "b", 1, 0.05, 0), 0);
     /* Over budget, the pass-through rate still lets some through. */
     int passed = 0;
     for (int i = 0; i < 10000; i++)
-        passed += sc_spend_allow(s, "a", 1, 0.05, 0.1, &rng);
+        passed += sc_spend_allow(s, "a", 1, 0.05, sc_quality_draw(&rng, 0.1));
     ck_assert_int_ge(passed, 850);
     ck_assert_int_le(passed, 1150);
     sc_spend_destroy(s);
@@ -47,10 +47,9 @@ START_TEST(the_window_slides_by_halves)
 {
     sc_spend_t *s;
     ck_assert_int_eq(sc_spend_create(&s), 0);
-    uint64_t rng = 7;
     sc_spend_hits(s, "w", 1, SC_SPEND_WINDOW - 1);
     for (int i = 0; i < 98; i++)
-        ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0, &rng), 1);
+        ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0), 1);
     sc_spend_hits(s, "w", 1, 1); /* the window fills: both counts halve */
     sc_spend_stats_t st;
     sc_spend_get(s, "w", 1, &st);
@@ -58,10 +57,10 @@ START_TEST(the_window_slides_by_halves)
     ck_assert(st.window_paid == 49);
     ck_assert_uint_eq(st.hits, SC_SPEND_WINDOW);
     ck_assert_uint_eq(st.paid, 98);
-    ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0, &rng), 1); /* 50 of 50 */
-    ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0, &rng), 0);
+    ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0), 1); /* 50 of 50 */
+    ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0), 0);
     sc_spend_hits(s, "w", 1, 100);
-    ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0, &rng), 1);
+    ck_assert_int_eq(sc_spend_allow(s, "w", 1, 0.01, 0), 1);
     sc_spend_destroy(s);
 }
 END_TEST
@@ -81,8 +80,11 @@ static sc_validation_t observation(int i)
 START_TEST(observations_are_settled_by_key_and_never_crowd_out_hits)
 {
     sc_quality_t *q;
-    sc_quality_opts_t o = {.max_pending = 8, .first_n = 0, .budget_confidence = 0.95,
-                           .budget_min_scope_obs = 10, .budget_max_scopes = 4};
+    sc_quality_opts_t o = {.max_pending = 8,
+                           .first_n = 0,
+                           .budget_confidence = 0.95,
+                           .budget_min_scope_obs = 10,
+                           .budget_max_scopes = 4};
     ck_assert_int_eq(sc_quality_create(&q, &o), 0);
     ck_assert_ptr_nonnull(sc_quality_spend(q));
     uint64_t rng = 3;
