@@ -17,7 +17,25 @@ the replay, after the error-budget mode's warm-up), upstream calls per 1,000
 lookups, and (budget) the server's own estimate and learned threshold.
 
 usage: qqp_replay.py SERVER_BIN MODEL PAIRS_TSV N_PAIRS POLICY [POLICY...]
+       qqp_replay.py SERVER_BIN MODEL PAIRS_TSV N_PAIRS --proxy PPOLICY [PPOLICY...]
        qqp_replay.py SERVER_BIN topics - N_LOOKUPS POLICY [POLICY...]
+
+The --proxy form sends both questions of each pair, in order, through the
+proxy (POST /v1/chat/completions, namespace "qqp") to the mock upstream,
+as an application that only knows the OpenAI API would; every request is a
+lookup, and every model call is counted at the mock: the clients' misses plus
+the server's own validation re-inferences. PPOLICY is one of
+  nocache       Cache-Control: no-store, no-cache on every request
+  exact         namespace "semantic": false
+  fixed:default the model's default threshold, set explicitly
+  fixed:T       namespace threshold T
+                (fixed thresholds with delivery "upstream": sampled hits are
+                re-inferred through the proxy's upstream, and counted)
+  budget:default nothing set: the proxy's default (--proxy-max-error-rate)
+  budget:E      namespace max_error_rate E
+and prints per policy: lookups, hits, wrong hits, model calls per 1,000
+lookups (and how many of them were paid validations), the server's estimate,
+learned threshold, observations and the validation spend.
 
 The second form replays a synthetic stream whose embedding geometry is known
 (as tests/integration/budget.c): 100 pairs of sibling topics in 32
@@ -161,6 +179,85 @@ def run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port):
         stop_server(proc, data)
 
 
+def proxy_call(conn, question, headers):
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": question}]})
+    conn.request("POST", "/v1/chat/completions", body, headers)
+    r = conn.getresponse()
+    out = json.loads(r.read())
+    return r.status, r.getheader("X-Cache"), r.getheader("X-Semcached-Match"), out
+
+
+def run_proxy_policy(server_bin, model, pairs, policy, mock_port, extra_args=()):
+    kind, _, value = policy.partition(":")
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="sc-replay-")
+    args = [server_bin, "--port", str(port), "--data-dir", data, "--model", model,
+            "--sync", "none", "--threads", "1", "--proxy-tenant", "none",
+            "--openai-base-url", "http://127.0.0.1:%d/v1" % mock_port, "--log-level", "warn",
+            # lets a namespace say delivery "upstream" (proxied hits go to the proxy's upstream)
+            "--upstream-url", "http://127.0.0.1:%d/v1/chat/completions" % mock_port]
+    proc = subprocess.Popen(args + list(extra_args), stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(port, proc)
+        c = Client(port)
+        ns = None
+        if kind == "exact":
+            ns = {"semantic": False}
+        elif kind == "fixed":
+            t = c.call("GET", "/v1/namespaces/qqp")[1]["settings"]["threshold"]
+            ns = {"threshold": float(t if value == "default" else value), "delivery": "upstream"}
+        elif kind == "budget" and value != "default":
+            ns = {"max_error_rate": float(value)}
+        if ns is not None:
+            st, _ = c.call("PUT", "/v1/namespaces/qqp", ns)
+            assert st == 200, st
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-replay",
+                   "X-Semcached-Namespace": "qqp"}
+        if kind == "nocache":
+            headers["Cache-Control"] = "no-store, no-cache"
+        calls0 = Client(mock_port).call("GET", "/stats")[1]["chat_calls"]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        lookups = misses = exact = semantic = wrong = late = late_wrong = 0
+        t0 = time.time()
+        for q1, q2 in pairs:
+            for q in (q1, q2):
+                st, cache, match, out = proxy_call(conn, q, headers)
+                assert st == 200, (st, out)
+                lookups += 1
+                if cache != "HIT":
+                    misses += 1
+                    continue
+                if match == "exact":
+                    exact += 1
+                    continue
+                semantic += 1
+                bad = out["choices"][0]["message"]["content"] != mock_upstream.answer_for(q)
+                wrong += bad
+                if lookups > len(pairs):  # the second half of the replay
+                    late += 1
+                    late_wrong += bad
+        elapsed = time.time() - t0
+        time.sleep(1.0)  # the last re-inferences land
+        calls = Client(mock_port).call("GET", "/stats")[1]["chat_calls"] - calls0
+        # a fresh connection: the first one idled through the replay
+        q = Client(port).call("GET", "/v1/namespaces/qqp")[1].get("quality", {})
+        spend = q.get("validation_spend", {})
+        return {"model": os.path.basename(model.rstrip("/")), "policy": "proxy " + policy,
+                "lookups": lookups, "exact_hits": exact, "semantic_hits": semantic, "wrong": wrong,
+                "false_hit_rate": round(wrong / semantic, 4) if semantic else 0.0,
+                "late_semantic_hits": late, "late_false_hit_rate": round(late_wrong / late, 4) if late else 0.0,
+                "model_calls_per_1000": round(1000.0 * calls / lookups, 1),
+                "paid_validations_per_1000": round(1000.0 * (calls - misses) / lookups, 1),
+                "server_estimate": q.get("semantic_false_hit_rate"),
+                "learned_threshold": q.get("learned_threshold"),
+                "budget_observations": q.get("budget_observations"),
+                "observed": q.get("observed"), "observed_wrong": q.get("observed_wrong"),
+                "paid": spend.get("paid"), "paused": spend.get("paused"),
+                "seconds": round(elapsed, 1)}
+    finally:
+        stop_server(proc, data)
+
+
 def run_topics(server_bin, n, policy):
     import numpy as np
     rng = np.random.default_rng(1)
@@ -186,6 +283,7 @@ def run_topics(server_bin, n, policy):
                "explore_rate": 0.3, "explore_floor": 0.5})
         assert c.call("PUT", "/v1/namespaces/t", ns)[0] == 200
         hits = wrong = reinfer = late = late_wrong = 0
+        first_hit = first_hit_paid = None  # when the learned threshold first served, and its cost
         for i in range(n):
             t = int(rng.integers(topics))
             v = unit(centre[t] + 0.4 * rng.standard_normal(dim) / np.sqrt(dim))
@@ -193,6 +291,8 @@ def run_topics(server_bin, n, policy):
             st, r = c.call("POST", "/v1/lookup", req)
             truth = "topic-%d" % t
             if r["status"] == "hit":
+                if first_hit is None:
+                    first_hit, first_hit_paid = i, reinfer
                 hits += 1
                 bad = r["response"] != truth
                 wrong += bad
@@ -212,7 +312,8 @@ def run_topics(server_bin, n, policy):
                "false_hit_rate": round(wrong / hits, 4) if hits else 0.0,
                "late_semantic_hit_rate": round(late / (n - n // 2), 4),
                "late_false_hit_rate": round(late_wrong / late, 4) if late else 0.0,
-               "reinferences_per_1000": round(1000.0 * reinfer / n, 1)}
+               "reinferences_per_1000": round(1000.0 * reinfer / n, 1),
+               "first_hit_at": first_hit, "reinferences_before_first_hit": first_hit_paid}
         return with_budget_fields(out, kind, q)
     finally:
         stop_server(proc, data)
@@ -233,6 +334,10 @@ def main():
                             stdout=subprocess.PIPE, text=True)
     try:
         mock_port = int(mock.stdout.readline().split()[1])
+        if sys.argv[5] == "--proxy":
+            for policy in sys.argv[6:]:
+                print(json.dumps(run_proxy_policy(server_bin, model, pairs, policy, mock_port)), flush=True)
+            return
         for policy in sys.argv[5:]:
             print(json.dumps(run_policy(server_bin, model, pairs_tsv, pairs, policy, mock_port)), flush=True)
     finally:

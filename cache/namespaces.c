@@ -42,6 +42,7 @@ void sc_ns_config_defaults(const sc_config_t *cfg, sc_ns_config_t *c)
     c->delivery = SC_DELIVERY_CALLER;
     c->explore_rate = cfg->explore_rate;
     c->explore_floor = cfg->explore_floor;
+    c->validation_budget = cfg->validation_budget;
 }
 
 const char *const sc_delivery_names[3] = {"caller", "upstream", "webhook"};
@@ -267,6 +268,9 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
         } else if (strcmp(k, "explore_floor") == 0) {
             if (number_in(v, k, -1, 1, &c->explore_floor, err, err_cap))
                 return SC_EINVAL;
+        } else if (strcmp(k, "validation_budget") == 0) {
+            if (number_in(v, k, 0, 1, &c->validation_budget, err, err_cap))
+                return SC_EINVAL;
         } else if (strcmp(k, "max_entries") == 0 || strcmp(k, "max_bytes") == 0) {
             uint64_t *f = k[4] == 'e' ? &c->max_entries : &c->max_bytes;
             if (json_is_null(v)) {
@@ -312,7 +316,7 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
                      "unknown namespace setting '%s' (semantic, threshold, "
                      "allow_lower_threshold, dimensions, embedder, model, ttl_s, sample_rate, "
                      "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
-                     "explore_rate, explore_floor, max_entries, max_bytes)",
+                     "explore_rate, explore_floor, validation_budget, max_entries, max_bytes)",
                      k);
             return SC_EINVAL;
         }
@@ -360,6 +364,8 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
     sc_buf_double(out, c->explore_rate);
     sc_buf_puts(out, ",\"explore_floor\":");
     sc_buf_double(out, c->explore_floor);
+    sc_buf_puts(out, ",\"validation_budget\":");
+    sc_buf_double(out, c->validation_budget);
     for (int i = 0; i < 2; i++) {
         uint64_t cap = i ? c->max_bytes : c->max_entries;
         sc_buf_printf(out, ",\"%s\":", i ? "max_bytes" : "max_entries");

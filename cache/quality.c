@@ -45,7 +45,7 @@ typedef struct {
     int cached_ok;
 } scope_obs_t;
 
-const char *const sc_match_names[SC_MATCH_KINDS] = {"exact", "semantic", "explore"};
+const char *const sc_match_names[SC_MATCH_KINDS] = {"exact", "semantic", "explore", "observed"};
 const char *const sc_compare_method_names[SC_COMPARE_METHODS] = {"exact", "normalized", "semantic",
                                                                  "judge"};
 
@@ -53,7 +53,7 @@ struct sc_quality_s {
     pthread_mutex_t mu;
     sc_validation_t *pending; /* ring of max_pending slots; id[0] == 0 = free */
     size_t max_pending, n_pending, next_slot;
-    _Atomic size_t n_explore; /* pending explorations (read without the lock) */
+    _Atomic size_t n_explore; /* pending explorations and observations (read without the lock) */
     uint64_t *scope_seen;     /* open addressing: scope -> semantic hits validated */
     uint32_t *scope_count;
     size_t scope_cap;
@@ -66,7 +66,19 @@ struct sc_quality_s {
     uint32_t min_scope_obs;
     scope_obs_t *scopes; /* open addressing, budget_max_scopes * 2 slots */
     size_t scopes_cap, scopes_used, scopes_max;
+    sc_spend_t *spend; /* paid validations against hits served (quality_budget.c) */
 };
+
+/* Never served: an exploration, or a near miss the next store settles. */
+static int unserved(sc_match_t m)
+{
+    return m == SC_MATCH_EXPLORE || m == SC_MATCH_OBSERVED;
+}
+
+sc_spend_t *sc_quality_spend(sc_quality_t *q)
+{
+    return q->spend;
+}
 
 int sc_quality_create(sc_quality_t **out, const sc_quality_opts_t *o)
 {
@@ -93,7 +105,7 @@ int sc_quality_create(sc_quality_t **out, const sc_quality_opts_t *o)
     q->scope_count = calloc(q->scope_cap, sizeof(uint32_t));
     q->first_n = first_n;
     pthread_mutex_init(&q->mu, NULL);
-    if (!q->pending || !q->scope_seen || !q->scope_count) {
+    if (!q->pending || !q->scope_seen || !q->scope_count || sc_spend_create(&q->spend)) {
         sc_quality_destroy(q);
         return SC_ENOMEM;
     }
@@ -117,6 +129,7 @@ void sc_quality_destroy(sc_quality_t *q)
     free(q->pending);
     free(q->scope_seen);
     free(q->scope_count);
+    sc_spend_destroy(q->spend);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -181,9 +194,13 @@ int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, u
                 now_ms - q->pending[i].created_ms > q->pending_timeout_ms) {
                 q->pending[i].id[0] = '\0';
                 q->n_pending--;
-                q->n_explore -= q->pending[i].match == SC_MATCH_EXPLORE;
+                q->n_explore -= unserved(q->pending[i].match);
                 q->expired++;
             }
+    }
+    if (v->match == SC_MATCH_OBSERVED && q->n_pending >= q->max_pending / 2) {
+        pthread_mutex_unlock(&q->mu);
+        return 0; /* free observations never crowd out sampled hits */
     }
     if (q->n_pending >= q->max_pending) {
         q->dropped++;
@@ -202,7 +219,7 @@ int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, u
         q->next_slot = (q->next_slot + 1) % q->max_pending;
     q->pending[q->next_slot] = *v;
     q->n_pending++;
-    q->n_explore += v->match == SC_MATCH_EXPLORE;
+    q->n_explore += unserved(v->match);
     pthread_mutex_unlock(&q->mu);
     return 1;
 }
@@ -217,7 +234,7 @@ static int take_where(sc_quality_t *q, int (*match)(const sc_validation_t *v, co
             *out = q->pending[i];
             q->pending[i].id[0] = '\0';
             q->n_pending--;
-            q->n_explore -= out->match == SC_MATCH_EXPLORE;
+            q->n_explore -= unserved(out->match);
             pthread_mutex_unlock(&q->mu);
             return 0;
         }
@@ -233,7 +250,7 @@ static int id_is(const sc_validation_t *v, const void *id)
 
 static int explores(const sc_validation_t *v, const void *request_key)
 {
-    return v->match == SC_MATCH_EXPLORE && memcmp(v->request_key, request_key, SC_KEY_BYTES) == 0;
+    return unserved(v->match) && memcmp(v->request_key, request_key, SC_KEY_BYTES) == 0;
 }
 
 int sc_quality_take(sc_quality_t *q, const char *id, sc_validation_t *out)
@@ -265,7 +282,7 @@ int sc_quality_take_by_key(sc_quality_t *q, const uint8_t key[SC_KEY_BYTES], sc_
     pthread_mutex_lock(&q->mu);
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < q->max_pending; i++)
-        if (q->pending[i].id[0] && q->pending[i].match != SC_MATCH_EXPLORE && /* never served */
+        if (q->pending[i].id[0] && !unserved(q->pending[i].match) &&
             memcmp(q->pending[i].entry_key, key, SC_KEY_BYTES) == 0 &&
             (best == SIZE_MAX || q->pending[i].created_ms >= q->pending[best].created_ms))
             best = i;
@@ -324,7 +341,7 @@ static void fill(const ns_stats_t *s, sc_quality_ns_t *out)
         memcpy(out->validated, s->validated, sizeof(out->validated));
         memcpy(out->wrong, s->wrong, sizeof(out->wrong));
     }
-    /* Explorations were never served: they are not part of the rate. */
+    /* Explorations and observations were never served: not part of the rate. */
     uint64_t n = out->validated[0] + out->validated[1], k = out->wrong[0] + out->wrong[1];
     out->rate = n ? (double)k / (double)n : 0;
     out->upper = sc_wilson_upper(k, n);

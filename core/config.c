@@ -239,6 +239,13 @@ static const opt_t options[] = {
                "missed, in max_error_rate namespaces"),
     DOUBLE_OPT("explore-floor", -1, 1, "0.7", explore_floor,
                "default similarity below which a max_error_rate namespace never explores"),
+    DOUBLE_OPT("validation-budget", 0, 1, "0.05", validation_budget,
+               "default share of the model calls a namespace's hits saved that its paid "
+               "validations (sampled hits, upstream explorations) may spend; beyond it sampling "
+               "pauses (namespaces can override)"),
+    DOUBLE_OPT("validation-min-rate", 0, 1, "0.01", validation_min_rate,
+               "fraction of hits still validated while a namespace's validation budget is spent, "
+               "so its false-hit estimate stays alive"),
     STR_OPT("auth-token", "", auth_token,
             "require \"Authorization: Bearer <token>\" on every endpoint but /healthz and /readyz; "
             "set it through SEMCACHED_AUTH_TOKEN rather than the command line"),
@@ -295,6 +302,10 @@ static const opt_t options[] = {
     STR_OPT("anthropic-key-env", "", anthropic_key_env,
             "environment variable (read once at start) whose key is sent upstream as x-api-key "
             "when an Anthropic client sends no key; empty = none"),
+    DOUBLE_OPT("proxy-max-error-rate", 0, 0.5, "0.02", proxy_max_error_rate,
+               "error budget proxied traffic gets in a namespace with neither a threshold nor a "
+               "max_error_rate of its own (sampled hits re-inferred through the same upstream, "
+               "misses observed for free); 0 = the namespace's fixed threshold"),
     ENUM_OPT("proxy-tenant", proxy_tenant_choices, "key", proxy_tenant,
              "proxied requests' tenant: key = a keyed hash of the client's API key (two keys never "
              "share entries), header = the X-Semcached-Tenant header (\"\" when absent), none = "

@@ -161,6 +161,12 @@ typedef struct {
     char validation_id[SC_VALIDATION_ID_HEX + 1]; /* "" or a validation the caller is asked for
                                                    * (namespace delivery "caller") */
     int skip; /* sc_skip_reason_t why semantic was skipped, or -1 */
+    /* miss: a near miss worth observing (server/observe.c): the best
+     * candidate's key, similarity and response (same ownership as req) */
+    int observe;
+    uint8_t observe_key[SC_KEY_BYTES];
+    double observe_similarity;
+    sc_buf_t candidate;
 } sc_lookup_out_t;
 
 /* Runs on the loop thread; 'c' is the connection the lookup was for. */

@@ -9,6 +9,7 @@
 #include "api.h"
 #include "api_cache_internal.h"
 #include "savings.h"
+#include "observe.h"
 #include "validate.h"
 
 #include <stddef.h>
@@ -167,18 +168,18 @@ static int sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t 
 {
     double rate = match == SC_MATCH_EXPLORE ? ns->explore_rate : ns->sample_rate;
     int drawn = sc_quality_draw(&w->rng, rate);
+    if (match != SC_MATCH_EXPLORE) /* a hit: one model call saved */
+        sc_spend_hits(sc_quality_spend(w->ctx->quality), req->ns, req->ns_len, 1);
+    if (!drawn && match == SC_MATCH_EXPLORE)
+        sc_observe_near_miss(w, req, entry_key, similarity); /* free: the store settles it */
     if (!drawn && match != SC_MATCH_SEMANTIC)
         return 0; /* the common case, before building anything */
     sc_validation_t v;
-    memset(&v, 0, sizeof(v));
-    memcpy(v.entry_key, entry_key, SC_KEY_BYTES);
-    memcpy(v.request_key, req->key, SC_KEY_BYTES);
-    v.scope = req->scope;
-    v.match = match;
-    v.similarity = similarity;
-    snprintf(v.ns, sizeof(v.ns), "%.*s", (int)req->ns_len, req->ns);
+    sc_observe_validation(req, entry_key, match, similarity, &v);
     if (sc_quality_sample(w->ctx->quality, drawn ? 1.0 : 0.0, &v, sc_now_ms(), &w->rng) != 1)
         return 0;
+    if (!sc_observe_may_pay(w, ns, &v, drawn ? rate : 0))
+        return 0; /* the namespace's validation budget is spent */
     if (!sc_validation_deliver(w->ctx, ns, &v, req, e->response.ptr, e->response.len))
         return 0;
     memcpy(id, v.id, sizeof(v.id));
@@ -311,6 +312,14 @@ static void lookup_hand_back(lookup_wait_t *lw)
         sc_metrics_similarity(w->metrics, sem->hit, sem->similarity);
     if (lw->skip >= 0)
         atomic_fetch_add(&w->ctx->semantic_skipped[lw->skip], 1);
+    if (!sem->hit && sem->searched && lw->cached.data &&
+        sc_observe_wanted(&lw->ns, sem->similarity)) { /* compared with the fresh answer */
+        out.observe = 1;
+        memcpy(out.observe_key, sem->key, SC_KEY_BYTES);
+        out.observe_similarity = sem->similarity;
+        out.candidate = lw->cached;
+        memset(&lw->cached, 0, sizeof(lw->cached));
+    }
     if (sem->hit && lw->cached.data) {
         sc_entry_t cand = {.response = {lw->cached.data, lw->cached.len}};
         out.result = SC_LR_SEMANTIC_HIT;
@@ -330,6 +339,7 @@ static void lookup_hand_back(lookup_wait_t *lw)
     lw->then(w, lw->conn, lw->then_arg, &out);
     sc_request_free(&out.req);
     sc_buf_free(&out.response);
+    sc_buf_free(&out.candidate);
     lookup_free(lw);
 }
 
@@ -418,6 +428,8 @@ static void finish_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, doubl
     lw->skip = skip;
     lw->now = sc_now_ms();
     sc_namespaces_get(ctx->namespaces, lw->req.ns, lw->req.ns_len, &lw->ns);
+    if (then)
+        sc_observe_proxy_lookup_ns(&ctx->cfg, &lw->ns);
     lw->threshold =
         lw->ns.max_error_rate > 0 ? budget_threshold(ctx, &lw->req, &lw->ns) : threshold;
     if (semantic && lw->req.vec) {
@@ -642,6 +654,7 @@ void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double thr
     sc_ctx_t *ctx = w->ctx;
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, req->ns, req->ns_len, &ns);
+    sc_observe_proxy_lookup_ns(&ctx->cfg, &ns);
     sc_lookup_out_t out;
     memset(&out, 0, sizeof(out));
     out.skip = -1;

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "savings.h"
+#include "observe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +32,27 @@ static void append_quality(sc_ctx_t *ctx, const char *name, const sc_ns_config_t
         b,
         ",\"quality\":{\"validated\":%llu,\"wrong\":%llu,\"false_hit_rate\":%.6f,"
         "\"false_hit_rate_upper\":%.6f,\"semantic_false_hit_rate\":%.6f,"
-        "\"semantic_false_hit_rate_upper\":%.6f,\"explored\":%llu,\"explored_wrong\":%llu",
+        "\"semantic_false_hit_rate_upper\":%.6f,\"explored\":%llu,\"explored_wrong\":%llu,"
+        "\"observed\":%llu,\"observed_wrong\":%llu",
         (unsigned long long)(q.validated[0] + q.validated[1]),
         (unsigned long long)(q.wrong[0] + q.wrong[1]), q.rate, q.upper, q.semantic_rate,
         q.semantic_upper, (unsigned long long)q.validated[SC_MATCH_EXPLORE],
-        (unsigned long long)q.wrong[SC_MATCH_EXPLORE]);
+        (unsigned long long)q.wrong[SC_MATCH_EXPLORE],
+        (unsigned long long)q.validated[SC_MATCH_OBSERVED],
+        (unsigned long long)q.wrong[SC_MATCH_OBSERVED]);
+    sc_spend_stats_t sp;
+    sc_spend_get(sc_quality_spend(ctx->quality), name, strlen(name), &sp);
+    sc_buf_printf(b,
+                  ",\"validation_spend\":{\"hits\":%llu,\"paid\":%llu,\"paused\":%llu,"
+                  "\"window_hits\":%.0f,\"window_paid\":%.0f}",
+                  (unsigned long long)sp.hits, (unsigned long long)sp.paid,
+                  (unsigned long long)sp.paused, sp.window_hits, sp.window_paid);
     double lt;
     uint64_t n_obs = 0;
-    if (ns->max_error_rate > 0) {
-        int ok = sc_api_learned_threshold(ctx, name, ns, &lt, &n_obs);
+    sc_ns_config_t proxied = *ns; /* proxied traffic may have a budget by default */
+    sc_observe_proxy_ns(&ctx->cfg, &proxied);
+    if (proxied.max_error_rate > 0) {
+        int ok = sc_api_learned_threshold(ctx, name, &proxied, &lt, &n_obs);
         sc_buf_printf(
             b, ",\"budget_observations\":%llu,\"learned_threshold\":", (unsigned long long)n_obs);
         if (ok)

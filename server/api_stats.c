@@ -342,6 +342,34 @@ static void render_learned_thresholds(sc_ctx_t *ctx, sc_buf_t *b)
     free(l.names);
 }
 
+/* Paid validations and the ones the validation budget paused. */
+typedef struct {
+    sc_buf_t *b;
+    int paused;
+    int left;
+} spend_render_t;
+
+static void render_spend_ns(void *arg, const char *ns, const sc_spend_stats_t *st)
+{
+    spend_render_t *r = arg;
+    if (r->left-- > 0)
+        sc_buf_printf(r->b, "semcached_validation_%s_total{namespace=\"%s\"} %llu\n",
+                      r->paused ? "paused" : "paid", ns,
+                      (unsigned long long)(r->paused ? st->paused : st->paid));
+}
+
+static void render_spend(sc_ctx_t *ctx, sc_buf_t *b)
+{
+    family(b, "semcached_validation_paid_total", "counter",
+           "Paid validations (sampled hits re-inferred, explorations sent upstream) by namespace.");
+    spend_render_t r = {b, 0, (int)ctx->cfg.max_label_values};
+    sc_spend_foreach(sc_quality_spend(ctx->quality), render_spend_ns, &r);
+    family(b, "semcached_validation_paused_total", "counter",
+           "Validations not made because the namespace's validation_budget was spent.");
+    r = (spend_render_t){b, 1, (int)ctx->cfg.max_label_values};
+    sc_spend_foreach(sc_quality_spend(ctx->quality), render_spend_ns, &r);
+}
+
 static void render_validation(sc_ctx_t *ctx, sc_buf_t *b)
 {
     static const char *const rates[4][2] = {
@@ -364,6 +392,7 @@ static void render_validation(sc_ctx_t *ctx, sc_buf_t *b)
         sc_quality_foreach(ctx->quality, render_quality, &qr);
     }
     render_learned_thresholds(ctx, b);
+    render_spend(ctx, b);
 }
 
 /* The whole /metrics text. */
@@ -548,13 +577,16 @@ static void render_quality_json(void *arg, const char *ns, const sc_quality_ns_t
         sc_buf_puts(r->b, ",");
     sc_buf_json_str(r->b, ns, strlen(ns));
     sc_buf_printf(r->b,
-                  ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
-                  "\"wrong\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu},"
+                  ":{\"validated\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu,"
+                  "\"observed\":%llu},"
+                  "\"wrong\":{\"exact\":%llu,\"semantic\":%llu,\"explore\":%llu,"
+                  "\"observed\":%llu},"
                   "\"false_hit_rate\":%.6f,\"false_hit_rate_upper\":%.6f,"
                   "\"semantic_false_hit_rate\":%.6f,\"semantic_false_hit_rate_upper\":%.6f}",
                   (unsigned long long)st->validated[0], (unsigned long long)st->validated[1],
-                  (unsigned long long)st->validated[2], (unsigned long long)st->wrong[0],
-                  (unsigned long long)st->wrong[1], (unsigned long long)st->wrong[2], st->rate,
+                  (unsigned long long)st->validated[2], (unsigned long long)st->validated[3],
+                  (unsigned long long)st->wrong[0], (unsigned long long)st->wrong[1],
+                  (unsigned long long)st->wrong[2], (unsigned long long)st->wrong[3], st->rate,
                   st->upper, st->semantic_rate, st->semantic_upper);
 }
 

@@ -159,6 +159,7 @@ void px_free(px_t *px)
     sc_buf_free(&px->body);
     sc_buf_free(&px->inbox);
     sc_buf_free(&px->spare);
+    px_observe_free(px);
     sc_proxy_entry_free(&px->entry);
     sc_proxy_replay_free(&px->rp);
     sc_http_call_clear(&px->call);
@@ -285,6 +286,7 @@ static void on_lookup(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lookup_out_t *
         px_fallback(px->proxy, SC_PXF_SEMANTIC);
     if (out->result != SC_LR_MISS) {
         px->result = SC_PXR_HIT;
+        px_validate_hit(px, out); /* a sampled hit: re-inferred after it is served */
         if (px_serve_hit(px, out) == 0)
             return;
         px_fallback(px->proxy,
@@ -297,6 +299,7 @@ static void on_lookup(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lookup_out_t *
         return;
     }
     px->store = 1;
+    px_observe_keep(px, out); /* a near miss: observed when the answer is stored */
     forward(px);
 }
 

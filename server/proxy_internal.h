@@ -56,6 +56,7 @@ struct px_s {
     uint8_t key[SC_KEY_BYTES]; /* the request's key (X-Semcached-Key on a miss) */
     int has_key;
     sc_proxy_controls_t ctl; /* the client's header controls (ns borrowed from the request) */
+    struct px_obs_s *obs;    /* a near miss to compare with the fresh answer (proxy_observe.c) */
 
     /* ---- the upstream call ------------------------------------------------ */
     sc_http_call_t call; /* data = this px */
@@ -177,6 +178,31 @@ int px_secret_load(const char *data_dir, uint8_t secret[32]);
  * header longer than SC_MAX_TENANT ('out' is then ""). */
 int px_tenant(const sc_proxy_t *p, const sc_http_request_t *http, px_provider_t provider, char *out,
               size_t cap);
+
+/* ---- proxy_observe.c ----------------------------------------------------------- */
+
+/* A miss that 'out' says is worth observing: keeps its candidate (moved
+ * out of 'out') in px->obs, with the request's namespace and scope. */
+void px_observe_keep(px_t *px, sc_lookup_out_t *out);
+/* The fresh answer 'entry_json' (an encoded entry, borrowed) is being
+ * stored: compares it with the kept candidate and records the verdict
+ * (match "observed"); px->obs is consumed. */
+void px_observe_settle(px_t *px, const sc_buf_t *entry_json);
+/* Frees px->obs if it was never settled. */
+void px_observe_free(px_t *px);
+/* A hit 'out' that was sampled for validation in a namespace whose proxied
+ * delivery is "upstream": re-infers the client's request (stream off) with
+ * its credentials through the proxy's client, after the hit is served, and
+ * applies the verdict. Call before serving (the request is read here). */
+void px_validate_hit(px_t *px, const sc_lookup_out_t *out);
+
+/* ---- proxy_upstream.c (the re-inference's URL) ----------------------------------- */
+
+/* The upstream URL of the client's request (as the forwarded call's). */
+int px_upstream_url(px_t *px, char *url, size_t cap);
+/* The configured key of the px's provider on 'call' when the client sent
+ * none ('has_key' 0): x-api-key for Anthropic, a bearer token otherwise. */
+int px_default_key(const px_t *px, sc_http_call_t *call, int has_key);
 
 /* ---- proxy_embeddings.c ------------------------------------------------------ */
 

@@ -131,6 +131,8 @@ void px_record_end(px_t *px)
     sc_sse_usage_t usage = e.usage;
     sc_proxy_entry_free(&e);
     if (rc == 0)
+        px_observe_settle(px, &json); /* a near miss's candidate meets the fresh answer */
+    if (rc == 0)
         px_store(px, &json, &usage);
     sc_buf_free(&json);
 }

@@ -104,6 +104,22 @@ static int build_url(px_t *px, char *url, size_t cap)
     return n < 0 || (size_t)n >= cap ? SC_ETOOBIG : 0;
 }
 
+int px_default_key(const px_t *px, sc_http_call_t *call, int has_key)
+{
+    const char *key = px->proxy->key[px->provider];
+    if (has_key || !key[0])
+        return 0;
+    if (px->provider == PX_ANTHROPIC)
+        return sc_http_call_add_header(call, "x-api-key", key);
+    snprintf(call->auth, sizeof(call->auth), "Bearer %s", key);
+    return 0;
+}
+
+int px_upstream_url(px_t *px, char *url, size_t cap)
+{
+    return build_url(px, url, cap);
+}
+
 static int build_call(px_t *px, sc_buf_t *body)
 {
     const sc_config_t *cfg = &px->w->ctx->cfg;
@@ -121,13 +137,8 @@ static int build_call(px_t *px, sc_buf_t *body)
         if (rc == SC_EINVAL)
             rc = 0; /* a header curl cannot send is one the upstream never sees */
     }
-    const char *key = px->proxy->key[px->provider];
-    if (!rc && !has_key && key[0]) {
-        if (px->provider == PX_ANTHROPIC)
-            rc = sc_http_call_add_header(call, "x-api-key", key);
-        else
-            snprintf(call->auth, sizeof(call->auth), "Bearer %s", key);
-    }
+    if (!rc)
+        rc = px_default_key(px, call, has_key);
     if (!rc && body && body->len) {
         call->body = *body; /* taken over */
         memset(body, 0, sizeof(*body));

@@ -60,11 +60,12 @@ int sc_validation_apply(sc_ctx_t *ctx, sc_validation_t *v, sc_verdict_t verd, co
             submit_detached(ctx, neg);
         }
     }
-    /* An exploration was never served: its candidate may be right for its
-     * own question, so it stays. */
+    /* An exploration or observation was never served: its candidate may be
+     * right for its own question, so it stays. */
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, v->ns, strlen(v->ns), &ns);
-    if (verd == SC_VERDICT_WRONG && v->match != SC_MATCH_EXPLORE && ns.invalidate_on_wrong) {
+    if (verd == SC_VERDICT_WRONG && (v->match == SC_MATCH_EXACT || v->match == SC_MATCH_SEMANTIC) &&
+        ns.invalidate_on_wrong) {
         sc_write_op_t *del = calloc(1, sizeof(*del));
         if (del) {
             del->type = SC_OP_DELETE;

@@ -389,7 +389,7 @@ def probe_main(ck, port):
     x("namespace with an error budget", port, "GET", "/v1/namespaces/support", expect=200)
     x("namespace never configured", port, "GET", "/v1/namespaces/fresh", expect=200)
     x("put namespace", port, "PUT", "/v1/namespaces/sampled", json.dumps(
-        {"sample_rate": 1, "compare": "exact", "ttl_s": None, "max_entries": 100, "model": None,
+        {"sample_rate": 1, "validation_budget": 1, "compare": "exact", "ttl_s": None, "max_entries": 100, "model": None,
          "threshold": 0.95, "dimensions": None}), expect=200)
     x("put an unknown setting", port, "PUT", "/v1/namespaces/sampled", '{"bogus":1}', expect=400,
       valid_request=False)

@@ -32,6 +32,7 @@ typedef struct {
     int threshold_explicit;   /* "threshold" was set: with a budget it is a floor on top */
     double explore_rate;      /* budget mode: fraction of below-threshold candidates explored */
     double explore_floor;     /* budget mode: no exploring below this similarity */
+    double validation_budget; /* paid validations: at most this share of the hits served */
     uint64_t max_entries;     /* entries the namespace may hold; 0 = no cap of its own */
     uint64_t max_bytes;       /* bytes of entry records it may hold; 0 = no cap of its own */
 } sc_ns_config_t;

@@ -17,10 +17,18 @@
 
 #define SC_VALIDATION_ID_HEX 32
 
-/* What was validated: a served exact or semantic hit, or an exploration (a
- * candidate below the learned threshold, answered as a miss and checked). */
-typedef enum { SC_MATCH_EXACT = 0, SC_MATCH_SEMANTIC = 1, SC_MATCH_EXPLORE = 2 } sc_match_t;
-#define SC_MATCH_KINDS 3
+/* What was validated: a served exact or semantic hit, an exploration (a
+ * candidate below the learned threshold, answered as a miss and checked), or
+ * an observation (a near miss's candidate compared, at no extra model call,
+ * with the fresh answer the miss got anyway: the proxy's upstream answer, or
+ * the native store that follows the lookup). */
+typedef enum {
+    SC_MATCH_EXACT = 0,
+    SC_MATCH_SEMANTIC = 1,
+    SC_MATCH_EXPLORE = 2,
+    SC_MATCH_OBSERVED = 3
+} sc_match_t;
+#define SC_MATCH_KINDS 4
 extern const char *const sc_match_names[SC_MATCH_KINDS];
 typedef enum { SC_VERDICT_CORRECT = 0, SC_VERDICT_WRONG = 1 } sc_verdict_t;
 
@@ -50,10 +58,12 @@ int sc_quality_create(sc_quality_t **out, const sc_quality_opts_t *opts);
 void sc_quality_destroy(sc_quality_t *q);
 
 /* Decides whether a hit is validated: always for a scope's first semantic
- * hits, else with probability 'sample_rate' (an exploration with probability
- * 'sample_rate' alone). On yes, registers it (filling v->id) and returns 1; 0
- * when not sampled; SC_EBUSY when the table is full (the sample is dropped
- * and counted). 'rng' is the caller's thread state. */
+ * hits, else with probability 'sample_rate' (an exploration or observation
+ * with probability 'sample_rate' alone). On yes, registers it (filling v->id)
+ * and returns 1; 0 when not sampled; SC_EBUSY when the table is full (the
+ * sample is dropped and counted). Observations are free and never fill more
+ * than half the table (beyond, 0: not taken, not counted). 'rng' is the
+ * caller's thread state. */
 int sc_quality_sample(sc_quality_t *q, double sample_rate, sc_validation_t *v, uint64_t now_ms,
                       uint64_t *rng);
 /* Returns 1 with probability 'rate' (the draw sc_quality_sample makes), so a
@@ -63,8 +73,8 @@ int sc_quality_draw(uint64_t *rng, double rate);
 /* Takes back a registered validation that could not be delivered (counted
  * as dropped). */
 void sc_quality_abandon(sc_quality_t *q, const char *id);
-/* Removes and returns the pending exploration whose lookup had exact key
- * 'request_key' (the store that follows an explored miss resolves it). */
+/* Removes and returns the pending exploration or observation whose lookup
+ * had exact key 'request_key' (the store that follows the miss settles it). */
 int sc_quality_take_explore(sc_quality_t *q, const uint8_t request_key[SC_KEY_BYTES],
                             sc_validation_t *out);
 /* Removes and returns the pending validation 'id' (SC_ENOTFOUND if unknown
@@ -81,6 +91,42 @@ typedef struct {
     double rate, upper; /* served hits (exact + semantic): wrong / validated, 95 % Wilson bound */
     double semantic_rate, semantic_upper; /* the same for semantic hits alone */
 } sc_quality_ns_t;
+
+/* ---- what validation costs against what hits save -------------------------
+ * Paid validations (sampled hits, explorations sent upstream, judge calls)
+ * may spend at most 'budget' of the model calls a namespace's hits saved
+ * (one per hit served), over a sliding window: once the namespace has seen
+ * SC_SPEND_WINDOW hits, both counts are halved, so old traffic fades. Beyond
+ * the budget, a validation goes ahead only when the caller's draw at its
+ * minimum rate says so, and is otherwise paused (counted). Thread-safe;
+ * its own lock (cache/quality_budget.c). */
+
+#define SC_SPEND_WINDOW 10000
+typedef struct sc_spend_s sc_spend_t;
+
+typedef struct {
+    uint64_t hits;   /* hits served (model calls saved), all time */
+    uint64_t paid;   /* paid validations let through, all time */
+    uint64_t paused; /* validations the budget paused, all time */
+    double window_hits, window_paid; /* the sliding window's counts */
+} sc_spend_stats_t;
+
+int sc_spend_create(sc_spend_t **out);
+void sc_spend_destroy(sc_spend_t *s);
+/* The spend table of 'q' (lives as long as 'q'). */
+sc_spend_t *sc_quality_spend(sc_quality_t *q);
+/* Counts 'n' hits served in namespace 'ns' ('ns_len' bytes). */
+void sc_spend_hits(sc_spend_t *s, const char *ns, size_t ns_len, uint64_t n);
+/* May namespace 'ns' pay for one more validation? 1 (counted as paid) when
+ * it is within 'budget' of the window's hits, or when 'pass' (the caller's
+ * draw at its minimum rate) lets it through anyway; else 0 (counted as
+ * paused). */
+int sc_spend_allow(sc_spend_t *s, const char *ns, size_t ns_len, double budget, int pass);
+/* Counts of 'ns' (zeros if none). */
+void sc_spend_get(sc_spend_t *s, const char *ns, size_t ns_len, sc_spend_stats_t *out);
+/* Calls 'fn' for each namespace with counts, under the table's lock. */
+void sc_spend_foreach(sc_spend_t *s, void (*fn)(void *ctx, const char *ns, const sc_spend_stats_t *st),
+                      void *ctx);
 
 /* ---- agreement between comparison methods -------------------------------
  * The same answer pair can be compared by two methods (the namespace's own

@@ -114,6 +114,8 @@ typedef struct sc_config_s {
     int64_t budget_max_scopes;    /* scopes whose validations are tracked for the error budget */
     double explore_rate;          /* default fraction of below-threshold candidates explored */
     double explore_floor;         /* default similarity below which nothing is explored */
+    double validation_budget;     /* default share of saved calls paid validations may spend */
+    double validation_min_rate;   /* hits still validated while that budget is spent */
     char auth_token[256];  /* bearer token for every endpoint but /healthz, /readyz (and /metrics);
                               "" = none */
     char admin_token[256]; /* token for invalidate, flush and namespace changes; "" = auth_token */
@@ -149,6 +151,7 @@ typedef struct sc_config_s {
     int64_t proxy_concurrency;          /* upstream transfers in flight */
     int64_t proxy_queue;                /* upstream calls waiting beyond those */
     int64_t proxy_max_host_connections; /* 0 = no cap */
+    double proxy_max_error_rate;        /* error budget of proxied traffic by default; 0 = none */
     int64_t proxy_record_max_bytes;     /* most recorded stream (or answer) bytes worth storing */
     int64_t proxy_finish_after_disconnect_ms; /* keep recording after the client left, this long */
     int64_t stream_replay_pace;               /* 0 none, 1 original */

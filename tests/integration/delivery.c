@@ -115,7 +115,7 @@ START_TEST(upstream_reinfers_sampled_hits_and_acts_on_them)
     tu_server_t s;
     tu_server_start(&s, sargs);
     json_decref(call(s.port, "PUT", "/v1/namespaces/u",
-                     "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
+                     "{\"delivery\":\"upstream\",\"validation_budget\":1,\"sample_rate\":1}", 200));
     /* One entry holds what the model says, one a stale wrong answer. */
     char *right = mock_answer(mport, "What is the capital of France?");
     char kright[33], kwrong[33];
@@ -195,7 +195,7 @@ START_TEST(slow_or_failing_upstream_never_reaches_the_caller)
     tu_server_t s;
     tu_server_start(&s, sargs);
     json_decref(call(s.port, "PUT", "/v1/namespaces/u",
-                     "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
+                     "{\"delivery\":\"upstream\",\"validation_budget\":1,\"sample_rate\":1}", 200));
     store(s.port, "u", "p", "cached answer", NULL);
     /* 40 hits, each sampled: the caller is answered while the upstream
      * hangs (the whole loop takes far less than one upstream delay), and
@@ -237,7 +237,7 @@ START_TEST(webhook_is_told_and_answers_by_feedback)
     tu_server_t s;
     tu_server_start(&s, sargs);
     json_decref(call(s.port, "PUT", "/v1/namespaces/w",
-                     "{\"delivery\":\"webhook\",\"sample_rate\":1}", 200));
+                     "{\"delivery\":\"webhook\",\"validation_budget\":1,\"sample_rate\":1}", 200));
     char key[33];
     store(s.port, "w", "What is 2+2?", "5", key);
     json_t *j = lookup(s.port, "w", "What is 2+2?");
@@ -290,7 +290,7 @@ START_TEST(semantic_comparison_embeds_the_answers)
     tu_server_t s;
     tu_server_start(&s, sargs);
     json_decref(call(s.port, "PUT", "/v1/namespaces/c",
-                     "{\"compare\":\"semantic\",\"answer_similarity\":0.9}", 200));
+                     "{\"compare\":\"semantic\",\"answer_similarity\":0.9,\"validation_budget\":1}", 200));
     const char *fresh[] = {"Paris is the capital of France", "Bananas grow on trees"};
     const char *want[] = {"correct", "wrong"};
     for (int i = 0; i < 2; i++) {

@@ -182,7 +182,8 @@ START_TEST(threshold_can_only_be_raised)
         return;
     }
     tu_server_t s;
-    const char *more[] = {"--model", model, NULL};
+    /* A fixed threshold, chosen for the server: no default error budget. */
+    const char *more[] = {"--model", model, "--proxy-max-error-rate", "0", NULL};
     server_with(&s, more);
     char *a = chat("How do I reset my password?", 0),
          *near = chat("How can I reset my password?", 0),

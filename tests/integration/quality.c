@@ -25,7 +25,7 @@ START_TEST(sampled_fraction_is_the_sample_rate)
 {
     tu_server_t s;
     tu_server_start(&s, NULL);
-    json_decref(call(s.port, "PUT", "/v1/namespaces/q", "{\"sample_rate\":0.2}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/q", "{\"validation_budget\":1,\"sample_rate\":0.2}", 200));
     json_decref(call(s.port, "POST", "/v1/store",
                      "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\",\"response\":1}", 201));
     int n = 2000, marked = 0;
@@ -41,7 +41,7 @@ START_TEST(sampled_fraction_is_the_sample_rate)
     ck_assert_int_ge(marked, 328);
     ck_assert_int_le(marked, 472);
     /* sample_rate 0 marks nothing. */
-    json_decref(call(s.port, "PUT", "/v1/namespaces/q", "{\"sample_rate\":0}", 200));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/q", "{\"validation_budget\":1,\"sample_rate\":0}", 200));
     for (int i = 0; i < 200; i++) {
         json_t *j = call(s.port, "POST", "/v1/lookup",
                          "{\"namespace\":\"q\",\"model\":\"m\",\"prompt\":\"p\"}", 200);
@@ -55,7 +55,8 @@ END_TEST
 START_TEST(first_semantic_hits_of_a_scope_are_always_validated)
 {
     tu_server_t s;
-    const char *args[] = {"--validate-first", "3", "--sample-rate", "0", NULL};
+    const char *args[] = {"--validate-first", "3", "--sample-rate", "0", "--validation-budget", "1",
+                          NULL};
     tu_server_start(&s, args);
     json_decref(call(
         s.port, "POST", "/v1/store",
@@ -83,7 +84,7 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     tu_server_t s;
     tu_server_start(&s, NULL);
     json_decref(call(s.port, "PUT", "/v1/namespaces/v",
-                     "{\"sample_rate\":1,\"invalidate_on_wrong\":false}", 200));
+                     "{\"validation_budget\":1,\"sample_rate\":1,\"invalidate_on_wrong\":false}", 200));
     json_decref(
         call(s.port, "POST", "/v1/store",
              "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of France\","
@@ -149,7 +150,7 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     json_decref(j);
     /* Feedback by key with a verdict; with invalidation on, the entry goes. */
     json_decref(call(s.port, "PUT", "/v1/namespaces/v",
-                     "{\"sample_rate\":0,\"invalidate_on_wrong\":true}", 200));
+                     "{\"validation_budget\":1,\"sample_rate\":0,\"invalidate_on_wrong\":true}", 200));
     j = call(s.port, "POST", "/v1/lookup",
              "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
              "France\",\"embedding\":[1,0,0]}",
@@ -203,7 +204,8 @@ END_TEST
 START_TEST(bad_feedback_and_a_full_pending_table)
 {
     tu_server_t s;
-    const char *args[] = {"--validation-pending", "2", "--sample-rate", "1", NULL};
+    const char *args[] = {"--validation-pending", "2", "--sample-rate", "1",
+                          "--validation-budget", "1", NULL};
     tu_server_start(&s, args);
     json_decref(call(s.port, "POST", "/v1/store",
                      "{\"model\":\"m\",\"prompt\":\"p\",\"response\":1}", 201));
@@ -237,7 +239,7 @@ START_TEST(bad_feedback_and_a_full_pending_table)
                      "{\"key\":\"00000000000000000000000000000000\",\"fresh_response\":1}", 404));
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"compare\":\"semantic\"}", 400));
     json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"delivery\":\"webhook\"}", 400));
-    json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"sample_rate\":1.5}", 400));
+    json_decref(call(s.port, "PUT", "/v1/namespaces/default", "{\"validation_budget\":1,\"sample_rate\":1.5}", 400));
     tu_server_destroy(&s);
 }
 END_TEST
