@@ -202,6 +202,7 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     char *b = chat("slowly, please", 1);
     resp_t r = post(s.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
     ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    wait_stored(s.port, &r);
     resp_free(&r);
     uint64_t t0 = sc_mono_ns();
     r = post(s.port, "/v1/chat/completions", KEY_A, b);
@@ -216,6 +217,7 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     /* The default replays at once. */
     t0 = sc_mono_ns();
     r = post(srv.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
+    wait_stored(srv.port, &r);
     resp_free(&r);
     t0 = sc_mono_ns();
     r = post(srv.port, "/v1/chat/completions", KEY_A, b);
