@@ -237,5 +237,9 @@ else
   grep '"name": "qqp_replay"' "$OUT/previous.jsonl" >> "$RES" 2>/dev/null || true
 fi
 
+# ---- the proxy: hits against nginx's proxy_cache, what a miss adds (own file) ----------
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done   # nothing else on the cores
+BUILD=$BUILD bench/proxy_bench.sh "$OUT/proxy.jsonl"
+
 python3 bench/report.py "$RES" BENCHMARKS.md "$OUT/latency-throughput.png"
 echo "wrote BENCHMARKS.md and $OUT/" >&2
