@@ -228,6 +228,66 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
 }
 END_TEST
 
+/* The "response" objects of a Responses stream's events, in order (at most 'max'). */
+static int response_objects(const char *body, json_t **out, int max)
+{
+    int n = 0;
+    for (const char *p = strstr(body, "data: "); p && n < max; p = strstr(p + 6, "data: ")) {
+        const char *e = strchr(p, '\n');
+        json_t *ev = json_loadb(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6), 0, NULL);
+        json_t *r = json_object_get(ev, "response");
+        if (json_is_object(r))
+            out[n++] = json_incref(r);
+        json_decref(ev);
+    }
+    return n;
+}
+
+START_TEST(a_streamed_responses_hit_has_its_own_id_time_model_and_metadata)
+{
+    const char *fmt = "{\"model\":\"gpt-4.1\",\"input\":\"whose response is it\",\"stream\":true%s}";
+    char first[256], second[256], plain[256];
+    snprintf(first, sizeof(first), fmt, ",\"metadata\":{\"who\":\"first\"},\"user\":\"u1\"");
+    snprintf(second, sizeof(second), fmt, ",\"metadata\":{\"who\":\"second\"}");
+    snprintf(plain, sizeof(plain), fmt, "");
+    resp_t miss = post(srv.port, "/v1/responses", KEY_A, first);
+    ck_assert_str_eq(hdr(&miss, "X-Cache"), "MISS");
+    wait_stored(srv.port, &miss);
+    json_t *m[8], *h[8];
+    int nm = response_objects(miss.body, m, 8);
+    ck_assert_int_eq(nm, 3); /* created, in_progress, completed */
+    const char *miss_id = json_string_value(json_object_get(m[0], "id"));
+    json_int_t miss_at = json_integer_value(json_object_get(m[0], "created_at"));
+    const char *metas[] = {"{\"who\":\"second\"}", "{}"};
+    const char *bodies[] = {second, plain};
+    for (int k = 0; k < 2; k++) {
+        resp_t hit = post(srv.port, "/v1/responses", KEY_A, bodies[k]);
+        ck_assert_str_eq(hdr(&hit, "X-Cache"), "HIT");
+        ck_assert(hit.complete);
+        ck_assert_int_eq(tu_count(hit.body, "data: "), tu_count(miss.body, "data: "));
+        ck_assert_int_eq(response_objects(hit.body, h, 8), nm);
+        const char *id = json_string_value(json_object_get(h[0], "id"));
+        ck_assert(id && strncmp(id, "resp_", 5) == 0 && strcmp(id, miss_id) != 0);
+        json_t *want_meta = json_loads(metas[k], 0, NULL);
+        for (int i = 0; i < nm; i++) { /* every event's object: one id, time, model, metadata */
+            ck_assert_str_eq(json_string_value(json_object_get(h[i], "id")), id);
+            ck_assert_int_ge(json_integer_value(json_object_get(h[i], "created_at")), miss_at);
+            ck_assert_str_eq(json_string_value(json_object_get(h[i], "model")), "gpt-4.1");
+            ck_assert(json_equal(json_object_get(h[i], "metadata"), want_meta));
+            ck_assert(json_is_null(json_object_get(h[i], "user"))); /* not the first's "u1" */
+            ck_assert(json_equal(json_object_get(h[i], "output"), json_object_get(m[i], "output")));
+        }
+        json_decref(want_meta);
+        for (int i = 0; i < nm; i++)
+            json_decref(h[i]);
+        resp_free(&hit);
+    }
+    for (int i = 0; i < nm; i++)
+        json_decref(m[i]);
+    resp_free(&miss);
+}
+END_TEST
+
 /* ---- beside the native API ------------------------------------------------------------ */
 
 START_TEST(proxied_entries_are_ordinary_entries)
@@ -290,6 +350,7 @@ int main(void)
     tcase_add_test(tc, two_hundred_concurrent_streams_lose_and_reorder_nothing);
     tcase_add_test(tc, a_slow_client_pauses_the_upstream_and_loses_nothing);
     tcase_add_test(tc, a_streamed_hit_replays_at_the_recorded_pace_when_asked);
+    tcase_add_test(tc, a_streamed_responses_hit_has_its_own_id_time_model_and_metadata);
     tcase_add_test(tc, proxied_entries_are_ordinary_entries);
     suite_add_tcase(s, tc);
     return tu_run(s);
