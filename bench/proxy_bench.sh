@@ -93,20 +93,7 @@ request = function()
   return wrk.format("POST", "/v1/chat/completions", headers, bodies[i])
 end
 LUA
-wrk_json() { # wrk --latency output -> {"rate", "latency_us"}
-  python3 - "$1" <<'PY'
-import json, re, sys
-t = sys.argv[1]
-def us(s):
-    v, u = re.match(r"([\d.]+)(us|ms|s)", s).groups()
-    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
-lat = {m[0]: us(m[1]) for m in re.findall(r"\s+(50|75|90|99)%\s+(\S+)", t)}
-non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-print(json.dumps({"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
-                  "latency_us": {"p50": lat["50"], "p90": lat["90"], "p99": lat["99"]},
-                  "errors": int(non2xx.group(1)) if non2xx else 0}))
-PY
-}
+wrk_json() { python3 bench/wrk_json.py "$1"; }   # wrk --latency output -> {"rate", "latency_us"}
 # Every body once through each (misses, stored), then checks both now hit.
 for port in "$SC" "$NG"; do
   wrk -t1 -c1 -d2s -s "$tmp/post.lua" "http://127.0.0.1:$port" >/dev/null
