@@ -288,6 +288,33 @@ START_TEST(a_streamed_responses_hit_has_its_own_id_time_model_and_metadata)
 }
 END_TEST
 
+/* The answer goes out before the store commits; a shutdown right after it
+ * still waits for the commit (the loop's pending work), so nothing is lost. */
+START_TEST(a_shutdown_right_after_a_miss_keeps_its_entry)
+{
+    tu_server_t s;
+    const char *more[] = {"--sync", "full", NULL};
+    server_with(&s, more);
+    char *b = chat("kept across a restart", 1);
+    resp_t r = post(s.port, "/v1/chat/completions", KEY_A, b);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    ck_assert(r.complete);
+    ck_assert_int_eq(tu_server_stop(&s, SIGTERM), 0);
+    tu_server_restart(&s);
+    char path[320];
+    snprintf(path, sizeof(path), "/v1/entries/%s", hdr(&r, "X-Semcached-Key"));
+    resp_t e = http(s.port, "GET", path, NULL, NULL);
+    ck_assert_int_eq(e.status, 200);
+    resp_free(&e);
+    resp_free(&r);
+    r = post(s.port, "/v1/chat/completions", KEY_A, b);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    resp_free(&r);
+    free(b);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 /* ---- beside the native API ------------------------------------------------------------ */
 
 START_TEST(proxied_entries_are_ordinary_entries)
@@ -351,6 +378,7 @@ int main(void)
     tcase_add_test(tc, a_slow_client_pauses_the_upstream_and_loses_nothing);
     tcase_add_test(tc, a_streamed_hit_replays_at_the_recorded_pace_when_asked);
     tcase_add_test(tc, a_streamed_responses_hit_has_its_own_id_time_model_and_metadata);
+    tcase_add_test(tc, a_shutdown_right_after_a_miss_keeps_its_entry);
     tcase_add_test(tc, proxied_entries_are_ordinary_entries);
     suite_add_tcase(s, tc);
     return tu_run(s);
