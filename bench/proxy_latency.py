@@ -3,15 +3,16 @@
 
 Starts tests/mock_upstream.py and semcached (exact-only, its upstreams the
 mock) on free loopback ports, then sends N sequential requests with distinct
-prompts (every one a miss, looked up, forwarded, recorded and stored) twice:
-straight to the mock and through semcached. Reported:
+prompts (every one a miss, looked up, forwarded, recorded and stored),
+alternately straight to the mock and through semcached. Reported:
   * streamed: time from the request's last byte to the first event's first
     byte ("data:"), with X-Mock-First-Byte-Delay-Ms 0 -- the time to first
     token the proxy adds;
-  * plain: the whole request, to the end of the body -- which through the
-    proxy includes the entry's commit (the answer ends once it is stored).
+  * plain: the whole request, to the end of the body (the store's commit
+    follows the answer, so --sync full costs the client nothing).
 Standard library only; one connection per request, as an SDK without
 keep-alive would. Usage: bench/proxy_latency.py [-n 200] [--sync full|none]
+[--json] (--json: one JSON line per kind, for bench/run.sh)
 """
 import argparse, json, os, socket, statistics, subprocess, sys, tempfile, time
 
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("-n", type=int, default=200)
     ap.add_argument("--sync", default="full", choices=["full", "periodic", "none"])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sc-proxy-latency-")
     mock = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests/mock_upstream.py"), "--port", "0"],
@@ -78,25 +80,30 @@ def main():
             except OSError:
                 time.sleep(0.02)
         run = str(time.time())
-        out = {}
+        out = {(s, n): ([], []) for s in (True, False) for n in ("direct", "proxy")}
         for stream in (True, False):
-            for name, p in (("direct", mport), ("proxy", port)):
-                firsts, totals = [], []
-                for i in range(a.n):
+            for i in range(a.n):  # A B A B: both sides see the same machine
+                for name, p in (("direct", mport), ("proxy", port)):
                     body = {"model": "gpt-4o-mini", "stream": stream,
                             "messages": [{"role": "user", "content": "q %s %s %d %s" % (name, stream, i, run)}]}
                     f, t = request(p, body, stream)
-                    firsts.append(f)
-                    totals.append(t)
-                out[(stream, name)] = (firsts, totals)
+                    out[(stream, name)][0].append(f)
+                    out[(stream, name)][1].append(t)
         for stream in (True, False):
             kind = "streamed: first event" if stream else "plain: whole request"
             d, x = out[(stream, "direct")], out[(stream, "proxy")]
             idx = 0 if stream else 1
             dm, xm = statistics.median(d[idx]), statistics.median(x[idx])
+            d99, x99 = pct(d[idx], 99), pct(x[idx], 99)
+            if a.json:
+                print(json.dumps({"name": "proxy_latency_stream_ttfb" if stream else "proxy_latency_plain",
+                                  "n": a.n, "sync": a.sync,
+                                  "direct_ms": {"p50": dm * 1e3, "p99": d99 * 1e3},
+                                  "proxy_ms": {"p50": xm * 1e3, "p99": x99 * 1e3},
+                                  "added_ms": {"p50": (xm - dm) * 1e3, "p99": (x99 - d99) * 1e3}}))
+                continue
             print("%-24s direct p50 %.3f ms p99 %.3f ms | proxy p50 %.3f ms p99 %.3f ms | added p50 %.3f ms p99 %.3f ms"
-                  % (kind, dm * 1e3, pct(d[idx], 99) * 1e3, xm * 1e3, pct(x[idx], 99) * 1e3,
-                     (xm - dm) * 1e3, (pct(x[idx], 99) - pct(d[idx], 99)) * 1e3))
+                  % (kind, dm * 1e3, d99 * 1e3, xm * 1e3, x99 * 1e3, (xm - dm) * 1e3, (x99 - d99) * 1e3))
     finally:
         sc.terminate()
         mock.terminate()

@@ -133,18 +133,7 @@ sleep 0.3
 # /delay answers after 2 ms (nginx's echo module), so the percentiles reflect
 # the tool's clock and histogram rather than the machine's noise.
 start_nginx 1
-wrk_json() { # wrk --latency output -> the JSON fields semcached-bench prints
-  python3 - "$1" <<'PY'
-import json, re, sys
-t = sys.argv[1]
-def us(s):
-    v, u = re.match(r"([\d.]+)(us|ms|s)", s).groups()
-    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
-lat = {m[0]: us(m[1]) for m in re.findall(r"\s+(50|75|90|99)%\s+(\S+)", t)}
-print(json.dumps({"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
-                  "latency_us": {"p50": lat["50"], "p90": lat["90"], "p99": lat["99"]}}))
-PY
-}
+wrk_json() { python3 bench/wrk_json.py "$1"; }   # wrk --latency output -> {"rate", "latency_us"}
 for _ in $(seq "$REPS"); do
   for path in /hit.json /delay; do
     tag=$([ "$path" = /delay ] && echo delay || echo static)
@@ -236,6 +225,10 @@ if [ "${REPLAY:-1}" = 1 ]; then
 else
   grep '"name": "qqp_replay"' "$OUT/previous.jsonl" >> "$RES" 2>/dev/null || true
 fi
+
+# ---- the proxy: hits against nginx's proxy_cache, what a miss adds (own file) ----------
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done   # nothing else on the cores
+BUILD=$BUILD bench/proxy_bench.sh "$OUT/proxy.jsonl"
 
 python3 bench/report.py "$RES" BENCHMARKS.md "$OUT/latency-throughput.png"
 echo "wrote BENCHMARKS.md and $OUT/" >&2

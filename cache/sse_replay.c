@@ -5,6 +5,7 @@
 #include "sc_proxy_entry.h"
 #include "sse_json.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,30 @@ void sc_proxy_replay_free(sc_proxy_replay_t *rp)
 {
     free(rp->model_json);
     rp->model_json = NULL;
+    for (size_t i = 0; i < sizeof(rp->echo_json) / sizeof(rp->echo_json[0]); i++) {
+        free(rp->echo_json[i]);
+        rp->echo_json[i] = NULL;
+    }
+}
+
+int sc_proxy_replay_echo(sc_proxy_replay_t *rp, const char *body, size_t len)
+{
+    static const char *const echoed[] = SC_PROXY_ECHOED;
+    if (rp->api != SC_API_OPENAI_RESPONSES)
+        return 0;
+    json_t *req = json_loadb(body, len, 0, NULL);
+    int rc = 0;
+    for (size_t i = 0; json_is_object(req) && i < sizeof(echoed) / sizeof(echoed[0]) && !rc; i++) {
+        json_t *v = json_object_get(req, echoed[i]);
+        json_t *dflt = v ? NULL : strcmp(echoed[i], "metadata") == 0 ? json_object() : json_null();
+        free(rp->echo_json[i]);
+        rp->echo_json[i] = json_dumps(v ? v : dflt, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(dflt);
+        if (!rp->echo_json[i])
+            rc = SC_ENOMEM;
+    }
+    json_decref(req);
+    return rc;
 }
 
 /* Rewrites 'data' into 'out'; SC_EINVAL (nothing appended) when it is not
@@ -68,15 +93,21 @@ void sc_proxy_replay_free(sc_proxy_replay_t *rp)
 static int rewrite(const sc_proxy_replay_t *rp, const char *data, size_t len, sc_buf_t *out)
 {
     static const char *const nest[] = {"message", "response", NULL};
+    static const char *const echoed[] = SC_PROXY_ECHOED;
     char id[72];
     size_t idn = (size_t)snprintf(id, sizeof(id), "\"%s\"", rp->id);
-    sc__json_repl_t repl[4] = {
+    sc__json_repl_t repl[8] = {
         {"id", {id, idn}},
         {"created", {rp->created, strlen(rp->created)}},
         {"created_at", {rp->created, strlen(rp->created)}},
-        {"model", {rp->model_json, rp->model_json ? strlen(rp->model_json) : 0}},
     };
-    return sc__json_rewrite(data, data + len, repl, rp->model_json ? 4 : 3, nest, out);
+    size_t n = 3;
+    if (rp->model_json)
+        repl[n++] = (sc__json_repl_t){"model", {rp->model_json, strlen(rp->model_json)}};
+    for (size_t i = 0; i < sizeof(echoed) / sizeof(echoed[0]); i++)
+        if (rp->echo_json[i])
+            repl[n++] = (sc__json_repl_t){echoed[i], {rp->echo_json[i], strlen(rp->echo_json[i])}};
+    return sc__json_rewrite(data, data + len, repl, n, nest, out);
 }
 
 int sc_proxy_rewrite_body(const sc_proxy_replay_t *rp, const char *body, size_t len, sc_buf_t *out)

@@ -117,6 +117,11 @@ void sc_route_allow(uint64_t methods, char *out, size_t cap);
 void sc_api_on_request(void *worker, sc_conn_t *c, const sc_http_request_t *req);
 /* Records every response in the loop's metrics shard under its label. */
 void sc_api_on_response(void *worker, int tag, int status, uint64_t dur_ns);
+/* sc_http_handler_t.on_refused: a proxied route's request the HTTP layer
+ * refuses (a body over --max-body-bytes...) is answered in the upstream
+ * API's error shape; 0 (the layer's problem+json) for the others. */
+int sc_api_on_refused(void *worker, sc_conn_t *c, const sc_http_request_t *req, int status,
+                      const char *detail);
 
 /* ---- handlers, by family ------------------------------------------------- */
 

@@ -231,6 +231,19 @@ void sc_api_on_request(void *worker, sc_conn_t *c, const sc_http_request_t *req)
     m.route->handler(&call);
 }
 
+int sc_api_on_refused(void *worker, sc_conn_t *c, const sc_http_request_t *req, int status,
+                      const char *detail)
+{
+    (void)worker;
+    sc_route_match_t m;
+    if (sc_route_match(sc_routes, sc_n_routes, req->path, req->method, &m) != SC_ROUTE_FOUND ||
+        !(m.flags & SC_ROUTE_PROXY))
+        return 0;
+    sc_conn_set_tag(c, (int)m.route->label);
+    sc_proxy_refuse(c, req, status, detail);
+    return 1;
+}
+
 void sc_api_on_response(void *worker, int tag, int status, uint64_t dur_ns)
 {
     sc_worker_t *w = worker;

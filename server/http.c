@@ -356,6 +356,20 @@ static void answer_error(sc_conn_t *c, uint64_t started_ns, int status, const ch
     sc_conn_problem(c, status, slug, detail);
 }
 
+/* A request refused after its head was read goes to the handler's
+ * on_refused first (the body so far is left out). 1 when it answered. */
+static int refused_by_handler(sc_conn_t *c, int status, const char *detail)
+{
+    sc_http_request_t req;
+    if (!c->head_read || !c->hl->h.on_refused || sc__http_request_build(c, &req))
+        return 0;
+    req.body = (sc_slice_t){"", 0};
+    c->tag = -1;
+    c->responded = 0;
+    c->started_ns = c->request_started_ns;
+    return c->hl->h.on_refused(c->hl->h.ctx, c, &req, status, detail) && c->responded;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     sc_conn_t *c = t->data;
@@ -487,7 +501,8 @@ static void conn_process(sc_conn_t *c)
             const char *detail = c->err_detail ? c->err_detail : http_errno_description(e);
             c->keep_alive = 0;
             c->close_after_write = 1;
-            answer_error(c, c->request_started_ns, status, error_slug(status), detail);
+            if (!refused_by_handler(c, status, detail))
+                answer_error(c, c->request_started_ns, status, error_slug(status), detail);
             break;
         }
         if (n < avail) /* cannot happen without an error or pause; be safe */

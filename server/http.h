@@ -62,6 +62,14 @@ typedef struct {
     void (*on_request)(void *ctx, sc_conn_t *c, const sc_http_request_t *req);
     void (*on_response)(void *ctx, int tag, int status, uint64_t dur_ns);
     void *ctx; /* passed back; must outlive the loop */
+    /* May be NULL: a request the layer refuses once its head was read (411,
+     * 413, 505), offered before the layer's own problem+json so that a
+     * route can answer in its API's shape. 'req' has the method, path and
+     * headers, no body; 'detail' is static. Returns 1 when it answered with
+     * sc_conn_respond (at once), 0 for the default. The connection closes
+     * after the answer either way. */
+    int (*on_refused)(void *ctx, sc_conn_t *c, const sc_http_request_t *req, int status,
+                      const char *detail);
 } sc_http_handler_t;
 
 typedef struct {

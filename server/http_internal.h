@@ -50,6 +50,7 @@ struct sc_conn_s {
     int send_continue;     /* answer Expect: 100-continue before the body */
     int in_message;        /* first byte seen, message not complete */
     int request_ready;     /* message complete, parser paused */
+    int head_read;         /* the request line and headers are complete */
     int err_status;        /* set by a callback to fail the request */
     const char *err_detail;
     int keep_alive;

@@ -67,6 +67,7 @@ static int on_message_begin(http_parser *p)
     c->header_bytes = 0;
     c->content_type_json = 1;
     c->send_continue = 0;
+    c->head_read = 0;
     c->in_message = 1;
     return 0;
 }
@@ -166,6 +167,7 @@ static int on_headers_complete(http_parser *p)
 {
     sc_conn_t *c = p->data;
     finish_header(c);
+    c->head_read = 1;
     const sc_http_limits_t *lim = &c->hl->lim;
     int has_clen = 0, expect_continue = 0;
     for (size_t i = 0; i < c->n_hrefs; i++) {

@@ -37,13 +37,17 @@ static px_provider_t provider_of(const sc_http_request_t *r)
 /* The error type each provider's SDK maps a status to. */
 static void error_body(px_provider_t provider, int status, const char *message, sc_buf_t *b)
 {
-    const char *openai =
-        status == 400 || status == 401 || status == 404 ? "invalid_request_error" : "server_error";
-    const char *anthropic = status == 400   ? "invalid_request_error"
-                            : status == 401 ? "authentication_error"
-                            : status == 503 ? "overloaded_error"
-                                            : "api_error";
+    const char *openai = status == 400 || status == 401 || status == 404 || status == 411 ||
+                                 status == 413
+                             ? "invalid_request_error"
+                             : "server_error";
+    const char *anthropic = status == 400 || status == 411 ? "invalid_request_error"
+                            : status == 401                ? "authentication_error"
+                            : status == 413                ? "request_too_large"
+                            : status == 503                ? "overloaded_error"
+                                                           : "api_error";
     const char *code = status == 401   ? "invalid_semcached_token"
+                       : status == 413 ? "request_too_large"
                        : status == 502 ? "upstream_unreachable"
                        : status == 503 ? "proxy_busy"
                        : status == 504 ? "upstream_timeout"
@@ -63,14 +67,18 @@ static void error_body(px_provider_t provider, int status, const char *message, 
         sc_buf_puts(b, "null}}");
 }
 
-void sc_proxy_deny(sc_conn_t *c, const sc_http_request_t *req, int status)
+void sc_proxy_refuse(sc_conn_t *c, const sc_http_request_t *req, int status, const char *message)
 {
     sc_buf_t b = {0};
-    error_body(provider_of(req), status,
-               "semcached needs its token in X-Semcached-Token on proxied routes (--auth-token)",
-               &b);
+    error_body(provider_of(req), status, message, &b);
     sc_conn_respond(c, status, SC_JSON_CT, NULL, b.data ? b.data : "", b.len);
     sc_buf_free(&b);
+}
+
+void sc_proxy_deny(sc_conn_t *c, const sc_http_request_t *req, int status)
+{
+    sc_proxy_refuse(c, req, status,
+                    "semcached needs its token in X-Semcached-Token on proxied routes (--auth-token)");
 }
 
 void px_fallback(sc_proxy_t *p, sc_pxf_t why)

@@ -54,6 +54,10 @@ void sc_proxy_destroy(sc_proxy_t *p);
 /* Answers 'status' (401) for a proxied route whose X-Semcached-Token is
  * missing or wrong, in the error shape of the API 'req' is for. */
 void sc_proxy_deny(sc_conn_t *c, const sc_http_request_t *req, int status);
+/* Answers 'status' with 'message' for a proxied request the HTTP layer
+ * refused (413 for a body over --max-body-bytes: Anthropic's
+ * request_too_large), in the error shape of the API 'req' is for. */
+void sc_proxy_refuse(sc_conn_t *c, const sc_http_request_t *req, int status, const char *message);
 
 /* The fallback counters, for /metrics. */
 void sc_proxy_fallbacks(const sc_proxy_t *p, uint64_t out[SC_PXF_COUNT]);

@@ -148,13 +148,6 @@ static void respond_prepared(px_t *px)
                m->answer.len);
 }
 
-/* after_store: the fetched inputs are committed, so the answer goes out. */
-static void answer_stored(px_t *px)
-{
-    respond_prepared(px);
-    px_free(px);
-}
-
 /* Stores every fetched input under its own key (no text: exact only). */
 static void store_fetched(px_t *px, emb_t *m)
 {
@@ -209,11 +202,8 @@ static void collected(px_t *px)
         px_respond(px, (int)call->status, ct ? ct : SC_JSON_CT, h.data,
                    px->body.data ? px->body.data : "", px->body.len);
     } else if (prepare(px, m, &usage, h.data) == 0) {
-        store_fetched(px, m);
-        if (px->stores_pending) /* answered at commit: the next request finds them */
-            px->after_store = answer_stored;
-        else
-            respond_prepared(px);
+        store_fetched(px, m); /* queued (copied) first: m->e borrows from the request */
+        respond_prepared(px); /* without waiting for the commit */
     }
     sc_buf_free(&h);
 }

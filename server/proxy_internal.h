@@ -66,7 +66,7 @@ struct px_s {
     void (*ext_free)(void *ext);
     uint64_t submitted_ns;
     int stores_pending;            /* writes of this answer not yet committed */
-    void (*after_store)(px_t *px); /* then: ends the client's answer and frees */
+    void (*after_store)(px_t *px); /* then: frees px (the client was answered already) */
 
     /* ---- handed over from the client thread (guarded by 'mu') -------------- */
     pthread_mutex_t mu;

@@ -6,8 +6,8 @@
  * answer: 2xx and an object). A hit is served in the form the request asks
  * for: the stored body verbatim, a recorded stream assembled into a body,
  * or events (recorded, or synthesized from a body) replayed with a fresh id
- * and created time and the request's model, all at once or at the recorded
- * pace. */
+ * and created time and the request's model (and for Responses its echoed
+ * fields), all at once or at the recorded pace. */
 #define _GNU_SOURCE
 #include "proxy_internal.h"
 #include "savings.h"
@@ -174,6 +174,8 @@ static int serve_stream(px_t *px, sc_proxy_entry_t *e, const char *headers)
     size_t model_len = px->has_req ? px->req.model_len : 0;
     int rc = sc_proxy_replay_init(&px->rp, px->api, &px->w->rng, sc_now_ms() / 1000, model,
                                   model_len, px->include_usage);
+    if (!rc && px->http)
+        rc = sc_proxy_replay_echo(&px->rp, px->http->body.ptr, px->http->body.len);
     if (rc)
         return rc;
     char ctype[128] = "text/event-stream; charset=utf-8";
@@ -212,12 +214,11 @@ static int serve_stream(px_t *px, sc_proxy_entry_t *e, const char *headers)
  * re-encoded only when a value differs. */
 static int responses_echo(const px_t *px, sc_buf_t *body)
 {
-    static const char *const echoed[] = {"user", "metadata", "safety_identifier",
-                                         "prompt_cache_key", NULL};
+    static const char *const echoed[] = SC_PROXY_ECHOED;
     json_t *req = px->http ? json_loadb(px->http->body.ptr, px->http->body.len, 0, NULL) : NULL;
     json_t *b = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
     int changed = 0, rc = 0;
-    for (int i = 0; echoed[i] && json_is_object(b); i++) {
+    for (size_t i = 0; i < sizeof(echoed) / sizeof(echoed[0]) && json_is_object(b); i++) {
         json_t *want = json_object_get(req, echoed[i]), *have = json_object_get(b, echoed[i]);
         if (!have ||
             (want ? json_equal(want, have)

@@ -8,7 +8,8 @@
  * relayed as soon as the loop runs. Flow control pauses the transfer while
  * the client has more than --proxy-buffer-high bytes unread; a client that
  * leaves during a miss lets the answer finish within
- * --proxy-finish-after-disconnect-ms, to be stored. */
+ * --proxy-finish-after-disconnect-ms, to be stored. The client's answer
+ * never waits for a store's commit. */
 #define _GNU_SOURCE
 #include "proxy_internal.h"
 
@@ -283,8 +284,6 @@ static void finish(px_t *px)
                                   (uint64_t)call->total_us * 1000u);
     if (px->mode == PX_COLLECT) {
         px->collected(px);
-        if (px->stores_pending)
-            return;          /* px->after_store answers and frees */
     } else if (!px->begun) { /* no answer at all (or the client left first: cancelled) */
         int timeout = call->error == SC_ETIMEDOUT;
         if (!px->gone) {
@@ -300,16 +299,22 @@ static void finish(px_t *px)
             sc_conn_stream_abort(px->conn);
         px_release(px);
     } else {
-        /* The answer ends when it is stored: the client's next identical
-         * request must find it (read-your-writes, like the native store). */
+        /* The client's answer ends with the upstream's: it asked the model,
+         * not the cache, so it does not wait for the commit. The store goes
+         * on in the background and px lives until it is committed (the
+         * loop's pending count keeps a drain waiting for it too). */
+        if (px->conn)
+            sc_conn_stream_end(px->conn);
+        px_release(px);
         px_record_end(px);
-        px->after_store = px_end_stream;
-        if (px->stores_pending)
-            return;
-        px_end_stream(px);
-        return;
     }
-    px_free(px);
+    if (px->stores_pending) {
+        uv_timer_stop(&px->timer); /* no flow control or finish window left */
+        px->timer_on = 0;
+        px->after_store = px_free;
+    } else {
+        px_free(px);
+    }
 }
 
 static void px_task(sc_task_t *t)

@@ -412,7 +412,7 @@ static int start_worker(sc_server_t *srv, int i)
     int rc = bind_socket(ctx->cfg.host, port, 1, &fd, &srv->bound_port);
     if (rc)
         return rc;
-    sc_http_handler_t h = {sc_api_on_request, sc_api_on_response, w};
+    sc_http_handler_t h = {sc_api_on_request, sc_api_on_response, w, sc_api_on_refused};
     return sc_worker_init(w, ctx, i, fd, &h);
 }
 

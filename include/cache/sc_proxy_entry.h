@@ -108,7 +108,13 @@ typedef struct {
     int include_usage; /* chat: the request's stream_options.include_usage */
     int usage_sent;    /* chat: a usage chunk went out */
     char chunk_model[128]; /* chat: the last chunk's raw "model" value, for an added usage chunk */
+    char *echo_json[4]; /* responses: SC_PROXY_ECHOED's values for this request as JSON, owned
+                         * (NULL: the stored one stays); see sc_proxy_replay_echo */
 } sc_proxy_replay_t;
+
+/* The request fields a Response object echoes that the key leaves out (they
+ * never change the answer): a hit carries the asking request's values. */
+#define SC_PROXY_ECHOED {"user", "metadata", "safety_identifier", "prompt_cache_key"}
 
 /* Prepares a replay of an entry of 'api': draws the fresh id from the
  * caller's RNG state 'rng' (advanced), stamps 'now_s' (seconds since the
@@ -117,11 +123,17 @@ typedef struct {
 int sc_proxy_replay_init(sc_proxy_replay_t *rp, sc_api_t api, uint64_t *rng, uint64_t now_s,
                          const char *model, size_t model_len, int include_usage);
 void sc_proxy_replay_free(sc_proxy_replay_t *rp);
+/* Responses: the replayed "response" objects echo the request 'body''s
+ * SC_PROXY_ECHOED members (their defaults, null or {}, when it has none)
+ * where the stored ones have them, so no client sees another's metadata.
+ * 0 (nothing to do for other APIs or a body that is not a JSON object) or
+ * SC_ENOMEM. */
+int sc_proxy_replay_echo(sc_proxy_replay_t *rp, const char *body, size_t len);
 
 /* Appends "event: NAME\n" (when named) "data: DATA\n\n" for event 'ev' of
  * the replay to 'out', ready to write: top-level "id", "created",
- * "created_at" and "model" and the same inside a top-level "message" or
- * "response" object are replaced; everything else is copied byte for byte
+ * "created_at" and "model" (and sc_proxy_replay_echo's members) and the
+ * same inside a top-level "message" or "response" object are replaced; everything else is copied byte for byte
  * (tool-call ids and item ids too). Chat: the usage chunk (empty choices,
  * non-null usage) is dropped unless include_usage; when include_usage is
  * asked and the stream had no usage chunk, 'usage' (the entry's, if known)

@@ -405,6 +405,48 @@ START_TEST(malformed_bodies)
 }
 END_TEST
 
+START_TEST(bodies_over_max_body_are_413_in_each_shape)
+{
+    tu_server_t s;
+    const char *more[] = {"--max-body-bytes", "1024", NULL};
+    server_with(&s, more);
+    char big[2048];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    int calls = upstream_calls("/v1/chat/completions");
+    resp_t r = post(s.port, "/v1/chat/completions", KEY_A, big);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_msg(strstr(r.body, "{\"error\":{\"message\":\"request body exceeds") &&
+                      strstr(r.body, "\"type\":\"invalid_request_error\"") &&
+                      strstr(r.body, "\"code\":\"request_too_large\"}}"),
+                  "%s", r.body);
+    resp_free(&r);
+    /* Chunked, so the layer finds out while reading the body. */
+    char *req;
+    ck_assert_int_gt(asprintf(&req,
+                              "POST /v1/messages HTTP/1.1\r\nHost: t\r\n" ANTHROPIC
+                              "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                              strlen(big), big),
+                     0);
+    size_t n;
+    char *raw = tu_raw(s.port, req, strlen(req), 0, 10000, &n);
+    parse_resp(raw, n, &r);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_msg(strstr(r.body, "{\"type\":\"error\",\"error\":{\"type\":\"request_too_large\""),
+                  "%s", r.body);
+    resp_free(&r);
+    free(raw);
+    free(req);
+    /* The native API keeps its problem+json. */
+    r = post(s.port, "/v1/lookup", NULL, big);
+    ck_assert_int_eq(r.status, 413);
+    ck_assert(strstr(r.body, "urn:semcached:problem:body-too-large"));
+    resp_free(&r);
+    ck_assert_int_eq(upstream_calls("/v1/chat/completions"), calls);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 /* ---- what is passed through ------------------------------------------------------------ */
 
 START_TEST(responses_with_state_and_other_paths_pass_through)
@@ -527,6 +569,7 @@ int main(void)
     tcase_add_test(tc, upstream_errors_pass_through_uncached);
     tcase_add_test(tc, upstream_down_or_hanging_is_502_or_504_in_each_shape);
     tcase_add_test(tc, malformed_bodies);
+    tcase_add_test(tc, bodies_over_max_body_are_413_in_each_shape);
     tcase_add_test(tc, responses_with_state_and_other_paths_pass_through);
     tcase_add_test(tc, embeddings_fetch_only_missing_inputs);
     suite_add_tcase(s, tc);

@@ -50,7 +50,8 @@ static inline void miss_then_hit(const char *path, const char *headers, const ch
     ck_assert_int_eq((int)strlen(hdr(miss, "X-Semcached-Key")), 32);
     ck_assert_str_eq(hdr(miss, "Age"), "");
     ck_assert_int_eq(upstream_calls(path), calls + 1);
-    *hit = post(srv.port, path, headers, body); /* at once: the miss ended at its commit */
+    wait_stored(srv.port, miss); /* the answer does not wait for the commit */
+    *hit = post(srv.port, path, headers, body);
     ck_assert_int_eq(hit->status, 200);
     ck_assert_str_eq(hdr(hit, "X-Cache"), "HIT");
     ck_assert_str_eq(hdr(hit, "X-Semcached-Match"), "exact");

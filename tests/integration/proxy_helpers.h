@@ -125,8 +125,8 @@ static inline resp_t post(int port, const char *path, const char *headers, const
 }
 
 /* Waits until the entry a miss's answer named is stored (on a server with
- * --auth-token, 'token'). A miss's answer ends at its commit, so this is for
- * clients that left before the end. */
+ * --auth-token, 'token'). A miss's answer ends with the upstream's, before
+ * the store commits, so a test that wants the next request to hit waits. */
 static inline void wait_stored_token(int port, const resp_t *miss, const char *token)
 {
     char path[320], auth[128] = "";

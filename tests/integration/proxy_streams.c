@@ -202,6 +202,7 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     char *b = chat("slowly, please", 1);
     resp_t r = post(s.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
     ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    wait_stored(s.port, &r);
     resp_free(&r);
     uint64_t t0 = sc_mono_ns();
     r = post(s.port, "/v1/chat/completions", KEY_A, b);
@@ -216,6 +217,7 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     /* The default replays at once. */
     t0 = sc_mono_ns();
     r = post(srv.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
+    wait_stored(srv.port, &r);
     resp_free(&r);
     t0 = sc_mono_ns();
     r = post(srv.port, "/v1/chat/completions", KEY_A, b);
@@ -223,6 +225,93 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     ck_assert_msg((double)(sc_mono_ns() - t0) / 1e6 < 300, "an unpaced replay took long");
     resp_free(&r);
     free(b);
+}
+END_TEST
+
+/* The "response" objects of a Responses stream's events, in order (at most 'max'). */
+static int response_objects(const char *body, json_t **out, int max)
+{
+    int n = 0;
+    for (const char *p = strstr(body, "data: "); p && n < max; p = strstr(p + 6, "data: ")) {
+        const char *e = strchr(p, '\n');
+        json_t *ev = json_loadb(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6), 0, NULL);
+        json_t *r = json_object_get(ev, "response");
+        if (json_is_object(r))
+            out[n++] = json_incref(r);
+        json_decref(ev);
+    }
+    return n;
+}
+
+START_TEST(a_streamed_responses_hit_has_its_own_id_time_model_and_metadata)
+{
+    const char *fmt = "{\"model\":\"gpt-4.1\",\"input\":\"whose response is it\",\"stream\":true%s}";
+    char first[256], second[256], plain[256];
+    snprintf(first, sizeof(first), fmt, ",\"metadata\":{\"who\":\"first\"},\"user\":\"u1\"");
+    snprintf(second, sizeof(second), fmt, ",\"metadata\":{\"who\":\"second\"}");
+    snprintf(plain, sizeof(plain), fmt, "");
+    resp_t miss = post(srv.port, "/v1/responses", KEY_A, first);
+    ck_assert_str_eq(hdr(&miss, "X-Cache"), "MISS");
+    wait_stored(srv.port, &miss);
+    json_t *m[8], *h[8];
+    int nm = response_objects(miss.body, m, 8);
+    ck_assert_int_eq(nm, 3); /* created, in_progress, completed */
+    const char *miss_id = json_string_value(json_object_get(m[0], "id"));
+    json_int_t miss_at = json_integer_value(json_object_get(m[0], "created_at"));
+    const char *metas[] = {"{\"who\":\"second\"}", "{}"};
+    const char *bodies[] = {second, plain};
+    for (int k = 0; k < 2; k++) {
+        resp_t hit = post(srv.port, "/v1/responses", KEY_A, bodies[k]);
+        ck_assert_str_eq(hdr(&hit, "X-Cache"), "HIT");
+        ck_assert(hit.complete);
+        ck_assert_int_eq(tu_count(hit.body, "data: "), tu_count(miss.body, "data: "));
+        ck_assert_int_eq(response_objects(hit.body, h, 8), nm);
+        const char *id = json_string_value(json_object_get(h[0], "id"));
+        ck_assert(id && strncmp(id, "resp_", 5) == 0 && strcmp(id, miss_id) != 0);
+        json_t *want_meta = json_loads(metas[k], 0, NULL);
+        for (int i = 0; i < nm; i++) { /* every event's object: one id, time, model, metadata */
+            ck_assert_str_eq(json_string_value(json_object_get(h[i], "id")), id);
+            ck_assert_int_ge(json_integer_value(json_object_get(h[i], "created_at")), miss_at);
+            ck_assert_str_eq(json_string_value(json_object_get(h[i], "model")), "gpt-4.1");
+            ck_assert(json_equal(json_object_get(h[i], "metadata"), want_meta));
+            ck_assert(json_is_null(json_object_get(h[i], "user"))); /* not the first's "u1" */
+            ck_assert(json_equal(json_object_get(h[i], "output"), json_object_get(m[i], "output")));
+        }
+        json_decref(want_meta);
+        for (int i = 0; i < nm; i++)
+            json_decref(h[i]);
+        resp_free(&hit);
+    }
+    for (int i = 0; i < nm; i++)
+        json_decref(m[i]);
+    resp_free(&miss);
+}
+END_TEST
+
+/* The answer goes out before the store commits; a shutdown right after it
+ * still waits for the commit (the loop's pending work), so nothing is lost. */
+START_TEST(a_shutdown_right_after_a_miss_keeps_its_entry)
+{
+    tu_server_t s;
+    const char *more[] = {"--sync", "full", NULL};
+    server_with(&s, more);
+    char *b = chat("kept across a restart", 1);
+    resp_t r = post(s.port, "/v1/chat/completions", KEY_A, b);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
+    ck_assert(r.complete);
+    ck_assert_int_eq(tu_server_stop(&s, SIGTERM), 0);
+    tu_server_restart(&s);
+    char path[320];
+    snprintf(path, sizeof(path), "/v1/entries/%s", hdr(&r, "X-Semcached-Key"));
+    resp_t e = http(s.port, "GET", path, NULL, NULL);
+    ck_assert_int_eq(e.status, 200);
+    resp_free(&e);
+    resp_free(&r);
+    r = post(s.port, "/v1/chat/completions", KEY_A, b);
+    ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
+    resp_free(&r);
+    free(b);
+    tu_server_destroy(&s);
 }
 END_TEST
 
@@ -288,6 +377,8 @@ int main(void)
     tcase_add_test(tc, two_hundred_concurrent_streams_lose_and_reorder_nothing);
     tcase_add_test(tc, a_slow_client_pauses_the_upstream_and_loses_nothing);
     tcase_add_test(tc, a_streamed_hit_replays_at_the_recorded_pace_when_asked);
+    tcase_add_test(tc, a_streamed_responses_hit_has_its_own_id_time_model_and_metadata);
+    tcase_add_test(tc, a_shutdown_right_after_a_miss_keeps_its_entry);
     tcase_add_test(tc, proxied_entries_are_ordinary_entries);
     suite_add_tcase(s, tc);
     return tu_run(s);

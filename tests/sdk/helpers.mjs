@@ -55,11 +55,32 @@ export function expectCache(response, want) {
   assert.ok(got.startsWith(want), `X-Cache is '${got || '(none)'}', wanted ${want}`);
 }
 
+// Against the proxy: waits until the entry a miss (or a no-cache bypass) named in
+// X-Semcached-Key is stored (every one, for embeddings; given 'marker', holding it:
+// an entry replaced). The proxy answers without waiting for its commit, so a test
+// whose next request must hit waits here first.
+export async function stored(response, marker = '') {
+  if (!EXPECT_CACHE) return;
+  const keys = response.headers.get('x-semcached-key');
+  assert.ok(keys, 'no X-Semcached-Key on the miss');
+  for (const key of keys.split(',')) {
+    const url = new URL(`/v1/entries/${key.trim()}`, response.url);
+    let i = 0;
+    for (; i < 400; i++) {
+      const r = await fetch(url);
+      if (r.status === 200 && (await r.text()).includes(marker)) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(i < 400, `${url} was never stored`);
+  }
+}
+
 // Runs call() twice: the first must be a miss, the second a hit (against the
-// proxy); returns both results for the caller to compare.
+// proxy, once the first is stored); returns both results for the caller to compare.
 export async function twice(call, last) {
   const first = await call();
   expectCache(last(), 'miss');
+  await stored(last());
   const second = await call();
   expectCache(last(), 'hit');
   return [first, second];

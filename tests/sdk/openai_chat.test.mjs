@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  openai, EXPECT_CACHE, prompt, expectedAnswer, twice, expectCache, expectUpstreamCalls, collect, CHAT_TOOL,
+  openai, EXPECT_CACHE, prompt, expectedAnswer, twice, stored, expectCache, expectUpstreamCalls, collect, CHAT_TOOL,
 } from './helpers.mjs';
 
 const MODEL = 'gpt-4o-mini';
@@ -42,6 +42,7 @@ test('chat.completions.create with stream: true yields role, content and finish 
   };
   const first = await run();
   expectCache(first.response, 'miss');
+  await stored(first.response);
   const second = await run();
   expectCache(second.response, 'hit');
   for (const { chunks } of [first, second]) {

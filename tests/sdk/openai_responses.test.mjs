@@ -58,21 +58,32 @@ test('responses.create with stream: true sends the typed events in order', async
   assert.equal(completed.output[0].content[0].text, expectedAnswer(q));
 });
 
-test('the .stream() helper gives finalResponse with output_text', async () => {
+test('the .stream() helper gives finalResponse with output_text, its own id and metadata', async () => {
   const { client, last } = openai();
   const q = prompt('Name a mountain.');
+  let call = 0;
   const [a, b] = await twice(async () => {
-    const stream = client.responses.stream({ model: MODEL, input: q });
+    const metadata = { call: String(++call) }; // not in the key: a hit echoes the asker's
+    const stream = client.responses.stream({ model: MODEL, input: q, metadata });
     let deltas = '';
+    let created;
+    stream.on('response.created', (e) => { created = e.response; });
     stream.on('response.output_text.delta', (e) => { deltas += e.delta; });
     const final = await stream.finalResponse();
-    return { deltas, final };
+    return { deltas, final, created, metadata };
   }, last);
-  for (const { deltas, final } of [a, b]) {
+  for (const { deltas, final, created, metadata } of [a, b]) {
     assert.equal(deltas, expectedAnswer(q));
     assert.equal(final.output_text, expectedAnswer(q));
     assert.equal(final.status, 'completed');
+    assert.equal(final.model, MODEL);
+    assert.equal(created.id, final.id);
+    assert.deepEqual(final.metadata, metadata);
+    assert.deepEqual(created.metadata, metadata);
   }
+  assert.match(b.final.id, /^resp_/);
+  assert.notEqual(b.final.id, a.final.id); // a hit's events carry a fresh id
+  assert.ok(b.final.created_at >= a.final.created_at);
 });
 
 test('a function call, non-streamed and streamed', async () => {

@@ -1,7 +1,7 @@
 // tests/sdk/proxy/cache.test.mjs -- what only semcached's proxy does, seen
 // through the official SDKs (tests/sdk_proxy.sh runs these, never against the
-// mock alone). A miss's answer ends once it is stored, so the next identical
-// request is a hit at once. Two API keys never share an entry; an answer stored streamed
+// mock alone). A miss's answer does not wait for its store, so a test whose next
+// identical request must hit waits for the entry first (stored()). Two API keys never share an entry; an answer stored streamed
 // serves a plain request and the reverse, through each SDK's own parser;
 // Cache-Control no-store / no-cache as per-request headers; a 429 is the
 // SDK's RateLimitError and is not cached; an unreachable upstream is a 502 the
@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import {
-  OpenAI, Anthropic, openai, anthropic, prompt, expectedAnswer, collect, EXPECT_CACHE,
+  OpenAI, Anthropic, openai, anthropic, prompt, expectedAnswer, collect, stored, EXPECT_CACHE,
 } from '../helpers.mjs';
 
 const DOWN_URL = process.env.SC_PROXY_DOWN_URL;
@@ -25,6 +25,7 @@ test('two API keys never share an entry', { skip: !EXPECT_CACHE }, async () => {
   const q = prompt('Whose answer is this?');
   const a = await one.chat.completions.create(chat(q)).withResponse();
   assert.equal(cache(a.response), 'MISS');
+  await stored(a.response);
   const b = await two.chat.completions.create(chat(q)).withResponse();
   assert.equal(cache(b.response), 'MISS');
   assert.notEqual(b.data.id, a.data.id);
@@ -34,6 +35,7 @@ test('two API keys never share an entry', { skip: !EXPECT_CACHE }, async () => {
 
   const x = anthropic({ apiKey: 'sk-ant-one' }).client, y = anthropic({ apiKey: 'sk-ant-two' }).client;
   const m = await x.messages.create(message(q)).withResponse();
+  await stored(m.response);
   assert.equal(cache((await y.messages.create(message(q)).withResponse()).response), 'MISS');
   assert.equal(cache((await x.messages.create(message(q)).withResponse()).response), 'HIT');
 });
@@ -45,6 +47,7 @@ test('a streamed answer serves a plain request, and the reverse, through the SDK
     const s = await client.chat.completions.create(chat(q, { stream: true })).withResponse();
     const chunks = await collect(s.data);
     assert.equal(cache(s.response), 'MISS');
+    await stored(s.response);
     const p = await client.chat.completions.create(chat(q)).withResponse();
     assert.equal(cache(p.response), 'HIT');
     assert.equal(p.data.choices[0].message.content, chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''));
@@ -55,6 +58,7 @@ test('a streamed answer serves a plain request, and the reverse, through the SDK
     const r = prompt('Plain first.');
     const plain = await ant.messages.create(message(r)).withResponse();
     assert.equal(cache(plain.response), 'MISS');
+    await stored(plain.response);
     const stream = ant.messages.stream(message(r));
     const final = await stream.finalMessage();
     assert.equal(cache((await stream.withResponse()).response), 'HIT');
@@ -65,6 +69,7 @@ test('a streamed answer serves a plain request, and the reverse, through the SDK
     const rs = await client.responses.create({ model: 'gpt-4.1', input: t, stream: true }).withResponse();
     const events = await collect(rs.data);
     const done = events.find((e) => e.type === 'response.completed');
+    await stored(rs.response);
     const rp = await client.responses.create({ model: 'gpt-4.1', input: t }).withResponse();
     assert.equal(cache(rp.response), 'HIT');
     assert.equal(rp.data.output_text, expectedAnswer(t));
@@ -79,10 +84,12 @@ test('Cache-Control no-store and no-cache as per-request headers', { skip: !EXPE
   assert.equal(cache(nostore.response), 'BYPASS');
   const first = await client.chat.completions.create(chat(q)).withResponse();
   assert.equal(cache(first.response), 'MISS'); // no-store kept nothing
+  await stored(first.response);
   const fresh = await client.chat.completions.create(chat(q), { headers: { 'Cache-Control': 'no-cache' } })
     .withResponse();
   assert.equal(cache(fresh.response), 'BYPASS');
   assert.notEqual(fresh.data.id, first.data.id); // asked upstream again
+  await stored(fresh.response, fresh.data.id); // replaces the first's
   const hit = await client.chat.completions.create(chat(q)).withResponse();
   assert.equal(cache(hit.response), 'HIT');
   assert.equal(hit.data.id, fresh.data.id); // no-cache stored its fresh answer
