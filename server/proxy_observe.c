@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "observe.h"
 #include "proxy_internal.h"
+#include "savings.h"
 #include "validate.h"
 
 #include <stdlib.h>
@@ -219,8 +220,6 @@ static void on_reinferred(sc_http_call_t *call)
     px_check_t *x = (px_check_t *)call;
     sc_ctx_t *ctx = x->ctx;
     atomic_fetch_add(&ctx->upstream_calls, 1);
-    /* HOOK(dollars): sc_savings_validation(ctx, ns, ns_len, model, model_len,
-     * prompt_tokens, completion_tokens) -- the usage of call->response. */
     if (call->error || call->status < 200 || call->status >= 300 ||
         body_answer((sc_api_t)(uintptr_t)call->data, call->response.data ? call->response.data : "",
                     call->response.len, &x->fresh)) {
@@ -229,6 +228,9 @@ static void on_reinferred(sc_http_call_t *call)
         check_free(x);
         return;
     }
+    /* What the re-inference cost: its answer's usage at the price table's. */
+    sc_savings_validation_answer(ctx, x->v.ns, strlen(x->v.ns), call->body.data, call->body.len,
+                                 call->response.data, call->response.len);
     check_run(x);
 }
 
