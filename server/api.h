@@ -160,6 +160,7 @@ typedef struct {
     char validation_id[SC_VALIDATION_ID_HEX + 1]; /* "" or a validation the caller is asked for
                                                    * (namespace delivery "caller") */
     int skip; /* sc_skip_reason_t why semantic was skipped, or -1 */
+    double threshold; /* the cosine a semantic hit needed (> 1: none could be served) */
 } sc_lookup_out_t;
 
 /* Runs on the loop thread; 'c' is the connection the lookup was for. */
@@ -174,6 +175,11 @@ typedef void (*sc_lookup_then_fn)(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lo
  * failure is a miss (fail-open). */
 void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
                      sc_lookup_then_fn then, void *arg);
+
+/* The native lookup again for a request that waited for a lease
+ * (api_lease.c): exact, then semantic with the vector it already has, with
+ * no lease. 'req' is taken over; 'c' is answered (or held meanwhile). */
+void sc__lookup_rerun(sc_worker_t *w, sc_conn_t *c, sc_request_t *req);
 
 /* A detached write's result, 0 or SC_E* (SC_EFULL, SC_EBUSY, SC_ETOOBIG...),
  * on the store's writer thread or the caller's. */
