@@ -15,6 +15,9 @@
 #include "sc_vec.h"
 
 #define BUCKETS 1024
+/* The most live bytes a flight keeps for its followers (a larger stream is
+ * no longer followed live: its followers wait for the stored entry). */
+#define LOG_MAX ((size_t)16 << 20)
 
 struct sc_fl_wait_s {
     sc_task_t task; /* first member */
@@ -291,10 +294,13 @@ void sc_fl_head(sc_fl_t *f, int status, const char *ctype, int live)
 void sc_fl_bytes(sc_fl_t *f, const char *p, size_t n)
 {
     pthread_mutex_lock(mu_of(f));
-    if (f->live && f->state == SC_FL_RUNNING && sc_buf_append(&f->log, p, n) == 0 && f->waiters)
+    if (f->live && f->state == SC_FL_RUNNING && n) {
+        if (f->log.len + n > LOG_MAX || sc_buf_append(&f->log, p, n)) {
+            f->live = 0; /* followers that began are cut; the others wait for the entry */
+            sc_buf_free(&f->log);
+        }
         news_locked(f);
-    else if (f->live && f->state == SC_FL_RUNNING && n)
-        f->live = 0; /* out of memory: followers wait for the end (or fail) */
+    }
     pthread_mutex_unlock(mu_of(f));
 }
 
