@@ -176,11 +176,6 @@ typedef void (*sc_lookup_then_fn)(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lo
 void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
                      sc_lookup_then_fn then, void *arg);
 
-/* The native lookup again for a request that waited for a lease
- * (api_lease.c): exact, then semantic with the vector it already has, with
- * no lease. 'req' is taken over; 'c' is answered (or held meanwhile). */
-void sc__lookup_rerun(sc_worker_t *w, sc_conn_t *c, sc_request_t *req);
-
 /* A detached write's result, 0 or SC_E* (SC_EFULL, SC_EBUSY, SC_ETOOBIG...),
  * on the store's writer thread or the caller's. */
 typedef void (*sc_store_done_fn)(void *arg, int result);

@@ -334,6 +334,8 @@ static void lookup_hand_back(lookup_wait_t *lw)
     lookup_free(lw);
 }
 
+static void lookup_again(sc_worker_t *w, sc_conn_t *c, sc_request_t *req);
+
 static void lookup_respond(lookup_wait_t *lw)
 {
     if (lw->then) {
@@ -361,7 +363,7 @@ static void lookup_respond(lookup_wait_t *lw)
         maybe_sample(w, req, ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
     } else {
         /* A leased lookup may wait for the store of an identical one. */
-        int lease = req->lease ? sc_lease_on_miss(w, c, req) : -1;
+        int lease = req->lease ? sc_lease_on_miss(w, c, req, lookup_again) : SC_LEASE_NONE;
         if (lease == SC_LEASE_WAITING) {
             lookup_free(lw);
             return;
@@ -630,7 +632,9 @@ void sc_api_lookup(const sc_call_t *a)
     lookup_run(a->w, a->c, &req, threshold, &ns);
 }
 
-void sc__lookup_rerun(sc_worker_t *w, sc_conn_t *c, sc_request_t *req)
+/* The lookup again for a leased request that waited ('req' taken over):
+ * api_lease.c calls it back, with no lease this time. */
+static void lookup_again(sc_worker_t *w, sc_conn_t *c, sc_request_t *req)
 {
     sc_ns_config_t ns;
     sc_namespaces_get(w->ctx->namespaces, req->ns, req->ns_len, &ns);

@@ -19,6 +19,7 @@ typedef struct {
     sc_conn_t *c; /* held */
     sc_request_t req;
     sc_fl_wait_t *wt; /* until detached */
+    sc_lease_again_fn again;
 } lease_wait_t;
 
 static void lease_closed(uv_handle_t *h)
@@ -38,7 +39,7 @@ static void lease_finish(lease_wait_t *lw)
     sc_request_t req = lw->req;
     memset(&lw->req, 0, sizeof(lw->req));
     uv_close((uv_handle_t *)&lw->timer, lease_closed);
-    sc__lookup_rerun(lw->w, c, &req); /* answers, or holds 'c' itself */
+    lw->again(lw->w, c, &req); /* answers, or holds 'c' itself */
     sc_request_free(&req);
     sc_conn_release(c);
 }
@@ -64,7 +65,7 @@ static void lease_timer(uv_timer_t *t)
         lease_finish(lw);
 }
 
-int sc_lease_on_miss(sc_worker_t *w, sc_conn_t *c, sc_request_t *req)
+int sc_lease_on_miss(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, sc_lease_again_fn again)
 {
     sc_ctx_t *ctx = w->ctx;
     if (!ctx->flight)
@@ -87,6 +88,7 @@ int sc_lease_on_miss(sc_worker_t *w, sc_conn_t *c, sc_request_t *req)
     }
     lw->w = w;
     lw->c = c;
+    lw->again = again;
     lw->req = *req;
     memset(req, 0, sizeof(*req));
     sc_conn_hold(c);
