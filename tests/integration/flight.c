@@ -125,6 +125,48 @@ START_TEST(a_hundred_identical_streams_make_one_upstream_call)
 }
 END_TEST
 
+/* A streamed follower gets the events relayed so far at once, then each as
+ * it comes: its first event arrives long before the leader's stream ends. */
+START_TEST(a_streamed_follower_follows_the_live_stream)
+{
+    char *body = chat("followed live", 1);
+    conc_t lead = {srv.port, CHAT, KEY_A "X-Mock-Chunks: 8\r\nX-Mock-Chunk-Delay-Ms: 300\r\n",
+                   body, {0}, 0};
+    pthread_t t0;
+    ck_assert_int_eq(pthread_create(&t0, NULL, one, &lead), 0);
+    usleep(400 * 1000);
+    char *req = request_text("POST", CHAT, KEY_A, body);
+    int fd = tu_connect(srv.port);
+    ck_assert_int_ge(fd, 0);
+    double t1 = now_ms();
+    ck_assert_int_eq(tu_send_all(fd, req, strlen(req)), 0);
+    char buf[65536];
+    size_t n = 0;
+    double first = -1;
+    for (;;) {
+        ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        buf[n] = '\0';
+        if (first < 0 && strstr(buf, "data: "))
+            first = now_ms() - t1;
+    }
+    close(fd);
+    double total = now_ms() - t1;
+    pthread_join(t0, NULL);
+    ck_assert_msg(strstr(buf, "X-Semcached-Coalesced: 1"), "%s", buf);
+    ck_assert(strstr(buf, "data: [DONE]"));
+    /* The leader's stream lasts 2.4 s; this one joined 0.4 s in. */
+    ck_assert_msg(first >= 0 && first < 1000 && total > 1200, "first event %.0f ms, end %.0f ms",
+                  first, total);
+    ck_assert_int_eq(lead.r.status, 200);
+    resp_free(&lead.r);
+    free(req);
+    free(body);
+}
+END_TEST
+
 START_TEST(a_stream_follows_a_plain_leader_and_the_reverse)
 {
     for (int lead_stream = 0; lead_stream < 2; lead_stream++) {
@@ -384,6 +426,7 @@ int main(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, a_hundred_identical_requests_make_one_upstream_call);
     tcase_add_test(tc, a_hundred_identical_streams_make_one_upstream_call);
+    tcase_add_test(tc, a_streamed_follower_follows_the_live_stream);
     tcase_add_test(tc, a_stream_follows_a_plain_leader_and_the_reverse);
     tcase_add_test(tc, followers_of_a_failing_leader_are_still_answered);
     tcase_add_test(tc, a_hanging_leader_is_waited_for_only_coalesce_wait_ms);
