@@ -57,6 +57,17 @@ static void all_at_once(conc_t *c, int n)
     free(t);
 }
 
+/* c[0] (the leader, whose headers slow its upstream down) first, then the
+ * 'n' - 1 others at once while it is in flight. */
+static void lead_then_follow(conc_t *c, int n)
+{
+    pthread_t t0;
+    ck_assert_int_eq(pthread_create(&t0, NULL, one, &c[0]), 0);
+    usleep(150 * 1000);
+    all_at_once(c + 1, n - 1);
+    pthread_join(t0, NULL);
+}
+
 /* The metric line 'line' (name and labels) in /metrics, or -1. */
 static long long metric(int port, const char *line)
 {
@@ -179,11 +190,7 @@ START_TEST(a_stream_follows_a_plain_leader_and_the_reverse)
                         {0}, 0};
         for (int i = 1; i < 6; i++)
             c[i] = (conc_t){srv.port, CHAT, KEY_A, fs, {0}, 0};
-        pthread_t t0;
-        ck_assert_int_eq(pthread_create(&t0, NULL, one, &c[0]), 0);
-        usleep(150 * 1000); /* the leader first */
-        all_at_once(c + 1, 5);
-        pthread_join(t0, NULL);
+        lead_then_follow(c, 6);
         ck_assert_int_eq(upstream_calls(CHAT), calls + 1);
         char want[128], got[128];
         chat_text(c[0].r.body, lead_stream, want, sizeof(want));
@@ -217,11 +224,7 @@ START_TEST(followers_of_a_failing_leader_are_still_answered)
                         {0}, 0};
         for (int i = 1; i < 11; i++)
             c[i] = (conc_t){srv.port, CHAT, KEY_A, body, {0}, 0};
-        pthread_t t0;
-        ck_assert_int_eq(pthread_create(&t0, NULL, one, &c[0]), 0);
-        usleep(150 * 1000);
-        all_at_once(c + 1, 10);
-        pthread_join(t0, NULL);
+        lead_then_follow(c, 11);
         ck_assert_int_eq(c[0].r.status, 500);
         for (int i = 1; i < 11; i++) {
             ck_assert_msg(c[i].r.status == 200 && c[i].r.complete, "follower %d: %d", i,
@@ -249,14 +252,10 @@ START_TEST(a_hanging_leader_is_waited_for_only_coalesce_wait_ms)
     char *body = chat("the leader hangs", 0);
     conc_t c[2] = {{s.port, CHAT, KEY_A "X-Mock-Hang: 1\r\n", body, {0}, 0},
                    {s.port, CHAT, KEY_A, body, {0}, 0}};
-    pthread_t t0;
-    ck_assert_int_eq(pthread_create(&t0, NULL, one, &c[0]), 0);
-    usleep(150 * 1000);
-    one(&c[1]);
+    lead_then_follow(c, 2);
     ck_assert_int_eq(c[1].r.status, 200);
     ck_assert_str_eq(hdr(&c[1].r, "X-Cache"), "MISS"); /* on its own after 300 ms */
     ck_assert(c[1].ms >= 250 && c[1].ms < 2500);
-    pthread_join(t0, NULL);
     ck_assert_int_eq(c[0].r.status, 504);
     resp_free(&c[0].r);
     resp_free(&c[1].r);
