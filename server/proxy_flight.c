@@ -138,10 +138,13 @@ static void follow_wake(void *arg)
     sc_buf_t bytes = {0}, entry = {0};
     if (!px->fl_wait)
         return;
-    int rc = sc_fl_read(px->fl_wait, &v, px->stream ? &bytes : NULL, &entry);
+    /* A Responses stream echoes its request's user and metadata: followers
+     * get the stored entry, with their own (px_serve_hit), not the live bytes. */
+    int live = px->stream && px->api != SC_API_OPENAI_RESPONSES;
+    int rc = sc_fl_read(px->fl_wait, &v, live ? &bytes : NULL, &entry);
     if (rc)
         v.state = SC_FL_FAILED; /* out of memory: as if the leader failed */
-    if (!rc && px->stream && !px->begun && v.head && v.live && v.state != SC_FL_FAILED)
+    if (!rc && live && !px->begun && v.head && v.live && v.state != SC_FL_FAILED)
         begin_live(px, &v);
     if (px->begun && bytes.len)
         px_relay(px, bytes.data, bytes.len);
