@@ -136,7 +136,7 @@ int sc_request_namespace_valid(const char *s, size_t n)
 
 static const char *const lookup_fields[] = {"namespace", "tenant",    "model",     "prompt",
                                             "messages",  "params",    "max_age_s", "embedding",
-                                            "embedder",  "threshold", NULL};
+                                            "embedder",  "threshold", "lease",     NULL};
 static const char *const store_fields[] = {"namespace", "tenant",    "model",    "prompt",
                                            "messages",  "params",    "response", "ttl_s",
                                            "usage",     "embedding", "embedder", NULL};
@@ -403,6 +403,12 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
             FAIL("\"threshold\" must be a cosine similarity in [-1, 1]");
         req->has_threshold = 1;
         req->threshold = json_number_value(threshold);
+    }
+    json_t *lease = json_object_get(root, "lease");
+    if (lease) {
+        if (!json_is_boolean(lease))
+            FAIL("\"lease\" must be true or false");
+        req->lease = json_is_true(lease);
     }
     json_t *embedder = json_object_get(root, "embedder");
     if (embedder) {

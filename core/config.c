@@ -341,6 +341,13 @@ static const opt_t options[] = {
              "client"),
     SIZE_OPT("proxy-buffer-low", 0, 1LL << 30, "256K", proxy_buffer_low,
              "... and resumes it once the waiting output is below this"),
+    INT_OPT("coalesce-wait-ms", 0, 3600000, "30000", coalesce_wait_ms,
+            "a proxied miss identical to (or, semantically, within the serving threshold of) one "
+            "in flight waits this long for that one's answer instead of calling upstream; then, or "
+            "when that call fails, it calls upstream itself; 0 = off"),
+    INT_OPT("lease-ms", 1, 3600000, "30000", lease_ms,
+            "a native lookup with \"lease\": true that misses leads until it stores or this "
+            "passes; identical leased lookups meanwhile wait for that store"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

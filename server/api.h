@@ -172,6 +172,7 @@ typedef struct {
     uint8_t observe_key[SC_KEY_BYTES];
     double observe_similarity;
     sc_buf_t candidate;
+    double threshold; /* the cosine a semantic hit needed (> 1: none could be served) */
 } sc_lookup_out_t;
 
 /* Runs on the loop thread; 'c' is the connection the lookup was for. */

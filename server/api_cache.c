@@ -8,8 +8,9 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "api_cache_internal.h"
-#include "savings.h"
+#include "api_lease.h"
 #include "observe.h"
+#include "savings.h"
 #include "validate.h"
 
 #include <stddef.h>
@@ -308,6 +309,7 @@ static void lookup_hand_back(lookup_wait_t *lw)
     memset(&out, 0, sizeof(out));
     out.result = SC_LR_MISS;
     out.skip = lw->skip;
+    out.threshold = lw->threshold;
     if (sem->searched)
         sc_metrics_similarity(w->metrics, sem->hit, sem->similarity);
     if (lw->skip >= 0)
@@ -343,6 +345,8 @@ static void lookup_hand_back(lookup_wait_t *lw)
     lookup_free(lw);
 }
 
+static void lookup_again(sc_worker_t *w, sc_conn_t *c, sc_request_t *req);
+
 static void lookup_respond(lookup_wait_t *lw)
 {
     if (lw->then) {
@@ -369,7 +373,17 @@ static void lookup_respond(lookup_wait_t *lw)
                        lw->completion_tokens);
         maybe_sample(w, req, ns, sem->key, SC_MATCH_SEMANTIC, sem->similarity, &cand, &b);
     } else {
+        /* A leased lookup may wait for the store of an identical one. */
+        int lease = req->lease ? sc_lease_on_miss(w, c, req, lookup_again) : SC_LEASE_NONE;
+        if (lease == SC_LEASE_WAITING) {
+            lookup_free(lw);
+            return;
+        }
         append_miss(ctx, lw, &b);
+        if (lease == SC_LEASE_GRANTED && b.len) {
+            b.len--; /* reopen the object */
+            sc_buf_puts(&b, ",\"lease\":true}");
+        }
         /* Error budget: a candidate below the learned threshold may be
          * checked instead, so the threshold can come down where that is
          * safe. The caller re-infers on a miss anyway. */
@@ -408,7 +422,8 @@ static void finish_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, doubl
     lookup_wait_t *lw = calloc(1, sizeof(*lw));
     if (!lw) {
         if (then) { /* a miss, as fail-open as the native lookup */
-            sc_lookup_out_t out = {.result = SC_LR_MISS, .req = *req, .skip = skip};
+            sc_lookup_out_t out = {
+                .result = SC_LR_MISS, .req = *req, .skip = skip, .threshold = 2.0};
             memset(req, 0, sizeof(*req));
             then(w, c, then_arg, &out);
             sc_request_free(&out.req);
@@ -520,17 +535,17 @@ int sc__embed_async(sc_worker_t *w, sc_conn_t *c, const sc_model_t *m, sc_reques
 /* ---- POST /v1/lookup ------------------------------------------------------- */
 
 /* The exact lookup, on the loop: 1 and the hit answer in 'b', or 0. */
-static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns_config_t *ns,
+static int exact_lookup(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t *ns,
                         sc_buf_t *b)
 {
-    sc_worker_t *w = a->w;
+    sc_ctx_t *ctx = w->ctx;
     uint64_t now = sc_now_ms();
     sc_entry_t e;
     sc_entry_meta_t meta;
     int hit = 0;
     int rc = sc_store_read_begin(w->reader);
     if (rc) {
-        sc_log(a->ctx->log, SC_WARN, "lookup: cannot begin read (answering miss): %s",
+        sc_log(ctx->log, SC_WARN, "lookup: cannot begin read (answering miss): %s",
                sc_strerror(rc));
         return 0;
     }
@@ -540,7 +555,7 @@ static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns
         if ((e.expires_ms == 0 || now < e.expires_ms) &&
             (!req->has_max_age || age_s <= req->max_age_s)) {
             hit = 1;
-            uint32_t unwritten = sc_store_touch(a->ctx->store, req->key, now);
+            uint32_t unwritten = sc_store_touch(ctx->store, req->key, now);
             append_hit(b, "exact", req->key, &e, meta.hits + (unwritten ? unwritten : 1), now,
                        NULL);
             maybe_sample(w, req, ns, req->key, SC_MATCH_EXACT, 1.0, &e, b);
@@ -548,7 +563,7 @@ static int exact_lookup(const sc_call_t *a, const sc_request_t *req, const sc_ns
                            e.completion_tokens);
         }
     } else if (rc != SC_ENOTFOUND) {
-        sc_log(a->ctx->log, SC_WARN, "lookup: store read failed (answering miss): %s",
+        sc_log(ctx->log, SC_WARN, "lookup: store read failed (answering miss): %s",
                sc_strerror(rc));
     }
     sc_store_read_end(w->reader);
@@ -565,6 +580,40 @@ int sc__parse_request(const sc_call_t *a, sc_req_kind_t kind, sc_request_t *req)
         return -1;
     }
     return 0;
+}
+
+/* The native lookup of a checked request ('req' taken over): exact on the
+ * loop, then semantic (embedding and search on their pools). */
+static void lookup_run(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
+                       const sc_ns_config_t *ns)
+{
+    sc_ctx_t *ctx = w->ctx;
+    sc_buf_t b = {0};
+    if (exact_lookup(w, req, ns, &b)) {
+        sc_metrics_lookup(w->metrics, req->ns, req->ns_len, SC_LR_EXACT_HIT);
+        sc_api_reply_json(c, 200, &b);
+        sc_buf_free(&b);
+        sc_request_free(req);
+        return;
+    }
+    sc_buf_free(&b);
+    int semantic = ns->semantic && req->text.len;
+    int skip = -1;
+    const sc_model_t *model = sc_models_for(&ctx->models, ns);
+    if (semantic && !req->vec && model) {
+        if (!sc_models_available(model))
+            skip = SC_SKIP_UNAVAILABLE; /* its endpoint has not answered yet */
+        else if (!sc__model_fits(model, ns))
+            skip = SC_SKIP_EMBEDDER;
+        else if (sc__embed_async(w, c, model, req,
+                                 &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold}) ==
+                 0)
+            return; /* answered when the embedding is done */
+        else
+            skip = SC_SKIP_QUEUE_FULL;
+    }
+    finish_lookup(w, c, req, threshold, semantic, skip, NULL, NULL);
+    sc_request_free(req);
 }
 
 void sc_api_lookup(const sc_call_t *a)
@@ -593,32 +642,17 @@ void sc_api_lookup(const sc_call_t *a)
         sc_request_free(&req);
         return;
     }
-    sc_buf_t b = {0};
-    if (exact_lookup(a, &req, &ns, &b)) {
-        sc_metrics_lookup(a->w->metrics, req.ns, req.ns_len, SC_LR_EXACT_HIT);
-        sc_api_reply_json(a->c, 200, &b);
-        sc_buf_free(&b);
-        sc_request_free(&req);
-        return;
-    }
-    sc_buf_free(&b);
-    int semantic = ns.semantic && req.text.len;
-    int skip = -1;
-    const sc_model_t *model = sc_models_for(&ctx->models, &ns);
-    if (semantic && !req.vec && model) {
-        if (!sc_models_available(model))
-            skip = SC_SKIP_UNAVAILABLE; /* its endpoint has not answered yet */
-        else if (!sc__model_fits(model, &ns))
-            skip = SC_SKIP_EMBEDDER;
-        else if (sc__embed_async(a->w, a->c, model, &req,
-                                 &(sc__embed_wait_t){.kind = EW_LOOKUP, .threshold = threshold}) ==
-                 0)
-            return; /* answered when the embedding is done */
-        else
-            skip = SC_SKIP_QUEUE_FULL;
-    }
-    finish_lookup(a->w, a->c, &req, threshold, semantic, skip, NULL, NULL);
-    sc_request_free(&req);
+    lookup_run(a->w, a->c, &req, threshold, &ns);
+}
+
+/* The lookup again for a leased request that waited ('req' taken over):
+ * api_lease.c calls it back, with no lease this time. */
+static void lookup_again(sc_worker_t *w, sc_conn_t *c, sc_request_t *req)
+{
+    sc_ns_config_t ns;
+    sc_namespaces_get(w->ctx->namespaces, req->ns, req->ns_len, &ns);
+    req->lease = 0;
+    lookup_run(w, c, req, req->has_threshold ? req->threshold : ns.threshold, &ns);
 }
 
 /* ---- the proxy's lookup ------------------------------------------------------ */
@@ -658,6 +692,7 @@ void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double thr
     sc_lookup_out_t out;
     memset(&out, 0, sizeof(out));
     out.skip = -1;
+    out.threshold = 2.0;
     if (exact_probe(w, req, &ns, &out)) {
         sc_metrics_lookup(w->metrics, req->ns, req->ns_len, SC_LR_EXACT_HIT);
         out.req = *req;

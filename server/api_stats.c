@@ -5,6 +5,7 @@
  * checks /healthz and /readyz. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "flight.h"
 #include "proxy.h"
 #include "savings.h"
 
@@ -186,6 +187,7 @@ static void render_proxy(sc_ctx_t *ctx, sc_buf_t *b)
     family(b, "semcached_proxy_upstream_first_byte_seconds", "histogram",
            "Upstream calls of the proxy, from the transfer's start to the first response byte.");
     upstream_hist(b, "semcached_proxy_upstream_first_byte_seconds", &px, 1);
+    sc_flight_prometheus(ctx->flight, b);
 }
 
 /* ---- the store, the indexes, the models ---------------------------------- */
@@ -733,6 +735,8 @@ void sc_api_stats(const sc_call_t *a)
     sc_quality_foreach(ctx->quality, render_quality_json, &qr);
     sc_buf_puts(&b, "}},");
     sc_savings_stats_json(ctx, &b);
+    sc_buf_puts(&b, ",");
+    sc_flight_stats_json(ctx->flight, &b);
     sc_buf_puts(&b, ",\"fleet\":");
     stats_fleet(ctx, &b);
     stats_dashboard(ctx, &b);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "api_cache_internal.h"
+#include "api_lease.h"
 #include "validate.h"
 
 #include <stdlib.h>
@@ -20,6 +21,7 @@ static void store_complete(sc_pending_t *p)
         sc_pending_failed(p);
     else
         sc_api_reply_key(p->conn, 201, "", p->key);
+    sc_lease_release(p->w->ctx, p->key); /* leased lookups waiting for it look again */
     sc_pending_finish(p);
 }
 

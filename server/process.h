@@ -79,6 +79,7 @@ typedef struct sc_ctx_s {
     sc_http_client_t *vclient;     /* upstream re-inference and webhook posts, or NULL */
     sc_fleet_t *fleet;             /* replication to the other nodes (--redis), or NULL */
     struct sc_proxy_s *proxy;      /* the transparent proxy (proxy.h) */
+    struct sc_flight_s *flight;    /* requests in flight, for single-flight misses (flight.h) */
     char upstream_key[480];        /* from the environment variable --upstream-key-env names */
     char webhook_key[480];         /* from --webhook-key-env */
     _Atomic uint64_t upstream_calls, upstream_failures, webhook_posts, webhook_failures;

@@ -118,6 +118,8 @@ void px_cache_headers(const px_t *px, sc_buf_t *out, const sc_lookup_out_t *hit)
         sc_buf_printf(out, "X-Semcached-Similarity: %.6f\r\n", hit->similarity);
     if (hit->validation_id[0])
         sc_buf_printf(out, "X-Semcached-Validation-Id: %s\r\n", hit->validation_id);
+    if (px->coalesced)
+        sc_buf_puts(out, "X-Semcached-Coalesced: 1\r\n");
 }
 
 /* ---- a px's life -------------------------------------------------------------- */
@@ -156,6 +158,7 @@ static void px_closed(uv_handle_t *h)
 
 void px_free(px_t *px)
 {
+    px_flight_leave(px);
     sc_metrics_proxy_request(px->w->metrics, (int)px->label, (int)px->result);
     if (px->has_req)
         sc_request_free(&px->req);
@@ -270,7 +273,7 @@ static int read_controls(px_t *px, char *tenant, size_t cap, sc_proxy_ctx_t *pct
 
 /* Forwards the client's request; a chat stream to be stored asks upstream
  * for its usage (the relay drops that chunk again for the client). */
-static void forward(px_t *px)
+void px_forward_request(px_t *px)
 {
     sc_buf_t body = {0};
     if (px->store && px->api == SC_API_OPENAI_CHAT && px->stream && !px->include_usage &&
@@ -307,8 +310,10 @@ static void on_lookup(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lookup_out_t *
         return;
     }
     px->store = 1;
+    if (px_flight_join(px, out))
+        return; /* answered from an identical request's answer */
     px_observe_keep(px, out); /* a near miss: observed when the answer is stored */
-    forward(px);
+    px_forward_request(px);
 }
 
 /* Looks the request up with the namespace's threshold; a client's
@@ -362,7 +367,7 @@ void sc_proxy_api(const sc_call_t *a)
     if (rc) { /* not JSON, not self-contained: not the cache's business */
         if (rc == SC_ENOMEM)
             px_fallback(px->proxy, SC_PXF_NOMEM);
-        forward(px);
+        px_forward_request(px);
         return;
     }
     px->req = pr.req; /* moved: pr holds nothing else */
@@ -372,7 +377,7 @@ void sc_proxy_api(const sc_call_t *a)
     if (px->ctl.no_store || px->ctl.no_cache) {
         px->result = SC_PXR_BYPASS;
         px->store = !px->ctl.no_store;
-        forward(px);
+        px_forward_request(px);
         return;
     }
     lookup(px);

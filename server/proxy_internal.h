@@ -97,6 +97,12 @@ struct px_s {
     sc_proxy_replay_t rp;
     size_t next_ev;
     uint64_t replay_t0_ms;
+
+    /* ---- single flight (proxy_flight.c) ------------------------------------ */
+    struct sc_fl_s *flight;       /* leading: the flight identical misses follow */
+    struct sc_fl_wait_s *fl_wait; /* following: our place in a leader's flight */
+    double fl_similarity;         /* ... 1 for an identical request */
+    int coalesced;                /* answered from a leader's answer */
 };
 
 /* ---- proxy.c ---------------------------------------------------------------- */
@@ -124,6 +130,9 @@ void px_end_stream(px_t *px);
  * X-Semcached-Match, -Similarity, Age, -Validation-Id). */
 void px_cache_headers(const px_t *px, sc_buf_t *out, const sc_lookup_out_t *hit);
 void px_fallback(sc_proxy_t *p, sc_pxf_t why);
+/* Forwards a cacheable request upstream as a miss (a chat stream to be
+ * stored asks for its usage). */
+void px_forward_request(px_t *px);
 
 /* ---- proxy_upstream.c --------------------------------------------------------- */
 
@@ -165,6 +174,23 @@ int px_serve_hit(px_t *px, sc_lookup_out_t *out);
  * the client's body with stream_options.include_usage set, to send
  * upstream instead. 0 or SC_E*. */
 int px_usage_body(const char *body, size_t len, sc_buf_t *out);
+
+/* ---- proxy_flight.c ---------------------------------------------------------- */
+
+/* A cacheable miss about to be forwarded ('out' is its lookup): follows the
+ * flight of an identical (or, with a vector, close) request in flight and
+ * returns 1 (answered later from that one's answer), or returns 0 to be
+ * forwarded, leading a flight of its own when it can. */
+int px_flight_join(px_t *px, const sc_lookup_out_t *out);
+/* The leader's hooks: its answer's head, each relayed body piece, the end
+ * of a stream that ended well, and the entry it stores. */
+void px_flight_head(px_t *px, int status, const char *ctype);
+void px_flight_bytes(px_t *px, const char *p, size_t n);
+void px_flight_ended(px_t *px);
+void px_flight_done(px_t *px, const sc_buf_t *entry_json);
+/* px_free's: a leader lets its flight go (failing it if it gave no
+ * answer), a follower stops following. */
+void px_flight_leave(px_t *px);
 
 /* ---- proxy_tenant.c ---------------------------------------------------------- */
 

@@ -27,6 +27,7 @@ void px_record_begin(px_t *px, int status, const char *ctype)
 {
     const sc_config_t *cfg = &px->w->ctx->cfg;
     size_t max = (size_t)cfg->proxy_record_max_bytes;
+    px_flight_head(px, status, ctype);
     if (px->inject_usage && is_event_stream(status, ctype) &&
         sc_sse_parser_create(&px->filter, max > (16u << 20) ? max : (16u << 20))) {
         px->filter = NULL; /* cannot filter: the extra usage chunk goes through */
@@ -76,6 +77,7 @@ static void write_out(px_t *px, const char *p, size_t n)
 
 void px_relay(px_t *px, const char *p, size_t n)
 {
+    px_flight_bytes(px, p, n);
     if (px->filter) {
         sc_buf_reset(&px->out);
         if (sc_sse_parser_feed(px->filter, p, n, filter_event, px)) {
@@ -105,6 +107,7 @@ void px_relay(px_t *px, const char *p, size_t n)
 
 void px_record_end(px_t *px)
 {
+    px_flight_ended(px);
     if (!px->store)
         return;
     sc_proxy_entry_t e;
@@ -130,10 +133,11 @@ void px_record_end(px_t *px)
     rc = sc_proxy_entry_encode(&e, &json);
     sc_sse_usage_t usage = e.usage;
     sc_proxy_entry_free(&e);
-    if (rc == 0)
+    if (rc == 0) {
         px_observe_settle(px, &json); /* a near miss's candidate meets the fresh answer */
-    if (rc == 0)
+        px_flight_done(px, &json);
         px_store(px, &json, &usage);
+    }
     sc_buf_free(&json);
 }
 

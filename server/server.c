@@ -8,6 +8,7 @@
 #include "api.h"
 #include "fleet_node.h"
 #include "process.h"
+#include "flight.h"
 #include "proxy.h"
 #include "sc_server.h"
 
@@ -344,6 +345,8 @@ static int open_engine(sc_server_t *srv)
         return rc;
     if ((rc = sc_proxy_create(&ctx->proxy, ctx)))
         return rc;
+    if ((rc = sc_flight_create(&ctx->flight, (int)cfg->max_label_values)))
+        return rc;
     int search_threads = cfg->search_threads ? (int)cfg->search_threads : ctx->n_workers;
     if (search_threads > 0 &&
         (rc = sc_search_pool_create(&ctx->search_pool, ctx->store, search_threads,
@@ -511,6 +514,8 @@ void sc_server_destroy(sc_server_t *srv)
     /* The writer commits everything still queued before the store closes. */
     sc_http_client_destroy(ctx->vclient); /* if sc_server_run failed before stopping it */
     sc_proxy_destroy(ctx->proxy);
+    sc_flight_destroy(ctx->flight); /* after the loops: no follower is left */
+    ctx->flight = NULL;
     sc_search_pool_destroy(ctx->search_pool); /* after the loops: none is waiting on them */
     sc_models_close(&ctx->models);
     sc_vec_cache_destroy(ctx->vec_cache);

@@ -42,6 +42,7 @@ typedef struct sc_request_s {
     const char *embedder; /* "embedder" (borrowed from 'root'), or NULL */
     int has_threshold;
     double threshold; /* lookup: requested cosine threshold */
+    int lease;        /* lookup: "lease": true (a miss leads until its store) */
     int has_usage;
     uint32_t prompt_tokens; /* store: from "usage" */
     uint32_t completion_tokens;

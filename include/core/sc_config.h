@@ -157,6 +157,9 @@ typedef struct sc_config_s {
     int64_t stream_replay_pace;               /* 0 none, 1 original */
     int64_t proxy_buffer_high; /* pause the upstream when this much output is queued */
     int64_t proxy_buffer_low;  /* resume it below this */
+    int64_t coalesce_wait_ms;  /* a proxied miss waits this long for an identical one's answer;
+                                * 0 = every miss calls upstream */
+    int64_t lease_ms;          /* a native lookup's lease lasts this long */
 } sc_config_t;
 
 /* What sc_config_parse returns besides 0 and SC_EINVAL: the caller exits 0. */
