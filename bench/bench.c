@@ -797,7 +797,8 @@ void bench_populate(bench_t *b, workload_t wl)
     populate_part_t parts[POPULATE_CONNS];
     uint64_t t0 = sc_mono_ns();
     for (size_t k = 0; k < POPULATE_CONNS; k++) {
-        parts[k] = (populate_part_t){.b = b, .wl = wl, .n = n, .first = k, .stride = POPULATE_CONNS};
+        parts[k] =
+            (populate_part_t){.b = b, .wl = wl, .n = n, .first = k, .stride = POPULATE_CONNS};
         if (pthread_create(&parts[k].th, NULL, populate_part, &parts[k])) {
             fprintf(stderr, "semcached-bench: populate: cannot start a thread\n");
             exit(1);
@@ -807,4 +808,3 @@ void bench_populate(bench_t *b, workload_t wl)
         pthread_join(parts[k].th, NULL);
     fprintf(stderr, "populated %zu entries in %.1f s\n", n, (double)(sc_mono_ns() - t0) / 1e9);
 }
-
