@@ -219,6 +219,8 @@ def main():
           (hp["threads"], sv["rate"] / hp["qps_threads"], simd_level(), sv["lookups"]["semantic_hit"],
            sv["requests"]))
 
+    decide_section(by, w)
+
     # ---- crossover
     co = by.get("crossover", [])
     if co:
@@ -367,6 +369,47 @@ def main():
     for soak_file in ("soak.jsonl", "soak_no_semantic.jsonl"):
         soak_section(os.path.join(os.path.dirname(res_path), soak_file), w)
     open(md_path, "w").write("\n".join(out))
+
+
+def decide_section(by, w):
+    """semcached's decide-search in process against hnswlib at the smallest
+    beam that agrees with an exact scan as often (search_decide and
+    hnswlib_decide rows of bench/run.sh)."""
+    sd, hd = by.get("search_decide", []), by.get("hnswlib_decide", [])
+    head = [r for r in sd if "data" in r]
+    dec = [r for r in sd if r.get("search") == "decide"]
+    if not head or not dec:
+        return
+    h = head[0]
+    w("## Threshold-aware search in process against hnswlib\n")
+    w("%d clustered %d-d vectors, %d cache-like queries (80 %% rewordings of stored points, 20 %% "
+      "new points on the same topics), one thread, no HTTP. Agreement is the share of lookups "
+      "whose cache decision (the served entry, or a miss) is the one an exact scan gives. "
+      "semcached's decide-search runs the small beam (`--hnsw-ef-search-min`) and widens to "
+      "`--hnsw-ef-search` only near the threshold; hnswlib (Debian's python3-hnswlib, same M and "
+      "ef_construction, one query per call) is taken at the smallest beam whose agreement "
+      "reaches semcached's.\n" % (h["vectors"], h["dim"], h["queries"]))
+    w("| threshold | semcached decide lookups/s | agreement | small beam decided | "
+      "hnswlib beam | hnswlib lookups/s | its agreement | semcached / hnswlib |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d in dec:
+        t = d["threshold"]
+        peers = sorted((r for r in hd if abs(r["threshold"] - t) < 1e-9), key=lambda r: r["ef"])
+        fit = next((r for r in peers if r["agreement"] >= d["agreement"]), peers[-1] if peers else None)
+        if fit:
+            w("| %.2f | %.0f | %.5f | %.1f %% | %d | %.0f | %.5f | **%.2f×** |" %
+              (t, d["lookups_per_s"], d["agreement"], 100 * d["small_beam"], fit["ef"],
+               fit["lookups_per_s"], fit["agreement"], d["lookups_per_s"] / fit["lookups_per_s"]))
+        else:
+            w("| %.2f | %.0f | %.5f | %.1f %% | - | - | - | - |" %
+              (t, d["lookups_per_s"], d["agreement"], 100 * d["small_beam"]))
+    fixed = [r for r in sd if r.get("search") == "fixed"]
+    if fixed:
+        w("\nsemcached at fixed beams on the same queries (lookups/s, agreement): " +
+          "; ".join("%.2f ef %d: %.0f, %.5f" % (r["threshold"], r["ef"], r["lookups_per_s"],
+                                                r["agreement"]) for r in fixed) + ".")
+    w("\nTarget: at least 0.7× hnswlib. Commands: `%s`, `%s`.\n" %
+      (sd[0]["command"], hd[0]["command"] if hd else "bench/hnswlib_decide.py PREFIX"))
 
 
 def median_row(rows, key):

@@ -173,6 +173,18 @@ record hnswlib_inprocess "bench/hnswlib_peer.py PREFIX 16 200 512 2" "$peer"
 bench/wait_index_settled.sh "$SV" || echo "index did not settle; measuring anyway" >&2
 bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384 --no-populate
 
+# ---- the decide-search in process, against hnswlib at the beam of the same agreement ----
+# One thread each, no HTTP: semcached's scope index (small beam, widened near
+# the threshold) and fixed beams, every answer scored against an exact scan;
+# then Debian's python3-hnswlib on the dumped vectors at growing beams.
+# report.py compares semcached's decide-search with the smallest hnswlib beam
+# that reaches its agreement.
+OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-search-bench" --n "$VECTORS" --dim 384 --dump "$tmp/sd" > "$tmp/sd.jsonl"
+while read -r line; do record search_decide "OPENBLAS_NUM_THREADS=1 semcached-search-bench --n $VECTORS --dim 384 --dump PREFIX" "$line"; done < "$tmp/sd.jsonl"
+while read -r line; do record hnswlib_decide "bench/hnswlib_decide.py PREFIX" "$line"; done \
+  < <(/usr/bin/python3 bench/hnswlib_decide.py "$tmp/sd")
+rm -f "$tmp"/sd_*
+
 # ---- text lookups through the server, embedded by each built-in model ------------------
 MODEL_CACHE=${MODEL_CACHE:-$HOME/.cache/semcached}
 for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do

@@ -173,6 +173,11 @@ static const opt_t options[] = {
     INT_OPT("embed-wait-us", 0, 100000, "1000", embed_wait_us,
             "longest a worker waits for more texts to fill a batch (never longer than a batch "
             "takes to embed)"),
+    INT_OPT("embed-inline-us", 0, 10000, "100", embed_inline_us,
+            "an event loop embeds a lookup's or store's text itself when the local model is "
+            "measured to embed it within this (a static model: microseconds, less than the two "
+            "thread hand-offs it saves); longer texts and slower models go to the embedding "
+            "workers; 0 = never"),
     INT_OPT("embed-queue", 1, 1000000, "4096", embed_queue,
             "most texts waiting to be embedded; beyond it lookups answer exact-only "
             "(\"semantic\":\"skipped\")"),

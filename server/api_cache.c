@@ -469,9 +469,9 @@ static void embed_job_done(sc_embed_job_t *job)
     sc_worker_post(ew->w, &ew->task);
 }
 
-static void embed_task_run(sc_task_t *t)
+/* Carries on with the embedded request and frees 'ew' (not its connection). */
+static void embed_finish(sc__embed_wait_t *ew)
 {
-    sc__embed_wait_t *ew = (sc__embed_wait_t *)t;
     sc_conn_t *c = ew->conn;
     sc_ctx_t *ctx = ew->w->ctx;
     int skip = -1;
@@ -498,6 +498,12 @@ static void embed_task_run(sc_task_t *t)
     sc_request_free(&ew->req);
     sc_buf_free(&ew->response);
     free(ew);
+}
+
+static void embed_task_run(sc_task_t *t)
+{
+    sc_conn_t *c = ((sc__embed_wait_t *)t)->conn;
+    embed_finish((sc__embed_wait_t *)t);
     if (c)
         sc_conn_release(c);
 }
@@ -519,12 +525,19 @@ int sc__embed_async(sc_worker_t *w, sc_conn_t *c, const sc_model_t *m, sc_reques
     ew->job.len = ew->req.text.len;
     ew->job.deadline_ns = sc_mono_ns() + (uint64_t)w->ctx->cfg.embed_timeout_ms * 1000000u;
     ew->job.done = embed_job_done;
-    if (sc_embed_pool_submit(m->pool, &ew->job)) {
+    /* A static model's text is embedded here, in microseconds: cheaper than
+     * the hand-offs to a worker and back (bounded by --embed-inline-us). */
+    int here = sc_embed_pool_try_inline(m->pool, &ew->job);
+    if (!here && sc_embed_pool_submit(m->pool, &ew->job)) {
         free(ew);
         return -1;
     }
     memset(req, 0, sizeof(*req));
     memset(&how->response, 0, sizeof(how->response));
+    if (here) {
+        embed_finish(ew);
+        return 0;
+    }
     if (c)
         sc_api_hold(w, c);
     else

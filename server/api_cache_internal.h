@@ -41,7 +41,10 @@ typedef struct {
 
 /* Hands 'req' to model 'm''s embedding workers, with what waits for it as in
  * 'how' (kind, threshold, continuation; its response buffer is taken over on
- * success); the connection 'c' (NULL for a detached store) waits. Returns -1
+ * success); the connection 'c' (NULL for a detached store) waits. A text the
+ * model is measured to embed within --embed-inline-us is embedded here and
+ * the request carried on before this returns (as if it had no text to
+ * embed: the continuation may run, the answer go out). Returns -1
  * (nothing queued, 'req' and 'how' untouched) when the queue is full. */
 int sc__embed_async(sc_worker_t *w, sc_conn_t *c, const sc_model_t *m, sc_request_t *req,
                     sc__embed_wait_t *how);

@@ -10,7 +10,10 @@
  * the whole max_wait, as it knows nothing of the model's cost. An idle
  * worker also probes an embedder that is not up (a remote endpoint that did
  * not answer), one worker at a time, 1 s after a failed probe and doubling to
- * 30 s: the blocking call is the worker's, never an event loop's. */
+ * 30 s: the blocking call is the worker's, never an event loop's. A text the
+ * model is measured to embed within the inline bound (a static model: a few
+ * table reads per word) may be embedded by the caller instead
+ * (sc_embed_pool_try_inline): two thread hand-offs cost more than that. */
 #define _GNU_SOURCE
 #include "embedpool.h"
 
@@ -38,13 +41,25 @@ struct sc_embed_pool_s {
     uint64_t next_probe_ns;    /* guarded by mu: monotonic time of the next probe */
     uint64_t probe_backoff_ns; /* guarded by mu: the wait after the next failure */
     int probing;               /* guarded by mu: a worker is probing */
+    uint64_t inline_max_ns;    /* set before use: longest inline embedding, 0 = never */
+    /* Running average of the model's cost per text byte, in picoseconds
+     * (0 = not measured yet). Updated without a lock by workers and inline
+     * callers alike: a lost update only delays the average a little. */
+    _Atomic uint64_t ps_per_byte;
     pthread_t *threads;
     int n_threads;
-    _Atomic uint64_t batches, texts, timeouts, rejected, errors, probes;
+    _Atomic uint64_t batches, texts, timeouts, rejected, errors, probes, inlined;
 };
 
 #define PROBE_FIRST_NS 1000000000ull /* 1 s after the first failed probe */
 #define PROBE_MAX_NS 30000000000ull  /* doubling up to 30 s */
+
+static void cost_record(sc_embed_pool_t *p, uint64_t ns, size_t bytes)
+{
+    uint64_t ps = ns * 1000u / (bytes ? bytes : 1) + 1;
+    uint64_t old = atomic_load_explicit(&p->ps_per_byte, memory_order_relaxed);
+    atomic_store_explicit(&p->ps_per_byte, old ? (old * 7 + ps) / 8 : ps, memory_order_relaxed);
+}
 
 static void finish(sc_embed_job_t *j, int result)
 {
@@ -59,7 +74,7 @@ static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
     /* Callers submit only once the dimension is known; never embed without. */
     uint32_t dim = sc_embedder_dim(p->e);
     const char *texts[256];
-    size_t lens[256], live = 0;
+    size_t lens[256], live = 0, bytes = 0;
     sc_embed_job_t *ok[256];
     uint64_t now = sc_mono_ns();
     for (size_t i = 0; i < n; i++) {
@@ -70,6 +85,7 @@ static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
         }
         texts[live] = jobs[i]->text;
         lens[live] = jobs[i]->len;
+        bytes += jobs[i]->len;
         ok[live++] = jobs[i];
     }
     if (!live)
@@ -85,6 +101,8 @@ static uint64_t run_batch(sc_embed_pool_t *p, sc_embed_job_t **jobs, size_t n)
     atomic_fetch_add(&p->texts, live);
     if (rc)
         atomic_fetch_add(&p->errors, 1);
+    else
+        cost_record(p, took, bytes);
     for (size_t i = 0; i < live; i++) {
         sc_embed_job_t *j = ok[i];
         if (!rc && (j->vec = malloc(dim * sizeof(float)))) {
@@ -245,6 +263,42 @@ int sc_embed_pool_submit(sc_embed_pool_t *p, sc_embed_job_t *job)
     return rc;
 }
 
+void sc_embed_pool_set_inline(sc_embed_pool_t *p, uint64_t max_us)
+{
+    p->inline_max_ns = max_us * 1000u;
+}
+
+int sc_embed_pool_try_inline(sc_embed_pool_t *p, sc_embed_job_t *job)
+{
+    uint64_t ps = atomic_load_explicit(&p->ps_per_byte, memory_order_relaxed);
+    uint32_t dim = sc_embedder_dim(p->e);
+    /* Unmeasured, or longer than the bound at the measured cost: the pool's. */
+    if (!p->inline_max_ns || !ps || !dim || sc_embedder_state(p->e) != SC_EMBEDDER_UP ||
+        (uint64_t)job->len > p->inline_max_ns * 1000u / ps)
+        return 0;
+    job->vec = malloc(dim * sizeof(float));
+    if (!job->vec)
+        return 0;
+    uint8_t empty[1] = {0};
+    uint64_t t0 = sc_mono_ns();
+    int rc = sc_embedder_embed(p->e, &job->text, &job->len, 1, job->vec, empty);
+    uint64_t took = sc_mono_ns() - t0;
+    atomic_fetch_add(&p->batches, 1);
+    atomic_fetch_add(&p->texts, 1);
+    atomic_fetch_add(&p->inlined, 1);
+    if (rc) {
+        atomic_fetch_add(&p->errors, 1);
+        free(job->vec);
+        job->vec = NULL;
+    } else {
+        cost_record(p, took, job->len);
+        job->dim = dim;
+        job->empty = empty[0] & 1;
+    }
+    job->result = rc;
+    return 1;
+}
+
 void sc_embed_pool_destroy(sc_embed_pool_t *p)
 {
     if (!p)
@@ -269,6 +323,7 @@ void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st)
     st->rejected = atomic_load(&p->rejected);
     st->errors = atomic_load(&p->errors);
     st->probes = atomic_load(&p->probes);
+    st->inlined = atomic_load(&p->inlined);
     pthread_mutex_lock(&p->mu);
     st->queue_depth = p->jobs.len;
     pthread_mutex_unlock(&p->mu);

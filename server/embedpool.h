@@ -39,12 +39,24 @@ int sc_embed_pool_create(sc_embed_pool_t **out, sc_embedder_t *e, int threads, s
                          uint64_t max_wait_us, size_t max_queue, struct sc_log_s *log);
 /* Queues 'job'. SC_EBUSY when the queue is full (done is not called). */
 int sc_embed_pool_submit(sc_embed_pool_t *p, sc_embed_job_t *job);
+/* Lets sc_embed_pool_try_inline embed texts the model is measured to embed
+ * within 'max_us' (0, the default: never). Call once, before the pool is
+ * used; only for a local model (a remote call blocks for its round trip). */
+void sc_embed_pool_set_inline(sc_embed_pool_t *p, uint64_t max_us);
+/* Embeds 'job' on the calling thread (an event loop) when its text is within
+ * the inline bound at the model's measured cost per byte (measured by the
+ * workers' batches first: an unmeasured model never runs inline): returns 1
+ * with the job finished (result, vec, dim, empty as a worker sets them;
+ * 'done' is NOT called). Returns 0, the job untouched, when it should be
+ * submitted instead. */
+int sc_embed_pool_try_inline(sc_embed_pool_t *p, sc_embed_job_t *job);
 /* Fails queued jobs with SC_ECLOSED, finishes running batches, joins. */
 void sc_embed_pool_destroy(sc_embed_pool_t *p);
 
 typedef struct {
     uint64_t batches, texts, timeouts, rejected, errors;
-    uint64_t probes; /* sc_embedder_probe calls */
+    uint64_t probes;  /* sc_embedder_probe calls */
+    uint64_t inlined; /* texts embedded by sc_embed_pool_try_inline (also in texts) */
     uint64_t queue_depth;
 } sc_embed_pool_stats_t;
 void sc_embed_pool_stats(sc_embed_pool_t *p, sc_embed_pool_stats_t *st);

@@ -75,6 +75,8 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
         m->embedder = NULL;
         return rc;
     }
+    if (strncmp(path, "remote:", 7) != 0) /* a remote call blocks: never on a loop */
+        sc_embed_pool_set_inline(m->pool, (uint64_t)cfg->embed_inline_us);
     snprintf(m->name, sizeof(m->name), "%s", name);
     ms->n++;
     if (sc_models_available(m))

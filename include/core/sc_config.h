@@ -89,6 +89,7 @@ typedef struct sc_config_s {
     int64_t blas_threads;         /* OpenBLAS threads inside one BLAS call */
     int64_t embed_batch;          /* most texts embedded in one call */
     int64_t embed_wait_us;        /* how long a worker waits to fill a batch */
+    int64_t embed_inline_us;      /* a loop embeds texts measured to take at most this */
     int64_t embed_queue;          /* most texts waiting; beyond, lookups skip semantic */
     int64_t embed_timeout_ms;     /* a text not embedded within this is skipped */
     char embed_remote_model[256]; /* model name sent to a remote:URL embedder */

@@ -2,7 +2,8 @@
  * a lone text is embedded at once rather than after --embed-wait-us when the
  * model's batches are fast, and texts still gather into one batch when
  * batches are slow; an embedder that is not up is probed with a doubling
- * wait. The model is the small
+ * wait; a measured cheap model's short texts are embedded inline (the same
+ * vector as a worker's), long ones and unmeasured models' are not. The model is the small
  * GloVe file of the fuzz corpus, so the test needs nothing outside the tree. */
 #include "../../server/embedpool.c"
 
@@ -154,6 +155,54 @@ START_TEST(an_unavailable_embedder_is_probed_with_backoff)
 }
 END_TEST
 
+/* Inline embedding: never before a batch has measured the model, nor when
+ * disabled; then a short text is embedded on the calling thread into the
+ * vector a worker gives, while a text past the bound (at the measured cost
+ * per byte) is left to the workers. */
+START_TEST(cheap_texts_are_embedded_inline_once_measured)
+{
+    sc_embedder_t *e = open_model();
+    sc_embed_pool_t *p;
+    ck_assert_int_eq(sc_embed_pool_create(&p, e, 1, 32, 0, 64, NULL), 0);
+    sc_embed_pool_set_inline(p, 10000); /* 10 ms: a loaded test machine is slow */
+    sc_embed_job_t in = {.text = "the cat", .len = 7};
+    ck_assert_int_eq(sc_embed_pool_try_inline(p, &in), 0); /* not measured yet */
+    ck_assert_ptr_null(in.vec);
+    test_job_t j;
+    submit(p, &j, "the cat");
+    wait_done(&j);
+    ck_assert_int_eq(j.job.result, 0);
+    ck_assert_uint_gt(atomic_load(&p->ps_per_byte), 0);
+    /* The measured cost is whatever this (loaded) machine took: set 1 ns a byte. */
+    atomic_store(&p->ps_per_byte, 1000);
+    ck_assert_int_eq(sc_embed_pool_try_inline(p, &in), 1);
+    ck_assert_int_eq(in.result, 0);
+    ck_assert_uint_eq(in.dim, sc_embedder_dim(e));
+    ck_assert_int_eq(in.empty, j.job.empty);
+    ck_assert_mem_eq(in.vec, j.job.vec, in.dim * sizeof(float));
+    free(in.vec);
+    free(j.job.vec);
+    /* Past the bound at the measured cost: at 1 ms a byte, 100 bytes take 100 ms. */
+    atomic_store(&p->ps_per_byte, 1000000000);
+    char big[101];
+    memset(big, 'a', sizeof(big) - 1);
+    sc_embed_job_t long_text = {.text = big, .len = sizeof(big) - 1};
+    ck_assert_int_eq(sc_embed_pool_try_inline(p, &long_text), 0);
+    in = (sc_embed_job_t){.text = "the cat", .len = 7};
+    ck_assert_int_eq(sc_embed_pool_try_inline(p, &in), 1);
+    free(in.vec);
+    sc_embed_pool_stats_t st;
+    sc_embed_pool_stats(p, &st);
+    ck_assert_uint_eq(st.inlined, 2);
+    ck_assert_uint_eq(st.texts, 3);
+    sc_embed_pool_set_inline(p, 0); /* disabled */
+    in = (sc_embed_job_t){.text = "the cat", .len = 7};
+    ck_assert_int_eq(sc_embed_pool_try_inline(p, &in), 0);
+    sc_embed_pool_destroy(p);
+    sc_embedder_close(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("embedpool");
@@ -163,6 +212,7 @@ int main(void)
     tcase_add_test(tc, lone_texts_do_not_wait_out_max_wait_with_a_fast_model);
     tcase_add_test(tc, texts_gather_into_one_batch_when_batches_are_slow);
     tcase_add_test(tc, an_unavailable_embedder_is_probed_with_backoff);
+    tcase_add_test(tc, cheap_texts_are_embedded_inline_once_measured);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
