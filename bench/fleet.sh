@@ -12,8 +12,12 @@
 #   3. semcached-fleet-bench: an exact hit that reads Redis (GET of the
 #      serialized entry) against the local LMDB hit, in one process;
 #   and catch-up: the rate a new node applies a backlog of FLEET_CATCHUP
-#   (20000) records at, indexing included.
-# FLEET_PARTS ("lag lookups hits") picks among them. Everything shares the
+#   (20000) records at, indexing included;
+#   count (not run by default: minutes under valgrind): instructions per
+#   exact hit (callgrind, FLEET_COUNT_N (20000) hits, collected only while
+#   they run) and syscalls per hit (strace -c -f), alone and in a fleet with
+#   one idle peer: the deterministic form of part 2.
+# FLEET_PARTS ("lag catchup lookups hits") picks among them. Everything shares the
 # machine's cores with the load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,12 +42,13 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 stat() { curl -s "localhost:$1/v1/stats"; }
 fleet_field() { stat "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fleet"][sys.argv[1]])' "$2"; }
+WRAP=() # a command the node runs under (count: valgrind)
 start_node() { # port, dir, extra args; prints the pid
   local port=$1 dir=$2; shift 2
-  "$BUILD/semcached" --port "$port" --data-dir "$dir" --threads 2 --log-level warn "$@" \
+  "${WRAP[@]}" "$BUILD/semcached" --port "$port" --data-dir "$dir" --threads 2 --log-level warn "$@" \
     >"$dir.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 200); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.05; done
+  for _ in $(seq 2000); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.05; done
   echo "$pid"
 }
 stop_node() { # the node is this shell's grandchild: poll for its exit
@@ -163,6 +168,53 @@ if want lookups; then
     done
   done
   stop_node "$alone"; stop_node "$f"; stop_node "$g"
+fi
+
+# ---- count: instructions and syscalls per exact hit, alone and in a fleet ----------
+# The same N hits (after a warm-up) on each side; callgrind collects only
+# while they run (--instr-atstart=no, callgrind_control -i on/off), so start-up
+# and population are left out. "lookup" is the HTTP threads' part (inclusive
+# cost of http.c's on_read); the rest is the writer flushing the hits' counts
+# (which depends on how the hits fall into --hit-flush-ms windows, so on
+# time) and, in a fleet, its idle thread.
+count_side() { # side, extra node args
+  local side=$1 p pid st r; shift
+  p=$(free_port)
+  WRAP=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.$side.%p")
+  pid=$(start_node "$p" "$tmp/count-$side" "$@")
+  WRAP=()
+  pids+=("$pid")
+  "$B" --port "$p" -w exact --keys 10000 --value-size 512 -c 32 -n 2000 --warmup 0 --json >/dev/null
+  callgrind_control -i on "$pid" >/dev/null
+  r=$("$B" --port "$p" -w exact --keys 10000 --value-size 512 -c 32 -n "$CN" --warmup 0 --no-populate --json)
+  callgrind_control -d "$pid" >/dev/null
+  callgrind_control -i off "$pid" >/dev/null
+  stop_node "$pid"
+  local ir lk
+  ir=$(callgrind_annotate "$tmp"/cg."$side".*.1 | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}')
+  lk=$(callgrind_annotate --inclusive=yes "$tmp"/cg."$side".*.1 | awk '/http.c:on_read / && !n++ {gsub(",","",$1); print $1}')
+  # syscalls: the same hits on a fresh node, strace attached
+  p=$(free_port)
+  pid=$(start_node "$p" "$tmp/strace-$side" "$@")
+  pids+=("$pid")
+  "$B" --port "$p" -w exact --keys 10000 --value-size 512 -c 32 -n 2000 --warmup 0 --json >/dev/null
+  strace -c -f -o "$tmp/strace.$side" -p "$pid" 2>/dev/null & st=$!
+  sleep 1
+  "$B" --port "$p" -w exact --keys 10000 --value-size 512 -c 32 -n "$CN" --warmup 0 --no-populate --json >/dev/null
+  kill -INT "$st"; wait "$st" || true
+  stop_node "$pid"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); n=d["requests"]; sc=[l.split() for l in open(sys.argv[5]) if l.split()[-1:]==["total"]][0]; print(json.dumps({"name":"fleet_lookup_count","side":sys.argv[2],"requests":n,"ir_per_req":round(int(sys.argv[3])/n),"lookup_ir_per_req":round(int(sys.argv[4])/n),"syscalls_per_req":round(int(sc[-3])/n,3)}))' \
+    "$r" "$side" "$ir" "$lk" "$tmp/strace.$side" >> "$OUT"
+  tail -n 1 "$OUT" >&2
+}
+if want count; then
+  CN=${FLEET_COUNT_N:-20000}
+  pg=$(free_port)
+  g=$(start_node "$pg" "$tmp/count-peer" --redis "$REDIS" --fleet count)
+  pids+=("$g")
+  count_side alone
+  count_side fleet --redis "$REDIS" --fleet count
+  stop_node "$g"
 fi
 
 # ---- 3. a hit that reads Redis against the local hit ---------------------------

@@ -125,6 +125,10 @@ typedef struct {
     uint64_t last_embedder_log_ms;
     _Atomic uint64_t recorded, applied, duplicates, conflicts, refused, skewed;
     _Atomic uint64_t vectors_dropped, own, outbox_dropped;
+    /* The highest outbox sequence committed (set by the writer after each
+     * commit that added records): the publisher's reads skip LMDB while
+     * nothing new is there, so an idle node opens no read transaction. */
+    _Atomic uint64_t outbox_last;
 } fleet_t;
 
 struct sc_store_s {
