@@ -256,9 +256,14 @@ int px_serve_hit(px_t *px, sc_lookup_out_t *out)
         int64_t in = e.usage.input + (e.api == SC_API_ANTHROPIC_MESSAGES && e.usage.cached_input > 0
                                           ? e.usage.cached_input
                                           : 0);
-        sc_savings_header(px->w->ctx, px->req.model, px->req.model_len, /* as counted */
-                          e.usage.input >= 0 && in > 0 ? (uint64_t)in : 0,
-                          e.usage.output > 0 ? (uint64_t)e.usage.output : 0, &h);
+        uint64_t pin = e.usage.input >= 0 && in > 0 ? (uint64_t)in : 0;
+        uint64_t pout = e.usage.output > 0 ? (uint64_t)e.usage.output : 0;
+        sc_savings_header(px->w->ctx, px->req.model, px->req.model_len, pin, pout, &h);
+        /* A lookup counted what its hit saved; a request answered from a
+         * concurrent one's entry (single flight) saved a call too. */
+        if (px->coalesced)
+            sc_savings_hit(px->w, px->req.ns, px->req.ns_len, px->req.model, px->req.model_len,
+                           pin, pout);
     }
     if (!rc && px->stream) {
         if (e.form == SC_PROXY_FORM_JSON && (rc = sc_proxy_synthesize(&e, &synth)) == 0) {

@@ -105,7 +105,7 @@ async function traffic(round) {
 }
 
 async function setup() {
-  const put1 = await api('PUT', '/v1/namespaces/faq', {threshold: 0.85, sample_rate: 1});
+  const put1 = await api('PUT', '/v1/namespaces/faq', {threshold: 0.85, sample_rate: 1, validation_budget: 1});
   const put2 = await api('PUT', '/v1/namespaces/budget', {threshold: null, max_error_rate: 0.05});
   check('namespaces configured', put1.status === 200 && put2.status === 200, `${put1.status} ${put1.text} ${put2.status} ${put2.text}`);
   const t = await traffic(0);

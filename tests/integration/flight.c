@@ -18,6 +18,9 @@
 #include "sc_common.h"
 #include "testutil.h"
 
+/* Upstream calls are counted: no re-inference of sampled hits (the proxy's
+ * default error budget would re-infer some). */
+#define PX_FIXTURE_MORE "--proxy-max-error-rate", "0",
 #include "proxy_fixture.h"
 
 #define CHAT "/v1/chat/completions"
@@ -301,7 +304,7 @@ START_TEST(fifty_concurrent_paraphrases_make_far_fewer_calls)
                                        " quickly", " at home", " myself", " again",
                                        " safely",  " easily"};
     tu_server_t s;
-    const char *more[] = {"--model", model, NULL};
+    const char *more[] = {"--model", model, "--proxy-max-error-rate", "0", NULL};
     server_with(&s, more);
     for (int i = 0; i < N; i++) {
         char q[128];

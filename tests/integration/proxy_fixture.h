@@ -1,6 +1,12 @@
 /* proxy_fixture.h -- the proxy tests' shared fixture: one mock upstream and
  * one proxy (exact-only, tenant by key) per test binary, plus the
  * miss-then-hit helper. Included once by each tests/integration/proxy*.c. */
+/* Options every server of the including test gets (e.g. "--proxy-max-error-rate", "0",
+ * for tests that count upstream calls and want no re-inference of sampled hits). */
+#ifndef PX_FIXTURE_MORE
+#define PX_FIXTURE_MORE
+#endif
+
 static pid_t mock_pid;
 static int mock_port;
 static tu_server_t srv; /* the main proxy: exact-only, tenant by key */
@@ -13,7 +19,8 @@ static inline void srv_up(void)
     char base[64];
     snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1", mock_port);
     const char *args[] = {
-        "--openai-base-url", base, "--anthropic-base-url", base, "--threads", "2", NULL};
+        "--openai-base-url", base, "--anthropic-base-url", base, "--threads", "2",
+        PX_FIXTURE_MORE NULL};
     tu_server_start(&srv, args);
 }
 
@@ -29,8 +36,10 @@ static inline void server_with(tu_server_t *s, const char *const *more)
     char base[64];
     snprintf(base, sizeof(base), "http://127.0.0.1:%d/v1", mock_port);
     const char *args[32] = {"--openai-base-url", base, "--anthropic-base-url", base,
-                            "--threads",         "1"};
-    int n = 6;
+                            "--threads",         "1", PX_FIXTURE_MORE NULL};
+    int n = 0;
+    while (args[n])
+        n++;
     for (int i = 0; more && more[i] && n < 31; i++)
         args[n++] = more[i];
     args[n] = NULL;

@@ -151,7 +151,8 @@ START_TEST(a_scripted_run_adds_up_to_the_price_table)
     /* Validation: a sampled hit re-inferred upstream costs its usage, which
      * comes off the namespace's savings (m-flat: $1 per million either way). */
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/val",
-                        "{\"delivery\":\"upstream\",\"sample_rate\":1}", 200));
+                        "{\"delivery\":\"upstream\",\"sample_rate\":1,"
+                        "\"validation_budget\":1}", 200));
     store(s.port, "val", "m-flat", "what is checked", "an answer", 10, 10);
     hit(s.port, "val", "m-flat", "what is checked");
     json_t *v = NULL;
