@@ -69,6 +69,7 @@ struct sc_metrics_shard_s {
     counter_t up_sum_ns[2][N_PAPI];
     counter_t *lookups; /* [(cap+1) * SC_LR_COUNT] by namespace id */
     counter_t *tokens;  /* [(cap+1) * 2] by namespace+model id */
+    counter_t *guards;  /* [(cap+1) * SC_METRICS_GUARD_REASONS] by namespace id */
     cache_slot_t ns_cache[CACHE_SLOTS];
     cache_slot_t nsm_cache[CACHE_SLOTS];
     char pad[64]; /* keeps neighbouring shards off this cache line */
@@ -170,7 +171,9 @@ int sc_metrics_create(sc_metrics_t **out, int n_shards, int n_endpoints, int max
         m->shards[i].owner = m;
         m->shards[i].lookups = calloc(((size_t)max_labels + 1) * SC_LR_COUNT, sizeof(counter_t));
         m->shards[i].tokens = calloc(((size_t)max_labels + 1) * 2, sizeof(counter_t));
-        if (!m->shards[i].lookups || !m->shards[i].tokens)
+        m->shards[i].guards =
+            calloc(((size_t)max_labels + 1) * SC_METRICS_GUARD_REASONS, sizeof(counter_t));
+        if (!m->shards[i].lookups || !m->shards[i].tokens || !m->shards[i].guards)
             goto fail;
     }
     *out = m;
@@ -187,6 +190,7 @@ void sc_metrics_destroy(sc_metrics_t *m)
     for (int i = 0; m->shards && i < m->n_shards; i++) {
         free(m->shards[i].lookups);
         free(m->shards[i].tokens);
+        free(m->shards[i].guards);
     }
     free(m->shards);
     if (m->ns.values || m->ns.lens)
@@ -230,6 +234,19 @@ void sc_metrics_lookup(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
     sc_metrics_t *m = sh->owner;
     int id = cached_id(&m->ns, sh->ns_cache, ns, ns_len);
     bump(&sh->lookups[(size_t)id * SC_LR_COUNT + result], 1);
+}
+
+const char *const sc_metrics_guard_reasons[SC_METRICS_GUARD_REASONS] = {"negation", "numbers",
+                                                                        "rare_word"};
+
+void sc_metrics_guard_rejection(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
+                                unsigned bits)
+{
+    sc_metrics_t *m = sh->owner;
+    int id = cached_id(&m->ns, sh->ns_cache, ns, ns_len);
+    for (int r = 0; r < SC_METRICS_GUARD_REASONS; r++)
+        if (bits & (1u << r))
+            bump(&sh->guards[(size_t)id * SC_METRICS_GUARD_REASONS + (size_t)r], 1);
 }
 
 void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
@@ -364,6 +381,25 @@ void sc_metrics_foreach_lookups(sc_metrics_t *m,
             fn(arg, m->ns.values[id], m->ns.lens[id], v);
         else
             fn(arg, NULL, 0, v);
+    }
+}
+
+void sc_metrics_foreach_guards(sc_metrics_t *m,
+                               void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                          const uint64_t by_reason[SC_METRICS_GUARD_REASONS]),
+                               void *arg)
+{
+    size_t n = atomic_load(&m->ns.n);
+    for (size_t id = 0; id <= m->ns.cap; id++) {
+        if (id < m->ns.cap && id >= n)
+            continue;
+        uint64_t v[SC_METRICS_GUARD_REASONS] = {0}, any = 0;
+        for (int s = 0; s < m->n_shards; s++)
+            for (int r = 0; r < SC_METRICS_GUARD_REASONS; r++)
+                any |= v[r] += rd(&m->shards[s].guards[id * SC_METRICS_GUARD_REASONS + (size_t)r]);
+        if (any)
+            fn(arg, id < m->ns.cap ? m->ns.values[id] : NULL, id < m->ns.cap ? m->ns.lens[id] : 0,
+               v);
     }
 }
 

@@ -47,6 +47,13 @@ void sc_metrics_lookup(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
 void sc_metrics_tokens_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
                              const char *model, size_t model_len, uint64_t prompt_tokens,
                              uint64_t completion_tokens);
+/* A semantic hit the guards refused (sc_guards.h): one count for each
+ * reason in 'bits' (SC_GUARD_NEGATION 1, _NUMBERS 2, _RARE_WORD 4, in the
+ * order of sc_metrics_guard_reasons). */
+#define SC_METRICS_GUARD_REASONS 3
+extern const char *const sc_metrics_guard_reasons[SC_METRICS_GUARD_REASONS];
+void sc_metrics_guard_rejection(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
+                                unsigned bits);
 /* A semantic search's best similarity: of the hit served, or (near miss) of
  * the best valid candidate below the threshold. */
 void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
@@ -88,6 +95,11 @@ void sc_metrics_foreach_lookups(sc_metrics_t *m,
                                 void (*fn)(void *arg, const char *ns, size_t ns_len,
                                            const uint64_t by_result[SC_LR_COUNT]),
                                 void *arg);
+/* Guard rejections by namespace (only those with some), like lookups. */
+void sc_metrics_foreach_guards(sc_metrics_t *m,
+                               void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                          const uint64_t by_reason[SC_METRICS_GUARD_REASONS]),
+                               void *arg);
 /* The same by namespace and model: 'tokens' is {prompt, completion}. */
 void sc_metrics_foreach_tokens(sc_metrics_t *m,
                                void (*fn)(void *arg, const char *ns, size_t ns_len,
