@@ -132,6 +132,17 @@ int sc_compare_answers(sc_ctx_t *ctx, const sc_ns_config_t *ns, const char *fres
     return sc_compare_answers_about(ctx, ns, NULL, fresh, flen, cached, clen, done, arg, method);
 }
 
+/* The judge's second method (sc_compare_fn). */
+static int compare_semantic(sc_ctx_t *ctx, const sc_ns_config_t *ns, const char *fresh,
+                            size_t flen, const char *cached, size_t clen, sc_compare_done_fn done,
+                            void *arg)
+{
+    sc_ns_config_t sem = *ns;
+    snprintf(sem.compare, sizeof(sem.compare), "semantic");
+    const char *m;
+    return sc_compare_answers(ctx, &sem, fresh, flen, cached, clen, done, arg, &m);
+}
+
 int sc_compare_answers_about(sc_ctx_t *ctx, const sc_ns_config_t *ns,
                              const sc_compare_about_t *about, const char *fresh, size_t flen,
                              const char *cached, size_t clen, sc_compare_done_fn done, void *arg,
@@ -139,7 +150,8 @@ int sc_compare_answers_about(sc_ctx_t *ctx, const sc_ns_config_t *ns,
 {
     if (strcmp(ns->compare, "judge") == 0) {
         *method = "judge";
-        return sc_judge_compare(ctx, ns, about, fresh, flen, cached, clen, done, arg);
+        return sc_judge_compare(ctx, ns, about, compare_semantic, fresh, flen, cached, clen, done,
+                                arg);
     }
     /* A static string: callers keep it past 'ns'. */
     const char *m = strcmp(ns->compare, "exact") == 0      ? "exact"

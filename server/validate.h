@@ -51,10 +51,15 @@ int sc_compare_answers_about(sc_ctx_t *ctx, const sc_ns_config_t *ns,
  * by the judge model through --upstream-url (chat completions body,
  * sc_judge_request); its reply read by sc_judge_parse is the verdict, -1
  * when unreadable or the call failed (counted in ctx->judge_verdicts).
- * Both verdicts go to sc_quality_record_agreement. 'done' as above. */
+ * Both verdicts go to sc_quality_record_agreement. 'done' as above;
+ * 'semantic' compares by "semantic" (validate.c passes its own, so the
+ * judge module does not call back into it). */
+typedef int (*sc_compare_fn)(sc_ctx_t *ctx, const sc_ns_config_t *ns, const char *fresh,
+                             size_t flen, const char *cached, size_t clen,
+                             sc_compare_done_fn done, void *arg);
 int sc_judge_compare(sc_ctx_t *ctx, const sc_ns_config_t *ns, const sc_compare_about_t *about,
-                     const char *fresh, size_t flen, const char *cached, size_t clen,
-                     sc_compare_done_fn done, void *arg);
+                     sc_compare_fn semantic, const char *fresh, size_t flen, const char *cached,
+                     size_t clen, sc_compare_done_fn done, void *arg);
 
 /* Acts on a verdict, from any thread: counts it, feeds the error-budget
  * observations (semantic hits and explorations), appends the validation

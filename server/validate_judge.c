@@ -104,8 +104,8 @@ static void second_done(void *arg, int verdict, double answer_sim)
 }
 
 int sc_judge_compare(sc_ctx_t *ctx, const sc_ns_config_t *ns, const sc_compare_about_t *about,
-                     const char *fresh, size_t flen, const char *cached, size_t clen,
-                     sc_compare_done_fn done, void *arg)
+                     sc_compare_fn semantic, const char *fresh, size_t flen, const char *cached,
+                     size_t clen, sc_compare_done_fn done, void *arg)
 {
     const char *second = sc_models_for(&ctx->models, ns) ? "semantic" : "normalized";
     const char *ns_name = about && about->ns ? about->ns : "";
@@ -145,10 +145,7 @@ int sc_judge_compare(sc_ctx_t *ctx, const sc_ns_config_t *ns, const sc_compare_a
         judge_send(j);
         return 0;
     }
-    sc_ns_config_t sem = *ns;
-    snprintf(sem.compare, sizeof(sem.compare), "semantic");
-    const char *m;
-    if (sc_compare_answers(ctx, &sem, fresh, flen, cached, clen, second_done, j, &m))
+    if (semantic(ctx, ns, fresh, flen, cached, clen, second_done, j))
         second_done(j, -1, -2); /* the embedder is busy: the judge alone */
     return 0;
 }

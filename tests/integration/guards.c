@@ -36,15 +36,18 @@ static json_t *lookup(int port, const char *ns, const char *prompt, const char *
     return tu_call(port, "POST", "/v1/lookup", body, 200);
 }
 
-static double metric(int port, const char *series)
+/* A lookup that the guards turn into a miss for 'reason', counted once. */
+static void expect_refused(int port, const char *ns, const char *prompt, const char *vec,
+                           const char *reason)
 {
-    tu_resp_t r = tu_http(port, "GET", "/metrics", NULL);
-    char pat[200];
-    snprintf(pat, sizeof(pat), "\n%s ", series);
-    const char *at = strstr(r.body, pat);
-    double v = at ? atof(at + strlen(pat)) : -1;
-    tu_resp_free(&r);
-    return v;
+    json_t *j = lookup(port, ns, prompt, vec);
+    ck_assert_str_eq(tu_str(j, "status"), "miss");
+    ck_assert_str_eq(tu_str(j, "guard_refused"), reason);
+    json_decref(j);
+    char series[256];
+    snprintf(series, sizeof(series),
+             "semcached_guard_rejections_total{namespace=\"%s\",reason=\"%s\"}", ns, reason);
+    ck_assert_double_eq(tu_metric(port, series), 1);
 }
 
 /* GET /v1/namespaces/{ns}: the threshold in force and its source. */
@@ -64,13 +67,10 @@ START_TEST(guards_refuse_hits_that_differ_in_negation_numbers_or_rare_words)
     tu_server_t s;
     tu_server_start(&s, NULL);
     store(s.port, "g", "How do I reset my password?", VEC);
-    json_t *j = lookup(s.port, "g", "How do I not reset my password?", VEC);
-    ck_assert_str_eq(tu_str(j, "status"), "miss");
-    ck_assert_str_eq(tu_str(j, "guard_refused"), "negation");
-    json_decref(j);
+    expect_refused(s.port, "g", "How do I not reset my password?", VEC, "negation");
     /* Client vectors: no rare-word check (a strong embedder sees rare
      * words itself); the vectors decide. */
-    j = lookup(s.port, "g", "How do I reset my router?", VEC);
+    json_t *j = lookup(s.port, "g", "How do I reset my router?", VEC);
     ck_assert_str_eq(tu_str(j, "status"), "hit");
     json_decref(j);
     /* A rewording with nothing the guards object to is served. */
@@ -79,9 +79,7 @@ START_TEST(guards_refuse_hits_that_differ_in_negation_numbers_or_rare_words)
     ck_assert_str_eq(tu_str(j, "match"), "semantic");
     json_decref(j);
     ck_assert_double_eq(
-        metric(s.port, "semcached_guard_rejections_total{namespace=\"g\",reason=\"negation\"}"), 1);
-    ck_assert_double_eq(
-        metric(s.port, "semcached_guard_rejections_total{namespace=\"g\",reason=\"rare_word\"}"),
+        tu_metric(s.port, "semcached_guard_rejections_total{namespace=\"g\",reason=\"rare_word\"}"),
         0);
     /* "guards": false serves what the vectors say. */
     j = tu_call(s.port, "PUT", "/v1/namespaces/g", "{\"guards\":false}", 200);
@@ -100,12 +98,7 @@ START_TEST(numbers_guard)
     tu_server_t s;
     tu_server_start(&s, NULL);
     store(s.port, "n", "best laptop of 2019", VEC);
-    json_t *j = lookup(s.port, "n", "best laptop of 2020", VEC);
-    ck_assert_str_eq(tu_str(j, "status"), "miss");
-    ck_assert_str_eq(tu_str(j, "guard_refused"), "numbers");
-    json_decref(j);
-    ck_assert_double_eq(
-        metric(s.port, "semcached_guard_rejections_total{namespace=\"n\",reason=\"numbers\"}"), 1);
+    expect_refused(s.port, "n", "best laptop of 2020", VEC, "numbers");
     tu_server_destroy(&s);
 }
 END_TEST
@@ -168,10 +161,7 @@ START_TEST(model_default_threshold)
     json_decref(j);
     /* Below it, GloVe's namespaces also get the rare-word guard. */
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/m", "{\"threshold\":0.9}", 200));
-    j = lookup(s.port, "m", "How do I reset my router?", NULL);
-    ck_assert_str_eq(tu_str(j, "status"), "miss");
-    ck_assert_str_eq(tu_str(j, "guard_refused"), "rare_word");
-    json_decref(j);
+    expect_refused(s.port, "m", "How do I reset my router?", NULL, "rare_word");
     tu_server_destroy(&s);
     tu_server_start(&s, (const char *[]){"--model", model, "--threshold", "0.85",
                                          "--model-thresholds", "off", NULL});

@@ -14,17 +14,6 @@
 
 #include "testutil.h"
 
-static double metric(int port, const char *series)
-{
-    tu_resp_t r = tu_http(port, "GET", "/metrics", NULL);
-    char pat[200];
-    snprintf(pat, sizeof(pat), "\n%s ", series);
-    const char *at = strstr(r.body, pat);
-    double v = at ? atof(at + strlen(pat)) : -1;
-    tu_resp_free(&r);
-    return v;
-}
-
 static void store(int port, const char *ns, const char *prompt, const char *answer)
 {
     char body[512];
@@ -52,7 +41,7 @@ static double judge_calls(int port)
     for (int i = 0; i < 4; i++) {
         char s[96];
         snprintf(s, sizeof(s), "semcached_judge_calls_total{result=\"%s\"}", r[i]);
-        n += metric(port, s);
+        n += tu_metric(port, s);
     }
     return n;
 }
@@ -118,9 +107,9 @@ START_TEST(judge_verdicts_decide_upstream_validations)
             json_decref(b);
         }
     }
-    ck_assert_double_eq(metric(s.port, "semcached_judge_calls_total{result=\"same\"}"), 1);
-    ck_assert_double_eq(metric(s.port, "semcached_judge_calls_total{result=\"different\"}"), 1);
-    ck_assert_double_eq(metric(s.port, "semcached_judge_calls_total{result=\"no_verdict\"}"), 1);
+    ck_assert_double_eq(tu_metric(s.port, "semcached_judge_calls_total{result=\"same\"}"), 1);
+    ck_assert_double_eq(tu_metric(s.port, "semcached_judge_calls_total{result=\"different\"}"), 1);
+    ck_assert_double_eq(tu_metric(s.port, "semcached_judge_calls_total{result=\"no_verdict\"}"), 1);
     json_t *j = NULL;
     for (int i = 0; i < 200; i++) { /* the verdict is applied after the count */
         json_decref(j);
