@@ -76,14 +76,26 @@ static json_t *ns_get(int port, const char *ns)
     return tu_call(port, "GET", path, NULL, 200);
 }
 
+/* The mock upstream and a server re-inferring (and judging) through it,
+ * with --judge-model 'judge_model' unless NULL; returns the mock's pid. */
+static pid_t start_with_mock(tu_server_t *s, int *mport, const char *judge_model)
+{
+    pid_t mock = tu_mock_start("", mport);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", *mport);
+    const char *args[] = {"--upstream-url", url, "--sample-rate", "0", "--judge-model",
+                          judge_model,      NULL};
+    if (!judge_model)
+        args[4] = NULL;
+    tu_server_start(s, args);
+    return mock;
+}
+
 START_TEST(judge_verdicts_decide_upstream_validations)
 {
     int mport;
-    pid_t mock = tu_mock_start("", &mport);
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", mport);
     tu_server_t s;
-    tu_server_start(&s, (const char *[]){"--upstream-url", url, "--sample-rate", "0", NULL});
+    pid_t mock = start_with_mock(&s, &mport, NULL);
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/j",
                         "{\"delivery\":\"upstream\",\"sample_rate\":1,\"compare\":\"judge\","
                         "\"invalidate_on_wrong\":false}",
@@ -142,12 +154,8 @@ END_TEST
 START_TEST(judge_model_option_and_feedback)
 {
     int mport;
-    pid_t mock = tu_mock_start("", &mport);
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", mport);
     tu_server_t s;
-    tu_server_start(&s, (const char *[]){"--upstream-url", url, "--judge-model", "judge-1",
-                                         "--sample-rate", "0", NULL});
+    pid_t mock = start_with_mock(&s, &mport, "judge-1");
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/f",
                         "{\"sample_rate\":1,\"compare\":\"judge\",\"invalidate_on_wrong\":false}",
                         200));
