@@ -43,6 +43,7 @@ void sc_ns_config_defaults(const sc_config_t *cfg, sc_ns_config_t *c)
     c->explore_rate = cfg->explore_rate;
     c->explore_floor = cfg->explore_floor;
     c->validation_budget = cfg->validation_budget;
+    c->guards = 1;
 }
 
 const char *const sc_delivery_names[3] = {"caller", "upstream", "webhook"};
@@ -207,13 +208,14 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
         } else if (json_is_null(v) && strcmp(k, "ttl_s") == 0) {
             c->ttl_s = -1;
         } else if (strcmp(k, "semantic") == 0 || strcmp(k, "allow_lower_threshold") == 0 ||
-                   strcmp(k, "invalidate_on_wrong") == 0) {
+                   strcmp(k, "invalidate_on_wrong") == 0 || strcmp(k, "guards") == 0) {
             if (!json_is_boolean(v)) {
                 snprintf(err, err_cap, "\"%s\" must be true or false", k);
                 return SC_EINVAL;
             }
             *(k[0] == 's'   ? &c->semantic
               : k[0] == 'a' ? &c->allow_lower_threshold
+              : k[0] == 'g' ? &c->guards
                             : &c->invalidate_on_wrong) = json_is_true(v);
         } else if (strcmp(k, "sample_rate") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1)) {
@@ -237,9 +239,11 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
         } else if (strcmp(k, "compare") == 0) {
             if (!json_is_string(v) || (strcmp(json_string_value(v), "exact") != 0 &&
                                        strcmp(json_string_value(v), "normalized") != 0 &&
-                                       strcmp(json_string_value(v), "semantic") != 0)) {
+                                       strcmp(json_string_value(v), "semantic") != 0 &&
+                                       strcmp(json_string_value(v), "judge") != 0)) {
                 snprintf(err, err_cap,
-                         "\"compare\" must be \"exact\", \"normalized\" or \"semantic\"");
+                         "\"compare\" must be \"exact\", \"normalized\", \"semantic\" or "
+                         "\"judge\"");
                 return SC_EINVAL;
             }
             snprintf(c->compare, sizeof(c->compare), "%s", json_string_value(v));
@@ -316,7 +320,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
                      "unknown namespace setting '%s' (semantic, threshold, "
                      "allow_lower_threshold, dimensions, embedder, model, ttl_s, sample_rate, "
                      "delivery, compare, answer_similarity, invalidate_on_wrong, max_error_rate, "
-                     "explore_rate, explore_floor, validation_budget, max_entries, max_bytes)",
+                     "explore_rate, explore_floor, validation_budget, max_entries, max_bytes, "
+                     "guards)",
                      k);
             return SC_EINVAL;
         }
@@ -327,8 +332,8 @@ int sc_ns_config_apply_json(sc_ns_config_t *c, const json_t *j, char *err, size_
 int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
 {
     sc_buf_printf(out, "{\"semantic\":%s,\"threshold\":", c->semantic ? "true" : "false");
-    if (c->max_error_rate > 0 && !c->threshold_explicit)
-        sc_buf_puts(out, "null"); /* the learned threshold decides alone */
+    if (!c->threshold_explicit)
+        sc_buf_puts(out, "null"); /* the model's (or server's) default, or the learned one */
     else
         sc_buf_double(out, c->threshold);
     sc_buf_printf(out, ",\"allow_lower_threshold\":%s,",
@@ -374,6 +379,6 @@ int sc_ns_config_to_json(const sc_ns_config_t *c, sc_buf_t *out)
         else
             sc_buf_puts(out, "null");
     }
-    sc_buf_puts(out, "}");
+    sc_buf_printf(out, ",\"guards\":%s}", c->guards ? "true" : "false");
     return out->data ? 0 : SC_ENOMEM;
 }

@@ -108,7 +108,11 @@ static const opt_t options[] = {
              "semantic lookup for namespaces that do not configure it (requests still need an "
              "embedding)"),
     DOUBLE_OPT("threshold", -1, 1, "0.90", threshold,
-               "default cosine similarity a semantic hit needs"),
+               "default cosine similarity a semantic hit needs (with --model-thresholds on, "
+               "only for embedders without a default of their own)"),
+    ENUM_OPT("model-thresholds", onoff_choices, "on", model_thresholds,
+             "namespaces without a threshold of their own use their model's default when it has "
+             "one (GloVe-100d 0.99, potion-base-2M 0.955: docs/quality.md); off: --threshold"),
     ENUM_OPT("allow-lower-threshold", onoff_choices, "off", allow_lower_threshold,
              "may a request's \"threshold\" go below its namespace's (namespaces can override)"),
     INT_OPT("max-dimensions", 1, 65536, "4096", max_dimensions, "longest embedding accepted"),
@@ -213,6 +217,9 @@ static const opt_t options[] = {
             "\"upstream\" re-infer sampled hits against"),
     STR_OPT("upstream-key-env", "SEMCACHED_UPSTREAM_API_KEY", upstream_key_env,
             "environment variable holding the upstream API key (sent as a bearer token)"),
+    STR_OPT("judge-model", "", judge_model,
+            "model that namespaces with compare \"judge\" ask (through --upstream-url) whether "
+            "two answers would serve the same request; \"\" = the request's own model"),
     INT_OPT("upstream-timeout-ms", 100, 600000, "30000", upstream_timeout_ms,
             "one upstream re-inference; a timeout drops the validation, never the caller's answer"),
     INT_OPT("upstream-concurrency", 1, 4096, "8", upstream_concurrency,

@@ -64,6 +64,7 @@ typedef struct {
     int searched;      /* a valid candidate was seen */
     double similarity; /* of the hit, or the best valid candidate */
     uint8_t key[SC_KEY_BYTES];
+    unsigned guard; /* SC_GUARD_* bits that refused a hit at the threshold; 0 = none */
 } semantic_result_t;
 
 /* Not expired, and young enough for the request's max-age. */
@@ -253,6 +254,12 @@ static void lookup_search(lookup_wait_t *lw, sc_store_reader_t *reader)
     sc_entry_t e;
     sc_entry_meta_t meta;
     semantic_lookup(ctx, reader, &lw->req, lw->threshold, lw->now, &e, &meta, &lw->sem);
+    /* The guards read both texts while the snapshot holds the entry's. */
+    if (lw->sem.hit && lw->ns.guards &&
+        (lw->sem.guard =
+             sc_models_guard(&ctx->models, sc_models_guard_checks(&ctx->models, &lw->ns),
+                             lw->req.text.data, lw->req.text.len, e.text.ptr, e.text.len)))
+        lw->sem.hit = 0;
     if (lw->sem.hit) {
         uint32_t unwritten = sc_store_touch(ctx->store, lw->sem.key, lw->now);
         if (!lw->then)
@@ -276,6 +283,11 @@ static void append_miss(sc_ctx_t *ctx, const lookup_wait_t *lw, sc_buf_t *b)
     sc_buf_puts(b, "\"");
     if (lw->sem.searched)
         sc_buf_printf(b, ",\"best_similarity\":%.6f", lw->sem.similarity);
+    for (int r = 0; r < SC_METRICS_GUARD_REASONS; r++)
+        if (lw->sem.guard & (1u << r)) { /* the first reason; the metric counts each */
+            sc_buf_printf(b, ",\"guard_refused\":\"%s\"", sc_metrics_guard_reasons[r]);
+            break;
+        }
     if (lw->skip >= 0) {
         sc_buf_printf(b, ",\"semantic\":\"skipped\",\"semantic_skip_reason\":\"%s\"",
                       sc_skip_reason_name((sc_skip_reason_t)lw->skip));
@@ -312,6 +324,8 @@ static void lookup_hand_back(lookup_wait_t *lw)
     out.threshold = lw->threshold;
     if (sem->searched)
         sc_metrics_similarity(w->metrics, sem->hit, sem->similarity);
+    if (sem->guard)
+        sc_metrics_guard_rejection(w->metrics, lw->req.ns, lw->req.ns_len, sem->guard);
     if (lw->skip >= 0)
         atomic_fetch_add(&w->ctx->semantic_skipped[lw->skip], 1);
     if (!sem->hit && sem->searched && lw->cached.data &&
@@ -365,6 +379,8 @@ static void lookup_respond(lookup_wait_t *lw)
     sc_buf_t b = {0};
     if (sem->searched)
         sc_metrics_similarity(w->metrics, sem->hit, sem->similarity);
+    if (sem->guard)
+        sc_metrics_guard_rejection(w->metrics, req->ns, req->ns_len, sem->guard);
     if (sem->hit && lw->hit.len) {
         result = SC_LR_SEMANTIC_HIT;
         b = lw->hit;
@@ -387,7 +403,8 @@ static void lookup_respond(lookup_wait_t *lw)
         /* Error budget: a candidate below the learned threshold may be
          * checked instead, so the threshold can come down where that is
          * safe. The caller re-infers on a miss anyway. */
-        if (sem->searched && ns->max_error_rate > 0 && sem->similarity >= ns->explore_floor)
+        if (sem->searched && !sem->guard && ns->max_error_rate > 0 &&
+            sem->similarity >= ns->explore_floor)
             maybe_sample(w, req, ns, sem->key, SC_MATCH_EXPLORE, sem->similarity, &cand, &b);
         /* The store that usually follows a miss can reuse this embedding. */
         if (req->vec && ctx->vec_cache)
@@ -638,13 +655,13 @@ void sc_api_lookup(const sc_call_t *a)
         return;
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, req.ns, req.ns_len, &ns);
-    double threshold = ns.threshold;
+    double threshold = sc_models_threshold(&ctx->models, &ctx->cfg, &ns, NULL);
     if (req.has_threshold) {
-        if (req.threshold < ns.threshold && !ns.allow_lower_threshold) {
+        if (req.threshold < threshold && !ns.allow_lower_threshold) {
             snprintf(err, sizeof(err),
                      "namespace '%.*s' does not allow lowering its threshold "
                      "(%.4g); set allow_lower_threshold to permit it",
-                     (int)req.ns_len, req.ns, ns.threshold);
+                     (int)req.ns_len, req.ns, threshold);
             sc_request_free(&req);
             sc_conn_problem(a->c, 403, "threshold-not-allowed", err);
             return;

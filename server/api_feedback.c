@@ -25,8 +25,10 @@ typedef struct {
 } feedback_wait_t;
 
 /* No verdict could be reached. */
-static const char compare_failed[] = "the answers could not be embedded for comparison (embedding "
-                                     "queue full or timeout); this validation was dropped";
+static const char compare_failed[] =
+    "the answers could not be compared (embedding queue full or timeout, or compare \"judge\" "
+    "got no verdict: a failed call or a reply other than SAME or DIFFERENT); this validation "
+    "was dropped";
 
 static void feedback_finish(sc_ctx_t *ctx, sc_conn_t *c, sc_validation_t *val, sc_verdict_t verd,
                             const char *method, double answer_sim, const sc_buf_t *fresh,
@@ -144,9 +146,10 @@ static int take_validation(sc_ctx_t *ctx, const feedback_body_t *f, sc_validatio
     return 0;
 }
 
-/* The served answer into 'cached', and the namespace and scope when the
- * validation did not say. 1 if the entry is still there. */
-static int read_served(sc_worker_t *w, sc_validation_t *val, sc_buf_t *cached)
+/* The served answer into 'cached', its model into 'model' (for compare
+ * "judge"), and the namespace and scope when the validation did not say. 1
+ * if the entry is still there. */
+static int read_served(sc_worker_t *w, sc_validation_t *val, sc_buf_t *cached, char model[128])
 {
     sc_entry_t e;
     sc_entry_meta_t meta;
@@ -154,6 +157,7 @@ static int read_served(sc_worker_t *w, sc_validation_t *val, sc_buf_t *cached)
                sc_store_get(w->reader, val->entry_key, &e, &meta) == 0;
     if (have) {
         sc_buf_append(cached, e.response.ptr, e.response.len);
+        snprintf(model, 128, "%.*s", (int)e.model.len, e.model.ptr);
         if (!val->ns[0])
             snprintf(val->ns, sizeof(val->ns), "%.*s", (int)e.ns.len, e.ns.ptr);
         if (!val->scope)
@@ -165,7 +169,7 @@ static int read_served(sc_worker_t *w, sc_validation_t *val, sc_buf_t *cached)
 
 /* Compares the fresh answer with the served one; answered by feedback_task_run. */
 static void compare_fresh(const sc_call_t *a, const sc_validation_t *val, sc_buf_t *fresh,
-                          sc_buf_t *cached, int have_entry)
+                          sc_buf_t *cached, int have_entry, const char *model)
 {
     sc_ctx_t *ctx = a->ctx;
     sc_ns_config_t ns;
@@ -188,8 +192,10 @@ static void compare_fresh(const sc_call_t *a, const sc_validation_t *val, sc_buf
     /* The verdict comes back as a task (posted at once for a plain compare,
      * from an embedding worker otherwise) that runs after this returns, so
      * the request is held only once the comparison is under way. */
-    if (sc_compare_answers(ctx, &ns, fw->fresh.data ? fw->fresh.data : "", fw->fresh.len,
-                           fw->cached.data, fw->cached.len, feedback_compared, fw, &fw->method)) {
+    sc_compare_about_t about = {val->ns, model, NULL, 0};
+    if (sc_compare_answers_about(ctx, &ns, &about, fw->fresh.data ? fw->fresh.data : "",
+                                 fw->fresh.len, fw->cached.data, fw->cached.len, feedback_compared,
+                                 fw, &fw->method)) {
         sc_buf_free(&fw->fresh);
         sc_buf_free(&fw->cached);
         free(fw);
@@ -221,7 +227,8 @@ void sc_api_feedback(const sc_call_t *a)
         return;
     }
     sc_buf_t cached = {0}, fresh = {0};
-    int have_entry = read_served(a->w, &val, &cached);
+    char model[128] = "";
+    int have_entry = read_served(a->w, &val, &cached, model);
     if (!have_entry && (f.fresh || !val.ns[0])) {
         sc_buf_free(&cached);
         json_decref(root);
@@ -239,7 +246,7 @@ void sc_api_feedback(const sc_call_t *a)
     }
     sc_api_dump_compact(f.fresh, &fresh);
     json_decref(root);
-    compare_fresh(a, &val, &fresh, &cached, have_entry);
+    compare_fresh(a, &val, &fresh, &cached, have_entry, model);
 }
 
 void sc_api_validations(const sc_call_t *a)

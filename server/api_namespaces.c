@@ -24,6 +24,40 @@ static int valid_ns_name(sc_slice_t n)
     return 1;
 }
 
+static void agreement_row(void *arg, const sc_agreement_t *ag)
+{
+    sc_buf_t *b = arg;
+    sc_buf_printf(
+        b,
+        "%s{\"methods\":[\"%s\",\"%s\"],\"pairs\":%llu,\"agreement\":%.6f,"
+        "\"both_correct\":%llu,\"both_wrong\":%llu,\"only_%s_wrong\":%llu,"
+        "\"only_%s_wrong\":%llu}",
+        b->data[b->len - 1] == '[' ? "" : ",", ag->a, ag->b, (unsigned long long)ag->pairs,
+        ag->agreement, (unsigned long long)ag->both_correct, (unsigned long long)ag->both_wrong,
+        ag->a, (unsigned long long)ag->a_wrong_only, ag->b, (unsigned long long)ag->b_wrong_only);
+}
+
+/* The threshold in force and where it comes from; with an error budget,
+ * the learned one (null until the validations support a cut; also shown as
+ * quality.learned_threshold), which an explicit namespace threshold can
+ * only raise. */
+static void append_threshold(sc_ctx_t *ctx, const char *name, const sc_ns_config_t *ns, sc_buf_t *b)
+{
+    sc_threshold_source_t src;
+    double t = sc_models_threshold(&ctx->models, &ctx->cfg, ns, &src), lt = 0;
+    uint64_t n_obs = 0;
+    int learned = ns->max_error_rate > 0 && sc_api_learned_threshold(ctx, name, ns, &lt, &n_obs);
+    sc_buf_puts(b, ",\"threshold\":");
+    if (ns->max_error_rate > 0 && !learned && !ns->threshold_explicit)
+        sc_buf_puts(b, "null"); /* no semantic hit until a cut is supported */
+    else
+        sc_buf_double(b, learned && !(ns->threshold_explicit && ns->threshold > lt) ? lt : t);
+    sc_buf_printf(b, ",\"threshold_source\":\"%s\"",
+                  ns->max_error_rate > 0 && !(ns->threshold_explicit && ns->threshold > lt)
+                      ? "learned"
+                      : sc_threshold_source_names[src]);
+}
+
 static void append_quality(sc_ctx_t *ctx, const char *name, const sc_ns_config_t *ns, sc_buf_t *b)
 {
     sc_quality_ns_t q;
@@ -60,7 +94,10 @@ static void append_quality(sc_ctx_t *ctx, const char *name, const sc_ns_config_t
         else
             sc_buf_puts(b, "null");
     }
-    sc_buf_puts(b, "}");
+    /* Pairs compared by two methods (compare "judge" adds a second). */
+    sc_buf_puts(b, ",\"agreement\":[");
+    sc_quality_agreement_foreach(ctx->quality, name, agreement_row, b);
+    sc_buf_puts(b, "]}");
 }
 
 static void reply_namespace(sc_worker_t *w, sc_conn_t *c, int status, sc_slice_t name,
@@ -73,6 +110,7 @@ static void reply_namespace(sc_worker_t *w, sc_conn_t *c, int status, sc_slice_t
     sc_ns_config_to_json(ns, &b);
     char name_z[SC_MAX_NAMESPACE + 1];
     snprintf(name_z, sizeof(name_z), "%.*s", (int)name.len, name.ptr);
+    append_threshold(w->ctx, name_z, ns, &b);
     uint64_t used_entries = 0, used_bytes = 0;
     if (sc_store_read_begin(w->reader) == 0) {
         sc_store_ns_usage(w->reader, name_z, &used_entries, &used_bytes);
@@ -111,6 +149,10 @@ static int check_supported(sc_ctx_t *ctx, const sc_ns_config_t *next, char *err,
         snprintf(err, cap, "delivery \"webhook\" needs the server started with --webhook-url");
     else if (next->model[0] && !sc_models_for(&ctx->models, next))
         snprintf(err, cap, "model \"%s\" is not loaded (--models NAME=SPEC loads it)", next->model);
+    else if (strcmp(next->compare, "judge") == 0 && !ctx->cfg.upstream_url[0])
+        snprintf(err, cap,
+                 "compare \"judge\" asks a model through --upstream-url (--judge-model "
+                 "chooses it); start the server with --upstream-url");
     else if (strcmp(next->compare, "semantic") == 0 && !sc_models_for(&ctx->models, next))
         snprintf(err, cap,
                  "compare \"semantic\" embeds the answers and needs a server-side "

@@ -127,6 +127,21 @@ static void lookup_row(void *arg, const char *ns, size_t ns_len, const uint64_t 
     }
 }
 
+static void guard_row(void *arg, const char *ns, size_t ns_len,
+                      const uint64_t v[SC_METRICS_GUARD_REASONS])
+{
+    sc_buf_t *b = arg;
+    for (int r = 0; r < SC_METRICS_GUARD_REASONS; r++) {
+        sc_buf_puts(b, "semcached_guard_rejections_total{namespace=\"");
+        if (ns)
+            label_value(b, ns, ns_len);
+        else
+            sc_buf_puts(b, "_other");
+        sc_buf_printf(b, "\",reason=\"%s\"} %llu\n", sc_metrics_guard_reasons[r],
+                      (unsigned long long)v[r]);
+    }
+}
+
 static void render_shards(sc_metrics_t *m, sc_buf_t *b)
 {
     render_requests(m, b);
@@ -134,6 +149,10 @@ static void render_shards(sc_metrics_t *m, sc_buf_t *b)
     family(b, "semcached_lookups_total", "counter", "Lookups by namespace and result.");
     sc_metrics_foreach_lookups(m, lookup_row, b);
     sc_savings_prometheus(m, b, label_value); /* tokens and dollars saved, validation spend */
+    family(b, "semcached_guard_rejections_total", "counter",
+           "Semantic hits not served because their texts failed a guard, by reason (one count "
+           "per reason that fired).");
+    sc_metrics_foreach_guards(m, guard_row, b);
 }
 
 /* ---- the proxy ----------------------------------------------------------------- */
@@ -557,6 +576,13 @@ static void render_prometheus(sc_ctx_t *ctx, sc_buf_t *b)
          atomic_load(&ctx->compare_failures)},
     };
     scalars(b, process, sizeof(process) / sizeof(process[0]));
+    static const char *const judge_results[4] = {"same", "different", "no_verdict", "failed"};
+    family(b, "semcached_judge_calls_total", "counter",
+           "compare \"judge\" calls by result (no_verdict: the reply was not exactly SAME or "
+           "DIFFERENT; failed: not sent, failed, or no model to ask).");
+    for (int r = 0; r < 4; r++)
+        sc_buf_printf(b, "semcached_judge_calls_total{result=\"%s\"} %llu\n", judge_results[r],
+                      (unsigned long long)atomic_load(&ctx->judge_verdicts[r]));
 }
 
 void sc_api_metrics(const sc_call_t *a)

@@ -238,8 +238,11 @@ static void resolve_exploration(sc_worker_t *w, const sc_request_t *req)
     sc_api_dump_compact(req->response, &x->fresh);
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, val.ns, strlen(val.ns), &ns);
-    if (sc_compare_answers(ctx, &ns, x->fresh.data ? x->fresh.data : "", x->fresh.len,
-                           x->cached.data, x->cached.len, explore_compared, x, &x->method))
+    char model[128];
+    snprintf(model, sizeof(model), "%.*s", (int)req->model_len, req->model);
+    sc_compare_about_t about = {val.ns, model, req->text.data, req->text.len};
+    if (sc_compare_answers_about(ctx, &ns, &about, x->fresh.data ? x->fresh.data : "", x->fresh.len,
+                                 x->cached.data, x->cached.len, explore_compared, x, &x->method))
         explore_compared(x, -1, -2);
 }
 

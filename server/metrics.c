@@ -74,6 +74,7 @@ struct sc_metrics_shard_s {
     counter_t up_sum_ns[2][N_PAPI];
     counter_t *lookups; /* [(cap+1) * SC_LR_COUNT] by namespace id */
     counter_t *tokens;  /* [(cap+1) * N_SAVED] by namespace+model id (saved_slot_t) */
+    counter_t *guards;  /* [(cap+1) * SC_METRICS_GUARD_REASONS] by namespace id */
     cache_slot_t ns_cache[CACHE_SLOTS];
     cache_slot_t nsm_cache[CACHE_SLOTS];
     char pad[64]; /* keeps neighbouring shards off this cache line */
@@ -177,7 +178,9 @@ int sc_metrics_create(sc_metrics_t **out, int n_shards, int n_endpoints, int max
         m->shards[i].owner = m;
         m->shards[i].lookups = calloc(((size_t)max_labels + 1) * SC_LR_COUNT, sizeof(counter_t));
         m->shards[i].tokens = calloc(((size_t)max_labels + 1) * N_SAVED, sizeof(counter_t));
-        if (!m->shards[i].lookups || !m->shards[i].tokens)
+        m->shards[i].guards =
+            calloc(((size_t)max_labels + 1) * SC_METRICS_GUARD_REASONS, sizeof(counter_t));
+        if (!m->shards[i].lookups || !m->shards[i].tokens || !m->shards[i].guards)
             goto fail;
     }
     *out = m;
@@ -194,6 +197,7 @@ void sc_metrics_destroy(sc_metrics_t *m)
     for (int i = 0; m->shards && i < m->n_shards; i++) {
         free(m->shards[i].lookups);
         free(m->shards[i].tokens);
+        free(m->shards[i].guards);
     }
     free(m->shards);
     free(m->validation);
@@ -238,6 +242,19 @@ void sc_metrics_lookup(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
     sc_metrics_t *m = sh->owner;
     int id = cached_id(&m->ns, sh->ns_cache, ns, ns_len);
     bump(&sh->lookups[(size_t)id * SC_LR_COUNT + result], 1);
+}
+
+const char *const sc_metrics_guard_reasons[SC_METRICS_GUARD_REASONS] = {"negation", "numbers",
+                                                                        "rare_word"};
+
+void sc_metrics_guard_rejection(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
+                                unsigned bits)
+{
+    sc_metrics_t *m = sh->owner;
+    int id = cached_id(&m->ns, sh->ns_cache, ns, ns_len);
+    for (int r = 0; r < SC_METRICS_GUARD_REASONS; r++)
+        if (bits & (1u << r))
+            bump(&sh->guards[(size_t)id * SC_METRICS_GUARD_REASONS + (size_t)r], 1);
 }
 
 /* The id of "namespace\0model", through the shard's cache when there is one. */
@@ -411,6 +428,25 @@ static void usage_of(sc_metrics_t *m, size_t id, sc_metrics_usage_t *u)
     *u = (sc_metrics_usage_t){v[SV_PROMPT],    v[SV_COMPLETION],   v[SV_PICO],
                               v[SV_UNPRICED],  rd(&c[VC_CALLS]),   rd(&c[VC_TOKENS]),
                               rd(&c[VC_PICO]), rd(&c[VC_UNPRICED])};
+}
+
+void sc_metrics_foreach_guards(sc_metrics_t *m,
+                               void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                          const uint64_t by_reason[SC_METRICS_GUARD_REASONS]),
+                               void *arg)
+{
+    size_t n = atomic_load(&m->ns.n);
+    for (size_t id = 0; id <= m->ns.cap; id++) {
+        if (id < m->ns.cap && id >= n)
+            continue;
+        uint64_t v[SC_METRICS_GUARD_REASONS] = {0}, any = 0;
+        for (int s = 0; s < m->n_shards; s++)
+            for (int r = 0; r < SC_METRICS_GUARD_REASONS; r++)
+                any |= v[r] += rd(&m->shards[s].guards[id * SC_METRICS_GUARD_REASONS + (size_t)r]);
+        if (any)
+            fn(arg, id < m->ns.cap ? m->ns.values[id] : NULL, id < m->ns.cap ? m->ns.lens[id] : 0,
+               v);
+    }
 }
 
 void sc_metrics_foreach_usage(sc_metrics_t *m,

@@ -25,6 +25,49 @@ static void resolve_model(const char *spec, char *out, size_t cap)
     }
 }
 
+/* Default thresholds of the built-in models, by embedder identity prefix:
+ * the lowest cut whose false-hit rate in the QQP dev replay (half A, guards
+ * on) was <= 30 %, the lowest target both models meet (docs/quality.md,
+ * "Default thresholds per model"). Other embedders (MiniLM, whose weights
+ * were not available to measure, remote models) use --threshold. */
+static const struct {
+    const char *identity_prefix;
+    double threshold;
+} model_defaults[] = {
+    {"glove:100d@", 0.99},
+    {"model2vec:potion-base-2M@", 0.955},
+};
+
+static double default_threshold_of(const sc_embedder_t *e)
+{
+    const char *id = sc_embedder_identity(e);
+    for (size_t i = 0; id && i < sizeof(model_defaults) / sizeof(model_defaults[0]); i++)
+        if (strncmp(id, model_defaults[i].identity_prefix,
+                    strlen(model_defaults[i].identity_prefix)) == 0)
+            return model_defaults[i].threshold;
+    return 0;
+}
+
+const char *const sc_threshold_source_names[3] = {"namespace", "model_default", "server_default"};
+
+double sc_models_threshold(const sc_models_t *ms, const sc_config_t *cfg, const sc_ns_config_t *ns,
+                           sc_threshold_source_t *source)
+{
+    sc_threshold_source_t src = SC_THRESHOLD_SERVER_DEFAULT;
+    double t = cfg->threshold;
+    const sc_model_t *m = NULL;
+    if (ns->threshold_explicit) {
+        src = SC_THRESHOLD_NAMESPACE;
+        t = ns->threshold;
+    } else if (cfg->model_thresholds && (m = sc_models_for(ms, ns)) && m->default_threshold > 0) {
+        src = SC_THRESHOLD_MODEL_DEFAULT;
+        t = m->default_threshold;
+    }
+    if (source)
+        *source = src;
+    return t;
+}
+
 const sc_model_t *sc_models_find(const sc_models_t *ms, const char *name)
 {
     if (!name || !*name)
@@ -78,6 +121,9 @@ static int open_model(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log, co
     if (strncmp(path, "remote:", 7) != 0) /* a remote call blocks: never on a loop */
         sc_embed_pool_set_inline(m->pool, (uint64_t)cfg->embed_inline_us);
     snprintf(m->name, sizeof(m->name), "%s", name);
+    m->default_threshold = default_threshold_of(m->embedder);
+    m->guard_checks =
+        m->default_threshold > 0 ? SC_GUARD_ALL : SC_GUARD_NEGATION | SC_GUARD_NUMBERS;
     ms->n++;
     if (sc_models_available(m))
         sc_log(log, SC_INFO, "model %s (%s) loaded in %.2f s: %u dimensions", name,
@@ -97,9 +143,33 @@ int sc_models_available(const sc_model_t *m)
     return sc_embedder_dim(m->embedder) != 0;
 }
 
+unsigned sc_models_guard_checks(const sc_models_t *ms, const sc_ns_config_t *ns)
+{
+    const sc_model_t *m = sc_models_for(ms, ns);
+    /* the namespace's vectors are the model's (not a client's own) */
+    int model_vectors =
+        m && (!ns->dimensions || ns->dimensions == sc_embedder_dim(m->embedder)) &&
+        (!ns->embedder[0] || strcmp(ns->embedder, sc_embedder_identity(m->embedder)) == 0);
+    return model_vectors ? m->guard_checks : SC_GUARD_NEGATION | SC_GUARD_NUMBERS;
+}
+
+unsigned sc_models_guard(const sc_models_t *ms, unsigned checks, const char *a, size_t alen,
+                         const char *b, size_t blen)
+{
+    if (!ms->guard_words || !checks || !alen || !blen)
+        return 0;
+    sc_guard_opts_t o = {.checks = checks, .words = ms->guard_words};
+    sc_guard_result_t r;
+    return sc_guard_check(a, alen, b, blen, &o, &r) == 1 ? r.refused : 0;
+}
+
 int sc_models_open(sc_models_t *ms, const sc_config_t *cfg, sc_log_t *log)
 {
-    int rc = 0;
+    int rc = sc_guard_words_default(&ms->guard_words);
+    if (rc) {
+        sc_log(log, SC_ERROR, "cannot load the guards' word list: %s", sc_strerror(rc));
+        return rc;
+    }
     if (cfg->model[0] && (rc = open_model(ms, cfg, log, "default", cfg->model)))
         return rc;
     char list[sizeof(cfg->models)], *save = NULL;
@@ -123,4 +193,6 @@ void sc_models_close(sc_models_t *ms)
         sc_embedder_close(ms->m[i].embedder);
     }
     ms->n = 0;
+    sc_guard_words_free(ms->guard_words);
+    ms->guard_words = NULL;
 }

@@ -64,6 +64,14 @@ typedef struct sc_task_s {
     struct sc_task_s *next;
 } sc_task_t;
 
+/* How a compare "judge" call ended (semcached_judge_calls_total{result}). */
+typedef enum {
+    SC_JUDGE_SAME = 0,
+    SC_JUDGE_DIFFERENT = 1,
+    SC_JUDGE_NO_VERDICT = 2, /* answered, but not exactly one verdict word */
+    SC_JUDGE_FAILED = 3      /* not sent, failed, non-2xx, or no model to ask */
+} sc_judge_outcome_t;
+
 typedef struct sc_ctx_s {
     sc_config_t cfg;
     sc_log_t *log;
@@ -84,6 +92,7 @@ typedef struct sc_ctx_s {
     char webhook_key[480];         /* from --webhook-key-env */
     _Atomic uint64_t upstream_calls, upstream_failures, webhook_posts, webhook_failures;
     _Atomic uint64_t compare_failures;   /* verdicts lost because answers could not be embedded */
+    _Atomic uint64_t judge_verdicts[4];  /* compare "judge" calls by sc_judge_outcome_t */
     _Atomic uint64_t delivery_warned_ms; /* last delivery-failure log line (rate-limited) */
     _Atomic uint64_t semantic_skipped[SC_SKIP_COUNT];
     sc_index_source_t index_source; /* published by 'ready' */

@@ -324,8 +324,8 @@ static void lookup(px_t *px)
     sc_ctx_t *ctx = px->w->ctx;
     sc_ns_config_t ns;
     sc_namespaces_get(ctx->namespaces, px->req.ns, px->req.ns_len, &ns);
-    double threshold = ns.threshold;
-    if (px->req.has_threshold && (px->req.threshold >= ns.threshold || ns.allow_lower_threshold))
+    double threshold = sc_models_threshold(&ctx->models, &ctx->cfg, &ns, NULL);
+    if (px->req.has_threshold && (px->req.threshold >= threshold || ns.allow_lower_threshold))
         threshold = px->req.threshold;
     else
         px->req.has_threshold = 0;

@@ -55,6 +55,13 @@ void sc_metrics_saved(sc_metrics_shard_t *sh, const char *ns, size_t ns_len, con
  * calls are rare next to lookups), under the same namespace+model label cap. */
 void sc_metrics_validation_cost(sc_metrics_t *m, const char *ns, size_t ns_len, const char *model,
                                 size_t model_len, uint64_t tokens, int priced, uint64_t pico);
+/* A semantic hit the guards refused (sc_guards.h): one count for each
+ * reason in 'bits' (SC_GUARD_NEGATION 1, _NUMBERS 2, _RARE_WORD 4, in the
+ * order of sc_metrics_guard_reasons). */
+#define SC_METRICS_GUARD_REASONS 3
+extern const char *const sc_metrics_guard_reasons[SC_METRICS_GUARD_REASONS];
+void sc_metrics_guard_rejection(sc_metrics_shard_t *sh, const char *ns, size_t ns_len,
+                                unsigned bits);
 /* A semantic search's best similarity: of the hit served, or (near miss) of
  * the best valid candidate below the threshold. */
 void sc_metrics_similarity(sc_metrics_shard_t *sh, int hit, double similarity);
@@ -113,6 +120,11 @@ void sc_metrics_foreach_usage(sc_metrics_t *m,
                               void *arg);
 /* Namespace 'ns''s sum over its models (zeros when unseen or past the cap). */
 void sc_metrics_ns_usage(sc_metrics_t *m, const char *ns, size_t ns_len, sc_metrics_usage_t *out);
+/* Guard rejections by namespace (only those with some), like lookups. */
+void sc_metrics_foreach_guards(sc_metrics_t *m,
+                               void (*fn)(void *arg, const char *ns, size_t ns_len,
+                                          const uint64_t by_reason[SC_METRICS_GUARD_REASONS]),
+                               void *arg);
 
 typedef struct {
     uint64_t le[SC_METRICS_UP_BUCKETS]; /* cumulative */

@@ -131,6 +131,30 @@ int sc_compare_answers(sc_ctx_t *ctx, const sc_ns_config_t *ns, const char *fres
                        const char *cached, size_t clen, sc_compare_done_fn done, void *arg,
                        const char **method)
 {
+    return sc_compare_answers_about(ctx, ns, NULL, fresh, flen, cached, clen, done, arg, method);
+}
+
+/* The judge's second method (sc_compare_fn). */
+static int compare_semantic(sc_ctx_t *ctx, const sc_ns_config_t *ns, const char *fresh,
+                            size_t flen, const char *cached, size_t clen, sc_compare_done_fn done,
+                            void *arg)
+{
+    sc_ns_config_t sem = *ns;
+    snprintf(sem.compare, sizeof(sem.compare), "semantic");
+    const char *m;
+    return sc_compare_answers(ctx, &sem, fresh, flen, cached, clen, done, arg, &m);
+}
+
+int sc_compare_answers_about(sc_ctx_t *ctx, const sc_ns_config_t *ns,
+                             const sc_compare_about_t *about, const char *fresh, size_t flen,
+                             const char *cached, size_t clen, sc_compare_done_fn done, void *arg,
+                             const char **method)
+{
+    if (strcmp(ns->compare, "judge") == 0) {
+        *method = "judge";
+        return sc_judge_compare(ctx, ns, about, compare_semantic, fresh, flen, cached, clen, done,
+                                arg);
+    }
     /* A static string: callers keep it past 'ns'. */
     const char *m = strcmp(ns->compare, "exact") == 0      ? "exact"
                     : strcmp(ns->compare, "semantic") == 0 ? "semantic"
@@ -183,12 +207,15 @@ typedef struct {
     sc_buf_t cached; /* the served (or candidate) answer */
     int webhook;
     const char *method; /* comparison used (static) */
+    char model[128];    /* the request's, for compare "judge" */
+    sc_buf_t text;      /* the request's semantic text, for compare "judge" */
 } delivery_t;
 
 static void delivery_free(delivery_t *d)
 {
     sc_http_call_clear(&d->call);
     sc_buf_free(&d->cached);
+    sc_buf_free(&d->text);
     free(d);
 }
 
@@ -251,9 +278,10 @@ static void on_delivered(sc_http_call_t *call)
     }
     sc_savings_validation_answer(ctx, d->v.ns, strlen(d->v.ns), d->call.body.data, d->call.body.len,
                                  call->response.data, call->response.len);
-    if (sc_compare_answers(ctx, &d->ns, call->response.data ? call->response.data : "",
-                           call->response.len, d->cached.data, d->cached.len, upstream_verdict, d,
-                           &d->method)) {
+    sc_compare_about_t about = {d->v.ns, d->model, d->text.data, d->text.len};
+    if (sc_compare_answers_about(ctx, &d->ns, &about,
+                                 call->response.data ? call->response.data : "", call->response.len,
+                                 d->cached.data, d->cached.len, upstream_verdict, d, &d->method)) {
         sc_quality_abandon(ctx->quality, d->v.id);
         delivery_free(d);
     }
@@ -321,6 +349,9 @@ int sc_validation_deliver(sc_ctx_t *ctx, const sc_ns_config_t *ns, const sc_vali
     d->v = *v;
     d->ns = *ns;
     d->webhook = ns->delivery == SC_DELIVERY_WEBHOOK;
+    snprintf(d->model, sizeof(d->model), "%.*s", (int)req->model_len, req->model);
+    if (req->text.len && sc_buf_append(&d->text, req->text.data, req->text.len))
+        goto drop;
     snprintf(d->call.url, sizeof(d->call.url), "%s", url);
     const char *key = d->webhook ? ctx->webhook_key : ctx->upstream_key;
     if (key[0])

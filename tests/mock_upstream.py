@@ -6,7 +6,8 @@ event). The answers are built by mock_upstream_apis.py beside it.
 
 API endpoints (any path prefix; OpenAI's error shape unless noted):
   POST /v1/chat/completions  a chat.completion answering the last user
-        message; "stream": true gives chat.completion.chunk events (role,
+        message (a semcached judge call, recognised by its system prompt, gets
+        a verdict instead: mock_upstream_apis.judge_reply); "stream": true gives chat.completion.chunk events (role,
         content pieces, finish, a usage chunk with stream_options.include_usage,
         [DONE]); with "tools" and the trigger word (--tool-word) in the last
         user message, a tool call (streamed as tool-call deltas) instead.

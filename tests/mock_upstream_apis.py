@@ -184,11 +184,43 @@ def chat_usage(req, completion):
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
 
 
+JUDGE_PROMPT = "You check a response cache."
+
+
+def judge_reply(req):
+    """The verdict of a semcached judge call (system message = its fixed
+    prompt), or None for any other request. Deterministic: a marker anywhere
+    in the user message decides ("judge:same" -> SAME, "judge:different" ->
+    DIFFERENT, "judge:garbage" -> a chatty reply that is not a verdict);
+    without one, SAME when both answers start with the same word (lower-case,
+    letters and digits), DIFFERENT otherwise."""
+    msgs = req.get("messages") or []
+    if not (msgs and isinstance(msgs[0], dict) and msgs[0].get("role") == "system"
+            and content_text(msgs[0].get("content")).startswith(JUDGE_PROMPT)):
+        return None
+    text = last_user_text(req)
+    for marker, reply in (("judge:garbage", "I think they are the SAME."),
+                          ("judge:different", "DIFFERENT"), ("judge:same", "SAME")):
+        if marker in text:
+            return reply
+    def first_word(tag):
+        m = re.search("<%s>\\n(.*?)\\n</%s>" % (tag, tag), text, re.S)
+        words = re.findall("[a-z0-9]+", m.group(1).lower()) if m else []
+        return words[0] if words else None
+    a, b = first_word("answer_a"), first_word("answer_b")
+    return "SAME" if a is not None and a == b else "DIFFERENT"
+
+
 def chat_completion(req, opts):
-    """A chat.completion: the answer, or a tool call when one is triggered."""
+    """A chat.completion: the answer, a judge's verdict (judge_reply), or a
+    tool call when one is triggered."""
     text = last_user_text(req)
     tool = pick_tool(req, text, opts.tool_word)
-    if tool:
+    verdict = judge_reply(req)
+    if verdict is not None:
+        message = {"role": "assistant", "content": verdict, "refusal": None, "annotations": []}
+        finish, out = "stop", verdict
+    elif tool:
         message = {"role": "assistant", "content": None, "refusal": None, "annotations": [],
                    "tool_calls": [{"id": new_id("call_"), "type": "function",
                                    "function": {"name": tool[0], "arguments": tool[1]}}]}

@@ -346,7 +346,7 @@ def probe_main(ck, port):
     x("entry", port, "GET", f"/v1/entries/{key}", expect=200)
     x("entry by upper-case key", port, "GET", f"/v1/entries/{key.upper()}", expect=200)
     x("lookup with messages", port, "POST", "/v1/lookup", json.dumps(
-        {"namespace": "probe", "tenant": "t1", "model": "m", "max_age_s": 3600, "threshold": 0.95,
+        {"namespace": "probe", "tenant": "t1", "model": "m", "max_age_s": 3600, "threshold": 0.995,
          "messages": [{"role": "system", "content": "be brief"},
                       {"role": "user", "content": [{"type": "text", "text": "probe one?"}]}]}), expect=200)
     vec = base64.b64encode(struct.pack("<4f", 0.12, -0.40, 0.33, 0.80)).decode()

@@ -37,7 +37,7 @@ for line in sys.stdin.read().splitlines():
     print(buf.strip().replace("\n", "\\x0a")); buf = ""
 ')
 expect=('"status":"miss"' '"key":"' '"status":"hit","match":"exact"'
-        '"status":"hit","match":"semantic"' '"lookups":{'
+        '"status":"hit","match":"semantic"' '"status":"miss","key":"' '"lookups":{'
         'semcached_lookups_total{namespace="default",result="semantic_hit"} 1'
         '"key":"' '"status":"hit","match":"semantic"')
 passed=0 failed=0 i=0

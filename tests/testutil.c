@@ -325,6 +325,17 @@ int tu_count(const char *hay, const char *needle)
     return n;
 }
 
+double tu_metric(int port, const char *series)
+{
+    tu_resp_t r = tu_http(port, "GET", "/metrics", NULL);
+    char pat[512];
+    snprintf(pat, sizeof(pat), "\n%s ", series);
+    const char *at = r.body ? strstr(r.body, pat) : NULL;
+    double v = at ? atof(at + strlen(pat)) : -1;
+    tu_resp_free(&r);
+    return v;
+}
+
 void tu_skip(const char *why)
 {
     fprintf(stderr, "SKIP: %s\n", why);

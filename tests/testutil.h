@@ -82,6 +82,10 @@ void tu_write_temp(char path[64], const char *text);
 /* Counts occurrences of 'needle' in 'hay'. */
 int tu_count(const char *hay, const char *needle);
 
+/* The value of one series of the server's /metrics ('series' as printed,
+ * labels included, e.g. "x_total{reason=\"a\"}"), or -1 when absent. */
+double tu_metric(int port, const char *series);
+
 /* Tests skipped in this binary (because shared data is missing). */
 void tu_skip(const char *why);
 /* Runs the suite, prints "SC-RESULT passed=N failed=N skipped=N", returns

@@ -24,7 +24,7 @@ typedef struct {
     char model[64];           /* server model it embeds texts with; "" = "default" (--model) */
     int64_t ttl_s;            /* default TTL of its entries; -1 = server default */
     double sample_rate;       /* fraction of hits sent for validation */
-    char compare[16];         /* how answers are compared: "exact", "normalized" or "semantic" */
+    char compare[16];         /* answers compared by "exact", "normalized", "semantic", "judge" */
     double answer_similarity; /* "semantic" compare: cosine two answers need to agree */
     int invalidate_on_wrong;  /* a wrong verdict deletes the entry */
     int delivery;             /* sc_delivery_t: who re-infers a sampled hit */
@@ -35,6 +35,7 @@ typedef struct {
     double validation_budget; /* paid validations: at most this share of the hits served */
     uint64_t max_entries;     /* entries the namespace may hold; 0 = no cap of its own */
     uint64_t max_bytes;       /* bytes of entry records it may hold; 0 = no cap of its own */
+    int guards;               /* refuse semantic hits whose texts fail sc_guard_check (on) */
 } sc_ns_config_t;
 
 typedef enum {

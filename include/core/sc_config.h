@@ -65,6 +65,8 @@ typedef struct sc_config_s {
     int64_t writer_queue;          /* most writes waiting; more get 503 */
     int64_t semantic;              /* 1: semantic lookup on for namespaces that do not say */
     double threshold;              /* default cosine threshold of a semantic hit */
+    /* on: built-in models' own default thresholds win over --threshold */
+    int64_t model_thresholds;
     int64_t allow_lower_threshold; /* may a request lower its namespace's threshold */
     int64_t max_dimensions;        /* longest embedding accepted */
     int64_t index_flat_max;       /* a scope is promoted from flat to HNSW past this many vectors */
@@ -102,6 +104,8 @@ typedef struct sc_config_s {
     int64_t validation_timeout_s;     /* a validation not answered within this is forgotten */
     char upstream_url[1024]; /* OpenAI-compatible chat completions URL for delivery "upstream"; "" =
                                 none */
+    /* compare "judge": the model asked; "" = the request's own */
+    char judge_model[128];
     char upstream_key_env[128];   /* environment variable holding the upstream API key */
     int64_t upstream_timeout_ms;  /* one re-inference call */
     int64_t upstream_concurrency; /* re-inference calls in flight */

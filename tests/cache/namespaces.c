@@ -56,6 +56,7 @@ static void assert_same(const sc_ns_config_t *a, const sc_ns_config_t *b)
     ck_assert_double_eq(a->explore_floor, b->explore_floor);
     ck_assert_uint_eq(a->max_entries, b->max_entries);
     ck_assert_uint_eq(a->max_bytes, b->max_bytes);
+    ck_assert_int_eq(a->guards, b->guards);
 }
 
 START_TEST(defaults_come_from_the_server_options)
@@ -93,7 +94,7 @@ START_TEST(settings_json_round_trips)
                            "\"compare\":\"semantic\",\"answer_similarity\":0.8,"
                            "\"invalidate_on_wrong\":false,\"max_error_rate\":0.02,"
                            "\"explore_rate\":0.1,\"explore_floor\":0.6,\"max_entries\":1000,"
-                           "\"max_bytes\":1048576}",
+                           "\"max_bytes\":1048576,\"guards\":false}",
                            err, sizeof(err)),
                      0);
     ck_assert_int_eq(c.semantic, 0);
@@ -107,6 +108,7 @@ START_TEST(settings_json_round_trips)
     ck_assert_str_eq(c.compare, "semantic");
     ck_assert_uint_eq(c.max_entries, 1000);
     ck_assert_uint_eq(c.max_bytes, 1048576);
+    ck_assert_int_eq(c.guards, 0);
     /* What is rendered applies back onto the defaults as the same settings
      * (this is how the server reloads them from the store at start-up). */
     sc_buf_t doc = {0}, again = {0};
@@ -121,13 +123,13 @@ START_TEST(settings_json_round_trips)
     render(&c, &doc);
     ck_assert_ptr_nonnull(strstr(doc.data, "\"dimensions\":null,\"embedder\":null,"
                                            "\"model\":\"default\",\"ttl_s\":null"));
-    ck_assert_ptr_nonnull(strstr(doc.data, "\"max_entries\":null,\"max_bytes\":null}"));
+    ck_assert_ptr_nonnull(strstr(doc.data, "\"max_entries\":null,\"max_bytes\":null,"
+                                           "\"guards\":true}"));
+    /* A threshold never set stays unset (the model's default then applies). */
+    ck_assert_ptr_nonnull(strstr(doc.data, "\"threshold\":null,"));
     sc_ns_config_defaults(&cfg, &back);
     ck_assert_int_eq(apply(&back, doc.data, err, sizeof(err)), 0);
-    /* The one difference: the default threshold comes back as set
-     * explicitly, which only matters under an error budget (none here). */
-    ck_assert_int_eq(back.threshold_explicit, 1);
-    back.threshold_explicit = 0;
+    ck_assert_int_eq(back.threshold_explicit, 0);
     assert_same(&back, &c);
     render(&back, &again);
     ck_assert_str_eq(again.data, doc.data);
@@ -181,6 +183,7 @@ START_TEST(bad_values_are_refused_with_a_sentence)
         {"[]", "JSON object"},
         {"{\"semantic\":\"yes\"}", "\"semantic\" must be true or false"},
         {"{\"invalidate_on_wrong\":1}", "\"invalidate_on_wrong\" must be true or false"},
+        {"{\"guards\":\"on\"}", "\"guards\" must be true or false"},
         {"{\"threshold\":1.5}", "\"threshold\" must be a cosine similarity in [-1, 1]"},
         {"{\"threshold\":\"0.9\"}", "\"threshold\""},
         {"{\"sample_rate\":-0.1}", "\"sample_rate\" must be a number in [0, 1]"},

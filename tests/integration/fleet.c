@@ -86,7 +86,9 @@ static int exact_hit(int port, unsigned seed)
 
 static int semantic_hit(int port, unsigned seed)
 {
-    return strcmp(lookup(port, seed, "another wording", 0.01, NULL), "semantic") == 0;
+    char prompt[48]; /* the same number as the stored "p<seed>": the guards let it pass */
+    snprintf(prompt, sizeof(prompt), "another wording of p%u", seed);
+    return strcmp(lookup(port, seed, prompt, 0.01, NULL), "semantic") == 0;
 }
 
 /* "entries:checksum" of a node, for comparing nodes. */

@@ -304,7 +304,7 @@ START_TEST(fifty_concurrent_paraphrases_make_far_fewer_calls)
                                        " quickly", " at home", " myself", " again",
                                        " safely",  " easily"};
     tu_server_t s;
-    const char *more[] = {"--model", model, "--proxy-max-error-rate", "0", NULL};
+    const char *more[] = {"--model", model, "--proxy-max-error-rate", "0", "--model-thresholds", "off", NULL};
     server_with(&s, more);
     for (int i = 0; i < N; i++) {
         char q[128];
