@@ -92,7 +92,7 @@ async function main() {
   if (ready.embedders?.default !== 'up') {
     console.log('SKIP: semantic lookup: the server has no --model');
   } else {
-    [st, hit] = await call('POST', '/v1/lookup', chat('what is the capital city of france'));
+    [st, hit] = await call('POST', '/v1/lookup', chat("What is France's capital?"));
     expect(`semantic hit, similarity ${hit.similarity} to '${hit.matched_prompt}'`,
       st === 200 && hit.match === 'semantic' && hit.response?.content === answer.content, hit);
   }
@@ -104,7 +104,7 @@ async function main() {
   console.log('\n# lookup -> model -> store, in a namespace that validates every hit');
   // A real namespace samples a few hits (sample_rate 0.05, say); 1 shows it here.
   let [ns, nsBody] = await call('PUT', `/v1/namespaces/${APP_NS}`,
-    { sample_rate: 1, delivery: 'caller', compare: 'normalized' }, ADMIN_TOKEN);
+    { sample_rate: 1, validation_budget: 1, delivery: 'caller', compare: 'normalized' }, ADMIN_TOKEN);
   expect(`namespace ${APP_NS} samples every hit`, ns === 200, nsBody);
   const first = await cachedCompletion('Name a prime number.');
   expect('first call: a miss, so the model answered', modelCalls === 1, modelCalls);

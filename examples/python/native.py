@@ -121,7 +121,7 @@ def main():
     if ready.get("embedders", {}).get("default") != "up":
         print("SKIP: semantic lookup: the server has no --model")
     else:
-        status, hit = call("POST", "/v1/lookup", chat("what is the capital city of france"))
+        status, hit = call("POST", "/v1/lookup", chat("What is France's capital?"))
         expect(f"semantic hit, similarity {hit.get('similarity')} to {hit.get('matched_prompt')!r}",
                status == 200 and hit.get("match") == "semantic" and hit.get("response") == answer, hit)
 
@@ -132,7 +132,8 @@ def main():
     print("\n# lookup -> model -> store, in a namespace that validates every hit")
     # A real namespace samples a few hits (sample_rate 0.05, say); 1 shows it here.
     status, ns = call("PUT", f"/v1/namespaces/{APP_NS}",
-                      {"sample_rate": 1, "delivery": "caller", "compare": "normalized"}, ADMIN_TOKEN)
+                      {"sample_rate": 1, "validation_budget": 1, "delivery": "caller",
+                       "compare": "normalized"}, ADMIN_TOKEN)
     expect(f"namespace {APP_NS} samples every hit", status == 200, ns)
     first = cached_completion("Name a prime number.")
     expect("first call: a miss, so the model answered", model_calls == 1, model_calls)

@@ -97,7 +97,7 @@ START_TEST(judge_verdicts_decide_upstream_validations)
     tu_server_t s;
     pid_t mock = start_with_mock(&s, &mport, NULL);
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/j",
-                        "{\"delivery\":\"upstream\",\"sample_rate\":1,\"compare\":\"judge\","
+                        "{\"delivery\":\"upstream\",\"sample_rate\":1,\"validation_budget\":1,\"compare\":\"judge\","
                         "\"invalidate_on_wrong\":false}",
                         200));
     /* The re-inference answers "answer-<hash>"; each cached answer differs
@@ -157,7 +157,7 @@ START_TEST(judge_model_option_and_feedback)
     tu_server_t s;
     pid_t mock = start_with_mock(&s, &mport, "judge-1");
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/f",
-                        "{\"sample_rate\":1,\"compare\":\"judge\",\"invalidate_on_wrong\":false}",
+                        "{\"sample_rate\":1,\"validation_budget\":1,\"compare\":\"judge\",\"invalidate_on_wrong\":false}",
                         200));
     store(s.port, "f", "capital of France?", "Paris is the capital.");
     const char *fresh[] = {"paris, of course", "Lyon, I think"};
