@@ -185,6 +185,12 @@ typedef void (*sc_lookup_then_fn)(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lo
  * caller has checked its threshold. 'then' runs exactly once on the loop
  * thread, possibly before this returns; 'c' is held meanwhile. An internal
  * failure is a miss (fail-open). */
+/* A proxied hit served from a concurrent request's answer (single flight)
+ * is sampled for validation like a lookup's hit: 1 with the validation's id
+ * in 'id' (its delivery then as for proxied hits), else 0. Loop thread. */
+int sc_cache_sample_hit(sc_worker_t *w, const sc_request_t *req,
+                        const uint8_t entry_key[SC_KEY_BYTES], int semantic, double similarity,
+                        const char *response, size_t len, char id[SC_VALIDATION_ID_HEX + 1]);
 void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
                      sc_lookup_then_fn then, void *arg);
 

@@ -188,6 +188,18 @@ static int sample(sc_worker_t *w, const sc_request_t *req, const sc_ns_config_t 
     return 1;
 }
 
+int sc_cache_sample_hit(sc_worker_t *w, const sc_request_t *req,
+                        const uint8_t entry_key[SC_KEY_BYTES], int semantic, double similarity,
+                        const char *response, size_t len, char id[SC_VALIDATION_ID_HEX + 1])
+{
+    sc_ns_config_t ns;
+    sc_namespaces_get(w->ctx->namespaces, req->ns, req->ns_len, &ns);
+    sc_observe_proxy_lookup_ns(&w->ctx->cfg, &ns); /* as the proxy's lookups see it */
+    sc_entry_t e = {.response = {response, len}};
+    return sample(w, req, &ns, entry_key, semantic ? SC_MATCH_SEMANTIC : SC_MATCH_EXACT,
+                  similarity, &e, id);
+}
+
 /* sample() for the native answer: with delivery "caller" it gains
  * "validate": true and a "validation_id" for POST /v1/feedback. 'b' holds the
  * finished response object. */

@@ -330,7 +330,7 @@ void sc_fl_done(sc_fl_t *f, const char *entry, size_t len)
 void sc_fl_leave(sc_flight_t *t, sc_fl_t *f)
 {
     pthread_mutex_lock(&t->mu);
-    if (f->state == SC_FL_RUNNING) {
+    if (f->state == SC_FL_RUNNING || f->state == SC_FL_ENDED) { /* no entry came */
         f->state = SC_FL_FAILED;
         news_locked(f);
     }

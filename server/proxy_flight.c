@@ -124,6 +124,11 @@ static int serve_entry(px_t *px, const sc_fl_view_t *v, sc_buf_t *entry)
     char ns[SC_MAX_NAMESPACE];
     size_t ns_len = px->req.ns_len < sizeof(ns) ? px->req.ns_len : sizeof(ns);
     memcpy(ns, px->req.ns, ns_len);
+    /* Served like a lookup's hit, so sampled like one (validated, counted
+     * against the namespace's validation budget). */
+    if (sc_cache_sample_hit(px->w, &px->req, o.key, o.result == SC_LR_SEMANTIC_HIT, o.similarity,
+                            entry->data ? entry->data : "", entry->len, o.validation_id) == 1)
+        px_validate_hit(px, &o);
     if (px_serve_hit(px, &o) == 0) { /* answered, px freed */
         sc_flight_count(t, ns, ns_len, o.result == SC_LR_SEMANTIC_HIT);
         return 0;
@@ -149,7 +154,10 @@ static void follow_wake(void *arg)
     if (px->begun && bytes.len)
         px_relay(px, bytes.data, bytes.len);
     sc_buf_free(&bytes);
-    if (v.state == SC_FL_RUNNING && !(px->begun && !v.live)) {
+    /* Running, or ended with its entry still to come (the leader records
+     * it right after its stream ends): a follower that has not begun waits. */
+    int waiting = v.state == SC_FL_RUNNING || (v.state == SC_FL_ENDED && !px->begun);
+    if (waiting && !(px->begun && !v.live)) {
         sc_buf_free(&entry);
         return;
     }
@@ -193,6 +201,45 @@ static void follow_gone(sc_conn_t *c, void *arg, int why)
     px_free(px);
 }
 
+/* A leader whose identical predecessor finished between this request's
+ * lookup and its join (that one committed, then left the table) finds the
+ * entry in the store: it answers from it, as a follower would have, and
+ * hands it to any followers that joined it meanwhile. 1 when answered. */
+static int lead_from_store(px_t *px)
+{
+    sc_worker_t *w = px->w;
+    sc_entry_t e;
+    sc_buf_t json = {0};
+    uint64_t created = 0;
+    if (px->ctl.has_max_age || sc_store_read_begin(w->reader))
+        return 0;
+    int found = sc_store_get(w->reader, px->req.key, &e, NULL) == 0 &&
+                (!e.expires_ms || e.expires_ms > sc_now_ms());
+    if (found) {
+        created = e.created_ms;
+        sc_buf_append(&json, e.response.ptr, e.response.len);
+    }
+    sc_store_read_end(w->reader);
+    if (!found || !json.data) {
+        sc_buf_free(&json);
+        return 0;
+    }
+    px_flight_done(px, &json);
+    sc_lookup_out_t o;
+    memset(&o, 0, sizeof(o));
+    o.result = SC_LR_EXACT_HIT;
+    memcpy(o.key, px->req.key, SC_KEY_BYTES);
+    o.similarity = 1.0;
+    o.created_ms = created;
+    o.response = json; /* borrowed */
+    px->result = SC_PXR_HIT;
+    px->store = 0;
+    px->coalesced = 1; /* counts the call it saved, as followers do */
+    int rc = px_serve_hit(px, &o); /* 0: answered, px freed */
+    sc_buf_free(&json);
+    return rc == 0;
+}
+
 int px_flight_join(px_t *px, const sc_lookup_out_t *out)
 {
     sc_ctx_t *ctx = px->w->ctx;
@@ -210,8 +257,10 @@ int px_flight_join(px_t *px, const sc_lookup_out_t *out)
     sc_fl_wait_t *wt = NULL;
     double sim = 0;
     int rc = sc_flight_join(ctx->flight, px->w, &p, follow_wake, px, &lead, &wt, &sim);
-    if (rc == SC_FL_LEAD)
+    if (rc == SC_FL_LEAD) {
         px->flight = lead;
+        return lead_from_store(px);
+    }
     if (rc != SC_FL_FOLLOW)
         return 0;
     px->fl_wait = wt;

@@ -55,7 +55,8 @@ for r in rows:
         budget = 0.02 if r["policy"].endswith("default") else 0.05
         check(r["semantic_hits"] == 0 or r["wrong"] <= budget * r["semantic_hits"] + 1,
               "%s: %d wrong of %d semantic hits (budget %g)" % (name, r["wrong"], r["semantic_hits"], budget))
-        check((r["observed"] or 0) >= 100 and r["budget_observations"] == r["observed"],
+        # (candidates a guard refuses are neither served nor observed: fewer than the pairs)
+        check((r["observed"] or 0) >= 50 and r["budget_observations"] == r["observed"],
               "%s: %s free observations feed the learner (%s)" % (name, r["observed"], r["budget_observations"]))
 print("SC-RESULT passed=%d failed=%d skipped=0" % (passed, failed))
 PY
