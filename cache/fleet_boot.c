@@ -309,7 +309,14 @@ int sc_fleet_bootstrap(const sc_config_t *cfg, sc_log_t *log, const char *dir,
         return 0;
     }
     fleet_peer_t peers[16];
-    size_t n = pick_peers(c, nodes_key, node, &trimmed, peers, 16);
+    /* The peers' registry rows are a heartbeat (about a second) behind what
+     * they applied: wait for one to show it covers this node's gap. */
+    size_t n = 0;
+    for (int tries = 0; tries < 4 * BOOT_TIMEOUT_S; tries++) {
+        if ((n = pick_peers(c, nodes_key, node, &trimmed, peers, 16)) > 0)
+            break;
+        usleep(250 * 1000);
+    }
     redisFree(c);
     for (size_t i = 0; i < n; i++)
         if (install_from(&peers[i], admin_token, dir, &trimmed, log) == 0) {
