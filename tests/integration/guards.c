@@ -10,6 +10,7 @@
  * which needs GloVe (`make model`) and skips without it. */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,10 +122,12 @@ START_TEST(threshold_in_force_and_its_source)
     ck_assert_double_eq(t, -9);
     ck_assert_str_eq(src, "learned");
     /* A restart keeps "not set" as not set (the stored settings say null). */
+    ck_assert_int_eq(tu_server_stop(&s, SIGTERM), 0); /* a clean exit, then the same data */
     tu_server_restart(&s);
     threshold_of(s.port, "plain", &t, src);
     ck_assert_str_eq(src, "namespace");
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/plain", "{\"semantic\":true}", 200));
+    ck_assert_int_eq(tu_server_stop(&s, SIGTERM), 0); /* a clean exit, then the same data */
     tu_server_restart(&s);
     threshold_of(s.port, "plain", &t, src);
     ck_assert_str_eq(src, "server_default");
