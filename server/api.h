@@ -185,14 +185,19 @@ typedef void (*sc_lookup_then_fn)(sc_worker_t *w, sc_conn_t *c, void *arg, sc_lo
  * caller has checked its threshold. 'then' runs exactly once on the loop
  * thread, possibly before this returns; 'c' is held meanwhile. An internal
  * failure is a miss (fail-open). */
+void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
+                     sc_lookup_then_fn then, void *arg);
+/* The exact step of a proxied lookup, again: 1 with 'out' filled as
+ * sc_cache_lookup hands an exact hit on (the response is the caller's to
+ * free, sampled and counted), else 0 ('out' holds nothing). Loop thread;
+ * the single-flight leader's check for an entry committed since its lookup. */
+int sc_cache_exact_probe(sc_worker_t *w, const sc_request_t *req, sc_lookup_out_t *out);
 /* A proxied hit served from a concurrent request's answer (single flight)
  * is sampled for validation like a lookup's hit: 1 with the validation's id
  * in 'id' (its delivery then as for proxied hits), else 0. Loop thread. */
 int sc_cache_sample_hit(sc_worker_t *w, const sc_request_t *req,
                         const uint8_t entry_key[SC_KEY_BYTES], int semantic, double similarity,
                         const char *response, size_t len, char id[SC_VALIDATION_ID_HEX + 1]);
-void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,
-                     sc_lookup_then_fn then, void *arg);
 
 /* A detached write's result, 0 or SC_E* (SC_EFULL, SC_EBUSY, SC_ETOOBIG...),
  * on the store's writer thread or the caller's. */

@@ -196,8 +196,8 @@ int sc_cache_sample_hit(sc_worker_t *w, const sc_request_t *req,
     sc_namespaces_get(w->ctx->namespaces, req->ns, req->ns_len, &ns);
     sc_observe_proxy_lookup_ns(&w->ctx->cfg, &ns); /* as the proxy's lookups see it */
     sc_entry_t e = {.response = {response, len}};
-    return sample(w, req, &ns, entry_key, semantic ? SC_MATCH_SEMANTIC : SC_MATCH_EXACT,
-                  similarity, &e, id);
+    return sample(w, req, &ns, entry_key, semantic ? SC_MATCH_SEMANTIC : SC_MATCH_EXACT, similarity,
+                  &e, id);
 }
 
 /* sample() for the native answer: with delivery "caller" it gains
@@ -722,6 +722,17 @@ static int exact_probe(sc_worker_t *w, const sc_request_t *req, const sc_ns_conf
     }
     sc_store_read_end(w->reader);
     return hit;
+}
+
+int sc_cache_exact_probe(sc_worker_t *w, const sc_request_t *req, sc_lookup_out_t *out)
+{
+    sc_ns_config_t ns;
+    sc_namespaces_get(w->ctx->namespaces, req->ns, req->ns_len, &ns);
+    sc_observe_proxy_lookup_ns(&w->ctx->cfg, &ns);
+    memset(out, 0, sizeof(*out));
+    out->skip = -1;
+    out->threshold = 2.0;
+    return exact_probe(w, req, &ns, out);
 }
 
 void sc_cache_lookup(sc_worker_t *w, sc_conn_t *c, sc_request_t *req, double threshold,

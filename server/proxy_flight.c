@@ -203,40 +203,20 @@ static void follow_gone(sc_conn_t *c, void *arg, int why)
 
 /* A leader whose identical predecessor finished between this request's
  * lookup and its join (that one committed, then left the table) finds the
- * entry in the store: it answers from it, as a follower would have, and
- * hands it to any followers that joined it meanwhile. 1 when answered. */
+ * entry by the lookup's own exact step: it answers from it, as that lookup
+ * would have, and hands it to any followers that joined it meanwhile. 1
+ * when answered. */
 static int lead_from_store(px_t *px)
 {
-    sc_worker_t *w = px->w;
-    sc_entry_t e;
-    sc_buf_t json = {0};
-    uint64_t created = 0;
-    if (px->ctl.has_max_age || sc_store_read_begin(w->reader))
-        return 0;
-    int found = sc_store_get(w->reader, px->req.key, &e, NULL) == 0 &&
-                (!e.expires_ms || e.expires_ms > sc_now_ms());
-    if (found) {
-        created = e.created_ms;
-        sc_buf_append(&json, e.response.ptr, e.response.len);
-    }
-    sc_store_read_end(w->reader);
-    if (!found || !json.data) {
-        sc_buf_free(&json);
-        return 0;
-    }
-    px_flight_done(px, &json);
     sc_lookup_out_t o;
-    memset(&o, 0, sizeof(o));
-    o.result = SC_LR_EXACT_HIT;
-    memcpy(o.key, px->req.key, SC_KEY_BYTES);
-    o.similarity = 1.0;
-    o.created_ms = created;
-    o.response = json; /* borrowed */
+    if (!sc_cache_exact_probe(px->w, &px->req, &o))
+        return 0;
+    px_flight_done(px, &o.response);
     px->result = SC_PXR_HIT;
     px->store = 0;
-    px->coalesced = 1; /* counts the call it saved, as followers do */
+    px_validate_hit(px, &o);
     int rc = px_serve_hit(px, &o); /* 0: answered, px freed */
-    sc_buf_free(&json);
+    sc_buf_free(&o.response);
     return rc == 0;
 }
 

@@ -226,9 +226,12 @@ void px_validate_hit(px_t *px, const sc_lookup_out_t *out);
 
 /* The upstream URL of the client's request (as the forwarded call's). */
 int px_upstream_url(px_t *px, char *url, size_t cap);
-/* The configured key of the px's provider on 'call' when the client sent
- * none ('has_key' 0): x-api-key for Anthropic, a bearer token otherwise. */
-int px_default_key(const px_t *px, sc_http_call_t *call, int has_key);
+/* Copies the client's headers that 'keep' accepts onto 'call' (one curl
+ * cannot send is left out), then, when the client sent no key, the
+ * configured one of the px's provider: x-api-key for Anthropic, a bearer
+ * token otherwise. 0 or SC_E*. */
+int px_carry_headers(const px_t *px, sc_http_call_t *call,
+                     int (*keep)(const px_t *px, sc_slice_t name));
 
 /* ---- proxy_embeddings.c ------------------------------------------------------ */
 

@@ -236,8 +236,9 @@ static void on_reinferred(sc_http_call_t *call)
 
 /* Request headers the re-inference carries: who is asking (the client's
  * key), which API version, the body's type. Nothing else of the client's. */
-static int carried(sc_slice_t n)
+static int carried(const px_t *px, sc_slice_t n)
 {
+    (void)px;
     static const char *const keep[] = {
         "authorization",  "x-api-key", "anthropic-version", "anthropic-beta", "openai-organization",
         "openai-project", NULL};
@@ -268,16 +269,8 @@ static int build_reinference(px_t *px, px_check_t *x)
     sc_http_call_t *call = &x->call;
     int rc = px_upstream_url(px, call->url, sizeof(call->url));
     snprintf(call->method, sizeof(call->method), "POST");
-    int has_key = 0;
-    for (size_t i = 0; !rc && i < px->http->n_headers; i++) {
-        const sc_http_header_t *h = sc_http_request_header_at(px->http, i);
-        if (!carried(h->name))
-            continue;
-        has_key |= h->name.len == 13 || h->name.len == 9; /* authorization, x-api-key */
-        rc = sc_http_call_add_header_n(call, h->name.ptr, h->name.len, h->value.ptr, h->value.len);
-    }
     if (!rc)
-        rc = px_default_key(px, call, has_key);
+        rc = px_carry_headers(px, call, carried);
     if (!rc)
         rc = sc_http_call_add_header(call, "content-type", "application/json");
     if (!rc)

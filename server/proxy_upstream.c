@@ -90,7 +90,7 @@ static int keep_request_header(const px_t *px, sc_slice_t n)
 }
 
 /* <base URL> + the path after "/v1" + the query. */
-static int build_url(px_t *px, char *url, size_t cap)
+int px_upstream_url(px_t *px, char *url, size_t cap)
 {
     const sc_config_t *cfg = &px->w->ctx->cfg;
     const char *base =
@@ -105,7 +105,7 @@ static int build_url(px_t *px, char *url, size_t cap)
     return n < 0 || (size_t)n >= cap ? SC_ETOOBIG : 0;
 }
 
-int px_default_key(const px_t *px, sc_http_call_t *call, int has_key)
+static int default_key(const px_t *px, sc_http_call_t *call, int has_key)
 {
     const char *key = px->proxy->key[px->provider];
     if (has_key || !key[0])
@@ -116,9 +116,21 @@ int px_default_key(const px_t *px, sc_http_call_t *call, int has_key)
     return 0;
 }
 
-int px_upstream_url(px_t *px, char *url, size_t cap)
+int px_carry_headers(const px_t *px, sc_http_call_t *call,
+                     int (*keep)(const px_t *px, sc_slice_t name))
 {
-    return build_url(px, url, cap);
+    int has_key = 0;
+    for (size_t i = 0; i < px->http->n_headers; i++) {
+        const sc_http_header_t *h = sc_http_request_header_at(px->http, i);
+        if (!keep(px, h->name))
+            continue;
+        has_key |= name_is(h->name, "authorization") || name_is(h->name, "x-api-key");
+        int rc =
+            sc_http_call_add_header_n(call, h->name.ptr, h->name.len, h->value.ptr, h->value.len);
+        if (rc && rc != SC_EINVAL) /* one curl cannot send is one the upstream never sees */
+            return rc;
+    }
+    return default_key(px, call, has_key);
 }
 
 static int build_call(px_t *px, sc_buf_t *body)
@@ -126,20 +138,10 @@ static int build_call(px_t *px, sc_buf_t *body)
     const sc_config_t *cfg = &px->w->ctx->cfg;
     const sc_http_request_t *r = px->http;
     sc_http_call_t *call = &px->call;
-    int rc = build_url(px, call->url, sizeof(call->url));
+    int rc = px_upstream_url(px, call->url, sizeof(call->url));
     snprintf(call->method, sizeof(call->method), "%s", sc_http_method_name(r->method));
-    int has_key = 0;
-    for (size_t i = 0; !rc && i < r->n_headers; i++) {
-        const sc_http_header_t *h = sc_http_request_header_at(r, i);
-        if (!keep_request_header(px, h->name))
-            continue;
-        has_key |= name_is(h->name, "authorization") || name_is(h->name, "x-api-key");
-        rc = sc_http_call_add_header_n(call, h->name.ptr, h->name.len, h->value.ptr, h->value.len);
-        if (rc == SC_EINVAL)
-            rc = 0; /* a header curl cannot send is one the upstream never sees */
-    }
     if (!rc)
-        rc = px_default_key(px, call, has_key);
+        rc = px_carry_headers(px, call, keep_request_header);
     if (!rc && body && body->len) {
         call->body = *body; /* taken over */
         memset(body, 0, sizeof(*body));
