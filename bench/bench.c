@@ -406,6 +406,7 @@ static int on_message_complete(http_parser *p)
             st->done[m.kind]++;
             hist_record(&st->lat[m.kind], now - m.intended_ns);
             hist_record(&st->all, now - m.intended_ns);
+            bench_series_record(st, m.intended_ns - b->measure_ns, now - m.intended_ns);
         }
     }
     atomic_fetch_add_explicit(&t->live_done, 1, memory_order_relaxed);
@@ -662,6 +663,7 @@ void bench_run_phase(bench_t *b, thread_t *threads, int progress)
         for (int k = 0; k < K_COUNT; k++)
             hist_init(&t->st.lat[k]);
         hist_init(&t->st.all);
+        bench_series_init(&t->st, &b->cfg);
         t->n_conns = per + (i < extra);
         t->conns = calloc((size_t)t->n_conns, sizeof(conn_t));
         uv_loop_init(&t->loop);
@@ -672,7 +674,6 @@ void bench_run_phase(bench_t *b, thread_t *threads, int progress)
     for (;;) {
         usleep(100000);
         uint64_t now = sc_mono_ns();
-        int all_done = 1;
         uint64_t done = 0, err = 0, hits = 0, sent = 0;
         for (int i = 0; i < b->cfg.threads; i++) {
             done += atomic_load(&threads[i].live_done);
@@ -694,7 +695,6 @@ void bench_run_phase(bench_t *b, thread_t *threads, int progress)
             last_err = err;
             last_hits = hits;
         }
-        (void)all_done;
         if (atomic_load(&b->stopping))
             break;
     }

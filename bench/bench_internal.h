@@ -49,6 +49,7 @@ typedef struct {
     int json;
     int populate;           /* store the key space first */
     char dump_prefix[1024]; /* write the vectors as fvecs and exit */
+    int series;             /* per-second latency windows (bench_series.c) */
 } cfg_t;
 
 typedef struct {
@@ -107,6 +108,8 @@ typedef struct {
     uint64_t tp, fp; /* semantic hits on labelled pairs */
     histogram_t lat[K_COUNT];
     histogram_t all;
+    histogram_t *sec; /* --series: one per measured second; owned */
+    size_t n_sec;
 } stats_t;
 
 struct thread_s {
@@ -137,5 +140,12 @@ void bench_vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t
 int bench_dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys);
 void bench_run_phase(bench_t *b, thread_t *threads, int progress);
 void bench_populate(bench_t *b, workload_t wl);
+
+/* bench_series.c: --series (no-ops without it). */
+void bench_series_init(stats_t *st, const cfg_t *c); /* no memory: no series, said on stderr */
+void bench_series_record(stats_t *st, uint64_t since_measure_ns, uint64_t latency_ns);
+void bench_series_merge(stats_t *into, const stats_t *from);
+void bench_series_print(const stats_t *tot, int json);
+void bench_series_free(stats_t *st);
 
 #endif

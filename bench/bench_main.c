@@ -104,6 +104,8 @@ static void usage(void)
             "  --namespace NS           namespace to use (bench)\n"
             "  --no-populate            do not store the key space first\n"
             "  --json                   print the result as JSON on stdout\n"
+            "  --series                 also p50/p99/max of each measured second (by intended\n"
+            "                           start; JSON: \"series\"), e.g. to see a tail end\n"
             "  --dump-vectors PREFIX    write the vectors workload's data as PREFIX_base.fvecs\n"
             "                           and PREFIX_query.fvecs, then exit\n");
 }
@@ -115,8 +117,11 @@ static void report(bench_t *b, thread_t *threads)
     for (int k = 0; k < K_COUNT; k++)
         hist_init(&tot.lat[k]);
     hist_init(&tot.all);
+    bench_series_init(&tot, &b->cfg);
     for (int i = 0; i < b->cfg.threads; i++) {
         stats_t *s = &threads[i].st;
+        bench_series_merge(&tot, s);
+        bench_series_free(s);
         for (int k = 0; k < K_COUNT; k++) {
             tot.done[k] += s->done[k];
             hist_merge(&tot.lat[k], &s->lat[k]);
@@ -174,7 +179,10 @@ static void report(bench_t *b, thread_t *threads)
                    (double)hist_quantile(&tot.lat[k], 0.99) / us);
             first = 0;
         }
-        printf("}}\n");
+        printf("}");
+        bench_series_print(&tot, 1);
+        printf("}\n");
+        bench_series_free(&tot);
         return;
     }
     printf("\nsemcached-bench: %s, %s loop%s, %d connections, pipeline %d, %d threads\n", wl,
@@ -207,6 +215,8 @@ static void report(bench_t *b, thread_t *threads)
             "  semantic hits   precision %.3f (%llu on duplicate pairs, %llu on non-duplicates)\n",
             (double)tot.tp / (double)(tot.tp + tot.fp), (unsigned long long)tot.tp,
             (unsigned long long)tot.fp);
+    bench_series_print(&tot, 0);
+    bench_series_free(&tot);
 }
 
 /* Long for a function (about 160 lines): it is the tool's run in order
@@ -251,6 +261,7 @@ int main(int argc, char **argv)
                                          {"namespace", 1, 0, 'N'},
                                          {"no-populate", 0, 0, 'x'},
                                          {"json", 0, 0, 'j'},
+                                         {"series", 0, 0, 's'},
                                          {"ttl", 1, 0, 'T'},
                                          {"dump-vectors", 1, 0, 'V'},
                                          {"help", 0, 0, 'h'},
@@ -320,6 +331,9 @@ int main(int argc, char **argv)
             break;
         case 'j':
             c->json = 1;
+            break;
+        case 's':
+            c->series = 1;
             break;
         case 'V':
             snprintf(c->dump_prefix, sizeof(c->dump_prefix), "%s", optarg);

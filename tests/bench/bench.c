@@ -118,6 +118,32 @@ START_TEST(open_loop_sends_the_scheduled_number_of_requests)
 }
 END_TEST
 
+START_TEST(series_cuts_the_window_into_seconds)
+{
+    /* 400 starts/s for 3 s: three 1-s windows of ~400 each, adding up to the total. */
+    json_t *j = run_bench(
+        srv.port, "-c 8 -d 3 --warmup 0 --rate 400 --series -w exact --keys 200 --no-populate");
+    json_t *series = json_object_get(j, "series");
+    ck_assert_int_eq(json_array_size(series), 3);
+    long long sum = 0;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *w = json_array_get(series, i);
+        long long n = num(w, "requests", NULL);
+        ck_assert_int_eq(num(w, "s", NULL), (long long)i);
+        ck_assert_msg(n >= 398 && n <= 402, "window %zu: %lld requests", i, n);
+        ck_assert(num(w, "p50_us", NULL) <= num(w, "p99_us", NULL) &&
+                  num(w, "p99_us", NULL) <= num(w, "max_us", NULL));
+        sum += n;
+    }
+    ck_assert_int_eq(sum, num(j, "requests", NULL));
+    json_decref(j);
+    /* Without --series there is no "series". */
+    j = run_bench(srv.port, "-c 2 -n 50 --warmup 0 -w exact --keys 200 --no-populate");
+    ck_assert_ptr_null(json_object_get(j, "series"));
+    json_decref(j);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bench");
@@ -129,6 +155,7 @@ int main(void)
     tcase_add_test(tc, each_miss_is_followed_by_its_store);
     tcase_add_test(tc, vectors_workload_hits_semantically);
     tcase_add_test(tc, open_loop_sends_the_scheduled_number_of_requests);
+    tcase_add_test(tc, series_cuts_the_window_into_seconds);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
