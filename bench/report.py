@@ -197,6 +197,8 @@ def main():
             print("gnuplot failed: %s" % e, file=sys.stderr)
         os.unlink(dat)
 
+    tail_section(by, w)
+
     # ---- semantic
     sv, hp = one("semantic_vectors"), one("hnswlib_inprocess")
     if sv and hp:
@@ -369,6 +371,42 @@ def main():
     for soak_file in ("soak.jsonl", "soak_no_semantic.jsonl"):
         soak_section(os.path.join(os.path.dirname(res_path), soak_file), w)
     open(md_path, "w").write("\n".join(out))
+
+
+def tail_section(by, w):
+    """Exact hits' p99 second by second after the store benchmark's burst
+    (bench/tail.sh): the rested figure is the median per-second p99 of the
+    run that follows (the same statistic), and the tail has settled at the
+    first second from which every 5-s rolling median of per-second p99
+    stays within 1.5x of it (a single second's p99 on these shared cores
+    is noisy; the rolling median ignores one bad second, not a trend)."""
+    after, rested = by.get("tail_after", [None])[-1], by.get("tail_rested", [None])[-1]
+    if not after or not rested or not after.get("series") or not rested.get("series"):
+        return
+    med = lambda v: sorted(v)[(len(v) - 1) // 2] if v else 0
+    p99 = [s["p99_us"] for s in after["series"]]
+    ref = med([s["p99_us"] for s in rested["series"]])
+    roll = [med(p99[i:i + 5]) for i in range(max(len(p99) - 4, 1))]
+    settled = next((i for i in range(len(roll)) if all(x <= 1.5 * ref for x in roll[i:])), None)
+    w("## Exact hits after a write burst\n")
+    w("Right after the durable-store run above (%d entries in the store at its end), exact hits "
+      "at half the closed-loop peak (%.0f req/s, open loop, 64 connections), p99 of each second "
+      "from the burst's end (`semcached-bench --series`, by intended start), then %d s more as "
+      "the rested figure. Target: within 1.5x of it within 5 s of the burst's end.\n" % (
+          after.get("entries", 0), after["target_rate"], len(rested["series"])))
+    w("| seconds after the burst | p99 µs (each second) | 5-s rolling median µs |")
+    w("|---|---|---|")
+    for a in range(0, len(p99), 10):
+        w("| %d–%d | %s | %s |" % (a, min(a + 10, len(p99)) - 1, ", ".join("%.0f" % v for v in p99[a:a + 10]),
+                                  ", ".join("%.0f" % v for v in roll[a:a + 10])))
+    ol = by.get("open_loop_50", [])
+    w("\nRested (the %d s that follow, median per-second p99): **%.0f µs**%s. Settled within "
+      "1.5x: %s. Command: `%s`\n" % (
+          len(rested["series"]), ref,
+          " (before the burst, open loop at the same rate: p99 %.0f µs over 10 s, median run)" %
+          med([r["latency_us"]["p99"] for r in ol]) if ol else "",
+          "**%d s** after the burst's end" % settled if settled is not None else "**not within the %d s measured**" % len(p99),
+          after["command"]))
 
 
 def decide_section(by, w):

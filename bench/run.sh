@@ -159,6 +159,7 @@ PY
 
 # ---- durable stores ------------------------------------------------------------
 bench store_durable --port "$SC" -c 32 -d "$DUR" -w miss-store --no-populate
+BUILD=$BUILD bench/tail.sh "$SC" "$peak" "$RES"   # exact hits' p99 per second after that burst
 
 # ---- semantic lookups with client vectors, one scope, against hnswlib in process --
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
