@@ -312,6 +312,84 @@ START_TEST(writer_sweeps_and_applies_hits_in_slices)
 }
 END_TEST
 
+/* The flush with no store waiting (paced, in one transaction) applies every
+ * count, and the pages it frees are reused by the next flush: before, each of
+ * the two flushes after a burst of new entries grew the file by the whole set
+ * of pages the hot keys' rows live on. */
+START_TEST(paced_flush_applies_every_count_and_reuses_its_pages)
+{
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    ck_assert_int_eq(sc_config_set(&cfg, "hit-flush-ms", "20", stderr), 0);
+    ck_assert_int_eq(sc_config_set(&cfg, "sync", "none", stderr), 0);
+    /* The writer wakes for its timers and then sees the waiting counts. */
+    ck_assert_int_eq(sc_config_set(&cfg, "sweep-interval-ms", "50", stderr), 0);
+    sc_store_t *s = open_store_cfg(&cfg);
+    enum { ENTRIES = 6000, HOT = 3000 };
+    uint64_t now = sc_now_ms();
+    for (unsigned i = 0; i < ENTRIES; i++)
+        ck_assert_int_eq(put(s, i, "ns", "t", "m", "1", now, 0), 0);
+    uint64_t last_pgno[4];
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    last_pgno[0] = info.me_last_pgno;
+    for (unsigned round = 1; round <= 3; round++) {
+        /* Hot keys spread over the whole table, each moving in LRU order. */
+        for (unsigned i = 0; i < HOT; i++) {
+            uint8_t key[16];
+            make_key(key, i * 2);
+            sc_store_touch(s, key, now + 20000 * (uint64_t)round);
+        }
+        int applied = 0;
+        for (int waited_ms = 0; waited_ms < 20000 && !applied; waited_ms += 10) {
+            usleep(10000);
+            sc_entry_meta_t m0, m1;
+            applied = get(s, 0, NULL, 0, &m0) && get(s, 2 * (HOT - 1), NULL, 0, &m1) &&
+                      m0.hits == round && m1.hits == round;
+        }
+        ck_assert_msg(applied, "flush %u was not applied", round);
+        usleep(50000); /* the generation bump after it */
+        mdb_env_info(s->env, &info);
+        last_pgno[round] = info.me_last_pgno;
+    }
+    for (unsigned i = 0; i < HOT; i++) {
+        sc_entry_meta_t m;
+        ck_assert_int_eq(get(s, i * 2, NULL, 0, &m), 1);
+        ck_assert_uint_eq(m.hits, 3);
+        ck_assert_uint_eq(m.last_hit_ms, now + 60000);
+    }
+    /* The first flush needs new pages; the next ones reuse what it freed. */
+    uint64_t first = last_pgno[1] - last_pgno[0];
+    ck_assert_uint_gt(first, 50);
+    ck_assert_msg(last_pgno[2] - last_pgno[1] < first / 4 && last_pgno[3] - last_pgno[2] < first / 4,
+                  "the file grew by %llu, %llu, %llu pages", (unsigned long long)first,
+                  (unsigned long long)(last_pgno[2] - last_pgno[1]),
+                  (unsigned long long)(last_pgno[3] - last_pgno[2]));
+    close_store(s);
+}
+END_TEST
+
+/* The paced flush pauses between runs, and not once a write is waiting. */
+START_TEST(paced_flush_stops_pausing_when_a_write_waits)
+{
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    sc_store_t *s;
+    ck_assert_int_eq(sc_store_create(&s, &cfg, NULL), 0); /* no writer thread */
+    uint64_t paused = 0, t0 = sc_mono_ns();
+    ck_assert_int_eq(pace_pause(s, &paused), 1);
+    ck_assert_uint_ge(sc_mono_ns() - t0, PACE_PAUSE_NS);
+    ck_assert_uint_ge(paused, PACE_PAUSE_NS);
+    sc_write_op_t op = {0};
+    s->head = s->tail = &op; /* a queued write */
+    paused = 0;
+    ck_assert_int_eq(pace_pause(s, &paused), 0);
+    ck_assert_uint_lt(paused, PACE_PAUSE_NS);
+    s->head = s->tail = NULL;
+    sc_store_destroy(s);
+}
+END_TEST
+
 START_TEST(touch_counts_hits)
 {
     sc_store_t *s = open_store("64M", "lru");
@@ -608,6 +686,8 @@ int main(void)
     tcase_add_test(tc, invalidate_by_filters);
     tcase_add_test(tc, sweeper_removes_only_expired_entries);
     tcase_add_test(tc, touch_counts_hits);
+    tcase_add_test(tc, paced_flush_applies_every_count_and_reuses_its_pages);
+    tcase_add_test(tc, paced_flush_stops_pausing_when_a_write_waits);
     tcase_add_test(tc, writer_sweeps_and_applies_hits_in_slices);
     tcase_add_test(tc, full_store_evicts_least_recently_hit);
     tcase_add_test(tc, full_store_without_eviction_refuses_cleanly);
