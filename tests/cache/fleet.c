@@ -399,7 +399,7 @@ int main(void)
 {
     Suite *s = suite_create("fleet");
     TCase *tc = tcase_create("fleet");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 240);
     tcase_add_test(tc, redis_addresses_parse);
     if (th_redis_binary()) {
         tcase_add_test(tc, changes_reach_every_node);

@@ -523,7 +523,7 @@ int main(void)
 {
     Suite *s = suite_create("fleet_store");
     TCase *tc = tcase_create("fleet_store");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 240);
     tcase_add_test(tc, every_local_change_is_recorded_in_its_commit);
     tcase_add_test(tc, a_batch_applies_once_and_in_order);
     tcase_add_test(tc, newest_write_wins_on_every_node);

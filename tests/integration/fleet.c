@@ -444,7 +444,7 @@ int main(void)
 {
     Suite *s = suite_create("fleet");
     TCase *tc = tcase_create("fleet");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 300);
     if (th_redis_binary()) {
         tcase_add_test(tc, changes_reach_every_node);
         tcase_add_test(tc, foreign_stream_entries_are_skipped_and_counted);
