@@ -196,22 +196,22 @@ static int skip_content(const char *k)
  * native encodings are unchanged), model, namespace, params, tenant. */
 int sc__canon_open(const sc_canon_req_t *c, sc_buf_t *out)
 {
-    int rc = sc_buf_puts(out, "{");
+    int rc = SC_BUF_LIT(out, "{");
     if (c->api) {
-        rc = rc ? rc : sc_buf_puts(out, "\"api\":");
+        rc = rc ? rc : SC_BUF_LIT(out, "\"api\":");
         rc = rc ? rc : sc_buf_json_str(out, c->api, strlen(c->api));
-        rc = rc ? rc : sc_buf_puts(out, ",");
+        rc = rc ? rc : SC_BUF_LIT(out, ",");
     }
-    rc = rc ? rc : sc_buf_puts(out, "\"model\":");
+    rc = rc ? rc : SC_BUF_LIT(out, "\"model\":");
     rc = rc ? rc : sc_buf_json_str(out, c->model, c->model_len);
-    rc = rc ? rc : sc_buf_puts(out, ",\"namespace\":");
+    rc = rc ? rc : SC_BUF_LIT(out, ",\"namespace\":");
     rc = rc ? rc : sc_buf_json_str(out, c->ns, c->ns_len);
-    return rc ? rc : sc_buf_puts(out, ",\"params\":");
+    return rc ? rc : SC_BUF_LIT(out, ",\"params\":");
 }
 
 int sc__canon_tenant(const sc_canon_req_t *c, sc_buf_t *out)
 {
-    int rc = sc_buf_puts(out, ",\"tenant\":");
+    int rc = SC_BUF_LIT(out, ",\"tenant\":");
     return rc ? rc : sc_buf_json_str(out, c->tenant, c->tenant_len);
 }
 

@@ -108,13 +108,17 @@ static void put_head(sc_conn_t *c, int status, const char *content_type)
 {
     /* Assembled by hand: this runs for every response. */
     sc_buf_t *o = &c->out;
-    sc_buf_puts(o, "HTTP/1.1 ");
-    sc_buf_u64(o, (uint64_t)status);
-    sc_buf_puts(o, " ");
-    sc_buf_puts(o, sc_http_reason(status));
-    sc_buf_puts(o, "\r\nContent-Type: ");
+    if (status == 200) {
+        SC_BUF_LIT(o, "HTTP/1.1 200 OK\r\nContent-Type: ");
+    } else {
+        SC_BUF_LIT(o, "HTTP/1.1 ");
+        sc_buf_u64(o, (uint64_t)status);
+        SC_BUF_LIT(o, " ");
+        sc_buf_puts(o, sc_http_reason(status));
+        SC_BUF_LIT(o, "\r\nContent-Type: ");
+    }
     sc_buf_puts(o, content_type);
-    sc_buf_puts(o, "\r\n");
+    SC_BUF_LIT(o, "\r\n");
 }
 
 /* The request's response is complete: tell on_response, and if a handler
@@ -150,12 +154,15 @@ void sc_conn_respond(sc_conn_t *c, int status, const char *content_type, const c
     if (!c->closing) {
         sc_buf_reserve(&c->out, len + 256);
         put_head(c, status, content_type);
-        sc_buf_puts(&c->out, "Content-Length: ");
+        SC_BUF_LIT(&c->out, "Content-Length: ");
         sc_buf_u64(&c->out, len);
-        sc_buf_puts(&c->out, "\r\n");
+        SC_BUF_LIT(&c->out, "\r\n");
         if (extra_headers)
             sc_buf_puts(&c->out, extra_headers);
-        sc_buf_puts(&c->out, c->close_after_write ? "Connection: close\r\n\r\n" : "\r\n");
+        if (c->close_after_write)
+            SC_BUF_LIT(&c->out, "Connection: close\r\n\r\n");
+        else
+            SC_BUF_LIT(&c->out, "\r\n");
         sc_buf_append(&c->out, body, len);
     }
     response_done(c, status);
