@@ -388,6 +388,14 @@ static void on_timer(uv_timer_t *t)
     }
     if (c->busy)
         return;
+    if (c->timer_idle && !c->in_message && c->in_off >= c->in.len) {
+        /* Idle since a later answer than the one that armed the timer? */
+        uint64_t now = uv_now(c->hl->loop), end = c->idle_from_ms + c->hl->lim.idle_timeout_ms;
+        if (now < end) {
+            uv_timer_start(&c->timer, on_timer, end - now, 0);
+            return;
+        }
+    }
     if (c->in_message || c->in_off < c->in.len) {
         c->keep_alive = 0;
         c->close_after_write = 1;
@@ -399,11 +407,16 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
+/* The idle timeout is not re-armed after every answer (a timer heap update
+ * per request): the running idle timer only moves 'idle_from_ms', and
+ * on_timer re-arms it for what is left when it fires early. */
 static void conn_arm_timer(sc_conn_t *c)
 {
     if (c->closing)
         return;
     const sc_http_limits_t *lim = &c->hl->lim;
+    int was_idle = c->timer_idle;
+    c->timer_idle = 0;
     if (c->hl->stopping) { /* one deadline for the whole drain */
         uint64_t now = sc_mono_ns(), end = c->hl->drain_deadline_ns;
         uv_timer_start(&c->timer, on_timer, end > now ? (end - now) / 1000000u + 1 : 0, 0);
@@ -415,7 +428,10 @@ static void conn_arm_timer(sc_conn_t *c)
         uv_timer_start(&c->timer, on_timer, deadline > now ? (deadline - now) / 1000000u + 1 : 0,
                        0);
     } else {
-        uv_timer_start(&c->timer, on_timer, lim->idle_timeout_ms, 0);
+        c->timer_idle = 1;
+        c->idle_from_ms = uv_now(c->hl->loop);
+        if (!was_idle || !uv_is_active((uv_handle_t *)&c->timer))
+            uv_timer_start(&c->timer, on_timer, lim->idle_timeout_ms, 0);
     }
 }
 
