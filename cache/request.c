@@ -2,7 +2,7 @@
  * Unknown top-level fields are refused rather than ignored: a parameter sent in
  * the wrong place would otherwise be left out of the key and cause false hits. */
 #define _GNU_SOURCE
-#include "sc_request.h"
+#include "request_internal.h"
 #include "sc_vec.h"
 
 #include <math.h>
@@ -134,9 +134,9 @@ int sc_request_namespace_valid(const char *s, size_t n)
     return 1;
 }
 
-static const char *const lookup_fields[] = {"namespace", "tenant",    "model",     "prompt",
-                                            "messages",  "params",    "max_age_s", "embedding",
-                                            "embedder",  "threshold", "lease",     NULL};
+#define FIELD_NAME(id, name) name,
+const char *const sc__lookup_fields[] = {SC__LOOKUP_FIELDS(FIELD_NAME) NULL};
+#undef FIELD_NAME
 static const char *const store_fields[] = {"namespace", "tenant",    "model",    "prompt",
                                            "messages",  "params",    "response", "ttl_s",
                                            "usage",     "embedding", "embedder", NULL};
@@ -194,23 +194,44 @@ static int skip_content(const char *k)
 
 /* Canonical prefix shared by key and scope: api (proxy requests only, so
  * native encodings are unchanged), model, namespace, params, tenant. */
+int sc__canon_open(const sc_canon_req_t *c, sc_buf_t *out)
+{
+    int rc = SC_BUF_LIT(out, "{");
+    if (c->api) {
+        rc = rc ? rc : SC_BUF_LIT(out, "\"api\":");
+        rc = rc ? rc : sc_buf_json_str(out, c->api, strlen(c->api));
+        rc = rc ? rc : SC_BUF_LIT(out, ",");
+    }
+    rc = rc ? rc : SC_BUF_LIT(out, "\"model\":");
+    rc = rc ? rc : sc_buf_json_str(out, c->model, c->model_len);
+    rc = rc ? rc : SC_BUF_LIT(out, ",\"namespace\":");
+    rc = rc ? rc : sc_buf_json_str(out, c->ns, c->ns_len);
+    return rc ? rc : SC_BUF_LIT(out, ",\"params\":");
+}
+
+int sc__canon_tenant(const sc_canon_req_t *c, sc_buf_t *out)
+{
+    int rc = SC_BUF_LIT(out, ",\"tenant\":");
+    return rc ? rc : sc_buf_json_str(out, c->tenant, c->tenant_len);
+}
+
+void sc__canon_key(const char *enc, size_t len, uint8_t key[SC_KEY_BYTES])
+{
+    XXH128_canonical_t hc;
+    XXH128_canonicalFromHash(&hc, XXH3_128bits(enc, len));
+    memcpy(key, hc.digest, SC_KEY_BYTES);
+}
+
+uint64_t sc__canon_scope(const char *enc, size_t len)
+{
+    return XXH3_64bits(enc, len);
+}
+
 static int canon_head(const sc_canon_req_t *c, sc_buf_t *out)
 {
-    int rc = sc_buf_puts(out, "{");
-    if (c->api) {
-        rc = rc ? rc : sc_buf_puts(out, "\"api\":");
-        rc = rc ? rc : sc_buf_json_str(out, c->api, strlen(c->api));
-        rc = rc ? rc : sc_buf_puts(out, ",");
-    }
-    rc = rc ? rc : sc_buf_puts(out, "\"model\":");
-    rc = rc ? rc : sc_buf_json_str(out, c->model, c->model_len);
-    rc = rc ? rc : sc_buf_puts(out, ",\"namespace\":");
-    rc = rc ? rc : sc_buf_json_str(out, c->ns, c->ns_len);
-    rc = rc ? rc : sc_buf_puts(out, ",\"params\":");
+    int rc = sc__canon_open(c, out);
     rc = rc ? rc : (c->params ? canon(c->params, out, skip_ignored) : sc_buf_puts(out, "{}"));
-    rc = rc ? rc : sc_buf_puts(out, ",\"tenant\":");
-    rc = rc ? rc : sc_buf_json_str(out, c->tenant, c->tenant_len);
-    return rc;
+    return rc ? rc : sc__canon_tenant(c, out);
 }
 
 /* The scope's view of a conversation: every message, the final one as
@@ -250,12 +271,8 @@ int sc_canon_hash(const sc_canon_req_t *c, uint8_t key[SC_KEY_BYTES], uint64_t *
     rc = rc ? rc : sc_buf_puts(&b, ":");
     rc = rc ? rc : canon(c->body, &b, NULL);
     rc = rc ? rc : sc_buf_puts(&b, ",\"v\":1}");
-    if (!rc) {
-        XXH128_hash_t h = XXH3_128bits(b.data, b.len);
-        XXH128_canonical_t hc;
-        XXH128_canonicalFromHash(&hc, h);
-        memcpy(key, hc.digest, SC_KEY_BYTES);
-    }
+    if (!rc)
+        sc__canon_key(b.data, b.len, key);
     /* Scope: the same minus the semantic text, the only part a semantic
      * match may differ in. */
     if (!rc && scope) {
@@ -268,7 +285,7 @@ int sc_canon_hash(const sc_canon_req_t *c, uint8_t key[SC_KEY_BYTES], uint64_t *
         }
         rc = rc ? rc : sc_buf_puts(&b, ",\"v\":1}");
         if (!rc)
-            *scope = XXH3_64bits(b.data, b.len);
+            *scope = sc__canon_scope(b.data, b.len);
     }
     sc_buf_free(&b);
     return rc;
@@ -308,6 +325,8 @@ void sc_request_drop_blank_text(sc_buf_t *text)
 int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len, char *err,
                      size_t err_cap)
 {
+    if (kind == SC_REQ_LOOKUP && sc_request_parse_fast(req, body, len) == 0)
+        return 0;
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -331,7 +350,7 @@ int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, ch
     if (!json_is_object(root))
         FAIL("request body must be a JSON object");
 
-    const char *const *fields = kind == SC_REQ_STORE ? store_fields : lookup_fields;
+    const char *const *fields = kind == SC_REQ_STORE ? store_fields : sc__lookup_fields;
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v)
@@ -488,6 +507,9 @@ void sc_request_free(sc_request_t *req)
 {
     if (req->root)
         json_decref(req->root);
+    if (req->src && req->src->root)
+        json_decref(req->src->root);
+    free(req->src);
     free(req->vec);
     sc_buf_free(&req->text);
     memset(req, 0, sizeof(*req));

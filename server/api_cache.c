@@ -137,27 +137,27 @@ static void append_hit(sc_buf_t *b, const char *match, const uint8_t key[SC_KEY_
 {
     uint64_t age_ms = now > e->created_ms ? now - e->created_ms : 0;
     sc_buf_reserve(b, e->response.len + e->text.len * 6 + 256);
-    sc_buf_puts(b, "{\"status\":\"hit\",\"match\":\"");
+    SC_BUF_LIT(b, "{\"status\":\"hit\",\"match\":\"");
     sc_buf_puts(b, match);
-    sc_buf_puts(b, "\",\"key\":\"");
+    SC_BUF_LIT(b, "\",\"key\":\"");
     sc_api_append_key(b, key);
-    sc_buf_puts(b, "\"");
+    SC_BUF_LIT(b, "\"");
     if (sem) {
         sc_buf_printf(b, ",\"similarity\":%.6f,\"matched_prompt\":", sem->similarity);
         sc_buf_json_str(b, e->text.ptr, e->text.len);
     }
-    sc_buf_puts(b, ",\"response\":");
+    SC_BUF_LIT(b, ",\"response\":");
     sc_buf_append(b, e->response.ptr, e->response.len);
     /* age_s with millisecond precision, formatted without printf. */
     char frac[4] = {(char)('0' + age_ms % 1000 / 100), (char)('0' + age_ms % 100 / 10),
                     (char)('0' + age_ms % 10), 0};
-    sc_buf_puts(b, ",\"age_s\":");
+    SC_BUF_LIT(b, ",\"age_s\":");
     sc_buf_u64(b, age_ms / 1000);
-    sc_buf_puts(b, ".");
+    SC_BUF_LIT(b, ".");
     sc_buf_puts(b, frac);
-    sc_buf_puts(b, ",\"hits\":");
+    SC_BUF_LIT(b, ",\"hits\":");
     sc_buf_u64(b, hits);
-    sc_buf_puts(b, "}");
+    SC_BUF_LIT(b, "}");
 }
 
 /* Marks a served hit (or an explored candidate) for validation and hands it

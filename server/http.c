@@ -108,13 +108,17 @@ static void put_head(sc_conn_t *c, int status, const char *content_type)
 {
     /* Assembled by hand: this runs for every response. */
     sc_buf_t *o = &c->out;
-    sc_buf_puts(o, "HTTP/1.1 ");
-    sc_buf_u64(o, (uint64_t)status);
-    sc_buf_puts(o, " ");
-    sc_buf_puts(o, sc_http_reason(status));
-    sc_buf_puts(o, "\r\nContent-Type: ");
+    if (status == 200) {
+        SC_BUF_LIT(o, "HTTP/1.1 200 OK\r\nContent-Type: ");
+    } else {
+        SC_BUF_LIT(o, "HTTP/1.1 ");
+        sc_buf_u64(o, (uint64_t)status);
+        SC_BUF_LIT(o, " ");
+        sc_buf_puts(o, sc_http_reason(status));
+        SC_BUF_LIT(o, "\r\nContent-Type: ");
+    }
     sc_buf_puts(o, content_type);
-    sc_buf_puts(o, "\r\n");
+    SC_BUF_LIT(o, "\r\n");
 }
 
 /* The request's response is complete: tell on_response, and if a handler
@@ -150,12 +154,15 @@ void sc_conn_respond(sc_conn_t *c, int status, const char *content_type, const c
     if (!c->closing) {
         sc_buf_reserve(&c->out, len + 256);
         put_head(c, status, content_type);
-        sc_buf_puts(&c->out, "Content-Length: ");
+        SC_BUF_LIT(&c->out, "Content-Length: ");
         sc_buf_u64(&c->out, len);
-        sc_buf_puts(&c->out, "\r\n");
+        SC_BUF_LIT(&c->out, "\r\n");
         if (extra_headers)
             sc_buf_puts(&c->out, extra_headers);
-        sc_buf_puts(&c->out, c->close_after_write ? "Connection: close\r\n\r\n" : "\r\n");
+        if (c->close_after_write)
+            SC_BUF_LIT(&c->out, "Connection: close\r\n\r\n");
+        else
+            SC_BUF_LIT(&c->out, "\r\n");
         sc_buf_append(&c->out, body, len);
     }
     response_done(c, status);
@@ -381,6 +388,14 @@ static void on_timer(uv_timer_t *t)
     }
     if (c->busy)
         return;
+    if (c->timer_idle && !c->in_message && c->in_off >= c->in.len) {
+        /* Idle since a later answer than the one that armed the timer? */
+        uint64_t now = uv_now(c->hl->loop), end = c->idle_from_ms + c->hl->lim.idle_timeout_ms;
+        if (now < end) {
+            uv_timer_start(&c->timer, on_timer, end - now, 0);
+            return;
+        }
+    }
     if (c->in_message || c->in_off < c->in.len) {
         c->keep_alive = 0;
         c->close_after_write = 1;
@@ -392,11 +407,16 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
+/* The idle timeout is not re-armed after every answer (a timer heap update
+ * per request): the running idle timer only moves 'idle_from_ms', and
+ * on_timer re-arms it for what is left when it fires early. */
 static void conn_arm_timer(sc_conn_t *c)
 {
     if (c->closing)
         return;
     const sc_http_limits_t *lim = &c->hl->lim;
+    int was_idle = c->timer_idle;
+    c->timer_idle = 0;
     if (c->hl->stopping) { /* one deadline for the whole drain */
         uint64_t now = sc_mono_ns(), end = c->hl->drain_deadline_ns;
         uv_timer_start(&c->timer, on_timer, end > now ? (end - now) / 1000000u + 1 : 0, 0);
@@ -408,7 +428,10 @@ static void conn_arm_timer(sc_conn_t *c)
         uv_timer_start(&c->timer, on_timer, deadline > now ? (deadline - now) / 1000000u + 1 : 0,
                        0);
     } else {
-        uv_timer_start(&c->timer, on_timer, lim->idle_timeout_ms, 0);
+        c->timer_idle = 1;
+        c->idle_from_ms = uv_now(c->hl->loop);
+        if (!was_idle || !uv_is_active((uv_handle_t *)&c->timer))
+            uv_timer_start(&c->timer, on_timer, lim->idle_timeout_ms, 0);
     }
 }
 

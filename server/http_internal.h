@@ -30,6 +30,8 @@ typedef struct {
 struct sc_conn_s {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    int timer_idle;        /* the timer runs for the idle timeout, from 'idle_from_ms' */
+    uint64_t idle_from_ms; /* uv_now when the connection last fell idle */
     sc_http_loop_t *hl;
     sc_conn_t *prev, *next; /* the loop's connection list */
     int refs;               /* handles open + holders + writes in flight */

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include "http_internal.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -124,8 +123,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     }
     if (sc_buf_reserve(&c->hbuf, n + 1))
         return fail_request(c, 503, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        c->hbuf.data[c->hbuf.len++] = (char)tolower((unsigned char)at[i]);
+    for (size_t i = 0; i < n; i++) { /* ASCII only, as header names are (RFC 9110 token) */
+        char ch = at[i];
+        c->hbuf.data[c->hbuf.len++] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+    }
     c->hbuf.data[c->hbuf.len] = '\0';
     return 0;
 }
@@ -223,6 +224,22 @@ const http_parser_settings sc__http_settings = {
 
 /* ---- the request handed to the handler ---------------------------------- */
 
+/* 1 for a target that is a path and nothing else ("/v1/lookup"): it starts
+ * with '/' and has only unreserved characters and '/', so
+ * http_parser_parse_url would find the same path and no query. */
+static int plain_path(const char *u, size_t n)
+{
+    if (!n || u[0] != '/')
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char ch = u[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '/' || ch == '-' || ch == '_' || ch == '.' || ch == '~'))
+            return 0;
+    }
+    return 1;
+}
+
 int sc__http_request_build(sc_conn_t *c, sc_http_request_t *req)
 {
     struct http_parser_url u;
@@ -247,6 +264,10 @@ int sc__http_request_build(sc_conn_t *c, sc_http_request_t *req)
     }
     req->headers = c->hviews;
     req->n_headers = c->n_hrefs;
+    if (plain_path(c->url.data, c->url.len)) { /* the usual target: all path */
+        req->target = req->path = (sc_slice_t){c->url.data, c->url.len};
+        return 0;
+    }
     http_parser_url_init(&u);
     if (!c->url.len || http_parser_parse_url(c->url.data, c->url.len, 0, &u) ||
         !(u.field_set & (1 << UF_PATH)))

@@ -292,19 +292,20 @@ static void on_delivered(sc_http_call_t *call)
  * never streamed. */
 static int upstream_body(const sc_request_t *req, sc_buf_t *out)
 {
-    json_t *body = json_object();
+    json_t *root = sc_request_json(req); /* decoded now if the fast path did not */
+    json_t *body = root ? json_object() : NULL;
     if (!body)
         return SC_ENOMEM;
-    json_t *params = json_object_get(req->root, "params");
+    json_t *params = json_object_get(root, "params");
     if (json_is_object(params))
         json_object_update(body, params);
-    json_object_set(body, "model", json_object_get(req->root, "model"));
-    json_t *messages = json_object_get(req->root, "messages");
+    json_object_set(body, "model", json_object_get(root, "model"));
+    json_t *messages = json_object_get(root, "messages");
     if (messages) {
         json_object_set(body, "messages", messages);
     } else {
         json_t *m = json_pack("[{s:s, s:O}]", "role", "user", "content",
-                              json_object_get(req->root, "prompt"));
+                              json_object_get(root, "prompt"));
         json_object_set_new(body, "messages", m ? m : json_array());
     }
     json_object_set_new(body, "stream", json_false());
@@ -322,7 +323,8 @@ static int webhook_body(const sc_validation_t *v, const sc_request_t *req, const
 {
     char hex[SC_KEY_HEX + 1];
     sc_hex_encode(v->entry_key, SC_KEY_BYTES, hex);
-    char *request = json_dumps(req->root, JSON_COMPACT);
+    json_t *root = sc_request_json(req);
+    char *request = root ? json_dumps(root, JSON_COMPACT) : NULL;
     if (!request)
         return SC_ENOMEM;
     sc_buf_printf(out, "{\"validation_id\":\"%s\",\"key\":\"%s\",\"namespace\":", v->id, hex);

@@ -20,10 +20,15 @@ typedef enum { SC_REQ_LOOKUP = 1, SC_REQ_STORE = 2 } sc_req_kind_t;
 #define SC_MAX_MODEL 256
 #define SC_DEFAULT_NAMESPACE "default"
 
+/* A lookup decoded by the fast path keeps its body here instead of a tree. */
+typedef struct sc_request_src_s sc_request_src_t;
+
 typedef struct sc_request_s {
-    json_t *root;   /* owned: the decoded body (for a proxy request, the
-                       canonical request built from it); freed by sc_request_free */
-    const char *ns; /* the strings below point into 'root' */
+    json_t *root;          /* owned: the decoded body (for a proxy request, the
+                              canonical request built from it), or NULL when the
+                              fast path decoded it: read it with sc_request_json */
+    sc_request_src_t *src; /* owned: the fast path's copy of the body, or NULL */
+    const char *ns;        /* the strings below point into 'root' or 'src' */
     size_t ns_len;
     const char *tenant;
     size_t tenant_len;
@@ -50,9 +55,22 @@ typedef struct sc_request_s {
 
 /* Decodes 'body' as a request of 'kind'. On SC_EINVAL, 'err' holds a sentence
  * for the client (problem+json detail). On success the caller owns 'req' and
- * releases it with sc_request_free. On failure nothing needs freeing. */
+ * releases it with sc_request_free. On failure nothing needs freeing. A
+ * lookup goes through sc_request_parse_fast first; what it declines, and
+ * every store, is decoded with jansson. 'body' is only read during the call. */
 int sc_request_parse(sc_request_t *req, sc_req_kind_t kind, const char *body, size_t len, char *err,
                      size_t err_cap);
+/* The lookup decoder of the hot path (request_fast.c): one pass over 'body',
+ * no jansson tree; req->root stays NULL and req->src holds a copy of the
+ * body. 0 with 'req' exactly as sc_request_parse's jansson path would fill it
+ * (same key, scope, fields and text); SC_EINVAL when it declines: anything it
+ * does not fully handle or that is invalid (the jansson path then decides
+ * and words the error); SC_ENOMEM. Nothing needs freeing on failure. */
+int sc_request_parse_fast(sc_request_t *req, const char *body, size_t len);
+/* The decoded body: req->root, or for a fast-path request the body decoded
+ * by jansson now (once; kept with the request). Borrowed: lives as long as
+ * 'req'. NULL only when out of memory. */
+json_t *sc_request_json(const sc_request_t *req);
 /* The same from an already decoded body. Takes ownership of 'root' whatever
  * the outcome: on success it becomes req->root, on failure it is released. */
 int sc_request_from_json(sc_request_t *req, sc_req_kind_t kind, json_t *root, char *err,

@@ -51,6 +51,8 @@ typedef struct {
 int sc_buf_reserve(sc_buf_t *b, size_t extra);
 int sc_buf_append(sc_buf_t *b, const void *p, size_t n);
 int sc_buf_puts(sc_buf_t *b, const char *s);
+/* sc_buf_puts for a string literal: its length is known at compile time. */
+#define SC_BUF_LIT(b, lit) sc_buf_append((b), lit, sizeof(lit) - 1)
 int sc_buf_printf(sc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends the decimal digits of 'v' (no printf on hot paths). */
 int sc_buf_u64(sc_buf_t *b, uint64_t v);
