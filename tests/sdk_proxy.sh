@@ -34,18 +34,4 @@ start down "$down" "http://127.0.0.1:$closed/v1"
 out=$(SC_OPENAI_BASE_URL="http://127.0.0.1:$port/v1" SC_ANTHROPIC_BASE_URL="http://127.0.0.1:$port" \
       SC_MOCK_URL="http://127.0.0.1:$mock" SC_EXPECT_CACHE=1 SC_PROXY_DOWN_URL="http://127.0.0.1:$down" \
       node --test --test-reporter=tap tests/sdk/*.test.mjs tests/sdk/proxy/*.test.mjs 2>&1)
-rc=$?
-count() { printf '%s\n' "$out" | sed -n "s/^# $1 \([0-9]*\)$/\1/p" | tail -n 1; }
-passed=$(count pass) failed=$(count fail) skipped=$(count skipped) cancelled=$(count cancelled)
-if [ -z "$passed" ] || [ -z "$failed" ]; then
-  printf '%s\n' "$out" | tail -n 40
-  fail "no summary from node --test (exit $rc)"
-fi
-failed=$((failed + ${cancelled:-0}))
-[ "$failed" = 0 ] && [ "$rc" != 0 ] && failed=1
-if [ "$failed" != 0 ]; then
-  printf '%s\n' "$out" | grep -B2 -A30 '^not ok' | head -n 120
-  show_logs
-fi
-echo "SC-RESULT passed=$passed failed=$failed skipped=${skipped:-0}"
-[ "$failed" = 0 ]
+tap_result "$out" $?
