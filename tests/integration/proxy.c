@@ -515,8 +515,7 @@ START_TEST(embeddings_fetch_only_missing_inputs)
     resp_t a = post(srv.port, "/v1/embeddings", KEY_A, first);
     ck_assert_int_eq(a.status, 200);
     ck_assert_str_eq(hdr(&a, "X-Cache"), "MISS");
-    for (int i = 0; i < 400 && stored_entries(srv.port) < entries + 2; i++)
-        usleep(5000);
+    wait_entries(srv.port, entries + 2);
     resp_t b = post(srv.port, "/v1/embeddings", KEY_A, second);
     ck_assert_str_eq(hdr(&b, "X-Semcached-Cached-Inputs"), "2/3");
     json_t *sent = upstream_last_body();
@@ -545,8 +544,7 @@ START_TEST(embeddings_fetch_only_missing_inputs)
     resp_free(&b);
     resp_free(&d);
     int calls = upstream_calls("/v1/embeddings");
-    for (int i = 0; i < 400 && stored_entries(srv.port) < entries + 3; i++)
-        usleep(5000);
+    wait_entries(srv.port, entries + 3);
     a = post(srv.port, "/v1/embeddings", KEY_A, second);
     ck_assert_str_eq(hdr(&a, "X-Cache"), "HIT");
     ck_assert_int_eq(upstream_calls("/v1/embeddings"), calls);
