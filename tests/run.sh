@@ -8,11 +8,12 @@ set -u
 passed=0 failed=0 skipped=0
 recap=""
 # The lines of a failing binary's output worth repeating: Check's F/E lines,
-# FAIL: lines, sanitizer and start-up reports; the plain tail when none match
+# FAIL: lines, node's "not ok" and !== lines, sanitizer and start-up reports;
+# the plain tail when none match
 # (lines cut at 300 characters: a FAIL line may carry a whole build log).
 add_recap() { # NAME OUTPUT WHY
   local lines
-  lines=$(printf '%s\n' "$2" | grep -E ':[0-9]+:[FE]:|^FAIL|[Aa]ssert|ERROR: |runtime error|SUMMARY: |exited during start-up|was not ready' | tail -n 15 | cut -c1-300)
+  lines=$(printf '%s\n' "$2" | grep -E ':[0-9]+:[FE]:|^FAIL|^ *not ok |!==|[Aa]ssert|ERROR: |runtime error|SUMMARY: |exited during start-up|was not ready' | tail -n 15 | cut -c1-300)
   [ -n "$lines" ] || lines=$(printf '%s\n' "$2" | grep -v '^SC-RESULT' | tail -n 15 | cut -c1-300)
   recap+="== $1 ($3)"$'\n'"$lines"$'\n'
 }
