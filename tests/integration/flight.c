@@ -18,9 +18,8 @@
 #include "sc_common.h"
 #include "testutil.h"
 
-/* Upstream calls are counted: no re-inference of sampled hits (the proxy's
- * default error budget would re-infer some). */
-#define PX_FIXTURE_MORE "--proxy-max-error-rate", "0",
+/* Upstream calls are counted: no re-inference of sampled hits (the fixture
+ * turns the proxy's default error budget off). */
 #include "proxy_fixture.h"
 
 #define CHAT "/v1/chat/completions"
@@ -330,7 +329,7 @@ START_TEST(fifty_concurrent_paraphrases_make_far_fewer_calls)
                                        " quickly", " at home", " myself", " again",
                                        " safely",  " easily"};
     tu_server_t s;
-    const char *more[] = {"--model", model, "--proxy-max-error-rate", "0", "--model-thresholds", "off", NULL};
+    const char *more[] = {"--model", model, "--model-thresholds", "off", NULL};
     server_with(&s, more);
     /* Every hit sampled, followers included, the client asked (delivery caller). */
     json_decref(tu_call(s.port, "PUT", "/v1/namespaces/default",
