@@ -23,7 +23,10 @@ else
   echo "SKIP: semantic lookups need the default model ($model); run make model"
 fi
 port=$(free_port)
+# No default error budget: its sampled re-inference of a hit would be an
+# upstream call more than the count checked below.
 "$BUILD/semcached" --port "$port" --data-dir "$tmp/data" --threads 2 --log-level warn "${args[@]}" \
+  --proxy-max-error-rate 0 \
   --openai-base-url "http://127.0.0.1:$mock/v1" --anthropic-base-url "http://127.0.0.1:$mock/v1" \
   >"$tmp/semcached.log" 2>&1 &
 pids+=($!)

@@ -17,16 +17,6 @@ if ! command -v prometheus >/dev/null; then
 fi
 . tests/harness.bash
 harness_init semcached-prometheus
-# Polls URL until it answers 200; gives up after 30 s or when process PID exits.
-wait_ok() {
-  for _ in $(seq 300); do
-    curl -sf -o /dev/null "$1" && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
 # The server, with the default model when it is there (the server embeds
 # texts; the semantic hit below carries its own vectors either way).
 sc_port=$(free_port)
@@ -36,7 +26,7 @@ model_args=()
 "$BUILD/semcached" --port "$sc_port" --data-dir "$tmp/data" --log-level warn "${model_args[@]}" \
   2>"$tmp/semcached.log" &
 pids+=($!)
-wait_ok "http://127.0.0.1:$sc_port/readyz" "${pids[-1]}" || fail "semcached did not become ready"
+wait_ready "$sc_port" semcached
 
 prom_port=$(free_port)
 cat >"$tmp/prometheus.yml" <<EOF
@@ -53,7 +43,7 @@ EOF
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn 2>"$tmp/prometheus.log" &
 pids+=($!)
-wait_ok "http://127.0.0.1:$prom_port/-/ready" "${pids[-1]}" || fail "prometheus did not become ready"
+wait_url "http://127.0.0.1:$prom_port/-/ready" "${pids[-1]}" || fail "prometheus did not become ready"
 
 # Known traffic. Every miss asks in a scope of its own (a new seed), so no
 # semantic search can turn it into a hit.

@@ -6,8 +6,6 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-data=$(mktemp -d /tmp/semcached-readme-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # As `make run` does: the default GloVe model, fetched by `make model`.
 model="${SEMCACHED_MODEL_CACHE:-$HOME/.cache/semcached}/glove-100d.scglove"
 if [ ! -f "$model" ]; then
@@ -15,10 +13,14 @@ if [ ! -f "$model" ]; then
   echo "SC-RESULT passed=0 failed=0 skipped=1"
   exit 0
 fi
-"$BUILD/semcached" --port "$port" --data-dir "$data" --log-level warn --model "$model" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.05; done
+. tests/harness.bash
+harness_init semcached-readme
+port=$(free_port)
+"$BUILD/semcached" --port "$port" --data-dir "$tmp/data" --log-level warn --model "$model" \
+  2>"$tmp/semcached.log" &
+pids+=($!)
+# Ready, not just up: the semantic examples need the index loaded.
+wait_ready "$port" semcached
 
 # Each example: the lines from one "curl" up to the line where its quotes close.
 examples=$(awk '/^## /{on=($0 ~ /^## Try it/)} on&&/^```sh/{inblk=1;next} inblk&&/^```/{inblk=0} on&&inblk' README.md |
@@ -54,4 +56,5 @@ while IFS= read -r ex; do
   i=$((i + 1))
 done <<<"$examples"
 [ "$i" = "${#expect[@]}" ] || { echo "found $i examples, expected ${#expect[@]}"; failed=$((failed + 1)); }
+[ "$failed" = 0 ] || show_logs
 echo "SC-RESULT passed=$passed failed=$failed skipped=0"

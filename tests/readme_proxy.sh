@@ -9,24 +9,15 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-tmp=$(mktemp -d /tmp/sc-readme-proxy-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$tmp" tests/.readme-proxy-*.mjs
-}
-trap cleanup EXIT
-python3 tests/mock_upstream.py --port 0 >"$tmp/mock.out" 2>"$tmp/mock.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^READY ' "$tmp/mock.out" && break; sleep 0.05; done
-mock=$(awk '/^READY /{print $2}' "$tmp/mock.out")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. tests/harness.bash
+harness_init sc-readme-proxy
+start_mock
+port=$(free_port)
 "$BUILD/semcached" --port "$port" --data-dir "$tmp/data" --log-level warn \
   --openai-base-url "http://127.0.0.1:$mock/v1" --anthropic-base-url "http://127.0.0.1:$mock/v1" \
   >"$tmp/semcached.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.05; done
+wait_ready "$port" semcached
 node=0
 command -v node >/dev/null && [ -f node_modules/openai/package.json ] &&
   [ -f node_modules/@anthropic-ai/sdk/package.json ] && node=1
@@ -86,8 +77,10 @@ for i, code in enumerate(js, 1):
         continue
     path = "tests/.readme-proxy-%d-%d.mjs" % (os.getpid(), i)
     open(path, "w").write(here(code))
-    r = subprocess.run(["node", path], capture_output=True, text=True, timeout=60)
-    os.remove(path)
+    try:
+        r = subprocess.run(["node", path], capture_output=True, text=True, timeout=60)
+    finally:
+        os.remove(path)
     check("js %d" % i, r.returncode == 0 and all(w in r.stdout for w in wants[i - 1]),
           code + "->\n" + r.stdout + r.stderr)
 print("SC-RESULT passed=%d failed=%d skipped=%d" % (passed, failed, skipped))

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 typedef struct {
     pid_t pid;
@@ -46,6 +47,8 @@ tu_resp_t tu_http(int port, const char *method, const char *path, const char *bo
 tu_resp_t tu_http_ct(int port, const char *method, const char *path, const char *body,
                      const char *content_type);
 void tu_resp_free(tu_resp_t *r);
+/* The status of one request without a body (-1 on transport failure). */
+int tu_status(int port, const char *method, const char *path);
 
 /* A blocking TCP connection to 127.0.0.1:'port' (TCP_NODELAY), or -1. */
 int tu_connect(int port);
@@ -61,6 +64,23 @@ struct json_t;
 struct json_t *tu_call(int port, const char *method, const char *path, const char *body, int want);
 /* The string member 'key' of object 'j', or "" if absent or not a string. */
 const char *tu_str(struct json_t *j, const char *key);
+
+/* Milliseconds on the monotonic clock (for deadlines and durations). */
+long long tu_now_ms(void);
+
+/* How long a test waits for what the server makes true later (a writer-thread
+ * commit, a sweep, an upstream call, replication): 30 s. A wait ends as soon
+ * as its condition holds, so a passing test pays nothing for the margin; under
+ * ASan on a loaded 2-core machine a commit has taken over a second. */
+#define TU_PATIENCE_MS 30000
+/* Evaluates 'cond' every 10 ms until it holds ('ok' = 1) or 'ms' milliseconds
+ * have passed ('ok' = 0). */
+#define TU_WAIT_UNTIL(ok, cond, ms)                                                                \
+    do {                                                                                           \
+        long long tu_t0_ = tu_now_ms();                                                            \
+        while (!((ok) = !!(cond)) && tu_now_ms() - tu_t0_ <= (ms))                                 \
+            usleep(10000);                                                                         \
+    } while (0)
 
 /* A free TCP port on 127.0.0.1 (bound, read and released). */
 int tu_free_port(void);
@@ -79,7 +99,10 @@ void tu_cap_free(tu_capture_t *c);
  * 'path'. The caller unlinks it. */
 void tu_write_temp(char path[64], const char *text);
 
-/* Counts occurrences of 'needle' in 'hay'. */
+/* strstr that stays linear when called in a loop over a large text under
+ * ASan (whose strstr scans the whole haystack each call). */
+const char *tu_find(const char *hay, const char *needle);
+/* Counts occurrences of 'needle' in 'hay' (linear, also under ASan). */
 int tu_count(const char *hay, const char *needle);
 
 /* The value of one series of the server's /metrics ('series' as printed,

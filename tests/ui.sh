@@ -19,30 +19,16 @@ command -v node >/dev/null || skip "the dashboard test needs node (make deps-nod
 [ -f "$model" ] || skip "the dashboard test needs the default model ($model); run make model"
 chromium=$(command -v chromium || true)
 
-tmp=$(mktemp -d /tmp/semcached-ui-XXXXXX)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. tests/harness.bash
+harness_init semcached-ui
+port=$(free_port)
 token=ui-test-$RANDOM$RANDOM
 SEMCACHED_AUTH_TOKEN=$token "$BUILD/semcached" --port "$port" --data-dir "$tmp/data" --log-level warn \
   --model "$model" 2>"$tmp/semcached.log" &
-pid=$!
-for _ in $(seq 300); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; then
-  echo "FAIL: semcached did not become ready"; tail -n 20 "$tmp/semcached.log"
-  echo "SC-RESULT passed=0 failed=1 skipped=0"
-  exit 1
-fi
+pids+=($!)
+wait_ready "$port" semcached # behind the token, /readyz still answers
 mkdir -p "$BUILD/artifacts"
 node tests/ui_check.js "$port" "$token" "$BUILD/artifacts/ui.png" "$chromium"
 rc=$?
-[ $rc = 0 ] || tail -n 20 "$tmp/semcached.log"
+[ $rc = 0 ] || show_logs
 exit $rc

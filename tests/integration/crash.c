@@ -6,6 +6,7 @@
  * soak` runs more). */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,12 @@ START_TEST(acknowledged_stores_survive_sigkill)
             writer(s.port, next, fds[1]);
         }
         close(fds[1]);
-        usleep((useconds_t)(100000 + rand() % 400000)); /* kill at a random moment */
+        /* Kill at a random moment once stores are being acknowledged: a fixed
+         * 100-500 ms after the start could pass before the first one under
+         * ASan on a loaded machine ("cycle 2: no store was acknowledged"). */
+        struct pollfd first = {.fd = fds[0], .events = POLLIN};
+        ck_assert_msg(poll(&first, 1, TU_PATIENCE_MS) == 1, "cycle %d: no answer to a store", c);
+        usleep((useconds_t)(rand() % 400000));
         tu_server_stop(&s, SIGKILL);
         FILE *in = fdopen(fds[0], "r");
         int idx, n = 0;

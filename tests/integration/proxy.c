@@ -183,9 +183,8 @@ START_TEST(threshold_can_only_be_raised)
     }
     tu_server_t s;
     /* A fixed threshold, --threshold's 0.9 (not GloVe's own default, 0.99):
-     * no default error budget. */
-    const char *more[] = {"--model",          model, "--proxy-max-error-rate", "0",
-                          "--model-thresholds", "off", NULL};
+     * no default error budget (the fixture's). */
+    const char *more[] = {"--model", model, "--model-thresholds", "off", NULL};
     server_with(&s, more);
     char *a = chat("How do I reset my password?", 0),
          *near = chat("How can I reset my password?", 0),
@@ -515,8 +514,7 @@ START_TEST(embeddings_fetch_only_missing_inputs)
     resp_t a = post(srv.port, "/v1/embeddings", KEY_A, first);
     ck_assert_int_eq(a.status, 200);
     ck_assert_str_eq(hdr(&a, "X-Cache"), "MISS");
-    for (int i = 0; i < 400 && stored_entries(srv.port) < entries + 2; i++)
-        usleep(5000);
+    wait_entries(srv.port, entries + 2);
     resp_t b = post(srv.port, "/v1/embeddings", KEY_A, second);
     ck_assert_str_eq(hdr(&b, "X-Semcached-Cached-Inputs"), "2/3");
     json_t *sent = upstream_last_body();
@@ -545,8 +543,7 @@ START_TEST(embeddings_fetch_only_missing_inputs)
     resp_free(&b);
     resp_free(&d);
     int calls = upstream_calls("/v1/embeddings");
-    for (int i = 0; i < 400 && stored_entries(srv.port) < entries + 3; i++)
-        usleep(5000);
+    wait_entries(srv.port, entries + 3);
     a = post(srv.port, "/v1/embeddings", KEY_A, second);
     ck_assert_str_eq(hdr(&a, "X-Cache"), "HIT");
     ck_assert_int_eq(upstream_calls("/v1/embeddings"), calls);

@@ -1,10 +1,13 @@
 /* proxy_fixture.h -- the proxy tests' shared fixture: one mock upstream and
  * one proxy (exact-only, tenant by key) per test binary, plus the
  * miss-then-hit helper. Included once by each tests/integration/proxy*.c. */
-/* Options every server of the including test gets (e.g. "--proxy-max-error-rate", "0",
- * for tests that count upstream calls and want no re-inference of sampled hits). */
+/* Options every server of the including test gets (a test may define its own).
+ * By default no default error budget: the tests count upstream calls (a miss,
+ * then none for its hit), and that budget re-infers about 1 in 100 hits
+ * through the upstream after serving it. A test of that loop sets a
+ * namespace's budget or delivery itself. */
 #ifndef PX_FIXTURE_MORE
-#define PX_FIXTURE_MORE
+#define PX_FIXTURE_MORE "--proxy-max-error-rate", "0",
 #endif
 
 static pid_t mock_pid;

@@ -71,8 +71,10 @@ static inline void parse_resp(const char *raw, size_t len, resp_t *r)
         while (b < stop) {
             char *next;
             unsigned long n = strtoul(b, &next, 16);
-            const char *data = strstr(next, "\r\n");
-            if (!data || next == b)
+            /* memchr, not strstr: 'raw' is not NUL-terminated, and ASan's
+             * strstr would measure the rest of it at every chunk. */
+            const char *data = memchr(next, '\r', (size_t)(stop - next));
+            if (!data || data + 1 >= stop || data[1] != '\n' || next == b)
                 break;
             data += 2;
             if (n == 0) {
@@ -133,13 +135,12 @@ static inline void wait_stored_token(int port, const resp_t *miss, const char *t
     snprintf(path, sizeof(path), "/v1/entries/%s", hdr(miss, "X-Semcached-Key"));
     if (token)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
-    for (int i = 0; i < 400; i++) {
+    for (long long t0 = tu_now_ms(); tu_now_ms() - t0 <= TU_PATIENCE_MS; usleep(5000)) {
         resp_t r = http(port, "GET", path, auth, NULL);
         int st = r.status;
         resp_free(&r);
         if (st == 200)
             return;
-        usleep(5000);
     }
     ck_abort_msg("%s was never stored", path);
 }
@@ -158,7 +159,16 @@ static inline int stored_entries(int port)
     return n;
 }
 
-/* Calls to 'path' the mock has answered so far. */
+/* Waits until the store holds at least 'n' entries (the writer thread
+ * commits them after the answers). */
+static inline void wait_entries(int port, int n)
+{
+    int ok;
+    TU_WAIT_UNTIL(ok, stored_entries(port) >= n, TU_PATIENCE_MS);
+    ck_assert_msg(ok, "the store never held %d entries", n);
+}
+
+/* Calls to 'path' the mock has received so far. */
 static inline int upstream_calls(const char *path)
 {
     resp_t r = http(mock_port, "GET", "/stats", NULL, NULL);
@@ -168,6 +178,16 @@ static inline int upstream_calls(const char *path)
     json_decref(j);
     resp_free(&r);
     return n;
+}
+
+/* Waits until the mock has been sent 'n' calls to 'path' in all. It counts a
+ * call when it arrives, before any delay its headers ask for: a leader whose
+ * call has arrived is in flight, and requests sent now can follow it. */
+static inline void wait_upstream_calls(const char *path, int n)
+{
+    int ok;
+    TU_WAIT_UNTIL(ok, upstream_calls(path) >= n, TU_PATIENCE_MS);
+    ck_assert_msg(ok, "the mock never saw %d calls to %s", n, path);
 }
 
 /* The mock's last request body, as JSON (caller decrefs). */
@@ -226,8 +246,8 @@ static inline void chat_text(const char *body, int stream, char *out, size_t cap
         return;
     }
     size_t len = 0;
-    for (const char *p = strstr(body, "data: "); p; p = strstr(p + 6, "data: ")) {
-        const char *e = strstr(p, "\n");
+    for (const char *p = tu_find(body, "data: "); p; p = tu_find(p + 6, "data: ")) {
+        const char *e = strchr(p, '\n');
         json_t *j = json_loadb(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6), 0, NULL);
         const char *t = json_string_value(json_object_get(
             json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));

@@ -78,8 +78,8 @@ END_TEST
 static char *stream_shape(const char *body)
 {
     char *out = strdup("");
-    for (const char *p = strstr(body, "data: "); p; p = strstr(p + 6, "data: ")) {
-        const char *e = strstr(p, "\n");
+    for (const char *p = tu_find(body, "data: "); p; p = tu_find(p + 6, "data: ")) {
+        const char *e = strchr(p, '\n');
         size_t len = e ? (size_t)(e - p - 6) : strlen(p + 6);
         json_t *j = json_loadb(p + 6, len, 0, NULL);
         json_t *c = json_array_get(json_object_get(j, "choices"), 0);
@@ -200,7 +200,9 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     const char *more[] = {"--stream-replay-pace", "original", NULL};
     server_with(&s, more);
     char *b = chat("slowly, please", 1);
-    resp_t r = post(s.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
+    /* Gaps long enough that a paced replay (6 x 200 ms) and one at once stay
+     * far apart under ASan on a loaded machine (60-ms gaps left 300 ms). */
+    resp_t r = post(s.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 200\r\n", b);
     ck_assert_str_eq(hdr(&r, "X-Cache"), "MISS");
     wait_stored(s.port, &r);
     resp_free(&r);
@@ -210,19 +212,19 @@ START_TEST(a_streamed_hit_replays_at_the_recorded_pace_when_asked)
     ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
     ck_assert(r.complete);
     ck_assert_int_eq(tu_count(r.body, "data: "), 7); /* role, 4 pieces, finish, [DONE] */
-    /* 6 gaps of 60 ms were recorded: the replay takes them again. */
-    ck_assert_msg(ms >= 300, "the paced replay took %.0f ms", ms);
+    /* 6 gaps of 200 ms were recorded: the replay takes them again. */
+    ck_assert_msg(ms >= 1000, "the paced replay took %.0f ms", ms);
     resp_free(&r);
     tu_server_destroy(&s);
     /* The default replays at once. */
-    t0 = sc_mono_ns();
-    r = post(srv.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 60\r\n", b);
+    r = post(srv.port, "/v1/chat/completions", KEY_A "X-Mock-Chunk-Delay-Ms: 200\r\n", b);
     wait_stored(srv.port, &r);
     resp_free(&r);
     t0 = sc_mono_ns();
     r = post(srv.port, "/v1/chat/completions", KEY_A, b);
+    ms = (double)(sc_mono_ns() - t0) / 1e6;
     ck_assert_str_eq(hdr(&r, "X-Cache"), "HIT");
-    ck_assert_msg((double)(sc_mono_ns() - t0) / 1e6 < 300, "an unpaced replay took long");
+    ck_assert_msg(ms < 600, "an unpaced replay took %.0f ms (the recorded gaps: 1200)", ms);
     resp_free(&r);
     free(b);
 }
@@ -232,7 +234,7 @@ END_TEST
 static int response_objects(const char *body, json_t **out, int max)
 {
     int n = 0;
-    for (const char *p = strstr(body, "data: "); p && n < max; p = strstr(p + 6, "data: ")) {
+    for (const char *p = tu_find(body, "data: "); p && n < max; p = tu_find(p + 6, "data: ")) {
         const char *e = strchr(p, '\n');
         json_t *ev = json_loadb(p + 6, e ? (size_t)(e - p - 6) : strlen(p + 6), 0, NULL);
         json_t *r = json_object_get(ev, "response");

@@ -21,6 +21,15 @@ static int validated(json_t *j)
     return json_is_true(json_object_get(j, "validate")) && strlen(sfield(j, "validation_id")) == 32;
 }
 
+/* 1 when lookup 'body' is a miss. */
+static int is_miss(int port, const char *body)
+{
+    json_t *j = call(port, "POST", "/v1/lookup", body, 200);
+    int miss = strcmp(sfield(j, "status"), "miss") == 0;
+    json_decref(j);
+    return miss;
+}
+
 START_TEST(sampled_fraction_is_the_sample_rate)
 {
     tu_server_t s;
@@ -123,17 +132,11 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     ck_assert(!json_is_true(json_object_get(j, "invalidated"))); /* invalidate_on_wrong is off */
     json_decref(j);
     /* That request never hits that entry again; others still do. */
-    int miss = 0;
-    for (int i = 0; i < 50 && !miss; i++) {
-        j = call(s.port, "POST", "/v1/lookup",
-                 "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
-                 "Texas\",\"embedding\":[1,0.2,0]}",
-                 200);
-        miss = strcmp(sfield(j, "status"), "miss") == 0;
-        json_decref(j);
-        if (!miss)
-            usleep(20000); /* the negative is written by the writer thread */
-    }
+    int miss; /* the negative is written by the writer thread */
+    TU_WAIT_UNTIL(miss,
+                  is_miss(s.port, "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital "
+                                  "of Texas\",\"embedding\":[1,0.2,0]}"),
+                  TU_PATIENCE_MS);
     ck_assert(miss);
     j = call(s.port, "POST", "/v1/lookup",
              "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"France "
@@ -161,17 +164,11 @@ START_TEST(verdicts_count_invalidate_and_remember_negatives)
     j = call(s.port, "POST", "/v1/feedback", body, 200);
     ck_assert(json_is_true(json_object_get(j, "invalidated")));
     json_decref(j);
-    int gone = 0;
-    for (int i = 0; i < 50 && !gone; i++) {
-        j = call(s.port, "POST", "/v1/lookup",
-                 "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital of "
-                 "France\",\"embedding\":[1,0,0]}",
-                 200);
-        gone = strcmp(sfield(j, "status"), "miss") == 0;
-        json_decref(j);
-        if (!gone)
-            usleep(20000);
-    }
+    int gone;
+    TU_WAIT_UNTIL(gone,
+                  is_miss(s.port, "{\"namespace\":\"v\",\"model\":\"m\",\"prompt\":\"capital "
+                                  "of France\",\"embedding\":[1,0,0]}"),
+                  TU_PATIENCE_MS);
     ck_assert(gone);
     /* Every verdict is on record, newest first. */
     j = call(s.port, "GET", "/v1/validations?limit=10", NULL, 200);
