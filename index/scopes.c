@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "scan8.h"
 #include "scopes_internal.h"
 
 static void log_push(oplog_t *l, int remove, uint64_t scope, uint64_t label, const float *vec,
@@ -316,13 +317,22 @@ static int needs_compaction(const sc_scopes_t *s, const scope_t *sc)
            (double)del > s->cfg.compact_deleted_ratio * (double)(del + live);
 }
 
+/* A flat scope is promoted to HNSW past flat_max vectors, unless its int8
+ * scan is available and its vectors x dimensions are within scan_max (that
+ * scan is exact and, below it, faster than the decide-search: BENCHMARKS.md). */
+static int flat_too_big(const sc_scopes_t *s, const sc_flat_t *f)
+{
+    size_t n = sc_flat_count(f);
+    return n > s->cfg.flat_max && (n * sc_flat_dim(f) > s->cfg.scan_max || !s->scan8);
+}
+
 /* Queues 'sc' for background work if it needs some and none is under way.
  * Called with the scope's lock held exclusively. */
 static void maybe_schedule(sc_scopes_t *s, scope_t *sc)
 {
     int need;
     if (sc->flat) {
-        need = sc_flat_count(sc->flat) > s->cfg.flat_max;
+        need = flat_too_big(s, sc->flat);
         pthread_mutex_lock(&sc->log_mu);
         need = need && !sc->rebuilding;
         pthread_mutex_unlock(&sc->log_mu);
@@ -361,7 +371,7 @@ static void promote(sc_scopes_t *s, scope_t *sc)
     uint64_t generation = sc->generation;
     int still_flat = sc->flat != NULL;
     v.dim = sc->dim;
-    still_flat = still_flat && sc_flat_count(sc->flat) > s->cfg.flat_max;
+    still_flat = still_flat && flat_too_big(s, sc->flat);
     if (still_flat)
         vecset_add_flat(&v, sc->flat);
     pthread_rwlock_unlock(&sc->lock);
@@ -565,6 +575,7 @@ int sc_scopes_create(sc_scopes_t **out, const sc_scopes_config_t *cfg, sc_log_t 
     if (!s->cfg.delta_max)
         s->cfg.delta_max = 1024;
     s->log = log;
+    s->scan8 = sc8_available();
     s->n_buckets = 64;
     s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
     if (!s->buckets) {
@@ -643,7 +654,7 @@ static int apply_add(sc_scopes_t *s, uint64_t id, uint64_t label, const float *v
             log_push(&sc->log, 0, id, label, vec, dim);
         pthread_mutex_unlock(&sc->log_mu);
     }
-    if (!rc && loading && sc->flat && sc_flat_count(sc->flat) > s->cfg.flat_max) {
+    if (!rc && loading && sc->flat && flat_too_big(s, sc->flat)) {
         /* During the initial load, promote inline: nothing is waiting. */
         vecset_t v = {.dim = sc->dim};
         vecset_add_flat(&v, sc->flat);

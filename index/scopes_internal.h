@@ -86,6 +86,7 @@ struct sc_scopes_s {
     pthread_cond_t idle_cv;
     scope_t *queue_head, *queue_tail;
     int busy, stop;
+    int scan8; /* flat scopes scan with the int8 pass (index/scan8.h) */
     _Atomic uint64_t promotions, compactions, merges;
     /* Decide-search counters (sc_scopes_stats_t says what each counts). */
     _Atomic uint64_t decided_small, decided_wide, verified, disagreed;

@@ -309,6 +309,7 @@ void sc_scopes_config_from(sc_scopes_config_t *out, const sc_config_t *c)
 {
     memset(out, 0, sizeof(*out));
     out->flat_max = (size_t)c->index_flat_max;
+    out->scan_max = (size_t)c->index_scan_max;
     out->hnsw_m = (size_t)c->hnsw_m;
     out->hnsw_ef_construction = (size_t)c->hnsw_ef_construction;
     out->hnsw_ef_search = (size_t)c->hnsw_ef_search;

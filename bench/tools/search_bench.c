@@ -189,6 +189,7 @@ int main(int argc, char **argv)
     sc_scopes_config_t cfg;
     sc_scopes_config_from(&cfg, &defaults);
     cfg.flat_max = 1000; /* a graph at any size */
+    cfg.scan_max = 0;
     sc_scopes_t *s;
     sc_scopes_create(&s, &cfg, NULL);
     uint64_t t0 = sc_mono_ns();

@@ -70,6 +70,7 @@ typedef struct sc_config_s {
     int64_t allow_lower_threshold; /* may a request lower its namespace's threshold */
     int64_t max_dimensions;        /* longest embedding accepted */
     int64_t index_flat_max;       /* a scope is promoted from flat to HNSW past this many vectors */
+    int64_t index_scan_max;       /* ... unless its int8 scan runs and vectors x dims <= this */
     int64_t hnsw_m;               /* HNSW graph degree */
     int64_t hnsw_ef_construction; /* HNSW build beam */
     int64_t hnsw_ef_search;       /* the widest HNSW search beam */

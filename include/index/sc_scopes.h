@@ -25,7 +25,8 @@
 typedef struct sc_scopes_s sc_scopes_t;
 
 typedef struct {
-    size_t flat_max; /* promote to HNSW past this many vectors */
+    size_t flat_max; /* promote to HNSW past this many vectors ... */
+    size_t scan_max; /* ... and, with the int8 scan, past this many vectors x dimensions */
     size_t hnsw_m;
     size_t hnsw_ef_construction;
     size_t hnsw_ef_search; /* the widest beam: sc_scopes_search, undecided lookups */

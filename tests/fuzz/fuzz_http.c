@@ -107,6 +107,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                             {"max-body-bytes", "64K"},
                             {"max-header-bytes", "4K"},
                             {"index-flat-max", "64"},
+                            {"index-scan-max", "0"},
                             {"sample-rate", "0.5"}};
     for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
         if (sc_config_set(&cfg, set[i][0], set[i][1], stderr))

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scan8.h"
 #include "sc_index.h"
 #include "testutil.h"
 
@@ -154,6 +155,74 @@ static void check_topk(const model_t *m, const float *q, size_t k, const uint64_
     }
     free(all);
 }
+
+/* Vectors crowding around one direction, as averaged word vectors do (the
+ * hard case for the int8 pass: many rows within its error of each other). */
+static void crowded_vec(float *v, const float *common, uint32_t dim, float spread)
+{
+    for (uint32_t i = 0; i < dim; i++)
+        v[i] = common[i] + spread * frand();
+    EXPECT(sc_vec_normalize(v, dim) == 0, "normalize failed");
+}
+
+/* Past SCAN8_MIN rows the scan runs the int8 pass (on CPUs with AVX-512
+ * VNNI) and scores in float only the rows it cannot rule out: the answer
+ * must be the float scan's (sgemm batch) and the brute force's, through
+ * adds, replaces and swap-removes, for crowded and for spread-out rows. */
+START_TEST(int8_scan_equals_float_scan)
+{
+    const uint32_t dims[] = {3, 64, 100, 384};
+    const float spreads[] = {0.05f, 0.3f, 2.0f};
+    fprintf(stderr, "int8 pass %s\n", sc8_available() ? "on" : "off (no AVX-512 VNNI)");
+    for (size_t d = 0; d < sizeof(dims) / sizeof(dims[0]); d++)
+        for (size_t sp = 0; sp < sizeof(spreads) / sizeof(spreads[0]); sp++) {
+            uint32_t dim = dims[d];
+            size_t n = dim == 384 ? 3000 : 6000;
+            float *common = malloc(dim * sizeof(float)), *v = malloc(dim * sizeof(float));
+            random_vec(common, dim);
+            model_t m;
+            model_init(&m, dim, n + 16);
+            sc_flat_t *f;
+            ck_assert_int_eq(sc_flat_create(&f, dim), 0);
+            for (size_t i = 0; i < n; i++) {
+                crowded_vec(v, common, dim, spreads[sp]);
+                add_both(&m, f, v, 1000 + i);
+            }
+            for (size_t i = 0; i < 300; i++) { /* replaces and removes */
+                crowded_vec(v, common, dim, spreads[sp]);
+                add_both(&m, f, v, 1000 + next_u64() % n);
+                uint64_t gone = m.labels[next_u64() % m.n];
+                remove_both(&m, f, gone);
+            }
+            const size_t ks[] = {1, 8, 100};
+            for (size_t qi = 0; qi < 40; qi++) {
+                float *q = malloc(dim * sizeof(float));
+                if (qi % 2)
+                    crowded_vec(q, common, dim, spreads[sp]);
+                else /* a stored row itself: a duplicate lookup */
+                    memcpy(q, m.vecs + (next_u64() % m.n) * dim, dim * sizeof(float));
+                for (size_t ki = 0; ki < 3; ki++) {
+                    size_t k = ks[ki], got, bn;
+                    uint64_t l[100], bl[100];
+                    float s[100], bs[100];
+                    ck_assert_int_eq(sc_flat_search(f, q, k, l, s, &got), 0);
+                    check_topk(&m, q, k, l, s, got);
+                    ck_assert_int_eq(sc_flat_search_batch(f, q, 1, k, bl, bs, &bn), 0);
+                    ck_assert_uint_eq(got, bn);
+                    EXPECT(l[0] == bl[0] || fabsf(s[0] - bs[0]) < 1e-6f,
+                           "dim %u spread %.2f: best %llu (%.7f), float scan %llu (%.7f)", dim,
+                           (double)spreads[sp], (unsigned long long)l[0], (double)s[0],
+                           (unsigned long long)bl[0], (double)bs[0]);
+                }
+                free(q);
+            }
+            model_free(&m);
+            sc_flat_destroy(f);
+            free(common);
+            free(v);
+        }
+}
+END_TEST
 
 START_TEST(empty_and_degenerate_indexes)
 {
@@ -471,6 +540,7 @@ int main(void)
     tcase_add_test(tc, remove_swaps_the_last_row_in);
     tcase_add_test(tc, add_copies_and_replaces);
     tcase_add_test(tc, random_operations_keep_rows_and_labels);
+    tcase_add_test(tc, int8_scan_equals_float_scan);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

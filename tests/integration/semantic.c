@@ -393,7 +393,8 @@ static int count_hits(int port, int n)
 START_TEST(restart_rebuilds_reuses_and_rejects_snapshots)
 {
     tu_server_t s;
-    const char *args[] = {"--index-flat-max", "50", NULL}; /* exercise HNSW files too */
+    /* Exercise HNSW files too (no int8 scan keeping the scope flat). */
+    const char *args[] = {"--index-flat-max", "50", "--index-scan-max", "0", NULL};
     tu_server_start(&s, args);
     for (int i = 0; i < 120; i++) {
         char text[32], resp[32];
@@ -463,6 +464,8 @@ START_TEST(promotion_and_compaction_under_churn)
     tu_server_t s;
     const char *args[] = {"--index-flat-max",
                           "40",
+                          "--index-scan-max",
+                          "0",
                           "--index-delta-max",
                           "32",
                           "--compact-deleted-ratio",
