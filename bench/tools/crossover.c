@@ -8,7 +8,7 @@
  * first few hundred decisions are all checked at the widest beam; a scope
  * near the promotion size has long passed them). Times are CPU time of the
  * one searching thread (run it with OPENBLAS_NUM_THREADS=1). Prints one JSON
- * object per size. */
+ * object per size. Usage: semcached-crossover [DIM [LARGEST_SIZE]]. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +73,7 @@ static void reword(const float *src, int dim, double cosine, float *out)
 int main(int argc, char **argv)
 {
     int dim = argc > 1 ? atoi(argv[1]) : 384;
+    size_t max_n = argc > 2 ? strtoull(argv[2], NULL, 10) : 32000; /* the largest size timed */
     static const size_t sizes[] = {250, 500, 1000, 2000, 4000, 8000, 16000, 32000};
     sc_config_t cfg;
     sc_config_defaults(&cfg);
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (size_t)dim * LATENT; i++)
         basis[i] = frand();
     float *q = malloc(nq * (size_t)dim * sizeof(float));
-    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]) && sizes[si] <= max_n; si++) {
         size_t n = sizes[si];
         sc_flat_t *f;
         sc_scopes_t *s;
