@@ -487,13 +487,13 @@ def semantic_section(by, w, med, lat, earlier, exact_of_run):
     peer = by.get("hnswlib_inprocess", [])
     data = next((r for r in peer if "exact_is_source_hit" in r), None)
     beams = sorted((r for r in peer if "agreement" in r), key=lambda r: r["ef_search"])
-    if not sv or not beams:
+    if not sv:
         return
     runs = by["semantic_vectors"]
     w("## Semantic lookups with client vectors against hnswlib in process\n")
     earlier(runs + peer)
-    h = beams[0]
-    w("%d entries of %d-d vectors in one scope (so one HNSW graph: M=%d, ef_construction=%d), "
+    n = int(sv["command"].split("--keys ")[1].split()[0]) if "--keys " in sv["command"] else 0
+    w("%d entries of 384-d vectors in one scope (so one HNSW graph: M=%s, ef_construction=%s), "
       "the server at its defaults: the threshold-aware search (a small beam, "
       "`--hnsw-ef-search-min`, decides when the answer is clear; `--hnsw-ef-search` otherwise). "
       "Vectors lie near a random 32-dimensional subspace with a little noise, as sentence "
@@ -502,7 +502,7 @@ def semantic_section(by, w, med, lat, earlier, exact_of_run):
       "default threshold 0.90. The peer is Debian's python3-hnswlib on the same vectors and the "
       "very queries the load tool sends (written by `semcached-bench --dump-vectors`), in one "
       "process, with no HTTP, no JSON and no validation against LMDB, at growing beams.\n" %
-      (h["vectors"], h["dim"], h["M"], h["ef_construction"]))
+      (n, option_default("hnsw-m"), option_default("hnsw-ef-construction")))
     ex = exact_of_run(sv)
     on_src = sv.get("semantic_on_source")
     agree = on_src / sv["requests"] if on_src is not None and sv["requests"] else None
@@ -534,8 +534,11 @@ def semantic_section(by, w, med, lat, earlier, exact_of_run):
           "ef_search 512). Target: at least 4× (%.3f×) with an agreement of at least 0.999: %s.\n"
           % (ratio, ratio / before, SEMANTIC_BEFORE[0], SEMANTIC_BEFORE[1], before, 4 * before,
              "met" if ratio >= 4 * before and (agree or 0) >= 0.999 else "missed"))
+    if not beams:
+        w("hnswlib was not run with these rows (`BENCH_PEER_EFS` empty).\n")
+        return
     w("| hnswlib beam | 1 thread, one query per call: q/s | %d threads, one batch: q/s | recall@1 | "
-      "agreement |" % h["threads"])
+      "agreement |" % beams[0]["threads"])
     w("|---:|---:|---:|---:|---:|")
     for r in beams:
         w("| %d | %.0f | %.0f | %.4f | %.5f |" % (r["ef_search"], r["qps_1_thread"], r["qps_threads"],
