@@ -94,8 +94,8 @@ def main():
         """Says so when a section's rows were kept from an earlier run."""
         runs = sorted({r["run"] for r in rs if r.get("run") and r["run"] != m["date"]})
         if runs:
-            w("*Measured %s, in an earlier `make bench` run than the header's (`BENCH_ONLY` did "
-              "not rerun this section).*\n" % ", ".join(runs))
+            w("*Measured %s, not in the run of the header (`BENCH_ONLY` did not rerun this "
+              "section, or its command was run on its own).*\n" % ", ".join(runs))
 
     def exact_of_run(r):
         """The median exact-hit run of the `make bench` run that measured r:
@@ -122,7 +122,9 @@ def main():
       "and every peer share these cores, so absolute numbers are lower than on a dedicated "
       "client and server; ratios measured in the same run are the point. This is a shared, "
       "noisy machine: expect a few percent run to run.\n" %
-      (m["cpu"], m["cores"], m["mem_gib"], m["kernel"], m["date"]))
+      (m["cpu"], m["cores"], m["mem_gib"], m["kernel"],
+       m["date"] + (" (load average %s at the start; sections: %s)" % (m["load"], " ".join(m["sections"]))
+                    if m.get("load") and m.get("sections") else "")))
     w("Each semcached-bench run is closed loop unless it says open loop, %s measured seconds "
       "after 2 s of warm-up; latencies are from a log-linear histogram (< 0.4 %% error); non-2xx "
       "answers and transport errors are counted apart and were zero unless shown.\n" %
@@ -447,8 +449,8 @@ def crossover_section(co, w, earlier):
       "(`--hnsw-ef-search`, what a search without a threshold runs) and the decide-search a "
       "lookup runs (threshold 0.90, cache-like traffic: half the queries reword a stored entry, "
       "half are new; timed after one untimed pass, as a scope that has served its first "
-      "verified decisions).%s\n" % (" Times are CPU time of the searching thread, so the "
-                                      "machine's other load does not move the crossover."
+      "verified decisions).%s\n" % (" Times are CPU time of the searching thread, which the "
+                                      "machine's other load moves less than wall-clock time."
                                       if co[0].get("cpu_time") else ""))
     if dec:
         w("| vectors | flat µs | HNSW, widest beam µs | HNSW, decide-search µs | decided at the small beam |")
@@ -526,6 +528,10 @@ def semantic_section(by, w, med, lat, earlier, exact_of_run):
               " (so the share served the reworded entry is the agreement)"
               if data["exact_is_source_hit"] >= 1 else "", sv["lookups"]["semantic_hit"],
               sv["lookups"]["miss"]))
+    elif agree is not None:
+        w("Agreement: %d of %d measured lookups were served the entry they reword (the check that "
+          "an exact scan answers each query of the pool with that entry is the hnswlib peer's, "
+          "not run with these rows).\n" % (on_src, sv["requests"]))
     if ex:
         before = SEMANTIC_BEFORE[0] / SEMANTIC_BEFORE[1]
         ratio = sv["rate"] / ex["rate"]
@@ -606,6 +612,10 @@ def decide_section(by, w, earlier):
         w("\nsemcached at fixed beams on the same queries (%s, agreement): " % unit +
           "; ".join("%.2f ef %d: %.0f, %.5f" % (r["threshold"], r["ef"], rate(r),
                                                 r["agreement"]) for r in fixed) + ".")
+    if not hd:
+        w("\nhnswlib_decide.py was not run with these rows: no comparison.")
+    w("\nThe first threshold's decide row includes the scope's verification warm-up (its first "
+      "256 hits and 256 misses all run the widest beam too); the later ones do not.")
     w("\nTarget: at least 0.7× hnswlib%s. Commands: `%s`, `%s`.\n" %
       (": %s (lowest %.2f×)" % ("met" if min(ratios) >= 0.7 else "missed", min(ratios)) if ratios else "",
        sd[0]["command"], hd[0]["command"] if hd else "bench/hnswlib_decide.py PREFIX"))
