@@ -105,43 +105,39 @@ static void vector_raw(float *out, uint64_t k, int dim, double noise, uint64_t *
     }
 }
 
-/* Writes the base vectors and 10,000 noisy queries (Zipf-picked keys, the
- * same recipe as the vectors workload) as texmex fvecs, so an in-process
- * peer can search exactly the same data. */
-int bench_dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys)
+/* Writes the base vectors and the vectors workload's query pool (the same
+ * QUERY_POOL noisy queries, from the same seed, that a run sends) as texmex
+ * fvecs, and each query's source key as PREFIX_source.ivecs, so an in-process
+ * peer searches exactly the same data and can check what the server serves. */
+int bench_dump_vectors(bench_t *b, const char *prefix)
 {
     char path[1100];
+    int dim = b->cfg.dim;
     float *v = malloc((size_t)dim * sizeof(float));
-    uint64_t rng = 12345;
-    for (int file = 0; file < 2; file++) {
+    uint64_t rng = QUERY_SEED;
+    snprintf(path, sizeof(path), "%s_source.ivecs", prefix);
+    FILE *src = fopen(path, "wb");
+    for (int file = 0; src && file < 2; file++) {
         snprintf(path, sizeof(path), "%s_%s.fvecs", prefix, file ? "query" : "base");
         FILE *f = fopen(path, "wb");
         if (!f)
-            return -1;
-        size_t n = file ? 10000 : keys;
+            break;
+        size_t n = file ? QUERY_POOL : b->cfg.keys;
         for (size_t i = 0; i < n; i++) {
-            uint64_t k = i;
-            if (file) {
-                double u = rng_unit(&rng);
-                size_t lo = 0, hi = nkeys - 1;
-                while (cdf && lo < hi) {
-                    size_t mid = (lo + hi) / 2;
-                    if (cdf[mid] < u)
-                        lo = mid + 1;
-                    else
-                        hi = mid;
-                }
-                k = cdf ? lo : rng_next(&rng) % nkeys;
-            }
-            vector_raw(v, k, dim, file ? 0.02 : 0, &rng);
-            int32_t d = dim;
+            uint64_t k = file ? bench_zipf_pick(b, &rng) : i;
+            vector_raw(v, k, dim, file ? QUERY_NOISE : 0, &rng);
+            int32_t d = dim, key = (int32_t)k, one = 1;
             fwrite(&d, 4, 1, f);
             fwrite(v, sizeof(float), (size_t)dim, f);
+            if (file) {
+                fwrite(&one, 4, 1, src);
+                fwrite(&key, 4, 1, src);
+            }
         }
         fclose(f);
     }
     free(v);
-    return 0;
+    return src && !fclose(src) ? 0 : -1;
 }
 
 /* ---- request building --------------------------------------------------- */
@@ -208,6 +204,7 @@ static void build_request(thread_t *t, sc_buf_t *out, inflight_t *m)
     m->kind = K_LOOKUP;
     m->label = -1;
     m->follow_key = 0;
+    m->src_key = -1;
     sc_buf_t body = {0};
     switch (wl) {
     case W_RAW:
@@ -232,6 +229,7 @@ static void build_request(thread_t *t, sc_buf_t *out, inflight_t *m)
         body_head(&body, c);
         sc_buf_printf(&body, "\"prompt\":\"reworded bench question %llu\",\"embedding\":\"%s\"}",
                       (unsigned long long)q->key, q->b64);
+        m->src_key = (int64_t)q->key;
         break;
     }
     case W_VECTOR_STORE: {
@@ -383,6 +381,16 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
+/* Whether a semantic hit's answer is the entry the query reworded: its
+ * matched prompt is that key's (build_store's "bench question number K"). */
+static int served_source(const char *body, uint64_t key)
+{
+    char want[96];
+    snprintf(want, sizeof(want), "\"matched_prompt\":\"bench question number %llu\"",
+             (unsigned long long)key);
+    return strstr(body, want) != NULL;
+}
+
 static int on_message_complete(http_parser *p)
 {
     conn_t *cn = p->data;
@@ -422,6 +430,8 @@ static int on_message_complete(http_parser *p)
             st->exact_hits += (uint64_t)exact;
             st->semantic_hits += (uint64_t)sem;
             st->misses += (uint64_t)(!exact && !sem);
+            if (sem && m.src_key >= 0)
+                st->sem_on_source += served_source(bd, (uint64_t)m.src_key);
             if (sem && m.label >= 0) {
                 st->tp += (uint64_t)(m.label == 1);
                 st->fp += (uint64_t)(m.label == 0);

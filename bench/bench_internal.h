@@ -63,6 +63,8 @@ typedef struct {
 } query_t;
 
 #define QUERY_POOL 4096
+#define QUERY_SEED 99     /* the pool's random stream (bench_dump_vectors repeats it) */
+#define QUERY_NOISE 0.02  /* a paraphrase's perturbation, per coordinate */
 
 typedef struct {
     cfg_t cfg;
@@ -82,6 +84,7 @@ typedef struct {
     uint64_t intended_ns; /* open loop: scheduled time; closed: send time */
     int label;            /* text workload: the pair's is_duplicate */
     uint64_t follow_key;  /* miss-store: key to store after the miss */
+    int64_t src_key;      /* vectors: the key the query rewords (-1: none) */
 } inflight_t;
 
 typedef struct thread_s thread_t;
@@ -106,6 +109,7 @@ typedef struct {
     uint64_t non2xx, transport;
     uint64_t exact_hits, semantic_hits, misses;
     uint64_t tp, fp; /* semantic hits on labelled pairs */
+    uint64_t sem_on_source; /* vectors: semantic hits on the reworded entry */
     histogram_t lat[K_COUNT];
     histogram_t all;
     histogram_t *sec; /* --series: one per measured second; owned */
@@ -137,7 +141,7 @@ struct thread_s {
 /* bench.c */
 size_t bench_zipf_pick(bench_t *b, uint64_t *rng);
 void bench_vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t *rng);
-int bench_dump_vectors(const char *prefix, size_t keys, int dim, double *cdf, size_t nkeys);
+int bench_dump_vectors(bench_t *b, const char *prefix);
 void bench_run_phase(bench_t *b, thread_t *threads, int progress);
 void bench_populate(bench_t *b, workload_t wl);
 

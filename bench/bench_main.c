@@ -106,8 +106,9 @@ static void usage(void)
             "  --json                   print the result as JSON on stdout\n"
             "  --series                 also p50/p99/max of each measured second (by intended\n"
             "                           start; JSON: \"series\"), e.g. to see a tail end\n"
-            "  --dump-vectors PREFIX    write the vectors workload's data as PREFIX_base.fvecs\n"
-            "                           and PREFIX_query.fvecs, then exit\n");
+            "  --dump-vectors PREFIX    write the vectors workload's data as PREFIX_base.fvecs,\n"
+            "                           its query pool as PREFIX_query.fvecs and the key each\n"
+            "                           query rewords as PREFIX_source.ivecs, then exit\n");
 }
 
 static void report(bench_t *b, thread_t *threads)
@@ -134,6 +135,7 @@ static void report(bench_t *b, thread_t *threads)
         tot.misses += s->misses;
         tot.tp += s->tp;
         tot.fp += s->fp;
+        tot.sem_on_source += s->sem_on_source;
     }
     double secs = (double)(b->end_ns - b->measure_ns) / 1e9;
     if (secs <= 0)
@@ -168,6 +170,8 @@ static void report(bench_t *b, thread_t *threads)
             printf("%.4f", (double)tot.tp / (double)(tot.tp + tot.fp));
         else
             printf("null");
+        if (b->cfg.mix[W_VECTORS])
+            printf(",\"semantic_on_source\":%llu", (unsigned long long)tot.sem_on_source);
         static const char *const names[K_COUNT] = {"lookup", "store", "raw"};
         printf(",\"by_kind\":{");
         for (int k = 0, first = 1; k < K_COUNT; k++) {
@@ -210,6 +214,9 @@ static void report(bench_t *b, thread_t *threads)
                (unsigned long long)tot.exact_hits, (unsigned long long)tot.semantic_hits,
                (unsigned long long)tot.misses,
                100.0 * (double)(tot.exact_hits + tot.semantic_hits) / (double)lookups);
+    if (b->cfg.mix[W_VECTORS] && tot.semantic_hits)
+        printf("  semantic hits   %llu on the entry the query rewords\n",
+               (unsigned long long)tot.sem_on_source);
     if (tot.tp + tot.fp)
         printf(
             "  semantic hits   precision %.3f (%llu on duplicate pairs, %llu on non-duplicates)\n",
@@ -364,18 +371,18 @@ int main(int argc, char **argv)
         }
     }
     if (c->dump_prefix[0])
-        return bench_dump_vectors(c->dump_prefix, c->keys, c->dim, b.zipf_cdf, c->keys) ? 1 : 0;
+        return bench_dump_vectors(&b, c->dump_prefix) ? 1 : 0;
     b.value = malloc(c->value_size + 1);
     for (size_t i = 0; i < c->value_size; i++)
         b.value[i] = (char)('a' + i % 26);
     b.value[c->value_size] = '\0';
     if (c->mix[W_VECTORS]) {
-        uint64_t rng = 99;
+        uint64_t rng = QUERY_SEED;
         b.queries = calloc(QUERY_POOL, sizeof(query_t));
         for (size_t i = 0; i < QUERY_POOL; i++) {
             sc_buf_t enc = {0};
             b.queries[i].key = bench_zipf_pick(&b, &rng);
-            bench_vector_b64(&enc, b.queries[i].key, c->dim, 0.02, &rng);
+            bench_vector_b64(&enc, b.queries[i].key, c->dim, QUERY_NOISE, &rng);
             b.queries[i].b64 = enc.data;
         }
     }

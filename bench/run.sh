@@ -4,6 +4,16 @@
 # measures each with the same client where one can be used, and writes every
 # result as a JSON line to bench/results/latest.jsonl; bench/report.py turns
 # that into BENCHMARKS.md. Run it on an otherwise idle machine.
+#
+# BENCH_ONLY="exact semantic ..." runs only the named sections (space-separated;
+# default all): exact (hits against nginx, Redis, open loop, the tool against
+# wrk), store, tail (bench/tail.sh), semantic (client vectors through the
+# server, hnswlib beside it), decide (the decide-search in process against
+# hnswlib), text, crossover, embed, bert, replay, proxy. The rows of sections
+# not rerun are kept from the previous results (report.py --keep), each dated
+# with the run that measured it; REPLAY=0 drops "replay" from the selection.
+# A section whose rows are compared with exact hits (semantic, text) has them
+# from the same run: without "exact", a short exact-hit reference is measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -14,6 +24,13 @@ B="$BUILD/semcached-bench"
 OUT=bench/results
 mkdir -p "$OUT"
 RES="$OUT/latest.jsonl"
+SECTIONS="exact store tail semantic decide text crossover embed bert replay proxy"
+ONLY=" ${BENCH_ONLY:-$SECTIONS} "
+[ "${REPLAY:-1}" = 1 ] || ONLY=${ONLY// replay / }
+for s in $ONLY; do
+  case " $SECTIONS " in *" $s "*) ;; *) echo "BENCH_ONLY: unknown section '$s' (known: $SECTIONS)" >&2; exit 2;; esac
+done
+sel() { [[ "$ONLY" == *" $1 "* ]]; }
 [ -s "$RES" ] && cp "$RES" "$OUT/previous.jsonl"
 : > "$RES"
 tmp=$(mktemp -d /tmp/semcached-bench-XXXXXX)
@@ -27,8 +44,9 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RUN=$(date -u "+%Y-%m-%d %H:%M UTC")   # every row carries the run that measured it
 record() { # name, command, json
-  python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["name"]=sys.argv[1]; d["command"]=sys.argv[2]; print(json.dumps(d))' "$1" "$2" "$3" >> "$RES"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["name"]=sys.argv[1]; d["command"]=sys.argv[2]; d["run"]=sys.argv[4]; print(json.dumps(d))' "$1" "$2" "$3" "$RUN" >> "$RES"
 }
 bench() { # name, args...
   local name=$1; shift
@@ -45,6 +63,20 @@ start_semcached() { # port, data dir, extra args
   for _ in $(seq 200); do curl -sf "localhost:$port/readyz" >/dev/null && return; sleep 0.05; done
   echo "semcached did not start" >&2; exit 1
 }
+stop_semcached() { # stops every server started so far (nothing else on the cores)
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pids=()
+  SC=""
+}
+# The exact-hit server: 2 loops, 10,000 keys of 512-byte answers (populated).
+SC=""
+exact_server() {
+  [ -n "$SC" ] && return
+  SC=$(free_port)
+  start_semcached "$SC" "$tmp/data"
+  "$B" --port "$SC" -c 32 -n 10 -w exact --keys 10000 --value-size 512 --json >/dev/null  # populates
+}
+EXACT_ARGS="-c 32 -d $DUR -w exact --keys 10000 --value-size 512 --no-populate"
 
 machine=$(python3 - <<'PY'
 import json, os, platform, subprocess
@@ -52,19 +84,18 @@ cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith
 mem = [l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")][0]
 print(json.dumps({"cpu": cpu[0] if cpu else platform.processor(), "cores": os.cpu_count(),
                   "mem_gib": round(int(mem) / 1048576, 1), "kernel": platform.release(),
-                  "date": subprocess.check_output(["date", "-u", "+%Y-%m-%d %H:%M UTC"]).decode().strip()}))
+                  "load": open("/proc/loadavg").read().split()[0]}))
 PY
 )
-record machine "" "$machine"
+record machine "" "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["date"]=sys.argv[2]; d["sections"]=sys.argv[3].split(); print(json.dumps(d))' "$machine" "$RUN" "$ONLY")"
 
 # ---- exact hits vs nginx (same bytes, same client) and Redis -------------------
 # Each side is measured REPS times, alternating, with one and with two client
 # threads (the client shares the two cores, and which count drives a server
 # hardest differs between servers); report.py takes the median of each.
 REPS=${BENCH_REPS:-3}
-SC=$(free_port)
-start_semcached "$SC" "$tmp/data"
-"$B" --port "$SC" -c 32 -n 10 -w exact --keys 10000 --value-size 512 --json >/dev/null  # populates
+if sel exact; then   # (the section runs to the "fi" before the exact reference)
+exact_server
 # The exact bytes of one hit's body, for nginx and Redis to serve.
 curl -s "localhost:$SC/v1/lookup" -H 'Content-Type: application/json' \
   -d '{"namespace":"bench","model":"bench-model","params":{"temperature":0},"prompt":"bench question number 1"}' > "$tmp/hit.json"
@@ -99,7 +130,7 @@ NGX
 }
 start_nginx 2
 for _ in $(seq "$REPS"); do
-  bench exact_hit --port "$SC" -c 32 -d "$DUR" -w exact --keys 10000 --value-size 512 --no-populate
+  bench exact_hit --port "$SC" $EXACT_ARGS
   bench nginx_static --port "$NG" -c 32 -d "$DUR" -w raw --path /hit.json --no-populate
   bench exact_hit_2t --port "$SC" -c 32 -t 2 -d "$DUR" -w exact --keys 10000 --value-size 512 --no-populate
   bench nginx_static_2t --port "$NG" -c 32 -t 2 -d "$DUR" -w raw --path /hit.json --no-populate
@@ -157,22 +188,57 @@ print(json.dumps({"rate": float(f[1]), "latency_us": {"p50": float(f[4]) * 1e3, 
 PY
 )"
 
+fi
+
+# ---- exact hits as the reference of the semantic and text sections -----------------
+# Their rows are reported as a ratio to exact hits measured in the same run
+# (the exact_hit rows above); without the exact section, the same command
+# is run REPS times here (rows exact_ref).
+if ! sel exact && { sel semantic || sel text || sel tail; }; then
+  exact_server
+  for _ in $(seq "$REPS"); do bench exact_ref --port "$SC" $EXACT_ARGS; done
+fi
+
 # ---- durable stores ------------------------------------------------------------
-bench store_durable --port "$SC" -c 32 -d "$DUR" -w miss-store --no-populate
-BUILD=$BUILD bench/tail.sh "$SC" "$peak" "$RES"   # exact hits' p99 per second after that burst
+if sel store || sel tail; then
+  exact_server
+  bench store_durable --port "$SC" -c 32 -d "$DUR" -w miss-store --no-populate
+fi
+
+# ---- exact hits' tail after the store burst (bench/tail.sh writes its own rows) ----
+# At half the closed-loop peak of this run's exact hits (exact_hit, else exact_ref).
+if sel tail; then
+  ref=$(python3 -c 'import json,sys,statistics; r=[d["rate"] for d in map(json.loads, open(sys.argv[1])) if d.get("name") in ("exact_hit", "exact_ref")]; print(statistics.median_low(r) if r else 0)' "$RES")
+  [ "$ref" != 0 ] || { echo "tail: no exact-hit rate in this run" >&2; exit 1; }
+  BUILD=$BUILD bench/tail.sh "$SC" "$ref" "$RES"   # exact hits' p99 per second after that burst
+fi
 
 # ---- semantic lookups with client vectors, one scope, against hnswlib in process --
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
-SV=$(free_port)
-start_semcached "$SV" "$tmp/vec"
-"$B" --dump-vectors "$tmp/v" --keys "$VECTORS" --dim 384
-peer=$(/usr/bin/python3 bench/hnswlib_peer.py "$tmp/v" 16 200 512 2)
-record hnswlib_inprocess "bench/hnswlib_peer.py PREFIX 16 200 512 2" "$peer"
-# Populate, then wait until the index has absorbed it (no write queue, no
-# merge running, a small delta): the peer searches a finished graph too.
-"$B" --port "$SV" -c 16 -n 10 -w vectors --keys "$VECTORS" --dim 384 --json >/dev/null
-bench/wait_index_settled.sh "$SV" || echo "index did not settle; measuring anyway" >&2
-bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384 --no-populate
+stop_semcached
+if sel semantic; then
+  SV=$(free_port)
+  start_semcached "$SV" "$tmp/vec"
+  # The peer: the same vectors and the very queries the load tool sends, at
+  # growing beams, each answer's decision at the server's threshold (0.90)
+  # checked against an exact scan; report.py compares semcached with the
+  # smallest beam that agrees as often as the server did.
+  # (BENCH_PEER_EFS= empty leaves the peer out: its build takes minutes.)
+  PEER_EFS=${BENCH_PEER_EFS-8 16 32 64 128 256 512}
+  if [ -n "$PEER_EFS" ]; then
+    "$B" --dump-vectors "$tmp/v" --keys "$VECTORS" --dim 384
+    while read -r line; do record hnswlib_inprocess "bench/hnswlib_peer.py PREFIX 16 200 2 0.90 $PEER_EFS" "$line"; done \
+      < <(/usr/bin/python3 bench/hnswlib_peer.py "$tmp/v" 16 200 2 0.90 $PEER_EFS)
+    rm -f "$tmp"/v_*
+  fi
+  # Populate, then wait until the index has absorbed it (no write queue, no
+  # merge running, a small delta): the peer searches a finished graph too.
+  "$B" --port "$SV" -c 16 -n 10 -w vectors --keys "$VECTORS" --dim 384 --json >/dev/null
+  bench/wait_index_settled.sh "$SV" || echo "index did not settle; measuring anyway" >&2
+  for _ in $(seq "$REPS"); do
+    bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS" --dim 384 --no-populate
+  done
+  stop_semcached
+fi
 
 # ---- the decide-search in process, against hnswlib at the beam of the same agreement ----
 # One thread each, no HTTP: semcached's scope index (small beam, widened near
@@ -180,48 +246,57 @@ bench semantic_vectors --port "$SV" -c 16 -d "$DUR" -w vectors --keys "$VECTORS"
 # then Debian's python3-hnswlib on the dumped vectors at growing beams.
 # report.py compares semcached's decide-search with the smallest hnswlib beam
 # that reaches its agreement.
-OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-search-bench" --n "$VECTORS" --dim 384 --dump "$tmp/sd" > "$tmp/sd.jsonl"
-while read -r line; do record search_decide "OPENBLAS_NUM_THREADS=1 semcached-search-bench --n $VECTORS --dim 384 --dump PREFIX" "$line"; done < "$tmp/sd.jsonl"
-while read -r line; do record hnswlib_decide "bench/hnswlib_decide.py PREFIX" "$line"; done \
-  < <(/usr/bin/python3 bench/hnswlib_decide.py "$tmp/sd")
-rm -f "$tmp"/sd_*
+if sel decide; then
+  OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-search-bench" --n "$VECTORS" --dim 384 --dump "$tmp/sd" > "$tmp/sd.jsonl"
+  while read -r line; do record search_decide "OPENBLAS_NUM_THREADS=1 semcached-search-bench --n $VECTORS --dim 384 --dump PREFIX" "$line"; done < "$tmp/sd.jsonl"
+  while read -r line; do record hnswlib_decide "bench/hnswlib_decide.py PREFIX" "$line"; done \
+    < <(/usr/bin/python3 bench/hnswlib_decide.py "$tmp/sd")
+  rm -f "$tmp"/sd_*
+fi
 
 # ---- text lookups through the server, embedded by each built-in model ------------------
 MODEL_CACHE=${MODEL_CACHE:-$HOME/.cache/semcached}
-for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do
-  [ -e "$m" ] || continue
-  kill "${pids[-1]}" 2>/dev/null || true
-  ST=$(free_port)
-  rm -rf "$tmp/text"
-  start_semcached "$ST" "$tmp/text" --model "$m"
-  bench "text_$(basename "$m")" --port "$ST" -c 16 -d "$DUR" -w text --dataset "$SHARED/data/qqp/qqp_dev.tsv"
-done
+if sel text; then
+  for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do
+    [ -e "$m" ] || continue
+    stop_semcached
+    ST=$(free_port)
+    rm -rf "$tmp/text"
+    start_semcached "$ST" "$tmp/text" --model "$m"
+    bench "text_$(basename "$m")" --port "$ST" -c 16 -d "$DUR" -w text --dataset "$SHARED/data/qqp/qqp_dev.tsv"
+  done
+  stop_semcached
+fi
 
 # ---- flat scan against HNSW --------------------------------------------------------
-while read -r line; do record crossover "OPENBLAS_NUM_THREADS=1 semcached-crossover 384" "$line"; done \
-  < <(OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-crossover" 384)
+if sel crossover; then
+  while read -r line; do record crossover "OPENBLAS_NUM_THREADS=1 semcached-crossover 384" "$line"; done \
+    < <(OPENBLAS_NUM_THREADS=1 "$BUILD/semcached-crossover" 384)
+fi
 
 # ---- embedders: quality on QQP and speed on one core ----------------------------------
-MODEL_CACHE=${MODEL_CACHE:-$HOME/.cache/semcached}
 for m in "$MODEL_CACHE/glove-100d.scglove" "$SHARED/models/potion-base-2M"; do
+  sel embed || break
   [ -e "$m" ] || continue
   record embed_eval "semcached-embed-eval $(basename "$m") qqp_dev.tsv" \
     "$("$BUILD/semcached-embed-eval" "$m" "$SHARED/data/qqp/qqp_dev.tsv")"
 done
 
 # ---- the BERT encoder against PyTorch (all-MiniLM-L6-v2 shape, random weights) ----------
-/usr/bin/python3 tests/embed/tiny_bert.py "$tmp/minilm" F32 mean 384 12 1536 6 30522
-# 2 threads splitting each forward pass (--embed-intra-threads 2), OpenBLAS
-# single-threaded inside each: faster than OpenBLAS's own 2 threads.
-while read -r line; do record bert_semcached "semcached-bert-bench MINILM_DIR 2" "$line"; done \
-  < <("$BUILD/semcached-bert-bench" "$tmp/minilm" 2)
-while read -r line; do record bert_torch "bench/bert_torch.py MINILM_DIR 2" "$line"; done \
-  < <(/usr/bin/python3 bench/bert_torch.py "$tmp/minilm" 2)
+if sel bert; then
+  /usr/bin/python3 tests/embed/tiny_bert.py "$tmp/minilm" F32 mean 384 12 1536 6 30522
+  # 2 threads splitting each forward pass (--embed-intra-threads 2), OpenBLAS
+  # single-threaded inside each: faster than OpenBLAS's own 2 threads.
+  while read -r line; do record bert_semcached "semcached-bert-bench MINILM_DIR 2" "$line"; done \
+    < <("$BUILD/semcached-bert-bench" "$tmp/minilm" 2)
+  while read -r line; do record bert_torch "bench/bert_torch.py MINILM_DIR 2" "$line"; done \
+    < <(/usr/bin/python3 bench/bert_torch.py "$tmp/minilm" 2)
+fi
 
-# (REPLAY=0 skips the replays, about 15 minutes, and keeps their rows from the previous results.)
-if [ "${REPLAY:-1}" = 1 ]; then
+# ---- quality: a synthetic stream with known geometry, then QQP through the mock upstream ----
+# (about 15 minutes; REPLAY=0 or a BENCH_ONLY without "replay" keeps the previous rows)
+if sel replay; then
   POLICIES_TOPICS="fixed:0.80 fixed:0.85 fixed:0.90 fixed:0.95 budget:0.02 budget:0.05"
-  # ---- quality: a synthetic stream with known geometry, then QQP through the mock upstream ----
   while read -r line; do
     record qqp_replay "bench/qqp_replay.py semcached topics - 10000 $POLICIES_TOPICS" "$line"
   done < <(/usr/bin/python3 bench/qqp_replay.py "$BUILD/semcached" topics - 10000 $POLICIES_TOPICS)
@@ -234,14 +309,13 @@ if [ "${REPLAY:-1}" = 1 ]; then
     done < <(/usr/bin/python3 bench/qqp_replay.py "$BUILD/semcached" "$m" "$SHARED/data/qqp/qqp_dev.tsv" \
                "$REPLAY_PAIRS" $POLICIES)
   done
-
-else
-  grep '"name": "qqp_replay"' "$OUT/previous.jsonl" >> "$RES" 2>/dev/null || true
 fi
 
 # ---- the proxy: hits against nginx's proxy_cache, what a miss adds (own file) ----------
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done   # nothing else on the cores
-BUILD=$BUILD bench/proxy_bench.sh "$OUT/proxy.jsonl"
+stop_semcached   # nothing else on the cores
+if sel proxy; then BUILD=$BUILD bench/proxy_bench.sh "$OUT/proxy.jsonl"; fi
 
+# The sections not rerun keep their rows from the previous results.
+[ -s "$OUT/previous.jsonl" ] && python3 bench/report.py --keep "$OUT/previous.jsonl" "$RES"
 python3 bench/report.py "$RES" BENCHMARKS.md "$OUT/latency-throughput.png"
 echo "wrote BENCHMARKS.md and $OUT/" >&2

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -101,8 +102,41 @@ START_TEST(vectors_workload_hits_semantically)
     ck_assert_int_eq(num(j, "requests", NULL), 400);
     ck_assert_int_eq(num(j, "lookups", "exact_hit"), 0);
     ck_assert_int_ge(num(j, "lookups", "semantic_hit"), 360); /* noisy copies of stored vectors */
+    /* Each hit served the entry its query rewords (the nearest by far here). */
+    ck_assert_int_eq(num(j, "semantic_on_source", NULL), num(j, "lookups", "semantic_hit"));
     ck_assert(json_is_null(json_object_get(j, "semantic_precision"))); /* no labels here */
     json_decref(j);
+}
+END_TEST
+
+/* --dump-vectors writes the base, the query pool a run sends and each
+ * query's source key, as texmex files the in-process peers read. */
+START_TEST(dump_vectors_writes_the_query_pool_and_its_sources)
+{
+    char prefix[64], cmd[256], path[96];
+    snprintf(prefix, sizeof(prefix), "/tmp/sc-bench-dump-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "%s --dump-vectors %s --keys 100 --dim 16",
+             tu_bin("semcached-bench"), prefix);
+    ck_assert_int_eq(system(cmd), 0);
+    static const char *const files[] = {"base.fvecs", "query.fvecs", "source.ivecs"};
+    static const long sizes[] = {100 * (4 + 16 * 4), 4096 * (4 + 16 * 4), 4096 * 8};
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof(path), "%s_%s", prefix, files[f]);
+        FILE *in = fopen(path, "rb");
+        ck_assert_ptr_nonnull(in);
+        fseek(in, 0, SEEK_END);
+        ck_assert_int_eq(ftell(in), sizes[f]);
+        if (f == 2) { /* (1, key) records, every key stored */
+            int32_t rec[2];
+            rewind(in);
+            while (fread(rec, 4, 2, in) == 2) {
+                ck_assert_int_eq(rec[0], 1);
+                ck_assert(rec[1] >= 0 && rec[1] < 100);
+            }
+        }
+        fclose(in);
+        unlink(path);
+    }
 }
 END_TEST
 
@@ -154,6 +188,7 @@ int main(void)
     tcase_add_test(tc, non_2xx_answers_are_counted_apart_from_latency);
     tcase_add_test(tc, each_miss_is_followed_by_its_store);
     tcase_add_test(tc, vectors_workload_hits_semantically);
+    tcase_add_test(tc, dump_vectors_writes_the_query_pool_and_its_sources);
     tcase_add_test(tc, open_loop_sends_the_scheduled_number_of_requests);
     tcase_add_test(tc, series_cuts_the_window_into_seconds);
     suite_add_tcase(s, tc);
