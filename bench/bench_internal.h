@@ -144,6 +144,9 @@ void bench_vector_b64(sc_buf_t *out, uint64_t k, int dim, double noise, uint64_t
 int bench_dump_vectors(bench_t *b, const char *prefix);
 void bench_run_phase(bench_t *b, thread_t *threads, int progress);
 void bench_populate(bench_t *b, workload_t wl);
+/* Appends to 'out' the HTTP request storing key 'k' of workload 'wl' (the
+ * answer a later hit of 'k' returns); 't' gives the config and randomness. */
+void bench_build_store(thread_t *t, sc_buf_t *out, workload_t wl, uint64_t k);
 
 /* bench_series.c: --series (no-ops without it). */
 void bench_series_init(stats_t *st, const cfg_t *c); /* no memory: no series, said on stderr */
