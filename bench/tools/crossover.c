@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     sc_scopes_config_t scfg;
     sc_scopes_config_from(&scfg, &cfg);
     scfg.flat_max = 0; /* a graph at any size */
+    scfg.scan_max = 0; /* (the int8 scan would keep it flat) */
     const size_t nq = 2000;
     basis = malloc((size_t)dim * LATENT * sizeof(float));
     for (size_t i = 0; i < (size_t)dim * LATENT; i++)
