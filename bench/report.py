@@ -3,7 +3,7 @@
 into BENCHMARKS.md and the latency-vs-throughput plot (gnuplot PNG). Every
 number in the document comes from that file; the prose around it says how
 each was measured and against what."""
-import json, os, re, subprocess, sys
+import functools, json, os, re, subprocess, sys
 
 from report_files import churn_section, fleet_section, proxy_section, soak_section
 
@@ -467,6 +467,7 @@ def tail_section(by, w):
           after["command"]))
 
 
+@functools.lru_cache(maxsize=None)  # each option read from core/config.c once, not per use
 def option_default(name):
     """An option's default from the options table (core/config.c), so the
     prose says what the build measured would run with."""

@@ -77,6 +77,10 @@ exact_server() {
   "$B" --port "$SC" -c 32 -n 10 -w exact --keys 10000 --value-size 512 --json >/dev/null  # populates
 }
 EXACT_ARGS="-c 32 -d $DUR -w exact --keys 10000 --value-size 512 --no-populate"
+# median_rate NAME...: the median (low) rate of this run's rows of those names, or 0.
+median_rate() {
+  python3 -c 'import json,sys,statistics; r=[d["rate"] for d in map(json.loads, open(sys.argv[1])) if d.get("name") in sys.argv[2:]]; print(statistics.median_low(r) if r else 0)' "$RES" "$@"
+}
 
 machine=$(python3 - <<'PY'
 import json, os, platform, subprocess
@@ -143,7 +147,7 @@ bench nginx_static_pipelined --port "$NG" -c 32 --pipeline 8 -d "$DUR" -w raw --
 # half the peak stays 3-5x higher for about half a minute). Each sweep is
 # followed by nginx at the same half-peak rate and client settings: on these
 # shared cores the machine, not the server, may set the tail.
-peak=$(python3 -c 'import json,sys,statistics; print(statistics.median_low([d["rate"] for d in map(json.loads, open(sys.argv[1])) if d.get("name") == "exact_hit"]))' "$RES")
+peak=$(median_rate exact_hit)
 for _ in $(seq "$REPS"); do
   for pct in 10 25 50 75 90 100 110; do
     rate=$(python3 -c "print(int($peak * $pct / 100))")
@@ -208,7 +212,7 @@ fi
 # ---- exact hits' tail after the store burst (bench/tail.sh writes its own rows) ----
 # At half the closed-loop peak of this run's exact hits (exact_hit, else exact_ref).
 if sel tail; then
-  ref=$(python3 -c 'import json,sys,statistics; r=[d["rate"] for d in map(json.loads, open(sys.argv[1])) if d.get("name") in ("exact_hit", "exact_ref")]; print(statistics.median_low(r) if r else 0)' "$RES")
+  ref=$(median_rate exact_hit exact_ref)
   [ "$ref" != 0 ] || { echo "tail: no exact-hit rate in this run" >&2; exit 1; }
   BUILD=$BUILD bench/tail.sh "$SC" "$ref" "$RES"   # exact hits' p99 per second after that burst
 fi
