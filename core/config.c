@@ -137,6 +137,10 @@ static const opt_t options[] = {
             "miss is clear (see --search-margin), the widest beam answers otherwise; 0 = always "
             "the widest beam (128: on 100k clustered 384-d vectors a fixed beam of 64 agreed with "
             "an exact scan on 0.9978 of decisions at threshold 0.80, 128 on all of them)"),
+    ENUM_OPT("hnsw-int8", onoff_choices, "on", hnsw_int8,
+             "HNSW searches walk the graph on an int8 copy of the vectors (a quarter of the bytes "
+             "per distance; about dim bytes more memory per vector) and score the beam's candidates "
+             "in float32, so similarities stay exact (see BENCHMARKS.md); off = float32 throughout"),
     DOUBLE_OPT("search-margin", 0, 1, "0.03", search_margin,
                "the small beam decides at once when its best candidate is at least this far above "
                "or below the threshold (measured: see BENCHMARKS.md)"),

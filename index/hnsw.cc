@@ -5,22 +5,290 @@
 // exclusively while adding (resizeIndex reallocates the graph). hnswlib
 // cannot search while it inserts, so index/scopes.c never changes a graph
 // that searches can see: it clones one (sc_hnsw_clone, a memory copy),
-// changes the clone and swaps it in.
+// changes the clone and swaps it in. With sc_hnsw_quantize on, searches walk
+// the graph on an int8 copy of the vectors (a quarter of the bytes per
+// distance, which is what a beam search at 384-d waits for) and score the
+// beam's candidates in float32 at the end (see search_q8).
 #include <hnswlib/hnswlib.h>
+#include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
+#include <queue>
 #include <stdexcept>
+#include <vector>
 
 extern "C" {
 #include "sc_index.h"
 }
 
+// The int8 copy: row i (the graph's internal id i) is 'stride' bytes,
+// v * scale[i] approximates the vector, and err[i] bounds the L2 norm of
+// the difference, so |q . x - scale * (q . v)| <= |q| err[i].
+struct q8_copy {
+    int8_t *rows = nullptr;
+    float *scale = nullptr, *err = nullptr;
+    size_t cap = 0, stride = 0;
+};
+
 struct sc_hnsw_s {
     hnswlib::InnerProductSpace *space;
     hnswlib::HierarchicalNSW<float> *graph;
     uint32_t dim;
+    q8_copy *q8; // null: searches walk the float vectors
 };
+
+// ---- the int8 copy ------------------------------------------------------------
+
+static size_t q8_stride(uint32_t dim)
+{
+    return ((size_t)dim + 63) & ~(size_t)63; // whole cache lines, zero-padded
+}
+
+static void q8_free(q8_copy *q)
+{
+    if (!q)
+        return;
+    free(q->rows);
+    free(q->scale);
+    free(q->err);
+    delete q;
+}
+
+// Room for 'cap' rows (new rows zero); false on allocation failure, with 'q'
+// unchanged.
+static bool q8_reserve(q8_copy *q, size_t cap)
+{
+    if (cap <= q->cap)
+        return true;
+    int8_t *r = (int8_t *)aligned_alloc(64, cap * q->stride);
+    float *s = (float *)malloc(cap * sizeof(float)), *e = (float *)malloc(cap * sizeof(float));
+    if (!r || !s || !e) {
+        free(r);
+        free(s);
+        free(e);
+        return false;
+    }
+    if (q->cap) {
+        memcpy(r, q->rows, q->cap * q->stride);
+        memcpy(s, q->scale, q->cap * sizeof(float));
+        memcpy(e, q->err, q->cap * sizeof(float));
+    }
+    memset(r + q->cap * q->stride, 0, (cap - q->cap) * q->stride);
+    free(q->rows);
+    free(q->scale);
+    free(q->err);
+    q->rows = r;
+    q->scale = s;
+    q->err = e;
+    q->cap = cap;
+    return true;
+}
+
+// Row 'i' from vector 'x': one scale per row (its largest component maps to
+// 127), and the L2 norm of the rounding error, rounded up.
+static void q8_set(q8_copy *q, uint32_t dim, size_t i, const float *x)
+{
+    float mx = 0;
+    for (uint32_t j = 0; j < dim; j++)
+        mx = std::max(mx, std::fabs(x[j]));
+    float s = mx > 0 ? mx / 127.0f : 1.0f;
+    int8_t *r = q->rows + i * q->stride;
+    double e = 0;
+    for (uint32_t j = 0; j < dim; j++) {
+        long v = lrintf(x[j] / s);
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        r[j] = (int8_t)v;
+        double d = (double)x[j] - (double)v * (double)s;
+        e += d * d;
+    }
+    q->scale[i] = s;
+    q->err[i] = (float)(std::sqrt(e) * (1.0 + 1e-6)) + 1e-7f;
+}
+
+#if defined(__AVX2__)
+static inline float hsum8(__m256 a)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+#endif
+
+// q . v for a float query and an int8 row, both 'stride' long (zero-padded).
+static inline float q8_dot(const float *q, const int8_t *r, size_t stride)
+{
+#if defined(__AVX512F__)
+    const __mmask16 all = 0xffff;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (size_t j = 0; j < stride; j += 32) {
+        // (the maskz forms: gcc 12 warns about the plain ones' undefined
+        // pass-through in C++)
+        __m512 x0 = _mm512_maskz_cvtepi32_ps(
+            all, _mm512_maskz_cvtepi8_epi32(all, _mm_load_si128((const __m128i *)(r + j))));
+        __m512 x1 = _mm512_maskz_cvtepi32_ps(
+            all, _mm512_maskz_cvtepi8_epi32(all, _mm_load_si128((const __m128i *)(r + j + 16))));
+        a0 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(q + j), a0);
+        a1 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(q + j + 16), a1);
+    }
+    alignas(64) float t[16]; // (not _mm512_reduce_add_ps: the same gcc warning)
+    _mm512_store_ps(t, _mm512_add_ps(a0, a1));
+    return hsum8(_mm256_add_ps(_mm256_load_ps(t), _mm256_load_ps(t + 8)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (size_t j = 0; j < stride; j += 16) {
+        __m256 x0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r + j))));
+        __m256 x1 =
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(r + j + 8))));
+        a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q + j), a0);
+        a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q + j + 8), a1);
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+#else
+    float a = 0;
+    for (size_t j = 0; j < stride; j++)
+        a += q[j] * (float)r[j];
+    return a;
+#endif
+}
+
+static inline void q8_prefetch(const q8_copy *q, hnswlib::tableint id)
+{
+    const char *p = (const char *)(q->rows + (size_t)id * q->stride);
+    for (size_t o = 0; o < q->stride; o += 64)
+        _mm_prefetch(p + o, _MM_HINT_T0);
+}
+
+// A visited list of hnswlib's pool, handed back however the search ends.
+struct visited_lease {
+    hnswlib::VisitedListPool *pool;
+    hnswlib::VisitedList *vl;
+    explicit visited_lease(hnswlib::VisitedListPool *p) : pool(p), vl(p->getFreeVisitedList()) {}
+    ~visited_lease() { pool->releaseVisitedList(vl); }
+    visited_lease(const visited_lease &) = delete;
+    visited_lease &operator=(const visited_lease &) = delete;
+};
+
+// The search of search_beam on the int8 copy: the same greedy descent and
+// level-0 beam (deleted elements are walked through but never returned),
+// with approximate similarities; each element's neighbours not yet seen are
+// collected and prefetched before any is scored, so their rows load in
+// parallel. The beam's candidates are then scored in float32, best
+// approximate first, skipping those whose error bound cannot reach the k-th
+// best: the answer is the float top-k of the candidates the beam found.
+static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t ef,
+                      uint64_t *labels, float *sims, size_t *n)
+{
+    typedef hnswlib::tableint id_t;
+    typedef std::pair<float, id_t> dist_id; // distance: minus the approximate similarity
+    auto *g = h->graph;
+    const q8_copy *q = h->q8;
+    *n = 0;
+    if (g->cur_element_count == 0)
+        return;
+    std::vector<float> qp(q->stride, 0.0f);
+    memcpy(qp.data(), query, h->dim * sizeof(float));
+    double qn2 = 0;
+    for (uint32_t j = 0; j < h->dim; j++)
+        qn2 += (double)query[j] * query[j];
+    float qn = (float)std::sqrt(qn2);
+    auto dist = [&](id_t id) {
+        return -q->scale[id] * q8_dot(qp.data(), q->rows + (size_t)id * q->stride, q->stride);
+    };
+    id_t cur = g->enterpoint_node_;
+    float curdist = dist(cur);
+    for (int level = g->maxlevel_; level > 0; level--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            unsigned int *data = (unsigned int *)g->get_linklist(cur, level);
+            int size = g->getListCount(data);
+            id_t *links = (id_t *)(data + 1);
+            for (int i = 0; i < size; i++) {
+                float d = dist(links[i]);
+                if (d < curdist) {
+                    curdist = d;
+                    cur = links[i];
+                    changed = true;
+                }
+            }
+        }
+    }
+    if (ef < k)
+        ef = k;
+    bool del = g->num_deleted_ != 0;
+    visited_lease lease(g->visited_list_pool_);
+    hnswlib::vl_type *visited = lease.vl->mass, tag = lease.vl->curV;
+    std::priority_queue<dist_id> top;  // worst on top
+    std::priority_queue<dist_id> cand; // (-distance): nearest on top
+    float bound = std::numeric_limits<float>::max();
+    if (!del || !g->isMarkedDeleted(cur)) {
+        top.emplace(curdist, cur);
+        bound = curdist;
+    }
+    cand.emplace(-curdist, cur);
+    visited[cur] = tag;
+    id_t batch[256]; // hnsw-m is at most 128: level-0 lists hold at most 256
+    while (!cand.empty()) {
+        dist_id c = cand.top();
+        if (-c.first > bound && (top.size() == ef || !del))
+            break;
+        cand.pop();
+        unsigned int *data = (unsigned int *)g->get_linklist0(c.second);
+        size_t size = std::min<size_t>(g->getListCount(data), 256);
+        id_t *links = (id_t *)(data + 1);
+        size_t nb = 0;
+        for (size_t j = 0; j < size; j++) {
+            id_t id = links[j];
+            if (visited[id] == tag)
+                continue;
+            visited[id] = tag;
+            batch[nb++] = id;
+            q8_prefetch(q, id);
+        }
+        for (size_t j = 0; j < nb; j++) {
+            id_t id = batch[j];
+            float d = dist(id);
+            if (top.size() < ef || d < bound) {
+                cand.emplace(-d, id);
+                if (!del || !g->isMarkedDeleted(id))
+                    top.emplace(d, id);
+                if (top.size() > ef)
+                    top.pop();
+                if (!top.empty())
+                    bound = top.top().first;
+            }
+        }
+    }
+    std::vector<dist_id> found; // best approximate first
+    found.reserve(top.size());
+    for (; !top.empty(); top.pop())
+        found.push_back(top.top());
+    std::reverse(found.begin(), found.end());
+    std::vector<std::pair<float, id_t>> best; // float similarity, best first, at most k
+    for (const dist_id &f : found) {
+        float reach = -f.first + qn * q->err[f.second] + 1e-4f; // + float rounding
+        if (best.size() == k && reach < best.back().first)
+            continue;
+        float sim = 1.0f - g->fstdistfunc_(query, g->getDataByInternalId(f.second),
+                                           g->dist_func_param_);
+        auto at = std::upper_bound(
+            best.begin(), best.end(), sim,
+            [](float s, const std::pair<float, id_t> &b) { return s > b.first; });
+        best.insert(at, std::make_pair(sim, f.second));
+        if (best.size() > k)
+            best.pop_back();
+    }
+    for (size_t i = 0; i < best.size(); i++) {
+        labels[i] = (uint64_t)g->getExternalLabel(best[i].second);
+        sims[i] = best[i].first;
+    }
+    *n = best.size();
+}
 
 // Maps an exception to our error codes; bad_alloc is the one we can name.
 #define GUARD(expr)                                                                                \
@@ -39,6 +307,7 @@ static int make(sc_hnsw_t **out, uint32_t dim)
         return SC_ENOMEM;
     h->dim = dim;
     h->graph = nullptr;
+    h->q8 = nullptr;
     h->space = new (std::nothrow) hnswlib::InnerProductSpace(dim);
     if (!h->space) {
         delete h;
@@ -85,9 +354,16 @@ extern "C" int sc_hnsw_add(sc_hnsw_t *h, const float *vec, uint64_t label)
     GUARD({
         auto *g = h->graph;
         bool exists = g->label_lookup_.find((hnswlib::labeltype)label) != g->label_lookup_.end();
-        if (!exists && g->cur_element_count >= g->max_elements_)
+        if (!exists && g->cur_element_count >= g->max_elements_) {
+            if (h->q8 && !q8_reserve(h->q8, g->max_elements_ * 2))
+                return SC_ENOMEM;
             g->resizeIndex(g->max_elements_ * 2);
+        }
         g->addPoint(vec, (hnswlib::labeltype)label);
+        if (h->q8) { // a new element, or the same one with a new vector
+            hnswlib::tableint id = g->label_lookup_.at((hnswlib::labeltype)label);
+            q8_set(h->q8, h->dim, id, (const float *)g->getDataByInternalId(id));
+        }
     });
     return 0;
 }
@@ -141,6 +417,15 @@ extern "C" int sc_hnsw_clone(const sc_hnsw_t *h, size_t extra, sc_hnsw_t **out)
         n->ef_ = g->ef_;
         n->level_generator_ = g->level_generator_;
         n->update_probability_generator_ = g->update_probability_generator_;
+        if (h->q8) {
+            c->q8 = new q8_copy();
+            c->q8->stride = h->q8->stride;
+            if (!q8_reserve(c->q8, n->max_elements_))
+                throw std::bad_alloc();
+            memcpy(c->q8->rows, h->q8->rows, g->cur_element_count * h->q8->stride);
+            memcpy(c->q8->scale, h->q8->scale, g->cur_element_count * sizeof(float));
+            memcpy(c->q8->err, h->q8->err, g->cur_element_count * sizeof(float));
+        }
     } catch (const std::bad_alloc &) {
         rc = SC_ENOMEM;
     } catch (...) {
@@ -217,7 +502,8 @@ extern "C" int sc_hnsw_search(const sc_hnsw_t *h, const float *query, size_t k, 
     *n = 0;
     if (k == 0)
         return 0;
-    GUARD(search_beam(h, query, k, h->graph->ef_, labels, sims, n));
+    GUARD(h->q8 ? search_q8(h, query, k, h->graph->ef_, labels, sims, n)
+                : search_beam(h, query, k, h->graph->ef_, labels, sims, n));
     return 0;
 }
 
@@ -227,7 +513,9 @@ extern "C" int sc_hnsw_search_ef(const sc_hnsw_t *h, const float *query, size_t 
     *n = 0;
     if (k == 0)
         return 0;
-    GUARD(search_beam(h, query, k, ef < 1 ? 1 : ef, labels, sims, n));
+    ef = ef < 1 ? 1 : ef;
+    GUARD(h->q8 ? search_q8(h, query, k, ef, labels, sims, n)
+                : search_beam(h, query, k, ef, labels, sims, n));
     return 0;
 }
 
@@ -303,9 +591,39 @@ extern "C" void sc_hnsw_destroy(sc_hnsw_t *h)
 {
     if (!h)
         return;
+    q8_free(h->q8);
     delete h->graph;
     delete h->space;
     delete h;
+}
+
+extern "C" int sc_hnsw_quantize(sc_hnsw_t *h, int on)
+{
+    if (!on || h->q8) {
+        if (!on) {
+            q8_free(h->q8);
+            h->q8 = nullptr;
+        }
+        return 0;
+    }
+    auto *g = h->graph;
+    q8_copy *q = new (std::nothrow) q8_copy();
+    if (!q)
+        return SC_ENOMEM;
+    q->stride = q8_stride(h->dim);
+    if (!q8_reserve(q, std::max<size_t>(g->max_elements_, 1))) {
+        q8_free(q);
+        return SC_ENOMEM;
+    }
+    for (size_t i = 0; i < g->cur_element_count; i++)
+        q8_set(q, h->dim, i, (const float *)g->getDataByInternalId((hnswlib::tableint)i));
+    h->q8 = q;
+    return 0;
+}
+
+extern "C" size_t sc_hnsw_quantized_bytes(const sc_hnsw_t *h)
+{
+    return h->q8 ? h->q8->cap * (h->q8->stride + 2 * sizeof(float)) : 0;
 }
 
 // The distance kernels hnswlib was compiled with, for --version: its USE_*

@@ -296,6 +296,8 @@ static int build_hnsw(sc_scopes_t *s, const vecset_t *v, sc_hnsw_t **out)
     if (rc)
         return rc;
     sc_hnsw_set_ef(*out, s->cfg.hnsw_ef_search);
+    /* Without memory for the int8 copy the graph searches in float32. */
+    (void)sc_hnsw_quantize(*out, s->cfg.hnsw_int8);
     for (size_t i = 0; i < v->n && !rc; i++)
         rc = sc_hnsw_add(*out, v->vecs + i * v->dim, v->labels[i]);
     if (rc) {

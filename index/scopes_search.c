@@ -313,6 +313,7 @@ void sc_scopes_config_from(sc_scopes_config_t *out, const sc_config_t *c)
     out->hnsw_m = (size_t)c->hnsw_m;
     out->hnsw_ef_construction = (size_t)c->hnsw_ef_construction;
     out->hnsw_ef_search = (size_t)c->hnsw_ef_search;
+    out->hnsw_int8 = c->hnsw_int8 != 0;
     out->compact_deleted_ratio = c->compact_deleted_ratio;
     out->delta_max = (size_t)c->index_delta_max;
     out->hnsw_ef_search_min = (size_t)c->hnsw_ef_search_min;

@@ -287,6 +287,7 @@ int sc_scopes_load_snapshot(sc_scopes_t *s, const char *dir, uint64_t txnid)
             rc = sc_hnsw_load(&h, path, (uint32_t)dim);
             if (!rc) {
                 sc_hnsw_set_ef(h, s->cfg.hnsw_ef_search);
+                (void)sc_hnsw_quantize(h, s->cfg.hnsw_int8); /* float32 without memory for it */
                 rc = scopes_become_hnsw(sc, h);
                 if (rc)
                     sc_hnsw_destroy(h);

@@ -75,6 +75,7 @@ typedef struct sc_config_s {
     int64_t hnsw_ef_construction; /* HNSW build beam */
     int64_t hnsw_ef_search;       /* the widest HNSW search beam */
     int64_t hnsw_ef_search_min;   /* a semantic lookup's first, small beam; 0 = widest only */
+    int64_t hnsw_int8;            /* 1: walk graphs on an int8 copy, rescore in float32 */
     double search_margin;         /* small beam decides when best is this far from the threshold */
     double search_gap;            /* ... and, for a hit, this far above the second best */
     int64_t search_verify_every;  /* 1 in N at-once decisions re-run at the widest beam */

@@ -54,6 +54,16 @@ int sc_hnsw_foreach(const sc_hnsw_t *h, void (*fn)(void *ctx, uint64_t label, co
 int sc_hnsw_save(const sc_hnsw_t *h, const char *path);
 int sc_hnsw_load(sc_hnsw_t **out, const char *path, uint32_t dim);
 void sc_hnsw_destroy(sc_hnsw_t *h);
+/* on = 1: keeps an int8 copy of the vectors (about dim bytes each, a quarter
+ * of the floats, rounded up to 64) that searches walk the graph on; the
+ * candidates of the beam are scored in float32 before they are returned, so
+ * similarities stay exact. Kept up to date by sc_hnsw_add and copied by
+ * sc_hnsw_clone; sc_hnsw_load and sc_hnsw_create start without it. on = 0
+ * frees it. 0 or SC_ENOMEM (the index then searches as before). Not while
+ * the index is being searched. */
+int sc_hnsw_quantize(sc_hnsw_t *h, int on);
+/* The int8 copy's bytes (0 without one). */
+size_t sc_hnsw_quantized_bytes(const sc_hnsw_t *h);
 /* The SIMD distance kernels the wrapper was compiled with: "AVX-512", "AVX",
  * "SSE" or "none". Static string. */
 const char *sc_hnsw_simd(void);

@@ -30,6 +30,7 @@ typedef struct {
     size_t hnsw_m;
     size_t hnsw_ef_construction;
     size_t hnsw_ef_search; /* the widest beam: sc_scopes_search, undecided lookups */
+    int hnsw_int8;         /* graphs keep an int8 copy to search on (sc_hnsw_quantize) */
     double compact_deleted_ratio;
     size_t compact_min_deleted; /* don't rebuild for fewer deletions than this */
     size_t delta_max;           /* merge an HNSW scope's delta past this many changes */

@@ -2,7 +2,8 @@
  * index (index/flat.c): recall of HNSW against the exact flat scan on SIFT
  * (../shared; 50,000 clustered 384-d vectors are in tests/index/decide.c,
  * which builds that graph once for recall and decisions), deletes, capacity
- * growth, save/load, explicit beams, and exceptions turned into error codes. */
+ * growth, save/load, explicit beams, the int8 walk (sc_hnsw_quantize), and
+ * exceptions turned into error codes. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -25,9 +26,10 @@ typedef struct {
     double r1, r10;
 } recall_t;
 
-/* Recall of HNSW against the exact flat index for every query. */
+/* Recall of HNSW against the exact flat index for every query; 'int8':
+ * the graph walks its int8 copy (sc_hnsw_quantize). */
 static recall_t measure_recall(const float *base, size_t n, const float *queries, size_t nq,
-                               uint32_t dim)
+                               uint32_t dim, int int8)
 {
     /* The server's defaults, not numbers tuned for this test. */
     sc_config_t cfg;
@@ -37,6 +39,7 @@ static recall_t measure_recall(const float *base, size_t n, const float *queries
     ck_assert_int_eq(
         sc_hnsw_create(&h, dim, 1024, (size_t)cfg.hnsw_m, (size_t)cfg.hnsw_ef_construction, 1), 0);
     sc_hnsw_set_ef(h, (size_t)cfg.hnsw_ef_search);
+    ck_assert_int_eq(sc_hnsw_quantize(h, int8), 0);
     ck_assert_int_eq(sc_flat_create(&f, dim), 0);
     for (size_t i = 0; i < n; i++) {
         ck_assert_int_eq(sc_hnsw_add(h, base + i * dim, i), 0);
@@ -109,10 +112,13 @@ START_TEST(recall_on_sift5k)
         ck_assert_int_eq(sc_vec_normalize(base + i * dim, dim), 0);
     for (size_t q = 0; q < nq; q++)
         ck_assert_int_eq(sc_vec_normalize(queries + q * dim, dim), 0);
-    recall_t r = measure_recall(base, n, queries, nq, dim);
-    fprintf(stderr, "sift5k: recall@1 %.3f recall@10 %.3f\n", r.r1, r.r10);
-    ck_assert_msg(r.r1 >= 0.99, "recall@1 %.3f", r.r1);
-    ck_assert_msg(r.r10 >= 0.95, "recall@10 %.3f", r.r10);
+    for (int int8 = 0; int8 <= 1; int8++) {
+        recall_t r = measure_recall(base, n, queries, nq, dim, int8);
+        fprintf(stderr, "sift5k%s: recall@1 %.3f recall@10 %.3f\n", int8 ? " (int8 walk)" : "",
+                r.r1, r.r10);
+        ck_assert_msg(r.r1 >= 0.99, "recall@1 %.3f", r.r1);
+        ck_assert_msg(r.r10 >= 0.95, "recall@10 %.3f", r.r10);
+    }
     free(base);
     free(queries);
     free(gt);
@@ -167,11 +173,14 @@ START_TEST(explicit_beam_matches_the_index_beam)
 }
 END_TEST
 
+/* _i = 1: the same on a graph that walks its int8 copy, which must grow,
+ * follow replacements and skip deletions with it. */
 START_TEST(deletes_growth_and_replace)
 {
     const uint32_t dim = 16;
     sc_hnsw_t *h;
     ck_assert_int_eq(sc_hnsw_create(&h, dim, 4, 8, 50, 3), 0); /* grows from 4 */
+    ck_assert_int_eq(sc_hnsw_quantize(h, _i), 0);
     float v[16];
     for (uint64_t i = 0; i < 300; i++) {
         for (uint32_t j = 0; j < dim; j++)
@@ -200,7 +209,83 @@ START_TEST(deletes_growth_and_replace)
     ck_assert_int_eq(sc_hnsw_search(h, v, 1, l, s, &n), 0);
     ck_assert_uint_eq(l[0], 1299);
     ck_assert_uint_eq(sc_hnsw_live(h), 300);
+    /* Replacing a label's vector moves it: the old vector no longer finds it
+     * at ~1, the new one does. */
+    float w[16];
+    for (uint32_t j = 0; j < dim; j++)
+        w[j] = nrand();
+    sc_vec_normalize(w, dim);
+    ck_assert_int_eq(sc_hnsw_add(h, w, 1299), 0);
+    ck_assert_int_eq(sc_hnsw_search(h, w, 1, l, s, &n), 0);
+    ck_assert_uint_eq(l[0], 1299);
+    ck_assert(fabsf(s[0] - 1.0f) < 1e-5f);
+    ck_assert_int_eq(sc_hnsw_search(h, v, 1, l, s, &n), 0);
+    ck_assert(l[0] != 1299 || s[0] < 0.999f);
+    ck_assert_uint_eq(sc_hnsw_quantized_bytes(h) > 0, (unsigned)_i);
     sc_hnsw_destroy(h);
+}
+END_TEST
+
+/* The int8 walk against the float walk on one graph (two clones): the same
+ * best answer on nearly every query at the same beam, similarities that are
+ * the float inner products (never the int8 estimates), a clone keeps the
+ * copy, and quantize(0) drops it. */
+START_TEST(int8_walk_answers_like_the_float_walk)
+{
+    const uint32_t D = 384;
+    const size_t N = 4000, NQ = 400;
+    float *v = malloc(N * D * sizeof(float)), *q = malloc(NQ * D * sizeof(float));
+    for (size_t i = 0; i < N * D; i++)
+        v[i] = nrand();
+    for (size_t i = 0; i < N; i++)
+        sc_vec_normalize(v + i * D, D);
+    for (size_t i = 0; i < NQ; i++) { /* a stored vector plus noise */
+        for (uint32_t j = 0; j < D; j++)
+            q[i * D + j] = v[(i * 7 % N) * D + j] + 0.05f * nrand();
+        sc_vec_normalize(q + i * D, D);
+    }
+    sc_hnsw_t *h, *f, *c;
+    ck_assert_int_eq(sc_hnsw_create(&h, D, 64, 16, 100, 9), 0);
+    ck_assert_int_eq(sc_hnsw_quantize(h, 1), 0);
+    for (size_t i = 0; i < N; i++)
+        ck_assert_int_eq(sc_hnsw_add(h, v + i * D, i), 0);
+    ck_assert_uint_ge(sc_hnsw_quantized_bytes(h), N * D);
+    ck_assert_int_eq(sc_hnsw_clone(h, 0, &f), 0);
+    ck_assert_uint_eq(sc_hnsw_quantized_bytes(f), sc_hnsw_quantized_bytes(h));
+    ck_assert_int_eq(sc_hnsw_quantize(f, 0), 0);
+    ck_assert_uint_eq(sc_hnsw_quantized_bytes(f), 0);
+    size_t same = 0;
+    for (size_t i = 0; i < NQ; i++) {
+        uint64_t a[10], b[10];
+        float as[10], bs[10];
+        size_t an, bn;
+        ck_assert_int_eq(sc_hnsw_search_ef(h, q + i * D, 10, 32, a, as, &an), 0);
+        ck_assert_int_eq(sc_hnsw_search_ef(f, q + i * D, 10, 32, b, bs, &bn), 0);
+        ck_assert_uint_eq(an, 10);
+        same += a[0] == b[0];
+        for (size_t r = 0; r < an; r++) {
+            ck_assert(r == 0 || as[r] <= as[r - 1]);
+            float dot = 0;
+            for (uint32_t j = 0; j < D; j++)
+                dot += q[i * D + j] * v[a[r] * D + j];
+            ck_assert_msg(fabsf(dot - as[r]) < 1e-5f, "%f vs %f", dot, as[r]);
+        }
+    }
+    ck_assert_msg(same >= NQ * 99 / 100, "%zu of %zu", same, NQ);
+    /* Off and on again on a filled graph rebuilds the copy from its vectors. */
+    ck_assert_int_eq(sc_hnsw_quantize(f, 1), 0);
+    ck_assert_int_eq(sc_hnsw_clone(f, 10, &c), 0);
+    uint64_t l[1];
+    float s[1];
+    size_t n;
+    ck_assert_int_eq(sc_hnsw_search(c, v + 11 * D, 1, l, s, &n), 0);
+    ck_assert_uint_eq(l[0], 11);
+    ck_assert(fabsf(s[0] - 1.0f) < 1e-5f);
+    sc_hnsw_destroy(c);
+    sc_hnsw_destroy(f);
+    sc_hnsw_destroy(h);
+    free(v);
+    free(q);
 }
 END_TEST
 
@@ -382,7 +467,8 @@ int main(void)
     Suite *s = suite_create("index");
     TCase *tc = tcase_create("index");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, deletes_growth_and_replace);
+    tcase_add_loop_test(tc, deletes_growth_and_replace, 0, 2);
+    tcase_add_test(tc, int8_walk_answers_like_the_float_walk);
     tcase_add_test(tc, clone_is_deep_and_independent);
     tcase_add_test(tc, explicit_beam_matches_the_index_beam);
     tcase_add_test(tc, save_load_and_bad_files);
