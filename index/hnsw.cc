@@ -10,7 +10,9 @@
 // distance, which is what a beam search at 384-d waits for) and score the
 // beam's candidates in float32 at the end (see search_q8).
 #include <hnswlib/hnswlib.h>
+#if defined(__AVX2__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -160,7 +162,7 @@ static inline void q8_prefetch(const q8_copy *q, hnswlib::tableint id)
 {
     const char *p = (const char *)(q->rows + (size_t)id * q->stride);
     for (size_t o = 0; o < q->stride; o += 64)
-        _mm_prefetch(p + o, _MM_HINT_T0);
+        __builtin_prefetch(p + o, 0, 3);
 }
 
 // A visited list of hnswlib's pool, handed back however the search ends.
@@ -183,8 +185,8 @@ struct visited_lease {
 static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t ef,
                       uint64_t *labels, float *sims, size_t *n)
 {
-    typedef hnswlib::tableint id_t;
-    typedef std::pair<float, id_t> dist_id; // distance: minus the approximate similarity
+    typedef hnswlib::tableint node_id;
+    typedef std::pair<float, node_id> dist_id; // distance: minus the approximate similarity
     auto *g = h->graph;
     const q8_copy *q = h->q8;
     *n = 0;
@@ -196,10 +198,10 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
     for (uint32_t j = 0; j < h->dim; j++)
         qn2 += (double)query[j] * query[j];
     float qn = (float)std::sqrt(qn2);
-    auto dist = [&](id_t id) {
+    auto dist = [&](node_id id) {
         return -q->scale[id] * q8_dot(qp.data(), q->rows + (size_t)id * q->stride, q->stride);
     };
-    id_t cur = g->enterpoint_node_;
+    node_id cur = g->enterpoint_node_;
     float curdist = dist(cur);
     for (int level = g->maxlevel_; level > 0; level--) {
         bool changed = true;
@@ -207,7 +209,7 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
             changed = false;
             unsigned int *data = (unsigned int *)g->get_linklist(cur, level);
             int size = g->getListCount(data);
-            id_t *links = (id_t *)(data + 1);
+            node_id *links = (node_id *)(data + 1);
             for (int i = 0; i < size; i++) {
                 float d = dist(links[i]);
                 if (d < curdist) {
@@ -232,7 +234,7 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
     }
     cand.emplace(-curdist, cur);
     visited[cur] = tag;
-    id_t batch[256]; // hnsw-m is at most 128: level-0 lists hold at most 256
+    node_id batch[256]; // hnsw-m is at most 128: level-0 lists hold at most 256
     while (!cand.empty()) {
         dist_id c = cand.top();
         if (-c.first > bound && (top.size() == ef || !del))
@@ -240,10 +242,10 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
         cand.pop();
         unsigned int *data = (unsigned int *)g->get_linklist0(c.second);
         size_t size = std::min<size_t>(g->getListCount(data), 256);
-        id_t *links = (id_t *)(data + 1);
+        node_id *links = (node_id *)(data + 1);
         size_t nb = 0;
         for (size_t j = 0; j < size; j++) {
-            id_t id = links[j];
+            node_id id = links[j];
             if (visited[id] == tag)
                 continue;
             visited[id] = tag;
@@ -251,7 +253,7 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
             q8_prefetch(q, id);
         }
         for (size_t j = 0; j < nb; j++) {
-            id_t id = batch[j];
+            node_id id = batch[j];
             float d = dist(id);
             if (top.size() < ef || d < bound) {
                 cand.emplace(-d, id);
@@ -269,7 +271,7 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
     for (; !top.empty(); top.pop())
         found.push_back(top.top());
     std::reverse(found.begin(), found.end());
-    std::vector<std::pair<float, id_t>> best; // float similarity, best first, at most k
+    std::vector<std::pair<float, node_id>> best; // float similarity, best first, at most k
     for (const dist_id &f : found) {
         float reach = -f.first + qn * q->err[f.second] + 1e-4f; // + float rounding
         if (best.size() == k && reach < best.back().first)
@@ -278,7 +280,7 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
                                            g->dist_func_param_);
         auto at = std::upper_bound(
             best.begin(), best.end(), sim,
-            [](float s, const std::pair<float, id_t> &b) { return s > b.first; });
+            [](float s, const std::pair<float, node_id> &b) { return s > b.first; });
         best.insert(at, std::make_pair(sim, f.second));
         if (best.size() > k)
             best.pop_back();
