@@ -391,20 +391,27 @@ static int count_hits(int port, int n)
     return hits;
 }
 
+/* Stores "q-<i>" -> "r-<i>" with the 24-d vector of seed 1000 + i, i < n, in
+ * the default scope (count_hits looks them up). */
+static void store_numbered(int port, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char text[32], resp[32];
+        snprintf(text, sizeof(text), "q-%d", i);
+        snprintf(resp, sizeof(resp), "r-%d", i);
+        char *v = vec_json((uint64_t)i + 1000, 24, 0, 0);
+        json_decref(store(port, "", text, v, resp));
+        free(v);
+    }
+}
+
 START_TEST(restart_rebuilds_reuses_and_rejects_snapshots)
 {
     tu_server_t s;
     /* Exercise HNSW files too (no int8 scan keeping the scope flat). */
     const char *args[] = {"--index-flat-max", "50", "--index-scan-max", "0", NULL};
     tu_server_start(&s, args);
-    for (int i = 0; i < 120; i++) {
-        char text[32], resp[32];
-        snprintf(text, sizeof(text), "q-%d", i);
-        snprintf(resp, sizeof(resp), "r-%d", i);
-        char *v = vec_json((uint64_t)i + 1000, 24, 0, 0);
-        json_decref(store(s.port, "", text, v, resp));
-        free(v);
-    }
+    store_numbered(s.port, 120);
     ck_assert_int_eq(count_hits(s.port, 120), 120);
     /* kill -9: no snapshot, so the index is rebuilt from LMDB. */
     tu_server_stop(&s, SIGKILL);
@@ -614,14 +621,7 @@ START_TEST(decide_search_counters)
     tu_server_t s;
     const char *args[] = {"--index-flat-max", "50", "--index-scan-max", "0", NULL};
     tu_server_start(&s, args);
-    for (int i = 0; i < 200; i++) {
-        char text[32], resp[32];
-        snprintf(text, sizeof(text), "q-%d", i);
-        snprintf(resp, sizeof(resp), "r-%d", i);
-        char *v = vec_json((uint64_t)i + 1000, 24, 0, 0);
-        json_decref(store(s.port, "", text, v, resp));
-        free(v);
-    }
+    store_numbered(s.port, 200);
     wait_hnsw(s.port);
     search_counts_t a = search_counts(s.port);
     clear_lookups(s.port, 40, 1);
