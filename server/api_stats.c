@@ -270,6 +270,28 @@ static void render_engine(sc_ctx_t *ctx, sc_buf_t *b)
          (uint64_t)sc_scopes_ready(ctx->scopes)},
     };
     scalars(b, index, sizeof(index) / sizeof(index[0]));
+    /* The decide-search on HNSW scopes (README "Semantic lookup and scopes"):
+     * disagreed / verified is the measured small-beam disagreement rate. */
+    family(b, "semcached_search_decisions_total", "counter",
+           "Semantic lookups on HNSW scopes by the beam whose answer was served "
+           "(small: --hnsw-ef-search-min, wide: --hnsw-ef-search).");
+    sc_buf_printf(b,
+                  "semcached_search_decisions_total{beam=\"small\"} %llu\n"
+                  "semcached_search_decisions_total{beam=\"wide\"} %llu\n",
+                  (unsigned long long)ix.decided_small, (unsigned long long)ix.decided_wide);
+    const scalar_t search[] = {
+        {"semcached_search_verified_total", "counter",
+         "Small-beam decisions re-run at the widest beam to measure the small beam "
+         "(each scope's warm-up, then 1 in --search-verify-every).",
+         ix.verified},
+        {"semcached_search_disagreed_total", "counter",
+         "Verified decisions on which the small and the widest beam disagreed.", ix.disagreed},
+        {"semcached_search_scopes_untrusted", "gauge",
+         "HNSW scopes whose small beam disagreed with the widest too often (--search-max-disagree) "
+         "on hits or on misses; the widest beam answers those decisions.",
+         ix.scopes_untrusted},
+    };
+    scalars(b, search, sizeof(search) / sizeof(search[0]));
     family(b, "semcached_semantic_skipped_total", "counter",
            "Lookups answered exact-only (and stores kept without a vector) because embedding was "
            "not possible.");

@@ -136,7 +136,9 @@ static void stats_engine(sc_ctx_t *ctx, sc_buf_t *b)
         "\"index\":{\"ready\":%s,\"loaded_from\":\"%s\",\"load_s\":%.3f,"
         "\"vectors\":{\"flat\":%llu,\"hnsw\":%llu},\"scopes\":{\"flat\":%llu,\"hnsw\":%llu},"
         "\"delta\":%llu,\"deleted\":%llu,\"promotions\":%llu,\"merges\":%llu,"
-        "\"compactions\":%llu,\"rebuilding\":%llu},",
+        "\"compactions\":%llu,\"rebuilding\":%llu,"
+        "\"search\":{\"small\":%llu,\"wide\":%llu,\"verified\":%llu,\"disagreed\":%llu,"
+        "\"untrusted_scopes\":%llu}},",
         ready ? "true" : "false",
         sc_index_source_name(ready ? ctx->index_source : SC_INDEX_LOADING),
         ready ? ctx->index_load_s : 0.0, (unsigned long long)ix.vectors_flat,
@@ -144,7 +146,9 @@ static void stats_engine(sc_ctx_t *ctx, sc_buf_t *b)
         (unsigned long long)ix.scopes_hnsw, (unsigned long long)ix.vectors_delta,
         (unsigned long long)ix.deleted_hnsw, (unsigned long long)ix.promotions,
         (unsigned long long)ix.merges, (unsigned long long)ix.compactions,
-        (unsigned long long)ix.rebuilding);
+        (unsigned long long)ix.rebuilding, (unsigned long long)ix.decided_small,
+        (unsigned long long)ix.decided_wide, (unsigned long long)ix.verified,
+        (unsigned long long)ix.disagreed, (unsigned long long)ix.scopes_untrusted);
     sc_buf_printf(
         b,
         "\"entries\":%llu,\"store_bytes\":%llu,\"map_bytes\":%llu,"

@@ -1,7 +1,8 @@
 /* tests/integration/semantic.c -- semantic lookup through the real binary with
  * client-supplied vectors: scope isolation, thresholds, vector validation,
  * embedder identity, restarts (rebuild, snapshot reuse, stale and damaged
- * snapshots), flat-to-HNSW promotion and compaction under churn. */
+ * snapshots), flat-to-HNSW promotion and compaction under churn, and the
+ * decide-search's counters in /v1/stats and /metrics. */
 #define _GNU_SOURCE
 #include <jansson.h>
 #include <math.h>
@@ -390,20 +391,27 @@ static int count_hits(int port, int n)
     return hits;
 }
 
+/* Stores "q-<i>" -> "r-<i>" with the 24-d vector of seed 1000 + i, i < n, in
+ * the default scope (count_hits looks them up). */
+static void store_numbered(int port, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char text[32], resp[32];
+        snprintf(text, sizeof(text), "q-%d", i);
+        snprintf(resp, sizeof(resp), "r-%d", i);
+        char *v = vec_json((uint64_t)i + 1000, 24, 0, 0);
+        json_decref(store(port, "", text, v, resp));
+        free(v);
+    }
+}
+
 START_TEST(restart_rebuilds_reuses_and_rejects_snapshots)
 {
     tu_server_t s;
     /* Exercise HNSW files too (no int8 scan keeping the scope flat). */
     const char *args[] = {"--index-flat-max", "50", "--index-scan-max", "0", NULL};
     tu_server_start(&s, args);
-    for (int i = 0; i < 120; i++) {
-        char text[32], resp[32];
-        snprintf(text, sizeof(text), "q-%d", i);
-        snprintf(resp, sizeof(resp), "r-%d", i);
-        char *v = vec_json((uint64_t)i + 1000, 24, 0, 0);
-        json_decref(store(s.port, "", text, v, resp));
-        free(v);
-    }
+    store_numbered(s.port, 120);
     ck_assert_int_eq(count_hits(s.port, 120), 120);
     /* kill -9: no snapshot, so the index is rebuilt from LMDB. */
     tu_server_stop(&s, SIGKILL);
@@ -538,6 +546,109 @@ START_TEST(promotion_and_compaction_under_churn)
 }
 END_TEST
 
+/* The decide-search's counters from /v1/stats' index.search, checked against
+ * /metrics (nothing searches between the two reads, so they must agree). */
+typedef struct {
+    long long small, wide, verified, disagreed, untrusted;
+} search_counts_t;
+
+static search_counts_t search_counts(int port)
+{
+    json_t *j = call(port, "GET", "/v1/stats", NULL, 200);
+    json_t *x = json_object_get(json_object_get(j, "index"), "search");
+    const char *keys[] = {"small", "wide", "verified", "disagreed", "untrusted_scopes"};
+    const char *series[] = {"semcached_search_decisions_total{beam=\"small\"}",
+                            "semcached_search_decisions_total{beam=\"wide\"}",
+                            "semcached_search_verified_total", "semcached_search_disagreed_total",
+                            "semcached_search_scopes_untrusted"};
+    long long v[5];
+    for (int i = 0; i < 5; i++) {
+        json_t *n = json_object_get(x, keys[i]);
+        ck_assert_msg(json_is_integer(n), "index.search.%s missing", keys[i]);
+        v[i] = (long long)json_integer_value(n);
+        ck_assert_msg(tu_metric(port, series[i]) == (double)v[i], "%s is %g, /v1/stats says %lld",
+                      series[i], tu_metric(port, series[i]), v[i]);
+    }
+    json_decref(j);
+    return (search_counts_t){v[0], v[1], v[2], v[3], v[4]};
+}
+
+/* 'n' lookups near stored vectors (clear hits) and 'n' far from all of them
+ * (clear misses), with texts no request used before ('round' 1 or 2; a word,
+ * since a number in one text only would trip the guards). */
+static void clear_lookups(int port, int n, int round)
+{
+    const char *word = round == 1 ? "once" : "twice";
+    for (int i = 0; i < n; i++) {
+        char text[48];
+        snprintf(text, sizeof(text), "q-%d? %s", i, word);
+        char *near = vec_json((uint64_t)i + 1000, 24, 0.01, (uint64_t)round);
+        json_t *j = lookup(port, "", text, near);
+        ck_assert_str_eq(sfield(j, "status"), "hit");
+        json_decref(j);
+        free(near);
+        snprintf(text, sizeof(text), "far-%d round %d", i, round);
+        char *far = vec_json((uint64_t)(50000 + 1000 * round + i), 24, 0, 0);
+        j = lookup(port, "", text, far);
+        ck_assert_str_eq(sfield(j, "status"), "miss");
+        json_decref(j);
+        free(far);
+    }
+}
+
+/* Waits until the default scope is an HNSW scope with no rebuild running. */
+static void wait_hnsw(int port)
+{
+    int hnsw = 0, rebuilding = -1;
+    for (long long t0 = tu_now_ms(); tu_now_ms() - t0 <= TU_PATIENCE_MS; usleep(20000)) {
+        json_t *j = call(port, "GET", "/v1/stats", NULL, 200);
+        json_t *ix = json_object_get(j, "index");
+        hnsw = (int)json_integer_value(json_object_get(json_object_get(ix, "scopes"), "hnsw"));
+        rebuilding = (int)json_integer_value(json_object_get(ix, "rebuilding"));
+        json_decref(j);
+        if (hnsw == 1 && rebuilding == 0)
+            break;
+    }
+    ck_assert_int_eq(hnsw, 1);
+    ck_assert_int_eq(rebuilding, 0);
+}
+
+/* Issue #18: an operator sees how the decide-search answers. During a scope's
+ * warm-up every at-once decision is verified at the widest beam; with
+ * --search-verify-every 0 the small beam answers clear decisions itself. */
+START_TEST(decide_search_counters)
+{
+    tu_server_t s;
+    const char *args[] = {"--index-flat-max", "50", "--index-scan-max", "0", NULL};
+    tu_server_start(&s, args);
+    store_numbered(s.port, 200);
+    wait_hnsw(s.port);
+    search_counts_t a = search_counts(s.port);
+    clear_lookups(s.port, 40, 1);
+    search_counts_t b = search_counts(s.port);
+    ck_assert_int_eq((b.small - a.small) + (b.wide - a.wide), 80);
+    /* 40 hits and 40 misses are far below the warm-up's 256 of each. */
+    ck_assert_int_gt(b.verified - a.verified, 0);
+    ck_assert_int_le(b.verified - a.verified, b.wide - a.wide);
+    ck_assert_int_le(b.disagreed, b.verified);
+    ck_assert_int_le(b.untrusted, 1);
+    /* The same scope from its snapshot, never verified: the small beam answers. */
+    tu_server_stop(&s, SIGTERM);
+    s.args[s.n_args++] = strdup("--search-verify-every");
+    s.args[s.n_args++] = strdup("0");
+    tu_server_restart(&s);
+    wait_hnsw(s.port);
+    a = search_counts(s.port);
+    clear_lookups(s.port, 40, 2);
+    b = search_counts(s.port);
+    ck_assert_int_eq((b.small - a.small) + (b.wide - a.wide), 80);
+    ck_assert_int_gt(b.small - a.small, 0);
+    ck_assert_int_eq(b.verified, a.verified);
+    ck_assert_int_eq(b.disagreed, a.disagreed);
+    tu_server_destroy(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("semantic");
@@ -550,6 +661,7 @@ int main(void)
     tcase_add_test(tc, embedders_do_not_mix);
     tcase_add_test(tc, restart_rebuilds_reuses_and_rejects_snapshots);
     tcase_add_test(tc, promotion_and_compaction_under_churn);
+    tcase_add_test(tc, decide_search_counters);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
