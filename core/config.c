@@ -118,14 +118,16 @@ static const opt_t options[] = {
     INT_OPT("max-dimensions", 1, 65536, "4096", max_dimensions, "longest embedding accepted"),
     INT_OPT("index-flat-max", 0, 100000000, "8000", index_flat_max,
             "a scope is searched by exact BLAS scan up to this many vectors, then promoted to HNSW "
-            "(measured at 384-d against the threshold-aware search: the float scan costs 319 us of CPU "
-            "at 8k against 348, 1,333 at 16k against 449; see BENCHMARKS.md), unless "
-            "--index-scan-max keeps it flat"),
+            "(measured at 384-d against the threshold-aware search before it walked an int8 copy: the "
+            "float scan cost 319 us of CPU at 8k against 348; the int8 walk's decide-search now costs "
+            "183 us at 8k, so without the int8 scan the crossover is lower; see BENCHMARKS.md), "
+            "unless --index-scan-max keeps it flat"),
     INT_OPT("index-scan-max", 0, 1000000000, "16000000", index_scan_max,
             "on CPUs with AVX-512 VNNI a flat scope is scanned with an exact int8 pre-pass (float "
             "scores for the rows it cannot rule out) and stays flat up to this many vectors x "
-            "dimensions (16M: 160k at 100-d, 41k at 384-d), faster than HNSW and exact; 0 = promote "
-            "at --index-flat-max"),
+            "dimensions (16M: 160k at 100-d, 41k at 384-d): exact, and at 384-d as fast as the HNSW "
+            "decide-search up to 32k (271 against 268 us of CPU, BENCHMARKS.md); 0 = promote at "
+            "--index-flat-max"),
     INT_OPT("hnsw-m", 4, 128, "16", hnsw_m, "HNSW graph degree"),
     INT_OPT("hnsw-ef-construction", 8, 4096, "200", hnsw_ef_construction, "HNSW build beam"),
     INT_OPT("hnsw-ef-search", 1, 16384, "512", hnsw_ef_search,
