@@ -148,6 +148,11 @@ START_TEST(open_loop_sends_the_scheduled_number_of_requests)
     long long n = num(j, "requests", NULL);
     ck_assert_msg(n >= 598 && n <= 602, "%lld requests for a schedule of 600", n);
     ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "open");
+    /* The clock starts once the connections are up; how long that took is
+     * reported apart (loopback: well under the run). */
+    json_t *cm = json_object_get(j, "connect_ms");
+    ck_assert_msg(json_is_number(cm), "no connect_ms");
+    ck_assert(json_number_value(cm) >= 0 && json_number_value(cm) < 2000);
     json_decref(j);
 }
 END_TEST
