@@ -12,18 +12,24 @@
 
 #include "testutil.h"
 
+/* Runs the shell command 'cmd', which must exit 0; its stdout (up to
+ * 'cap' - 1 bytes) goes to 'out', NUL-terminated. */
+static void run_cmd(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+}
+
 /* Runs semcached-bench with 'args' against 'port'; returns its --json. */
 static json_t *run_bench(int port, const char *args)
 {
-    char cmd[1024];
+    char cmd[1024], out[8192];
     snprintf(cmd, sizeof(cmd), "%s --port %d --json %s 2>/dev/null", tu_bin("semcached-bench"),
              port, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    char out[8192];
-    size_t n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    ck_assert_int_eq(pclose(p), 0);
+    run_cmd(cmd, out, sizeof(out));
     json_error_t err;
     json_t *j = json_loads(out, 0, &err);
     ck_assert_msg(j != NULL, "not JSON (%s): %s", err.text, out);
@@ -211,12 +217,8 @@ START_TEST(tail_script_measures_after_and_rested_alike)
         "for l in open(sys.argv[1]): r = json.loads(l); by.setdefault(r[\"name\"], []).append(r)\n"
         "report.tail_section(by, print)' %s",
         res);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
     char out[8192];
-    size_t n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    ck_assert_int_eq(pclose(p), 0);
+    run_cmd(cmd, out, sizeof(out));
     ck_assert_msg(tu_find(out, "then the same command for 1 s on the rested server") &&
                       tu_find(out, "First second: ") && tu_find(out, "Settled within 1.5x: "),
                   "report: %s", out);
