@@ -3,9 +3,13 @@
  * loop at a fixed --rate, where every request has an intended send time on a
  * fixed schedule (a timerfd with nanosecond resolution) and its latency is
  * measured from that time, so a stalled server cannot hide its queueing
- * (no coordinated omission). Latencies go into a log-linear histogram; non-2xx
- * answers and transport errors are counted apart, never folded in. The
- * options, data files and report are in bench_main.c. */
+ * (no coordinated omission). The clock (warm-up, then the measured window)
+ * starts only once every connection is up, so a run without warm-up does not
+ * charge the client's own start-up (thread start, connect storm) to the
+ * server as the queueing of requests scheduled before it could send them;
+ * how long connecting took is reported apart. Latencies go into a log-linear
+ * histogram; non-2xx answers and transport errors are counted apart, never
+ * folded in. The options, data files and report are in bench_main.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -330,7 +334,7 @@ static int may_send(thread_t *t)
 static void conn_fill(conn_t *cn)
 {
     thread_t *t = cn->t;
-    if (!cn->connected || cn->closed)
+    if (!cn->connected || cn->closed || !t->going)
         return;
     sc_buf_t out = {0};
     while (cn->count < t->b->cfg.pipeline) {
@@ -521,9 +525,22 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+/* A connection's first connect has finished, either way: when the thread's
+ * last one has, the thread is ready for the clock to start. */
+static void conn_settle(conn_t *cn)
+{
+    thread_t *t = cn->t;
+    if (cn->settled)
+        return;
+    cn->settled = 1;
+    if (++t->n_settled == t->n_conns)
+        atomic_fetch_add(&t->b->ready_threads, 1);
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     conn_t *cn = req->data;
+    conn_settle(cn);
     if (cn->closed)
         return;
     if (status < 0) {
@@ -612,7 +629,30 @@ static void on_stop_timer(uv_timer_t *tm)
         uv_poll_stop(&t->timer_poll);
         uv_close((uv_handle_t *)&t->timer_poll, NULL);
     }
+    uv_close((uv_handle_t *)&t->go, NULL);
     uv_close((uv_handle_t *)tm, NULL);
+}
+
+/* The clock has started (bench_run_phase set b->start_ns before the signal):
+ * the schedule begins, or in closed loop every connection starts sending. */
+static void on_go(uv_async_t *a)
+{
+    thread_t *t = a->data;
+    bench_t *b = t->b;
+    if (t->going)
+        return;
+    t->going = 1;
+    if (open_loop(t)) {
+        t->next_ns = b->start_ns + (uint64_t)t->id * t->interval_ns / (uint64_t)b->cfg.threads;
+        uv_poll_start(&t->timer_poll, UV_READABLE, on_tick);
+        arm_timer(t);
+    } else {
+        for (int i = 0; i < t->n_conns; i++)
+            conn_fill(&t->conns[i]);
+    }
+    uv_timer_init(&t->loop, &t->stop_timer);
+    t->stop_timer.data = t;
+    uv_timer_start(&t->stop_timer, on_stop_timer, 50, 50);
 }
 
 static void *thread_main(void *arg)
@@ -636,17 +676,11 @@ static void *thread_main(void *arg)
     if (open_loop(t)) {
         t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         t->interval_ns = (uint64_t)(1e9 * b->cfg.threads / b->cfg.rate);
-        t->next_ns = b->start_ns + (uint64_t)t->id * t->interval_ns / (uint64_t)b->cfg.threads;
         t->bl_cap = 1024;
         t->backlog = malloc(t->bl_cap * sizeof(uint64_t));
         uv_poll_init(&t->loop, &t->timer_poll, t->timer_fd);
         t->timer_poll.data = t;
-        uv_poll_start(&t->timer_poll, UV_READABLE, on_tick);
-        arm_timer(t);
     }
-    uv_timer_init(&t->loop, &t->stop_timer);
-    t->stop_timer.data = t;
-    uv_timer_start(&t->stop_timer, on_stop_timer, 50, 50);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     if (open_loop(t))
         close(t->timer_fd);
@@ -657,19 +691,16 @@ static void *thread_main(void *arg)
 
 void bench_run_phase(bench_t *b, thread_t *threads, int progress)
 {
-    b->start_ns = sc_mono_ns();
-    b->measure_ns = b->start_ns + (uint64_t)(b->cfg.warmup_s * 1e9);
-    b->end_ns = b->measure_ns + (uint64_t)(b->cfg.duration_s * 1e9);
-    if (b->cfg.requests)
-        b->end_ns = UINT64_MAX / 2;
+    uint64_t begin = sc_mono_ns();
     atomic_store(&b->stopping, 0);
+    atomic_store(&b->ready_threads, 0);
     int per = b->cfg.connections / b->cfg.threads, extra = b->cfg.connections % b->cfg.threads;
     for (int i = 0; i < b->cfg.threads; i++) {
         thread_t *t = &threads[i];
         memset(t, 0, sizeof(*t));
         t->b = b;
         t->id = i;
-        t->rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) ^ b->start_ns;
+        t->rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) ^ begin;
         for (int k = 0; k < K_COUNT; k++)
             hist_init(&t->st.lat[k]);
         hist_init(&t->st.all);
@@ -677,8 +708,22 @@ void bench_run_phase(bench_t *b, thread_t *threads, int progress)
         t->n_conns = per + (i < extra);
         t->conns = calloc((size_t)t->n_conns, sizeof(conn_t));
         uv_loop_init(&t->loop);
+        uv_async_init(&t->loop, &t->go, on_go);
+        t->go.data = t;
         pthread_create(&t->th, NULL, thread_main, t);
     }
+    /* The clock starts once every connection has settled (up to 10 s: a
+     * server that accepts no more then is measured as it is). */
+    while (atomic_load(&b->ready_threads) < b->cfg.threads && sc_mono_ns() - begin < 10000000000ull)
+        usleep(200);
+    b->start_ns = sc_mono_ns();
+    b->connect_ns = b->start_ns - begin;
+    b->measure_ns = b->start_ns + (uint64_t)(b->cfg.warmup_s * 1e9);
+    b->end_ns = b->measure_ns + (uint64_t)(b->cfg.duration_s * 1e9);
+    if (b->cfg.requests)
+        b->end_ns = UINT64_MAX / 2;
+    for (int i = 0; i < b->cfg.threads; i++)
+        uv_async_send(&threads[i].go); /* after the clock's fields: a release */
     uint64_t last_done = 0, last_err = 0, last_hits = 0;
     double secs = 0;
     for (;;) {

@@ -74,7 +74,9 @@ typedef struct {
     pair_t *pairs;
     size_t n_pairs;
     char *value; /* the stored response string */
-    uint64_t start_ns, measure_ns, end_ns;
+    uint64_t start_ns, measure_ns, end_ns; /* the clock: set once every connection is up */
+    uint64_t connect_ns;                   /* how long connecting took (not measured) */
+    _Atomic int ready_threads;             /* threads whose connections all settled */
     _Atomic int stopping;
 } bench_t;
 
@@ -95,6 +97,7 @@ typedef struct {
     thread_t *t;
     http_parser parser;
     int connected, closed;
+    int settled; /* its first connect finished (either way) */
     inflight_t q[MAX_PIPELINE];
     int head, count;
     sc_buf_t body;
@@ -125,7 +128,10 @@ struct thread_s {
     pthread_t th;
     uint64_t rng;
     uint64_t key_counter;
-    stats_t st; /* measured window only */
+    stats_t st;    /* measured window only */
+    uv_async_t go; /* the main thread's signal that the clock has started */
+    int going;     /* nothing is sent before it */
+    int n_settled; /* connections whose first connect finished */
     _Atomic uint64_t live_done, live_errors, live_hits;
     /* open loop */
     int timer_fd;

@@ -85,7 +85,8 @@ static void usage(void)
             "  -c, --connections N      connections (32)\n"
             "  --pipeline D             requests outstanding per connection (1)\n"
             "  -t, --threads N          client event loops (1)\n"
-            "  -d, --duration S         measured seconds (10)      --warmup S (2)\n"
+            "  -d, --duration S         measured seconds (10)      --warmup S (2); both start\n"
+            "                           once every connection is up (JSON: connect_ms)\n"
             "  -n, --requests N         stop after N requests instead of a duration\n"
             "  --rate R                 open loop at R request starts/s (a miss-store start\n"
             "                           is followed by its store; default: closed loop)\n"
@@ -151,21 +152,22 @@ static void report(bench_t *b, thread_t *threads)
             n += snprintf(wl + n, sizeof(wl) - (size_t)n, "%s%s=%d", n ? "," : "",
                           workload_names[i], b->cfg.mix[i]);
     if (b->cfg.json) {
-        printf(
-            "{\"workload\":\"%s\",\"connections\":%d,\"pipeline\":%d,\"threads\":%d,"
-            "\"mode\":\"%s\",\"target_rate\":%.1f,\"seconds\":%.3f,\"requests\":%llu,\"rate\":%.1f,"
-            "\"errors\":{\"non2xx\":%llu,\"transport\":%llu},"
-            "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,"
-            "\"mean\":%.1f},"
-            "\"lookups\":{\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
-            "\"semantic_precision\":",
-            wl, b->cfg.connections, b->cfg.pipeline, b->cfg.threads,
-            b->cfg.rate > 0 ? "open" : "closed", b->cfg.rate, secs, (unsigned long long)ok, rps,
-            (unsigned long long)tot.non2xx, (unsigned long long)tot.transport,
-            (double)hist_quantile(h, 0.5) / us, (double)hist_quantile(h, 0.9) / us,
-            (double)hist_quantile(h, 0.99) / us, (double)hist_quantile(h, 0.999) / us,
-            (double)h->max / us, hist_mean(h) / us, (unsigned long long)tot.exact_hits,
-            (unsigned long long)tot.semantic_hits, (unsigned long long)tot.misses);
+        printf("{\"workload\":\"%s\",\"connections\":%d,\"pipeline\":%d,\"threads\":%d,"
+               "\"mode\":\"%s\",\"target_rate\":%.1f,\"connect_ms\":%.1f,\"seconds\":%.3f,"
+               "\"requests\":%llu,\"rate\":%.1f,"
+               "\"errors\":{\"non2xx\":%llu,\"transport\":%llu},"
+               "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,"
+               "\"mean\":%.1f},"
+               "\"lookups\":{\"exact_hit\":%llu,\"semantic_hit\":%llu,\"miss\":%llu},"
+               "\"semantic_precision\":",
+               wl, b->cfg.connections, b->cfg.pipeline, b->cfg.threads,
+               b->cfg.rate > 0 ? "open" : "closed", b->cfg.rate, (double)b->connect_ns / 1e6, secs,
+               (unsigned long long)ok, rps, (unsigned long long)tot.non2xx,
+               (unsigned long long)tot.transport, (double)hist_quantile(h, 0.5) / us,
+               (double)hist_quantile(h, 0.9) / us, (double)hist_quantile(h, 0.99) / us,
+               (double)hist_quantile(h, 0.999) / us, (double)h->max / us, hist_mean(h) / us,
+               (unsigned long long)tot.exact_hits, (unsigned long long)tot.semantic_hits,
+               (unsigned long long)tot.misses);
         if (tot.tp + tot.fp)
             printf("%.4f", (double)tot.tp / (double)(tot.tp + tot.fp));
         else
@@ -194,6 +196,7 @@ static void report(bench_t *b, thread_t *threads)
            b->cfg.threads);
     if (b->cfg.rate > 0)
         printf("  target rate     %.0f req/s\n", b->cfg.rate);
+    printf("  connected in    %.1f ms (before the clock starts)\n", (double)b->connect_ns / 1e6);
     printf("  measured        %.2f s, %llu requests, %.0f req/s\n", secs, (unsigned long long)ok,
            rps);
     printf("  errors          %llu non-2xx, %llu transport\n", (unsigned long long)tot.non2xx,
@@ -249,30 +252,15 @@ int main(int argc, char **argv)
     snprintf(c->raw_path, sizeof(c->raw_path), "/");
     snprintf(c->ns, sizeof(c->ns), "bench");
     parse_mix(c, "exact");
-    static const struct option opts[] = {{"host", 1, 0, 'H'},
-                                         {"port", 1, 0, 'p'},
-                                         {"connections", 1, 0, 'c'},
-                                         {"pipeline", 1, 0, 'P'},
-                                         {"threads", 1, 0, 't'},
-                                         {"duration", 1, 0, 'd'},
-                                         {"warmup", 1, 0, 'W'},
-                                         {"requests", 1, 0, 'n'},
-                                         {"rate", 1, 0, 'r'},
-                                         {"workload", 1, 0, 'w'},
-                                         {"keys", 1, 0, 'k'},
-                                         {"zipf", 1, 0, 'z'},
-                                         {"value-size", 1, 0, 'v'},
-                                         {"dim", 1, 0, 'D'},
-                                         {"dataset", 1, 0, 'S'},
-                                         {"path", 1, 0, 'u'},
-                                         {"namespace", 1, 0, 'N'},
-                                         {"no-populate", 0, 0, 'x'},
-                                         {"json", 0, 0, 'j'},
-                                         {"series", 0, 0, 's'},
-                                         {"ttl", 1, 0, 'T'},
-                                         {"dump-vectors", 1, 0, 'V'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"host", 1, 0, 'H'},         {"port", 1, 0, 'p'},      {"connections", 1, 0, 'c'},
+        {"pipeline", 1, 0, 'P'},     {"threads", 1, 0, 't'},   {"duration", 1, 0, 'd'},
+        {"warmup", 1, 0, 'W'},       {"requests", 1, 0, 'n'},  {"rate", 1, 0, 'r'},
+        {"workload", 1, 0, 'w'},     {"keys", 1, 0, 'k'},      {"zipf", 1, 0, 'z'},
+        {"value-size", 1, 0, 'v'},   {"dim", 1, 0, 'D'},       {"dataset", 1, 0, 'S'},
+        {"path", 1, 0, 'u'},         {"namespace", 1, 0, 'N'}, {"no-populate", 0, 0, 'x'},
+        {"json", 0, 0, 'j'},         {"series", 0, 0, 's'},    {"ttl", 1, 0, 'T'},
+        {"dump-vectors", 1, 0, 'V'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "c:t:d:n:w:h", opts, NULL)) != -1) {
         switch (o) {

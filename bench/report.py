@@ -434,35 +434,45 @@ def main():
 def tail_section(by, w):
     """Exact hits' p99 second by second after the store benchmark's burst
     (bench/tail.sh): the rested figure is the median per-second p99 of the
-    run that follows (the same statistic), and the tail has settled at the
-    first second from which every 5-s rolling median of per-second p99
-    stays within 1.5x of it (a single second's p99 on these shared cores
-    is noisy; the rolling median ignores one bad second, not a trend)."""
+    run that follows (the same command, started the same way), and the tail
+    has settled at the first second from which every 5-s rolling median of
+    per-second p99 stays within 1.5x of it (a single second's p99 on these
+    shared cores is noisy; the rolling median ignores one bad second, not a
+    trend). The rested run's own seconds stand beside the burst's, so a first
+    second that is the client's start rather than the burst shows in both."""
     after, rested = by.get("tail_after", [None])[-1], by.get("tail_rested", [None])[-1]
     if not after or not rested or not after.get("series") or not rested.get("series"):
         return
     med = lambda v: sorted(v)[(len(v) - 1) // 2] if v else 0
     p99 = [s["p99_us"] for s in after["series"]]
-    ref = med([s["p99_us"] for s in rested["series"]])
+    rp99 = [s["p99_us"] for s in rested["series"]]
+    ref = med(rp99)
     roll = [med(p99[i:i + 5]) for i in range(max(len(p99) - 4, 1))]
     settled = next((i for i in range(len(roll)) if all(x <= 1.5 * ref for x in roll[i:])), None)
+    strip_d = lambda c: re.sub(r" -d \S+", "", c or "")
+    same = strip_d(after.get("command")) == strip_d(rested.get("command"))
+    conn = lambda r: ", connected in %.0f ms before its clock started" % r["connect_ms"] if "connect_ms" in r else ""
     w("## Exact hits after a write burst\n")
     w("Right after the durable-store run above (%d entries in the store at its end), exact hits "
-      "at half the closed-loop peak (%.0f req/s, open loop, 64 connections), p99 of each second "
-      "from the burst's end (`semcached-bench --series`, by intended start), then %d s more as "
-      "the rested figure. Target: within 1.5x of it within 5 s of the burst's end.\n" % (
-          after.get("entries", 0), after["target_rate"], len(rested["series"])))
-    w("| seconds after the burst | p99 µs (each second) | 5-s rolling median µs |")
-    w("|---|---|---|")
+      "at half the closed-loop peak (%.0f req/s, open loop, 64 connections, a fresh client without "
+      "warm-up%s), p99 of each second from the burst's end (`semcached-bench --series`, by intended "
+      "start), then %s for %d s on the rested server as the reference. Target: within 1.5x of it "
+      "within 5 s of the burst's end.\n" % (
+          after.get("entries", 0), after["target_rate"], conn(after),
+          "the same command" if same else "`%s`" % rested.get("command"), len(rp99)))
+    w("| seconds after the burst | p99 µs (each second) | 5-s rolling median µs | rested run, same seconds: p99 µs |")
+    w("|---|---|---|---|")
     for a in range(0, len(p99), 10):
-        w("| %d–%d | %s | %s |" % (a, min(a + 10, len(p99)) - 1, ", ".join("%.0f" % v for v in p99[a:a + 10]),
-                                  ", ".join("%.0f" % v for v in roll[a:a + 10])))
+        w("| %d–%d | %s | %s | %s |" % (a, min(a + 10, len(p99)) - 1, ", ".join("%.0f" % v for v in p99[a:a + 10]),
+                                       ", ".join("%.0f" % v for v in roll[a:a + 10]),
+                                       ", ".join("%.0f" % v for v in rp99[a:a + 10])))
     ol = by.get("open_loop_50", [])
-    w("\nRested (the %d s that follow, median per-second p99): **%.0f µs**%s. Settled within "
-      "1.5x: %s. Command: `%s`\n" % (
-          len(rested["series"]), ref,
+    w("\nRested (median per-second p99 of that run): **%.0f µs**%s. First second: %.0f µs after the "
+      "burst, %.0f µs in the rested run. Settled within 1.5x: %s. Command: `%s`\n" % (
+          ref,
           " (before the burst, open loop at the same rate: p99 %.0f µs over 10 s, median run)" %
           med([r["latency_us"]["p99"] for r in ol]) if ol else "",
+          p99[0], rp99[0],
           "**%d s** after the burst's end" % settled if settled is not None else "**not within the %d s measured**" % len(p99),
           after["command"]))
 

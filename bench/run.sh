@@ -48,11 +48,12 @@ RUN=$(date -u "+%Y-%m-%d %H:%M UTC")   # every row carries the run that measured
 record() { # name, command, json
   python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["name"]=sys.argv[1]; d["command"]=sys.argv[2]; d["run"]=sys.argv[4]; print(json.dumps(d))' "$1" "$2" "$3" "$RUN" >> "$RES"
 }
-bench() { # name, args...
+bench() { # name, args... ($AFTER_RUN, if set, runs the moment the client exits)
   local name=$1; shift
   echo "== $name: semcached-bench $*" >&2
   local json
   json=$("$B" "$@" --json)
+  ${AFTER_RUN:-}
   record "$name" "semcached-bench $*" "$json"
   echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("   %.0f req/s  p50 %.0f us  p99 %.0f us  errors %s" % (d["rate"], d["latency_us"]["p50"], d["latency_us"]["p99"], d["errors"]))' >&2
 }
@@ -203,18 +204,20 @@ if ! sel exact && { sel semantic || sel text || sel tail; }; then
   for _ in $(seq "$REPS"); do bench exact_ref --port "$SC" $EXACT_ARGS; done
 fi
 
-# ---- durable stores ------------------------------------------------------------
+# ---- durable stores, and exact hits' tail right after them ---------------------
+# The tail (bench/tail.sh writes its own rows) starts the moment the store
+# run's client exits, before that run's row is recorded: exact hits at half
+# the closed-loop peak of this run's exact hits (exact_hit, else exact_ref).
 if sel store || sel tail; then
   exact_server
-  bench store_durable --port "$SC" -c 32 -d "$DUR" -w miss-store --no-populate
-fi
-
-# ---- exact hits' tail after the store burst (bench/tail.sh writes its own rows) ----
-# At half the closed-loop peak of this run's exact hits (exact_hit, else exact_ref).
-if sel tail; then
-  ref=$(median_rate exact_hit exact_ref)
-  [ "$ref" != 0 ] || { echo "tail: no exact-hit rate in this run" >&2; exit 1; }
-  BUILD=$BUILD bench/tail.sh "$SC" "$ref" "$RES"   # exact hits' p99 per second after that burst
+  tail_after_burst=""
+  if sel tail; then
+    ref=$(median_rate exact_hit exact_ref)
+    [ "$ref" != 0 ] || { echo "tail: no exact-hit rate in this run" >&2; exit 1; }
+    tail_run() { BUILD=$BUILD bench/tail.sh "$SC" "$ref" "$RES"; }
+    tail_after_burst=tail_run
+  fi
+  AFTER_RUN=$tail_after_burst bench store_durable --port "$SC" -c 32 -d "$DUR" -w miss-store --no-populate
 fi
 
 # ---- semantic lookups with client vectors, one scope, against hnswlib in process --

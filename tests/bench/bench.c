@@ -12,18 +12,24 @@
 
 #include "testutil.h"
 
+/* Runs the shell command 'cmd', which must exit 0; its stdout (up to
+ * 'cap' - 1 bytes) goes to 'out', NUL-terminated. */
+static void run_cmd(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+}
+
 /* Runs semcached-bench with 'args' against 'port'; returns its --json. */
 static json_t *run_bench(int port, const char *args)
 {
-    char cmd[1024];
+    char cmd[1024], out[8192];
     snprintf(cmd, sizeof(cmd), "%s --port %d --json %s 2>/dev/null", tu_bin("semcached-bench"),
              port, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    char out[8192];
-    size_t n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    ck_assert_int_eq(pclose(p), 0);
+    run_cmd(cmd, out, sizeof(out));
     json_error_t err;
     json_t *j = json_loads(out, 0, &err);
     ck_assert_msg(j != NULL, "not JSON (%s): %s", err.text, out);
@@ -148,7 +154,75 @@ START_TEST(open_loop_sends_the_scheduled_number_of_requests)
     long long n = num(j, "requests", NULL);
     ck_assert_msg(n >= 598 && n <= 602, "%lld requests for a schedule of 600", n);
     ck_assert_str_eq(json_string_value(json_object_get(j, "mode")), "open");
+    /* The clock starts once the connections are up; how long that took is
+     * reported apart (loopback: well under the run). */
+    json_t *cm = json_object_get(j, "connect_ms");
+    ck_assert_msg(json_is_number(cm), "no connect_ms");
+    ck_assert(json_number_value(cm) >= 0 && json_number_value(cm) < 2000);
     json_decref(j);
+}
+END_TEST
+
+/* Reads the JSON rows of a .jsonl file (at most 'max'); returns how many. */
+static int read_rows(const char *path, json_t **rows, int max)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[65536];
+    int n = 0;
+    while (n < max && fgets(line, sizeof(line), f)) {
+        json_error_t err;
+        rows[n] = json_loads(line, 0, &err);
+        ck_assert_msg(rows[n] != NULL, "not JSON (%s): %.200s", err.text, line);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+START_TEST(tail_script_measures_after_and_rested_alike)
+{
+    /* bench/tail.sh at a "peak" of 800.7/s (so 400/s), 2 s after and 1 s
+     * rested: two rows, the same command but for -d, no warm-up, one
+     * series window per second; report.py's section reads them. */
+    char res[64], cmd[1024];
+    tu_write_temp(res, "");
+    const char *build = getenv("BUILD");
+    snprintf(cmd, sizeof(cmd),
+             "BUILD='%s' TAIL_AFTER_S=2 TAIL_RESTED_S=1 bench/tail.sh %d 800.7 %s 2>/dev/null",
+             build && *build ? build : "build", srv.port, res);
+    ck_assert_int_eq(system(cmd), 0);
+    json_t *rows[3];
+    ck_assert_int_eq(read_rows(res, rows, 3), 2);
+    ck_assert_str_eq(tu_str(rows[0], "name"), "tail_after");
+    ck_assert_str_eq(tu_str(rows[1], "name"), "tail_rested");
+    const char *ca = tu_str(rows[0], "command"), *cr = tu_str(rows[1], "command");
+    ck_assert_ptr_nonnull(strstr(ca, " -d 2 --warmup 0 "));
+    ck_assert_ptr_nonnull(strstr(cr, " -d 1 --warmup 0 "));
+    ck_assert_str_eq(strstr(ca, "--warmup"), strstr(cr, "--warmup")); /* the rest is the same */
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(num(rows[i], "target_rate", NULL), 400);
+        ck_assert(num(rows[i], "entries", NULL) >= 0);
+        ck_assert(json_is_number(json_object_get(rows[i], "connect_ms")));
+        json_t *series = json_object_get(rows[i], "series");
+        ck_assert_int_eq(json_array_size(series), (size_t)(2 - i));
+        long long n = num(json_array_get(series, 0), "requests", NULL);
+        ck_assert_msg(n >= 398 && n <= 402, "row %d: %lld requests in its first second", i, n);
+        json_decref(rows[i]);
+    }
+    snprintf(
+        cmd, sizeof(cmd),
+        "python3 -c 'import json,sys; sys.path.insert(0, \"bench\"); import report\n"
+        "by = {}\n"
+        "for l in open(sys.argv[1]): r = json.loads(l); by.setdefault(r[\"name\"], []).append(r)\n"
+        "report.tail_section(by, print)' %s",
+        res);
+    char out[8192];
+    run_cmd(cmd, out, sizeof(out));
+    ck_assert_msg(tu_find(out, "then the same command for 1 s on the rested server") &&
+                      tu_find(out, "First second: ") && tu_find(out, "Settled within 1.5x: "),
+                  "report: %s", out);
+    unlink(res);
 }
 END_TEST
 
@@ -191,6 +265,7 @@ int main(void)
     tcase_add_test(tc, dump_vectors_writes_the_query_pool_and_its_sources);
     tcase_add_test(tc, open_loop_sends_the_scheduled_number_of_requests);
     tcase_add_test(tc, series_cuts_the_window_into_seconds);
+    tcase_add_test(tc, tail_script_measures_after_and_rested_alike);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
