@@ -175,6 +175,33 @@ struct visited_lease {
     visited_lease &operator=(const visited_lease &) = delete;
 };
 
+// The greedy descent of a search through the upper levels from the entry
+// point '*cur' by distance 'dist' (an id's distance to the query): leaves
+// the level-0 entry in '*cur' and returns its distance.
+template <class Dist>
+static float descend(const hnswlib::HierarchicalNSW<float> *g, Dist dist, hnswlib::tableint *cur)
+{
+    float curdist = dist(*cur);
+    for (int level = g->maxlevel_; level > 0; level--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            unsigned int *data = (unsigned int *)g->get_linklist(*cur, level);
+            int size = g->getListCount(data);
+            hnswlib::tableint *links = (hnswlib::tableint *)(data + 1);
+            for (int i = 0; i < size; i++) {
+                float d = dist(links[i]);
+                if (d < curdist) {
+                    curdist = d;
+                    *cur = links[i];
+                    changed = true;
+                }
+            }
+        }
+    }
+    return curdist;
+}
+
 // The search of search_beam on the int8 copy: the same greedy descent and
 // level-0 beam (deleted elements are walked through but never returned),
 // with approximate similarities; each element's neighbours not yet seen are
@@ -202,24 +229,7 @@ static void search_q8(const sc_hnsw_t *h, const float *query, size_t k, size_t e
         return -q->scale[id] * q8_dot(qp.data(), q->rows + (size_t)id * q->stride, q->stride);
     };
     node_id cur = g->enterpoint_node_;
-    float curdist = dist(cur);
-    for (int level = g->maxlevel_; level > 0; level--) {
-        bool changed = true;
-        while (changed) {
-            changed = false;
-            unsigned int *data = (unsigned int *)g->get_linklist(cur, level);
-            int size = g->getListCount(data);
-            node_id *links = (node_id *)(data + 1);
-            for (int i = 0; i < size; i++) {
-                float d = dist(links[i]);
-                if (d < curdist) {
-                    curdist = d;
-                    cur = links[i];
-                    changed = true;
-                }
-            }
-        }
-    }
+    float curdist = descend(g, dist, &cur);
     if (ef < k)
         ef = k;
     bool del = g->num_deleted_ != 0;
@@ -464,25 +474,11 @@ static void search_beam(const sc_hnsw_t *h, const float *query, size_t k, size_t
     if (g->cur_element_count == 0)
         return;
     hnswlib::tableint cur = g->enterpoint_node_;
-    float curdist = g->fstdistfunc_(query, g->getDataByInternalId(cur), g->dist_func_param_);
-    for (int level = g->maxlevel_; level > 0; level--) {
-        bool changed = true;
-        while (changed) {
-            changed = false;
-            unsigned int *data = (unsigned int *)g->get_linklist(cur, level);
-            int size = g->getListCount(data);
-            hnswlib::tableint *links = (hnswlib::tableint *)(data + 1);
-            for (int i = 0; i < size; i++) {
-                float d =
-                    g->fstdistfunc_(query, g->getDataByInternalId(links[i]), g->dist_func_param_);
-                if (d < curdist) {
-                    curdist = d;
-                    cur = links[i];
-                    changed = true;
-                }
-            }
-        }
-    }
+    descend(g,
+            [&](hnswlib::tableint id) {
+                return g->fstdistfunc_(query, g->getDataByInternalId(id), g->dist_func_param_);
+            },
+            &cur);
     if (ef < k)
         ef = k;
     auto top = g->num_deleted_ ? g->searchBaseLayerST<true>(cur, query, ef)
