@@ -506,7 +506,15 @@ def crossover_section(co, w, earlier):
       "verified decisions).%s\n" % (" Times are CPU time of the searching thread, which the "
                                       "machine's other load moves less than wall-clock time."
                                       if co[0].get("cpu_time") else ""))
-    if dec:
+    flt = dec and all("float_us" in r for r in co)  # the sgemv-only scan beside it
+    if flt:
+        w("| vectors | flat µs | flat without the int8 pass µs | HNSW, widest beam µs | HNSW, decide-search µs | decided at the small beam |")
+        w("|---:|---:|---:|---:|---:|---:|")
+        for r in co:
+            w("| %d | %.1f | %.1f | %.1f | %.1f | %.0f %% |" % (
+                r["vectors"], r["flat_us"], r["float_us"], r["hnsw_us"], r["decide_us"],
+                100 * r["small_beam"]))
+    elif dec:
         w("| vectors | flat µs | HNSW, widest beam µs | HNSW, decide-search µs | decided at the small beam |")
         w("|---:|---:|---:|---:|---:|")
         for r in co:
@@ -518,10 +526,16 @@ def crossover_section(co, w, earlier):
         for r in co:
             w("| %d | %.1f | %.1f |" % (r["vectors"], r["flat_us"], r["hnsw_us"]))
     key = "decide_us" if dec else "hnsw_us"
-    below = [r["vectors"] for r in co if r["flat_us"] <= r[key]]
-    above = [r["vectors"] for r in co if r["flat_us"] > r[key] and r["vectors"] > max(below or [0])]
-    where = ("between %d and %d vectors" % (max(below), min(above)) if below and above else
-             "beyond %d vectors" % max(below) if below else "below %d vectors" % co[0]["vectors"])
+
+    def crossing(scan):
+        below = [r["vectors"] for r in co if r[scan] <= r[key]]
+        above = [r["vectors"] for r in co if r[scan] > r[key] and r["vectors"] > max(below or [0])]
+        return ("between %d and %d vectors" % (max(below), min(above)) if below and above else
+                "beyond %d vectors" % max(below) if below else "below %d vectors" % co[0]["vectors"])
+    where = crossing("flat_us")
+    if flt:
+        where += (" (without the int8 pass, as on CPUs without AVX-512 VNNI, where "
+                  "`--index-flat-max` decides: %s)" % crossing("float_us"))
     w("\nThe scan costs less than the %s until %s, and it is exact; `--index-flat-max` defaults "
       "to %s, and where the int8 pass runs a scope stays flat up to `--index-scan-max` vectors x "
       "dimensions (16M: 41k at 384-d). Command: `%s`\n" % ("decide-search" if dec else "search at the widest beam", where,

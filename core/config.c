@@ -118,10 +118,10 @@ static const opt_t options[] = {
     INT_OPT("max-dimensions", 1, 65536, "4096", max_dimensions, "longest embedding accepted"),
     INT_OPT("index-flat-max", 0, 100000000, "8000", index_flat_max,
             "a scope is searched by exact BLAS scan up to this many vectors, then promoted to HNSW "
-            "(measured at 384-d against the threshold-aware search before it walked an int8 copy: the "
-            "float scan cost 319 us of CPU at 8k against 348; the int8 walk's decide-search now costs "
-            "183 us at 8k, so without the int8 scan the crossover is lower; see BENCHMARKS.md), "
-            "unless --index-scan-max keeps it flat"),
+            "(measured at 384-d against the threshold-aware search: the float scan costs 108 us of CPU "
+            "at 4k against 158, 254 at 8k against 201, so the crossover is near 7k and 8k keeps a "
+            "little more of the exact scan; see BENCHMARKS.md), unless --index-scan-max keeps it "
+            "flat"),
     INT_OPT("index-scan-max", 0, 1000000000, "16000000", index_scan_max,
             "on CPUs with AVX-512 VNNI a flat scope is scanned with an exact int8 pre-pass (float "
             "scores for the rows it cannot rule out) and stays flat up to this many vectors x "

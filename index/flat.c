@@ -21,6 +21,7 @@ struct sc_flat_s {
     sc8_t q8;         /* the int8 copy (q8.m NULL: none), rebuilt as 'rows' grows */
     uint32_t *slots;  /* label -> row + 1 (0: empty): linear probing, 2 x n slots at least */
     size_t nslots;    /* a power of two, or 0 */
+    int no_scan8;     /* sc_flat_set_scan8(f, 0): sgemv only */
 };
 
 /* Below this many rows sgemv is as fast as the int8 pass and its build. */
@@ -36,6 +37,13 @@ int sc_flat_create(sc_flat_t **out, uint32_t dim)
     f->dim = dim;
     *out = f;
     return 0;
+}
+
+void sc_flat_set_scan8(sc_flat_t *f, int on)
+{
+    f->no_scan8 = !on;
+    if (!on)
+        sc8_free(&f->q8);
 }
 
 void sc_flat_destroy(sc_flat_t *f)
@@ -128,7 +136,7 @@ int sc_flat_add(sc_flat_t *f, const float *vec, uint64_t label)
             /* Rebuilt (and re-centred) at each doubling: amortized O(1) a
              * row. Without memory for it the float scan answers. */
             sc8_free(&f->q8);
-            if (f->n >= SCAN8_MIN && sc8_available())
+            if (!f->no_scan8 && f->n >= SCAN8_MIN && sc8_available())
                 sc8_build(&f->q8, f->rows, f->n, cap, f->dim);
         }
         at = (ptrdiff_t)f->n++;

@@ -88,14 +88,17 @@ int main(int argc, char **argv)
     float *q = malloc(nq * (size_t)dim * sizeof(float));
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]) && sizes[si] <= max_n; si++) {
         size_t n = sizes[si];
-        sc_flat_t *f;
+        sc_flat_t *f, *ff; /* ff: sgemv only, as where the int8 pass cannot run */
         sc_scopes_t *s;
         sc_flat_create(&f, (uint32_t)dim);
+        sc_flat_create(&ff, (uint32_t)dim);
+        sc_flat_set_scan8(ff, 0);
         sc_scopes_create(&s, &scfg, NULL);
         float *v = malloc(n * (size_t)dim * sizeof(float));
         for (size_t i = 0; i < n; i++) {
             embedding_like(v + i * (size_t)dim, dim);
             sc_flat_add(f, v + i * (size_t)dim, i);
+            sc_flat_add(ff, v + i * (size_t)dim, i);
             sc_scopes_load_add(s, 1, i, v + i * (size_t)dim, (uint32_t)dim);
         }
         sc_scopes_finish_load(s);
@@ -109,11 +112,15 @@ int main(int argc, char **argv)
         uint64_t labels[8];
         float sims[8];
         size_t got;
-        double t_flat, t_wide, t_decide;
+        double t_flat, t_float, t_wide, t_decide;
         uint64_t t0 = cpu_ns();
         for (size_t i = 0; i < nq; i++)
             sc_flat_search(f, q + i * (size_t)dim, 8, labels, sims, &got);
         t_flat = (double)(cpu_ns() - t0) / (double)nq / 1e3;
+        t0 = cpu_ns();
+        for (size_t i = 0; i < nq; i++)
+            sc_flat_search(ff, q + i * (size_t)dim, 8, labels, sims, &got);
+        t_float = (double)(cpu_ns() - t0) / (double)nq / 1e3;
         t0 = cpu_ns();
         for (size_t i = 0; i < nq; i++)
             sc_scopes_search(s, 1, q + i * (size_t)dim, (uint32_t)dim, 8, labels, sims, &got);
@@ -130,9 +137,10 @@ int main(int argc, char **argv)
         t_decide = (double)(cpu_ns() - t0) / (double)nq / 1e3;
         sc_scopes_stats_t st;
         sc_scopes_stats(s, &st);
-        printf("{\"vectors\":%zu,\"dim\":%d,\"flat_us\":%.2f,\"hnsw_us\":%.2f,\"ef_search\":%lld,"
-               "\"decide_us\":%.2f,\"ef_search_min\":%lld,\"small_beam\":%.3f,\"cpu_time\":true}\n",
-               n, dim, t_flat, t_wide, (long long)cfg.hnsw_ef_search, t_decide,
+        printf("{\"vectors\":%zu,\"dim\":%d,\"flat_us\":%.2f,\"float_us\":%.2f,\"hnsw_us\":%.2f,"
+               "\"ef_search\":%lld,\"decide_us\":%.2f,\"ef_search_min\":%lld,\"small_beam\":%.3f,"
+               "\"cpu_time\":true}\n",
+               n, dim, t_flat, t_float, t_wide, (long long)cfg.hnsw_ef_search, t_decide,
                (long long)cfg.hnsw_ef_search_min,
                (double)(st.decided_small - st0.decided_small) /
                    (double)(st.decided_small + st.decided_wide - st0.decided_small -
@@ -140,6 +148,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         free(v);
         sc_flat_destroy(f);
+        sc_flat_destroy(ff);
         sc_scopes_destroy(s);
     }
     free(q);

@@ -73,6 +73,10 @@ const char *sc_hnsw_simd(void);
 typedef struct sc_flat_s sc_flat_t;
 
 int sc_flat_create(sc_flat_t **out, uint32_t dim);
+/* on = 0: this index never uses the int8 pre-pass (sgemv only), as on a CPU
+ * without AVX-512 VNNI (semcached-crossover times both); on = 1 (the
+ * default) lets it build the copy again at its next growth. */
+void sc_flat_set_scan8(sc_flat_t *f, int on);
 /* Adds or replaces 'label'. */
 int sc_flat_add(sc_flat_t *f, const float *vec, uint64_t label);
 /* 1 if 'label' is in the index. */

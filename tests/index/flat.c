@@ -224,6 +224,38 @@ START_TEST(int8_scan_equals_float_scan)
 }
 END_TEST
 
+/* sc_flat_set_scan8(f, 0), as semcached-crossover times a CPU without the
+ * int8 pass: past its 2,048-row threshold the answers stay exact. */
+START_TEST(float_only_index_stays_exact)
+{
+    const uint32_t dim = 64;
+    const size_t n = 5000;
+    float *common = malloc(dim * sizeof(float)), *v = malloc(dim * sizeof(float));
+    random_vec(common, dim);
+    model_t m;
+    model_init(&m, dim, n + 16);
+    sc_flat_t *f;
+    ck_assert_int_eq(sc_flat_create(&f, dim), 0);
+    sc_flat_set_scan8(f, 0);
+    for (size_t i = 0; i < n; i++) {
+        crowded_vec(v, common, dim, 0.3f);
+        add_both(&m, f, v, 1000 + i);
+    }
+    for (size_t qi = 0; qi < 20; qi++) {
+        uint64_t l[8];
+        float s[8];
+        size_t got;
+        crowded_vec(v, common, dim, 0.3f);
+        ck_assert_int_eq(sc_flat_search(f, v, 8, l, s, &got), 0);
+        check_topk(&m, v, 8, l, s, got);
+    }
+    model_free(&m);
+    sc_flat_destroy(f);
+    free(common);
+    free(v);
+}
+END_TEST
+
 START_TEST(empty_and_degenerate_indexes)
 {
     sc_flat_t *f = NULL;
@@ -541,6 +573,7 @@ int main(void)
     tcase_add_test(tc, add_copies_and_replaces);
     tcase_add_test(tc, random_operations_keep_rows_and_labels);
     tcase_add_test(tc, int8_scan_equals_float_scan);
+    tcase_add_test(tc, float_only_index_stays_exact);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
