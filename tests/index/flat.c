@@ -2,8 +2,9 @@
  * a plain list of (label, vector) rows kept by this test. Searches are
  * compared with a brute-force double-precision scan of that list (several
  * dims incl. 384, k past n, n = 0, more rows than the scan's stack buffer),
- * batches with single searches, and add/replace/remove with the rows the
- * index exposes. Ties within float rounding may come in either order, so
+ * batches with single searches, the int8 pass and an index kept to sgemv
+ * (sc_flat_set_scan8) with the model, and add/replace/remove with the rows
+ * the index exposes. Ties within float rounding may come in either order, so
  * labels are compared only where the scores are apart. */
 #include <math.h>
 #include <stdio.h>
@@ -182,17 +183,23 @@ START_TEST(int8_scan_equals_float_scan)
             random_vec(common, dim);
             model_t m;
             model_init(&m, dim, n + 16);
-            sc_flat_t *f;
+            sc_flat_t *f, *ff; /* ff: sc_flat_set_scan8(ff, 0), sgemv only */
             ck_assert_int_eq(sc_flat_create(&f, dim), 0);
+            ck_assert_int_eq(sc_flat_create(&ff, dim), 0);
+            sc_flat_set_scan8(ff, 0);
             for (size_t i = 0; i < n; i++) {
                 crowded_vec(v, common, dim, spreads[sp]);
                 add_both(&m, f, v, 1000 + i);
+                EXPECT(sc_flat_add(ff, v, 1000 + i) == 0, "float-only add");
             }
             for (size_t i = 0; i < 300; i++) { /* replaces and removes */
                 crowded_vec(v, common, dim, spreads[sp]);
-                add_both(&m, f, v, 1000 + next_u64() % n);
+                uint64_t label = 1000 + next_u64() % n;
+                add_both(&m, f, v, label);
+                EXPECT(sc_flat_add(ff, v, label) == 0, "float-only add");
                 uint64_t gone = m.labels[next_u64() % m.n];
                 remove_both(&m, f, gone);
+                EXPECT(sc_flat_remove(ff, gone) == 0, "float-only remove");
             }
             const size_t ks[] = {1, 8, 100};
             for (size_t qi = 0; qi < 40; qi++) {
@@ -209,6 +216,9 @@ START_TEST(int8_scan_equals_float_scan)
                     check_topk(&m, q, k, l, s, got);
                     ck_assert_int_eq(sc_flat_search_batch(f, q, 1, k, bl, bs, &bn), 0);
                     ck_assert_uint_eq(got, bn);
+                    EXPECT(sc_flat_search(ff, q, k, l, s, &got) == 0, "float-only search");
+                    check_topk(&m, q, k, l, s, got); /* the sgemv-only index, exact too */
+                    ck_assert_int_eq(sc_flat_search(f, q, k, l, s, &got), 0);
                     EXPECT(l[0] == bl[0] || fabsf(s[0] - bs[0]) < 1e-6f,
                            "dim %u spread %.2f: best %llu (%.7f), float scan %llu (%.7f)", dim,
                            (double)spreads[sp], (unsigned long long)l[0], (double)s[0],
@@ -218,41 +228,10 @@ START_TEST(int8_scan_equals_float_scan)
             }
             model_free(&m);
             sc_flat_destroy(f);
+            sc_flat_destroy(ff);
             free(common);
             free(v);
         }
-}
-END_TEST
-
-/* sc_flat_set_scan8(f, 0), as semcached-crossover times a CPU without the
- * int8 pass: past its 2,048-row threshold the answers stay exact. */
-START_TEST(float_only_index_stays_exact)
-{
-    const uint32_t dim = 64;
-    const size_t n = 5000;
-    float *common = malloc(dim * sizeof(float)), *v = malloc(dim * sizeof(float));
-    random_vec(common, dim);
-    model_t m;
-    model_init(&m, dim, n + 16);
-    sc_flat_t *f;
-    ck_assert_int_eq(sc_flat_create(&f, dim), 0);
-    sc_flat_set_scan8(f, 0);
-    for (size_t i = 0; i < n; i++) {
-        crowded_vec(v, common, dim, 0.3f);
-        add_both(&m, f, v, 1000 + i);
-    }
-    for (size_t qi = 0; qi < 20; qi++) {
-        uint64_t l[8];
-        float s[8];
-        size_t got;
-        crowded_vec(v, common, dim, 0.3f);
-        ck_assert_int_eq(sc_flat_search(f, v, 8, l, s, &got), 0);
-        check_topk(&m, v, 8, l, s, got);
-    }
-    model_free(&m);
-    sc_flat_destroy(f);
-    free(common);
-    free(v);
 }
 END_TEST
 
@@ -573,7 +552,6 @@ int main(void)
     tcase_add_test(tc, add_copies_and_replaces);
     tcase_add_test(tc, random_operations_keep_rows_and_labels);
     tcase_add_test(tc, int8_scan_equals_float_scan);
-    tcase_add_test(tc, float_only_index_stays_exact);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
