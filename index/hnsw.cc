@@ -25,6 +25,7 @@
 
 extern "C" {
 #include "sc_index.h"
+#include "scan8.h"
 }
 
 // The int8 copy: row i (the graph's internal id i) is 'stride' bytes,
@@ -90,25 +91,12 @@ static bool q8_reserve(q8_copy *q, size_t cap)
     return true;
 }
 
-// Row 'i' from vector 'x': one scale per row (its largest component maps to
-// 127), and the L2 norm of the rounding error, rounded up.
+// Row 'i' from vector 'x', quantized as the flat index's int8 copy is
+// (scan8.h), without centring.
 static void q8_set(q8_copy *q, uint32_t dim, size_t i, const float *x)
 {
-    float mx = 0;
-    for (uint32_t j = 0; j < dim; j++)
-        mx = std::max(mx, std::fabs(x[j]));
-    float s = mx > 0 ? mx / 127.0f : 1.0f;
-    int8_t *r = q->rows + i * q->stride;
-    double e = 0;
-    for (uint32_t j = 0; j < dim; j++) {
-        long v = lrintf(x[j] / s);
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
-        r[j] = (int8_t)v;
-        double d = (double)x[j] - (double)v * (double)s;
-        e += d * d;
-    }
-    q->scale[i] = s;
-    q->err[i] = (float)(std::sqrt(e) * (1.0 + 1e-6)) + 1e-7f;
+    float norm;
+    sc8_quantize(x, nullptr, dim, q->rows + i * q->stride, &q->scale[i], &q->err[i], &norm);
 }
 
 #if defined(__AVX2__)
@@ -597,13 +585,12 @@ extern "C" void sc_hnsw_destroy(sc_hnsw_t *h)
 
 extern "C" int sc_hnsw_quantize(sc_hnsw_t *h, int on)
 {
-    if (!on || h->q8) {
-        if (!on) {
-            q8_free(h->q8);
-            h->q8 = nullptr;
-        }
-        return 0;
+    if (!on) {
+        q8_free(h->q8);
+        h->q8 = nullptr;
     }
+    if (!on || h->q8)
+        return 0;
     auto *g = h->graph;
     q8_copy *q = new (std::nothrow) q8_copy();
     if (!q)

@@ -31,10 +31,7 @@ static float round_up(double x)
     return (double)f >= x ? f : nextafterf(f, INFINITY);
 }
 
-/* Quantizes x = 'vec' - 'mean' (dim floats; 'mean' NULL: zero) to int8
- * with one scale: '*inv' maps back, and '*err' bounds |x - v * inv| and
- * '*norm' |v * inv| (both rounded up). */
-static void quantize(const float *vec, const float *mean, uint32_t dim, int8_t *v, float *inv,
+void sc8_quantize(const float *vec, const float *mean, uint32_t dim, int8_t *v, float *inv,
                      float *err, float *norm)
 {
     float mx = 0;
@@ -76,7 +73,7 @@ void sc8_set(sc8_t *q, size_t i, const float *vec)
     for (uint32_t j = 0; j < q->dim; j++)
         xn += (double)vec[j] * vec[j];
     float err;
-    quantize(vec, q->mean, q->dim, v, &q->inv[i], &err, &q->norm[i]);
+    sc8_quantize(vec, q->mean, q->dim, v, &q->inv[i], &err, &q->norm[i]);
     /* The float error of the rows' own scores (|x| |q| dim ulps) and of
      * x - mean, carried with the row's quantization error (x |q|). */
     q->err[i] = round_up((double)err + ULP2 * (q->dim + 16) * (sqrt(xn) + 1.0));
@@ -248,7 +245,7 @@ int sc8_search(const sc8_t *q, const float *rows, size_t n, const float *query, 
     int8_t v[4096];
     uint8_t u[4096 + 4] __attribute__((aligned(4)));
     float qinv, eq, qn;
-    quantize(query, NULL, q->dim, v, &qinv, &eq, &qn);
+    sc8_quantize(query, NULL, q->dim, v, &qinv, &eq, &qn);
     double nn = 0;
     for (uint32_t j = 0; j < q->dim; j++)
         nn += (double)query[j] * query[j];

@@ -27,6 +27,12 @@ int sc8_available(void);
  * 'cap' >= n rows, centred on their mean. 0 or SC_ENOMEM ('q' is then
  * empty). */
 int sc8_build(sc8_t *q, const float *rows, size_t n, size_t cap, uint32_t dim);
+/* Quantizes x = 'vec' - 'mean' (dim floats; 'mean' NULL: zero) to int8 'v'
+ * with one scale (the largest |x_j| maps to 127): '*inv' maps back, '*err'
+ * bounds |x - v * inv| and '*norm' |v * inv| (both rounded up). Also the
+ * int8 copy of index/hnsw.cc's graphs. */
+void sc8_quantize(const float *vec, const float *mean, uint32_t dim, int8_t *v, float *inv,
+                  float *err, float *norm);
 /* Writes row 'i' (< cap) from 'vec'. */
 void sc8_set(sc8_t *q, size_t i, const float *vec);
 /* Copies row 'from' over row 'to' (a flat index's swap-remove). */
